@@ -1,0 +1,1 @@
+"""The ``vibra`` command line (installed as the ``vibra_cli`` package)."""

@@ -1,0 +1,215 @@
+"""The ``vibra`` command. Each command parses options, builds settings, calls one
+pipeline function and prints its result. Heavy libraries are imported inside the
+commands so that ``vibra --help`` stays fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vibra.errors import VibraError
+
+from vibra_cli import output
+
+app = typer.Typer(
+    name="vibra",
+    help="Condition monitoring for rotating equipment: ingest vibration exports, compute indicators, "
+         "and more.\n\nExample: vibra init plant && cd plant && vibra synth export && vibra ingest export",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+query_app = typer.Typer(help="Read the lake. Example: vibra query recent pump-02 --indicator rms --json",
+                        no_args_is_help=True)
+app.add_typer(query_app, name="query")
+
+Home = Annotated[Optional[Path], typer.Option("--home", envvar="VIBRA_HOME", show_envvar=True,
+                                              help="Workspace folder (default: nearest vibra.toml upward).")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+EquipmentIds = Annotated[Optional[list[str]], typer.Option("--equipment", help="Limit to these machines.")]
+
+
+def _context(home: Optional[Path], overrides: dict | None = None):
+    from vibra.settings import load_settings
+    from vibra.workspace import find_workspace
+
+    ws = find_workspace(home, None)
+    return ws, load_settings(ws.config_path, os.environ, overrides)
+
+
+@app.command("init")
+def init_cli(directory: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
+             as_json: Json = False) -> None:
+    """Create a workspace (vibra.toml, data/, artifacts/, reports/). Never overwrites vibra.toml.
+
+    Example: vibra init ~/plant-a
+    """
+    from vibra.workspace import init_workspace
+
+    ws, created = init_workspace(directory)
+    payload = {"workspace": str(ws.root), "config": str(ws.config_path), "created": created}
+    output.emit(payload, as_json, lambda: output.say(
+        f"{'created' if created else 'kept existing'} {ws.config_path}\nworkspace ready at {ws.root}"))
+
+
+@app.command("synth")
+def synth_cli(
+    out: Annotated[Path, typer.Argument(help="Folder to write the export into.")],
+    equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=500, help="Number of machines.")] = 4,
+    days: Annotated[float, typer.Option(min=0.01, max=3650, help="Days of recordings.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
+    sample_rate: Annotated[float, typer.Option("--sample-rate", min=1000, max=200_000, help="Hz.")] = 12_800.0,
+    recordings_per_hour: Annotated[int, typer.Option(min=1, max=3600)] = 1,
+    seconds: Annotated[float, typer.Option(min=0.05, max=600, help="Length of each recording.")] = 1.0,
+    start: Annotated[Optional[datetime], typer.Option(help="UTC time of the first recording "
+                                                      "(default: DAYS before now, on the hour).")] = None,
+    no_sensor_faults: Annotated[bool, typer.Option("--no-sensor-faults", help="Leave out the corrupted files.")] = False,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Write a seeded synthetic plant export with ground truth (truth.csv, equipment.toml).
+
+    Inside a workspace it also appends the machines' [equipment.<id>] sections to vibra.toml
+    (existing sections are kept), so `vibra ingest OUT` works next.
+
+    Example: vibra synth export --equipment 6 --days 14 --seed 1
+    """
+    from datetime import timedelta
+
+    from vibra.errors import WorkspaceError
+    from vibra.workspace import find_workspace
+
+    from vibra_pipelines import synth
+
+    try:
+        ws = find_workspace(home, None)
+    except WorkspaceError:
+        if home:
+            raise
+        ws = None
+    if start is None:
+        start = (datetime.now(timezone.utc) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    elif start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    with output.bar("synthesising", as_json) as tick:
+        result = synth.run(out, n_equipment=equipment, days=days, seed=seed, start=start,
+                           sample_rate_hz=sample_rate, recordings_per_hour=recordings_per_hour, seconds=seconds,
+                           sensor_faults=not no_sensor_faults, workspace=ws,
+                           progress=lambda done, total: tick(done, total))
+    output.emit(result.as_dict(), as_json, lambda: output.synth_summary(result))
+
+
+@app.command("ingest")
+def ingest_cli(
+    source: Annotated[Path, typer.Argument(help="Export folder: one subfolder per machine.")],
+    max_concurrent_files: Annotated[Optional[int], typer.Option(help="Files processed at once [ingest].")] = None,
+    frame_length: Annotated[Optional[int], typer.Option(help="Window length, samples [features].")] = None,
+    hop_length: Annotated[Optional[int], typer.Option(help="Samples between windows [features].")] = None,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Ingest new recordings: ledger, windowed indicators, hourly aggregates. Reruns skip what is done.
+
+    Exit 1 when any file failed (the others are still ingested).
+
+    Example: vibra ingest /mnt/plant-export --max-concurrent-files 4 --json
+    """
+    from vibra_pipelines import ingest
+
+    ws, settings = _context(home, {"ingest.max_concurrent_files": max_concurrent_files,
+                                   "features.frame_length": frame_length, "features.hop_length": hop_length})
+    with output.ingest_progress(as_json) as progress:
+        result = ingest.run(ws, settings, source, progress=progress)
+    output.emit(result.as_dict(), as_json, lambda: output.ingest_summary(result))
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+    """Ledger counts (files by status), windows in the lake, last recording time, per machine.
+
+    Example: vibra status --json
+    """
+    from vibra_pipelines import status
+
+    ws, _ = _context(home)
+    payload = status.run(ws, equipment)
+    output.emit(payload, as_json, lambda: output.status_table(payload))
+
+
+@query_app.command("recent")
+def recent_cli(
+    equipment_id: Annotated[str, typer.Argument(help="Machine id, as in `vibra status`.")],
+    channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None,
+    indicator: Annotated[str, typer.Option(help="Indicator with hourly aggregates.")] = "rms",
+    limit: Annotated[int, typer.Option(min=1, help="Points to return (capped by [query] max_points).")] = 24,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """The latest hourly points of one machine, newest first (reads only the newest partitions).
+
+    Example: vibra query recent pump-02 --channel x --indicator kurtosis --limit 48 --json
+    """
+    from vibra_pipelines import query
+
+    ws, settings = _context(home)
+    frame = query.recent(ws, settings, equipment_id, channel=channel, indicator=indicator, limit=limit)
+    output.emit(output.frame_records(frame), as_json, lambda: output.frame_table(frame, f"{equipment_id}: {indicator}"))
+
+
+@app.command("demo")
+def demo_cli(
+    home: Annotated[Optional[Path], typer.Option("--home", help="Workspace to create (default: a new temp folder).")] = None,
+    equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=50)] = 4,
+    days: Annotated[float, typer.Option(min=0.1, max=60)] = 2.0,
+    as_json: Json = False,
+) -> None:
+    """Synthetic plant → ingest → status in a fresh workspace, printing where everything is.
+
+    Example: vibra demo --home /tmp/vibra-demo
+    """
+    import tempfile
+
+    from vibra_pipelines import demo
+
+    root = home or Path(tempfile.mkdtemp(prefix="vibra-demo-"))
+    with output.ingest_progress(as_json) as progress:
+        result = demo.run(root, n_equipment=equipment, days=days, env=dict(os.environ),
+                          step=None if as_json else output.say, progress=progress)
+    output.emit(result.as_dict(), as_json, lambda: output.demo_summary(result))
+
+
+def main() -> None:
+    """Console entry point: one line on stderr and an exit code for expected failures."""
+    try:
+        code = app(standalone_mode=False)
+    except VibraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except _click_usage_errors() as exc:
+        exc.show()
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_usage_errors():
+    import click
+
+    return (click.UsageError, click.BadParameter)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""How results reach people (rich tables, progress bars on stderr) and scripts (JSON on stdout)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any, Callable, Iterator
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=_default) + "\n")
+    else:
+        human()
+
+
+def say(message: str) -> None:
+    _console().print(message, markup=False)
+
+
+@contextmanager
+def bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (only on a terminal); yields ``tick(done, total)``."""
+    console = _console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@contextmanager
+def ingest_progress(quiet: bool) -> Iterator[Callable[[str, dict], None]]:
+    """Progress of an ingest: files done, MB/s; wait messages go to stderr always."""
+    console = _console(stderr=True)
+
+    def on_wait(info: dict) -> None:
+        console.print(f"[yellow]{info['message']}[/yellow]")
+
+    if quiet or not console.is_terminal:
+        yield lambda event, info: on_wait(info) if event == "wait" and not quiet else None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    with Progress(TextColumn("ingest"), BarColumn(), TextColumn("{task.fields[done]}/{task.fields[files]} files"),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("ingest", total=None, done=0, files="?")
+
+        def handle(event: str, info: dict) -> None:
+            if event == "wait":
+                on_wait(info)
+            elif event == "start":
+                progress.update(task, total=info["bytes"], files=info["files"])
+            elif event == "file":
+                progress.update(task, advance=info["bytes"], done=progress.tasks[0].fields["done"] + 1)
+
+        yield handle
+
+
+def _table(title: str, columns: list[str]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    return table
+
+
+def ingest_summary(result) -> None:
+    console = _console()
+    mb = result.bytes_read / 1e6
+    rate = mb / result.seconds if result.seconds > 0 else 0.0
+    table = _table(f"ingest of {result.source}", ["new", "skipped", "duplicates", "failed", "windows", "MB", "MB/s",
+                                                   "seconds"])
+    table.add_row(str(result.new), str(result.skipped), str(result.duplicates), str(result.failed),
+                  str(result.windows), f"{mb:.1f}", f"{rate:.1f}", f"{result.seconds:.2f}")
+    console.print(table)
+    if result.ignored:
+        console.print(f"{result.ignored} file(s) directly in the source folder ignored (not in a machine folder)")
+    if result.warnings:
+        console.print(f"{result.warnings} warning(s) recorded on ledger rows (NaN, flat line, clipping, time source)")
+    if result.failures:
+        failed = _table("failed files", ["reason"])
+        for reason in result.failures.values():
+            failed.add_row(reason)
+        console.print(failed)
+
+
+def status_table(payload: dict) -> None:
+    console = _console()
+    top = _table("ledger", ["files", "pending", "processing", "completed", "failed", "duplicates", "windows",
+                            "last recording"])
+    top.add_row(*(str(payload[k]) for k in ("total_files", "pending", "processing", "completed", "failed",
+                                            "duplicates", "features_total")), str(payload["last_recorded_at"] or "-"))
+    console.print(top)
+    if payload["equipment"]:
+        per = _table("per machine", ["equipment", "completed", "failed", "windows", "last recording"])
+        for e in payload["equipment"]:
+            per.add_row(e["equipment_id"], str(e["completed"]), str(e["failed"]), str(e["windows"]),
+                        str(e["last_recorded_at"] or "-"))
+        console.print(per)
+
+
+def synth_summary(result) -> None:
+    say(f"wrote {result.files} recordings of {len(result.equipment)} machines "
+        f"({result.bytes_written / 1e6:.1f} MB) to {result.out}")
+    say(f"ground truth: {result.truth_path}\nequipment metadata: {result.equipment_toml}")
+    if result.workspace_sections_added:
+        say(f"added [equipment.*] sections to vibra.toml: {', '.join(result.workspace_sections_added)}")
+
+
+def frame_records(frame) -> list[dict]:
+    return frame.to_dicts()
+
+
+def frame_table(frame, title: str) -> None:
+    table = _table(title, frame.columns)
+    for row in frame.iter_rows():
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    _console().print(table)
+
+
+def demo_summary(result) -> None:
+    ingest_summary(result.ingest)
+    status_table(result.status)
+    ws = result.workspace
+    say("\nvibra demo finished.")
+    say(f"  workspace:   {ws}")
+    say(f"  source:      {result.source}  (ground truth: {result.synth.truth_path})")
+    say(f"  ledger:      {ws}/data/catalog.duckdb")
+    say(f"  features:    {ws}/data/lake/features/date=*/equipment=*/part-*.parquet")
+    say(f"  hourly:      {ws}/data/lake/hourly/date=*/equipment=*/part-*.parquet")
+    say(f"  try:         vibra status --home {ws}")
+    say(f"               vibra query recent {result.synth.equipment[0]} --home {ws}")
+    say("  (the failed files are the synthetic sensor faults: a truncated gzip is refused, the rest are "
+        "ingested with warnings)")

@@ -1,0 +1,1 @@
+"""Prefect flows over ``vibra_pipelines`` (installed as ``vibra_flows``); filled by the flows issue."""

@@ -1,0 +1,290 @@
+"""The ingest stage: source tree → ledger rows + ``features`` and ``hourly`` partitions.
+
+Incremental and idempotent: files whose (path, size, mtime) the ledger already
+holds are skipped before hashing; a file whose content hash matches a completed
+recording is recorded as a duplicate. One ingest runs per workspace at a time
+(a file lock); the catalog is opened only for short transactions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from vibra import __version__, hourly
+from vibra.errors import InputError, VibraError
+from vibra.features import compute
+from vibra.readers import open_recording
+from vibra.readers.timestamps import from_filename
+from vibra.settings import EQUIPMENT_ID_RE, Settings
+from vibra.storage import catalog, lake
+from vibra.storage.locks import exclusive
+from vibra.workspace import Workspace
+
+from vibra_pipelines.runs import run_record
+
+FLUSH_EVERY_S = 1.0
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    equipment_id: str
+    size_bytes: int
+    mtime: float
+
+
+@dataclass
+class FileResult:
+    row: dict
+    partitions: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    """Counts of one run; ``failures`` maps file → reason."""
+
+    source: str
+    files_seen: int = 0
+    new: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    ignored: int = 0
+    windows: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    warnings: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def scan(source: Path) -> tuple[list[SourceFile], list[Path], dict[str, str]]:
+    """Files under ``source/<equipment_id>/**``, sorted.
+
+    Returns (files, ignored top-level files, {path: reason} for files whose
+    equipment folder name is unsafe). Hidden files and folders are skipped.
+    """
+    files: list[SourceFile] = []
+    ignored: list[Path] = []
+    bad: dict[str, str] = {}
+    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            ignored.append(Path(entry.path))
+            continue
+        safe = EQUIPMENT_ID_RE.match(entry.name) is not None
+        for folder, dirs, names in os.walk(entry.path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                path = Path(folder) / name
+                if not safe:
+                    bad[str(path)] = (f"{path}: equipment folder name {entry.name!r} is not a safe id "
+                                      f"(letters, digits, '_', '.', '-'; at most 64); rename the folder")
+                    continue
+                st = path.stat()
+                files.append(SourceFile(path, entry.name, st.st_size, st.st_mtime))
+    return files, ignored, bad
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _base_row(item: SourceFile, status: str, now: datetime) -> dict:
+    return {
+        "recording_id": "", "equipment_id": item.equipment_id, "source_path": str(item.path),
+        "size_bytes": item.size_bytes, "mtime": _utc(item.mtime), "status": status, "error": None,
+        "n_samples": None, "channels": None, "sample_rate_hz": None, "recorded_at": None,
+        "ingested_at": None, "n_windows": None, "warnings": [], "vibra_version": __version__, "rpm": None,
+        "duplicate_of": None, "updated_at": now,
+    }
+
+
+def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str) -> FileResult:
+    """Read one file, compute its indicators and write its ``features`` partitions.
+
+    Raises :class:`InputError` for a file that cannot be used; writes nothing then.
+    """
+    equipment = settings.equipment_for(item.equipment_id)
+    recording = open_recording(item.path, equipment, settings.ingest.chunk_rows)
+    warnings = list(recording.warnings)
+    rate = recording.sample_rate_hz or equipment.sample_rate_hz or (settings.ingest.sample_rate_hz or None)
+    if not rate:
+        raise InputError(f"{item.path}: unknown sample rate (no time column in the file, no "
+                         f"[equipment.{item.equipment_id}] sample_rate_hz, no [ingest] sample_rate_hz); "
+                         "set one in vibra.toml")
+    start = recording.start or from_filename(item.path.name)
+    if start is None:
+        start = _utc(item.mtime)
+        warnings.append("no timestamp in the file or its name; used the file's modification time")
+    rpm = recording.rpm or equipment.rpm
+    result = compute(recording.chunks, recording.channels, sample_rate_hz=rate, start=start,
+                     params=settings.features, equipment_id=item.equipment_id, recording_id=recording_id,
+                     source=str(item.path), rpm=rpm)
+    warnings += result.warnings
+    partitions = lake.write_partitioned(result.table, ws.table("features"), recording_id[:16])
+    now = datetime.now(timezone.utc)
+    row = _base_row(item, "completed", now)
+    row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
+               sample_rate_hz=float(rate), recorded_at=start, ingested_at=now, n_windows=result.n_windows,
+               warnings=warnings, rpm=rpm)
+    return FileResult(row, partitions)
+
+
+class _Dedup:
+    """Content hashes seen in this run and before it (thread-safe by the GIL's dict ops)."""
+
+    def __init__(self, completed: dict[str, str]):
+        self.owner = dict(completed)
+
+    def claim(self, recording_id: str, path: str) -> str | None:
+        """None if this path now owns the content; else the path that owns it."""
+        owner = self.owner.setdefault(recording_id, path)
+        return None if owner == path else owner
+
+
+def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) -> FileResult:
+    now = datetime.now(timezone.utc)
+    try:
+        recording_id = sha256_of(item.path)
+    except OSError as exc:
+        row = _base_row(item, "failed", now)
+        row.update(error=f"{item.path}: cannot read ({exc.strerror}); check permissions")
+        return FileResult(row)
+    owner = dedup.claim(recording_id, str(item.path))
+    if owner is not None:
+        row = _base_row(item, "duplicate", now)
+        row.update(recording_id=recording_id, duplicate_of=owner, ingested_at=now)
+        return FileResult(row)
+    try:
+        return process_file(ws, settings, item, recording_id)
+    except VibraError as exc:
+        dedup.owner.pop(recording_id, None)
+        row = _base_row(item, "failed", now)
+        row.update(recording_id=recording_id, error=str(exc))
+        return FileResult(row)
+
+
+def run(ws: Workspace, settings: Settings, source: Path, *,
+        progress: Callable[[str, dict], None] | None = None) -> IngestResult:
+    """Ingest every new file under ``source``; returns the run's counts.
+
+    ``progress(event, info)`` is called with ``start`` (files, bytes), ``file``
+    (path, bytes, status) and ``wait`` (message) events, for a progress bar.
+    """
+    source = source.expanduser().resolve()
+    if not source.is_dir():
+        raise InputError(f"{source}: not a folder; give the export folder holding one subfolder per machine")
+    notify = progress or (lambda event, info: None)
+    ws.ensure()
+    catalog.ensure(ws.catalog_path)
+    result = IngestResult(source=str(source))
+    with run_record(ws, "ingest", settings) as counts, \
+            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
+                      on_wait=lambda msg: notify("wait", {"message": msg})):
+        started = time.perf_counter()
+        files, ignored, bad = scan(source)
+        result.ignored = len(ignored)
+        seen, completed = catalog.skip_index(ws.catalog_path)
+        todo = [f for f in files if not _same(seen.get(str(f.path)), f)]
+        result.files_seen = len(files) + len(bad)
+        result.skipped = len(files) - len(todo)
+        now = datetime.now(timezone.utc)
+        rows = [_base_row(f, "pending", now) for f in todo]
+        for path, reason in bad.items():
+            if str(path) not in seen:
+                item = SourceFile(Path(path), Path(path).parent.name, 0, 0.0)
+                row = _base_row(item, "failed", now)
+                row.update(error=reason, equipment_id="")
+                rows.append(row)
+                result.failed += 1
+                result.failures[path] = reason
+            else:
+                result.skipped += 1
+        catalog.write_rows(ws.catalog_path, rows)
+        notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
+        _process_all(ws, settings, todo, _Dedup(completed), result, notify)
+        result.seconds = time.perf_counter() - started
+        counts.update(new=result.new, skipped=result.skipped, duplicates=result.duplicates, failed=result.failed,
+                      windows=result.windows)
+        if result.failed:
+            counts["status"] = "partial"
+    return result
+
+
+def _same(previous: tuple[int, float] | None, item: SourceFile) -> bool:
+    return previous is not None and previous[0] == item.size_bytes and abs(previous[1] - item.mtime) < 1e-5
+
+
+def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedup: _Dedup,
+                 result: IngestResult, notify) -> None:
+    pending_rows: list[FileResult] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        parts = {p for fr in pending_rows for p in fr.partitions}
+        if parts:
+            hourly.rebuild(ws.lake, parts)  # before the rows say "completed": a crash here reprocesses
+        catalog.write_rows(ws.catalog_path, [fr.row for fr in pending_rows])
+        pending_rows.clear()
+
+    workers = max(1, settings.ingest.max_concurrent_files)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vibra-ingest") as pool:
+        queue = iter(todo)
+        running = {}
+        for item in queue:
+            running[pool.submit(_work, ws, settings, item, dedup)] = item
+            if len(running) >= workers * 2:
+                break
+        while running:
+            done, _ = wait(running, timeout=FLUSH_EVERY_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                fr = future.result()
+                _count(result, fr)
+                pending_rows.append(fr)
+                notify("file", {"path": str(item.path), "bytes": item.size_bytes, "status": fr.row["status"]})
+                nxt = next(queue, None)
+                if nxt is not None:
+                    running[pool.submit(_work, ws, settings, nxt, dedup)] = nxt
+            if pending_rows and (time.monotonic() - last_flush >= FLUSH_EVERY_S or not running):
+                in_flight = [str(i.path) for i in running.values()]
+                flush()
+                catalog.mark_processing(ws.catalog_path, in_flight, datetime.now(timezone.utc))
+                last_flush = time.monotonic()
+    if pending_rows:
+        flush()
+
+
+def _count(result: IngestResult, fr: FileResult) -> None:
+    row = fr.row
+    result.bytes_read += row["size_bytes"] or 0
+    if row["status"] == "completed":
+        result.new += 1
+        result.windows += row["n_windows"] or 0
+        result.warnings += len(row["warnings"] or [])
+    elif row["status"] == "duplicate":
+        result.duplicates += 1
+    else:
+        result.failed += 1
+        result.failures[row["source_path"]] = row["error"]

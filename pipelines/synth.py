@@ -1,0 +1,109 @@
+"""The synth stage: write a seeded synthetic plant export with its ground truth."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vibra.errors import InputError
+from vibra.settings import equipment_toml, read_toml
+from vibra.storage.lake import replace_into, temp_path
+from vibra.synth import SENSOR_FAULTS, apply_sensor_fault, make_plan, severity, signal
+from vibra.workspace import Workspace
+
+
+@dataclass
+class SynthResult:
+    out: str
+    equipment: list[str]
+    files: int
+    bytes_written: int
+    truth_path: str
+    equipment_toml: str
+    workspace_sections_added: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _csv_bytes(x: np.ndarray) -> bytes:
+    import polars as pl
+
+    df = pl.DataFrame({"x": x[:, 0], "y": x[:, 1]})
+    return df.write_csv(float_precision=5, null_value="").encode()
+
+
+def _write(path: Path, payload: bytes) -> None:
+    tmp = temp_path(path)
+    tmp.write_bytes(payload)
+    replace_into(tmp, path)
+
+
+def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, start: datetime,
+        sample_rate_hz: float = 12_800.0, recordings_per_hour: int = 1, seconds: float = 1.0,
+        gzip_share: float = 0.25, sensor_faults: bool = True, workspace: Workspace | None = None,
+        progress: Callable[[int, int], None] | None = None) -> SynthResult:
+    """Write ``out/<equipment_id>/<equipment_id>_<timestamp>.csv[.gz]``, ``out/truth.csv``
+    and ``out/equipment.toml``; append missing ``[equipment.<id>]`` sections to the
+    workspace's ``vibra.toml`` when a workspace is given."""
+    if n_equipment < 1 or days <= 0 or recordings_per_hour < 1 or seconds <= 0:
+        raise InputError(f"synth: equipment={n_equipment}, days={days}, recordings_per_hour={recordings_per_hour}, "
+                         f"seconds={seconds}; all must be positive")
+    plan = make_plan(n_equipment, days, seed, start, sample_rate_hz=sample_rate_hz,
+                     recordings_per_hour=recordings_per_hour, seconds=seconds)
+    rng = np.random.default_rng(seed + 1)
+    times = plan.times()
+    jobs = [(m, t) for m in plan.machines for t in times]
+    faults: dict[int, str] = {}
+    if sensor_faults and len(jobs) >= 20:
+        picks = rng.choice(len(jobs), size=len(SENSOR_FAULTS), replace=False)
+        faults = {int(i): f for i, f in zip(picks, SENSOR_FAULTS)}
+    out.mkdir(parents=True, exist_ok=True)
+    truth = ["equipment_id,file,fault_type,severity,onset,sensor_fault"]
+    written = 0
+    for j, (machine, when) in enumerate(jobs):
+        eid = machine.equipment.equipment_id
+        elapsed = (when - plan.start).total_seconds()
+        x = signal(machine, elapsed, plan, rng)
+        sensor = faults.get(j, "")
+        if sensor and sensor != "truncated":
+            x = apply_sensor_fault(x, sensor, rng)
+        compressed = sensor == "truncated" or rng.random() < gzip_share
+        name = f"{eid}_{when:%Y-%m-%dT%H-%M-%S}.csv" + (".gz" if compressed else "")
+        payload = _csv_bytes(x)
+        if compressed:
+            payload = gzip.compress(payload, compresslevel=1, mtime=0)
+        if sensor == "truncated":
+            payload = payload[: len(payload) // 2]
+        path = out / eid / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(path, payload)
+        written += len(payload)
+        onset_iso = "" if machine.onset_s == float("inf") else \
+            datetime.fromtimestamp(plan.start.timestamp() + machine.onset_s, tz=plan.start.tzinfo).isoformat()
+        truth.append(f"{eid},{eid}/{name},{machine.fault},{severity(machine, elapsed):.4f},{onset_iso},{sensor}")
+        if progress:
+            progress(j + 1, len(jobs))
+    _write(out / "truth.csv", ("\n".join(truth) + "\n").encode())
+    sections = "".join(equipment_toml(m.equipment) + "\n" for m in plan.machines)
+    _write(out / "equipment.toml", sections.encode())
+    added = add_equipment_sections(workspace, [m.equipment for m in plan.machines]) if workspace else []
+    return SynthResult(out=str(out), equipment=[m.equipment.equipment_id for m in plan.machines], files=len(jobs),
+                       bytes_written=written, truth_path=str(out / "truth.csv"),
+                       equipment_toml=str(out / "equipment.toml"), workspace_sections_added=added)
+
+
+def add_equipment_sections(ws: Workspace, equipment: list) -> list[str]:
+    """Append ``[equipment.<id>]`` sections that ``vibra.toml`` lacks; never touch existing ones."""
+    existing = read_toml(ws.config_path).get("equipment", {})
+    missing = [e for e in equipment if e.equipment_id not in existing]
+    if missing:
+        text = ws.config_path.read_text() if ws.config_path.exists() else ""
+        text = text.rstrip("\n") + "\n\n" + "\n".join(equipment_toml(e) for e in missing)
+        _write(ws.config_path, text.encode())
+    return [e.equipment_id for e in missing]

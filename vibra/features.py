@@ -1,0 +1,179 @@
+"""Indicators of a whole recording, streamed chunk by chunk.
+
+:func:`compute` is the pure core of the ingest stage: it takes chunks of a
+recording (arrays) and returns the ``features`` rows as a Polars table. It
+touches no files. Windows that straddle two chunks are completed from the
+carried-over tail, so results do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable
+
+import numpy as np
+
+from vibra.errors import InputError
+from vibra.settings import FeatureSettings
+from vibra.signal._kernels import TIME_COLUMNS
+from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, embedding, flat_and_clipped,
+                                     n_windows, spectral_indicators, time_indicators)
+
+# A warning is recorded when at least this share of a channel is flat or clipped.
+FLAT_WARN_SHARE = 0.01
+CLIP_WARN_SHARE = 0.001
+
+
+def indicator_columns(params: FeatureSettings) -> list[str]:
+    return list(TIME_COLUMNS) + list(SPECTRAL_COLUMNS) + [band_column(lo, hi) for lo, hi in params.bands_hz]
+
+
+@dataclass
+class ChannelStats:
+    samples: int = 0
+    nan: int = 0
+    flat: int = 0
+    clipped: int = 0
+    nan_windows: int = 0
+
+
+@dataclass
+class FeatureResult:
+    """Rows of the ``features`` table for one recording, and what was seen on the way."""
+
+    table: object  # polars.DataFrame
+    n_samples: int
+    n_windows: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sample_rate_hz: float):
+    """Indicators for windows of one channel at ``starts``: (time, spectral, embedding)."""
+    length = params.frame_length
+    t = time_indicators(x, length, params.hop_length, starts)
+    spectral = np.empty((starts.shape[0], 2 + len(params.bands_hz)))
+    offsets = np.arange(length)
+    for b in range(0, starts.shape[0], params.batch_windows):
+        sel = starts[b:b + params.batch_windows]
+        spectral[b:b + sel.shape[0]] = spectral_indicators(x[sel[:, None] + offsets], sample_rate_hz,
+                                                           params.bands_hz)
+    return t, spectral, embedding(t, spectral, sample_rate_hz)
+
+
+def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz: float, start: datetime,
+            params: FeatureSettings, equipment_id: str, recording_id: str, source: str = "",
+            rpm: float | None = None) -> FeatureResult:
+    """Windowed indicators of every channel of a recording.
+
+    Parameters
+    ----------
+    chunks : iterable of (rows, n_channels) float arrays, in time order.
+    channels : channel names, one per column.
+    sample_rate_hz : samples per second.
+    start : UTC time of the first sample.
+    params : window and band settings.
+
+    Returns
+    -------
+    FeatureResult whose table has one row per channel × complete window without
+    NaN (windows holding NaN are skipped and counted in the warnings).
+    """
+    import polars as pl
+
+    length, hop = params.frame_length, params.hop_length
+    n_ch = len(channels)
+    stats = [ChannelStats() for _ in channels]
+    parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
+                              "embedding": []}
+    tail = np.empty((0, n_ch))
+    consumed = 0  # absolute sample index of tail[0]
+    total = 0
+    for chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float64).reshape(-1, n_ch)
+        total += chunk.shape[0]
+        for c in range(n_ch):
+            col = np.ascontiguousarray(chunk[:, c])
+            s = stats[c]
+            s.samples += col.shape[0]
+            s.nan += int(np.count_nonzero(np.isnan(col)))
+            clipped, flat = flat_and_clipped(col)
+            s.clipped += clipped
+            s.flat += flat
+        buf = np.concatenate([tail, chunk]) if tail.shape[0] else chunk
+        count = n_windows(buf.shape[0], length, hop)
+        if count:
+            starts = np.arange(count, dtype=np.int64) * hop
+            first_index = (consumed // hop) if hop else 0
+            for c in range(n_ch):
+                x = np.ascontiguousarray(buf[:, c])
+                nan_cum = np.concatenate([[0], np.cumsum(np.isnan(x))])
+                ok = (nan_cum[starts + length] - nan_cum[starts]) == 0
+                stats[c].nan_windows += int(np.count_nonzero(~ok))
+                good = starts[ok]
+                if good.shape[0] == 0:
+                    continue
+                t, spectral, emb = _window_block(x, good, params, sample_rate_hz)
+                parts["channel"].append(np.full(good.shape[0], c, dtype=np.int32))
+                parts["window_index"].append(first_index + good // hop)
+                parts["start_sample"].append(consumed + good)
+                parts["time"].append(t)
+                parts["spectral"].append(spectral)
+                parts["embedding"].append(emb)
+            next_start = count * hop
+        else:
+            next_start = 0
+        tail = buf[next_start:].copy() if next_start < buf.shape[0] else np.empty((0, n_ch))
+        consumed += next_start
+
+    warnings = _warnings(channels, stats)
+    if n_windows(total, length, hop) == 0:
+        raise InputError(f"{source}: shorter than one window ({total} samples < frame_length {length}); "
+                         "lower [features] frame_length or record longer")
+    if not parts["time"]:
+        raise InputError(f"{source}: every window holds NaN; nothing could be computed — check the sensor")
+
+    columns = indicator_columns(params)
+    time_values = np.concatenate(parts["time"])
+    spectral_values = np.concatenate(parts["spectral"])
+    start_sample = np.concatenate(parts["start_sample"])
+    step_us = 1e6 / sample_rate_hz
+    start_us = np.round(start_sample * step_us).astype(np.int64)
+    end_us = np.round((start_sample + length) * step_us).astype(np.int64)
+    base = start.replace(tzinfo=None) if start.tzinfo else start
+    n = start_sample.shape[0]
+    epoch = pl.lit(base, dtype=pl.Datetime("us"))
+    frame = pl.DataFrame({
+        "equipment_id": pl.Series([equipment_id] * n, dtype=pl.String),
+        "recording_id": pl.Series([recording_id] * n, dtype=pl.String),
+        "channel": pl.Series(np.asarray(channels, dtype=object)[np.concatenate(parts["channel"])].tolist(),
+                             dtype=pl.String),
+        "window_index": pl.Series(np.concatenate(parts["window_index"]), dtype=pl.Int64),
+        "_start_us": start_us,
+        "_end_us": end_us,
+    }).with_columns(
+        window_start=(epoch + pl.col("_start_us").cast(pl.Duration("us"))).dt.replace_time_zone("UTC"),
+        window_end=(epoch + pl.col("_end_us").cast(pl.Duration("us"))).dt.replace_time_zone("UTC"),
+    ).drop("_start_us", "_end_us")
+    values = np.column_stack([time_values, spectral_values])
+    frame = frame.with_columns(
+        sample_rate_hz=pl.lit(float(sample_rate_hz)),
+        rpm=pl.lit(rpm, dtype=pl.Float64),
+        **{name: pl.Series(values[:, j]) for j, name in enumerate(columns)},
+        embedding=pl.Series(np.concatenate(parts["embedding"])).cast(pl.List(pl.Float32)),
+    )
+    frame = frame.sort(["channel", "window_index"])
+    return FeatureResult(table=frame, n_samples=total, n_windows=frame.height, warnings=warnings)
+
+
+def _warnings(channels: list[str], stats: list[ChannelStats]) -> list[str]:
+    out = []
+    for name, s in zip(channels, stats):
+        if s.nan:
+            out.append(f"channel {name}: {s.nan} NaN samples; {s.nan_windows} window(s) skipped")
+        if s.samples and s.flat / s.samples >= FLAT_WARN_SHARE:
+            out.append(f"channel {name}: flat line over {100 * s.flat / s.samples:.1f}% of samples")
+        if s.samples and s.clipped / s.samples >= CLIP_WARN_SHARE:
+            out.append(f"channel {name}: clipping on {100 * s.clipped / s.samples:.2f}% of samples")
+    return out
+

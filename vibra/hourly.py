@@ -1,0 +1,53 @@
+"""Hourly aggregates: per equipment × channel × UTC hour, window count and mean / max / p95
+of the main indicators. Recomputed whole for each (date, equipment) partition that
+changed, so reruns and late files always give the same table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vibra.storage.lake import partition_dir, partition_files, replace_into, sql_literal, temp_path
+
+HOURLY_INDICATORS = ("rms", "peak", "crest_factor", "kurtosis", "skewness", "dominant_freq_hz",
+                     "velocity_rms_mm_s")
+
+
+def hourly_sql(files: list[Path], available: set[str]) -> str:
+    names = [n for n in HOURLY_INDICATORS if n in available]
+    aggs = ", ".join(
+        f"avg({n}) AS {n}_mean, max({n}) AS {n}_max, quantile_cont({n}, 0.95) AS {n}_p95" for n in names)
+    file_list = ", ".join(sql_literal(f) for f in files)
+    return (f"SELECT equipment_id, channel, date_trunc('hour', window_start) AS hour, "
+            f"count(*) AS n_windows, {aggs} "
+            f"FROM read_parquet([{file_list}], hive_partitioning = false, union_by_name = true) "
+            f"GROUP BY ALL ORDER BY channel, hour")
+
+
+def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
+    """Recompute ``hourly`` for the given (date, equipment_id) partitions; returns rows written."""
+    import duckdb
+
+    total = 0
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for date, equipment_id in sorted(partitions):
+            files = partition_files(lake / "features", equipment_id, [date])
+            out = partition_dir(lake / "hourly", date, equipment_id) / "part-0.parquet"
+            if not files:
+                out.unlink(missing_ok=True)
+                continue
+            columns = {row[0] for row in con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({sql_literal(files[0])}, hive_partitioning = false)").fetchall()}
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_path(out)
+            try:
+                con.execute(f"COPY ({hourly_sql(files, columns)}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+                replace_into(tmp, out)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            total += con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(out)})").fetchone()[0]
+    finally:
+        con.close()
+    return total

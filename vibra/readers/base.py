@@ -1,0 +1,29 @@
+"""What every reader returns: metadata plus an iterator of bounded chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterator
+
+import numpy as np
+
+TIME_NAMES = {"time", "timestamp", "t"}
+
+
+@dataclass
+class Recording:
+    """An opened source file.
+
+    ``chunks`` yields float64 arrays of shape (rows, len(channels)); rows are
+    at most the reader's chunk size, so memory does not grow with file size.
+    ``sample_rate_hz`` and ``start`` are what the file itself says (None when
+    it says nothing); the ingest stage applies the equipment and workspace rules.
+    """
+
+    channels: list[str]
+    chunks: Iterator[np.ndarray]
+    sample_rate_hz: float | None = None
+    start: datetime | None = None
+    rpm: float | None = None
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,349 @@
+"""Validated settings: defaults < ``vibra.toml`` < ``VIBRA_*`` environment < CLI.
+
+The library reads no environment itself: the CLI or flow passes ``os.environ``
+(or any mapping) to :func:`load_settings`, which returns one frozen
+:class:`Settings` object that is passed down to every stage.
+
+Every scalar setting is described once in :data:`SETTINGS`; the README table,
+the environment-variable names and the validation messages all come from it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from vibra.errors import ConfigError
+
+EQUIPMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One scalar setting: where it lives, its type, range and meaning."""
+
+    section: str
+    key: str
+    kind: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    doc: str = ""
+
+    @property
+    def env(self) -> str:
+        return f"VIBRA_{self.section}_{self.key}".upper()
+
+    @property
+    def allowed(self) -> str:
+        if self.kind is bool:
+            return "true or false"
+        noun = "an integer" if self.kind is int else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{noun} in {self.low:g}..{self.high:g}"
+        if self.low is not None:
+            return f"{noun} >= {self.low:g}"
+        return noun
+
+
+SETTINGS: tuple[Spec, ...] = (
+    Spec("ingest", "max_concurrent_files", int, 2, 1, 64,
+         "files read and processed at once (threads)"),
+    Spec("ingest", "sample_rate_hz", float, 0.0, 0, 10_000_000,
+         "workspace default sample rate when neither the file nor the equipment gives one (0 = none)"),
+    Spec("ingest", "chunk_rows", int, 262_144, 4_096, 67_108_864,
+         "rows read per chunk; bounds memory per file"),
+    Spec("ingest", "lock_timeout_s", float, 3600.0, 0, 86_400,
+         "how long a second ingest waits for the one running before giving up"),
+    Spec("features", "frame_length", int, 4096, 64, 1_048_576,
+         "window length in samples"),
+    Spec("features", "hop_length", int, 4096, 1, 1_048_576,
+         "samples between window starts (= frame_length: no overlap)"),
+    Spec("features", "batch_windows", int, 256, 1, 65_536,
+         "windows per FFT batch"),
+    Spec("query", "max_points", int, 5000, 1, 10_000_000,
+         "cap on the points `vibra query recent` returns"),
+)
+
+DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
+    (0.0, 500.0), (500.0, 1000.0), (1000.0, 2000.0), (2000.0, 4000.0), (4000.0, 8000.0),
+)
+
+EQUIPMENT_KEYS = {
+    "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
+    "alarm_limits_mm_s", "label",
+}
+BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
+
+
+@dataclass(frozen=True)
+class Bearing:
+    """Rolling-element bearing geometry (millimetres, degrees)."""
+
+    n_elements: int
+    ball_diameter_mm: float
+    pitch_diameter_mm: float
+    contact_angle_deg: float = 0.0
+
+
+@dataclass(frozen=True)
+class Equipment:
+    """``[equipment.<id>]``: what the files of one machine do not say themselves."""
+
+    equipment_id: str
+    sample_rate_hz: float | None = None
+    units: str | None = None
+    rpm: float | None = None
+    channels: tuple[str, ...] | None = None
+    bearing: Bearing | None = None
+    iso_group: int | None = None
+    iso_support: str | None = None
+    alarm_limits_mm_s: tuple[float, ...] | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_concurrent_files: int = 2
+    sample_rate_hz: float = 0.0
+    chunk_rows: int = 262_144
+    lock_timeout_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    frame_length: int = 4096
+    hop_length: int = 4096
+    batch_windows: int = 256
+    bands_hz: tuple[tuple[float, float], ...] = DEFAULT_BANDS_HZ
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    max_points: int = 5000
+
+
+@dataclass(frozen=True)
+class Settings:
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    query: QuerySettings = field(default_factory=QuerySettings)
+    equipment: Mapping[str, Equipment] = field(default_factory=dict)
+
+    def equipment_for(self, equipment_id: str) -> Equipment:
+        return self.equipment.get(equipment_id) or Equipment(equipment_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of the resolved settings, for run manifests."""
+        from dataclasses import asdict
+
+        out = {"ingest": asdict(self.ingest), "features": asdict(self.features),
+               "query": asdict(self.query)}
+        out["equipment"] = {k: asdict(v) for k, v in self.equipment.items()}
+        return out
+
+
+def _coerce(spec: Spec, value: Any, origin: str) -> Any:
+    where = f"{origin} {spec.section}.{spec.key} = {value!r}"
+    try:
+        if spec.kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                    raise ValueError
+                return value.lower() in {"1", "true", "yes"}
+            return bool(value)
+        if spec.kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            out: Any = int(value)
+        else:
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: must be {spec.allowed}") from None
+    if (spec.low is not None and out < spec.low) or (spec.high is not None and out > spec.high):
+        raise ConfigError(f"{where}: out of range; must be {spec.allowed}")
+    return out
+
+
+def _bands(value: Any, origin: str) -> tuple[tuple[float, float], ...]:
+    """Bands from ``[[lo, hi], ...]`` (toml) or ``"lo-hi,lo-hi"`` (env/CLI)."""
+    where = f"{origin} features.bands_hz = {value!r}"
+    try:
+        if isinstance(value, str):
+            pairs = [tuple(float(v) for v in part.split("-")) for part in value.split(",") if part]
+        else:
+            pairs = [tuple(float(v) for v in pair) for pair in value]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: must be a list of [low_hz, high_hz] pairs, e.g. \"0-500,500-1000\"") from None
+    if not pairs or any(len(p) != 2 or not 0 <= p[0] < p[1] for p in pairs):
+        raise ConfigError(f"{where}: each band needs 0 <= low_hz < high_hz, e.g. \"0-500,500-1000\"")
+    return tuple((p[0], p[1]) for p in pairs)
+
+
+def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipment:
+    where = f"{origin} [equipment.{equipment_id}]"
+    if not EQUIPMENT_ID_RE.match(equipment_id):
+        raise ConfigError(f"{where}: equipment id must match {EQUIPMENT_ID_RE.pattern}")
+    unknown = set(raw) - EQUIPMENT_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(EQUIPMENT_KEYS)}")
+
+    def positive(key: str, high: float) -> float | None:
+        if key not in raw:
+            return None
+        v = raw[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= high:
+            raise ConfigError(f"{where} {key} = {v!r}: must be a number in (0, {high:g}]")
+        return float(v)
+
+    bearing = None
+    if "bearing" in raw:
+        b = raw["bearing"]
+        if not isinstance(b, Mapping) or set(b) - BEARING_KEYS or not {"n_elements", "ball_diameter_mm", "pitch_diameter_mm"} <= set(b):
+            raise ConfigError(f"{where} bearing = {b!r}: must be a table with n_elements, ball_diameter_mm, "
+                              "pitch_diameter_mm and optional contact_angle_deg")
+        n, d, big_d = b["n_elements"], b["ball_diameter_mm"], b["pitch_diameter_mm"]
+        angle = b.get("contact_angle_deg", 0.0)
+        if not (isinstance(n, int) and 3 <= n <= 100):
+            raise ConfigError(f"{where} bearing.n_elements = {n!r}: must be an integer in 3..100")
+        if not (isinstance(d, (int, float)) and isinstance(big_d, (int, float)) and 0 < d < big_d):
+            raise ConfigError(f"{where} bearing: ball_diameter_mm = {d!r}, pitch_diameter_mm = {big_d!r}: "
+                              "need 0 < ball_diameter_mm < pitch_diameter_mm")
+        if not (isinstance(angle, (int, float)) and 0 <= angle < 90):
+            raise ConfigError(f"{where} bearing.contact_angle_deg = {angle!r}: must be a number in 0..90")
+        bearing = Bearing(n, float(d), float(big_d), float(angle))
+
+    channels = raw.get("channels")
+    if channels is not None:
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels) or not channels:
+            raise ConfigError(f"{where} channels = {channels!r}: must be a list of column names, "
+                              'one per column of a headerless file ("-" skips a column), e.g. ["time", "x", "y"]')
+        channels = tuple(channels)
+
+    iso_group = raw.get("iso_group")
+    if iso_group is not None and iso_group not in (1, 2):
+        raise ConfigError(f"{where} iso_group = {iso_group!r}: must be 1 or 2 (ISO 20816-3 machine group)")
+    iso_support = raw.get("iso_support")
+    if iso_support is not None and iso_support not in ("rigid", "flexible"):
+        raise ConfigError(f"{where} iso_support = {iso_support!r}: must be \"rigid\" or \"flexible\"")
+    units = raw.get("units")
+    if units is not None and not isinstance(units, str):
+        raise ConfigError(f"{where} units = {units!r}: must be a unit name such as \"g\", \"m/s^2\", \"mm/s\", \"A\"")
+    limits = raw.get("alarm_limits_mm_s")
+    if limits is not None:
+        if not (isinstance(limits, list) and len(limits) == 3 and all(isinstance(v, (int, float)) for v in limits)
+                and 0 < limits[0] < limits[1] < limits[2]):
+            raise ConfigError(f"{where} alarm_limits_mm_s = {limits!r}: must be three increasing numbers "
+                              "(A/B, B/C, C/D boundaries in mm/s RMS)")
+        limits = tuple(float(v) for v in limits)
+    label = raw.get("label")
+    return Equipment(
+        equipment_id=equipment_id,
+        sample_rate_hz=positive("sample_rate_hz", 10_000_000),
+        units=units,
+        rpm=positive("rpm", 1_000_000),
+        channels=channels,
+        bearing=bearing,
+        iso_group=iso_group,
+        iso_support=iso_support,
+        alarm_limits_mm_s=limits,
+        label=str(label) if label is not None else None,
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or run `vibra init` elsewhere") from None
+
+
+def load_settings(
+    toml_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve settings from defaults, a ``vibra.toml``, an environment and CLI overrides.
+
+    Parameters
+    ----------
+    toml_path : path of ``vibra.toml`` (missing file = defaults).
+    env : mapping of environment variables (only ``VIBRA_*`` keys are read).
+    overrides : ``{"section.key": value}`` from CLI options; ``None`` values are ignored.
+    """
+    raw = read_toml(toml_path) if toml_path else {}
+    origin = str(toml_path) if toml_path else "vibra.toml"
+    env = env or {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+
+    known_sections = {"ingest", "features", "query", "equipment", "readiness", "workspace"}
+    for section in raw:
+        if section not in known_sections:
+            raise ConfigError(f"{origin}: unknown section [{section}]; known: {sorted(known_sections)}")
+
+    values: dict[str, dict[str, Any]] = {"ingest": {}, "features": {}, "query": {}}
+    specs = {(s.section, s.key): s for s in SETTINGS}
+    for section in values:
+        table = raw.get(section, {})
+        for key in table:
+            if (section, key) not in specs and not (section, key) == ("features", "bands_hz"):
+                allowed = sorted(k for s, k in specs if s == section)
+                raise ConfigError(f"{origin} [{section}] {key}: unknown setting; allowed: {allowed}")
+    for spec in SETTINGS:
+        value, where = spec.default, None
+        if spec.key in raw.get(spec.section, {}):
+            value, where = raw[spec.section][spec.key], origin
+        if spec.env in env:
+            value, where = env[spec.env], f"environment {spec.env}:"
+        if f"{spec.section}.{spec.key}" in overrides:
+            value, where = overrides[f"{spec.section}.{spec.key}"], "option"
+        values[spec.section][spec.key] = _coerce(spec, value, where) if where else value
+
+    bands: Any = DEFAULT_BANDS_HZ
+    if "bands_hz" in raw.get("features", {}):
+        bands = _bands(raw["features"]["bands_hz"], origin)
+    if "VIBRA_FEATURES_BANDS_HZ" in env:
+        bands = _bands(env["VIBRA_FEATURES_BANDS_HZ"], "environment VIBRA_FEATURES_BANDS_HZ:")
+    if "features.bands_hz" in overrides:
+        bands = _bands(overrides["features.bands_hz"], "option")
+
+    features = FeatureSettings(**values["features"], bands_hz=bands)
+    if features.hop_length > features.frame_length:
+        raise ConfigError(f"features.hop_length = {features.hop_length} is larger than frame_length = "
+                          f"{features.frame_length}: samples would be skipped; use hop_length <= frame_length")
+
+    equipment_raw = raw.get("equipment", {})
+    if not isinstance(equipment_raw, Mapping):
+        raise ConfigError(f"{origin} [equipment]: must hold [equipment.<id>] tables")
+    equipment = {eid: _equipment(eid, table, origin) for eid, table in equipment_raw.items()}
+    return Settings(
+        ingest=IngestSettings(**values["ingest"]),
+        features=features,
+        query=QuerySettings(**values["query"]),
+        equipment=equipment,
+    )
+
+
+def equipment_toml(equipment: Equipment) -> str:
+    """``[equipment.<id>]`` section text for an :class:`Equipment` (used by ``synth``)."""
+    lines = [f"[equipment.{equipment.equipment_id}]"]
+    for key in ("sample_rate_hz", "units", "rpm", "iso_group", "iso_support", "label"):
+        value = getattr(equipment, key)
+        if value is not None:
+            lines.append(f"{key} = {json.dumps(value)}")
+    if equipment.channels:
+        lines.append(f"channels = {json.dumps(list(equipment.channels))}")
+    if equipment.bearing:
+        b = equipment.bearing
+        lines.append(f"bearing = {{ n_elements = {b.n_elements}, ball_diameter_mm = {b.ball_diameter_mm!r}, "
+                     f"pitch_diameter_mm = {b.pitch_diameter_mm!r}, contact_angle_deg = {b.contact_angle_deg!r} }}")
+    return "\n".join(lines) + "\n"

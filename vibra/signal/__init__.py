@@ -1,0 +1,1 @@
+"""Signal processing: framing, one-pass indicator kernels, spectra."""

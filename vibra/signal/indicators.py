@@ -1,0 +1,156 @@
+"""Windowed condition indicators: public, validating wrappers over the kernels.
+
+Vocabulary: ``frame_length`` and ``hop_length`` in samples, ``sample_rate_hz``
+in Hz. Every windowed indicator is computed over the windows given by
+:func:`window_starts` — the one place that decides where windows lie.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vibra.signal._kernels import TIME_COLUMNS, _flat_runs, _time_indicators
+
+SPECTRAL_COLUMNS = ("dominant_freq_hz", "spectral_centroid_hz")
+EMBEDDING_BASE = (
+    "log10_rms", "log10_peak", "crest_factor", "log_kurtosis", "skewness", "shape_factor",
+    "impulse_factor", "log10_clearance_factor", "dominant_freq_rel", "spectral_centroid_rel",
+)
+
+
+def n_windows(n_samples: int, frame_length: int, hop_length: int) -> int:
+    """Number of complete windows in ``n_samples`` samples (librosa's framing rule)."""
+    if n_samples < frame_length:
+        return 0
+    return 1 + (n_samples - frame_length) // hop_length
+
+
+def window_starts(n_samples: int, frame_length: int, hop_length: int) -> np.ndarray:
+    """Start sample of every complete window, shape (n_windows,), int64."""
+    return np.arange(n_windows(n_samples, frame_length, hop_length), dtype=np.int64) * hop_length
+
+
+def frame(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """Read-only strided view of ``x`` as (n_windows, frame_length) windows."""
+    if x.shape[0] < frame_length:
+        return np.empty((0, frame_length), dtype=x.dtype)
+    view = np.lib.stride_tricks.sliding_window_view(x, frame_length)[::hop_length]
+    return view
+
+
+def band_column(low_hz: float, high_hz: float) -> str:
+    return f"band_{low_hz:g}_{high_hz:g}_hz".replace(".", "p")
+
+
+def _check(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"signal must be 1-D, got shape {x.shape}")
+    if frame_length < 2 or hop_length < 1:
+        raise ValueError(f"frame_length must be >= 2 and hop_length >= 1, got {frame_length}, {hop_length}")
+    return x
+
+
+def time_indicators(x: np.ndarray, frame_length: int, hop_length: int,
+                    starts: np.ndarray | None = None) -> np.ndarray:
+    """Time-domain indicators per window in one pass.
+
+    Parameters
+    ----------
+    x : (n_samples,) float signal, finite.
+    frame_length, hop_length : window length and step, samples.
+    starts : optional (n_windows,) start samples; default every complete window.
+
+    Returns
+    -------
+    (n_windows, 11) float64 in the order of ``TIME_COLUMNS``: mean, std
+    (population), rms, peak = max|x|, peak_to_peak, crest_factor = peak/rms,
+    kurtosis (Pearson, Gaussian = 3), skewness, shape_factor = rms/mean|x|,
+    impulse_factor = peak/mean|x|, clearance_factor = peak/mean(sqrt|x|)².
+    """
+    x = _check(x, frame_length, hop_length)
+    if starts is None:
+        starts = window_starts(x.shape[0], frame_length, hop_length)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    out = np.empty((starts.shape[0], len(TIME_COLUMNS)), dtype=np.float64)
+    if starts.shape[0]:
+        if starts.min() < 0 or starts.max() + frame_length > x.shape[0]:
+            raise ValueError("window starts fall outside the signal")
+        _time_indicators(x, starts, frame_length, out)
+    return out
+
+
+def power_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided power spectra of demeaned, Hann-windowed frames.
+
+    Scaled so the bins of one window add up to its variance (unit²):
+    ``P[k] = c_k |X[k]|² / (L² · mean(w²))`` with ``c_k = 2`` except at DC and
+    Nyquist. Returns (frequencies_hz (L//2+1,), power (n_windows, L//2+1)).
+    """
+    import scipy.fft
+
+    n, length = windows.shape
+    w = np.hanning(length + 1)[:-1]  # periodic Hann
+    frames = (windows - windows.mean(axis=1, keepdims=True)) * w
+    spec = scipy.fft.rfft(frames, axis=1)
+    power = spec.real ** 2 + spec.imag ** 2
+    scale = np.full(power.shape[1], 2.0)
+    scale[0] = 1.0
+    if length % 2 == 0:
+        scale[-1] = 1.0
+    power *= scale / (length * length * np.mean(w * w))
+    return scipy.fft.rfftfreq(length, 1.0 / sample_rate_hz), power
+
+
+def spectral_indicators(windows: np.ndarray, sample_rate_hz: float,
+                        bands_hz: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Frequency-domain indicators of (n_windows, frame_length) frames.
+
+    Returns (n_windows, 2 + n_bands): dominant frequency (Hz, DC excluded),
+    spectral centroid (Hz), then the power in each ``[low, high)`` band (unit²;
+    NaN when the band starts above Nyquist).
+    """
+    freqs, power = power_spectra(windows, sample_rate_hz)
+    out = np.empty((windows.shape[0], 2 + len(bands_hz)), dtype=np.float64)
+    ac = power[:, 1:]
+    out[:, 0] = freqs[1:][np.argmax(ac, axis=1)]
+    total = ac.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, 1] = np.where(total > 0, (ac * freqs[1:]).sum(axis=1) / total, np.nan)
+    nyquist = sample_rate_hz / 2.0
+    for j, (low, high) in enumerate(bands_hz):
+        if low >= nyquist:
+            out[:, 2 + j] = np.nan
+            continue
+        mask = (freqs >= low) & (freqs < high)
+        out[:, 2 + j] = power[:, mask].sum(axis=1)
+    return out
+
+
+def embedding(time_values: np.ndarray, spectral_values: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    """Fixed-length float32 vector per window from its indicators.
+
+    Layout: ``EMBEDDING_BASE`` (logs of scale-like indicators, shape ratios,
+    frequencies relative to Nyquist) followed by each band's share of the total
+    band power. Non-finite entries become 0 so every vector is usable.
+    """
+    t = time_values
+    tiny = 1e-12
+    nyquist = sample_rate_hz / 2.0
+    bands = np.nan_to_num(spectral_values[:, 2:], nan=0.0)
+    total = bands.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(total > 0, bands / total, 0.0)
+        cols = [
+            np.log10(t[:, 2] + tiny), np.log10(t[:, 3] + tiny), t[:, 5], np.log(t[:, 6]), t[:, 7],
+            t[:, 8], t[:, 9], np.log10(t[:, 10]), spectral_values[:, 0] / nyquist,
+            spectral_values[:, 1] / nyquist,
+        ]
+    vec = np.column_stack(cols + [shares])
+    return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def flat_and_clipped(x: np.ndarray, min_clip_run: int = 3, min_flat_run: int = 64) -> tuple[int, int]:
+    """Samples in clipped plateaus (at the extremes) and in flat-line runs elsewhere."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return _flat_runs(x, min_clip_run, min_flat_run)

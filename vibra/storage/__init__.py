@@ -1,0 +1,1 @@
+"""Storage: the hive-partitioned Parquet lake, the DuckDB catalog and file locks."""

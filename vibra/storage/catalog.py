@@ -1,0 +1,168 @@
+"""The catalog (``data/catalog.duckdb``): the ingest ledger and the run history.
+
+DuckDB lets one process hold a database file read-write and then refuses
+every other process, even read-only ones ("Could not set lock on file"). So
+no connection is ever held for a whole run: every read or write opens the
+file, does one short transaction and closes it, retrying while another
+process has it. An ingest of thousands of files holds the file for a few
+milliseconds per batch, and ``vibra status`` in another shell still answers.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from vibra.errors import BusyError
+
+SCHEMA_VERSION = 1
+
+RECORDING_COLUMNS = (
+    ("recording_id", "VARCHAR"),       # sha256 of the file's bytes ('' while pending)
+    ("equipment_id", "VARCHAR"),
+    ("source_path", "VARCHAR"),        # absolute path of the source file
+    ("size_bytes", "BIGINT"),
+    ("mtime", "TIMESTAMPTZ"),
+    ("status", "VARCHAR"),             # pending | processing | completed | failed | duplicate
+    ("error", "VARCHAR"),
+    ("n_samples", "BIGINT"),
+    ("channels", "VARCHAR[]"),
+    ("sample_rate_hz", "DOUBLE"),
+    ("recorded_at", "TIMESTAMPTZ"),
+    ("ingested_at", "TIMESTAMPTZ"),
+    ("n_windows", "BIGINT"),
+    ("warnings", "VARCHAR[]"),
+    ("vibra_version", "VARCHAR"),
+    ("rpm", "DOUBLE"),
+    ("duplicate_of", "VARCHAR"),       # source_path of the first copy, for duplicates
+    ("updated_at", "TIMESTAMPTZ"),
+)
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS recordings ("
+    + ", ".join(f"{name} {kind}" for name, kind in RECORDING_COLUMNS)
+    + ", PRIMARY KEY (source_path, recording_id))",
+    "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ, "
+    "ended_at TIMESTAMPTZ, status VARCHAR, counts JSON, settings JSON, vibra_version VARCHAR)",
+]
+
+# The current row of each source file: the most recently written one.
+CURRENT = ("(SELECT * FROM recordings QUALIFY row_number() OVER "
+           "(PARTITION BY source_path ORDER BY updated_at DESC, status = 'pending') = 1)")
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text or "being used" in text
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False, timeout_s: float = 60.0) -> Iterator[Any]:
+    """A short-lived DuckDB connection, retried while another process holds the file."""
+    import duckdb
+
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                if _is_lock_error(exc):
+                    raise BusyError(f"{path}: held by another process for over {timeout_s:g} s; "
+                                    "retry when it finishes") from None
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.2)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def ensure(path: Path) -> None:
+    """Create the catalog's tables if they are missing (idempotent)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with connect(path) as con:
+        for ddl in _DDL:
+            con.execute(ddl)
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)])
+
+
+def query(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Run a read-only query; an absent catalog reads as empty."""
+    if not path.exists():
+        return []
+    with connect(path, read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def query_df(path: Path, sql: str, params: Sequence[Any] = ()):
+    """Like :func:`query`, returning a Polars frame (None when the catalog is absent)."""
+    if not path.exists():
+        return None
+    with connect(path, read_only=True) as con:
+        return con.execute(sql, list(params)).pl()
+
+
+def skip_index(path: Path) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
+    """What a new ingest needs from the ledger, in one read.
+
+    Returns ``{source_path: (size_bytes, mtime_epoch_s)}`` of files already
+    dealt with (completed, duplicate or failed) and ``{recording_id: source_path}``
+    of completed recordings (for content dedup).
+    """
+    rows = query(path, f"SELECT source_path, size_bytes, epoch_us(mtime), status, recording_id FROM {CURRENT} c")
+    seen = {p: (s, m / 1e6) for p, s, m, st, _ in rows if st in ("completed", "duplicate", "failed")}
+    completed = {rid: p for p, _, _, st, rid in rows if st == "completed"}
+    return seen, completed
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace ledger rows (key: source_path, recording_id) in one transaction.
+
+    Pending rows of the same paths (recording_id '') are dropped: a final row
+    supersedes them.
+    """
+    if not rows:
+        return
+    import pyarrow as pa
+
+    names = [n for n, _ in RECORDING_COLUMNS]
+    table = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows])
+    with connect(path) as con:
+        con.register("incoming", table)
+        con.execute("BEGIN")
+        con.execute("DELETE FROM recordings r USING incoming i WHERE r.source_path = i.source_path "
+                    "AND (r.recording_id = i.recording_id OR r.status IN ('pending', 'processing'))")
+        cols = ", ".join(names)
+        casts = ", ".join(f"CAST({n} AS {k}) AS {n}" for n, k in RECORDING_COLUMNS)
+        con.execute(f"INSERT INTO recordings ({cols}) SELECT {casts} FROM incoming")
+        con.execute("COMMIT")
+        con.unregister("incoming")
+
+
+def mark_processing(path: Path, source_paths: list[str], now) -> None:
+    if not source_paths:
+        return
+    with connect(path) as con:
+        con.execute("UPDATE recordings SET status = 'processing', updated_at = ? "
+                    "WHERE status = 'pending' AND source_path IN (SELECT unnest(?))", [now, source_paths])
+
+
+def record_run(path: Path, run: dict[str, Any]) -> None:
+    """Insert or update one row of the ``runs`` table."""
+    import json
+
+    with connect(path) as con:
+        con.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run["run_id"], run["command"], run["started_at"], run.get("ended_at"), run["status"],
+             json.dumps(run.get("counts", {})), json.dumps(run.get("settings", {})), run["vibra_version"]],
+        )

@@ -1,0 +1,90 @@
+"""The lake: ``data/lake/<table>/date=YYYY-MM-DD/equipment=<id>/part-*.parquet``.
+
+Every file is written to a hidden temporary name in its final folder and
+renamed into place, so readers see the old file or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+TMP_MARK = ".tmp-"
+
+
+def sql_literal(path: Path | str) -> str:
+    """A path as a quoted SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def partition_dir(table_dir: Path, date: str, equipment_id: str) -> Path:
+    return table_dir / f"date={date}" / f"equipment={equipment_id}"
+
+
+def temp_path(final: Path) -> Path:
+    return final.with_name(f".{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def replace_into(tmp: Path, final: Path) -> None:
+    """Atomically move a fully written temporary file to its final name."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+
+
+def write_parquet(df, final: Path) -> Path:
+    """Write a Polars frame to ``final`` atomically (temporary name, then rename)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(final)
+    try:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        replace_into(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def write_partitioned(df, table_dir: Path, name: str, time_column: str = "window_start") -> list[tuple[str, str]]:
+    """Split ``df`` by UTC date of ``time_column`` and ``equipment_id``; write ``part-<name>.parquet`` in each.
+
+    Returns the (date, equipment_id) partitions written.
+    """
+    import polars as pl
+
+    keyed = df.with_columns(_date=pl.col(time_column).dt.convert_time_zone("UTC").dt.date().cast(pl.String))
+    written = []
+    for (date, equipment_id), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True):
+        write_parquet(part.drop("_date"), partition_dir(table_dir, date, equipment_id) / f"part-{name}.parquet")
+        written.append((date, equipment_id))
+    return written
+
+
+def parquet_glob(table_dir: Path) -> str:
+    return str(table_dir / "**" / "*.parquet")
+
+
+def has_files(table_dir: Path) -> bool:
+    return any(table_dir.glob("date=*/equipment=*/*.parquet")) if table_dir.exists() else False
+
+
+def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Iterable[str] | None = None) -> list[Path]:
+    """Parquet files of the partitions asked for, found from folder names alone (partition pruning)."""
+    if not table_dir.exists():
+        return []
+    eq = f"equipment={equipment_id}" if equipment_id else "equipment=*"
+    if dates is None:
+        return sorted(table_dir.glob(f"date=*/{eq}/*.parquet"))
+    return sorted(p for d in dates for p in table_dir.glob(f"date={d}/{eq}/*.parquet"))
+
+
+def partition_dates(table_dir: Path, equipment_id: str | None = None) -> list[str]:
+    """Dates that have a partition (for ``equipment_id`` when given), newest first."""
+    if not table_dir.exists():
+        return []
+    dates = [p.name.split("=", 1)[1] for p in table_dir.glob("date=*") if p.is_dir()]
+    if equipment_id:
+        dates = [d for d in dates if (table_dir / f"date={d}" / f"equipment={equipment_id}").is_dir()]
+    return sorted(dates, reverse=True)

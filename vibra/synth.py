@@ -1,0 +1,172 @@
+"""Seeded, physically plausible accelerometer signals (in g) with ground truth.
+
+Each machine runs at a fixed shaft speed ``f_r = rpm / 60`` and shows
+running-speed harmonics (1×, 2×, 3×) over broadband noise. Faults:
+
+* imbalance — a 1× component that grows over the days;
+* looseness — many harmonics of f_r plus half-orders (0.5×, 1.5×, …);
+* bearing defects — an impulse train at the defect frequency, each impact
+  ringing a structural resonance ``f_n`` with exponential decay
+  ``h(t) = exp(-ζ·2π·f_n·t)·sin(2π·f_n·t)``; the inner-race train is
+  amplitude-modulated at shaft speed (the defect turns through the load
+  zone), the ball train at the cage frequency (FTF). Impact times jitter by
+  ~1 % (rolling elements slip), as in real bearings.
+
+Bearing frequencies (k = d/D·cos α): FTF = f_r/2·(1−k), BPFO = n·f_r/2·(1−k),
+BPFI = n·f_r/2·(1+k), BSF = D/(2d)·f_r·(1−k²).
+Degrading machines follow ``severity = s_end · exp((t − t_end)/τ)`` after onset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from vibra.settings import Bearing, Equipment
+
+FAULT_CYCLE = ("normal", "bearing_outer_race", "imbalance", "bearing_inner_race", "looseness", "bearing_ball")
+KIND_BY_FAULT = {"normal": "motor", "bearing_outer_race": "pump", "imbalance": "fan",
+                 "bearing_inner_race": "gearbox", "looseness": "compressor", "bearing_ball": "motor"}
+SENSOR_FAULTS = ("spikes", "flatline", "clipping", "nan_gap", "truncated")
+BEARING_6205 = Bearing(9, 7.94, 39.04, 0.0)
+BEARING_6206 = Bearing(9, 9.53, 46.5, 0.0)
+BEARING_6308 = Bearing(8, 15.0, 65.0, 0.0)
+
+
+def bearing_orders(b: Bearing) -> dict[str, float]:
+    """Defect frequencies as multiples of shaft speed (orders)."""
+    k = b.ball_diameter_mm / b.pitch_diameter_mm * math.cos(math.radians(b.contact_angle_deg))
+    return {
+        "ftf": 0.5 * (1 - k),
+        "bpfo": b.n_elements / 2 * (1 - k),
+        "bpfi": b.n_elements / 2 * (1 + k),
+        "bsf": b.pitch_diameter_mm / (2 * b.ball_diameter_mm) * (1 - k * k),
+    }
+
+
+@dataclass(frozen=True)
+class Machine:
+    equipment: Equipment
+    fault: str
+    onset_s: float  # seconds after the first recording when the fault starts (inf: never)
+    span_s: float   # length of the whole synthetic period
+    resonance_hz: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    machines: list[Machine]
+    start: datetime
+    days: float
+    recordings_per_hour: int
+    seconds: float
+    sample_rate_hz: float
+    seed: int
+
+    def times(self) -> list[datetime]:
+        n = max(1, int(round(self.days * 24 * self.recordings_per_hour)))
+        step = timedelta(hours=1 / self.recordings_per_hour)
+        return [self.start + i * step for i in range(n)]
+
+
+def make_plan(n_equipment: int, days: float, seed: int, start: datetime, *, sample_rate_hz: float = 12_800.0,
+              recordings_per_hour: int = 1, seconds: float = 1.0) -> Plan:
+    rng = np.random.default_rng(seed)
+    span = days * 86_400.0
+    machines = []
+    for i in range(n_equipment):
+        fault = FAULT_CYCLE[i % len(FAULT_CYCLE)]
+        eid = f"{KIND_BY_FAULT[fault]}-{i + 1:02d}"
+        rpm = float(rng.choice([1480.0, 1780.0, 2950.0, 1180.0]) + rng.integers(-15, 15))
+        bearing = (BEARING_6205, BEARING_6206, BEARING_6308)[int(rng.integers(0, 3))]
+        onset = {"normal": math.inf, "imbalance": 0.0}.get(fault, float(rng.uniform(0.2, 0.4)) * span)
+        equipment = Equipment(
+            equipment_id=eid, sample_rate_hz=sample_rate_hz, units="g", rpm=rpm, bearing=bearing,
+            iso_group=2, iso_support="rigid", label=f"{KIND_BY_FAULT[fault].title()} {i + 1:02d}",
+        )
+        resonance = float(min(rng.uniform(2_500.0, 3_500.0), 0.3 * sample_rate_hz))
+        machines.append(Machine(equipment, fault, onset, span, resonance))
+    return Plan(machines, start, days, recordings_per_hour, seconds, sample_rate_hz, seed)
+
+
+def severity(machine: Machine, elapsed_s: float) -> float:
+    """Fault severity in [0, 1] at ``elapsed_s`` after the first recording."""
+    if machine.fault == "normal" or elapsed_s < machine.onset_s:
+        return 0.0
+    if machine.fault == "imbalance":
+        return 0.2 + 0.8 * elapsed_s / max(machine.span_s, 1.0)
+    remaining = max(machine.span_s - machine.onset_s, 1.0)
+    tau = remaining / 3.0
+    return float(min(1.0, math.exp((elapsed_s - machine.span_s) / tau)))
+
+
+def _impacts(rng, n: int, fs: float, rate_hz: float, jitter: float = 0.01) -> np.ndarray:
+    """Unit impulses at ``rate_hz`` with ~1 % slip; returns an array of length ``n``."""
+    out = np.zeros(n)
+    period = 1.0 / rate_hz
+    t = rng.uniform(0, period)
+    while t < n / fs:
+        out[int(t * fs)] += 1.0
+        t += period * (1.0 + jitter * rng.standard_normal())
+    return out
+
+
+def signal(machine: Machine, elapsed_s: float, plan: Plan, rng) -> np.ndarray:
+    """One recording, shape (n_samples, 2): channels x and y, in g."""
+    from scipy.signal import fftconvolve
+
+    fs = plan.sample_rate_hz
+    n = int(round(plan.seconds * fs))
+    t = np.arange(n) / fs
+    eq = machine.equipment
+    fr = eq.rpm / 60.0
+    sev = severity(machine, elapsed_s)
+    channels = []
+    for gain in (1.0, 0.7):
+        phase = rng.uniform(0, 2 * np.pi, 12)
+        x = 0.02 * rng.standard_normal(n)
+        for k, amp in ((1, 0.05), (2, 0.02), (3, 0.01)):
+            x += gain * amp * np.sin(2 * np.pi * k * fr * t + phase[k])
+        if machine.fault == "imbalance":
+            x += gain * 0.4 * sev * np.sin(2 * np.pi * fr * t + phase[0])
+        elif machine.fault == "looseness" and sev > 0:
+            for k in range(1, 11):
+                x += gain * 0.06 * sev / math.sqrt(k) * np.sin(2 * np.pi * k * fr * t + phase[k % 12])
+                x += gain * 0.03 * sev / math.sqrt(k) * np.sin(2 * np.pi * (k - 0.5) * fr * t + phase[(k + 5) % 12])
+        elif machine.fault.startswith("bearing") and sev > 0:
+            orders = bearing_orders(eq.bearing)
+            which = {"bearing_outer_race": "bpfo", "bearing_inner_race": "bpfi", "bearing_ball": "bsf"}[machine.fault]
+            train = _impacts(rng, n, fs, orders[which] * fr)
+            if machine.fault == "bearing_inner_race":
+                train *= 1.0 + 0.8 * np.cos(2 * np.pi * fr * t)
+            elif machine.fault == "bearing_ball":
+                train *= 1.0 + 0.6 * np.cos(2 * np.pi * orders["ftf"] * fr * t)
+            zeta = 0.04
+            decay_t = np.arange(int(fs * 5 / (zeta * 2 * np.pi * machine.resonance_hz))) / fs
+            ring = np.exp(-zeta * 2 * np.pi * machine.resonance_hz * decay_t) * np.sin(
+                2 * np.pi * machine.resonance_hz * decay_t)
+            x += gain * 2.0 * sev * fftconvolve(train, ring)[:n]
+        channels.append(x)
+    return np.column_stack(channels)
+
+
+def apply_sensor_fault(x: np.ndarray, fault: str, rng) -> np.ndarray:
+    """Corrupt a recording as a failing sensor or cable would."""
+    x = x.copy()
+    n = x.shape[0]
+    if fault == "spikes":
+        idx = rng.integers(0, n, 8)
+        x[idx, 0] += rng.choice([-1, 1], 8) * 40.0
+    elif fault == "flatline":
+        a = int(n * 0.3)
+        x[a:a + n // 4, :] = x[a, :]
+    elif fault == "clipping":
+        limit = 0.5 * np.abs(x[:, 0]).max()
+        x[:, 0] = np.clip(x[:, 0], -limit, limit)
+    elif fault == "nan_gap":
+        a = int(n * 0.5)
+        x[a:a + n // 20, 0] = np.nan
+    return x
