@@ -22,6 +22,10 @@ from vibra.errors import ConfigError
 EQUIPMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Spec:
     """One scalar setting: where it lives, its type, range and meaning."""
@@ -44,9 +48,9 @@ class Spec:
             return "true or false"
         noun = "an integer" if self.kind is int else "a number"
         if self.low is not None and self.high is not None:
-            return f"{noun} in {self.low:g}..{self.high:g}"
+            return f"{noun} in {_num(self.low)}..{_num(self.high)}"
         if self.low is not None:
-            return f"{noun} >= {self.low:g}"
+            return f"{noun} >= {_num(self.low)}"
         return noun
 
 

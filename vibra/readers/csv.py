@@ -79,7 +79,8 @@ def _layout(path: Path, text: str, equipment: Equipment) -> tuple[list[str], boo
         data = lines[1:]
         if not data:
             raise InputError(f"{path}: header only, no data rows; export the recording again")
-    if len(set(n for n in names if n not in SKIP)) != len([n for n in names if n not in SKIP]):
+    names = [f"__skip_{i}" if n in SKIP else n for i, n in enumerate(names)]
+    if len(set(names)) != len(names):
         raise InputError(f"{path}: duplicate column names in {names}; give each column its own name")
     time_col = next((n for n in names if n.lower() in TIME_NAMES), None)
     time_numeric = True
@@ -200,7 +201,7 @@ def _time_seconds(values, numeric: bool, path: Path) -> tuple[np.ndarray, object
 def read_csv(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
     gz = path.name.lower().endswith(".gz")
     names, headerless, time_col, time_numeric = _layout(path, _peek(path, gz), equipment)
-    keep = [n for n in names if n not in SKIP and n != time_col]
+    keep = [n for n in names if not n.startswith("__skip_") and n != time_col]
     if not keep:
         raise InputError(f"{path}: no channel columns besides the time column; nothing to analyse")
     batches = (_gzip_batches if gz else _plain_batches)(path, names, headerless, keep, time_col, time_numeric,

@@ -1,0 +1,107 @@
+"""Settings precedence (CLI > env > file > defaults), validation messages, workspace discovery."""
+
+from __future__ import annotations
+
+import pytest
+
+from vibra.errors import ConfigError, WorkspaceError
+from vibra.settings import SETTINGS, load_settings
+from vibra.workspace import find_workspace, init_workspace
+
+
+def _toml(tmp_path, text: str):
+    path = tmp_path / "vibra.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file():
+    s = load_settings(None, {})
+    assert s.features.frame_length == 4096 and s.features.hop_length == 4096
+    assert s.ingest.max_concurrent_files == 2
+
+
+def test_precedence_cli_over_env_over_file(tmp_path):
+    path = _toml(tmp_path, "[features]\nframe_length = 2048\nhop_length = 1024\n[ingest]\nmax_concurrent_files = 3\n")
+    s = load_settings(path, {})
+    assert (s.features.frame_length, s.features.hop_length, s.ingest.max_concurrent_files) == (2048, 1024, 3)
+    env = {"VIBRA_FEATURES_FRAME_LENGTH": "1024", "VIBRA_INGEST_MAX_CONCURRENT_FILES": "5"}
+    s = load_settings(path, env)
+    assert (s.features.frame_length, s.ingest.max_concurrent_files) == (1024, 5)
+    s = load_settings(path, env, {"features.frame_length": 512, "features.hop_length": 256,
+                                  "ingest.max_concurrent_files": None})
+    assert (s.features.frame_length, s.features.hop_length, s.ingest.max_concurrent_files) == (512, 256, 5)
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("[features]\nframe_length = 10\n", {}, "features.frame_length = 10: out of range; must be an integer in 64..1048576"),
+    ("[features]\nframe_length = 'big'\n", {}, "features.frame_length = 'big': must be an integer"),
+    ("", {"VIBRA_INGEST_MAX_CONCURRENT_FILES": "0"}, "VIBRA_INGEST_MAX_CONCURRENT_FILES: ingest.max_concurrent_files = '0'"),
+    ("[ingest]\nmax_files = 3\n", {}, "[ingest] max_files: unknown setting"),
+    ("[features]\nframe_length = 512\nhop_length = 1024\n", {}, "hop_length = 1024 is larger than frame_length = 512"),
+    ("[nonsense]\n", {}, "unknown section [nonsense]"),
+    ("[features]\nbands_hz = [[500, 100]]\n", {}, "each band needs 0 <= low_hz < high_hz"),
+    ("[equipment.p1]\niso_group = 3\n", {}, "iso_group = 3: must be 1 or 2"),
+    ("[equipment.p1]\nsample_rate_hz = -5\n", {}, "sample_rate_hz = -5: must be a number in (0,"),
+    ("[equipment.p1]\nbearing = { n_elements = 9, ball_diameter_mm = 40, pitch_diameter_mm = 39 }\n", {},
+     "need 0 < ball_diameter_mm < pitch_diameter_mm"),
+    ("[equipment.p1]\ncolour = 'red'\n", {}, "unknown key(s) ['colour']"),
+    ("[equipment.'../etc']\nrpm = 100\n", {}, "equipment id must match"),
+    ("[features\n", {}, "not valid TOML"),
+])
+def test_bad_values_name_the_key_and_range(tmp_path, text, env, message):
+    path = _toml(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env)
+    assert message in str(info.value)
+
+
+def test_equipment_section(tmp_path):
+    path = _toml(tmp_path, """
+[equipment.pump-7]
+sample_rate_hz = 12000
+units = "g"
+rpm = 1797
+channels = ["time", "x", "-"]
+bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 }
+iso_group = 2
+iso_support = "rigid"
+""")
+    eq = load_settings(path, {}).equipment_for("pump-7")
+    assert eq.sample_rate_hz == 12000.0 and eq.rpm == 1797.0 and eq.channels == ("time", "x", "-")
+    assert eq.bearing.n_elements == 9 and eq.bearing.contact_angle_deg == 0.0
+    assert load_settings(path, {}).equipment_for("other").sample_rate_hz is None
+
+
+def test_bands_from_env(tmp_path):
+    s = load_settings(None, {"VIBRA_FEATURES_BANDS_HZ": "0-100,100-2000"})
+    assert s.features.bands_hz == ((0.0, 100.0), (100.0, 2000.0))
+
+
+def test_every_setting_has_doc_and_env_name():
+    for spec in SETTINGS:
+        assert spec.doc and spec.env.startswith("VIBRA_")
+        assert spec.low is None or spec.low <= spec.default
+
+
+def test_workspace_discovery_order(tmp_path):
+    a, _ = init_workspace(tmp_path / "a")
+    b, _ = init_workspace(tmp_path / "b")
+    deep = a.root / "x" / "y"
+    deep.mkdir(parents=True)
+    assert find_workspace(None, None, start=deep).root == a.root
+    assert find_workspace(None, str(b.root), start=deep).root == b.root
+    assert find_workspace(str(a.root), str(b.root), start=deep).root == a.root
+    with pytest.raises(WorkspaceError, match="run `vibra init"):
+        find_workspace(None, None, start=tmp_path)
+    with pytest.raises(WorkspaceError, match="VIBRA_HOME"):
+        find_workspace(None, str(tmp_path / "nope"), start=deep)
+
+
+def test_init_never_overwrites(tmp_path):
+    ws, created = init_workspace(tmp_path / "w")
+    ws.config_path.write_text("[ingest]\nmax_concurrent_files = 7\n")
+    _, created_again = init_workspace(tmp_path / "w")
+    assert created and not created_again
+    assert "7" in ws.config_path.read_text()
+    assert load_settings(ws.config_path, {}).ingest.max_concurrent_files == 7
