@@ -188,27 +188,13 @@ def demo_cli(
 
 
 def main() -> None:
-    """Console entry point: one line on stderr and an exit code for expected failures."""
+    """Console entry point: Typer handles usage errors (exit 2); an expected failure is one
+    line on stderr and its exit code (1 bad input / failed work, 3 not ready)."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except VibraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(1)
-    except _click_usage_errors() as exc:
-        exc.show()
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _click_usage_errors():
-    import click
-
-    return (click.UsageError, click.BadParameter)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def ingest_progress(quiet: bool) -> Iterator[Callable[[str, dict], None]]:
         console.print(f"[yellow]{info['message']}[/yellow]")
 
     if quiet or not console.is_terminal:
-        yield lambda event, info: on_wait(info) if event == "wait" and not quiet else None
+        yield lambda event, info: on_wait(info) if event == "wait" else None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 

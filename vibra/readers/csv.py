@@ -46,7 +46,7 @@ def _peek(path: Path, gz: bool) -> str:
             with open(path, "rb") as fh:
                 raw = fh.read(_PEEK_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"{path}: not a readable gzip file ({exc}); re-export or re-copy the file") from None
+        raise InputError(f"{path}: truncated or corrupt gzip ({exc}); re-copy the file from its source") from None
     if not raw.strip():
         raise InputError(f"{path}: file is empty; remove it or export the recording again")
     if b"\x00" in raw:

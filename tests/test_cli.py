@@ -1,0 +1,107 @@
+"""The command line as a user meets it: help, exit codes, JSON, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from vibra_cli.main import app
+from conftest import run_vibra
+
+COMMANDS = [["init"], ["synth"], ["ingest"], ["status"], ["query", "recent"], ["demo"]]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
+def test_every_command_has_help_with_an_example(cmd):
+    result = CliRunner().invoke(app, [*cmd, "--help"])
+    assert result.exit_code == 0
+    assert "Example: vibra" in result.output
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys; from vibra_cli.main import app; "
+            "heavy = [m for m in ('numpy', 'polars', 'duckdb', 'numba', 'pyarrow', 'scipy') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_usage_error_exits_2():
+    assert run_vibra("ingest").returncode == 2
+    assert run_vibra("nonsense-command").returncode == 2
+
+
+def test_no_workspace_is_one_clear_line(tmp_path):
+    proc = run_vibra("status", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert "no vibra.toml" in proc.stderr and "vibra init" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_setting_is_one_clear_line(tmp_path):
+    run_vibra("init", str(tmp_path), check=True)
+    (tmp_path / "vibra.toml").write_text("[features]\nframe_length = 3\n")
+    proc = run_vibra("status", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "frame_length = 3: out of range; must be an integer in 64..1048576" in proc.stderr
+    proc = run_vibra("status", cwd=tmp_path, env={"VIBRA_INGEST_MAX_CONCURRENT_FILES": "lots"})
+    assert proc.returncode == 1 and "VIBRA_INGEST_MAX_CONCURRENT_FILES" in proc.stderr
+
+
+def test_new_user_walkthrough(tmp_path):
+    """The issue's check: init, synth, ingest, status --json, rerun, broken files, DuckDB over the lake."""
+    ws = tmp_path / "plant"
+    assert run_vibra("init", str(ws), check=True).returncode == 0
+    run_vibra("synth", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
+    first = run_vibra("ingest", "export", "--json", cwd=ws)
+    summary = json.loads(first.stdout)
+    # the synthetic truncated .csv.gz is refused (exit 1); everything else lands
+    assert first.returncode == 1 and summary["failed"] == 1 and summary["new"] == 71
+    assert "truncated or corrupt gzip" in next(iter(summary["failures"].values()))
+    status = json.loads(run_vibra("status", "--json", cwd=ws, check=True).stdout)
+    assert list(status) == ["total_files", "pending", "processing", "completed", "failed", "duplicates",
+                            "features_total", "last_recorded_at", "equipment"]
+    assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at"]
+    assert status["completed"] == 71 and status["failed"] == 1 and status["total_files"] == 72
+    second = json.loads(run_vibra("ingest", "export", "--json", cwd=ws).stdout)
+    assert second["new"] == 0 and second["skipped"] == 72
+
+    broken = tmp_path / "broken"
+    (broken / "pump-02").mkdir(parents=True)
+    (broken / "pump-02" / "empty.csv").write_text("")
+    (broken / "pump-02" / "words.csv").write_text("x\n1\nhello\n")
+    good = sorted((ws / "export" / "pump-02").glob("*.csv"))[0]
+    (broken / "pump-02" / "fresh_2030-01-01T00-00-00.csv").write_bytes(good.read_bytes() + b"0.1,0.1\n")
+    third = run_vibra("ingest", str(broken), "--json", cwd=ws)
+    res = json.loads(third.stdout)
+    assert third.returncode == 1 and res["failed"] == 2 and res["new"] == 1
+    assert all(str(broken) in reason for reason in res["failures"].values())
+
+    status = json.loads(run_vibra("status", "--json", cwd=ws, check=True).stdout)
+    n = duckdb.connect().execute(
+        f"SELECT count(*) FROM read_parquet('{ws}/data/lake/features/**/*.parquet', hive_partitioning = true)"
+    ).fetchone()[0]
+    assert n == status["features_total"] > 0
+
+    recent = json.loads(run_vibra("query", "recent", "pump-02", "--limit", "3", "--json", cwd=ws, check=True).stdout)
+    assert len(recent) == 3 and recent[0]["hour"] >= recent[-1]["hour"]
+    assert {"rms_mean", "rms_max", "rms_p95", "n_windows", "channel"} <= set(recent[0])
+    one = json.loads(run_vibra("query", "recent", "pump-02", "--channel", "y", "--indicator", "kurtosis",
+                               "--json", cwd=ws, check=True).stdout)
+    assert {r["channel"] for r in one} == {"y"} and "kurtosis_p95" in one[0]
+    bad = run_vibra("query", "recent", "pump-02", "--indicator", "nope", cwd=ws)
+    assert bad.returncode == 1 and "choose one of" in bad.stderr
+    capped = run_vibra("query", "recent", "pump-02", "--limit", "1000", "--json", cwd=ws,
+                       env={"VIBRA_QUERY_MAX_POINTS": "5"}, check=True)
+    assert len(json.loads(capped.stdout)) == 5
+
+
+def test_human_output_is_plain_when_not_a_tty(tmp_path):
+    run_vibra("init", str(tmp_path), check=True)
+    out = run_vibra("status", cwd=tmp_path, check=True).stdout
+    assert "\x1b[" not in out and "files" in out

@@ -1,0 +1,26 @@
+"""The end-to-end demo, as the README runs it."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_vibra
+
+
+def test_demo_builds_a_fresh_workspace(tmp_path):
+    home = tmp_path / "demo"
+    proc = run_vibra("demo", "--home", str(home), timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert str(home) in proc.stdout and "features" in proc.stdout
+    assert (home / "vibra.toml").exists() and (home / "export" / "truth.csv").exists()
+    status = json.loads(run_vibra("status", "--json", "--home", str(home), check=True).stdout)
+    assert status["completed"] >= 4 * 48 - 5 and status["features_total"] > 1000
+    assert {e["equipment_id"] for e in status["equipment"]} == {"motor-01", "pump-02", "fan-03", "gearbox-04"}
+
+
+def test_demo_json(tmp_path):
+    proc = run_vibra("demo", "--home", str(tmp_path / "d"), "--equipment", "2", "--days", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["workspace"] == str(tmp_path / "d")
+    assert payload["ingest"]["new"] == payload["status"]["completed"] > 0
