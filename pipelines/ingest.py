@@ -203,6 +203,7 @@ def run(ws: Workspace, settings: Settings, source: Path, *,
             exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
                       on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
+        hourly.rebuild_dirty(ws.lake)  # left over by a run that crashed
         files, ignored, bad = scan(source)
         result.ignored = len(ignored)
         seen, completed = catalog.skip_index(ws.catalog_path)
@@ -244,7 +245,7 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
     def flush() -> None:
         parts = {p for fr in pending_rows for p in fr.partitions}
         if parts:
-            hourly.rebuild(ws.lake, parts)  # before the rows say "completed": a crash here reprocesses
+            hourly.mark_dirty(ws.lake, parts)  # before the rows say "completed"; rebuilt at the end
         catalog.write_rows(ws.catalog_path, [fr.row for fr in pending_rows])
         pending_rows.clear()
 
@@ -274,6 +275,7 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
                 last_flush = time.monotonic()
     if pending_rows:
         flush()
+    hourly.rebuild_dirty(ws.lake)
 
 
 def _count(result: IngestResult, fr: FileResult) -> None:

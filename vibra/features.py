@@ -133,37 +133,34 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     if not parts["time"]:
         raise InputError(f"{source}: every window holds NaN; nothing could be computed — check the sensor")
 
-    columns = indicator_columns(params)
-    time_values = np.concatenate(parts["time"])
-    spectral_values = np.concatenate(parts["spectral"])
-    start_sample = np.concatenate(parts["start_sample"])
+    channel_idx = np.concatenate(parts["channel"])
+    window_index = np.concatenate(parts["window_index"])
+    order = np.lexsort((window_index, channel_idx))
+    start_sample = np.concatenate(parts["start_sample"])[order]
+    values = np.column_stack([np.concatenate(parts["time"]), np.concatenate(parts["spectral"])])[order]
     step_us = 1e6 / sample_rate_hz
-    start_us = np.round(start_sample * step_us).astype(np.int64)
-    end_us = np.round((start_sample + length) * step_us).astype(np.int64)
-    base = start.replace(tzinfo=None) if start.tzinfo else start
+    epoch_us = int(round(start.timestamp() * 1e6))
+    start_us = epoch_us + np.round(start_sample * step_us).astype(np.int64)
+    end_us = epoch_us + np.round((start_sample + length) * step_us).astype(np.int64)
     n = start_sample.shape[0]
-    epoch = pl.lit(base, dtype=pl.Datetime("us"))
-    frame = pl.DataFrame({
-        "equipment_id": pl.Series([equipment_id] * n, dtype=pl.String),
-        "recording_id": pl.Series([recording_id] * n, dtype=pl.String),
-        "channel": pl.Series(np.asarray(channels, dtype=object)[np.concatenate(parts["channel"])].tolist(),
-                             dtype=pl.String),
-        "window_index": pl.Series(np.concatenate(parts["window_index"]), dtype=pl.Int64),
-        "_start_us": start_us,
-        "_end_us": end_us,
-    }).with_columns(
-        window_start=(epoch + pl.col("_start_us").cast(pl.Duration("us"))).dt.replace_time_zone("UTC"),
-        window_end=(epoch + pl.col("_end_us").cast(pl.Duration("us"))).dt.replace_time_zone("UTC"),
-    ).drop("_start_us", "_end_us")
-    values = np.column_stack([time_values, spectral_values])
-    frame = frame.with_columns(
-        sample_rate_hz=pl.lit(float(sample_rate_hz)),
-        rpm=pl.lit(rpm, dtype=pl.Float64),
-        **{name: pl.Series(values[:, j]) for j, name in enumerate(columns)},
-        embedding=pl.Series(np.concatenate(parts["embedding"])).cast(pl.List(pl.Float32)),
-    )
-    frame = frame.sort(["channel", "window_index"])
-    return FeatureResult(table=frame, n_samples=total, n_windows=frame.height, warnings=warnings)
+    utc = pl.Datetime("us", "UTC")
+    data = {
+        "equipment_id": pl.Series([equipment_id], dtype=pl.String).extend_constant(equipment_id, n - 1),
+        "recording_id": pl.Series([recording_id], dtype=pl.String).extend_constant(recording_id, n - 1),
+        "channel": pl.Series(np.asarray(channels)[channel_idx[order]], dtype=pl.String),
+        "window_index": pl.Series(window_index[order], dtype=pl.Int64),
+        "window_start": pl.Series(start_us).cast(utc),
+        "window_end": pl.Series(end_us).cast(utc),
+        "sample_rate_hz": np.full(n, float(sample_rate_hz)),
+        "rpm": np.full(n, np.nan if rpm is None else float(rpm)),
+    }
+    for j, name in enumerate(indicator_columns(params)):
+        data[name] = values[:, j]
+    data["embedding"] = pl.Series(np.concatenate(parts["embedding"])[order]).cast(pl.List(pl.Float32))
+    frame = pl.DataFrame(data)
+    if rpm is None:
+        frame = frame.with_columns(rpm=pl.lit(None, dtype=pl.Float64))
+    return FeatureResult(table=frame, n_samples=total, n_windows=n, warnings=warnings)
 
 
 def _warnings(channels: list[str], stats: list[ChannelStats]) -> list[str]:

@@ -23,6 +23,34 @@ def hourly_sql(files: list[Path], available: set[str]) -> str:
             f"GROUP BY ALL ORDER BY channel, hour")
 
 
+DIRTY = ".dirty"
+
+
+def mark_dirty(lake: Path, partitions: set[tuple[str, str]]) -> None:
+    """Record durably that these partitions' hourly aggregates must be rebuilt.
+
+    Written before the ledger says the recordings are completed, removed after the
+    rebuild: a crash in between leaves the marker, and the next ingest rebuilds it.
+    """
+    folder = lake / "hourly" / DIRTY
+    folder.mkdir(parents=True, exist_ok=True)
+    for date, equipment_id in partitions:
+        (folder / f"{date}__{equipment_id}").touch()
+
+
+def rebuild_dirty(lake: Path) -> int:
+    """Rebuild every partition marked dirty, then clear the marks; returns rows written."""
+    folder = lake / "hourly" / DIRTY
+    if not folder.exists():
+        return 0
+    marks = list(folder.iterdir())
+    parts = {tuple(m.name.split("__", 1)) for m in marks if "__" in m.name}
+    rows = rebuild(lake, parts)  # type: ignore[arg-type]
+    for m in marks:
+        m.unlink(missing_ok=True)
+    return rows
+
+
 def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
     """Recompute ``hourly`` for the given (date, equipment_id) partitions; returns rows written."""
     import duckdb

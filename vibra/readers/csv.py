@@ -27,6 +27,8 @@ from vibra.settings import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536
+# Files below this size are parsed in one call (cheaper per file); larger ones stream in chunks.
+SMALL_FILE_BYTES = 16 << 20
 
 
 def _is_number(text: str) -> bool:
@@ -61,7 +63,7 @@ def _peek(path: Path, gz: bool) -> str:
 
 def _layout(path: Path, text: str, equipment: Equipment) -> tuple[list[str], bool, str | None, bool]:
     """Column names, headerless?, time column name, time column numeric?"""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in text.split("\n", 3)[:3] if ln.strip()]
     first = [f.strip().strip('"') for f in lines[0].split(",")]
     headerless = all(_is_number(f) for f in first)
     if headerless:
@@ -128,8 +130,10 @@ def _plain_batches(path: Path, names: list[str], headerless: bool, keep: list[st
                      schema_overrides=overrides, null_values=["", "NaN", "nan", "NA", "N/A", "n/a", "null"],
                      truncate_ragged_lines=True)
     cols = keep + ([time_col] if time_col else [])
+    small = path.stat().st_size < SMALL_FILE_BYTES
     try:
-        for df in lf.select(cols).collect_batches(chunk_size=chunk_rows):
+        frames = [lf.select(cols).collect()] if small else lf.select(cols).collect_batches(chunk_size=chunk_rows)
+        for df in frames:
             yield (df.select(keep).to_numpy().astype(np.float64, copy=False),
                    df[time_col] if time_col else None)
     except pl.exceptions.PolarsError as exc:

@@ -54,6 +54,12 @@ def write_partitioned(df, table_dir: Path, name: str, time_column: str = "window
     """
     import polars as pl
 
+    first, last = df[time_column].min(), df[time_column].max()
+    equipment = df["equipment_id"].unique()
+    if first.date() == last.date() and equipment.len() == 1:  # the usual case: one file, no split
+        date = first.date().isoformat()
+        write_parquet(df, partition_dir(table_dir, date, equipment[0]) / f"part-{name}.parquet")
+        return [(date, equipment[0])]
     keyed = df.with_columns(_date=pl.col(time_column).dt.convert_time_zone("UTC").dt.date().cast(pl.String))
     written = []
     for (date, equipment_id), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True):
