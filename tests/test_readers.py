@@ -63,6 +63,19 @@ def test_headerless_csv_uses_equipment_channels(tmp_path):
     assert rec.channels[0] == "ch0" and any("headerless" in w for w in rec.warnings)
 
 
+def test_plain_csv_streams_in_bounded_chunks(tmp_path, monkeypatch):
+    import vibra.readers.csv as csv_reader
+
+    monkeypatch.setattr(csv_reader, "SMALL_FILE_BYTES", 0)
+    path = tmp_path / "big.csv"
+    x = np.random.default_rng(3).standard_normal(30_000)
+    pl.DataFrame({"x": x, "y": -x}).write_csv(path, float_precision=12)
+    rec = open_recording(path, EQ, chunk_rows=4096)
+    chunks = list(rec.chunks)
+    assert len(chunks) >= 7 and max(c.shape[0] for c in chunks) <= 4096
+    np.testing.assert_allclose(np.concatenate(chunks), np.column_stack([x, -x]), atol=1e-11)
+
+
 def test_gzip_csv_streams(tmp_path):
     path = tmp_path / "c.csv.gz"
     x = np.random.default_rng(0).standard_normal(20_000)
@@ -158,12 +171,18 @@ def test_bad_csv_reasons(tmp_path, content, reason):
     assert reason in str(info.value)
 
 
-def test_text_in_late_row_is_found_while_streaming(tmp_path):
+@pytest.mark.parametrize("streamed", [True, False])
+def test_text_in_late_row_is_found(tmp_path, monkeypatch, streamed):
+    import vibra.readers.csv as csv_reader
+
+    if streamed:  # force the chunked path that large files take
+        monkeypatch.setattr(csv_reader, "SMALL_FILE_BYTES", 0)
     path = tmp_path / "late.csv"
     rows = ["a,b"] + [f"{i},{i}" for i in range(50_000)] + ["1,n/a?"]
     path.write_text("\n".join(rows) + "\n")
-    rec = open_recording(path, EQ, chunk_rows=4096)
     with pytest.raises(InputError, match=r"column 'b' has text at row 50001 \('n/a\?'\)"):
+        rec = open_recording(path, EQ, chunk_rows=4096)
+        assert streamed, "a small file is parsed whole when opened"
         list(rec.chunks)
 
 
