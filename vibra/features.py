@@ -86,31 +86,37 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     stats = [ChannelStats() for _ in channels]
     parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
                               "embedding": []}
-    tail = np.empty((0, n_ch))
+    tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
     total = 0
     for chunk in chunks:
-        chunk = np.asarray(chunk, dtype=np.float64).reshape(-1, n_ch)
-        total += chunk.shape[0]
+        # channel-major copy: each channel's samples contiguous for the kernels
+        chunk = np.ascontiguousarray(np.asarray(chunk, dtype=np.float64).reshape(-1, n_ch).T)
+        total += chunk.shape[1]
+        chunk_nan = []
         for c in range(n_ch):
-            col = np.ascontiguousarray(chunk[:, c])
+            col = chunk[c]
             s = stats[c]
             s.samples += col.shape[0]
-            s.nan += int(np.count_nonzero(np.isnan(col)))
+            nan = int(np.count_nonzero(np.isnan(col)))
+            chunk_nan.append(nan)
+            s.nan += nan
             clipped, flat = flat_and_clipped(col)
             s.clipped += clipped
             s.flat += flat
-        buf = np.concatenate([tail, chunk]) if tail.shape[0] else chunk
-        count = n_windows(buf.shape[0], length, hop)
+        buf = np.concatenate([tail, chunk], axis=1) if tail.shape[1] else chunk
+        count = n_windows(buf.shape[1], length, hop)
         if count:
             starts = np.arange(count, dtype=np.int64) * hop
             first_index = (consumed // hop) if hop else 0
             for c in range(n_ch):
-                x = np.ascontiguousarray(buf[:, c])
-                nan_cum = np.concatenate([[0], np.cumsum(np.isnan(x))])
-                ok = (nan_cum[starts + length] - nan_cum[starts]) == 0
-                stats[c].nan_windows += int(np.count_nonzero(~ok))
-                good = starts[ok]
+                x = buf[c]
+                good = starts
+                if chunk_nan[c] or np.isnan(tail[c]).any():
+                    nan_cum = np.concatenate([[0], np.cumsum(np.isnan(x))])
+                    ok = (nan_cum[starts + length] - nan_cum[starts]) == 0
+                    stats[c].nan_windows += int(np.count_nonzero(~ok))
+                    good = starts[ok]
                 if good.shape[0] == 0:
                     continue
                 t, spectral, emb = _window_block(x, good, params, sample_rate_hz)
@@ -123,7 +129,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
             next_start = count * hop
         else:
             next_start = 0
-        tail = buf[next_start:].copy() if next_start < buf.shape[0] else np.empty((0, n_ch))
+        tail = buf[:, next_start:].copy() if next_start < buf.shape[1] else np.empty((n_ch, 0))
         consumed += next_start
 
     warnings = _warnings(channels, stats)

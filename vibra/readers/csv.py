@@ -4,9 +4,8 @@ A header row names the columns; every numeric column is a channel and an
 optional time column (``time``, ``timestamp``, ``t``) holds absolute
 timestamps or seconds from the start. A file whose first row is all numbers
 is headerless: its columns are named by the equipment's ``channels`` list.
-Plain files stream through Polars' batched reader; gzip files through
-PyArrow's streaming reader over a decompressing stream, so neither is held
-in memory whole.
+Files are read a block of whole lines at a time (gzip through a decompressing
+stream) and each block is parsed by Polars, so no file is held in memory whole.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import itertools
 import re
 import zlib
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -27,8 +25,6 @@ from vibra.settings import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536
-# Files below this size are parsed in one call (cheaper per file); larger ones stream in chunks.
-SMALL_FILE_BYTES = 16 << 20
 
 
 def _is_number(text: str) -> bool:
@@ -94,8 +90,7 @@ def _layout(path: Path, text: str, equipment: Equipment) -> tuple[list[str], boo
 
 
 _POLARS_PARSE = re.compile(r"could not parse [`'\"](?P<value>.*?)[`'\"] as dtype .*?column [`'\"](?P<col>[^`'\"]+)")
-_ARROW_PARSE = re.compile(r"column #(?P<idx>\d+): Row #(?P<row>\d+): CSV conversion error to \w+: invalid value '(?P<value>.*?)'",
-                          re.IGNORECASE | re.DOTALL)
+NULLS = ["", "NaN", "nan", "NA", "N/A", "n/a", "null"]
 
 
 def _text_error(path: Path, column: str, value: str, row: int | None) -> InputError:
@@ -104,82 +99,80 @@ def _text_error(path: Path, column: str, value: str, row: int | None) -> InputEr
                       "fix or remove that value")
 
 
-def _locate_text(path: Path, column: str, has_header: bool, names: list[str]) -> tuple[str, int] | None:
-    """First non-numeric value of a column and its 1-based data row (slow path, errors only)."""
+def _locate_text(block: bytes, column: str, names: list[str]) -> tuple[str, int] | None:
+    """First non-numeric value of a column in a block and its 1-based row there (errors only)."""
     import polars as pl
 
-    lf = pl.scan_csv(path, has_header=has_header, new_columns=None if has_header else names,
-                     infer_schema=False, truncate_ragged_lines=True)
-    bad = (lf.with_row_index("row", offset=1)
-           .filter(pl.col(column).is_not_null() & pl.col(column).str.strip_chars().cast(pl.Float64, strict=False).is_null()
-                   & ~pl.col(column).str.strip_chars().str.to_lowercase().is_in(["", "nan", "na", "n/a", "null"]))
-           .select("row", column).head(1).collect())
+    df = pl.read_csv(block, has_header=False, new_columns=names, infer_schema=False, truncate_ragged_lines=True)
+    value = pl.col(column).str.strip_chars()
+    bad = (df.with_row_index("row", offset=1)
+           .filter(value.is_not_null() & value.cast(pl.Float64, strict=False).is_null()
+                   & ~value.is_in(NULLS))
+           .select("row", column).head(1))
     if bad.height:
         return bad[column][0], int(bad["row"][0])
     return None
 
 
-def _plain_batches(path: Path, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
-                   time_numeric: bool, chunk_rows: int):
+def _blocks(fh, block_bytes: int):
+    """Bytes of whole lines, about ``block_bytes`` at a time."""
+    rest = b""
+    while True:
+        data = fh.read(block_bytes)
+        if not data:
+            if rest.strip():
+                yield rest
+            return
+        data = rest + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        yield data[: cut + 1]
+        rest = data[cut + 1:]
+
+
+def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
+             time_numeric: bool, block_bytes: int):
+    """Parse the file a block of lines at a time with Polars (multi-threaded within a block).
+
+    Memory is bounded by the block size whatever the file size; gzip files are
+    decompressed as a stream.
+    """
     import polars as pl
 
-    overrides = {n: pl.Float64 for n in keep}
+    schema = {n: pl.String for n in names}
+    schema.update({n: pl.Float64 for n in keep})
     if time_col is not None:
-        overrides[time_col] = pl.Float64 if time_numeric else pl.String
-    lf = pl.scan_csv(path, has_header=not headerless, new_columns=names if headerless else None,
-                     schema_overrides=overrides, null_values=["", "NaN", "nan", "NA", "N/A", "n/a", "null"],
-                     truncate_ragged_lines=True)
+        schema[time_col] = pl.Float64 if time_numeric else pl.String
     cols = keep + ([time_col] if time_col else [])
-    small = path.stat().st_size < SMALL_FILE_BYTES
+    rows_before = 0
+    opener = gzip.open if gz else open
     try:
-        frames = [lf.select(cols).collect()] if small else lf.select(cols).collect_batches(chunk_size=chunk_rows)
-        for df in frames:
-            yield (df.select(keep).to_numpy().astype(np.float64, copy=False),
-                   df[time_col] if time_col else None)
-    except pl.exceptions.PolarsError as exc:
-        msg = str(exc)
-        m = _POLARS_PARSE.search(msg)
-        column = m["col"] if m else next((c for c in keep if f"'{c}'" in msg or f"`{c}`" in msg), None)
-        if column:
-            found = _locate_text(path, column, not headerless, names)
-            if found:
-                raise _text_error(path, column, found[0], found[1]) from None
-        first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
-        raise InputError(f"{path}: cannot parse as CSV ({first}); check the file's delimiter and columns") from None
-
-
-def _gzip_batches(path: Path, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
-                  time_numeric: bool, chunk_rows: int):
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    types = {n: pa.float64() for n in keep}
-    if time_col is not None:
-        types[time_col] = pa.float64() if time_numeric else pa.string()
-    include = keep + ([time_col] if time_col else [])
-    try:
-        stream = pa.input_stream(str(path), compression="gzip")
-        reader = pcsv.open_csv(
-            stream,
-            read_options=pcsv.ReadOptions(column_names=names if headerless else None, block_size=8 << 20),
-            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=include),
-        )
-        for batch in reader:
-            for offset in range(0, batch.num_rows, chunk_rows):
-                part = batch.slice(offset, chunk_rows)
-                values = np.column_stack([part.column(c).to_numpy(zero_copy_only=False) for c in keep]) \
-                    if keep else np.empty((part.num_rows, 0))
-                yield values.astype(np.float64, copy=False), (part.column(time_col) if time_col else None)
-    except pa.ArrowInvalid as exc:
-        m = _ARROW_PARSE.search(str(exc))
-        if m:
-            raise _text_error(path, include[int(m["idx"])] if int(m["idx"]) < len(include) else "?", m["value"],
-                              int(m["row"]) - (0 if headerless else 1)) from None
-        raise InputError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]}); "
-                         "check the delimiter and columns") from None
+        with opener(path, "rb") as fh:
+            if not headerless:
+                fh.readline()
+            for block in _blocks(fh, block_bytes):
+                try:
+                    df = pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS,
+                                     truncate_ragged_lines=True).select(cols)
+                except pl.exceptions.PolarsError as exc:
+                    msg = str(exc)
+                    m = _POLARS_PARSE.search(msg)
+                    column = m["col"] if m else next((c for c in keep if f"'{c}'" in msg or f"`{c}`" in msg), None)
+                    found = _locate_text(block, column, names) if column else None
+                    if found:
+                        raise _text_error(path, column, found[0], rows_before + found[1]) from None
+                    first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+                    raise InputError(f"{path}: cannot parse as CSV ({first}); check the delimiter and columns") from None
+                rows_before += df.height
+                yield (df.select(keep).to_numpy().astype(np.float64, copy=False),
+                       df[time_col] if time_col else None)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"{path}: truncated or corrupt gzip ({str(exc).splitlines()[0]}); "
-                         "re-copy the file from its source") from None
+        if gz:
+            raise InputError(f"{path}: truncated or corrupt gzip ({str(exc).splitlines()[0]}); "
+                             "re-copy the file from its source") from None
+        raise InputError(f"{path}: cannot read ({exc}); check the file") from None
 
 
 def _time_seconds(values, numeric: bool, path: Path) -> tuple[np.ndarray, object]:
@@ -204,12 +197,14 @@ def _time_seconds(values, numeric: bool, path: Path) -> tuple[np.ndarray, object
 
 def read_csv(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
     gz = path.name.lower().endswith(".gz")
-    names, headerless, time_col, time_numeric = _layout(path, _peek(path, gz), equipment)
+    text = _peek(path, gz)
+    names, headerless, time_col, time_numeric = _layout(path, text, equipment)
     keep = [n for n in names if not n.startswith("__skip_") and n != time_col]
     if not keep:
         raise InputError(f"{path}: no channel columns besides the time column; nothing to analyse")
-    batches = (_gzip_batches if gz else _plain_batches)(path, names, headerless, keep, time_col, time_numeric,
-                                                        chunk_rows)
+    bytes_per_row = max(8, len(text.encode()) // max(1, text.count("\n")))
+    block_bytes = max(1 << 20, chunk_rows * bytes_per_row)
+    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes)
     first = next(batches, None)
     if first is None or first[0].shape[0] == 0:
         raise InputError(f"{path}: no data rows; export the recording again")

@@ -20,8 +20,20 @@ TIME_COLUMNS = (
 )
 
 
+# Extremes are tracked on an order-preserving int64 key of each float's bits
+# (negative floats get their magnitude bits flipped): LLVM vectorises integer
+# max/min reductions, but not floating-point ones under numba's flags, and the
+# key keeps max/min exact (the result is a sample's own value).
+_MAGNITUDE = 0x7FFFFFFFFFFFFFFF
+
+
+@njit(cache=True, inline="always")
+def _key(bits):
+    return bits ^ ((bits >> 63) & _MAGNITUDE)
+
+
 @njit(cache=True, fastmath=True, nogil=True)
-def _window_sums(x, start, frame_length):
+def _window_sums(x, bits, start, frame_length):
     c = x[start]
     s1 = 0.0
     s2 = 0.0
@@ -29,8 +41,8 @@ def _window_sums(x, start, frame_length):
     s4 = 0.0
     sabs = 0.0
     ssqrt = 0.0
-    mx = x[start]
-    mn = x[start]
+    kmax = _key(bits[start])
+    kmin = kmax
     for i in range(start, start + frame_length):
         v = x[i]
         d = v - c
@@ -42,14 +54,22 @@ def _window_sums(x, start, frame_length):
         a = abs(v)
         sabs += a
         ssqrt += np.sqrt(a)
-        mx = max(mx, v)
-        mn = min(mn, v)
-    return c, s1, s2, s3, s4, sabs, ssqrt, mx, mn
+        k = _key(bits[i])
+        kmax = k if k > kmax else kmax
+        kmin = k if k < kmin else kmin
+    return c, s1, s2, s3, s4, sabs, ssqrt, _key(kmax), _key(kmin)
+
+
+@njit(cache=True, inline="always")
+def _as_float(bits):
+    return np.array([bits]).view(np.float64)[0]
 
 
 @njit(cache=True, nogil=True)
-def _time_indicators(x, starts, frame_length, out):
+def _time_indicators(x, bits, starts, frame_length, out):
     """Fill ``out[w, :]`` with TIME_COLUMNS for the window at ``starts[w]``.
+
+    ``bits`` is ``x.view(np.int64)`` (the same memory), for the exact extremes.
 
     Moments are population moments (ddof = 0); kurtosis is Pearson (Gaussian = 3).
     Undefined ratios (zero variance, zero rms, zero mean |x|) are NaN.
@@ -57,7 +77,9 @@ def _time_indicators(x, starts, frame_length, out):
     n = float(frame_length)
     nan = np.nan
     for w in range(starts.shape[0]):
-        c, s1, s2, s3, s4, sabs, ssqrt, mx, mn = _window_sums(x, starts[w], frame_length)
+        c, s1, s2, s3, s4, sabs, ssqrt, kmax, kmin = _window_sums(x, bits, starts[w], frame_length)
+        mx = _as_float(kmax)
+        mn = _as_float(kmin)
         d = s1 / n
         e2 = s2 / n
         e3 = s3 / n

@@ -76,7 +76,7 @@ def time_indicators(x: np.ndarray, frame_length: int, hop_length: int,
     if starts.shape[0]:
         if starts.min() < 0 or starts.max() + frame_length > x.shape[0]:
             raise ValueError("window starts fall outside the signal")
-        _time_indicators(x, starts, frame_length, out)
+        _time_indicators(x, x.view(np.int64), starts, frame_length, out)
     return out
 
 

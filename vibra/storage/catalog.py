@@ -86,13 +86,19 @@ def connect(path: Path, *, read_only: bool = False, timeout_s: float = 60.0) -> 
         con.close()
 
 
+_ENSURED: set[str] = set()
+
+
 def ensure(path: Path) -> None:
-    """Create the catalog's tables if they are missing (idempotent)."""
+    """Create the catalog's tables if they are missing (idempotent; once per process and file)."""
+    if str(path) in _ENSURED and path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with connect(path) as con:
         for ddl in _DDL:
             con.execute(ddl)
         con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)])
+    _ENSURED.add(str(path))
 
 
 def query(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
