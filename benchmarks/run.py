@@ -111,7 +111,6 @@ def _polars_read_all(files: list[Path]) -> None:
 
 
 def bench_ingest(work: Path, quick: bool) -> list[dict]:
-    from datetime import timedelta
 
     from vibra_pipelines import synth
 

@@ -4,7 +4,6 @@ commands so that ``vibra --help`` stays fast."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import datetime, timezone

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import duckdb
 import numpy as np

@@ -115,21 +115,15 @@ def _locate_text(block: bytes, column: str, names: list[str]) -> tuple[str, int]
 
 
 def _blocks(fh, block_bytes: int):
-    """Bytes of whole lines, about ``block_bytes`` at a time."""
-    rest = b""
+    """Bytes of whole lines, about ``block_bytes`` at a time (the last line completed by readline)."""
     while True:
         data = fh.read(block_bytes)
         if not data:
-            if rest.strip():
-                yield rest
             return
-        data = rest + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
-            continue
-        yield data[: cut + 1]
-        rest = data[cut + 1:]
+        if not data.endswith(b"\n"):
+            data += fh.readline()
+        if data.strip():
+            yield data
 
 
 def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
@@ -175,11 +169,10 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
         raise InputError(f"{path}: cannot read ({exc}); check the file") from None
 
 
-def _time_seconds(values, numeric: bool, path: Path) -> tuple[np.ndarray, object]:
+def _time_seconds(series, numeric: bool, path: Path) -> tuple[np.ndarray, object]:
     """Seconds (relative to the first value) and the absolute start, if the column is absolute."""
     import polars as pl
 
-    series = values if isinstance(values, pl.Series) else pl.Series(values.to_pylist() if hasattr(values, "to_pylist") else values)
     if numeric:
         return series.cast(pl.Float64).to_numpy(), None
     try:

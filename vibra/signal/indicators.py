@@ -7,6 +7,8 @@ in Hz. Every windowed indicator is computed over the windows given by
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from vibra.signal._kernels import TIME_COLUMNS, _flat_runs, _time_indicators
@@ -80,6 +82,14 @@ def time_indicators(x: np.ndarray, frame_length: int, hop_length: int,
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _hann(length: int) -> np.ndarray:
+    """Periodic Hann window (read-only, cached per length)."""
+    w = np.hanning(length + 1)[:-1]
+    w.flags.writeable = False
+    return w
+
+
 def power_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     """One-sided power spectra of demeaned, Hann-windowed frames.
 
@@ -90,15 +100,17 @@ def power_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarra
     import scipy.fft
 
     n, length = windows.shape
-    w = np.hanning(length + 1)[:-1]  # periodic Hann
-    frames = (windows - windows.mean(axis=1, keepdims=True)) * w
-    spec = scipy.fft.rfft(frames, axis=1)
-    power = spec.real ** 2 + spec.imag ** 2
+    w = _hann(length)
+    frames = windows - windows.mean(axis=1, keepdims=True)
+    frames *= w
+    spec = scipy.fft.rfft(frames, axis=1, overwrite_x=True)
+    power = np.square(spec.real)
+    power += np.square(spec.imag)
     scale = np.full(power.shape[1], 2.0)
     scale[0] = 1.0
     if length % 2 == 0:
         scale[-1] = 1.0
-    power *= scale / (length * length * np.mean(w * w))
+    power *= scale / (length * length * float(np.mean(w * w)))
     return scipy.fft.rfftfreq(length, 1.0 / sample_rate_hz), power
 
 
