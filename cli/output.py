@@ -10,9 +10,13 @@ from typing import Any, Callable, Iterator
 
 
 def _console(stderr: bool = False):
+    """Rich on a terminal; wide, colourless plain text when piped (logs, CI)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=200, no_color=True)
+    return console
 
 
 def _default(value: Any) -> Any:
@@ -76,9 +80,11 @@ def ingest_progress(quiet: bool) -> Iterator[Callable[[str, dict], None]]:
 
 
 def _table(title: str, columns: list[str]):
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    plain = not sys.stdout.isatty()
+    table = Table(title=title, title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
     for c in columns:
         table.add_column(c, overflow="fold")
     return table
