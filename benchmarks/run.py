@@ -110,6 +110,30 @@ def _polars_read_all(files: list[Path]) -> None:
         pl.read_csv(f)
 
 
+def _stage_breakdown(path: Path) -> dict:
+    """Where one large file's ingest time goes, in CPU-seconds per stage (1 process, warm)."""
+    import polars as pl
+
+    from vibra.features import compute
+    from vibra.readers import open_recording
+    from vibra.settings import Equipment, FeatureSettings
+    from vibra_pipelines.ingest import sha256_of
+
+    eq = Equipment("dau-01", sample_rate_hz=51_200.0)
+    t_polars = best_of(lambda: pl.read_csv(path), 3)
+    t_read = best_of(lambda: list(open_recording(path, eq, 262_144).chunks), 3)
+    chunks = list(open_recording(path, eq, 262_144).chunks)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t_compute = best_of(lambda: compute(chunks, ["a", "b", "c"], sample_rate_hz=51_200.0, start=start,
+                                        params=FeatureSettings(), equipment_id="e", recording_id="r"), 3)
+    t_hash = best_of(lambda: sha256_of(path), 3)
+    total = t_read + t_compute + t_hash
+    return {"benchmark": "ingest stages for one large file (sequential, warm)",
+            "detail": f"{path.stat().st_size / 1e6:.0f} MB: read+parse {t_read:.3f} s (polars.read_csv {t_polars:.3f} s), "
+                      f"indicators {t_compute:.3f} s, sha256 {t_hash:.3f} s; ratio = polars / (sum of stages)",
+            "vibra_s": total, "baseline_s": t_polars, "ratio": t_polars / total, "target": "(diagnostic)"}
+
+
 def bench_ingest(work: Path, quick: bool) -> list[dict]:
 
     from vibra_pipelines import synth
@@ -132,6 +156,8 @@ def bench_ingest(work: Path, quick: bool) -> list[dict]:
                  "detail": f"{n_files} CSV files × {n_rows:,} rows × 3 channels, {size / 1e6:.0f} MB; "
                            f"vibra {size / 1e6 / t_vibra:.0f} MB/s, polars {size / 1e6 / t_polars:.0f} MB/s",
                  "vibra_s": t_vibra, "baseline_s": t_polars, "ratio": t_polars / t_vibra, "target": "≥ 0.70"})
+
+    rows.append(_stage_breakdown(files[0]))
 
     small = work / "small"
     synth.run(small, n_equipment=4, days=2 if quick else 4, seed=1, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
@@ -259,6 +285,20 @@ def render(rows: list[dict], command: str) -> str:
         if "peak_rss_mb" in r:
             ratio += f" (peak RSS {r['peak_rss_mb']:.0f} MB)"
         lines.append(f"| {r['benchmark']} | {r['detail']} | {r['vibra_s']:.3f} | {base} | {ratio} | {r['target']} |")
+    lines += [
+        "",
+        "Notes:",
+        "",
+        "* The kernel target is met on chunk-sized batches (what ingest hands the kernel); on 131 MB "
+        "both sides are bound by memory bandwidth and the ratio drops.",
+        "* Ingest vs `polars.read_csv`: Polars parses with both cores, and vibra's per-sample work after "
+        "parsing (the float64 FFT of every window, the one-pass kernel, sha256 of the bytes, Parquet "
+        "writes) costs about as much CPU again, so on 2 cores the end-to-end ratio stays far below the "
+        "0.70 target; the stage row shows where the time goes. Closing the gap needs cheaper spectra "
+        "(float32 FFT or fewer windows transformed), hashing while reading, or more cores.",
+        "* Small files are dominated by fixed per-file costs (hash, Parquet write + fsync, ledger rows "
+        "flushed in batches).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -276,7 +316,7 @@ def main() -> None:
             rows += bench_kernels(4000)[:1]  # 128 MB: both sides bound by memory bandwidth
         print(render(rows, "…"), flush=True)
         rows += bench_ingest(work, args.quick)
-        print(render(rows[-3:], "…"), flush=True)
+        print(render(rows[-4:], "…"), flush=True)
         rows += bench_help()
         if not args.skip_memory:
             rows += bench_memory(work, args.quick)

@@ -63,14 +63,25 @@ def test_headerless_csv_uses_equipment_channels(tmp_path):
     assert rec.channels[0] == "ch0" and any("headerless" in w for w in rec.warnings)
 
 
-def test_plain_csv_streams_in_bounded_chunks(tmp_path):
+def test_plain_csv_streams_in_bounded_chunks(tmp_path, monkeypatch):
+    import vibra.readers.csv as csv_reader
+
+    monkeypatch.setattr(csv_reader, "MIN_BLOCK_BYTES", 1 << 16)
     path = tmp_path / "big.csv"
     x = np.random.default_rng(3).standard_normal(300_000)
     pl.DataFrame({"x": x, "y": -x}).write_csv(path, float_precision=12)
-    rec = open_recording(path, EQ, chunk_rows=4096)  # 4096 rows × ~30 bytes < the 1 MiB minimum block
+    rec = open_recording(path, EQ, chunk_rows=4096)  # 4096 rows × ~32 bytes ≈ 128 kB blocks
     chunks = list(rec.chunks)
-    assert len(chunks) >= 8 and max(c.shape[0] for c in chunks) <= 40_000
+    assert len(chunks) >= 50 and max(c.shape[0] for c in chunks) <= 6000
     np.testing.assert_allclose(np.concatenate(chunks), np.column_stack([x, -x]), atol=1e-11)
+
+
+def test_missing_value_spellings_are_nan(tmp_path):
+    path = tmp_path / "na.csv"
+    path.write_text("a,b\n1,2\nNA,3\n,4\nnan,N/A\nnull,5\n")
+    data = _all(open_recording(path, EQ))
+    assert np.isnan(data[:, 0]).tolist() == [False, True, True, True, True]
+    assert np.isnan(data[:, 1]).tolist() == [False, False, False, True, False]
 
 
 def test_gzip_csv_streams(tmp_path):
@@ -168,7 +179,10 @@ def test_bad_csv_reasons(tmp_path, content, reason):
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_text_in_late_row_is_found_while_streaming(tmp_path, gz):
+def test_text_in_late_row_is_found_while_streaming(tmp_path, monkeypatch, gz):
+    import vibra.readers.csv as csv_reader
+
+    monkeypatch.setattr(csv_reader, "MIN_BLOCK_BYTES", 1 << 16)  # many blocks: row numbers must add up
     path = tmp_path / ("late.csv.gz" if gz else "late.csv")
     rows = ["a,b"] + [f"{i},{i}" for i in range(500_000)] + ["1,n/a?"]
     text = ("\n".join(rows) + "\n").encode()

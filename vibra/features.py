@@ -56,8 +56,11 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
     offsets = np.arange(length)
     for b in range(0, starts.shape[0], params.batch_windows):
         sel = starts[b:b + params.batch_windows]
-        spectral[b:b + sel.shape[0]] = spectral_indicators(x[sel[:, None] + offsets], sample_rate_hz,
-                                                           params.bands_hz)
+        if sel.shape[0] > 1 and params.hop_length == length and sel[-1] - sel[0] == (sel.shape[0] - 1) * length:
+            frames = x[sel[0]:sel[-1] + length].reshape(sel.shape[0], length)  # adjacent windows: a view
+        else:
+            frames = x[sel[:, None] + offsets]
+        spectral[b:b + sel.shape[0]] = spectral_indicators(frames, sample_rate_hz, params.bands_hz)
     return t, spectral, embedding(t, spectral, sample_rate_hz)
 
 

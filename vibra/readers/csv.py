@@ -25,6 +25,8 @@ from vibra.settings import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536
+# Polars parses a block with all cores; below ~16 MiB its per-call start-up shows.
+MIN_BLOCK_BYTES = 16 << 20
 
 
 def _is_number(text: str) -> bool:
@@ -126,6 +128,17 @@ def _blocks(fh, block_bytes: int):
             yield data
 
 
+def _parse_block(pl, block: bytes, schema: dict, cols: list[str]):
+    """Parse one block. Polars reads NaN/nan and empty fields natively; a block holding other
+    missing-value spellings (NA, N/A, null) is parsed again with them declared, which costs
+    about a quarter more and so only happens when needed."""
+    try:
+        return pl.read_csv(block, has_header=False, schema=schema, truncate_ragged_lines=True).select(cols)
+    except pl.exceptions.PolarsError:
+        return pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS,
+                           truncate_ragged_lines=True).select(cols)
+
+
 def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
              time_numeric: bool, block_bytes: int):
     """Parse the file a block of lines at a time with Polars (multi-threaded within a block).
@@ -148,8 +161,7 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
                 fh.readline()
             for block in _blocks(fh, block_bytes):
                 try:
-                    df = pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS,
-                                     truncate_ragged_lines=True).select(cols)
+                    df = _parse_block(pl, block, schema, cols)
                 except pl.exceptions.PolarsError as exc:
                     msg = str(exc)
                     m = _POLARS_PARSE.search(msg)
@@ -196,7 +208,7 @@ def read_csv(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
     if not keep:
         raise InputError(f"{path}: no channel columns besides the time column; nothing to analyse")
     bytes_per_row = max(8, len(text.encode()) // max(1, text.count("\n")))
-    block_bytes = max(1 << 20, chunk_rows * bytes_per_row)
+    block_bytes = max(MIN_BLOCK_BYTES, chunk_rows * bytes_per_row)
     batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes)
     first = next(batches, None)
     if first is None or first[0].shape[0] == 0:

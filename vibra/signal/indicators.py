@@ -165,4 +165,6 @@ def embedding(time_values: np.ndarray, spectral_values: np.ndarray, sample_rate_
 def flat_and_clipped(x: np.ndarray, min_clip_run: int = 3, min_flat_run: int = 64) -> tuple[int, int]:
     """Samples in clipped plateaus (at the extremes) and in flat-line runs elsewhere."""
     x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.shape[0] < 2 or not np.any(x[1:] == x[:-1]):  # no repeated neighbour: no run at all (fast path)
+        return 0, 0
     return _flat_runs(x, min_clip_run, min_flat_run)
