@@ -20,6 +20,7 @@ from typing import Callable
 from vibra import __version__, hourly
 from vibra.errors import InputError, VibraError
 from vibra.features import compute
+from vibra.physics import Machine
 from vibra.readers import open_recording
 from vibra.readers.timestamps import from_filename
 from vibra.settings import EQUIPMENT_ID_RE, Settings
@@ -128,19 +129,24 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     equipment = settings.equipment_for(item.equipment_id)
     recording = open_recording(item.path, equipment, settings.ingest.chunk_rows)
     warnings = list(recording.warnings)
-    rate = recording.sample_rate_hz or equipment.sample_rate_hz or (settings.ingest.sample_rate_hz or None)
+    rule = equipment.rule_for(item.path.name)
+    rate = (recording.sample_rate_hz or (rule and rule.sample_rate_hz) or equipment.sample_rate_hz
+            or (settings.ingest.sample_rate_hz or None))
     if not rate:
         raise InputError(f"{item.path}: unknown sample rate (no time column in the file, no "
                          f"[equipment.{item.equipment_id}] sample_rate_hz, no [ingest] sample_rate_hz); "
                          "set one in vibra.toml")
-    start = recording.start or from_filename(item.path.name)
+    start = recording.start or from_filename(item.path.name) or (
+        equipment.start_rule.start_for(item.path.name) if equipment.start_rule else None)
     if start is None:
         start = _utc(item.mtime)
         warnings.append("no timestamp in the file or its name; used the file's modification time")
-    rpm = recording.rpm or equipment.rpm
+    rpm = recording.rpm or (rule and rule.rpm) or equipment.rpm
+    machine = Machine.of(equipment, rpm)
+    warnings += machine.checks(rate, item.equipment_id)
     result = compute(recording.chunks, recording.channels, sample_rate_hz=rate, start=start,
                      params=settings.features, equipment_id=item.equipment_id, recording_id=recording_id,
-                     source=str(item.path), rpm=rpm)
+                     source=str(item.path), machine=machine)
     warnings += result.warnings
     partitions = lake.write_partitioned(result.table, ws.table("features"), recording_id[:16])
     now = datetime.now(timezone.utc)

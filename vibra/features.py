@@ -17,8 +17,9 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.settings import FeatureSettings
 from vibra.signal._kernels import TIME_COLUMNS
-from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, embedding, flat_and_clipped,
-                                     n_windows, spectral_indicators, time_indicators)
+from vibra.physics import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
+from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, embedding, flat_and_clipped, n_windows,
+                                     spectral_from_power, time_indicators, window_spectra)
 
 # A warning is recorded when at least this share of a channel is flat or clipped.
 FLAT_WARN_SHARE = 0.01
@@ -26,7 +27,9 @@ CLIP_WARN_SHARE = 0.001
 
 
 def indicator_columns(params: FeatureSettings) -> list[str]:
-    return list(TIME_COLUMNS) + list(SPECTRAL_COLUMNS) + [band_column(lo, hi) for lo, hi in params.bands_hz]
+    """Numeric indicator columns, in table order (the physics ones are NaN where not computable)."""
+    return (list(TIME_COLUMNS) + list(SPECTRAL_COLUMNS) + [band_column(lo, hi) for lo, hi in params.bands_hz]
+            + list(PHYSICS_COLUMNS))
 
 
 @dataclass
@@ -48,11 +51,13 @@ class FeatureResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sample_rate_hz: float):
-    """Indicators for windows of one channel at ``starts``: (time, spectral, embedding)."""
+def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sample_rate_hz: float,
+                  physics: ChannelPhysics | None):
+    """Indicators for windows of one channel at ``starts``: (time, spectral, physics, embedding)."""
     length = params.frame_length
     t = time_indicators(x, length, params.hop_length, starts)
     spectral = np.empty((starts.shape[0], 2 + len(params.bands_hz)))
+    phys = np.full((starts.shape[0], len(PHYSICS_COLUMNS)), np.nan)
     offsets = np.arange(length)
     for b in range(0, starts.shape[0], params.batch_windows):
         sel = starts[b:b + params.batch_windows]
@@ -60,13 +65,16 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
             frames = x[sel[0]:sel[-1] + length].reshape(sel.shape[0], length)  # adjacent windows: a view
         else:
             frames = x[sel[:, None] + offsets]
-        spectral[b:b + sel.shape[0]] = spectral_indicators(frames, sample_rate_hz, params.bands_hz)
-    return t, spectral, embedding(t, spectral, sample_rate_hz)
+        freqs, spec, power = window_spectra(frames, sample_rate_hz)
+        spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
+        if physics is not None:
+            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power)
+    return t, spectral, phys, embedding(t, spectral, sample_rate_hz)
 
 
 def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz: float, start: datetime,
             params: FeatureSettings, equipment_id: str, recording_id: str, source: str = "",
-            rpm: float | None = None) -> FeatureResult:
+            machine: Machine | None = None) -> FeatureResult:
     """Windowed indicators of every channel of a recording.
 
     Parameters
@@ -76,6 +84,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     sample_rate_hz : samples per second.
     start : UTC time of the first sample.
     params : window and band settings.
+    machine : units, rpm, bearing and ISO limits for the physics indicators (None: base set only).
 
     Returns
     -------
@@ -88,7 +97,8 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     n_ch = len(channels)
     stats = [ChannelStats() for _ in channels]
     parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
-                              "embedding": []}
+                              "physics": [], "embedding": []}
+    physics = [ChannelPhysics(machine, sample_rate_hz, length) if machine else None for _ in channels]
     tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
     total = 0
@@ -122,12 +132,13 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
                     good = starts[ok]
                 if good.shape[0] == 0:
                     continue
-                t, spectral, emb = _window_block(x, good, params, sample_rate_hz)
+                t, spectral, phys, emb = _window_block(x, good, params, sample_rate_hz, physics[c])
                 parts["channel"].append(np.full(good.shape[0], c, dtype=np.int32))
                 parts["window_index"].append(first_index + good // hop)
                 parts["start_sample"].append(consumed + good)
                 parts["time"].append(t)
                 parts["spectral"].append(spectral)
+                parts["physics"].append(phys)
                 parts["embedding"].append(emb)
             next_start = count * hop
         else:
@@ -146,7 +157,8 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     window_index = np.concatenate(parts["window_index"])
     order = np.lexsort((window_index, channel_idx))
     start_sample = np.concatenate(parts["start_sample"])[order]
-    values = np.column_stack([np.concatenate(parts["time"]), np.concatenate(parts["spectral"])])[order]
+    values = np.column_stack([np.concatenate(parts["time"]), np.concatenate(parts["spectral"]),
+                              np.concatenate(parts["physics"])])[order]
     step_us = 1e6 / sample_rate_hz
     epoch_us = int(round(start.timestamp() * 1e6))
     start_us = epoch_us + np.round(start_sample * step_us).astype(np.int64)
@@ -161,14 +173,14 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
         "window_start": pl.Series(start_us).cast(utc),
         "window_end": pl.Series(end_us).cast(utc),
         "sample_rate_hz": np.full(n, float(sample_rate_hz)),
-        "rpm": np.full(n, np.nan if rpm is None else float(rpm)),
+        "rpm": np.full(n, np.nan if machine is None or machine.rpm is None else float(machine.rpm)),
     }
     for j, name in enumerate(indicator_columns(params)):
         data[name] = values[:, j]
+    data["iso_zone"] = pl.Series(zones(data["velocity_rms_mm_s"], machine.limits if machine else None,
+                                       sample_rate_hz), dtype=pl.String)
     data["embedding"] = pl.Series(np.concatenate(parts["embedding"])[order]).cast(pl.List(pl.Float32))
-    frame = pl.DataFrame(data)
-    if rpm is None:
-        frame = frame.with_columns(rpm=pl.lit(None, dtype=pl.Float64))
+    frame = pl.DataFrame(data).with_columns(pl.col("rpm").fill_nan(None))
     return FeatureResult(table=frame, n_samples=total, n_windows=n, warnings=warnings)
 
 

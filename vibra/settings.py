@@ -10,10 +10,12 @@ the environment-variable names and the validation messages all come from it.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -79,8 +81,10 @@ DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
 
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
-    "alarm_limits_mm_s", "label",
+    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule",
 }
+FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm"}
+START_RULE_KEYS = {"regex", "origin", "step_s"}
 BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
 
 
@@ -92,6 +96,31 @@ class Bearing:
     ball_diameter_mm: float
     pitch_diameter_mm: float
     contact_angle_deg: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileRule:
+    """``[[equipment.<id>.files]]``: settings for the files whose name matches ``glob``."""
+
+    glob: str
+    sample_rate_hz: float | None = None
+    rpm: float | None = None
+
+
+@dataclass(frozen=True)
+class StartRule:
+    """``start_rule``: recording start = ``origin + step_s × N``, N the number ``regex`` captures
+    from the file name (for exports whose names carry a sequence number, not a time)."""
+
+    regex: str
+    origin: datetime
+    step_s: float
+
+    def start_for(self, name: str) -> datetime | None:
+        m = re.search(self.regex, name)
+        if not m or not m.groups():
+            return None
+        return self.origin + timedelta(seconds=float(m.group(1)) * self.step_s)
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,13 @@ class Equipment:
     iso_support: str | None = None
     alarm_limits_mm_s: tuple[float, ...] | None = None
     label: str | None = None
+    envelope_band_hz: tuple[float, float] | None = None
+    files: tuple[FileRule, ...] = ()
+    start_rule: StartRule | None = None
+
+    def rule_for(self, name: str) -> FileRule | None:
+        """The first ``files`` rule whose glob matches a file name."""
+        return next((r for r in self.files if fnmatch.fnmatch(name, r.glob)), None)
 
 
 @dataclass(frozen=True)
@@ -247,6 +283,49 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
                               "(A/B, B/C, C/D boundaries in mm/s RMS)")
         limits = tuple(float(v) for v in limits)
     label = raw.get("label")
+    band = raw.get("envelope_band_hz")
+    if band is not None:
+        if not (isinstance(band, list) and len(band) == 2 and all(isinstance(v, (int, float)) for v in band)
+                and 0 <= band[0] < band[1]):
+            raise ConfigError(f"{where} envelope_band_hz = {band!r}: must be [low_hz, high_hz] with 0 <= low < high")
+        band = (float(band[0]), float(band[1]))
+    files = []
+    for rule in raw.get("files", []):
+        if not isinstance(rule, Mapping) or "glob" not in rule or set(rule) - FILE_RULE_KEYS:
+            raise ConfigError(f"{where} files: each [[equipment.{equipment_id}.files]] needs glob = \"…\" and "
+                              f"may set sample_rate_hz, rpm; got {dict(rule) if isinstance(rule, Mapping) else rule!r}")
+        for key in ("sample_rate_hz", "rpm"):
+            v = rule.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+                raise ConfigError(f"{where} files glob {rule['glob']!r}: {key} = {v!r} must be a positive number")
+        files.append(FileRule(str(rule["glob"]), *(float(rule[k]) if k in rule else None
+                                                    for k in ("sample_rate_hz", "rpm"))))
+    start_rule = None
+    if "start_rule" in raw:
+        r = raw["start_rule"]
+        if not isinstance(r, Mapping) or set(r) != START_RULE_KEYS:
+            raise ConfigError(f"{where} start_rule = {r!r}: must be {{ regex = \"acc_(\\\\d+)\", "
+                              "origin = 2010-12-01T00:00:00Z, step_s = 10 }")
+        origin = r["origin"]
+        if isinstance(origin, str):
+            try:
+                origin = datetime.fromisoformat(origin.replace("Z", "+00:00"))
+            except ValueError:
+                raise ConfigError(f"{where} start_rule.origin = {origin!r}: not an ISO-8601 time") from None
+        if not isinstance(origin, datetime):
+            raise ConfigError(f"{where} start_rule.origin = {origin!r}: must be a date-time such as 2010-12-01T00:00:00Z")
+        if origin.tzinfo is None:
+            origin = origin.replace(tzinfo=timezone.utc)
+        try:
+            compiled = re.compile(r["regex"])
+        except (re.error, TypeError):
+            raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: not a valid regular expression") from None
+        if compiled.groups != 1:
+            raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: needs exactly one (group) capturing the number")
+        step = r["step_s"]
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
+            raise ConfigError(f"{where} start_rule.step_s = {step!r}: must be a positive number of seconds")
+        start_rule = StartRule(r["regex"], origin, float(step))
     return Equipment(
         equipment_id=equipment_id,
         sample_rate_hz=positive("sample_rate_hz", 10_000_000),
@@ -258,6 +337,9 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
         iso_support=iso_support,
         alarm_limits_mm_s=limits,
         label=str(label) if label is not None else None,
+        envelope_band_hz=band,
+        files=tuple(files),
+        start_rule=start_rule,
     )
 
 
@@ -340,10 +422,10 @@ def load_settings(
 def equipment_toml(equipment: Equipment) -> str:
     """``[equipment.<id>]`` section text for an :class:`Equipment` (used by ``synth``)."""
     lines = [f"[equipment.{equipment.equipment_id}]"]
-    for key in ("sample_rate_hz", "units", "rpm", "iso_group", "iso_support", "label"):
+    for key in ("sample_rate_hz", "units", "rpm", "iso_group", "iso_support", "label", "envelope_band_hz"):
         value = getattr(equipment, key)
         if value is not None:
-            lines.append(f"{key} = {json.dumps(value)}")
+            lines.append(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
     if equipment.channels:
         lines.append(f"channels = {json.dumps(list(equipment.channels))}")
     if equipment.bearing:

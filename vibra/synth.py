@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from vibra.physics import bearing_orders
 from vibra.settings import Bearing, Equipment
 
 FAULT_CYCLE = ("normal", "bearing_outer_race", "imbalance", "bearing_inner_race", "looseness", "bearing_ball")
@@ -36,19 +37,8 @@ BEARING_6206 = Bearing(9, 9.53, 46.5, 0.0)
 BEARING_6308 = Bearing(8, 15.0, 65.0, 0.0)
 
 
-def bearing_orders(b: Bearing) -> dict[str, float]:
-    """Defect frequencies as multiples of shaft speed (orders)."""
-    k = b.ball_diameter_mm / b.pitch_diameter_mm * math.cos(math.radians(b.contact_angle_deg))
-    return {
-        "ftf": 0.5 * (1 - k),
-        "bpfo": b.n_elements / 2 * (1 - k),
-        "bpfi": b.n_elements / 2 * (1 + k),
-        "bsf": b.pitch_diameter_mm / (2 * b.ball_diameter_mm) * (1 - k * k),
-    }
-
-
 @dataclass(frozen=True)
-class Machine:
+class SynthMachine:
     equipment: Equipment
     fault: str
     onset_s: float  # seconds after the first recording when the fault starts (inf: never)
@@ -58,7 +48,7 @@ class Machine:
 
 @dataclass(frozen=True)
 class Plan:
-    machines: list[Machine]
+    machines: list[SynthMachine]
     start: datetime
     days: float
     recordings_per_hour: int
@@ -88,11 +78,11 @@ def make_plan(n_equipment: int, days: float, seed: int, start: datetime, *, samp
             iso_group=2, iso_support="rigid", label=f"{KIND_BY_FAULT[fault].title()} {i + 1:02d}",
         )
         resonance = float(min(rng.uniform(2_500.0, 3_500.0), 0.3 * sample_rate_hz))
-        machines.append(Machine(equipment, fault, onset, span, resonance))
+        machines.append(SynthMachine(equipment, fault, onset, span, resonance))
     return Plan(machines, start, days, recordings_per_hour, seconds, sample_rate_hz, seed)
 
 
-def severity(machine: Machine, elapsed_s: float) -> float:
+def severity(machine: SynthMachine, elapsed_s: float) -> float:
     """Fault severity in [0, 1] at ``elapsed_s`` after the first recording."""
     if machine.fault == "normal" or elapsed_s < machine.onset_s:
         return 0.0
@@ -114,7 +104,7 @@ def _impacts(rng, n: int, fs: float, rate_hz: float, jitter: float = 0.01) -> np
     return out
 
 
-def signal(machine: Machine, elapsed_s: float, plan: Plan, rng) -> np.ndarray:
+def signal(machine: SynthMachine, elapsed_s: float, plan: Plan, rng) -> np.ndarray:
     """One recording, shape (n_samples, 2): channels x and y, in g."""
     from scipy.signal import fftconvolve
 

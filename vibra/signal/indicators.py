@@ -90,12 +90,12 @@ def _hann(length: int) -> np.ndarray:
     return w
 
 
-def power_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided power spectra of demeaned, Hann-windowed frames.
+def window_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spectra of demeaned, Hann-windowed frames.
 
-    Scaled so the bins of one window add up to its variance (unit²):
-    ``P[k] = c_k |X[k]|² / (L² · mean(w²))`` with ``c_k = 2`` except at DC and
-    Nyquist. Returns (frequencies_hz (L//2+1,), power (n_windows, L//2+1)).
+    Returns (frequencies_hz (L//2+1,), complex one-sided spectra (n, L//2+1), power (n, L//2+1)).
+    The power is scaled so the bins of one window add up to its variance (unit²):
+    ``P[k] = c_k |X[k]|² / (L² · mean(w²))`` with ``c_k = 2`` except at DC and Nyquist.
     """
     import scipy.fft
 
@@ -111,7 +111,13 @@ def power_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarra
     if length % 2 == 0:
         scale[-1] = 1.0
     power *= scale / (length * length * float(np.mean(w * w)))
-    return scipy.fft.rfftfreq(length, 1.0 / sample_rate_hz), power
+    return scipy.fft.rfftfreq(length, 1.0 / sample_rate_hz), spec, power
+
+
+def power_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies_hz, power) of :func:`window_spectra`."""
+    freqs, _, power = window_spectra(windows, sample_rate_hz)
+    return freqs, power
 
 
 def spectral_indicators(windows: np.ndarray, sample_rate_hz: float,
@@ -123,7 +129,13 @@ def spectral_indicators(windows: np.ndarray, sample_rate_hz: float,
     NaN when the band starts above Nyquist).
     """
     freqs, power = power_spectra(windows, sample_rate_hz)
-    out = np.empty((windows.shape[0], 2 + len(bands_hz)), dtype=np.float64)
+    return spectral_from_power(freqs, power, sample_rate_hz, bands_hz)
+
+
+def spectral_from_power(freqs: np.ndarray, power: np.ndarray, sample_rate_hz: float,
+                        bands_hz: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """:func:`spectral_indicators` from power spectra already computed."""
+    out = np.empty((power.shape[0], 2 + len(bands_hz)), dtype=np.float64)
     ac = power[:, 1:]
     out[:, 0] = freqs[1:][np.argmax(ac, axis=1)]
     total = ac.sum(axis=1)

@@ -109,14 +109,6 @@ def query(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
 
 
-def query_df(path: Path, sql: str, params: Sequence[Any] = ()):
-    """Like :func:`query`, returning a Polars frame (None when the catalog is absent)."""
-    if not path.exists():
-        return None
-    with connect(path, read_only=True) as con:
-        return con.execute(sql, list(params)).pl()
-
-
 def skip_index(path: Path) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
     """What a new ingest needs from the ledger, in one read.
 
@@ -170,5 +162,6 @@ def record_run(path: Path, run: dict[str, Any]) -> None:
         con.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [run["run_id"], run["command"], run["started_at"], run.get("ended_at"), run["status"],
-             json.dumps(run.get("counts", {})), json.dumps(run.get("settings", {})), run["vibra_version"]],
+             json.dumps(run.get("counts", {}), default=str), json.dumps(run.get("settings", {}), default=str),
+             run["vibra_version"]],
         )
