@@ -28,6 +28,9 @@ app = typer.Typer(
 query_app = typer.Typer(help="Read the lake. Example: vibra query recent pump-02 --indicator rms --json",
                         no_args_is_help=True)
 app.add_typer(query_app, name="query")
+features_app = typer.Typer(help="The features table. Example: vibra features rebuild --equipment pump-02",
+                           no_args_is_help=True)
+app.add_typer(features_app, name="features")
 
 Home = Annotated[Optional[Path], typer.Option("--home", envvar="VIBRA_HOME", show_envvar=True,
                                               help="Workspace folder (default: nearest vibra.toml upward).")]
@@ -111,6 +114,8 @@ def ingest_cli(
     max_concurrent_files: Annotated[Optional[int], typer.Option(help="Files processed at once [ingest].")] = None,
     frame_length: Annotated[Optional[int], typer.Option(help="Window length, samples [features].")] = None,
     hop_length: Annotated[Optional[int], typer.Option(help="Samples between windows [features].")] = None,
+    keep_raw: Annotated[Optional[bool], typer.Option("--keep-raw/--no-keep-raw",
+                                                     help="Also store waveforms in data/lake/raw [ingest].")] = None,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
@@ -123,7 +128,8 @@ def ingest_cli(
     from vibra_pipelines import ingest
 
     ws, settings = _context(home, {"ingest.max_concurrent_files": max_concurrent_files,
-                                   "features.frame_length": frame_length, "features.hop_length": hop_length})
+                                   "features.frame_length": frame_length, "features.hop_length": hop_length,
+                                   "ingest.keep_raw": keep_raw})
     with output.ingest_progress(as_json) as progress:
         result = ingest.run(ws, settings, source, progress=progress)
     output.emit(result.as_dict(), as_json, lambda: output.ingest_summary(result))
@@ -162,6 +168,24 @@ def recent_cli(
     ws, settings = _context(home)
     frame = query.recent(ws, settings, equipment_id, channel=channel, indicator=indicator, limit=limit)
     output.emit(output.frame_records(frame), as_json, lambda: output.frame_table(frame, f"{equipment_id}: {indicator}"))
+
+
+@features_app.command("rebuild")
+def rebuild_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+    """Recompute the features (and hourly) tables with the current settings, from the kept raw
+    waveforms (`[ingest] keep_raw`) or else the recorded source files; each partition is swapped
+    in whole. Exit 1 when some recording could not be rebuilt (its old rows are kept).
+
+    Example: vibra features rebuild --equipment pump-02 --json
+    """
+    from vibra_pipelines import features
+
+    ws, settings = _context(home)
+    with output.ingest_progress(as_json) as progress:
+        result = features.rebuild(ws, settings, equipment, progress=progress)
+    output.emit(result.as_dict(), as_json, lambda: output.rebuild_summary(result))
+    if result.kept_stale:
+        raise typer.Exit(1)
 
 
 @app.command("demo")

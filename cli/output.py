@@ -110,6 +110,16 @@ def ingest_summary(result) -> None:
         console.print(failed)
 
 
+def rebuild_summary(result) -> None:
+    table = _table("features rebuild", ["recordings", "from raw", "from source", "kept stale", "partitions",
+                                        "windows", "seconds"])
+    table.add_row(*(str(v) for v in (result.recordings, result.from_raw, result.from_source, result.kept_stale,
+                                      result.partitions, result.windows)), f"{result.seconds:.2f}")
+    _console().print(table)
+    for path, reason in result.problems.items():
+        say(f"kept old rows of {path}: {reason}")
+
+
 def status_table(payload: dict) -> None:
     console = _console()
     top = _table("ledger", ["files", "pending", "processing", "completed", "failed", "duplicates", "windows",

@@ -23,8 +23,9 @@ from vibra.features import compute
 from vibra.physics import Machine
 from vibra.readers import open_recording
 from vibra.readers.timestamps import from_filename
-from vibra.settings import EQUIPMENT_ID_RE, Settings
-from vibra.storage import catalog, lake
+from vibra.settings import EQUIPMENT_ID_RE, Equipment, Settings
+from vibra.storage import catalog, lake, raw
+from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
@@ -121,40 +122,80 @@ def _base_row(item: SourceFile, status: str, now: datetime) -> dict:
     }
 
 
+def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, *, file_rate: float | None,
+            file_start: datetime | None, file_rpm: float | None) -> tuple[float, datetime, float | None, list[str]]:
+    """Sample rate, start time and rpm of a recording from what the file said and the settings.
+
+    Precedence: the file's own values; then a matching ``[[equipment.<id>.files]]`` rule; then the
+    equipment; then the workspace default (rate) or the file name / start rule / mtime (start).
+    """
+    warnings = []
+    rule = equipment.rule_for(path.name)
+    rate = (file_rate or (rule and rule.sample_rate_hz) or equipment.sample_rate_hz
+            or (settings.ingest.sample_rate_hz or None))
+    if not rate:
+        raise InputError(f"{path}: unknown sample rate (no time column in the file, no "
+                         f"[equipment.{equipment.equipment_id}] sample_rate_hz, no [ingest] sample_rate_hz); "
+                         "set one in vibra.toml")
+    start = file_start or from_filename(path.name) or (
+        equipment.start_rule.start_for(path.name) if equipment.start_rule else None)
+    if start is None:
+        start = _utc(mtime)
+        warnings.append("no timestamp in the file or its name; used the file's modification time")
+    rpm = file_rpm or (rule and rule.rpm) or equipment.rpm
+    return float(rate), start, rpm, warnings
+
+
 def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str) -> FileResult:
-    """Read one file, compute its indicators and write its ``features`` partitions.
+    """Read one file, compute its indicators and write its ``features`` partitions
+    (and its ``raw`` waveform with ``[ingest] keep_raw``).
 
     Raises :class:`InputError` for a file that cannot be used; writes nothing then.
     """
     equipment = settings.equipment_for(item.equipment_id)
     recording = open_recording(item.path, equipment, settings.ingest.chunk_rows)
-    warnings = list(recording.warnings)
-    rule = equipment.rule_for(item.path.name)
-    rate = (recording.sample_rate_hz or (rule and rule.sample_rate_hz) or equipment.sample_rate_hz
-            or (settings.ingest.sample_rate_hz or None))
-    if not rate:
-        raise InputError(f"{item.path}: unknown sample rate (no time column in the file, no "
-                         f"[equipment.{item.equipment_id}] sample_rate_hz, no [ingest] sample_rate_hz); "
-                         "set one in vibra.toml")
-    start = recording.start or from_filename(item.path.name) or (
-        equipment.start_rule.start_for(item.path.name) if equipment.start_rule else None)
-    if start is None:
-        start = _utc(item.mtime)
-        warnings.append("no timestamp in the file or its name; used the file's modification time")
-    rpm = recording.rpm or (rule and rule.rpm) or equipment.rpm
-    machine = Machine.of(equipment, rpm)
-    warnings += machine.checks(rate, item.equipment_id)
-    result = compute(recording.chunks, recording.channels, sample_rate_hz=rate, start=start,
-                     params=settings.features, equipment_id=item.equipment_id, recording_id=recording_id,
-                     source=str(item.path), machine=machine)
+    rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
+                                         file_start=recording.start, file_rpm=recording.rpm)
+    warnings = recording.warnings + warnings
+    writer = None
+    chunks = recording.chunks
+    if settings.ingest.keep_raw:
+        meta = RawMeta(recording_id, item.equipment_id, str(item.path), list(recording.channels),
+                       recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
+                       recording.rpm, item.mtime)
+        date = start.astimezone(timezone.utc).date().isoformat()
+        writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
+        chunks = writer.tee(chunks)
+    try:
+        result, partitions = features_for(ws, settings, item.equipment_id, recording_id, chunks,
+                                          recording.channels, rate, start, rpm, str(item.path))
+        if writer is not None:
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     warnings += result.warnings
-    partitions = lake.write_partitioned(result.table, ws.table("features"), recording_id[:16])
     now = datetime.now(timezone.utc)
     row = _base_row(item, "completed", now)
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
-               sample_rate_hz=float(rate), recorded_at=start, ingested_at=now, n_windows=result.n_windows,
+               sample_rate_hz=rate, recorded_at=start, ingested_at=now, n_windows=result.n_windows,
                warnings=warnings, rpm=rpm)
     return FileResult(row, partitions)
+
+
+def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
+                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None):
+    """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
+
+    Returns (FeatureResult with the physics warnings added, partitions written).
+    """
+    machine = Machine.of(settings.equipment_for(equipment_id), rpm)
+    result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
+                     equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine)
+    result.warnings[:0] = machine.checks(rate, equipment_id)
+    partitions = lake.write_partitioned(result.table, table_dir or ws.table("features"), recording_id[:16])
+    return result, partitions
 
 
 class _Dedup:

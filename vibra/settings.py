@@ -65,6 +65,9 @@ SETTINGS: tuple[Spec, ...] = (
          "rows read per chunk; bounds memory per file"),
     Spec("ingest", "lock_timeout_s", float, 3600.0, 0, 86_400,
          "how long a second ingest waits for the one running before giving up"),
+    Spec("ingest", "keep_raw", bool, False, None, None,
+         "also store each recording's waveform in data/lake/raw (float32) so `vibra features rebuild` "
+         "needs no export"),
     Spec("features", "frame_length", int, 4096, 64, 1_048_576,
          "window length in samples"),
     Spec("features", "hop_length", int, 4096, 1, 1_048_576,
@@ -152,6 +155,7 @@ class IngestSettings:
     sample_rate_hz: float = 0.0
     chunk_rows: int = 262_144
     lock_timeout_s: float = 3600.0
+    keep_raw: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,9 @@ def _coerce(spec: Spec, value: Any, origin: str) -> Any:
                 if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
                     raise ValueError
                 return value.lower() in {"1", "true", "yes"}
-            return bool(value)
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
         if spec.kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError

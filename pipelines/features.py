@@ -1,0 +1,166 @@
+"""The features-rebuild stage: recompute the ``features`` table after an indicator definition
+(or a machine's settings) changed, from the kept raw waveforms or the recorded source files.
+
+Each (date, equipment) partition is rebuilt in a staging folder and swapped in whole, so a
+reader sees the old partition or the new one, never a mix of definitions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from vibra import hourly
+from vibra.errors import InputError, VibraError
+from vibra.readers import open_recording
+from vibra.settings import Settings
+from vibra.storage import catalog, raw
+from vibra.storage.lake import partition_dir
+from vibra.storage.locks import exclusive
+from vibra.workspace import Workspace
+
+from vibra_pipelines.ingest import features_for, resolve
+from vibra_pipelines.runs import run_record
+
+REBUILD_DIR = ".rebuild"  # under data/, outside the lake, so no glob over the lake ever sees it
+
+
+@dataclass
+class RebuildResult:
+    recordings: int = 0
+    from_raw: int = 0
+    from_source: int = 0
+    kept_stale: int = 0
+    partitions: int = 0
+    windows: int = 0
+    seconds: float = 0.0
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _chunks_for(ws: Workspace, settings: Settings, row: dict):
+    """(chunks, channels, rate, start, rpm, origin) of a completed recording, from raw or source."""
+    equipment = settings.equipment_for(row["equipment_id"])
+    raw_file = raw.find(ws.table("raw"), row["equipment_id"], row["recording_id"])
+    if raw_file is not None:
+        meta, chunks = raw.read(raw_file, settings.ingest.chunk_rows)
+        rate, start, rpm, _ = resolve(equipment, settings, Path(meta.source_path), meta.mtime,
+                                      file_rate=meta.file_sample_rate_hz, file_start=meta.start,
+                                      file_rpm=meta.file_rpm)
+        return chunks, meta.channels, rate, start, rpm, "raw"
+    path = Path(row["source_path"])
+    try:
+        st = path.stat()
+    except OSError:
+        raise InputError(f"{path}: source file is gone and no raw waveform was kept; "
+                         "set [ingest] keep_raw = true before the next ingest") from None
+    if st.st_size != row["size_bytes"] or abs(st.st_mtime - row["mtime"].timestamp()) > 1e-5:
+        raise InputError(f"{path}: source file changed since it was ingested; run `vibra ingest` instead")
+    recording = open_recording(path, equipment, settings.ingest.chunk_rows)
+    rate, start, rpm, _ = resolve(equipment, settings, path, st.st_mtime, file_rate=recording.sample_rate_hz,
+                                  file_start=recording.start, file_rpm=recording.rpm)
+    return recording.chunks, recording.channels, rate, start, rpm, "source"
+
+
+def _swap(table_dir: Path, work: Path, date: str, equipment_id: str) -> None:
+    """Replace one partition folder by its rebuilt twin: two renames, then delete the old one."""
+    final = partition_dir(table_dir, date, equipment_id)
+    new = partition_dir(work / "staging", date, equipment_id)
+    trash = partition_dir(work / "trash", date, equipment_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(final, trash)
+    os.rename(new, final)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _restore(table_dir: Path, work: Path) -> None:
+    """Put back any old partition moved aside but not replaced, then drop the work folder."""
+    for trash in (work / "trash").glob("date=*/equipment=*"):
+        final = table_dir / trash.parent.name / trash.name
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(trash, final)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def recover(ws: Workspace) -> None:
+    """Undo what a crashed rebuild left behind (see :func:`_restore`)."""
+    root = ws.data / REBUILD_DIR
+    if root.exists():
+        for work in root.iterdir():
+            _restore(ws.table("features"), work)
+
+
+def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None = None, *,
+            progress: Callable[[str, dict], None] | None = None) -> RebuildResult:
+    """Recompute ``features`` (and ``hourly``) for every completed recording of the given machines."""
+    notify = progress or (lambda event, info: None)
+    catalog.ensure(ws.catalog_path)
+    result = RebuildResult()
+    with run_record(ws, "features rebuild", settings) as counts, \
+            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
+                      on_wait=lambda msg: notify("wait", {"message": msg})):
+        started = time.perf_counter()
+        recover(ws)
+        where, params = "WHERE status = 'completed'", []
+        if equipment_ids:
+            where += " AND equipment_id IN (SELECT unnest(?))"
+            params = [equipment_ids]
+        names = [n for n, _ in catalog.RECORDING_COLUMNS]
+        rows = [dict(zip(names, r)) for r in catalog.query(
+            ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c {where} ORDER BY recorded_at", params)]
+        table = ws.table("features")
+        work = ws.data / REBUILD_DIR / uuid.uuid4().hex[:8]
+        staging = work / "staging"
+        touched: set[tuple[str, str]] = set()
+        updated = []
+        notify("start", {"files": len(rows), "bytes": sum(r["size_bytes"] or 0 for r in rows)})
+        try:
+            for row in rows:
+                rid, eid = row["recording_id"], row["equipment_id"]
+                old = list(table.glob(f"date=*/equipment={eid}/part-{rid[:16]}.parquet"))
+                touched |= {(p.parent.parent.name.split("=", 1)[1], eid) for p in old}
+                try:
+                    chunks, channels, rate, start, rpm, origin = _chunks_for(ws, settings, row)
+                    res, parts = features_for(ws, settings, eid, rid, chunks, channels, rate, start, rpm,
+                                              row["source_path"], table_dir=staging)
+                    touched |= set(parts)
+                    result.windows += res.n_windows
+                    setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
+                    updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate, "recorded_at": start,
+                                    "rpm": rpm, "updated_at": datetime.now(timezone.utc)})
+                except VibraError as exc:
+                    # nothing to rebuild from: keep the old rows rather than lose them
+                    result.kept_stale += 1
+                    result.problems[row["source_path"]] = str(exc)
+                    for p in old:
+                        target = staging / p.relative_to(table)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.link(p, target)
+                result.recordings += 1
+                notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
+            for date, eid in sorted(touched):
+                if not partition_dir(staging, date, eid).exists():
+                    partition_dir(staging, date, eid).mkdir(parents=True)
+                _swap(table, work, date, eid)
+            result.partitions = len(touched)
+        finally:
+            _restore(table, work)
+        catalog.write_rows(ws.catalog_path, updated)
+        hourly.rebuild(ws.lake, touched)
+        result.seconds = time.perf_counter() - started
+        counts.update(recordings=result.recordings, from_raw=result.from_raw, from_source=result.from_source,
+                      kept_stale=result.kept_stale, windows=result.windows)
+        if result.kept_stale:
+            counts["status"] = "partial"
+    return result
