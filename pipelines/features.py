@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,30 +126,37 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
         touched: set[tuple[str, str]] = set()
         updated = []
         notify("start", {"files": len(rows), "bytes": sum(r["size_bytes"] or 0 for r in rows)})
+        def one(row: dict):
+            rid, eid = row["recording_id"], row["equipment_id"]
+            chunks, channels, rate, start, rpm, origin = _chunks_for(ws, settings, row)
+            res, parts = features_for(ws, settings, eid, rid, chunks, channels, rate, start, rpm,
+                                      row["source_path"], table_dir=staging)
+            return res, parts, origin, rate, start, rpm
+
         try:
-            for row in rows:
-                rid, eid = row["recording_id"], row["equipment_id"]
-                old = list(table.glob(f"date=*/equipment={eid}/part-{rid[:16]}.parquet"))
-                touched |= {(p.parent.parent.name.split("=", 1)[1], eid) for p in old}
-                try:
-                    chunks, channels, rate, start, rpm, origin = _chunks_for(ws, settings, row)
-                    res, parts = features_for(ws, settings, eid, rid, chunks, channels, rate, start, rpm,
-                                              row["source_path"], table_dir=staging)
-                    touched |= set(parts)
-                    result.windows += res.n_windows
-                    setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
-                    updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate, "recorded_at": start,
-                                    "rpm": rpm, "updated_at": datetime.now(timezone.utc)})
-                except VibraError as exc:
-                    # nothing to rebuild from: keep the old rows rather than lose them
-                    result.kept_stale += 1
-                    result.problems[row["source_path"]] = str(exc)
-                    for p in old:
-                        target = staging / p.relative_to(table)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        os.link(p, target)
-                result.recordings += 1
-                notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
+            with ThreadPoolExecutor(max_workers=max(1, settings.ingest.max_concurrent_files)) as pool:
+                futures = [(row, pool.submit(one, row)) for row in rows]
+                for row, future in futures:
+                    rid, eid = row["recording_id"], row["equipment_id"]
+                    old = list(table.glob(f"date=*/equipment={eid}/part-{rid[:16]}.parquet"))
+                    touched |= {(p.parent.parent.name.split("=", 1)[1], eid) for p in old}
+                    try:
+                        res, parts, origin, rate, start, rpm = future.result()
+                        touched |= set(parts)
+                        result.windows += res.n_windows
+                        setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
+                        updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate,
+                                        "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc)})
+                    except VibraError as exc:
+                        # nothing to rebuild from: keep the old rows rather than lose them
+                        result.kept_stale += 1
+                        result.problems[row["source_path"]] = str(exc)
+                        for p in old:
+                            target = staging / p.relative_to(table)
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            os.link(p, target)
+                    result.recordings += 1
+                    notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
             for date, eid in sorted(touched):
                 if not partition_dir(staging, date, eid).exists():
                     partition_dir(staging, date, eid).mkdir(parents=True)

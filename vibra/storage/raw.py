@@ -101,7 +101,9 @@ def read(path: Path, batch_rows: int = 262_144) -> tuple[RawMeta, Iterator[np.nd
 
     def chunks() -> Iterator[np.ndarray]:
         for batch in pf.iter_batches(batch_size=batch_rows, columns=meta.channels):
-            yield np.column_stack([batch.column(c).to_numpy(zero_copy_only=False) for c in meta.channels]).astype(
-                np.float64)
+            out = np.empty((batch.num_rows, len(meta.channels)))
+            for j, c in enumerate(meta.channels):
+                out[:, j] = batch.column(c).to_numpy(zero_copy_only=False)
+            yield out
 
     return meta, chunks()
