@@ -28,6 +28,11 @@ app = typer.Typer(
 query_app = typer.Typer(help="Read the lake. Example: vibra query recent pump-02 --indicator rms --json",
                         no_args_is_help=True)
 app.add_typer(query_app, name="query")
+threshold_app = typer.Typer(help="Anomaly thresholds. Example: vibra threshold set pump-02 --quantile 0.99",
+                            no_args_is_help=True)
+app.add_typer(threshold_app, name="threshold")
+maintain_app = typer.Typer(help="Housekeeping. Example: vibra maintain gc --keep 3", no_args_is_help=True)
+app.add_typer(maintain_app, name="maintain")
 features_app = typer.Typer(help="The features table. Example: vibra features rebuild --equipment pump-02",
                            no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -186,6 +191,112 @@ def rebuild_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json
     output.emit(result.as_dict(), as_json, lambda: output.rebuild_summary(result))
     if result.kept_stale:
         raise typer.Exit(1)
+
+
+Since = Annotated[Optional[datetime], typer.Option(help="Only windows from this UTC time on.")]
+Model = Annotated[Optional[str], typer.Option("--model", help="iforest, hst or baseline (default: [anomaly] model).")]
+
+
+def _utc(value: Optional[datetime]) -> Optional[datetime]:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+@app.command("train")
+def train_cli(
+    model: Annotated[str, typer.Option("--model", help="iforest, hst, baseline or all.")] = "all",
+    equipment: EquipmentIds = None,
+    baseline_days: Annotated[Optional[float], typer.Option(min=0.01, help="Days from each machine's first "
+                                                           "window [anomaly] baseline_days.")] = None,
+    since: Since = None,
+    until: Annotated[Optional[datetime], typer.Option(help="Baseline ends before this UTC time.")] = None,
+    fleet: Annotated[bool, typer.Option("--fleet", help="One model across machines, standardised per machine.")] = False,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Train anomaly models on each machine's baseline period; writes versioned artifacts with manifests.
+
+    Example: vibra train --model all --baseline-days 3
+    """
+    from vibra.models import FAMILIES
+
+    from vibra_pipelines import anomaly
+
+    ws, settings = _context(home, {"anomaly.baseline_days": baseline_days})
+    models = list(FAMILIES) if model == "all" else [model]
+    result = anomaly.train(ws, settings, models=models, equipment=equipment, since=_utc(since), until=_utc(until),
+                           fleet=fleet)
+    output.emit(result.as_dict(), as_json, lambda: output.train_summary(result))
+    if not result.models:
+        raise typer.Exit(3)
+
+
+@app.command("detect")
+def detect_cli(equipment: EquipmentIds = None, model: Model = None, since: Since = None,
+               update: Annotated[bool, typer.Option("--update", help="Half-Space Trees keep learning online.")] = False,
+               home: Home = None, as_json: Json = False) -> None:
+    """Score the windows the current model versions have not scored yet; writes data/lake/scores.
+
+    Example: vibra detect --update
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = _context(home)
+    result = anomaly.detect(ws, settings, equipment=equipment, models=[model] if model else None,
+                            since=_utc(since), update=update)
+    output.emit(result.as_dict(), as_json, lambda: output.detect_summary(result))
+
+
+@app.command("anomalies")
+def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Since = None,
+                  home: Home = None, as_json: Json = False) -> None:
+    """Alarm episodes (k of the last m windows over threshold) with the indicators that stand out.
+
+    Example: vibra anomalies --equipment pump-02 --json
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = _context(home)
+    episodes = anomaly.episodes(ws, settings, equipment=equipment, model=model, since=_utc(since))
+    output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
+
+
+@threshold_app.command("set")
+def threshold_set_cli(
+    equipment_id: Annotated[str, typer.Argument(help="Machine whose model gets the new threshold.")],
+    quantile: Annotated[Optional[float], typer.Option(help="Quantile of the training scores, e.g. 0.99.")] = None,
+    value: Annotated[Optional[float], typer.Option(help="An explicit score threshold.")] = None,
+    model: Model = None,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Write a new model version with another threshold over the same weights (no retraining).
+
+    Example: vibra threshold set pump-02 --quantile 0.99
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = _context(home)
+    manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
+                                     value=value)
+    payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
+                                        "weights_version")}
+    output.emit(payload, as_json, lambda: output.say(
+        f"{equipment_id}: {payload['model_type']} threshold {payload['threshold']:.4g} ({payload['threshold_rule']}) "
+        f"as version {payload['version']}"))
+
+
+@maintain_app.command("gc")
+def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep per machine and model type.")] = 3,
+           home: Home = None, as_json: Json = False) -> None:
+    """Remove old model versions, keeping the newest N of each machine and model; never a `latest` one.
+
+    Example: vibra maintain gc --keep 3
+    """
+    from vibra_pipelines import anomaly
+
+    ws, _ = _context(home)
+    removed = anomaly.gc(ws, keep)
+    output.emit({"removed": removed}, as_json, lambda: output.say(f"removed {len(removed)} old model version(s)"))
 
 
 @app.command("demo")

@@ -120,6 +120,38 @@ def rebuild_summary(result) -> None:
         say(f"kept old rows of {path}: {reason}")
 
 
+def train_summary(result) -> None:
+    table = _table("trained models", ["scope", "model", "version", "windows", "indicators", "threshold",
+                                      "outlier ratio"])
+    for m in result.models:
+        table.add_row(m["scope"], m["model_type"], m["version"], str(m["n_samples"]), str(m["features"]),
+                      f"{m['threshold']:.4g}", f"{m['outlier_ratio']:.3f}")
+    _console().print(table)
+    for eid, reason in result.skipped.items():
+        say(f"skipped {eid}: {reason}")
+
+
+def detect_summary(result) -> None:
+    table = _table("detect", ["equipment", "windows scored", "over threshold"])
+    for eid, info in result.per_equipment.items():
+        table.add_row(eid, str(info.get("scored", 0)), str(info.get("anomalous", info.get("skipped", ""))))
+    _console().print(table)
+    if result.updated:
+        say(f"online update saved {len(result.updated)} new Half-Space Trees version(s)")
+
+
+def episodes_table(episodes: list[dict]) -> None:
+    table = _table("alarm episodes", ["equipment", "channel", "start", "end", "windows", "peak score",
+                                      "top indicators (robust z)"])
+    for e in episodes:
+        top = ", ".join(f"{c['indicator']} {c['z']:+.1f}" for c in e["top_indicators"])
+        table.add_row(e["equipment_id"], e["channel"], e["start"], e["end"], str(e["windows"]),
+                      f"{e['peak_score']:.3g}", top)
+    _console().print(table)
+    if not episodes:
+        say("no alarm episodes")
+
+
 def status_table(payload: dict) -> None:
     console = _console()
     top = _table("ledger", ["files", "pending", "processing", "completed", "failed", "duplicates", "windows",

@@ -39,6 +39,7 @@ class Spec:
     low: float | None = None
     high: float | None = None
     doc: str = ""
+    choices: tuple[str, ...] = ()
 
     @property
     def env(self) -> str:
@@ -46,6 +47,8 @@ class Spec:
 
     @property
     def allowed(self) -> str:
+        if self.kind is str:
+            return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false"
         noun = "an integer" if self.kind is int else "a number"
@@ -76,6 +79,15 @@ SETTINGS: tuple[Spec, ...] = (
          "windows per FFT batch"),
     Spec("query", "max_points", int, 5000, 1, 10_000_000,
          "cap on the points `vibra query recent` returns"),
+    Spec("anomaly", "model", str, "iforest", doc="model family `vibra detect` and `vibra anomalies` use by default",
+         choices=("iforest", "hst", "baseline")),
+    Spec("anomaly", "baseline_days", float, 2.0, 0.01, 3650,
+         "days from each machine's first window that train its models (the baseline period)"),
+    Spec("anomaly", "threshold_quantile", float, 0.98, 0.5, 0.999999,
+         "quantile of the training scores a new model's threshold is set at"),
+    Spec("anomaly", "alarm_k", int, 3, 1, 10_000, "an alarm needs alarm_k of the last alarm_m windows over threshold"),
+    Spec("anomaly", "alarm_m", int, 5, 1, 10_000, "window count of the alarm debounce (see alarm_k)"),
+    Spec("anomaly", "seed", int, 0, 0, 2**31 - 1, "random seed of the model families"),
 )
 
 DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
@@ -172,10 +184,21 @@ class QuerySettings:
 
 
 @dataclass(frozen=True)
+class AnomalySettings:
+    model: str = "iforest"
+    baseline_days: float = 2.0
+    threshold_quantile: float = 0.98
+    alarm_k: int = 3
+    alarm_m: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     equipment: Mapping[str, Equipment] = field(default_factory=dict)
 
     def equipment_for(self, equipment_id: str) -> Equipment:
@@ -186,7 +209,7 @@ class Settings:
         from dataclasses import asdict
 
         out = {"ingest": asdict(self.ingest), "features": asdict(self.features),
-               "query": asdict(self.query)}
+               "query": asdict(self.query), "anomaly": asdict(self.anomaly)}
         out["equipment"] = {k: asdict(v) for k, v in self.equipment.items()}
         return out
 
@@ -194,6 +217,10 @@ class Settings:
 def _coerce(spec: Spec, value: Any, origin: str) -> Any:
     where = f"{origin} {spec.section}.{spec.key} = {value!r}"
     try:
+        if spec.kind is str:
+            if value not in spec.choices:
+                raise ValueError
+            return value
         if spec.kind is bool:
             if isinstance(value, str):
                 if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
@@ -377,12 +404,12 @@ def load_settings(
     env = env or {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
 
-    known_sections = {"ingest", "features", "query", "equipment", "readiness", "workspace"}
+    known_sections = {"ingest", "features", "query", "anomaly", "equipment", "readiness", "workspace"}
     for section in raw:
         if section not in known_sections:
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {sorted(known_sections)}")
 
-    values: dict[str, dict[str, Any]] = {"ingest": {}, "features": {}, "query": {}}
+    values: dict[str, dict[str, Any]] = {"ingest": {}, "features": {}, "query": {}, "anomaly": {}}
     specs = {(s.section, s.key): s for s in SETTINGS}
     for section in values:
         table = raw.get(section, {})
@@ -417,10 +444,15 @@ def load_settings(
     if not isinstance(equipment_raw, Mapping):
         raise ConfigError(f"{origin} [equipment]: must hold [equipment.<id>] tables")
     equipment = {eid: _equipment(eid, table, origin) for eid, table in equipment_raw.items()}
+    anomaly = AnomalySettings(**values["anomaly"])
+    if anomaly.alarm_k > anomaly.alarm_m:
+        raise ConfigError(f"anomaly.alarm_k = {anomaly.alarm_k} is larger than alarm_m = {anomaly.alarm_m}: "
+                          "an alarm could never fire; use alarm_k <= alarm_m")
     return Settings(
         ingest=IngestSettings(**values["ingest"]),
         features=features,
         query=QuerySettings(**values["query"]),
+        anomaly=anomaly,
         equipment=equipment,
     )
 

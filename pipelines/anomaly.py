@@ -1,0 +1,315 @@
+"""Anomaly stages: train per-machine (or fleet) models, score new windows, find alarm episodes.
+
+Everything works one machine at a time (its own partitions only), so a fleet of thousands of
+machines never needs the whole lake in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vibra.errors import InputError, NotReadyError
+from vibra.models import FAMILIES, make, registry
+from vibra.models.matrix import key_stats, select_features, standardise, transform
+from vibra.settings import EQUIPMENT_ID_RE, Settings
+from vibra.storage.lake import partition_dates, partition_files, write_parquet, partition_dir
+from vibra.workspace import Workspace
+
+from vibra_pipelines.runs import run_record
+
+FLEET = "_fleet"
+MIN_BASELINE_WINDOWS = 20
+KEYS = ["recording_id", "channel", "window_index"]
+
+
+def models_root(ws: Workspace) -> Path:
+    return ws.artifacts / "models" / "anomaly"
+
+
+def equipment_ids(ws: Workspace, wanted: list[str] | None = None) -> list[str]:
+    table = ws.table("features")
+    have = sorted({p.name.split("=", 1)[1] for p in table.glob("date=*/equipment=*")}) if table.exists() else []
+    if wanted:
+        for eid in wanted:
+            if not EQUIPMENT_ID_RE.match(eid) or eid not in have:
+                raise InputError(f"equipment {eid!r} has no features; choose from {have or 'nothing yet: run vibra ingest'}")
+        return list(wanted)
+    return have
+
+
+def read_features(ws: Workspace, equipment_id: str, since: datetime | None = None, until: datetime | None = None):
+    """One machine's features, reading only its partitions (and only dates in range)."""
+    import polars as pl
+
+    table = ws.table("features")
+    dates = partition_dates(table, equipment_id)
+    if since is not None:
+        dates = [d for d in dates if d >= since.date().isoformat()]
+    if until is not None:
+        dates = [d for d in dates if d <= until.date().isoformat()]
+    files = partition_files(table, equipment_id, dates)
+    if not files:
+        return pl.DataFrame()
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    if since is not None:
+        df = df.filter(pl.col("window_start") >= since)
+    if until is not None:
+        df = df.filter(pl.col("window_start") < until)
+    return df.sort("window_start", "channel")
+
+
+@dataclass
+class TrainResult:
+    models: list[dict] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _baseline(df, days: float, since: datetime | None, until: datetime | None):
+    import polars as pl
+
+    if since is None and until is None:
+        first = df["window_start"].min()
+        return df.filter(pl.col("window_start") < first + timedelta(days=days))
+    return df
+
+
+def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings: Settings, extra: dict) -> list[dict]:
+    features = select_features(df)
+    if not features:
+        raise NotReadyError("no usable indicators in the baseline (all missing or constant)")
+    stats = key_stats(df, features, keys)
+    Z = standardise(df, features, stats, keys)
+    out = []
+    for model_type in types:
+        model = make(model_type, seed=settings.anomaly.seed, threshold_value=settings.anomaly.threshold_quantile)
+        model.fit(Z)
+        window = {"start": df["window_start"].min().isoformat(), "end": df["window_end"].max().isoformat()}
+        manifest = registry.save(scope_dir, model, {
+            **extra, "features": features, "standardise_by": keys, "standardisation": stats,
+            "training_window": window})
+        out.append({k: manifest[k] for k in ("model_type", "version", "threshold", "n_samples")}
+                   | {"scope": scope_dir.name, "outlier_ratio": manifest["quality"]["outlier_ratio"],
+                      "features": len(features)})
+    return out
+
+
+def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None, equipment: list[str] | None = None,
+          baseline_days: float | None = None, since: datetime | None = None, until: datetime | None = None,
+          fleet: bool = False) -> TrainResult:
+    """Fit models on each machine's baseline period (``baseline_days`` from its first window, or
+    ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine."""
+    import polars as pl
+
+    types = list(models or [settings.anomaly.model])
+    for t in types:
+        if t not in FAMILIES:
+            raise InputError(f"unknown model {t!r}; choose from {', '.join(FAMILIES)} or all")
+    days = baseline_days or settings.anomaly.baseline_days
+    result = TrainResult()
+    root = models_root(ws)
+    with run_record(ws, "train", settings) as counts:
+        frames = []
+        for eid in equipment_ids(ws, equipment):
+            base = _baseline(read_features(ws, eid, since, until), days, since, until)
+            if base.height < MIN_BASELINE_WINDOWS:
+                result.skipped[eid] = (f"baseline has {base.height} windows (< {MIN_BASELINE_WINDOWS}); ingest more "
+                                       "data or widen --baseline-days / --since")
+                continue
+            if fleet:
+                frames.append(base)
+                continue
+            try:
+                result.models += _fit_scope(root / eid, base, ["channel"], types, settings,
+                                            {"equipment_id": eid, "fleet": False})
+            except NotReadyError as exc:
+                result.skipped[eid] = str(exc)
+        if fleet and frames:
+            base = pl.concat(frames, how="diagonal_relaxed")
+            result.models += _fit_scope(root / FLEET, base, ["equipment_id", "channel"], types, settings,
+                                        {"equipment_id": None, "fleet": True,
+                                         "equipment": sorted(base["equipment_id"].unique().to_list())})
+        counts.update(models=len(result.models), skipped=len(result.skipped))
+    return result
+
+
+def _scored_keys(ws: Workspace, equipment_id: str, model_type: str, version: str):
+    import polars as pl
+
+    files = [f for f in partition_files(ws.table("scores"), equipment_id) if f.name.startswith(f"part-{model_type}-")]
+    if not files:
+        return None
+    scored = pl.concat([pl.read_parquet(f, columns=KEYS + ["model_version"], hive_partitioning=False)
+                        for f in files])
+    return scored.filter(pl.col("model_version") == version).select(KEYS)
+
+
+@dataclass
+class DetectResult:
+    scored: int = 0
+    anomalous: int = 0
+    updated: list[str] = field(default_factory=list)
+    per_equipment: dict[str, dict] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _scopes_for(ws: Workspace, eid: str) -> list[Path]:
+    root = models_root(ws)
+    scopes = [root / eid] if registry.pointers(root / eid) else []
+    if registry.pointers(root / FLEET):
+        scopes.append(root / FLEET)
+    return scopes
+
+
+def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, models: list[str] | None = None,
+           since: datetime | None = None, update: bool = False) -> DetectResult:
+    """Score every window not yet scored by the current version of each model; write ``scores``.
+
+    ``update``: Half-Space Trees models also learn from the windows they just scored and are
+    saved as a new version (online learning).
+    """
+    import polars as pl
+
+    result = DetectResult()
+    with run_record(ws, "detect", settings) as counts:
+        for eid in equipment_ids(ws, equipment):
+            scopes = _scopes_for(ws, eid)
+            if not scopes:
+                result.per_equipment[eid] = {"skipped": "no trained model; run `vibra train`"}
+                continue
+            df = read_features(ws, eid, since)
+            info = result.per_equipment.setdefault(eid, {"scored": 0, "anomalous": 0})
+            for scope in scopes:
+                for model_type, version in registry.pointers(scope).items():
+                    if models and model_type not in models:
+                        continue
+                    model, manifest = registry.load(scope, model_type)
+                    done = _scored_keys(ws, eid, model_type, version)
+                    new = df if done is None else df.join(done, on=KEYS, how="anti")
+                    if new.height == 0:
+                        continue
+                    Z = standardise(new, manifest["features"], manifest["standardisation"], manifest["standardise_by"])
+                    scores = model.score(Z)
+                    out = new.select("equipment_id", *KEYS, "window_start").with_columns(
+                        model_type=pl.lit(model_type), model_version=pl.lit(version),
+                        scope=pl.lit(scope.name), score=pl.Series(scores),
+                        threshold=pl.lit(float(manifest["threshold"])),
+                    ).with_columns(is_anomaly=pl.col("score") > pl.col("threshold"))
+                    _write_scores(ws, out, model_type, version)
+                    info["scored"] += out.height
+                    info["anomalous"] += int(out["is_anomaly"].sum())
+                    if update and model_type == "hst" and scope.name != FLEET:
+                        model.learn(Z)
+                        model.train_scores_ = np.load(scope / version / "train_scores.npy")
+                        model.threshold_ = manifest["threshold"]
+                        keep = {k: manifest[k] for k in manifest
+                                if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",
+                                         "training_window")}
+                        saved = registry.save(scope, model, {**keep, "updated_from": version,
+                                                             "updated_with_windows": new.height})
+                        result.updated.append(saved["version"])
+            result.scored += info["scored"]
+            result.anomalous += info["anomalous"]
+        counts.update(scored=result.scored, anomalous=result.anomalous)
+    return result
+
+
+def _write_scores(ws: Workspace, out, model_type: str, version: str) -> None:
+    import polars as pl
+
+    keyed = out.with_columns(_date=pl.col("window_start").dt.date().cast(pl.String))
+    name = f"part-{model_type}-{version.rsplit('-', 1)[-1]}-{uuid.uuid4().hex[:8]}.parquet"
+    for (date, eid), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True):
+        write_parquet(part.drop("_date"), partition_dir(ws.table("scores"), date, eid) / name)
+
+
+def read_scores(ws: Workspace, equipment_id: str, since: datetime | None = None):
+    import polars as pl
+
+    table = ws.table("scores")
+    dates = partition_dates(table, equipment_id)
+    if since is not None:
+        dates = [d for d in dates if d >= since.date().isoformat()]
+    files = partition_files(table, equipment_id, dates)
+    if not files:
+        return pl.DataFrame()
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    return df.filter(pl.col("window_start") >= since) if since is not None else df
+
+
+def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, model: str | None = None,
+             since: datetime | None = None, top: int = 3) -> list[dict]:
+    """Alarm episodes: runs of windows where ``alarm_k`` of the last ``alarm_m`` windows of a
+    channel are over threshold, with the indicators that stand out most at the peak."""
+    import polars as pl
+
+    model_type = model or settings.anomaly.model
+    k, m = settings.anomaly.alarm_k, settings.anomaly.alarm_m
+    out = []
+    for eid in equipment_ids(ws, equipment):
+        scores = read_scores(ws, eid, since)
+        if scores.height == 0:
+            continue
+        for scope in _scopes_for(ws, eid):
+            version = registry.pointers(scope).get(model_type)
+            if version is None:
+                continue
+            _, manifest = registry.manifest_of(scope, model_type, version)
+            cur = (scores.filter((pl.col("model_type") == model_type) & (pl.col("model_version") == version))
+                   .sort("channel", "window_start"))
+            if cur.height == 0:
+                continue
+            cur = cur.with_columns(
+                alarm=pl.col("is_anomaly").cast(pl.Int32).rolling_sum(m, min_samples=1).over("channel") >= k)
+            cur = cur.with_columns(episode=(pl.col("alarm") != pl.col("alarm").shift(1).over("channel"))
+                                   .fill_null(True).cum_sum().over("channel"))
+            alarms = cur.filter(pl.col("alarm"))
+            if alarms.height == 0:
+                continue
+            feats = read_features(ws, eid, since)
+            for (channel, _), ep in alarms.group_by(["channel", "episode"], maintain_order=True):
+                peak = ep.sort("score", descending=True).head(1)
+                row = feats.join(peak.select(KEYS), on=KEYS)
+                contributors = []
+                if row.height:
+                    z = standardise(row, manifest["features"], manifest["standardisation"], manifest["standardise_by"])[0]
+                    order = np.argsort(-np.abs(np.nan_to_num(z)))[:top]
+                    raw = transform(row, manifest["features"])[0]
+                    contributors = [{"indicator": manifest["features"][i], "z": round(float(z[i]), 2),
+                                     "value": float(row[manifest["features"][i]][0])} for i in order
+                                    if np.isfinite(raw[i])]
+                out.append({
+                    "equipment_id": eid, "channel": channel, "model_type": model_type, "model_version": version,
+                    "start": ep["window_start"].min().isoformat(), "end": ep["window_start"].max().isoformat(),
+                    "windows": ep.height, "peak_score": float(ep["score"].max()),
+                    "threshold": float(ep["threshold"][0]), "top_indicators": contributors,
+                })
+    return sorted(out, key=lambda e: (e["equipment_id"], e["start"]))
+
+
+def set_threshold(ws: Workspace, equipment_id: str, *, model: str, quantile: float | None, value: float | None) -> dict:
+    if (quantile is None) == (value is None):
+        raise InputError("give exactly one of --quantile (e.g. 0.99) or --value")
+    if quantile is not None and not 0 < quantile < 1:
+        raise InputError(f"--quantile {quantile}: must be between 0 and 1 (e.g. 0.99)")
+    scope = models_root(ws) / equipment_id
+    return registry.set_threshold(scope, model, quantile=quantile, value=value)
+
+
+def gc(ws: Workspace, keep: int) -> list[str]:
+    if keep < 1:
+        raise InputError(f"--keep {keep}: keep at least 1 version")
+    return registry.gc(models_root(ws), keep)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,1 @@
+"""Shipped reference tables (ISO 20816-3 limits)."""

@@ -1,0 +1,89 @@
+"""The estimator contract every anomaly family follows (scikit-learn conventions).
+
+``__init__`` stores parameters only; ``fit(X)`` learns and returns self; learned state ends
+in ``_``; ``score(X)`` is higher for more anomalous rows; ``predict(X)`` applies
+``threshold_``. The threshold is learned state but is stored apart from the weights (in the
+manifest), so it can be retuned without retraining. ``save(folder)`` writes the weights and
+returns the file names; ``load(folder)`` reads them back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+MAD_SCALE = 1.4826  # MAD × 1.4826 estimates σ for Gaussian data
+
+
+def robust_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column median and σ-scaled MAD (floored so constant columns do not divide by 0)."""
+    med = np.nanmedian(X, axis=0)
+    mad = np.nanmedian(np.abs(X - med), axis=0) * MAD_SCALE
+    floor = 1e-9 * np.maximum(np.abs(med), 1.0)
+    return med, np.maximum(mad, floor)
+
+
+def robust_z(X: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    """Signed robust z-scores (x − median) / (1.4826·MAD)."""
+    return (X - med) / mad
+
+
+def threshold_from(scores: np.ndarray, rule: str, value: float) -> float:
+    """A threshold from training scores: ``quantile`` (value in (0, 1)) or ``z`` (median + value·MAD)."""
+    if rule == "quantile":
+        return float(np.quantile(scores, value))
+    if rule == "z":
+        med, mad = robust_stats(scores[:, None])
+        return float(med[0] + value * mad[0])
+    if rule == "value":
+        return float(value)
+    raise ValueError(f"unknown threshold rule {rule!r}; use quantile, z or value")
+
+
+class AnomalyModel:
+    """Base class; families implement ``_fit``, ``_score``, ``save`` and ``load``."""
+
+    model_type = "base"
+
+    def __init__(self, *, seed: int = 0, threshold_rule: str = "quantile", threshold_value: float = 0.98):
+        self.seed = seed
+        self.threshold_rule = threshold_rule
+        self.threshold_value = threshold_value
+
+    def params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, X: np.ndarray) -> "AnomalyModel":
+        X = self._check(X)
+        self._fit(X)
+        self.train_scores_ = self.score(X)
+        self.threshold_ = threshold_from(self.train_scores_, self.threshold_rule, self.threshold_value)
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self._score(self._check(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.score(X) > self.threshold_
+
+    @staticmethod
+    def _check(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+        return np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
+
+    # families implement these
+    def _fit(self, X: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, folder: Path) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: Path, params: dict) -> "AnomalyModel":
+        raise NotImplementedError

@@ -1,0 +1,80 @@
+"""From ``features`` rows to model inputs: which indicators, how transformed, how standardised.
+
+Scale-like indicators (rms, peak, velocity, order amplitudes, band powers) enter as log10;
+shape ratios and normalised envelope levels as they are. Each window is then standardised by
+the robust statistics (median, 1.4826·MAD) of its own key — the channel for a per-machine
+model, the (machine, channel) pair for a fleet model — learned on the baseline, so one model
+sees "how far from this sensor's normal", and the same z-scores explain an alarm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vibra.models.base import robust_stats, robust_z
+
+CANDIDATES = (
+    "rms", "peak", "crest_factor", "kurtosis", "skewness", "shape_factor", "impulse_factor", "clearance_factor",
+    "spectral_centroid_hz", "velocity_rms_mm_s", "order_1x", "order_2x", "order_3x",
+    "env_bpfo", "env_bpfi", "env_bsf", "env_ftf",
+)
+LOG_PREFIXES = ("rms", "peak", "velocity_rms_mm_s", "order_", "band_")
+TINY = 1e-12
+
+
+def candidate_columns(columns: list[str]) -> list[str]:
+    return [c for c in CANDIDATES if c in columns] + sorted(c for c in columns if c.startswith("band_"))
+
+
+def transform(df, features: list[str]) -> np.ndarray:
+    """(n, len(features)) float64: log10 for scale-like indicators, NaN where missing."""
+    cols = []
+    for name in features:
+        x = df[name].cast(float).fill_null(np.nan).to_numpy().astype(np.float64)
+        if name.startswith(LOG_PREFIXES):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log10(np.abs(x) + TINY)
+        cols.append(x)
+    return np.column_stack(cols) if cols else np.empty((df.height, 0))
+
+
+def select_features(df, min_finite: float = 0.95) -> list[str]:
+    """Indicators finite in at least ``min_finite`` of the rows and not constant."""
+    chosen = []
+    for name in candidate_columns(df.columns):
+        x = transform(df, [name])[:, 0]
+        finite = np.isfinite(x)
+        if finite.mean() >= min_finite and np.nanstd(x[finite]) > 0:
+            chosen.append(name)
+    return chosen
+
+
+def key_stats(df, features: list[str], keys: list[str]) -> dict[str, dict]:
+    """Robust median / MAD per key (e.g. channel), plus ``*`` pooled over all rows."""
+    X = transform(df, features)
+    out = {"*": dict(zip(("median", "mad"), (v.tolist() for v in robust_stats(X))))}
+    labels = _labels(df, keys)
+    for label in np.unique(labels):
+        med, mad = robust_stats(X[labels == label])
+        out[str(label)] = {"median": med.tolist(), "mad": mad.tolist()}
+    return out
+
+
+def _labels(df, keys: list[str]) -> np.ndarray:
+    parts = [df[k].cast(str).to_numpy().astype(object) for k in keys]
+    labels = parts[0]
+    for p in parts[1:]:
+        labels = labels + "|" + p
+    return labels.astype(str)
+
+
+def standardise(df, features: list[str], stats: dict, keys: list[str]) -> np.ndarray:
+    """Robust z-scores of each row against its key's baseline (pooled stats for unseen keys)."""
+    X = transform(df, features)
+    Z = np.empty_like(X)
+    labels = _labels(df, keys)
+    for label in np.unique(labels):
+        s = stats.get(str(label), stats["*"])
+        mask = labels == label
+        Z[mask] = robust_z(X[mask], np.asarray(s["median"]), np.asarray(s["mad"]))
+    return Z
