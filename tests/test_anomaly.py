@@ -1,0 +1,190 @@
+"""Anomaly models: the shared estimator contract, artifacts, and quality on data with known truth."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from vibra.errors import InputError
+from vibra.models import FAMILIES, make, registry
+from vibra.settings import load_settings
+from vibra.storage import catalog
+from vibra.workspace import Workspace, init_workspace
+from vibra_pipelines import anomaly, ingest, synth
+from conftest import run_vibra
+
+START = datetime(2026, 2, 1, tzinfo=timezone.utc)
+
+
+def _blobs(seed: int, n: int = 400, d: int = 6):
+    rng = np.random.default_rng(seed)
+    inliers = rng.standard_normal((n, d))
+    outliers = rng.standard_normal((40, d)) * 0.5 + rng.choice([-6.0, 6.0], size=(40, d))
+    return inliers, outliers
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_contract_every_family(family, tmp_path):
+    inliers, outliers = _blobs(1)
+    model = make(family, seed=7)
+    assert model.fit(inliers) is model
+    s_in, s_out = model.score(inliers), model.score(outliers)
+    assert s_in.shape == (400,) and s_out.shape == (40,)
+    assert np.isfinite(s_in).all() and np.isfinite(s_out).all()
+    # higher = more anomalous
+    auc = roc_auc_score(np.r_[np.zeros(400), np.ones(40)], np.r_[s_in, s_out])
+    assert auc > 0.95, auc
+    # the threshold is the training-score quantile; predict applies it
+    assert model.threshold_ == pytest.approx(np.quantile(model.train_scores_, 0.98))
+    np.testing.assert_array_equal(model.predict(outliers), model.score(outliers) > model.threshold_)
+    assert 0.0 < np.mean(model.predict(inliers)) <= 0.05
+    # refit with the same seed: identical scores
+    again = make(family, seed=7).fit(inliers)
+    np.testing.assert_array_equal(again.score(outliers), s_out)
+    # save / load round trip
+    folder = tmp_path / family
+    folder.mkdir()
+    model.save(folder)
+    loaded = type(model).load(folder, model.params())
+    np.testing.assert_allclose(loaded.score(outliers), s_out)
+
+
+def test_families_reject_bad_shapes():
+    for family in FAMILIES:
+        with pytest.raises(ValueError):
+            make(family).fit(np.empty((0, 3)))
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory):
+    """Six seeded machines over six days, ingested and trained with every family."""
+    root = tmp_path_factory.mktemp("plant")
+    ws, _ = init_workspace(root / "ws")
+    synth.run(root / "export", n_equipment=6, days=6, seed=3, start=START, sensor_faults=False, workspace=ws)
+    settings = load_settings(ws.config_path, {})
+    ingest.run(ws, settings, root / "export")
+    trained = anomaly.train(ws, settings, models=list(FAMILIES))
+    anomaly.detect(ws, settings)
+    return ws, settings, root / "export" / "truth.csv", trained
+
+
+def _scored(ws: Workspace, truth_path) -> pl.DataFrame:
+    truth = pl.read_csv(truth_path)
+    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
+    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+        file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
+    scores = pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
+    return scores.join(files, on="recording_id").join(truth.select("file", "fault_type", "severity"), on="file")
+
+
+def test_manifest_fields_and_latest_pointer(plant):
+    ws, _, _, trained = plant
+    assert len(trained.models) == 6 * 3 and not trained.skipped
+    scope = ws.artifacts / "models" / "anomaly" / "pump-02"
+    pointers = json.loads((scope / "latest.json").read_text())
+    assert set(pointers) == set(FAMILIES)
+    manifest = json.loads((scope / pointers["iforest"] / "manifest.json").read_text())
+    for key in ("model_type", "version", "threshold", "threshold_rule", "n_samples", "features", "training_window",
+                "created_at", "vibra_version", "params", "files", "quality"):
+        assert key in manifest, key
+    assert manifest["threshold_rule"] == "quantile:0.98" and manifest["features"][:2] == ["rms", "peak"]
+    assert set(manifest["quality"]) == {"outlier_ratio", "score_p50", "score_p95", "score_p99"}
+    assert all(len(h) == 64 for h in manifest["files"].values())
+    start, end = (datetime.fromisoformat(manifest["training_window"][k]) for k in ("start", "end"))
+    assert (end - start).total_seconds() <= 2 * 86_400 + 10  # default baseline: the first 2 days
+
+
+def test_faulty_windows_score_higher_than_healthy_ones(plant):
+    """ROC AUC per family: windows of faults past 30 % severity vs every healthy window after the baseline."""
+    ws, _, truth, _ = plant
+    df = _scored(ws, truth).filter(pl.col("window_start") >= START + (pl.duration(days=2)))
+    healthy = (pl.col("fault_type") == "normal") | (pl.col("severity") == 0)
+    faulty = pl.col("severity") > 0.3
+    aucs = {}
+    for family in FAMILIES:
+        part = df.filter((pl.col("model_type") == family) & (healthy | faulty))
+        labels = part.select(faulty.cast(int)).to_series().to_numpy()
+        aucs[family] = roc_auc_score(labels, part["score"].to_numpy())
+    # measured 0.96 / 0.97 / 0.79 (seed 3): Half-Space Trees is the weakest family on these indicators
+    assert aucs["iforest"] > 0.95 and aucs["baseline"] > 0.95 and aucs["hst"] > 0.75, aucs
+
+
+def test_alarms_on_faulty_machines_not_on_the_healthy_one(plant):
+    ws, settings, truth, _ = plant
+    episodes = anomaly.episodes(ws, settings, model="iforest")
+    by_machine = {}
+    for e in episodes:
+        by_machine.setdefault(e["equipment_id"], []).append(e)
+    assert "motor-01" not in by_machine  # the healthy machine: no alarm episode in 4 days after its baseline
+    onsets = pl.read_csv(truth).filter(pl.col("onset").is_not_null()).group_by("equipment_id").agg(
+        pl.col("onset").first())
+    for eid, onset in onsets.iter_rows():
+        assert eid in by_machine, eid
+        first = min(datetime.fromisoformat(e["start"]) for e in by_machine[eid])
+        # detection delay from the onset (or from the end of the baseline, for faults present from the start)
+        onset = max(datetime.fromisoformat(onset), START + timedelta(days=2))
+        assert (first - onset).total_seconds() / 3600 < 36, (eid, first, onset)
+    pump = [e for e in by_machine["pump-02"]]
+    assert any(c["indicator"] in {"env_bpfo", "kurtosis", "rms", "band_2000_4000_hz", "crest_factor", "peak"}
+               for e in pump for c in e["top_indicators"])
+
+
+def test_threshold_change_is_a_new_version_without_retraining(plant):
+    ws, _, _, _ = plant
+    scope = ws.artifacts / "models" / "anomaly" / "fan-03"
+    before = registry.pointers(scope)["iforest"]
+    _, old = registry.manifest_of(scope, "iforest")
+    proc = run_vibra("threshold", "set", "fan-03", "--quantile", "0.995", "--model", "iforest", "--json",
+                     "--home", str(ws.root))
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["previous_version"] == before and payload["version"] != before
+    _, new = registry.manifest_of(scope, "iforest")
+    assert new["files"] == old["files"] and new["weights_version"] == old["weights_version"]
+    assert new["threshold"] > old["threshold"] and new["threshold_rule"] == "quantile:0.995"
+    weights = scope / new["version"] / "iforest.pkl"
+    assert weights.stat().st_ino == (scope / before / "iforest.pkl").stat().st_ino  # the same bytes, linked
+
+
+def test_tampered_model_file_is_refused(plant, tmp_path):
+    ws, _, _, _ = plant
+    scope = ws.artifacts / "models" / "anomaly" / "compressor-05"
+    folder, manifest = registry.manifest_of(scope, "baseline")
+    path = folder / "baseline.json"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original.replace(b"[", b"[9.9, ", 1))
+        with pytest.raises(InputError, match="does not match the manifest"):
+            registry.load(scope, "baseline")
+        proc = run_vibra("detect", "--equipment", "compressor-05", "--model", "baseline", "--home", str(ws.root))
+        assert proc.returncode == 1 and "refusing to load" in proc.stderr
+    finally:
+        path.write_bytes(original)
+
+
+def test_detect_scores_only_new_windows_and_gc_keeps_latest(plant):
+    ws, settings, _, _ = plant
+    again = anomaly.detect(ws, settings, equipment=["motor-01"], models=["iforest"])
+    assert again.scored == 0
+    removed = anomaly.gc(ws, keep=1)
+    for scope in (ws.artifacts / "models" / "anomaly").iterdir():
+        for version in registry.pointers(scope).values():
+            assert (scope / version / "manifest.json").exists()
+    assert all("fan-03" in r for r in removed) or removed == []
+
+
+def test_hst_update_learns_online_as_a_new_version(plant):
+    ws, settings, _, _ = plant
+    scope = ws.artifacts / "models" / "anomaly" / "gearbox-04"
+    before = registry.pointers(scope)["hst"]
+    result = anomaly.detect(ws, settings, equipment=["gearbox-04"], models=["hst"], update=True)
+    after = registry.pointers(scope)["hst"]
+    if result.scored:
+        assert after != before and after in result.updated
+        _, manifest = registry.manifest_of(scope, "hst")
+        assert manifest["updated_from"] == before
