@@ -89,7 +89,8 @@ def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings:
     Z = standardise(df, features, stats, keys)
     out = []
     for model_type in types:
-        model = make(model_type, seed=settings.anomaly.seed, threshold_value=settings.anomaly.threshold_quantile)
+        model = make(model_type, seed=settings.anomaly.seed, threshold_value=settings.anomaly.threshold_quantile,
+                     standardised=True)
         model.fit(Z)
         window = {"start": df["window_start"].min().isoformat(), "end": df["window_end"].max().isoformat()}
         manifest = registry.save(scope_dir, model, {

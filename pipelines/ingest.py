@@ -23,6 +23,7 @@ from vibra.features import compute
 from vibra.physics import Machine
 from vibra.readers import open_recording
 from vibra.readers.timestamps import from_filename
+from vibra.signal.resample import decimate_chunks
 from vibra.settings import EQUIPMENT_ID_RE, Equipment, Settings
 from vibra.storage import catalog, lake, raw
 from vibra.storage.raw import RawMeta, RawWriter
@@ -188,9 +189,14 @@ def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording
                  rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None):
     """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
 
-    Returns (FeatureResult with the physics warnings added, partitions written).
+    Returns (FeatureResult with the physics warnings added, partitions written). A matching
+    ``files`` rule with ``decimate`` low-passes and decimates the samples first.
     """
-    machine = Machine.of(settings.equipment_for(equipment_id), rpm)
+    equipment = settings.equipment_for(equipment_id)
+    rule = equipment.rule_for(Path(source).name)
+    if rule is not None and rule.decimate:
+        chunks, rate = decimate_chunks(chunks, rule.decimate), rate / rule.decimate
+    machine = Machine.of(equipment, rpm)
     result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
                      equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine)
     result.warnings[:0] = machine.checks(rate, equipment_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import polars as pl
@@ -121,14 +121,16 @@ def test_alarms_on_faulty_machines_not_on_the_healthy_one(plant):
     for e in episodes:
         by_machine.setdefault(e["equipment_id"], []).append(e)
     assert "motor-01" not in by_machine  # the healthy machine: no alarm episode in 4 days after its baseline
-    onsets = pl.read_csv(truth).filter(pl.col("onset").is_not_null()).group_by("equipment_id").agg(
-        pl.col("onset").first())
-    for eid, onset in onsets.iter_rows():
+    truth_df = pl.read_csv(truth).with_columns(
+        time=pl.col("file").str.extract(r"_(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d)").str.to_datetime(
+            "%Y-%m-%dT%H-%M-%S", time_zone="UTC"))
+    for eid in truth_df.filter(pl.col("onset").is_not_null())["equipment_id"].unique():
         assert eid in by_machine, eid
         first = min(datetime.fromisoformat(e["start"]) for e in by_machine[eid])
-        # detection delay from the onset (or from the end of the baseline, for faults present from the start)
-        onset = max(datetime.fromisoformat(onset), START + timedelta(days=2))
-        assert (first - onset).total_seconds() / 3600 < 36, (eid, first, onset)
+        history = truth_df.filter((pl.col("equipment_id") == eid) & (pl.col("time") <= first))
+        severity_at_alarm = history.sort("time")["severity"][-1]
+        # caught early: before the fault reaches half of its final severity
+        assert severity_at_alarm < 0.5, (eid, first, severity_at_alarm)
     pump = [e for e in by_machine["pump-02"]]
     assert any(c["indicator"] in {"env_bpfo", "kurtosis", "rms", "band_2000_4000_hz", "crest_factor", "peak"}
                for e in pump for c in e["top_indicators"])
@@ -188,3 +190,54 @@ def test_hst_update_learns_online_as_a_new_version(plant):
         assert after != before and after in result.updated
         _, manifest = registry.manifest_of(scope, "hst")
         assert manifest["updated_from"] == before
+
+
+def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
+    """Trained on the first half of the normal recording (decimated 48 → 12 kHz), the second half
+    stays quiet and the fault files alarm (k = 3 of m = 5 windows, per channel)."""
+    import os
+    import shutil
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    ws.config_path.write_text("""
+[features]
+hop_length = 1024
+
+[equipment.cwru-de]
+sample_rate_hz = 12000
+units = "g"
+bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
+
+[[equipment.cwru-de.files]]
+glob = "Normal_*"
+sample_rate_hz = 48000
+decimate = 4
+""")
+    src = tmp_path / "src" / "cwru-de"
+    src.mkdir(parents=True)
+    names = sorted(p.name for p in (real_data / "cwru_12k_de").glob("*.mat"))
+    names.remove("Normal_0.mat")
+    for i, name in enumerate(["Normal_0.mat", *names]):  # the files carry no time: the normal one first
+        shutil.copy(real_data / "cwru_12k_de" / name, src / name)
+        os.utime(src / name, (1_767_225_600 + 3600 * i,) * 2)
+    settings = load_settings(ws.config_path, {})
+    ingest.run(ws, settings, src.parent)
+    feats = anomaly.read_features(ws, "cwru-de")
+    first_hour = feats.filter(pl.col("window_start") < datetime(2026, 1, 1, 1, tzinfo=timezone.utc))
+    assert set(first_hour["sample_rate_hz"]) == {12_000.0}  # the 48 kHz file was decimated
+    normal = feats.filter(pl.col("window_start") < datetime(2026, 1, 1, 1, tzinfo=timezone.utc))["window_start"].sort()
+    mid = normal[len(normal) // 2]
+    anomaly.train(ws, settings, models=["iforest"], since=normal[0], until=mid)
+    anomaly.detect(ws, settings)
+    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
+    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+        file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
+    scores = (pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
+              .join(files, on="recording_id").sort("channel", "window_start", "window_index")
+              .with_columns(alarm=pl.col("is_anomaly").cast(pl.Int32).rolling_sum(5, min_samples=1).over("channel") >= 3))
+    second_half = scores.filter((pl.col("file") == "Normal_0") & (pl.col("window_start") >= mid))
+    assert second_half["alarm"].mean() < 0.05
+    share = dict(scores.filter(pl.col("file") != "Normal_0").group_by("file").agg(pl.col("alarm").mean()).iter_rows())
+    for name, value in share.items():
+        # measured: ≥ 0.92 for every file but B007_0 (0.82): small ball faults are the hard case
+        assert value >= (0.8 if name.startswith("B007") else 0.9), (name, value)

@@ -98,7 +98,7 @@ EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
     "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule",
 }
-FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm"}
+FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm", "decimate"}
 START_RULE_KEYS = {"regex", "origin", "step_s"}
 BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
 
@@ -120,6 +120,7 @@ class FileRule:
     glob: str
     sample_rate_hz: float | None = None
     rpm: float | None = None
+    decimate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -326,13 +327,16 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
     for rule in raw.get("files", []):
         if not isinstance(rule, Mapping) or "glob" not in rule or set(rule) - FILE_RULE_KEYS:
             raise ConfigError(f"{where} files: each [[equipment.{equipment_id}.files]] needs glob = \"…\" and "
-                              f"may set sample_rate_hz, rpm; got {dict(rule) if isinstance(rule, Mapping) else rule!r}")
+                              f"may set sample_rate_hz, rpm, decimate; got {dict(rule) if isinstance(rule, Mapping) else rule!r}")
         for key in ("sample_rate_hz", "rpm"):
             v = rule.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
                 raise ConfigError(f"{where} files glob {rule['glob']!r}: {key} = {v!r} must be a positive number")
+        q = rule.get("decimate")
+        if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 2 <= q <= 64):
+            raise ConfigError(f"{where} files glob {rule['glob']!r}: decimate = {q!r} must be an integer in 2..64")
         files.append(FileRule(str(rule["glob"]), *(float(rule[k]) if k in rule else None
-                                                    for k in ("sample_rate_hz", "rpm"))))
+                                                    for k in ("sample_rate_hz", "rpm")), q))
     start_rule = None
     if "start_rule" in raw:
         r = raw["start_rule"]

@@ -3,7 +3,7 @@
 Each machine runs at a fixed shaft speed ``f_r = rpm / 60`` and shows
 running-speed harmonics (1×, 2×, 3×) over broadband noise. Faults:
 
-* imbalance — a 1× component that grows over the days;
+* imbalance — a 1× component that appears at its onset and grows over the days;
 * looseness — many harmonics of f_r plus half-orders (0.5×, 1.5×, …);
 * bearing defects — an impulse train at the defect frequency, each impact
   ringing a structural resonance ``f_n`` with exponential decay
@@ -72,7 +72,7 @@ def make_plan(n_equipment: int, days: float, seed: int, start: datetime, *, samp
         eid = f"{KIND_BY_FAULT[fault]}-{i + 1:02d}"
         rpm = float(rng.choice([1480.0, 1780.0, 2950.0, 1180.0]) + rng.integers(-15, 15))
         bearing = (BEARING_6205, BEARING_6206, BEARING_6308)[int(rng.integers(0, 3))]
-        onset = {"normal": math.inf, "imbalance": 0.0}.get(fault, float(rng.uniform(0.2, 0.4)) * span)
+        onset = math.inf if fault == "normal" else float(rng.uniform(0.2, 0.4)) * span
         equipment = Equipment(
             equipment_id=eid, sample_rate_hz=sample_rate_hz, units="g", rpm=rpm, bearing=bearing,
             iso_group=2, iso_support="rigid", label=f"{KIND_BY_FAULT[fault].title()} {i + 1:02d}",
@@ -86,8 +86,8 @@ def severity(machine: SynthMachine, elapsed_s: float) -> float:
     """Fault severity in [0, 1] at ``elapsed_s`` after the first recording."""
     if machine.fault == "normal" or elapsed_s < machine.onset_s:
         return 0.0
-    if machine.fault == "imbalance":
-        return 0.2 + 0.8 * elapsed_s / max(machine.span_s, 1.0)
+    if machine.fault == "imbalance":  # a step (e.g. a lost balance weight) that keeps growing
+        return 0.2 + 0.8 * (elapsed_s - machine.onset_s) / max(machine.span_s - machine.onset_s, 1.0)
     remaining = max(machine.span_s - machine.onset_s, 1.0)
     tau = remaining / 3.0
     return float(min(1.0, math.exp((elapsed_s - machine.span_s) / tau)))

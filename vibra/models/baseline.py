@@ -17,6 +17,8 @@ class RobustBaselineModel(AnomalyModel):
 
     def _fit(self, X: np.ndarray) -> None:
         self.median_, self.mad_ = robust_stats(X)
+        if self.standardised:
+            self.mad_ = np.maximum(self.mad_, 1.0)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         z = robust_z(X, self.median_, self.mad_)

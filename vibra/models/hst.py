@@ -31,6 +31,9 @@ class HalfSpaceTreesModel(AnomalyModel):
 
         # limits from the baseline's 1st–99th percentiles, widened so normal data sits inside
         lo, hi = np.percentile(X, 1, axis=0), np.percentile(X, 99, axis=0)
+        if self.standardised:  # never narrower than ±3 baseline σ around the median
+            mid = np.median(X, axis=0)
+            lo, hi = np.minimum(lo, mid - 3.0), np.maximum(hi, mid + 3.0)
         pad = np.maximum(hi - lo, 1e-9) * 0.5
         self.low_, self.span_ = lo - pad, (hi - lo) + 2 * pad
         window = int(min(self.window_size, max(10, X.shape[0] // 2)))

@@ -49,14 +49,29 @@ def select_features(df, min_finite: float = 0.95) -> list[str]:
     return chosen
 
 
+# Smallest spread a baseline is allowed to claim: 0.02 decades (≈ 5 %) for log-scaled levels,
+# 5 % of the median for ratios. Below that, a window-to-window change is within what a
+# sensor and a machine repeat anyway, and a model trained on a short, steady baseline would
+# otherwise call every later drift of a few per cent an anomaly.
+LOG_FLOOR = 0.02
+RELATIVE_FLOOR = 0.05
+
+
+def _floored(features: list[str], med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    floor = np.array([LOG_FLOOR if f.startswith(LOG_PREFIXES) else RELATIVE_FLOOR * abs(m)
+                      for f, m in zip(features, med)])
+    return np.maximum(mad, floor)
+
+
 def key_stats(df, features: list[str], keys: list[str]) -> dict[str, dict]:
     """Robust median / MAD per key (e.g. channel), plus ``*`` pooled over all rows."""
     X = transform(df, features)
-    out = {"*": dict(zip(("median", "mad"), (v.tolist() for v in robust_stats(X))))}
+    med, mad = robust_stats(X)
+    out = {"*": {"median": med.tolist(), "mad": _floored(features, med, mad).tolist()}}
     labels = _labels(df, keys)
     for label in np.unique(labels):
         med, mad = robust_stats(X[labels == label])
-        out[str(label)] = {"median": med.tolist(), "mad": mad.tolist()}
+        out[str(label)] = {"median": med.tolist(), "mad": _floored(features, med, mad).tolist()}
     return out
 
 
