@@ -303,10 +303,11 @@ def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep per m
 def demo_cli(
     home: Annotated[Optional[Path], typer.Option("--home", help="Workspace to create (default: a new temp folder).")] = None,
     equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=50)] = 4,
-    days: Annotated[float, typer.Option(min=0.1, max=60)] = 2.0,
+    days: Annotated[float, typer.Option(min=0.5, max=60)] = 5.0,
     as_json: Json = False,
 ) -> None:
-    """Synthetic plant → ingest → status in a fresh workspace, printing where everything is.
+    """Synthetic plant → ingest → status → anomaly models → scores → alarm episodes, in a fresh
+    workspace, printing where everything is.
 
     Example: vibra demo --home /tmp/vibra-demo
     """

@@ -189,6 +189,8 @@ def frame_table(frame, title: str) -> None:
 def demo_summary(result) -> None:
     ingest_summary(result.ingest)
     status_table(result.status)
+    if result.episodes is not None:
+        episodes_table(result.episodes)
     ws = result.workspace
     say("\nvibra demo finished.")
     say(f"  workspace:   {ws}")
@@ -196,7 +198,10 @@ def demo_summary(result) -> None:
     say(f"  ledger:      {ws}/data/catalog.duckdb")
     say(f"  features:    {ws}/data/lake/features/date=*/equipment=*/part-*.parquet")
     say(f"  hourly:      {ws}/data/lake/hourly/date=*/equipment=*/part-*.parquet")
+    say(f"  models:      {ws}/artifacts/models/anomaly/<equipment>/<version>/manifest.json")
+    say(f"  scores:      {ws}/data/lake/scores/date=*/equipment=*/part-*.parquet")
     say(f"  try:         vibra status --home {ws}")
+    say(f"               vibra anomalies --home {ws} --json")
     say(f"               vibra query recent {result.synth.equipment[0]} --home {ws}")
     say("  (the failed files are the synthetic sensor faults: a truncated gzip is refused, the rest are "
         "ingested with warnings)")

@@ -241,3 +241,20 @@ decimate = 4
     for name, value in share.items():
         # measured: ≥ 0.92 for every file but B007_0 (0.82): small ball faults are the hard case
         assert value >= (0.8 if name.startswith("B007") else 0.9), (name, value)
+
+
+def test_fleet_model_across_machines(plant):
+    ws, settings, truth, _ = plant
+    result = anomaly.train(ws, settings, models=["baseline"], fleet=True)
+    (model,) = result.models
+    assert model["scope"] == "_fleet"
+    _, manifest = registry.manifest_of(ws.artifacts / "models" / "anomaly" / "_fleet", "baseline")
+    assert manifest["fleet"] and manifest["standardise_by"] == ["equipment_id", "channel"]
+    assert set(manifest["equipment"]) == {"motor-01", "pump-02", "fan-03", "gearbox-04", "compressor-05", "motor-06"}
+    assert "pump-02|x" in manifest["standardisation"]
+    detected = anomaly.detect(ws, settings, models=["baseline"])
+    assert detected.scored > 0
+    df = _scored(ws, truth).filter((pl.col("scope") == "_fleet") & (pl.col("window_start") >= START + pl.duration(days=2)))
+    healthy = df.filter((pl.col("fault_type") == "normal") | (pl.col("severity") == 0))
+    faulty = df.filter(pl.col("severity") > 0.3)
+    assert faulty["is_anomaly"].mean() > 0.9 and healthy["is_anomaly"].mean() < 0.1
