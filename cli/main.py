@@ -265,11 +265,13 @@ def threshold_set_cli(
     equipment_id: Annotated[str, typer.Argument(help="Machine whose model gets the new threshold.")],
     quantile: Annotated[Optional[float], typer.Option(help="Quantile of the training scores, e.g. 0.99.")] = None,
     value: Annotated[Optional[float], typer.Option(help="An explicit score threshold.")] = None,
+    z: Annotated[Optional[float], typer.Option(help="z rule: median + z·1.4826·MAD of the training scores.")] = None,
     model: Model = None,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
-    """Write a new model version with another threshold over the same weights (no retraining).
+    """Write a new model version with another threshold over the same weights (no retraining):
+    a training-score quantile, a z rule, or a value.
 
     Example: vibra threshold set pump-02 --quantile 0.99
     """
@@ -277,7 +279,7 @@ def threshold_set_cli(
 
     ws, settings = _context(home)
     manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
-                                     value=value)
+                                     value=value, z=z)
     payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
                                         "weights_version")}
     output.emit(payload, as_json, lambda: output.say(

@@ -297,13 +297,16 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
     return sorted(out, key=lambda e: (e["equipment_id"], e["start"]))
 
 
-def set_threshold(ws: Workspace, equipment_id: str, *, model: str, quantile: float | None, value: float | None) -> dict:
-    if (quantile is None) == (value is None):
-        raise InputError("give exactly one of --quantile (e.g. 0.99) or --value")
+def set_threshold(ws: Workspace, equipment_id: str, *, model: str, quantile: float | None, value: float | None,
+                  z: float | None = None) -> dict:
+    """A new version of the machine's model with another threshold: a training-score quantile,
+    a z rule (median + z·1.4826·MAD of the training scores) or an explicit value."""
+    if sum(v is not None for v in (quantile, value, z)) != 1:
+        raise InputError("give exactly one of --quantile (e.g. 0.99), --z (e.g. 4) or --value")
     if quantile is not None and not 0 < quantile < 1:
         raise InputError(f"--quantile {quantile}: must be between 0 and 1 (e.g. 0.99)")
     scope = models_root(ws) / equipment_id
-    return registry.set_threshold(scope, model, quantile=quantile, value=value)
+    return registry.set_threshold(scope, model, quantile=quantile, value=value, z=z)
 
 
 def gc(ws: Workspace, keep: int) -> list[str]:

@@ -114,12 +114,12 @@ def load(scope_dir: Path, model_type: str, version: str | None = None) -> tuple[
 
 
 def set_threshold(scope_dir: Path, model_type: str, *, quantile: float | None = None,
-                  value: float | None = None) -> dict:
+                  value: float | None = None, z: float | None = None) -> dict:
     """A new version with a new threshold over the same weights (hard links): no retraining."""
     folder, manifest = manifest_of(scope_dir, model_type)
     load(scope_dir, model_type)  # verifies the weights before they are reused
     scores = np.load(folder / "train_scores.npy")
-    rule, arg = ("quantile", quantile) if quantile is not None else ("value", value)
+    rule, arg = next((r, a) for r, a in (("quantile", quantile), ("z", z), ("value", value)) if a is not None)
     threshold = threshold_from(scores, rule, arg)
     now = datetime.now(timezone.utc)
     version = f"{now:%Y%m%dT%H%M%S%fZ}-{model_type}-{manifest['weights_version'].rsplit('-', 1)[-1]}"
