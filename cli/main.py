@@ -33,6 +33,8 @@ threshold_app = typer.Typer(help="Anomaly thresholds. Example: vibra threshold s
 app.add_typer(threshold_app, name="threshold")
 maintain_app = typer.Typer(help="Housekeeping. Example: vibra maintain gc --keep 3", no_args_is_help=True)
 app.add_typer(maintain_app, name="maintain")
+forecast_app = typer.Typer(invoke_without_command=True)
+app.add_typer(forecast_app, name="forecast")
 features_app = typer.Typer(help="The features table. Example: vibra features rebuild --equipment pump-02",
                            no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -299,6 +301,58 @@ def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep per m
     ws, _ = _context(home)
     removed = anomaly.gc(ws, keep)
     output.emit({"removed": removed}, as_json, lambda: output.say(f"removed {len(removed)} old model version(s)"))
+
+
+@forecast_app.callback()
+def forecast_cli(
+    ctx: typer.Context,
+    equipment: EquipmentIds = None,
+    indicator: Annotated[Optional[list[str]], typer.Option(help="Indicator(s) to forecast (default: "
+                                                           "velocity_rms_mm_s, else rms).")] = None,
+    horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 72h, 7d.")] = "72h",
+    freq: Annotated[str, typer.Option(help="Grid step, e.g. 1h, 10min.")] = "1h",
+    level: Annotated[Optional[list[int]], typer.Option(help="Interval levels (default 80 and 95).")] = None,
+    min_points: Annotated[int, typer.Option(min=8, help="Shortest history forecast; fewer points give "
+                                            "insufficient_data.")] = 48,
+    force: Annotated[bool, typer.Option("--force", help="Also series with no new data since the last run.")] = False,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Forecast each machine × channel × indicator with intervals and the time until the alarm limit
+    (P10/P50/P90 and the crossing probability), writing data/lake/forecasts and a run manifest.
+
+    `vibra forecast show EQUIPMENT_ID` prints the latest history + forecast of one machine.
+
+    Example: vibra forecast --indicator rms --horizon 72h --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from vibra_pipelines import forecast
+
+    ws, settings = _context(home)
+    levels = tuple(sorted(set(level or [80, 95])))
+    if not set(levels) >= {80}:
+        levels = tuple(sorted({80, *levels}))  # the 80 % band gives the P10 / P90 crossing times
+    result = forecast.run(ws, settings, equipment=equipment, indicators=indicator,
+                          horizon_s=forecast.parse_duration(horizon), freq_s=forecast.parse_duration(freq),
+                          levels=levels, force=force, min_points=min_points)
+    output.emit(result.as_dict(), as_json, lambda: output.forecast_table(result))
+
+
+@forecast_app.command("show")
+def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(help="Machine id.")],
+                      channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None,
+                      indicator: Annotated[Optional[str], typer.Option(help="Only this indicator.")] = None,
+                      home: Home = None, as_json: Json = False) -> None:
+    """History and the latest forecast of one machine in one payload, ready for a chart.
+
+    Example: vibra forecast show pump-02 --channel x --json
+    """
+    from vibra_pipelines import forecast
+
+    ws, _ = _context(home)
+    payload = forecast.show(ws, equipment_id, channel=channel, indicator=indicator)
+    output.emit(payload, as_json, lambda: output.forecast_show(payload))
 
 
 @app.command("demo")

@@ -152,6 +152,32 @@ def episodes_table(episodes: list[dict]) -> None:
         say("no alarm episodes")
 
 
+def _hours(value) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def forecast_table(result) -> None:
+    table = _table(f"forecast {result.version}", ["series", "status", "model", "MASE", "limit", "P10 h", "P50 h",
+                                                  "P90 h", "P(cross)"])
+    for s in result.series:
+        ttt = s.get("time_to_threshold") or {}
+        prob = ttt.get("crossing_probability")
+        table.add_row(s["key"], s["status"], s.get("model", "-"), f"{s['mase']:.2f}" if s.get("mase") is not None else "-",
+                      f"{s['limit']:.4g}" if s.get("limit") is not None else "-", _hours(ttt.get("p10_h")),
+                      _hours(ttt.get("p50_h")), _hours(ttt.get("p90_h")), "-" if prob is None else f"{prob:.2f}")
+    _console().print(table)
+    say(f"{result.skipped_unchanged} series unchanged since the last run (use --force); manifest: {result.manifest}")
+
+
+def forecast_show(payload: dict) -> None:
+    for s in payload["series"]:
+        ttt = s["time_to_threshold"]
+        say(f"{payload['equipment_id']} {s['channel']} {s['indicator']}: {s['status']} ({s['model']}), "
+            f"{len(s['history'])} history points, {len(s['forecast'])} ahead; limit {s['limit']} "
+            f"[{s['limit_source']}]; time to limit P10/P50/P90 = {_hours(ttt['p10_h'])}/{_hours(ttt['p50_h'])}/"
+            f"{_hours(ttt['p90_h'])} h")
+
+
 def status_table(payload: dict) -> None:
     console = _console()
     top = _table("ledger", ["files", "pending", "processing", "completed", "failed", "duplicates", "windows",

@@ -5,7 +5,8 @@ running-speed harmonics (1×, 2×, 3×) over broadband noise. Faults:
 
 * imbalance — a 1× component that appears at its onset and grows over the days;
 * looseness — many harmonics of f_r plus half-orders (0.5×, 1.5×, …);
-* bearing defects — an impulse train at the defect frequency, each impact
+* bearing defects — an impulse train at the defect frequency (plus, as wear grows, a
+  rising broadband floor and 1× line), each impact
   ringing a structural resonance ``f_n`` with exponential decay
   ``h(t) = exp(-ζ·2π·f_n·t)·sin(2π·f_n·t)``; the inner-race train is
   amplitude-modulated at shaft speed (the defect turns through the load
@@ -121,7 +122,7 @@ def signal(machine: SynthMachine, elapsed_s: float, plan: Plan, rng) -> np.ndarr
         for k, amp in ((1, 0.05), (2, 0.02), (3, 0.01)):
             x += gain * amp * np.sin(2 * np.pi * k * fr * t + phase[k])
         if machine.fault == "imbalance":
-            x += gain * 0.4 * sev * np.sin(2 * np.pi * fr * t + phase[0])
+            x += gain * 0.4 * sev * np.sin(2 * np.pi * fr * t + phase[1])  # in phase with the residual 1×
         elif machine.fault == "looseness" and sev > 0:
             for k in range(1, 11):
                 x += gain * 0.06 * sev / math.sqrt(k) * np.sin(2 * np.pi * k * fr * t + phase[k % 12])
@@ -139,6 +140,9 @@ def signal(machine: SynthMachine, elapsed_s: float, plan: Plan, rng) -> np.ndarr
             ring = np.exp(-zeta * 2 * np.pi * machine.resonance_hz * decay_t) * np.sin(
                 2 * np.pi * machine.resonance_hz * decay_t)
             x += gain * 2.0 * sev * fftconvolve(train, ring)[:n]
+            # late in life wear also lifts the broadband floor and the running-speed line,
+            # so overall (velocity) levels climb too, not only the high-frequency impacts
+            x += gain * sev * (0.06 * rng.standard_normal(n) + 0.15 * np.sin(2 * np.pi * fr * t + phase[1]))
         channels.append(x)
     return np.column_stack(channels)
 

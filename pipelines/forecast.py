@@ -1,0 +1,235 @@
+"""The forecast stage: per equipment × channel × indicator series, forecasts with intervals,
+time to the alarm limit, a manifest per run, and the ``forecasts`` table."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vibra import __version__
+from vibra.errors import InputError
+from vibra.forecast import Series, forecast_many, time_to_threshold, to_grid, trend_test
+from vibra.models.registry import pointers, _write_json_atomic
+from vibra.physics import iso_limits
+from vibra.settings import Settings
+from vibra.storage.lake import partition_dates, partition_dir, partition_files, write_parquet
+from vibra.workspace import Workspace
+
+from vibra_pipelines.anomaly import equipment_ids, read_features
+from vibra_pipelines.runs import run_record
+
+LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
+
+
+def forecast_root(ws: Workspace) -> Path:
+    return ws.artifacts / "models" / "forecast"
+
+
+def parse_duration(text: str) -> float:
+    """``72h``, ``10min``, ``30s``, ``2d`` → seconds."""
+    units = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+    for suffix in ("min", "s", "m", "h", "d"):
+        if text.endswith(suffix):
+            try:
+                value = float(text[: -len(suffix)])
+            except ValueError:
+                break
+            if value > 0:
+                return value * units[suffix]
+    raise InputError(f"duration {text!r}: use a number and a unit, e.g. 72h, 10min, 2d")
+
+
+@dataclass
+class ForecastRun:
+    version: str = ""
+    series: list[dict] = field(default_factory=list)
+    skipped_unchanged: int = 0
+    fallbacks: int = 0
+    duration_s: float = 0.0
+    manifest: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
+           level: float) -> tuple[float | None, str]:
+    """The alarm limit for a series and where it comes from (see README)."""
+    eq = settings.equipment_for(eid)
+    if indicator == "velocity_rms_mm_s":
+        limits = iso_limits(eq)
+        if limits is not None:
+            for name, value in (("B/C", limits.bc), ("C/D", limits.cd)):
+                if level < value:
+                    return value, f"{name} boundary {value:g} mm/s from {limits.source}"
+            return limits.cd, f"C/D boundary {limits.cd:g} mm/s from {limits.source} (already exceeded)"
+    finite = baseline[np.isfinite(baseline)]
+    if finite.shape[0] >= 10:
+        p99 = float(np.quantile(finite, 0.99))
+        return p99 * LIMIT_FACTOR, f"baseline p99 {p99:.4g} × {LIMIT_FACTOR:g} (first {settings.anomaly.baseline_days:g} days)"
+    return None, "no limit: no ISO class or alarm limits and too short a baseline"
+
+
+def _default_indicator(df) -> str:
+    if "velocity_rms_mm_s" in df.columns and df["velocity_rms_mm_s"].is_not_nan().sum() > 0:
+        return "velocity_rms_mm_s"
+    return "rms"
+
+
+def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
+        horizon_s: float = 72 * 3600, freq_s: float = 3600, levels=(80, 95), force: bool = False,
+        min_points: int = 48) -> ForecastRun:
+    import polars as pl
+
+    started = time.perf_counter()
+    now = datetime.now(timezone.utc)
+    version = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
+    horizon = max(1, int(round(horizon_s / freq_s)))
+    root = forecast_root(ws)
+    previous = {}
+    if (latest := pointers(root).get("forecast")):
+        previous = {s["key"]: s["data_end"] for s in
+                    json.loads((root / latest / "manifest.json").read_text())["series"]}
+    result = ForecastRun(version=version)
+    with run_record(ws, "forecast", settings) as counts:
+        todo: list[tuple[Series, dict]] = []
+        for eid in equipment_ids(ws, equipment):
+            df = read_features(ws, eid)
+            if df.height == 0:
+                continue
+            first = df["window_start"].min()
+            for indicator in indicators or [_default_indicator(df)]:
+                if indicator not in df.columns:
+                    raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
+                                     f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
+                for (channel,), part in df.group_by(["channel"], maintain_order=True):
+                    key = f"{eid}|{channel}|{indicator}"
+                    times = part["window_start"].dt.epoch("us").to_numpy()
+                    values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
+                    data_end = part["window_start"].max().isoformat()
+                    info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
+                            "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
+                    if not force and previous.get(key) == data_end:
+                        result.skipped_unchanged += 1
+                        continue
+                    series, reason = to_grid(times, values, freq_s, key=key)
+                    if series is None:
+                        result.series.append({**info, "status": "refused", "reason": reason})
+                        continue
+                    in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
+                    baseline = in_base[indicator].cast(pl.Float64).to_numpy()
+                    limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]))
+                    info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
+                                limit=limit, limit_source=source)
+                    todo.append((series, info))
+        forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points)
+        rows = []
+        for (series, info), fc in zip(todo, forecasts):
+            info["status"] = fc.status
+            if fc.status == "insufficient_data":
+                info["points_needed"] = fc.needed
+                result.series.append(info)
+                continue
+            slope, p = trend_test(series.values, min(series.values.shape[0], max(3 * horizon, 24)))
+            info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
+                        trend_p=p)
+            result.fallbacks += int(fc.fallback)
+            ttt = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None}
+            if info["limit"] is not None and series.values[-1] >= info["limit"]:
+                info["status"] = "exceeded"
+                ttt = {"p10_h": 0.0, "p50_h": 0.0, "p90_h": 0.0, "crossing_probability": 1.0}
+            elif p >= 0.05 or slope <= 0:
+                info["status"] = "no_trend"
+            elif info["limit"] is not None:
+                ttt = time_to_threshold(fc, info["limit"], series.step_s)
+            info["time_to_threshold"] = ttt
+            result.series.append(info)
+            rows.append(_rows(series, fc, info, version, now, levels))
+        if rows:
+            table = pl.concat(rows, how="diagonal_relaxed")
+            for (eid,), part in table.group_by(["equipment_id"], maintain_order=True):
+                write_parquet(part, partition_dir(ws.table("forecasts"), now.date().isoformat(), eid)
+                              / f"part-{version}.parquet")
+        result.duration_s = time.perf_counter() - started
+        manifest = {
+            "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
+            "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
+            "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
+            "selection": "lowest rolling-origin MAE over 2 origins on each series' tail",
+            "fallbacks": result.fallbacks, "skipped_unchanged": result.skipped_unchanged,
+            "duration_s": result.duration_s,
+            "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
+                                                     for k, v in previous.items()
+                                                     if k not in {s["key"] for s in result.series}],
+        }
+        folder = root / version
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(folder / "manifest.json", manifest)
+        current = pointers(root)
+        current["forecast"] = version
+        _write_json_atomic(root / "latest.json", current)
+        result.manifest = str(folder / "manifest.json")
+        counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks)
+    return result
+
+
+def _rows(series: Series, fc, info: dict, version: str, now: datetime, levels) -> object:
+    import polars as pl
+
+    step = int(round(series.step_s * 1e6))
+    n = series.values.shape[0]
+    hist_t = series.start_us + np.arange(n) * step
+    fut_t = series.start_us + (n + np.arange(fc.mean.shape[0])) * step
+    utc = pl.Datetime("us", "UTC")
+    ttt = info["time_to_threshold"]
+    common = {"equipment_id": info["equipment_id"], "channel": info["channel"], "indicator": info["indicator"],
+              "model": fc.model, "model_version": version, "generated_at": now, "status": info["status"],
+              "limit": info["limit"], "limit_source": info["limit_source"], "ttt_p10_h": ttt["p10_h"],
+              "ttt_p50_h": ttt["p50_h"], "ttt_p90_h": ttt["p90_h"],
+              "crossing_probability": ttt["crossing_probability"], "mase": fc.mase}
+    history = pl.DataFrame({"ds": pl.Series(hist_t).cast(utc), "kind": ["history"] * n, "value": series.values})
+    future = pl.DataFrame({"ds": pl.Series(fut_t).cast(utc), "kind": ["forecast"] * fc.mean.shape[0], "mean": fc.mean,
+                           **{k: v for k, v in fc.bounds.items()}})
+    out = pl.concat([history, future], how="diagonal_relaxed")
+    return out.with_columns(**{k: pl.lit(v) for k, v in common.items()})
+
+
+def show(ws: Workspace, equipment_id: str, *, channel: str | None = None, indicator: str | None = None) -> dict:
+    """History and forecast of the latest run for one machine, in one payload (for a chart)."""
+    import polars as pl
+
+    table = ws.table("forecasts")
+    files = partition_files(table, equipment_id, partition_dates(table, equipment_id))
+    if not files:
+        raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    if channel:
+        df = df.filter(pl.col("channel") == channel)
+    if indicator:
+        df = df.filter(pl.col("indicator") == indicator)
+    if df.height == 0:
+        raise InputError(f"no forecast of {equipment_id!r} for channel={channel!r} indicator={indicator!r}")
+    latest = df.group_by("channel", "indicator").agg(pl.col("model_version").max())
+    df = df.join(latest, on=["channel", "indicator", "model_version"]).sort("channel", "indicator", "ds")
+    series = []
+    for (ch, ind), part in df.group_by(["channel", "indicator"], maintain_order=True):
+        first = part.row(0, named=True)
+        hist = part.filter(pl.col("kind") == "history")
+        fut = part.filter(pl.col("kind") == "forecast")
+        series.append({
+            "channel": ch, "indicator": ind, "model": first["model"], "model_version": first["model_version"],
+            "generated_at": first["generated_at"].isoformat(), "status": first["status"], "limit": first["limit"],
+            "limit_source": first["limit_source"],
+            "time_to_threshold": {"p10_h": first["ttt_p10_h"], "p50_h": first["ttt_p50_h"], "p90_h": first["ttt_p90_h"],
+                                  "crossing_probability": first["crossing_probability"]},
+            "history": [{"ds": t.isoformat(), "value": v} for t, v in zip(hist["ds"], hist["value"])],
+            "forecast": [{"ds": r["ds"].isoformat(), **{k: r[k] for k in ("mean", "lo-80", "hi-80", "lo-95", "hi-95")
+                                                        if k in r}} for r in fut.iter_rows(named=True)],
+        })
+    return {"equipment_id": equipment_id, "series": series}
