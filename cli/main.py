@@ -309,11 +309,11 @@ def forecast_cli(
     equipment: EquipmentIds = None,
     indicator: Annotated[Optional[list[str]], typer.Option(help="Indicator(s) to forecast (default: "
                                                            "velocity_rms_mm_s, else rms).")] = None,
-    horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 72h, 7d.")] = "72h",
-    freq: Annotated[str, typer.Option(help="Grid step, e.g. 1h, 10min.")] = "1h",
+    horizon: Annotated[Optional[str], typer.Option(help="How far ahead, e.g. 72h, 7d [forecast] horizon_h.")] = None,
+    freq: Annotated[Optional[str], typer.Option(help="Grid step, e.g. 1h, 10min [forecast] freq_s.")] = None,
     level: Annotated[Optional[list[int]], typer.Option(help="Interval levels (default 80 and 95).")] = None,
-    min_points: Annotated[int, typer.Option(min=8, help="Shortest history forecast; fewer points give "
-                                            "insufficient_data.")] = 48,
+    min_points: Annotated[Optional[int], typer.Option(min=8, help="Shortest history forecast; fewer points give "
+                                                      "insufficient_data [forecast].")] = None,
     force: Annotated[bool, typer.Option("--force", help="Also series with no new data since the last run.")] = False,
     home: Home = None,
     as_json: Json = False,
@@ -329,13 +329,13 @@ def forecast_cli(
         return
     from vibra_pipelines import forecast
 
-    ws, settings = _context(home)
+    ws, settings = _context(home, {"forecast.min_points": min_points})
     levels = tuple(sorted(set(level or [80, 95])))
     if not set(levels) >= {80}:
         levels = tuple(sorted({80, *levels}))  # the 80 % band gives the P10 / P90 crossing times
     result = forecast.run(ws, settings, equipment=equipment, indicators=indicator,
-                          horizon_s=forecast.parse_duration(horizon), freq_s=forecast.parse_duration(freq),
-                          levels=levels, force=force, min_points=min_points)
+                          horizon_s=forecast.parse_duration(horizon) if horizon else None,
+                          freq_s=forecast.parse_duration(freq) if freq else None, levels=levels, force=force)
     output.emit(result.as_dict(), as_json, lambda: output.forecast_table(result))
 
 

@@ -217,6 +217,8 @@ def demo_summary(result) -> None:
     status_table(result.status)
     if result.episodes is not None:
         episodes_table(result.episodes)
+    if result.forecast is not None:
+        forecast_table(result.forecast)
     ws = result.workspace
     say("\nvibra demo finished.")
     say(f"  workspace:   {ws}")
@@ -228,6 +230,7 @@ def demo_summary(result) -> None:
     say(f"  scores:      {ws}/data/lake/scores/date=*/equipment=*/part-*.parquet")
     say(f"  try:         vibra status --home {ws}")
     say(f"               vibra anomalies --home {ws} --json")
+    say(f"               vibra forecast show {result.synth.equipment[1]} --home {ws} --json")
     say(f"               vibra query recent {result.synth.equipment[0]} --home {ws}")
     say("  (the failed files are the synthetic sensor faults: a truncated gzip is refused, the rest are "
         "ingested with warnings)")

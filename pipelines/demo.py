@@ -12,7 +12,7 @@ from vibra.workspace import Workspace, init_workspace
 
 from vibra.models import FAMILIES
 
-from vibra_pipelines import anomaly, ingest, status, synth
+from vibra_pipelines import anomaly, forecast, ingest, status, synth
 
 
 @dataclass
@@ -25,12 +25,14 @@ class DemoResult:
     train: anomaly.TrainResult | None = None
     detect: anomaly.DetectResult | None = None
     episodes: list[dict] | None = None
+    forecast: forecast.ForecastRun | None = None
 
     def as_dict(self) -> dict:
         return {"workspace": self.workspace, "source": self.source, "synth": self.synth.as_dict(),
                 "ingest": self.ingest.as_dict(), "status": self.status,
                 "train": self.train.as_dict() if self.train else None,
-                "detect": self.detect.as_dict() if self.detect else None, "anomalies": self.episodes}
+                "detect": self.detect.as_dict() if self.detect else None, "anomalies": self.episodes,
+                "forecast": self.forecast.as_dict() if self.forecast else None}
 
 
 def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
@@ -53,4 +55,6 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
     result.train = anomaly.train(ws, settings, models=list(FAMILIES), baseline_days=max(days * 0.2, 0.05))
     result.detect = anomaly.detect(ws, settings)
     result.episodes = anomaly.episodes(ws, settings)
+    say("forecasting rms 72 h ahead, with the time until each machine's limit")
+    result.forecast = forecast.run(ws, settings, indicators=["rms"])
     return result

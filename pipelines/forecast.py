@@ -83,10 +83,14 @@ def _default_indicator(df) -> str:
 
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
-        horizon_s: float = 72 * 3600, freq_s: float = 3600, levels=(80, 95), force: bool = False,
-        min_points: int = 48) -> ForecastRun:
+        horizon_s: float | None = None, freq_s: float | None = None, levels=(80, 95), force: bool = False,
+        min_points: int | None = None) -> ForecastRun:
+    """Forecast every machine × channel × indicator (defaults from ``[forecast]``)."""
     import polars as pl
 
+    horizon_s = horizon_s or settings.forecast.horizon_h * 3600
+    freq_s = freq_s or settings.forecast.freq_s
+    min_points = min_points or settings.forecast.min_points
     started = time.perf_counter()
     now = datetime.now(timezone.utc)
     version = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
@@ -128,7 +132,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                     info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
                                 limit=limit, limit_source=source)
                     todo.append((series, info))
-        forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points)
+        forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
+                                  n_jobs=settings.forecast.n_jobs)
         rows = []
         for (series, info), fc in zip(todo, forecasts):
             info["status"] = fc.status

@@ -88,6 +88,10 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("anomaly", "alarm_k", int, 3, 1, 10_000, "an alarm needs alarm_k of the last alarm_m windows over threshold"),
     Spec("anomaly", "alarm_m", int, 5, 1, 10_000, "window count of the alarm debounce (see alarm_k)"),
     Spec("anomaly", "seed", int, 0, 0, 2**31 - 1, "random seed of the model families"),
+    Spec("forecast", "horizon_h", float, 72.0, 1, 24 * 365, "how far `vibra forecast` looks ahead, hours"),
+    Spec("forecast", "freq_s", float, 3600.0, 1, 86_400 * 7, "grid step of the forecast series, seconds"),
+    Spec("forecast", "min_points", int, 48, 8, 1_000_000, "shortest history forecast (fewer: insufficient_data)"),
+    Spec("forecast", "n_jobs", int, 1, 1, 64, "processes statsforecast fits series with"),
 )
 
 DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
@@ -195,11 +199,20 @@ class AnomalySettings:
 
 
 @dataclass(frozen=True)
+class ForecastSettings:
+    horizon_h: float = 72.0
+    freq_s: float = 3600.0
+    min_points: int = 48
+    n_jobs: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
     equipment: Mapping[str, Equipment] = field(default_factory=dict)
 
     def equipment_for(self, equipment_id: str) -> Equipment:
@@ -210,7 +223,7 @@ class Settings:
         from dataclasses import asdict
 
         out = {"ingest": asdict(self.ingest), "features": asdict(self.features),
-               "query": asdict(self.query), "anomaly": asdict(self.anomaly)}
+               "query": asdict(self.query), "anomaly": asdict(self.anomaly), "forecast": asdict(self.forecast)}
         out["equipment"] = {k: asdict(v) for k, v in self.equipment.items()}
         return out
 
@@ -408,12 +421,12 @@ def load_settings(
     env = env or {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
 
-    known_sections = {"ingest", "features", "query", "anomaly", "equipment", "readiness", "workspace"}
+    known_sections = {"ingest", "features", "query", "anomaly", "forecast", "equipment", "readiness", "workspace"}
     for section in raw:
         if section not in known_sections:
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {sorted(known_sections)}")
 
-    values: dict[str, dict[str, Any]] = {"ingest": {}, "features": {}, "query": {}, "anomaly": {}}
+    values: dict[str, dict[str, Any]] = {"ingest": {}, "features": {}, "query": {}, "anomaly": {}, "forecast": {}}
     specs = {(s.section, s.key): s for s in SETTINGS}
     for section in values:
         table = raw.get(section, {})
@@ -457,6 +470,7 @@ def load_settings(
         features=features,
         query=QuerySettings(**values["query"]),
         anomaly=anomaly,
+        forecast=ForecastSettings(**values["forecast"]),
         equipment=equipment,
     )
 
