@@ -8,7 +8,6 @@ recording is recorded as a duplicate. One ingest runs per workspace at a time
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -20,6 +19,7 @@ from typing import Callable
 from vibra import __version__, hourly
 from vibra.errors import InputError, VibraError
 from vibra.features import compute
+from vibra.hashing import sha256_file
 from vibra.physics import Machine
 from vibra.readers import open_recording
 from vibra.readers.timestamps import from_filename
@@ -105,12 +105,7 @@ def scan(source: Path) -> tuple[list[SourceFile], list[Path], dict[str, str]]:
     return files, ignored, bad
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = sha256_file  # the recording id is the sha256 of the file's bytes
 
 
 def _base_row(item: SourceFile, status: str, now: datetime) -> dict:

@@ -19,18 +19,11 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError, NotReadyError
+from vibra.hashing import sha256_file
 from vibra.models import make
 from vibra.models.base import AnomalyModel, threshold_from
 
 POINTER = "latest.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
