@@ -355,6 +355,22 @@ def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(help="Machine 
     output.emit(payload, as_json, lambda: output.forecast_show(payload))
 
 
+@app.command("report")
+def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write (default: reports/).")] = None,
+               equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+    """Render the static HTML report (fleet overview, a page per machine, clusters, readiness):
+    self-contained, no scripts, no network; open index.html from disk.
+
+    Example: vibra report --out /tmp/plant-report
+    """
+    from vibra_pipelines import report
+
+    ws, settings = _context(home)
+    result = report.run(ws, settings, out=out, equipment=equipment)
+    output.emit(result.as_dict(), as_json, lambda: output.say(
+        f"report of {result.machines} machine(s), {result.bytes_written / 1e6:.1f} MB: {result.index}"))
+
+
 @app.command("demo")
 def demo_cli(
     home: Annotated[Optional[Path], typer.Option("--home", help="Workspace to create (default: a new temp folder).")] = None,

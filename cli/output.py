@@ -228,9 +228,13 @@ def demo_summary(result) -> None:
     say(f"  hourly:      {ws}/data/lake/hourly/date=*/equipment=*/part-*.parquet")
     say(f"  models:      {ws}/artifacts/models/anomaly/<equipment>/<version>/manifest.json")
     say(f"  scores:      {ws}/data/lake/scores/date=*/equipment=*/part-*.parquet")
+    if result.report is not None:
+        say(f"  report:      {result.report.index}   <- open this in a browser")
     say(f"  try:         vibra status --home {ws}")
     say(f"               vibra anomalies --home {ws} --json")
     say(f"               vibra forecast show {result.synth.equipment[1]} --home {ws} --json")
     say(f"               vibra query recent {result.synth.equipment[0]} --home {ws}")
     say("  (the failed files are the synthetic sensor faults: a truncated gzip is refused, the rest are "
         "ingested with warnings)")
+    if result.report is not None:
+        say(f"\nReport: {result.report.index}")

@@ -12,7 +12,7 @@ from vibra.workspace import Workspace, init_workspace
 
 from vibra.models import FAMILIES
 
-from vibra_pipelines import anomaly, forecast, ingest, status, synth
+from vibra_pipelines import anomaly, forecast, ingest, report, status, synth
 
 
 @dataclass
@@ -26,13 +26,15 @@ class DemoResult:
     detect: anomaly.DetectResult | None = None
     episodes: list[dict] | None = None
     forecast: forecast.ForecastRun | None = None
+    report: report.ReportResult | None = None
 
     def as_dict(self) -> dict:
         return {"workspace": self.workspace, "source": self.source, "synth": self.synth.as_dict(),
                 "ingest": self.ingest.as_dict(), "status": self.status,
                 "train": self.train.as_dict() if self.train else None,
                 "detect": self.detect.as_dict() if self.detect else None, "anomalies": self.episodes,
-                "forecast": self.forecast.as_dict() if self.forecast else None}
+                "forecast": self.forecast.as_dict() if self.forecast else None,
+                "report": self.report.as_dict() if self.report else None}
 
 
 def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
@@ -57,4 +59,6 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
     result.episodes = anomaly.episodes(ws, settings)
     say("forecasting rms 72 h ahead, with the time until each machine's limit")
     result.forecast = forecast.run(ws, settings, indicators=["rms"])
+    say("rendering the report")
+    result.report = report.run(ws, settings)
     return result

@@ -12,6 +12,9 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
     proc = run_vibra("demo", "--home", str(home), timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert str(home) in proc.stdout and "features" in proc.stdout
+    index = home / "reports" / "index.html"
+    assert f"report:      {index}" in proc.stdout and index.exists()
+    assert (home / "reports" / "machines" / "pump-02.html").exists()
     assert (home / "vibra.toml").exists() and (home / "export" / "truth.csv").exists()
     status = json.loads(run_vibra("status", "--json", "--home", str(home), check=True).stdout)
     assert status["completed"] >= 4 * 120 - 5 and status["features_total"] > 2500

@@ -1,0 +1,217 @@
+"""The report stage: static, self-contained HTML (fleet overview, one page per machine,
+clusters, readiness) rendered with Jinja2 (autoescape on) and inline SVG charts.
+
+It renders what exists and says what is missing: a workspace with no models, forecasts or
+clusterings still gets a report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vibra import __version__
+from vibra.errors import InputError, VibraError
+from vibra.physics import iso_limits
+from vibra.report import svg
+from vibra.settings import Settings
+from vibra.storage.lake import partition_files
+from vibra.workspace import Workspace
+
+from vibra_pipelines import anomaly, forecast, status
+
+ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
+FAULT_NAMES = {"env_bpfo": "outer race", "env_bpfi": "inner race", "env_bsf": "ball", "env_ftf": "cage"}
+
+
+@dataclass
+class ReportResult:
+    out: str
+    index: str
+    pages: list[str] = field(default_factory=list)
+    machines: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _slug(equipment_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", equipment_id)
+
+
+def _hourly(ws: Workspace, eid: str):
+    import polars as pl
+
+    files = partition_files(ws.table("hourly"), eid)
+    if not files:
+        return pl.DataFrame()
+    return pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed").sort("hour")
+
+
+def _trend_chart(hourly, column: str, title: str, unit: str, bands=None) -> str:
+    import polars as pl
+
+    chart = svg.Chart(title=title, y_label=unit)
+    if hourly.height and f"{column}_mean" in hourly.columns:
+        for i, (channel,) in enumerate(hourly.select("channel").unique(maintain_order=True).iter_rows()):
+            part = hourly.filter(pl.col("channel") == channel)
+            y = part[f"{column}_mean"].to_numpy()
+            if np.isfinite(y).any():
+                chart.lines.append(svg.Line(f"channel {channel}", part["hour"].to_list(), y.tolist(),
+                                            svg.PALETTE[i % len(svg.PALETTE)]))
+    chart.bands = bands or []
+    return svg.render(chart)
+
+
+def _iso_bands(settings: Settings, eid: str) -> list[tuple]:
+    limits = iso_limits(settings.equipment_for(eid))
+    if limits is None:
+        return []
+    return [(0, limits.ab, svg.ZONE_COLOURS["A"], "zone A"), (limits.ab, limits.bc, svg.ZONE_COLOURS["B"], "zone B"),
+            (limits.bc, limits.cd, svg.ZONE_COLOURS["C"], "zone C"), (limits.cd, 1e9, svg.ZONE_COLOURS["D"], "zone D")]
+
+
+def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
+    import polars as pl
+
+    hourly = _hourly(ws, eid)
+    eq = settings.equipment_for(eid)
+    page = {"equipment_id": eid, "slug": _slug(eid), "label": eq.label or "", "info": info, "charts": {},
+            "missing": [], "episodes": [], "forecast": None}
+    page["charts"]["rms"] = _trend_chart(hourly, "rms", "RMS acceleration, hourly mean", eq.units or "signal units")
+    page["charts"]["velocity"] = _trend_chart(hourly, "velocity_rms_mm_s", "Velocity RMS 10–1000 Hz with ISO 20816 zones",
+                                              "mm/s", _iso_bands(settings, eid))
+    page["charts"]["kurtosis"] = _trend_chart(hourly, "kurtosis", "Kurtosis (Pearson, Gaussian = 3)", "–")
+    page["charts"]["crest"] = _trend_chart(hourly, "crest_factor", "Crest factor", "peak / RMS")
+    # latest windows: ISO zone and the bearing fault bands
+    feats = anomaly.read_features(ws, eid)
+    zone, fault = None, None
+    if feats.height:
+        last = feats.filter(pl.col("window_start") >= feats["window_start"].max() - pl.duration(hours=1))
+        zones = [z for z in last["iso_zone"].to_list() if z] if "iso_zone" in last.columns else []
+        zone = max(zones, key=lambda z: ZONE_RANK[z]) if zones else None
+        env_cols = [c for c in FAULT_NAMES if c in last.columns]
+        levels = {c: float(np.nanmedian(last[c].to_numpy())) for c in env_cols if np.isfinite(last[c].to_numpy()).any()}
+        if levels:
+            page["charts"]["faults"] = svg.bars(
+                "Envelope fault-band levels, last hour (median over windows)", "level ÷ local noise floor",
+                [FAULT_NAMES[c] for c in levels], list(levels.values()), ref=(3.0, "3× floor: a clear line"))
+            top = max(levels, key=levels.get)
+            if levels[top] >= 3.0:
+                fault = f"{FAULT_NAMES[top]} band {levels[top]:.1f}× floor"
+        else:
+            page["missing"].append("fault bands: set rpm and bearing geometry for this machine")
+    # anomaly timeline and episodes
+    scores = anomaly.read_scores(ws, eid)
+    model = settings.anomaly.model
+    if scores.height and (scores["model_type"] == model).any():
+        cur = scores.filter(pl.col("model_type") == model)
+        cur = cur.filter(pl.col("model_version") == cur.sort("window_start")["model_version"][-1]).sort("window_start")
+        chart = svg.Chart(title=f"Anomaly score ({model}) and threshold", y_label="score")
+        chart.lines = [svg.Line("score", cur["window_start"].to_list(), cur["score"].to_list(), svg.PALETTE[0])]
+        chart.hlines = [(float(cur["threshold"][0]), svg.PALETTE[3], "threshold")]
+        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model)
+        for e in episodes:
+            chart.points.append(([datetime.fromisoformat(e["start"])], [e["peak_score"]], svg.PALETTE[3],
+                                 "alarm episode start"))
+        page["charts"]["anomaly"] = svg.render(chart)
+        page["episodes"] = episodes
+    else:
+        page["missing"].append("anomaly timeline: run `vibra train` and `vibra detect`")
+    # forecast with intervals and the alarm limit
+    try:
+        shown = forecast.show(ws, eid)
+    except InputError:
+        shown = None
+        page["missing"].append("forecast: run `vibra forecast`")
+    if shown:
+        best = sorted(shown["series"], key=lambda s: (s["status"] != "ok", s["channel"]))[0]
+        chart = svg.Chart(title=f"{best['indicator']} ({best['channel']}): history, forecast and limit",
+                          y_label=best["indicator"])
+        hist = best["history"][-500:]
+        chart.lines.append(svg.Line("history", [datetime.fromisoformat(h["ds"]) for h in hist],
+                                    [h["value"] for h in hist], svg.PALETTE[0]))
+        fut = best["forecast"]
+        if fut:
+            fx = [datetime.fromisoformat(f["ds"]) for f in fut]
+            for level, colour in (("95", svg.PALETTE[5]), ("80", svg.PALETTE[1])):
+                if f"lo-{level}" in fut[0]:
+                    chart.intervals.append((fx, [f[f"lo-{level}"] for f in fut], [f[f"hi-{level}"] for f in fut],
+                                            colour, f"{level} % interval"))
+            chart.lines.append(svg.Line(f"forecast ({best['model']})", fx, [f["mean"] for f in fut], svg.PALETTE[3], dash=True))
+        if best["limit"] is not None:
+            chart.hlines.append((best["limit"], svg.PALETTE[6], f"limit: {best['limit_source']}"))
+        page["charts"]["forecast"] = svg.render(chart)
+        page["forecast"] = best
+    page["zone"], page["fault_hint"] = zone, fault
+    return page
+
+
+def _fleet_row(page: dict) -> dict:
+    fc = page["forecast"] or {}
+    ttt = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None,
+           **(fc.get("time_to_threshold") or {})}
+    active = any(e for e in page["episodes"]) and page["episodes"][-1]["end"] >= (page["info"].get("last_recorded_at") or "")
+    return {
+        "equipment_id": page["equipment_id"], "slug": page["slug"], "label": page["label"], "zone": page["zone"],
+        "alarm": "alarm" if active else ("past alarms" if page["episodes"] else "normal"),
+        "episodes": len(page["episodes"]), "risk": ttt.get("crossing_probability"),
+        "ttt": ttt, "status": fc.get("status"), "last": page["info"].get("last_recorded_at"),
+        "fault": page["fault_hint"],
+    }
+
+
+def _worst_first(row: dict) -> tuple:
+    return (row["alarm"] != "alarm", -ZONE_RANK[row["zone"]], -(row["risk"] or 0), row["equipment_id"])
+
+
+def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None) -> ReportResult:
+    """Render the report into ``out`` (default the workspace's ``reports/``)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
+
+    started = time.perf_counter()
+    out = (out or ws.reports).expanduser().resolve()
+    st = status.run(ws, equipment)
+    infos = {e["equipment_id"]: e for e in st["equipment"]}
+    ids = anomaly.equipment_ids(ws, equipment) if infos else []
+    env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
+    pages = []
+    for eid in ids:
+        try:
+            pages.append(_machine(ws, settings, eid, infos.get(eid, {})))
+        except VibraError as exc:
+            pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
+                          "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,
+                          "fault_hint": None})
+    rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}
+    written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, **common)}
+    for page in pages:
+        written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
+    written["clusters.html"] = env.get_template("placeholder.html").render(
+        title="Clusters", message="No clustering yet: fault-signature discovery (`vibra cluster`) has not run in "
+                                  "this workspace.", **common)
+    written["readiness.html"] = env.get_template("placeholder.html").render(
+        title="Readiness", message="No readiness check yet (`vibra readiness`).", **common)
+    (out / "machines").mkdir(parents=True, exist_ok=True)
+    total = 0
+    for name, text in written.items():  # each page replaced atomically: a reader never sees half a page
+        final = out / name
+        tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, final)
+        total += final.stat().st_size
+    return ReportResult(out=str(out), index=str(out / "index.html"), pages=sorted(written), machines=len(pages),
+                        bytes_written=total, seconds=time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""HTML reports: inline SVG charts and Jinja2 templates (autoescaped)."""

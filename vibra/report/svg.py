@@ -1,0 +1,185 @@
+"""Inline SVG charts: no JavaScript, no network, every text escaped.
+
+Colours are the Okabe–Ito palette (distinguishable with the common colour-vision
+deficiencies); zones and limits are also labelled in text, never told by colour alone.
+Times are UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html import escape
+
+import numpy as np
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+ZONE_COLOURS = {"A": "#d9f0e3", "B": "#fdf3c4", "C": "#fde0c2", "D": "#f8cfc6"}
+W, H = 760, 260
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 46, 46
+MAX_POINTS = 600
+
+
+@dataclass
+class Line:
+    name: str
+    x: list            # datetimes (UTC) or numbers
+    y: list
+    colour: str = PALETTE[0]
+    dash: bool = False
+
+
+@dataclass
+class Chart:
+    title: str
+    y_label: str
+    x_label: str = "time (UTC)"
+    lines: list[Line] = field(default_factory=list)
+    bands: list[tuple] = field(default_factory=list)       # (y_low, y_high, colour, label)
+    hlines: list[tuple] = field(default_factory=list)      # (y, colour, label)
+    intervals: list[tuple] = field(default_factory=list)   # (x list, lo list, hi list, colour, label)
+    points: list[tuple] = field(default_factory=list)      # (x list, y list, colour, label) markers
+
+
+def _num(x) -> float:
+    return x.timestamp() if isinstance(x, datetime) else float(x)
+
+
+def downsample(x: list, y: list, max_points: int = MAX_POINTS) -> tuple[list, list]:
+    """Keep at most ``max_points`` points, keeping each bucket's extreme so spikes survive."""
+    n = len(x)
+    if n <= max_points:
+        return list(x), list(y)
+    edges = np.linspace(0, n, max_points // 2 + 1).astype(int)
+    yy = np.asarray(y, dtype=float)
+    keep = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b <= a:
+            continue
+        seg = yy[a:b]
+        finite = np.isfinite(seg)
+        if not finite.any():
+            continue
+        lo, hi = a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))
+        keep += sorted({lo, hi})
+    return [x[i] for i in keep], [y[i] for i in keep]
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    step = 10 ** np.floor(np.log10((hi - lo) / n))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= n:
+            step *= m
+            break
+    start = np.ceil(lo / step) * step
+    return [float(v) for v in np.arange(start, hi + step * 0.001, step)]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
+
+
+def render(chart: Chart) -> str:
+    xs = [_num(v) for line in chart.lines for v in line.x] + [_num(v) for iv in chart.intervals for v in iv[0]]
+    xs += [_num(v) for p in chart.points for v in p[0]]
+    ys = [float(v) for line in chart.lines for v in line.y if v is not None and np.isfinite(v)]
+    ys += [float(v) for iv in chart.intervals for v in list(iv[1]) + list(iv[2]) if v is not None and np.isfinite(v)]
+    ys += [h[0] for h in chart.hlines] + [float(v) for p in chart.points for v in p[1]]
+    title = escape(chart.title)
+    if not xs or not ys:
+        return (f'<svg class="chart" role="img" viewBox="0 0 {W} 60">'
+                f'<title>{title}</title><text x="8" y="20" font-weight="bold">{title}</text>'
+                '<text x="8" y="44">no data yet</text></svg>')
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if y1 == y0:
+        y0, y1 = y0 - 1, y1 + 1
+    pad = 0.05 * (y1 - y0)
+    y0, y1 = y0 - pad, y1 + pad
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def px(v) -> float:
+        return LEFT + (_num(v) - x0) / (x1 - x0) * pw
+
+    def py(v) -> float:
+        return TOP + (1 - (float(v) - y0) / (y1 - y0)) * ph
+
+    out = [f'<svg class="chart" role="img" viewBox="0 0 {W} {H}">',
+           f"<title>{title}</title>", f'<text x="{LEFT}" y="20" font-weight="bold">{title}</text>']
+    for lo, hi, colour, label in chart.bands:
+        a, b = max(lo, y0), min(hi, y1)
+        if b <= a:
+            continue
+        out.append(f'<rect x="{LEFT}" y="{py(b):.1f}" width="{pw}" height="{py(a) - py(b):.1f}" fill="{colour}"/>')
+        out.append(f'<text x="{W - RIGHT - 4}" y="{py(b) + 12:.1f}" text-anchor="end" class="band">{escape(label)}</text>')
+    for t in _ticks(y0, y1):
+        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="grid"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{py(t) + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
+    is_time = any(isinstance(v, datetime) for line in chart.lines for v in line.x[:1]) or any(
+        isinstance(v, datetime) for iv in chart.intervals for v in iv[0][:1])
+    for i, t in enumerate(np.linspace(x0, x1, 5)):
+        label = datetime.fromtimestamp(t, timezone.utc).strftime("%m-%d %H:%M") if is_time else _fmt(t)
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
+        out.append(f'<text x="{px(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="{anchor}" class="tick">{label}</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 8}" text-anchor="middle" class="axis">{escape(chart.x_label)}</text>')
+    out.append(f'<text transform="translate(14 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
+               f"{escape(chart.y_label)}</text>")
+    for xs_, lo, hi, colour, label in chart.intervals:
+        pts = [(px(a), py(b)) for a, b in zip(xs_, hi)] + [(px(a), py(b)) for a, b in reversed(list(zip(xs_, lo)))]
+        out.append(f'<polygon points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in pts)}" fill="{colour}" '
+                   f'fill-opacity="0.25"><title>{escape(label)}</title></polygon>')
+    for y, colour, label in chart.hlines:
+        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="{colour}" '
+                   f'stroke-width="1.5" stroke-dasharray="6 3"/>')
+        out.append(f'<text x="{LEFT + 4}" y="{py(y) - 4:.1f}" class="limit" fill="{colour}">{escape(label)}</text>')
+    for line in chart.lines:
+        x, y = downsample(line.x, line.y)
+        pts = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y) if b is not None and np.isfinite(b))
+        dash = ' stroke-dasharray="4 3"' if line.dash else ""
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{line.colour}" stroke-width="1.5"{dash}>'
+                   f"<title>{escape(line.name)}</title></polyline>")
+    for xs_, ys_, colour, label in chart.points:
+        for a, b in zip(xs_, ys_):
+            out.append(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="3" fill="{colour}"><title>{escape(label)}</title></circle>')
+    legend = list(dict.fromkeys([(line.name, line.colour) for line in chart.lines]
+                                + [(iv[4], iv[3]) for iv in chart.intervals] + [(p[3], p[2]) for p in chart.points]))
+    x = LEFT
+    for name, colour in legend[:6]:
+        out.append(f'<rect x="{x}" y="27" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{x + 14}" y="36" class="legend">{escape(name)}</text>')
+        x += 14 + 6.5 * len(name) + 14
+    out.append("</svg>")
+    return "".join(out)
+
+
+def bars(title: str, y_label: str, labels: list[str], values: list[float], *, ref: tuple | None = None) -> str:
+    """A labelled bar chart (e.g. fault-band levels), with an optional reference line (y, label)."""
+    top = max([v for v in values if np.isfinite(v)] + ([ref[0]] if ref else []) + [1e-9]) * 1.15
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    out = [f'<svg class="chart" role="img" viewBox="0 0 {W} {H}">', f"<title>{escape(title)}</title>",
+           f'<text x="{LEFT}" y="20" font-weight="bold">{escape(title)}</text>']
+    for t in _ticks(0, top):
+        y = TOP + (1 - t / top) * ph
+        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+                   f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
+    slot = pw / max(len(values), 1)
+    for i, (label, v) in enumerate(zip(labels, values)):
+        h = 0 if not np.isfinite(v) else v / top * ph
+        x = LEFT + i * slot + slot * 0.2
+        out.append(f'<rect x="{x:.1f}" y="{TOP + ph - h:.1f}" width="{slot * 0.6:.1f}" height="{h:.1f}" '
+                   f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(label)}: {_fmt(v)}</title></rect>')
+        out.append(f'<text x="{x + slot * 0.3:.1f}" y="{TOP + ph - h - 4:.1f}" text-anchor="middle" class="tick">'
+                   f"{_fmt(v)}</text>")
+        out.append(f'<text x="{x + slot * 0.3:.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" class="tick">'
+                   f"{escape(label)}</text>")
+    if ref:
+        y = TOP + (1 - ref[0] / top) * ph
+        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#000" stroke-dasharray="6 3"/>'
+                   f'<text x="{W - RIGHT - 4}" y="{y - 4:.1f}" text-anchor="end" class="limit">{escape(ref[1])}</text>')
+    out.append(f'<text transform="translate(14 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
+               f"{escape(y_label)}</text></svg>")
+    return "".join(out)
