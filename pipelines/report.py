@@ -110,6 +110,9 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
                 fault = f"{FAULT_NAMES[top]} band {levels[top]:.1f}× floor"
         else:
             page["missing"].append("fault bands: set rpm and bearing geometry for this machine")
+    spectrum = _envelope_spectrum(ws, settings, eid, feats)
+    if spectrum:
+        page["charts"]["envelope"] = spectrum
     # anomaly timeline and episodes
     scores = anomaly.read_scores(ws, eid)
     model = settings.anomaly.model
@@ -154,6 +157,60 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
         page["forecast"] = best
     page["zone"], page["fault_hint"] = zone, fault
     return page
+
+
+def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> str | None:
+    """The latest window's envelope spectrum with the bearing defect frequencies marked, read back
+    from the kept raw waveform or the source file (None when neither can be read)."""
+
+    from vibra.physics import envelope_spectra, fault_frequencies_hz
+    from vibra.readers import open_recording
+    from vibra.signal.indicators import window_spectra
+    from vibra.storage import catalog, raw
+
+    eq = settings.equipment_for(eid)
+    if feats.height == 0 or eq.bearing is None or "envelope_band_lo_hz" not in feats.columns:
+        return None
+    last = feats.sort("window_start").tail(1).row(0, named=True)
+    if last["rpm"] is None or not np.isfinite(last["envelope_band_lo_hz"] or np.nan):
+        return None
+    rows = catalog.query(ws.catalog_path, "SELECT source_path FROM recordings WHERE recording_id = ? LIMIT 1",
+                         [last["recording_id"]])
+    try:
+        raw_file = raw.find(ws.table("raw"), eid, last["recording_id"])
+        if raw_file is not None:
+            meta, chunks = raw.read(raw_file)
+            channels = meta.channels
+        elif rows and Path(rows[0][0]).exists():
+            rec = open_recording(Path(rows[0][0]), eq, settings.ingest.chunk_rows)
+            chunks, channels = rec.chunks, rec.channels
+        else:
+            return None
+        data = np.concatenate(list(chunks))
+    except VibraError:
+        return None
+    if last["channel"] not in channels:
+        return None
+    length, fs = settings.features.frame_length, float(last["sample_rate_hz"])
+    x = data[:, channels.index(last["channel"])]
+    start = int(last["window_index"]) * settings.features.hop_length
+    window = x[start:start + length]
+    if window.shape[0] < length or not np.isfinite(window).all():
+        return None
+    freqs, spec, _ = window_spectra(window[None, :], fs)
+    env_freqs, amp = envelope_spectra(freqs, spec, (last["envelope_band_lo_hz"], last["envelope_band_hi_hz"]))
+    faults = fault_frequencies_hz(eq.bearing, last["rpm"])
+    top = 4 * max(faults["bpfi"], 2 * faults["bsf"])
+    keep = (env_freqs > 2) & (env_freqs <= top)
+    chart = svg.Chart(title=f"Envelope spectrum, channel {last['channel']}, {last['window_start']:%Y-%m-%d %H:%M} UTC "
+                            f"(band {last['envelope_band_lo_hz']:.0f}–{last['envelope_band_hi_hz']:.0f} Hz)",
+                      y_label="envelope amplitude", x_label="frequency (Hz)")
+    chart.lines.append(svg.Line("envelope spectrum", env_freqs[keep].tolist(), amp[0, keep].tolist(), svg.PALETTE[0]))
+    marks = {"BPFO": faults["bpfo"], "BPFI": faults["bpfi"], "BSF (2×)": 2 * faults["bsf"], "FTF": faults["ftf"]}
+    colours = (svg.PALETTE[3], svg.PALETTE[2], svg.PALETTE[4], svg.PALETTE[6])
+    for colour, (name, f) in zip(colours, marks.items()):
+        chart.vlines += [(h * f, colour, f"{name} {f:.1f} Hz" if h == 1 else f"{h}×") for h in (1, 2, 3) if h * f <= top]
+    return svg.render(chart)
 
 
 def _fleet_row(page: dict) -> dict:

@@ -67,7 +67,7 @@ def test_machine_page_has_the_charts_an_analyst_needs(rendered):
     _, result = rendered
     html = _pages(result)["machines/pump-02.html"]
     for title in ("Velocity RMS 10–1000 Hz with ISO 20816 zones", "history, forecast and limit",
-                  "Anomaly score", "Envelope fault-band levels", "Kurtosis"):
+                  "Anomaly score", "Envelope fault-band levels", "Envelope spectrum", "BPFO", "Kurtosis"):
         assert title in html, title
     assert html.count("<svg") >= 6 and "zone D" in html and "time (UTC)" in html
 

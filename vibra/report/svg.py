@@ -39,6 +39,7 @@ class Chart:
     hlines: list[tuple] = field(default_factory=list)      # (y, colour, label)
     intervals: list[tuple] = field(default_factory=list)   # (x list, lo list, hi list, colour, label)
     points: list[tuple] = field(default_factory=list)      # (x list, y list, colour, label) markers
+    vlines: list[tuple] = field(default_factory=list)      # (x, colour, label)
 
 
 def _num(x) -> float:
@@ -83,7 +84,7 @@ def _fmt(v: float) -> str:
 
 def render(chart: Chart) -> str:
     xs = [_num(v) for line in chart.lines for v in line.x] + [_num(v) for iv in chart.intervals for v in iv[0]]
-    xs += [_num(v) for p in chart.points for v in p[0]]
+    xs += [_num(v) for p in chart.points for v in p[0]] + [_num(v[0]) for v in chart.vlines]
     ys = [float(v) for line in chart.lines for v in line.y if v is not None and np.isfinite(v)]
     ys += [float(v) for iv in chart.intervals for v in list(iv[1]) + list(iv[2]) if v is not None and np.isfinite(v)]
     ys += [h[0] for h in chart.hlines] + [float(v) for p in chart.points for v in p[1]]
@@ -136,6 +137,11 @@ def render(chart: Chart) -> str:
         out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="{colour}" '
                    f'stroke-width="1.5" stroke-dasharray="6 3"/>')
         out.append(f'<text x="{LEFT + 4}" y="{py(y) - 4:.1f}" class="limit" fill="{colour}">{escape(label)}</text>')
+    for i, (x, colour, label) in enumerate(chart.vlines):
+        out.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{TOP}" y2="{TOP + ph}" stroke="{colour}" '
+                   f'stroke-width="1.2" stroke-dasharray="3 3"/>')
+        out.append(f'<text x="{px(x) + 3:.1f}" y="{TOP + 12 + 12 * (i % 4)}" class="limit" fill="{colour}">'
+                   f"{escape(label)}</text>")
     for line in chart.lines:
         x, y = downsample(line.x, line.y)
         pts = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y) if b is not None and np.isfinite(b))
