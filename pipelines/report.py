@@ -122,7 +122,7 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
         chart = svg.Chart(title=f"Anomaly score ({model}) and threshold", y_label="score")
         chart.lines = [svg.Line("score", cur["window_start"].to_list(), cur["score"].to_list(), svg.PALETTE[0])]
         chart.hlines = [(float(cur["threshold"][0]), svg.PALETTE[3], "threshold")]
-        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model)
+        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model, frames=(scores, feats))
         for e in episodes:
             chart.points.append(([datetime.fromisoformat(e["start"])], [e["peak_score"]], svg.PALETTE[3],
                                  "alarm episode start"))
@@ -240,7 +240,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     out = (out or ws.reports).expanduser().resolve()
     st = status.run(ws, equipment)
     infos = {e["equipment_id"]: e for e in st["equipment"]}
-    ids = anomaly.equipment_ids(ws, equipment) if infos else []
+    ids = anomaly.equipment_ids(ws, equipment)
     env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
     pages = []

@@ -47,23 +47,22 @@ def _num(x) -> float:
 
 
 def downsample(x: list, y: list, max_points: int = MAX_POINTS) -> tuple[list, list]:
-    """Keep at most ``max_points`` points, keeping each bucket's extreme so spikes survive."""
+    """At most ``max_points`` points: each of ``max_points / 2`` buckets keeps its lowest and its
+    highest value (at the bucket's first and last time), so spikes and dips survive."""
     n = len(x)
     if n <= max_points:
         return list(x), list(y)
-    edges = np.linspace(0, n, max_points // 2 + 1).astype(int)
     yy = np.asarray(y, dtype=float)
-    keep = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b <= a:
-            continue
-        seg = yy[a:b]
-        finite = np.isfinite(seg)
-        if not finite.any():
-            continue
-        lo, hi = a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))
-        keep += sorted({lo, hi})
-    return [x[i] for i in keep], [y[i] for i in keep]
+    edges = np.unique(np.linspace(0, n, max_points // 2 + 1).astype(int))[:-1]
+    lows = np.fmin.reduceat(yy, edges)
+    highs = np.fmax.reduceat(yy, edges)
+    ends = np.r_[edges[1:], n] - 1
+    xs, ys = [], []
+    for a, b, lo, hi in zip(edges, ends, lows, highs):
+        if np.isfinite(lo):
+            xs += [x[a], x[b]]
+            ys += [float(lo), float(hi)]
+    return xs, ys
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
