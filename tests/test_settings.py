@@ -105,3 +105,16 @@ def test_init_never_overwrites(tmp_path):
     assert created and not created_again
     assert "7" in ws.config_path.read_text()
     assert load_settings(ws.config_path, {}).ingest.max_concurrent_files == 7
+
+
+def test_readme_documents_every_setting_and_command():
+    """The README's settings table and command table keep up with the code."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for spec in SETTINGS:
+        assert f"`{spec.env}`" in readme, spec.env
+        assert f"`[{spec.section}] {spec.key}`" in readme, spec.key
+    for command in ("init", "synth", "ingest", "status", "query recent", "features rebuild", "train", "detect",
+                    "anomalies", "threshold set", "maintain gc", "forecast", "forecast show", "report", "demo"):
+        assert f"`vibra {command}" in readme, command
