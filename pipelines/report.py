@@ -176,6 +176,11 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
         return None
     rows = catalog.query(ws.catalog_path, "SELECT source_path FROM recordings WHERE recording_id = ? LIMIT 1",
                          [last["recording_id"]])
+    rule = eq.rule_for(Path(rows[0][0]).name) if rows else None
+    if rule is not None and rule.decimate:  # window indices count decimated samples: not this simple read
+        return None
+    length, fs = settings.features.frame_length, float(last["sample_rate_hz"])
+    start = int(last["window_index"]) * settings.features.hop_length
     try:
         raw_file = raw.find(ws.table("raw"), eid, last["recording_id"])
         if raw_file is not None:
@@ -186,14 +191,17 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
             chunks, channels = rec.chunks, rec.channels
         else:
             return None
-        data = np.concatenate(list(chunks))
+        if last["channel"] not in channels:
+            return None
+        column, seen, parts = channels.index(last["channel"]), 0, []
+        for chunk in chunks:  # read only as far as the window: recordings can be larger than memory
+            parts.append(np.asarray(chunk)[:, column])
+            seen += parts[-1].shape[0]
+            if seen >= start + length:
+                break
+        x = np.concatenate(parts) if parts else np.empty(0)
     except VibraError:
         return None
-    if last["channel"] not in channels:
-        return None
-    length, fs = settings.features.frame_length, float(last["sample_rate_hz"])
-    x = data[:, channels.index(last["channel"])]
-    start = int(last["window_index"]) * settings.features.hop_length
     window = x[start:start + length]
     if window.shape[0] < length or not np.isfinite(window).all():
         return None
