@@ -357,7 +357,9 @@ def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(help="Machine 
 
 @app.command("report")
 def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write (default: reports/).")] = None,
-               equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+               equipment: EquipmentIds = None,
+               pdf: Annotated[bool, typer.Option("--pdf", help="Also print each page to PDF (headless Chromium).")] = False,
+               home: Home = None, as_json: Json = False) -> None:
     """Render the static HTML report (fleet overview, a page per machine, clusters, readiness):
     self-contained, no scripts, no network; open index.html from disk.
 
@@ -366,7 +368,7 @@ def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder
     from vibra_pipelines import report
 
     ws, settings = _context(home)
-    result = report.run(ws, settings, out=out, equipment=equipment)
+    result = report.run(ws, settings, out=out, equipment=equipment, pdf=pdf)
     output.emit(result.as_dict(), as_json, lambda: output.say(
         f"report of {result.machines} machine(s), {result.bytes_written / 1e6:.1f} MB: {result.index}"))
 

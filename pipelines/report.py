@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -239,7 +240,31 @@ def _worst_first(row: dict) -> tuple:
     return (row["alarm"] != "alarm", -ZONE_RANK[row["zone"]], -(row["risk"] or 0), row["equipment_id"])
 
 
-def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None) -> ReportResult:
+def to_pdf(html_files: list[Path]) -> list[Path]:
+    """Print pages to PDF with headless Chromium (``<page>.pdf`` beside each page)."""
+    import subprocess
+    import tempfile
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        raise InputError("--pdf needs headless Chromium: install Debian's `chromium` package (apt-get install chromium)")
+    written = []
+    with tempfile.TemporaryDirectory(prefix="vibra-chromium-") as profile:
+        for page in html_files:
+            pdf = page.with_suffix(".pdf")
+            proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                   f"--user-data-dir={profile}", "--no-pdf-header-footer",
+                                   f"--print-to-pdf={pdf}", page.as_uri()],
+                                  capture_output=True, text=True, timeout=180)
+            if proc.returncode != 0 or not pdf.exists():
+                raise InputError(f"{page}: Chromium could not print it to PDF ({proc.stderr.strip()[-200:]})")
+            written.append(pdf)
+    return written
+
+
+def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
+        pdf: bool = False) -> ReportResult:
     """Render the report into ``out`` (default the workspace's ``reports/``)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
@@ -278,5 +303,9 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, final)
         total += final.stat().st_size
+    if pdf:
+        for printed in to_pdf([out / name for name in written]):
+            written[str(printed.relative_to(out))] = ""
+            total += printed.stat().st_size
     return ReportResult(out=str(out), index=str(out / "index.html"), pages=sorted(written), machines=len(pages),
                         bytes_written=total, seconds=time.perf_counter() - started)

@@ -99,3 +99,14 @@ def test_real_browser_renders_from_file_and_requests_nothing(rendered, tmp_path)
     shot = tmp_path / "fleet.png"
     _chromium(["--window-size=1200,900", f"--screenshot={shot}", index.as_uri()], tmp_path)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_pdf_through_headless_chromium(rendered, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run must install Debian's chromium")
+        pytest.skip("chromium not installed")
+    ws, _ = rendered
+    result = report.run(ws, load_settings(ws.config_path, {}), out=tmp_path / "pdf", equipment=["pump-02"], pdf=True)
+    pdf = Path(result.out) / "index.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and (Path(result.out) / "machines" / "pump-02.pdf").exists()
