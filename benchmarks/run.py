@@ -173,9 +173,8 @@ def real_data_figures(work: Path) -> str:
     import scipy.stats
 
     from vibra.settings import load_settings
-    from vibra.storage import catalog
     from vibra.workspace import init_workspace
-    from vibra_pipelines import ingest
+    from vibra_pipelines import ingest, status
 
     real = ROOT.parent / "shared" / "data" / "real"
     if not (real / "cwru_12k_de").exists():
@@ -187,8 +186,7 @@ def real_data_figures(work: Path) -> str:
     for f in sorted((real / "cwru_12k_de").glob("*.mat")):
         shutil.copy(f, src / f.name)
     ingest.run(ws, load_settings(ws.config_path, {}), src.parent)
-    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
-    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
     env = ["env_bpfo", "env_bpfi", "env_bsf", "env_ftf"]
     de = (pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
@@ -243,9 +241,8 @@ def bench_anomaly_quality(work: Path) -> str:
 
     from vibra.models import FAMILIES
     from vibra.settings import load_settings
-    from vibra.storage import catalog
     from vibra.workspace import init_workspace
-    from vibra_pipelines import anomaly, ingest, synth
+    from vibra_pipelines import anomaly, ingest, status, synth
 
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     days, baseline = 8, 2
@@ -258,8 +255,7 @@ def bench_anomaly_quality(work: Path) -> str:
     truth = pl.read_csv(work / "quality" / "truth.csv").with_columns(
         time=pl.col("file").str.extract(r"_(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d)").str.to_datetime(
             "%Y-%m-%dT%H-%M-%S", time_zone="UTC"))
-    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
-    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
     scores = (pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
               .join(files, on="recording_id").join(truth.select("file", "fault_type", "severity"), on="file")
@@ -366,9 +362,8 @@ def cwru_anomaly_figures(work: Path) -> str:
 
     from vibra.models import FAMILIES
     from vibra.settings import load_settings
-    from vibra.storage import catalog
     from vibra.workspace import init_workspace
-    from vibra_pipelines import anomaly, ingest
+    from vibra_pipelines import anomaly, ingest, status
 
     real = ROOT.parent / "shared" / "data" / "real" / "cwru_12k_de"
     if not real.exists():
@@ -390,8 +385,7 @@ def cwru_anomaly_figures(work: Path) -> str:
     mid = normal[len(normal) // 2]
     anomaly.train(ws, settings, models=list(FAMILIES), since=normal[0], until=mid)
     anomaly.detect(ws, settings)
-    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
-    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
     scores = (pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
               .join(files, on="recording_id").sort("model_type", "channel", "window_start", "window_index")

@@ -15,10 +15,10 @@ import numpy as np
 from vibra import __version__
 from vibra.errors import InputError
 from vibra.forecast import Series, forecast_many, time_to_threshold, to_grid, trend_test
-from vibra.models.registry import pointers, _write_json_atomic
+from vibra.models.registry import point, pointers
 from vibra.physics import iso_limits
 from vibra.settings import Settings
-from vibra.storage.lake import partition_dates, partition_dir, partition_files, write_parquet
+from vibra.storage.lake import partition_dates, partition_dir, partition_files, write_json, write_parquet
 from vibra.workspace import Workspace
 
 from vibra_pipelines.anomaly import equipment_ids, read_features
@@ -175,10 +175,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         }
         folder = root / version
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(folder / "manifest.json", manifest)
-        current = pointers(root)
-        current["forecast"] = version
-        _write_json_atomic(root / "latest.json", current)
+        write_json(folder / "manifest.json", manifest)
+        point(root, "forecast", version)
         result.manifest = str(folder / "manifest.json")
         counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks)
     return result

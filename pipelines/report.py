@@ -7,11 +7,9 @@ clusterings still gets a report.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +21,7 @@ from vibra.errors import InputError, VibraError
 from vibra.physics import iso_limits
 from vibra.report import svg
 from vibra.settings import Settings
-from vibra.storage.lake import partition_files
+from vibra.storage.lake import partition_files, write_text
 from vibra.workspace import Workspace
 
 from vibra_pipelines import anomaly, forecast, status
@@ -298,11 +296,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     (out / "machines").mkdir(parents=True, exist_ok=True)
     total = 0
     for name, text in written.items():  # each page replaced atomically: a reader never sees half a page
-        final = out / name
-        tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, final)
-        total += final.stat().st_size
+        total += write_text(out / name, text).stat().st_size
     if pdf:
         for printed in to_pdf([out / name for name in written]):
             written[str(printed.relative_to(out))] = ""

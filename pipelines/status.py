@@ -53,3 +53,15 @@ def run(ws: Workspace, equipment_ids: list[str] | None = None) -> dict:
         "last_recorded_at": _iso(max(lasts)) if lasts else None,
         "equipment": equipment,
     }
+
+
+def recordings(ws: Workspace):
+    """The ledger's completed and duplicate recordings as a Polars frame: ``recording_id, equipment_id,
+    source_path, recorded_at`` (for joining features, scores or ground truth to their files)."""
+    import polars as pl
+
+    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, equipment_id, source_path, recorded_at "
+                                          f"FROM {catalog.CURRENT} c WHERE status IN ('completed', 'duplicate')")
+    schema = {"recording_id": pl.String, "equipment_id": pl.String, "source_path": pl.String,
+              "recorded_at": pl.Datetime("us", "UTC")}
+    return pl.DataFrame(rows, schema=schema, orient="row")

@@ -12,7 +12,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.settings import equipment_toml, read_toml
-from vibra.storage.lake import replace_into, temp_path
+from vibra.storage.lake import write_bytes as _write
 from vibra.synth import SENSOR_FAULTS, apply_sensor_fault, make_plan, severity, signal
 from vibra.workspace import Workspace
 
@@ -36,12 +36,6 @@ def _csv_bytes(x: np.ndarray) -> bytes:
 
     df = pl.DataFrame({"x": x[:, 0], "y": x[:, 1]})
     return df.write_csv(float_precision=5, null_value="").encode()
-
-
-def _write(path: Path, payload: bytes) -> None:
-    tmp = temp_path(path)
-    tmp.write_bytes(payload)
-    replace_into(tmp, path)
 
 
 def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, start: datetime,

@@ -13,9 +13,8 @@ from sklearn.metrics import roc_auc_score
 from vibra.errors import InputError
 from vibra.models import FAMILIES, make, registry
 from vibra.settings import load_settings
-from vibra.storage import catalog
 from vibra.workspace import Workspace, init_workspace
-from vibra_pipelines import anomaly, ingest, synth
+from vibra_pipelines import anomaly, ingest, status, synth
 from conftest import run_vibra
 
 START = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -75,8 +74,7 @@ def plant(tmp_path_factory):
 
 def _scored(ws: Workspace, truth_path) -> pl.DataFrame:
     truth = pl.read_csv(truth_path)
-    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
-    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
     scores = pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
     return scores.join(files, on="recording_id").join(truth.select("file", "fault_type", "severity"), on="file")
@@ -233,8 +231,7 @@ decimate = 4
     mid = normal[len(normal) // 2]
     anomaly.train(ws, settings, models=["iforest"], since=normal[0], until=mid)
     anomaly.detect(ws, settings)
-    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
-    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
     scores = (pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
               .join(files, on="recording_id").sort("channel", "window_start", "window_index")

@@ -17,7 +17,7 @@ from vibra.settings import Bearing, Equipment, FeatureSettings, load_settings
 from vibra.signal.indicators import power_spectra
 from vibra.storage import catalog
 from vibra.workspace import init_workspace
-from vibra_pipelines import ingest
+from vibra_pipelines import ingest, status
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
@@ -237,8 +237,7 @@ def test_synthetic_bearing_faults_are_named(tmp_path):
     ingest.run(ws, load_settings(ws.config_path, {}), tmp_path / "src")
     truth = pl.read_csv(tmp_path / "src" / "truth.csv")
     feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
-    rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path FROM recordings")
-    files = pl.DataFrame(rec, schema=["recording_id", "source_path"], orient="row").with_columns(
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
     df = feats.join(files, on="recording_id").join(truth, on="file").filter(pl.col("severity") > 0.5)
     for fault, column in (("bearing_outer_race", "env_bpfo"), ("bearing_inner_race", "env_bpfi")):

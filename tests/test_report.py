@@ -79,11 +79,16 @@ def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
-def test_real_browser_renders_from_file_and_requests_nothing(rendered, tmp_path):
+@pytest.fixture
+def chromium():
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run must install Debian's chromium")
         pytest.skip("chromium not installed")
+    return CHROMIUM
+
+
+def test_real_browser_renders_from_file_and_requests_nothing(rendered, tmp_path, chromium):
     _, result = rendered
     index = Path(result.index)
     netlog = tmp_path / "netlog.json"
@@ -101,11 +106,7 @@ def test_real_browser_renders_from_file_and_requests_nothing(rendered, tmp_path)
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
-def test_pdf_through_headless_chromium(rendered, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run must install Debian's chromium")
-        pytest.skip("chromium not installed")
+def test_pdf_through_headless_chromium(rendered, tmp_path, chromium):
     ws, _ = rendered
     result = report.run(ws, load_settings(ws.config_path, {}), out=tmp_path / "pdf", equipment=["pump-02"], pdf=True)
     pdf = Path(result.out) / "index.pdf"

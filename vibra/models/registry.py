@@ -20,16 +20,11 @@ import numpy as np
 from vibra import __version__
 from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
+from vibra.storage.lake import write_json
 from vibra.models import make
 from vibra.models.base import AnomalyModel, threshold_from
 
 POINTER = "latest.json"
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def pointers(scope_dir: Path) -> dict[str, str]:
@@ -37,10 +32,11 @@ def pointers(scope_dir: Path) -> dict[str, str]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _point(scope_dir: Path, model_type: str, version: str) -> None:
+def point(scope_dir: Path, key: str, version: str) -> None:
+    """Switch the ``latest.json`` entry ``key`` to ``version`` (one atomic file replace)."""
     current = pointers(scope_dir)
-    current[model_type] = version
-    _write_json_atomic(scope_dir / POINTER, current)
+    current[key] = version
+    write_json(scope_dir / POINTER, current)
 
 
 def quality(scores: np.ndarray, threshold: float) -> dict:
@@ -69,12 +65,12 @@ def save(scope_dir: Path, model: AnomalyModel, extra: dict) -> dict:
             "vibra_version": __version__, "params": model.params(), "files": hashes,
             "quality": quality(model.train_scores_, model.threshold_), **extra,
         }
-        _write_json_atomic(tmp / "manifest.json", manifest)
+        write_json(tmp / "manifest.json", manifest)
         os.rename(tmp, scope_dir / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point(scope_dir, model.model_type, version)
+    point(scope_dir, model.model_type, version)
     return manifest
 
 
@@ -126,12 +122,12 @@ def set_threshold(scope_dir: Path, model_type: str, *, quantile: float | None = 
                 shutil.copy2(folder / name, tmp / name)
         new = {**manifest, "version": version, "threshold": threshold, "threshold_rule": f"{rule}:{arg:g}",
                "created_at": now.isoformat(), "quality": quality(scores, threshold), "previous_version": manifest["version"]}
-        _write_json_atomic(tmp / "manifest.json", new)
+        write_json(tmp / "manifest.json", new)
         os.rename(tmp, scope_dir / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point(scope_dir, model_type, version)
+    point(scope_dir, model_type, version)
     return new
 
 

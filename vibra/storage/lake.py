@@ -34,6 +34,29 @@ def replace_into(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
+def write_bytes(final: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``final`` atomically (temporary name in the same folder, then rename)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(final)
+    try:
+        tmp.write_bytes(payload)
+        replace_into(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def write_text(final: Path, text: str) -> Path:
+    return write_bytes(final, text.encode("utf-8"))
+
+
+def write_json(final: Path, payload) -> Path:
+    import json
+
+    return write_text(final, json.dumps(payload, indent=2, default=str))
+
+
 def write_parquet(df, final: Path) -> Path:
     """Write a Polars frame to ``final`` atomically (temporary name, then rename)."""
     final.parent.mkdir(parents=True, exist_ok=True)
