@@ -355,6 +355,188 @@ def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(help="Machine 
     output.emit(payload, as_json, lambda: output.forecast_show(payload))
 
 
+defects_app = typer.Typer(help="The defect catalog and the kNN's assignments. Example: vibra defects list",
+                          no_args_is_help=True)
+app.add_typer(defects_app, name="defects")
+label_app = typer.Typer(help="Label clusters, recordings or time ranges with a defect. "
+                             "Example: vibra label cluster 3 bearing_outer_race", no_args_is_help=True)
+app.add_typer(label_app, name="label")
+Who = Annotated[Optional[str], typer.Option("--by", help="Who labels (default: the login name).")]
+Note = Annotated[str, typer.Option("--note", help="Free text kept with the label.")]
+
+
+@app.command("cluster")
+def cluster_cli(
+    since: Since = None,
+    min_cluster_size: Annotated[Optional[int], typer.Option(min=2, help="Smallest cluster HDBSCAN keeps "
+                                                            "[cluster] min_cluster_size (0 = auto).")] = None,
+    umap_components: Annotated[Optional[int], typer.Option(min=0, help="UMAP dimensions before HDBSCAN; 0 = no "
+                                                           "UMAP [cluster] umap_components.")] = None,
+    sample: Annotated[Optional[int], typer.Option(min=100, help="Windows the clustering is fitted on "
+                                                  "[cluster] sample.")] = None,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Find fault signatures: UMAP + HDBSCAN over the window embeddings; writes data/lake/clusters and a
+    clustering manifest (with the drift against the previous clustering), then re-assigns defects.
+
+    UMAP compiles its kernels on a process's first fit (about a minute); --umap-components 0 skips UMAP.
+
+    Example: vibra cluster --since 2026-01-01 --min-cluster-size 50
+    """
+    from vibra_pipelines import cluster
+
+    ws, settings = _context(home)
+    quiet = as_json or not sys.stderr.isatty()
+    result = cluster.run(ws, settings, since=_utc(since), min_cluster_size=min_cluster_size,
+                         umap_components=umap_components, sample=sample,
+                         progress=None if quiet else lambda m: output.say_err(m))
+    output.emit(result.as_dict(), as_json, lambda: output.cluster_summary(result))
+
+
+@app.command("clusters")
+def clusters_cli(home: Home = None, as_json: Json = False) -> None:
+    """The latest clustering: per cluster its size, machines, time span, label (and where it came from)
+    and the physics evidence that stands out against the fleet median; drift against the previous one.
+
+    Example: vibra clusters --json
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.cluster_table(ws, settings)
+    output.emit(payload, as_json, lambda: output.clusters_table(payload))
+
+
+@defects_app.command("list")
+def defects_list_cli(home: Home = None, as_json: Json = False) -> None:
+    """The defect catalog (seeded with the common machine faults).
+
+    Example: vibra defects list --json
+    """
+    from vibra_pipelines import defects
+
+    ws, _ = _context(home)
+    rows = defects.defect_types(ws)
+    output.emit(rows, as_json, lambda: output.rows_table(rows, "defect catalog", ["name", "description", "source"]))
+
+
+@defects_app.command("add")
+def defects_add_cli(name: Annotated[str, typer.Argument(help="Defect name: lower-case, digits, _.")],
+                    description: Annotated[str, typer.Option("--description", help="What it means.")] = "",
+                    by: Who = None, home: Home = None, as_json: Json = False) -> None:
+    """Add a defect type to the catalog.
+
+    Example: vibra defects add coupling_wear --description "worn coupling: 2x and 3x"
+    """
+    from vibra_pipelines import defects
+
+    ws, _ = _context(home)
+    row = defects.add_defect(ws, name, description, by)
+    output.emit(row, as_json, lambda: output.say(f"added defect {name}"))
+
+
+@defects_app.command("assignments")
+def defects_assignments_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+    """Per machine and recording: windows per defect the kNN assigned (`unknown` = abstained).
+
+    Example: vibra defects assignments --equipment pump-02 --json
+    """
+    from vibra_pipelines import defects
+
+    ws, _ = _context(home)
+    rows = defects.assignments(ws, equipment)
+    output.emit(rows, as_json, lambda: output.assignments_table(rows))
+
+
+@defects_app.command("train")
+def defects_train_cli(home: Home = None, as_json: Json = False) -> None:
+    """Retrain the defect kNN on every labelled window now and re-assign (normally automatic).
+
+    Example: vibra defects train
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.train_now(ws, settings)
+    output.emit(payload, as_json, lambda: output.say(
+        f"kNN {payload['knn']['version']}: {payload['knn']['n_labels']} labelled windows, classes "
+        f"{', '.join(payload['knn']['classes'])}, radius {payload['knn']['radius']:.3g}; "
+        f"{payload['assignment']['assigned']} windows assigned"))
+
+
+def _label_done(payload: dict, as_json: bool, what: str) -> None:
+    def human() -> None:
+        output.say(what)
+        retrain = payload.get("retrain") or {}
+        if retrain.get("retrained"):
+            output.say(f"kNN retrained ({retrain['reason']}): version {retrain['knn_version']}")
+        if retrain.get("assignment"):
+            output.say(f"defects assigned to {retrain['assignment']['assigned']} windows: "
+                       + ", ".join(f"{k} {v}" for k, v in retrain["assignment"]["per_defect"].items()))
+    output.emit(payload, as_json, human)
+
+
+@label_app.command("cluster")
+def label_cluster_cli(cluster_id: Annotated[int, typer.Argument(help="Cluster id from `vibra clusters`.")],
+                      defect: Annotated[str, typer.Argument(help="Defect from `vibra defects list`.")],
+                      by: Who = None, note: Note = "", home: Home = None, as_json: Json = False) -> None:
+    """Label every window of a cluster (of the latest clustering) with a defect.
+
+    Example: vibra label cluster 3 bearing_outer_race --note "confirmed at teardown"
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.label_cluster(ws, settings, cluster_id, defect, who=by, note=note)
+    _label_done(payload, as_json, f"cluster {cluster_id} ({payload['n_windows']} windows) labelled {defect}")
+
+
+@label_app.command("recording")
+def label_recording_cli(recording: Annotated[str, typer.Argument(help="Recording id, an id prefix, or the file name.")],
+                        defect: Annotated[str, typer.Argument(help="Defect from `vibra defects list`.")],
+                        by: Who = None, note: Note = "", home: Home = None, as_json: Json = False) -> None:
+    """Label every window of one recording with a defect.
+
+    Example: vibra label recording OR007@6_0.mat bearing_outer_race
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.label_recording(ws, settings, recording, defect, who=by, note=note)
+    _label_done(payload, as_json, f"recording {payload['recording_id'][:12]} labelled {defect}")
+
+
+@label_app.command("import")
+def label_import_cli(file: Annotated[Path, typer.Argument(help="CSV: equipment_id,recording_id,start,end,defect[,note].")],
+                     by: Who = None, home: Home = None, as_json: Json = False) -> None:
+    """Import labels from a CSV: each row names a recording (recording_id) or a time range of one
+    machine (equipment_id, start, end) and a defect. One bad row refuses the file, naming the line.
+
+    Example: vibra label import maintenance_log.csv
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.label_import(ws, settings, file, who=by)
+    _label_done(payload, as_json, f"imported {payload['imported']} label(s) from {file}")
+
+
+@label_app.command("list")
+def label_list_cli(home: Home = None, as_json: Json = False) -> None:
+    """Every label with its provenance (kind, source, who, when).
+
+    Example: vibra label list --json
+    """
+    from vibra_pipelines import defects
+
+    ws, _ = _context(home)
+    rows = defects.list_labels(ws)
+    output.emit(rows, as_json, lambda: output.rows_table(rows, "labels", [
+        "label_id", "kind", "defect", "equipment_id", "recording_id", "cluster_id", "n_windows", "source", "created_by",
+        "created_at"]))
+
+
 @app.command("report")
 def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write (default: reports/).")] = None,
                equipment: EquipmentIds = None,

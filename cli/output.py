@@ -238,3 +238,59 @@ def demo_summary(result) -> None:
         "ingested with warnings)")
     if result.report is not None:
         say(f"\nReport: {result.report.index}")
+
+
+def say_err(message: str) -> None:
+    _console(stderr=True).print(message, markup=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def rows_table(rows: list[dict], title: str, columns: list[str]) -> None:
+    table = _table(title, columns)
+    for r in rows:
+        table.add_row(*[_cell(r.get(c)) for c in columns])
+    _console().print(table)
+
+
+def cluster_summary(result) -> None:
+    say(f"clustering {result.version}: {result.windows:,} windows (fitted on {result.fitted_on:,}), "
+        f"{result.n_clusters} clusters, noise {result.noise_ratio:.1%}, silhouette "
+        f"{'—' if result.validity is None else f'{result.validity:.2f}'}, {result.seconds.get('total', 0):.1f} s")
+    if result.other_embedding_versions:
+        say(f"{result.other_embedding_versions} windows of an older embedding left out (vibra features rebuild)")
+    d = result.drift
+    if d.get("previous_version"):
+        say(f"against {d['previous_version']}: {len(d['matched'])} matched (max centroid shift "
+            f"{_cell(d['max_centroid_shift'])}), {d['n_births']} born, {d['n_deaths']} gone")
+    say("next: vibra clusters, then vibra label cluster ID DEFECT")
+
+
+def clusters_table(payload: dict) -> None:
+    say(f"clustering {payload['version']}: {payload['windows']:,} windows, {payload['n_clusters']} clusters, "
+        f"{payload['noise_windows']:,} noise windows ({payload['noise_ratio']:.1%})")
+    table = _table("clusters", ["id", "size", "machines", "from", "to", "label", "label source", "evidence"])
+    for c in payload["clusters"]:
+        machines = ", ".join(f"{k} {v}" for k, v in list(c["members"].items())[:4])
+        if len(c["members"]) > 4:
+            machines += f", +{len(c['members']) - 4} more"
+        table.add_row(str(c["cluster_id"]), str(c["size"]), machines, c["first"][:16], c["last"][:16],
+                      c["label"] or "—", c["label_source"] or "", c["signature"])
+    _console().print(table)
+
+
+def assignments_table(rows: list[dict]) -> None:
+    if not rows:
+        say("no defect assignments yet: label a cluster or recording (vibra label), which trains the kNN")
+        return
+    table = _table("defect assignments (windows)", ["equipment", "recording", "first window", "windows per defect"])
+    for r in rows:
+        table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16],
+                      ", ".join(f"{k} {v}" for k, v in sorted(r["windows"].items(), key=lambda kv: -kv[1])))
+    _console().print(table)

@@ -7,6 +7,7 @@ reader sees the old partition or the new one, never a mix of definitions.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -26,7 +27,7 @@ from vibra.storage.lake import partition_dir
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
-from vibra_pipelines.ingest import features_for, resolve
+from vibra_pipelines.ingest import ensure_embedding_manifest, features_for, resolve
 from vibra_pipelines.runs import run_record
 
 REBUILD_DIR = ".rebuild"  # under data/, outside the lake, so no glob over the lake ever sees it
@@ -113,6 +114,7 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
                       on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         recover(ws)
+        ensure_embedding_manifest(ws, settings)
         where, params = "WHERE status = 'completed'", []
         if equipment_ids:
             where += " AND equipment_id IN (SELECT unnest(?))"
@@ -146,7 +148,8 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
                         result.windows += res.n_windows
                         setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
                         updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate,
-                                        "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc)})
+                                        "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc),
+                                        "channel_stats": json.dumps(res.channel_stats)})
                     except VibraError as exc:
                         # nothing to rebuild from: keep the old rows rather than lose them
                         result.kept_stale += 1

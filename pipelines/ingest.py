@@ -8,6 +8,7 @@ recording is recorded as a duplicate. One ingest runs per workspace at a time
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from vibra import __version__, hourly
+from vibra import __version__, embedding, hourly
 from vibra.errors import InputError, VibraError
 from vibra.features import compute
 from vibra.hashing import sha256_file
@@ -176,7 +177,7 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     row = _base_row(item, "completed", now)
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
                sample_rate_hz=rate, recorded_at=start, ingested_at=now, n_windows=result.n_windows,
-               warnings=warnings, rpm=rpm)
+               warnings=warnings, rpm=rpm, channel_stats=json.dumps(result.channel_stats))
     return FileResult(row, partitions)
 
 
@@ -233,6 +234,11 @@ def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) ->
         return FileResult(row)
 
 
+def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
+    """The manifest of the embedding the features written now carry (written once per definition)."""
+    return embedding.ensure_manifest(ws.artifacts / "models" / "embedding", embedding.definition(settings.features.bands_hz))
+
+
 def run(ws: Workspace, settings: Settings, source: Path, *,
         progress: Callable[[str, dict], None] | None = None) -> IngestResult:
     """Ingest every new file under ``source``; returns the run's counts.
@@ -252,6 +258,7 @@ def run(ws: Workspace, settings: Settings, source: Path, *,
                       on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         hourly.rebuild_dirty(ws.lake)  # left over by a run that crashed
+        ensure_embedding_manifest(ws, settings)
         files, ignored, bad = scan(source)
         result.ignored = len(ignored)
         seen, completed = catalog.skip_index(ws.catalog_path)

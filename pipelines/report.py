@@ -11,21 +11,23 @@ import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 
 from vibra import __version__
-from vibra.errors import InputError, VibraError
+from vibra.errors import InputError, NotReadyError, VibraError
 from vibra.physics import iso_limits
 from vibra.report import svg
 from vibra.settings import Settings
 from vibra.storage.lake import partition_files, write_text
 from vibra.workspace import Workspace
 
-from vibra_pipelines import anomaly, forecast, status
+from vibra_pipelines import anomaly, cluster, forecast, status
 
+PROJECTION_POINTS = 1500  # markers on the clusters page
+MAX_DEFECT_ROWS = 30  # recordings listed on a machine page
 ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
 FAULT_NAMES = {"env_bpfo": "outer race", "env_bpfi": "inner race", "env_bsf": "ball", "env_ftf": "cage"}
 
@@ -230,12 +232,53 @@ def _fleet_row(page: dict) -> dict:
         "alarm": "alarm" if active else ("past alarms" if page["episodes"] else "normal"),
         "episodes": len(page["episodes"]), "risk": ttt.get("crossing_probability"),
         "ttt": ttt, "status": fc.get("status"), "last": page["info"].get("last_recorded_at"),
-        "fault": page["fault_hint"],
+        "fault": page["fault_hint"], "defect": (page.get("defects") or {}).get("top"),
     }
 
 
 def _worst_first(row: dict) -> tuple:
     return (row["alarm"] != "alarm", -ZONE_RANK[row["zone"]], -(row["risk"] or 0), row["equipment_id"])
+
+
+def _clusters_page(ws: Workspace, settings: Settings, env, common: dict) -> str:
+    from vibra_pipelines import defects
+
+    try:
+        table = defects.cluster_table(ws, settings)
+    except NotReadyError:
+        return env.get_template("placeholder.html").render(
+            title="Clusters", message="No clustering yet: fault-signature discovery (`vibra cluster`) has not run in "
+                                      "this workspace.", **common)
+    proj = (cluster.latest_manifest(ws) or {}).get("projection") or {}
+    chart = svg.Chart(title="Windows by cluster (2-D view of the clustering space)", y_label="component 2",
+                      x_label="component 1")
+    step = max(1, -(-len(proj.get("cluster_id", [])) // PROJECTION_POINTS))
+    ids = proj.get("cluster_id", [])[::step]
+    proj = {k: proj[k][::step] for k in ("x", "y")} if ids else proj
+    names = {c["cluster_id"]: f"{c['cluster_id']}: {c['label'] or 'unlabelled'}" for c in table["clusters"]}
+    for i, cid in enumerate(sorted(set(ids))):
+        pick = [j for j, c in enumerate(ids) if c == cid]
+        chart.points.append(([proj["x"][j] for j in pick], [proj["y"][j] for j in pick],
+                             "#999999" if cid < 0 else svg.PALETTE[i % len(svg.PALETTE)],
+                             "noise" if cid < 0 else names.get(cid, str(cid))))
+    return env.get_template("clusters.html").render(c=table, projection=svg.render(chart), **common)
+
+
+def _defects(ws: Workspace, eid: str) -> dict | None:
+    """A machine's defect assignments: per recording counts (newest first) and the recent top defect."""
+    import polars as pl
+
+    from vibra_pipelines import defects
+
+    df = defects.read_defects(ws, [eid])
+    if df.height == 0:
+        return None
+    rows = defects.assignments(ws, [eid])[::-1][:MAX_DEFECT_ROWS]
+    last_day = df.filter(pl.col("window_start") >= df["window_start"].max() - timedelta(days=1))
+    shares = last_day.group_by("defect").agg(pl.len().alias("n")).sort("n", descending=True)
+    top = [(d, n / last_day.height) for d, n in shares.iter_rows() if d not in ("normal", "unknown")]
+    return {"rows": rows, "top": top[0] if top else None,
+            "recent": [(d, n / last_day.height) for d, n in shares.iter_rows()]}
 
 
 def to_pdf(html_files: list[Path]) -> list[Path]:
@@ -277,20 +320,18 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     pages = []
     for eid in ids:
         try:
-            pages.append(_machine(ws, settings, eid, infos.get(eid, {})))
+            pages.append({**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid)})
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,
-                          "fault_hint": None})
+                          "fault_hint": None, "defects": None})
     rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}
     written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, **common)}
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
-    written["clusters.html"] = env.get_template("placeholder.html").render(
-        title="Clusters", message="No clustering yet: fault-signature discovery (`vibra cluster`) has not run in "
-                                  "this workspace.", **common)
+    written["clusters.html"] = _clusters_page(ws, settings, env, common)
     written["readiness.html"] = env.get_template("placeholder.html").render(
         title="Readiness", message="No readiness check yet (`vibra readiness`).", **common)
     (out / "machines").mkdir(parents=True, exist_ok=True)

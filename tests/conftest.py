@@ -12,6 +12,23 @@ if not REAL.exists():  # CI and developers keep shared/ beside the checkout; all
     REAL = Path(os.environ.get("VIBRA_REAL_DATA", REAL))
 
 
+# The CWRU drive-end set as one machine: 12 kHz, the 48 kHz normal file decimated to match, rpm per file.
+CWRU_TOML = """
+[features]
+hop_length = 1024
+
+[equipment.cwru-de]
+sample_rate_hz = 12000
+units = "g"
+bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
+
+[[equipment.cwru-de.files]]
+glob = "Normal_*"
+sample_rate_hz = 48000
+decimate = 4
+"""
+
+
 def vibra_exe() -> str:
     exe = Path(sys.executable).with_name("vibra")
     return str(exe) if exe.exists() else "vibra"

@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from conftest import CWRU_TOML
+
 from vibra.errors import InputError
 from vibra.models import FAMILIES, make, registry
 from vibra.settings import load_settings
@@ -201,20 +203,7 @@ def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
     import shutil
 
     ws, _ = init_workspace(tmp_path / "ws")
-    ws.config_path.write_text("""
-[features]
-hop_length = 1024
-
-[equipment.cwru-de]
-sample_rate_hz = 12000
-units = "g"
-bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
-
-[[equipment.cwru-de.files]]
-glob = "Normal_*"
-sample_rate_hz = 48000
-decimate = 4
-""")
+    ws.config_path.write_text(CWRU_TOML)
     src = tmp_path / "src" / "cwru-de"
     src.mkdir(parents=True)
     names = sorted(p.name for p in (real_data / "cwru_12k_de").glob("*.mat"))

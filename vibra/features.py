@@ -18,8 +18,9 @@ from vibra.errors import InputError
 from vibra.settings import FeatureSettings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.physics import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
-from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, embedding, flat_and_clipped, n_windows,
-                                     spectral_from_power, time_indicators, window_spectra)
+from vibra import embedding
+from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, n_windows, spectral_from_power,
+                                     time_indicators, window_spectra)
 
 # A warning is recorded when at least this share of a channel is flat or clipped.
 FLAT_WARN_SHARE = 0.01
@@ -49,11 +50,12 @@ class FeatureResult:
     n_samples: int
     n_windows: int
     warnings: list[str] = field(default_factory=list)
+    channel_stats: list[dict] = field(default_factory=list)  # per channel: samples, nan, flat, clipped, nan_windows
 
 
 def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sample_rate_hz: float,
                   physics: ChannelPhysics | None):
-    """Indicators for windows of one channel at ``starts``: (time, spectral, physics, embedding)."""
+    """Indicators for windows of one channel at ``starts``: (time, spectral, physics)."""
     length = params.frame_length
     t = time_indicators(x, length, params.hop_length, starts)
     spectral = np.empty((starts.shape[0], 2 + len(params.bands_hz)))
@@ -69,7 +71,7 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
         spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
         if physics is not None:
             phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power)
-    return t, spectral, phys, embedding(t, spectral, sample_rate_hz)
+    return t, spectral, phys
 
 
 def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz: float, start: datetime,
@@ -97,7 +99,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     n_ch = len(channels)
     stats = [ChannelStats() for _ in channels]
     parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
-                              "physics": [], "embedding": []}
+                              "physics": []}
     physics = [ChannelPhysics(machine, sample_rate_hz, length) if machine else None for _ in channels]
     tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
@@ -132,14 +134,13 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
                     good = starts[ok]
                 if good.shape[0] == 0:
                     continue
-                t, spectral, phys, emb = _window_block(x, good, params, sample_rate_hz, physics[c])
+                t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c])
                 parts["channel"].append(np.full(good.shape[0], c, dtype=np.int32))
                 parts["window_index"].append(first_index + good // hop)
                 parts["start_sample"].append(consumed + good)
                 parts["time"].append(t)
                 parts["spectral"].append(spectral)
                 parts["physics"].append(phys)
-                parts["embedding"].append(emb)
             next_start = count * hop
         else:
             next_start = 0
@@ -179,9 +180,14 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
         data[name] = values[:, j]
     data["iso_zone"] = pl.Series(zones(data["velocity_rms_mm_s"], machine.limits if machine else None,
                                        sample_rate_hz), dtype=pl.String)
-    data["embedding"] = pl.Series(np.concatenate(parts["embedding"])[order]).cast(pl.List(pl.Float32))
+    defn = embedding.definition(params.bands_hz)
+    vec = embedding.vectors(data, [band_column(lo, hi) for lo, hi in params.bands_hz], sample_rate_hz)
+    data["embedding"] = pl.Series(vec).cast(pl.List(pl.Float32))
+    data["embedding_version"] = pl.Series([embedding.version_of(defn)], dtype=pl.String).extend_constant(
+        embedding.version_of(defn), n - 1)
     frame = pl.DataFrame(data).with_columns(pl.col("rpm").fill_nan(None))
-    return FeatureResult(table=frame, n_samples=total, n_windows=n, warnings=warnings)
+    per_channel = [{"channel": name, **vars(st)} for name, st in zip(channels, stats)]
+    return FeatureResult(table=frame, n_samples=total, n_windows=n, warnings=warnings, channel_stats=per_channel)
 
 
 def _warnings(channels: list[str], stats: list[ChannelStats]) -> list[str]:

@@ -92,6 +92,48 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("forecast", "freq_s", float, 3600.0, 1, 86_400 * 7, "grid step of the forecast series, seconds"),
     Spec("forecast", "min_points", int, 48, 8, 1_000_000, "shortest history forecast (fewer: insufficient_data)"),
     Spec("forecast", "n_jobs", int, 1, 1, 64, "processes statsforecast fits series with"),
+    Spec("cluster", "min_cluster_size", int, 0, 0, 1_000_000,
+         "smallest group HDBSCAN calls a cluster (0 = auto: max(15, 1 % of the fitted sample))"),
+    Spec("cluster", "umap_components", int, 5, 0, 64,
+         "dimensions UMAP reduces the embedding to before HDBSCAN (0 = cluster the embedding itself, no UMAP)"),
+    Spec("cluster", "umap_neighbors", int, 30, 2, 1000, "UMAP's n_neighbors: larger keeps more global structure"),
+    Spec("cluster", "sample", int, 20_000, 100, 10_000_000,
+         "windows the clustering is fitted on (stratified by equipment); the rest are assigned to the nearest"),
+    Spec("cluster", "seed", int, 0, 0, 2**31 - 1, "random seed of the sample and of UMAP"),
+    Spec("defects", "k", int, 5, 1, 200, "neighbours the defect kNN votes with"),
+    Spec("defects", "radius_quantile", float, 0.99, 0.5, 1.0,
+         "quantile of the labelled windows' own neighbour distances the abstention radius starts from"),
+    Spec("defects", "radius_factor", float, 2.0, 0.1, 100.0,
+         "radius = radius_factor × that quantile; a window farther from its labelled neighbours is `unknown`"),
+    Spec("defects", "retrain_coverage_change", float, 0.05, 0.0, 10.0,
+         "relative change of label coverage since the last kNN training that triggers a retrain"),
+    Spec("defects", "retrain_new_clusters", int, 2, 1, 10_000,
+         "newly labelled clusters since the last kNN training that trigger a retrain"),
+    # readiness thresholds: green at or better than the first, red beyond the second, amber between
+    Spec("readiness", "embedding_coverage_green", float, 0.90, 0, 1, "embedding coverage at or above: green"),
+    Spec("readiness", "embedding_coverage_red", float, 0.70, 0, 1, "embedding coverage below: red"),
+    Spec("readiness", "noise_ratio_green", float, 0.25, 0, 1, "share of windows in no cluster at or below: green"),
+    Spec("readiness", "noise_ratio_red", float, 0.40, 0, 1, "share of windows in no cluster above: red"),
+    Spec("readiness", "label_coverage_green", float, 0.60, 0, 1, "share of clusters labelled at or above: green"),
+    Spec("readiness", "label_coverage_red", float, 0.30, 0, 1, "share of clusters labelled below: red"),
+    Spec("readiness", "min_labeled_cluster", int, 15, 1, 1_000_000,
+         "smallest labelled cluster (windows) below which it is red and flagged for merging"),
+    Spec("readiness", "recency_green_h", float, 24.0, 0, 100_000, "hours since the newest window at or below: green"),
+    Spec("readiness", "recency_red_h", float, 72.0, 0, 100_000, "hours since the newest window above: red"),
+    Spec("readiness", "equipment_share_red", float, 0.60, 0, 1, "largest machine's share of embeddings above: red"),
+    Spec("readiness", "missing_indicators_green", float, 0.02, 0, 1, "share of missing numeric indicators below: green"),
+    Spec("readiness", "missing_indicators_red", float, 0.05, 0, 1, "share of missing numeric indicators above: red"),
+    Spec("readiness", "class_imbalance_green", float, 10.0, 1, 1e9, "largest / smallest label class at or below: green"),
+    Spec("readiness", "class_imbalance_red", float, 100.0, 1, 1e9, "largest / smallest label class above: red"),
+    Spec("readiness", "missing_values_green", float, 0.001, 0, 1, "share of NaN samples per channel at or below: green"),
+    Spec("readiness", "missing_values_red", float, 0.05, 0, 1, "share of NaN samples per channel above: red"),
+    Spec("readiness", "flat_green", float, 0.01, 0, 1, "share of flat-line samples per channel at or below: green"),
+    Spec("readiness", "flat_red", float, 0.10, 0, 1, "share of flat-line samples per channel above: red"),
+    Spec("readiness", "clipping_green", float, 0.001, 0, 1, "share of clipped samples per channel at or below: green"),
+    Spec("readiness", "clipping_red", float, 0.01, 0, 1, "share of clipped samples per channel above: red"),
+    Spec("readiness", "gap_green_h", float, 24.0, 0, 100_000, "largest gap between recordings (hours) at or below: green"),
+    Spec("readiness", "gap_red_h", float, 72.0, 0, 100_000, "largest gap between recordings (hours) above: red"),
+    Spec("readiness", "min_days", float, 14.0, 0, 100_000, "days of data a machine needs before training (fewer: red)"),
 )
 
 DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
@@ -207,12 +249,60 @@ class ForecastSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    min_cluster_size: int = 0
+    umap_components: int = 5
+    umap_neighbors: int = 30
+    sample: int = 20_000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DefectSettings:
+    k: int = 5
+    radius_quantile: float = 0.99
+    radius_factor: float = 2.0
+    retrain_coverage_change: float = 0.05
+    retrain_new_clusters: int = 2
+
+
+@dataclass(frozen=True)
+class ReadinessSettings:
+    embedding_coverage_green: float = 0.90
+    embedding_coverage_red: float = 0.70
+    noise_ratio_green: float = 0.25
+    noise_ratio_red: float = 0.40
+    label_coverage_green: float = 0.60
+    label_coverage_red: float = 0.30
+    min_labeled_cluster: int = 15
+    recency_green_h: float = 24.0
+    recency_red_h: float = 72.0
+    equipment_share_red: float = 0.60
+    missing_indicators_green: float = 0.02
+    missing_indicators_red: float = 0.05
+    class_imbalance_green: float = 10.0
+    class_imbalance_red: float = 100.0
+    missing_values_green: float = 0.001
+    missing_values_red: float = 0.05
+    flat_green: float = 0.01
+    flat_red: float = 0.10
+    clipping_green: float = 0.001
+    clipping_red: float = 0.01
+    gap_green_h: float = 24.0
+    gap_red_h: float = 72.0
+    min_days: float = 14.0
+
+
+@dataclass(frozen=True)
 class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    defects: DefectSettings = field(default_factory=DefectSettings)
+    readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     equipment: Mapping[str, Equipment] = field(default_factory=dict)
 
     def equipment_for(self, equipment_id: str) -> Equipment:
@@ -223,7 +313,8 @@ class Settings:
         from dataclasses import asdict
 
         out = {"ingest": asdict(self.ingest), "features": asdict(self.features),
-               "query": asdict(self.query), "anomaly": asdict(self.anomaly), "forecast": asdict(self.forecast)}
+               "query": asdict(self.query), "anomaly": asdict(self.anomaly), "forecast": asdict(self.forecast),
+               "cluster": asdict(self.cluster), "defects": asdict(self.defects), "readiness": asdict(self.readiness)}
         out["equipment"] = {k: asdict(v) for k, v in self.equipment.items()}
         return out
 
@@ -421,12 +512,13 @@ def load_settings(
     env = env or {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
 
-    known_sections = {"ingest", "features", "query", "anomaly", "forecast", "equipment", "readiness", "workspace"}
+    known_sections = {"ingest", "features", "query", "anomaly", "forecast", "cluster", "defects", "equipment",
+                      "readiness", "workspace"}
     for section in raw:
         if section not in known_sections:
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {sorted(known_sections)}")
 
-    values: dict[str, dict[str, Any]] = {"ingest": {}, "features": {}, "query": {}, "anomaly": {}, "forecast": {}}
+    values: dict[str, dict[str, Any]] = {s.section: {} for s in SETTINGS}
     specs = {(s.section, s.key): s for s in SETTINGS}
     for section in values:
         table = raw.get(section, {})
@@ -471,6 +563,9 @@ def load_settings(
         query=QuerySettings(**values["query"]),
         anomaly=anomaly,
         forecast=ForecastSettings(**values["forecast"]),
+        cluster=ClusterSettings(**values["cluster"]),
+        defects=DefectSettings(**values["defects"]),
+        readiness=ReadinessSettings(**values["readiness"]),
         equipment=equipment,
     )
 

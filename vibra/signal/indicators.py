@@ -14,10 +14,6 @@ import numpy as np
 from vibra.signal._kernels import TIME_COLUMNS, _flat_runs, _time_indicators
 
 SPECTRAL_COLUMNS = ("dominant_freq_hz", "spectral_centroid_hz")
-EMBEDDING_BASE = (
-    "log10_rms", "log10_peak", "crest_factor", "log_kurtosis", "skewness", "shape_factor",
-    "impulse_factor", "log10_clearance_factor", "dominant_freq_rel", "spectral_centroid_rel",
-)
 
 
 def n_windows(n_samples: int, frame_length: int, hop_length: int) -> int:
@@ -149,29 +145,6 @@ def spectral_from_power(freqs: np.ndarray, power: np.ndarray, sample_rate_hz: fl
         mask = (freqs >= low) & (freqs < high)
         out[:, 2 + j] = power[:, mask].sum(axis=1)
     return out
-
-
-def embedding(time_values: np.ndarray, spectral_values: np.ndarray, sample_rate_hz: float) -> np.ndarray:
-    """Fixed-length float32 vector per window from its indicators.
-
-    Layout: ``EMBEDDING_BASE`` (logs of scale-like indicators, shape ratios,
-    frequencies relative to Nyquist) followed by each band's share of the total
-    band power. Non-finite entries become 0 so every vector is usable.
-    """
-    t = time_values
-    tiny = 1e-12
-    nyquist = sample_rate_hz / 2.0
-    bands = np.nan_to_num(spectral_values[:, 2:], nan=0.0)
-    total = bands.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = np.where(total > 0, bands / total, 0.0)
-        cols = [
-            np.log10(t[:, 2] + tiny), np.log10(t[:, 3] + tiny), t[:, 5], np.log(t[:, 6]), t[:, 7],
-            t[:, 8], t[:, 9], np.log10(t[:, 10]), spectral_values[:, 0] / nyquist,
-            spectral_values[:, 1] / nyquist,
-        ]
-    vec = np.column_stack(cols + [shares])
-    return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 def flat_and_clipped(x: np.ndarray, min_clip_run: int = 3, min_flat_run: int = 64) -> tuple[int, int]:

@@ -39,6 +39,7 @@ RECORDING_COLUMNS = (
     ("rpm", "DOUBLE"),
     ("duplicate_of", "VARCHAR"),       # source_path of the first copy, for duplicates
     ("updated_at", "TIMESTAMPTZ"),
+    ("channel_stats", "VARCHAR"),      # JSON list: per channel samples, nan, flat, clipped, nan_windows
 )
 
 _DDL = [
@@ -48,7 +49,29 @@ _DDL = [
     + ", PRIMARY KEY (source_path, recording_id))",
     "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ, "
     "ended_at TIMESTAMPTZ, status VARCHAR, counts JSON, settings JSON, vibra_version VARCHAR)",
+    # the defect catalog, labels with provenance, and the windows a cluster label covered when it was made
+    "CREATE TABLE IF NOT EXISTS defect_types (name VARCHAR PRIMARY KEY, description VARCHAR, source VARCHAR, "
+    "created_by VARCHAR, created_at TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS labels (label_id VARCHAR PRIMARY KEY, kind VARCHAR, defect VARCHAR, "
+    "equipment_id VARCHAR, recording_id VARCHAR, start_at TIMESTAMPTZ, end_at TIMESTAMPTZ, clustering_version VARCHAR, "
+    "cluster_id BIGINT, n_windows BIGINT, source VARCHAR, created_by VARCHAR, created_at TIMESTAMPTZ, note VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS label_windows (label_id VARCHAR, equipment_id VARCHAR, recording_id VARCHAR, "
+    "channel VARCHAR, window_index BIGINT)",
 ]
+
+SEED_DEFECTS = (
+    ("normal", "healthy running, no defect"),
+    ("imbalance", "mass imbalance: high 1× running speed, radial"),
+    ("misalignment", "shaft misalignment: high 2× (and 1×) running speed, axial"),
+    ("looseness", "mechanical looseness: many running-speed harmonics, sub-harmonics"),
+    ("bearing_outer_race", "outer-race defect: envelope spectrum at BPFO"),
+    ("bearing_inner_race", "inner-race defect: envelope spectrum at BPFI, modulated by 1×"),
+    ("bearing_ball", "rolling-element defect: envelope spectrum at BSF (2×BSF)"),
+    ("bearing_cage", "cage defect: envelope spectrum at FTF"),
+    ("gear", "gear defect: gear-mesh frequency and sidebands"),
+    ("electrical", "electrical fault: 2× line frequency, rotor bar sidebands"),
+    ("sensor_fault", "not the machine: flat line, clipping, loose or failed sensor"),
+)
 
 # The current row of each source file: the most recently written one.
 CURRENT = ("(SELECT * FROM recordings QUALIFY row_number() OVER "
@@ -97,7 +120,11 @@ def ensure(path: Path) -> None:
     with connect(path) as con:
         for ddl in _DDL:
             con.execute(ddl)
+        # columns added after a catalog was first created
+        con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS channel_stats VARCHAR")
         con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)])
+        con.executemany("INSERT INTO defect_types VALUES (?, ?, 'seed', 'vibra', now()) ON CONFLICT DO NOTHING",
+                        [list(d) for d in SEED_DEFECTS])
     _ENSURED.add(str(path))
 
 
@@ -165,3 +192,13 @@ def record_run(path: Path, run: dict[str, Any]) -> None:
              json.dumps(run.get("counts", {}), default=str), json.dumps(run.get("settings", {}), default=str),
              run["vibra_version"]],
         )
+
+
+def frame(con: Any, sql: str, params: Sequence[Any] = ()):
+    """The result of ``sql`` as a Polars frame (through Arrow; works across DuckDB's API revisions)."""
+    import polars as pl
+
+    rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
+    if rel is None:  # not a query
+        return pl.DataFrame()
+    return pl.from_arrow(rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow())

@@ -1,0 +1,467 @@
+"""Defects: the defect catalog, labels with provenance, the kNN that assigns defects to every window.
+
+Labels live in the catalog (``labels``; a cluster label also stores the windows
+it covered when it was made, in ``label_windows``, so it survives re-clustering).
+A window's label is the most recent label covering it. The kNN is trained on the
+labelled windows' embeddings and writes ``defect``, ``defect_confidence`` (or
+``unknown``) for every window to ``data/lake/defects/``. It is retrained when
+label coverage moved by more than ``defects.retrain_coverage_change`` (relative)
+or ``defects.retrain_new_clusters`` clusters were labelled since it was trained;
+``vibra label`` and ``vibra cluster`` check this rule after they change anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import hashlib
+import json
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vibra import knn
+from vibra.errors import InputError, NotReadyError
+from vibra.hashing import sha256_file
+from vibra.settings import Settings
+from vibra.storage import catalog, lake
+from vibra.workspace import Workspace
+
+from vibra_pipelines.cluster import (KEYS, current_embedding, embedding_matrix, latest_manifest, read_clusters,
+                                     read_json, read_windows)
+from vibra_pipelines.runs import run_record
+
+DEFECT_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",
+                 "clustering_version", "cluster_id", "n_windows", "source", "created_by", "created_at", "note")
+
+
+def knn_root(ws: Workspace) -> Path:
+    return ws.artifacts / "models" / "knn"
+
+
+def _who(who: str | None) -> str:
+    if who:
+        return who
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# -- the defect catalog -------------------------------------------------------------------------
+
+def defect_types(ws: Workspace) -> list[dict]:
+    catalog.ensure(ws.catalog_path)
+    rows = catalog.query(ws.catalog_path, "SELECT name, description, source, created_by, created_at FROM defect_types "
+                                          "ORDER BY source = 'seed' DESC, name")
+    return [dict(zip(("name", "description", "source", "created_by", "created_at"), r)) for r in rows]
+
+
+def add_defect(ws: Workspace, name: str, description: str = "", who: str | None = None) -> dict:
+    if not DEFECT_RE.match(name):
+        raise InputError(f"defect name {name!r}: use lower-case letters, digits and _ (e.g. bearing_outer_race)")
+    catalog.ensure(ws.catalog_path)
+    with catalog.connect(ws.catalog_path) as con:
+        if con.execute("SELECT 1 FROM defect_types WHERE name = ?", [name]).fetchone():
+            raise InputError(f"defect {name!r} is already in the catalog; `vibra defects list` shows them")
+        con.execute("INSERT INTO defect_types VALUES (?, ?, 'user', ?, now())", [name, description, _who(who)])
+    return {"name": name, "description": description}
+
+
+def _check_defect(ws: Workspace, defect: str) -> None:
+    known = [d["name"] for d in defect_types(ws)]
+    if defect not in known:
+        raise InputError(f"defect {defect!r} is not in the catalog; choose one of {', '.join(known)} "
+                         f"or add it with `vibra defects add {defect}`")
+
+
+# -- labels ---------------------------------------------------------------------------------------
+
+def _insert_label(ws: Workspace, row: dict, windows=None) -> dict:
+    row = {**{c: None for c in LABEL_COLUMNS}, **row}
+    row["label_id"] = row["label_id"] or uuid.uuid4().hex[:12]
+    row["created_at"] = datetime.now(timezone.utc)
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("BEGIN")
+        con.execute(f"INSERT INTO labels VALUES ({', '.join('?' * len(LABEL_COLUMNS))})", [row[c] for c in LABEL_COLUMNS])
+        if windows is not None and windows.height:
+            import polars as pl
+
+            frame = windows.select(pl.lit(row["label_id"]).alias("label_id"), *KEYS).to_arrow()
+            con.register("new_windows", frame)
+            con.execute("INSERT INTO label_windows SELECT * FROM new_windows")
+        con.execute("COMMIT")
+    return row
+
+
+def label_cluster(ws: Workspace, settings: Settings, cluster_id: int, defect: str, *, who: str | None = None,
+                  note: str = "") -> dict:
+    """Label every window of a cluster of the latest clustering."""
+    import polars as pl
+
+    _check_defect(ws, defect)
+    manifest = latest_manifest(ws)
+    if not manifest:
+        raise NotReadyError("no clustering yet; run `vibra cluster` first")
+    if cluster_id < 0:
+        raise InputError(f"cluster {cluster_id}: -1 is noise (windows in no cluster), not a cluster; label a "
+                         "recording instead with `vibra label recording`")
+    members = read_clusters(ws).filter(pl.col("cluster_id") == cluster_id)
+    if members.height == 0:
+        known = sorted(int(c) for c in manifest["sizes"])
+        raise InputError(f"cluster {cluster_id} is not in clustering {manifest['version']}; clusters are {known}")
+    row = _insert_label(ws, {"kind": "cluster", "defect": defect, "clustering_version": manifest["version"],
+                             "cluster_id": cluster_id, "n_windows": members.height, "source": "cli",
+                             "created_by": _who(who), "note": note}, members)
+    return {**_public(row), "retrain": after_change(ws, settings, trigger="label")}
+
+
+def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
+    """(recording_id, equipment_id) of a recording id, an unambiguous id prefix, or a source file name."""
+    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, equipment_id, source_path FROM {catalog.CURRENT} c "
+                                          "WHERE status = 'completed'")
+    hits = {(r[0], r[1]) for r in rows if r[0] == ident or (len(ident) >= 6 and r[0].startswith(ident))
+            or Path(r[2]).name == ident}
+    if len(hits) == 1:
+        return hits.pop()
+    if not hits:
+        raise InputError(f"recording {ident!r}: no completed recording has this id, id prefix or file name; "
+                         "`vibra status --recordings` lists them")
+    raise InputError(f"recording {ident!r} is ambiguous ({len(hits)} recordings match); give more of the id")
+
+
+def label_recording(ws: Workspace, settings: Settings, recording: str, defect: str, *, who: str | None = None,
+                    note: str = "", source: str = "cli") -> dict:
+    _check_defect(ws, defect)
+    rid, eid = _resolve_recording(ws, recording)
+    row = _insert_label(ws, {"kind": "recording", "defect": defect, "equipment_id": eid, "recording_id": rid,
+                             "source": source, "created_by": _who(who), "note": note})
+    return {**_public(row), "retrain": after_change(ws, settings, trigger="label")}
+
+
+def _time(value: str, where: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{where}: {value!r} is not an ISO 8601 time; write e.g. 2026-03-01T00:00:00Z") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None) -> dict:
+    """Labels from a CSV with columns ``equipment_id, recording_id, start, end, defect[, note]``.
+
+    Each row names either a recording (``recording_id``: id, prefix or file name) or a
+    time range of one machine (``equipment_id``, ``start``, ``end``). Every row is
+    checked before any is stored: one bad row refuses the file, naming the line.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc}); give a UTF-8 CSV file") from None
+    if not rows or "defect" not in rows[0]:
+        raise InputError(f"{path}: needs a header with defect and either recording_id or equipment_id,start,end")
+    known = {d["name"] for d in defect_types(ws)}
+    have = {r[0] for r in catalog.query(ws.catalog_path, f"SELECT DISTINCT equipment_id FROM {catalog.CURRENT} c")}
+    todo = []
+    for n, raw in enumerate(rows, start=2):
+        r = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        where = f"{path} line {n}"
+        if r["defect"] not in known:
+            raise InputError(f"{where}: defect {r['defect']!r} is not in the catalog; add it with `vibra defects add`")
+        if r.get("recording_id"):
+            rid, eid = _resolve_recording(ws, r["recording_id"])
+            todo.append({"kind": "recording", "defect": r["defect"], "equipment_id": eid, "recording_id": rid,
+                         "note": r.get("note", "")})
+        elif r.get("equipment_id") and r.get("start") and r.get("end"):
+            if r["equipment_id"] not in have:
+                raise InputError(f"{where}: equipment {r['equipment_id']!r} has no recordings; check the id")
+            start, end = _time(r["start"], where), _time(r["end"], where)
+            if end <= start:
+                raise InputError(f"{where}: end {r['end']} is not after start {r['start']}; swap them")
+            todo.append({"kind": "range", "defect": r["defect"], "equipment_id": r["equipment_id"], "start_at": start,
+                         "end_at": end, "note": r.get("note", "")})
+        else:
+            raise InputError(f"{where}: give recording_id, or equipment_id with start and end")
+    stored = [_public(_insert_label(ws, {**t, "source": f"import:{Path(path).name}", "created_by": _who(who)}))
+              for t in todo]
+    return {"imported": len(stored), "labels": stored, "retrain": after_change(ws, settings, trigger="label")}
+
+
+def _public(row: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if v is not None}
+
+
+def list_labels(ws: Workspace) -> list[dict]:
+    catalog.ensure(ws.catalog_path)
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels ORDER BY created_at")
+    return [_public(dict(zip(LABEL_COLUMNS, r))) for r in rows]
+
+
+def labelled_windows(ws: Workspace, windows):
+    """``windows`` (with KEYS and window_start) joined with their labels: defect and label_source.
+
+    A window covered by several labels takes the most recent one.
+    """
+    import duckdb
+    import polars as pl
+
+    if windows.height == 0 or not ws.catalog_path.exists():
+        return windows.head(0).with_columns(defect=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
+    with catalog.connect(ws.catalog_path, read_only=True) as con:
+        labels = catalog.frame(con, "SELECT * FROM labels")
+        lw = catalog.frame(con, "SELECT * FROM label_windows")
+    if labels.height == 0:
+        return windows.head(0).with_columns(defect=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
+    keys = windows.select(*KEYS, "window_start")
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("w", keys.to_arrow())
+        con.register("labels", labels.to_arrow())
+        con.register("lw", lw.to_arrow() if lw.height else pl.DataFrame(schema={"label_id": pl.String, **{
+            k: keys.schema[k] for k in KEYS}}).to_arrow())
+        hits = catalog.frame(con, """
+            WITH hit AS (
+              SELECT w.equipment_id, w.recording_id, w.channel, w.window_index, l.defect, l.kind, l.source, l.created_at
+              FROM w JOIN labels l ON l.kind = 'recording' AND l.recording_id = w.recording_id
+              UNION ALL
+              SELECT w.equipment_id, w.recording_id, w.channel, w.window_index, l.defect, l.kind, l.source, l.created_at
+              FROM w JOIN labels l ON l.kind = 'range' AND l.equipment_id = w.equipment_id
+                   AND w.window_start >= l.start_at AND w.window_start < l.end_at
+              UNION ALL
+              SELECT w.equipment_id, w.recording_id, w.channel, w.window_index, l.defect, l.kind, l.source, l.created_at
+              FROM w JOIN lw USING (equipment_id, recording_id, channel, window_index)
+                     JOIN labels l ON l.label_id = lw.label_id)
+            SELECT equipment_id, recording_id, channel, window_index, defect,
+                   kind || ' (' || source || ')' AS label_source
+            FROM hit QUALIFY row_number() OVER (PARTITION BY equipment_id, recording_id, channel, window_index
+                                                ORDER BY created_at DESC) = 1""")
+    return windows.join(hits, on=KEYS, how="inner")
+
+
+# -- the kNN --------------------------------------------------------------------------------------
+
+def latest_knn(ws: Workspace) -> dict | None:
+    pointer = read_json(knn_root(ws) / "latest.json")
+    return read_json(knn_root(ws) / pointer["version"] / "manifest.json") if pointer else None
+
+
+def _labelled_clusters(ws: Workspace) -> list[str]:
+    rows = catalog.query(ws.catalog_path, "SELECT DISTINCT clustering_version || ':' || cluster_id FROM labels "
+                                          "WHERE kind = 'cluster' ORDER BY 1")
+    return [r[0] for r in rows]
+
+
+@dataclass
+class Population:
+    """The current embeddings and their labels."""
+
+    windows: object  # polars frame: KEYS, window_start, embedding
+    labelled: object  # windows with defect, label_source
+    embedding_version: str
+
+    @property
+    def coverage(self) -> float:
+        return self.labelled.height / self.windows.height if self.windows.height else 0.0
+
+
+def population(ws: Workspace, settings: Settings) -> Population:
+    raw = read_windows(ws, ["embedding", "embedding_version"])
+    if raw.height == 0:
+        return Population(raw, raw, "")
+    df, version, _ = current_embedding(ws, raw, settings)
+    return Population(df, labelled_windows(ws, df), version)
+
+
+def retrain_reason(ws: Workspace, settings: Settings, pop: Population) -> str | None:
+    """Why the kNN should be retrained now, or None."""
+    if pop.labelled.height == 0:
+        return None
+    current = latest_knn(ws)
+    if current is None:
+        return "no kNN trained yet"
+    if current.get("embedding_version") != pop.embedding_version:
+        return "the embedding version changed"
+    if set(current["classes"]) != set(pop.labelled["defect"].unique().to_list()):
+        return "the labelled defect classes changed"
+    before, now = current["coverage_at_train"], pop.coverage
+    change = abs(now - before) / before if before else float("inf")
+    if change > settings.defects.retrain_coverage_change:
+        return f"label coverage moved from {before:.2%} to {now:.2%} (more than {settings.defects.retrain_coverage_change:.0%})"
+    new = set(_labelled_clusters(ws)) - set(current.get("labelled_clusters", []))
+    if len(new) >= settings.defects.retrain_new_clusters:
+        return f"{len(new)} clusters labelled since the last training"
+    return None
+
+
+def train(ws: Workspace, settings: Settings, pop: Population | None = None, reason: str = "asked") -> dict:
+    """Fit the kNN on every labelled window; write the version folder and point ``latest`` at it."""
+    pop = pop or population(ws, settings)
+    if pop.labelled.height < 2:
+        raise NotReadyError("fewer than 2 labelled windows; label a cluster or a recording first (`vibra label`)")
+    cfg = settings.defects
+    x = embedding_matrix(pop.labelled)
+    y = pop.labelled["defect"].to_numpy()
+    model = knn.fit(x, y, k=cfg.k, radius_quantile=cfg.radius_quantile, radius_factor=cfg.radius_factor)
+    now = datetime.now(timezone.utc)
+    root = knn_root(ws)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        knn.save(model, tmp / "model.npz")
+        sha = sha256_file(tmp / "model.npz")
+        version = f"{now:%Y%m%dT%H%M%S%fZ}-{sha[:8]}"
+        classes, counts = np.unique(y.astype(str), return_counts=True)
+        manifest = {
+            "knn_version": version, "version": version, "created_at": now.isoformat(), "reason": reason,
+            "embedding_version": pop.embedding_version, "coverage_at_train": pop.coverage,
+            "n_labels": int(pop.labelled.height), "classes": classes.tolist(),
+            "class_counts": dict(zip(classes.tolist(), counts.tolist())), "k": cfg.k, "radius": model.radius,
+            "radius_rule": f"{cfg.radius_factor:g} × q{cfg.radius_quantile:g} of labelled windows' mean distance to "
+                           f"their {cfg.k} nearest labelled neighbours",
+            "labelled_clusters": _labelled_clusters(ws), "files": {"model.npz": sha},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        tmp.rename(root / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    lake.write_json(root / "latest.json", {"version": version})
+    return manifest
+
+
+def load_knn(ws: Workspace, manifest: dict) -> knn.KnnModel:
+    path = knn_root(ws) / manifest["version"] / "model.npz"
+    if sha256_file(path) != manifest["files"]["model.npz"]:
+        raise InputError(f"{path}: sha256 does not match its manifest (file changed or damaged); "
+                         "retrain with `vibra defects train`")
+    return knn.load(path)
+
+
+def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> dict:
+    """Defect and confidence for every window of the current embedding; replaces the ``defects`` table."""
+    import polars as pl
+
+    manifest = latest_knn(ws)
+    if manifest is None:
+        raise NotReadyError("no kNN yet; label a cluster or a recording first (`vibra label`)")
+    pop = pop or population(ws, settings)
+    if pop.windows.height == 0 or manifest["embedding_version"] != pop.embedding_version:
+        return {"assigned": 0}
+    model = load_knn(ws, manifest)
+    defect, confidence, distance = knn.predict(model, embedding_matrix(pop.windows))
+    out = pop.windows.select(*KEYS, "window_start").with_columns(
+        defect=pl.Series(defect, dtype=pl.String), defect_confidence=pl.Series(confidence),
+        neighbour_distance=pl.Series(distance), knn_version=pl.lit(manifest["version"]))
+    table = ws.table("defects")
+    lake.write_partitioned(out, table, manifest["version"])
+    lake.write_json(table / "_current.json", {"knn_version": manifest["version"]})
+    for f in lake.partition_files(table):
+        if f.name != f"part-{manifest['version']}.parquet":
+            f.unlink(missing_ok=True)
+    shares = out.group_by("defect").agg(pl.len()).sort("defect")
+    return {"assigned": out.height, "knn_version": manifest["version"], "per_defect": dict(shares.iter_rows())}
+
+
+def after_change(ws: Workspace, settings: Settings, trigger: str) -> dict:
+    """Apply the retrain rule after labels or clusters changed; reassign when a kNN exists."""
+    pop = population(ws, settings)
+    reason = retrain_reason(ws, settings, pop)
+    out: dict = {"trigger": trigger, "coverage": pop.coverage, "retrained": False}
+    if reason:
+        manifest = train(ws, settings, pop, reason)
+        out.update(retrained=True, reason=reason, knn_version=manifest["version"])
+    if latest_knn(ws) is not None:
+        out["assignment"] = assign(ws, settings, pop)
+    return out
+
+
+def train_now(ws: Workspace, settings: Settings) -> dict:
+    with run_record(ws, "defects train", settings) as counts:
+        pop = population(ws, settings)
+        manifest = train(ws, settings, pop, reason="asked (vibra defects train)")
+        assigned = assign(ws, settings, pop)
+        counts.update(n_labels=manifest["n_labels"], assigned=assigned["assigned"])
+    return {"knn": manifest, "assignment": assigned}
+
+
+def read_defects(ws: Workspace, equipment: list[str] | None = None):
+    import duckdb
+    import polars as pl
+
+    files = [f for eid in (equipment or [None]) for f in lake.partition_files(ws.table("defects"), eid)]
+    if not files:
+        return pl.DataFrame()
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        return catalog.frame(con, "SELECT * FROM read_parquet(?, union_by_name = true)",
+                                         [[str(f) for f in files]])
+
+
+def assignments(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
+    """Per equipment and recording: windows per assigned defect (``unknown`` included)."""
+    import polars as pl
+
+    df = read_defects(ws, equipment)
+    if df.height == 0:
+        return []
+    grouped = (df.group_by("equipment_id", "recording_id", "defect")
+               .agg(pl.len().alias("windows"), pl.col("defect_confidence").mean().alias("mean_confidence"),
+                    pl.col("window_start").min().alias("first"))
+               .sort("equipment_id", "first", "recording_id", "defect"))
+    out: dict = {}
+    for r in grouped.iter_rows(named=True):
+        item = out.setdefault((r["equipment_id"], r["recording_id"]), {
+            "equipment_id": r["equipment_id"], "recording_id": r["recording_id"], "first": r["first"].isoformat(),
+            "windows": {}, "mean_confidence": {}})
+        item["windows"][r["defect"]] = int(r["windows"])
+        item["mean_confidence"][r["defect"]] = round(float(r["mean_confidence"]), 3)
+    return list(out.values())
+
+
+def cluster_table(ws: Workspace, settings: Settings) -> dict:
+    """``vibra clusters``: each cluster of the latest clustering with its label, evidence and drift."""
+    import polars as pl
+
+    manifest = latest_manifest(ws)
+    if not manifest:
+        raise NotReadyError("no clustering yet; run `vibra cluster` first")
+    members = read_clusters(ws)
+    labelled = labelled_windows(ws, members)
+    direct = (labelled.filter(pl.col("cluster_id") >= 0).group_by("cluster_id", "defect", "label_source")
+              .agg(pl.len().alias("n")).sort("n", descending=True))
+    defects = read_defects(ws)
+    knn_major = pl.DataFrame()
+    if defects.height:
+        knn_major = (members.join(defects.select(*KEYS, "defect"), on=KEYS)
+                     .group_by("cluster_id", "defect").agg(pl.len().alias("n")).sort("n", descending=True))
+    rows = []
+    for c in manifest["clusters"]:
+        cid = c["cluster_id"]
+        mine = direct.filter(pl.col("cluster_id") == cid)
+        label, source, labelled_n = None, None, int(mine["n"].sum()) if mine.height else 0
+        if mine.height:
+            label = mine["defect"][0]
+            source = f"{mine['label_source'][0]}: {mine['n'][0]} of {labelled_n} labelled windows"
+        elif knn_major.height and knn_major.filter(pl.col("cluster_id") == cid).height:
+            k = knn_major.filter(pl.col("cluster_id") == cid)
+            label, source = k["defect"][0], f"knn: {k['n'][0]} of {c['size']} windows"
+        rows.append({**c, "label": label, "label_source": source, "labelled_windows": labelled_n})
+    return {"version": manifest["version"], "created_at": manifest["created_at"],
+            "embedding_version": manifest["embedding_version"], "windows": manifest["windows"],
+            "n_clusters": manifest["n_clusters"], "noise_ratio": manifest["noise_ratio"],
+            "noise_windows": int(members.filter(pl.col("cluster_id") < 0).height),
+            "validity": manifest["validity"], "drift": manifest["drift"], "psi": manifest["psi"], "clusters": rows}
+
+
+def label_digest(ws: Workspace) -> str:
+    """A hash of the label set (for snapshots and reports)."""
+    rows = catalog.query(ws.catalog_path, "SELECT label_id FROM labels ORDER BY label_id")
+    return hashlib.sha256(",".join(r[0] for r in rows).encode()).hexdigest()[:16]

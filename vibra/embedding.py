@@ -1,0 +1,147 @@
+"""The window embedding: a fixed-length float32 vector per window, and its manifest.
+
+The embedding is what clustering and the defect kNN compare windows by. It is
+built from indicators that describe the *shape* of a window's signal (crest,
+kurtosis, spectral balance, envelope fault-frequency ratios, running-speed
+orders) more than its level, so that one defect looks alike on machines of
+different size. Each dimension is a fixed transform of one indicator followed
+by a fixed normalisation ``(value - center) / scale``; the centres and scales
+belong to the definition (they are not fitted on data), so rows ingested a year
+apart are comparable and a clustering or kNN never has to re-standardise.
+
+The definition (ordered dimensions, transforms, normalisation, band edges) is
+hashed; the hash names the version (``emb-<12 hex>``). A change of any part
+is a new version, written as a new manifest under
+``artifacts/models/embedding/<version>/manifest.json``; every ``features`` row
+carries its ``embedding_version``, and consumers select one version, so
+dimensions are never silently mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+# (name, source indicator, transform, center, scale). Transforms: "log10" of the
+# value, "ratio_rms_log10" = log10(value / rms), "rel_nyquist" = value / (fs/2),
+# "identity". Non-finite results (missing physics, empty bands) become 0 = the centre.
+_DIMENSIONS: tuple[tuple[str, str, str, float, float], ...] = (
+    ("log10_rms", "rms", "log10", 0.0, 7.5),  # level: weighed lightly (a big machine is not a defect)
+    ("log10_crest_factor", "crest_factor", "log10", 0.5, 0.3),
+    ("log10_kurtosis", "kurtosis", "log10", 0.477, 0.6),
+    ("skewness", "skewness", "identity", 0.0, 1.0),
+    ("shape_factor", "shape_factor", "identity", 1.25, 0.2),
+    ("dominant_freq_rel", "dominant_freq_hz", "rel_nyquist", 0.25, 0.5),
+    ("spectral_centroid_rel", "spectral_centroid_hz", "rel_nyquist", 0.25, 0.2),
+    ("log10_env_bpfo", "env_bpfo", "log10", 0.0, 0.15),  # bearing fault evidence: weighed most
+    ("log10_env_bpfi", "env_bpfi", "log10", 0.0, 0.15),
+    ("log10_env_bsf", "env_bsf", "log10", 0.0, 0.15),
+    ("log10_env_ftf", "env_ftf", "log10", 0.0, 0.15),
+    ("log10_spectral_kurtosis_max", "spectral_kurtosis_max", "log10", 0.5, 1.0),
+    ("log10_order_1x_rel", "order_1x", "ratio_rms_log10", -1.0, 1.0),
+    ("log10_order_2x_rel", "order_2x", "ratio_rms_log10", -1.0, 1.0),
+    ("log10_order_3x_rel", "order_3x", "ratio_rms_log10", -1.0, 1.0),
+)
+BAND_CENTER, BAND_SCALE = 0.2, 0.4
+# Bump when the code of a transform changes without the table above changing.
+CODE_REVISION = 1
+
+
+def definition(bands_hz: tuple[tuple[float, float], ...]) -> dict:
+    """The embedding's definition: everything that decides a vector's values."""
+    dims = [{"name": n, "indicator": src, "transform": tr, "center": c, "scale": s} for n, src, tr, c, s in _DIMENSIONS]
+    for lo, hi in bands_hz:
+        dims.append({"name": f"band_share_{lo:g}_{hi:g}", "indicator": f"band_{lo:g}_{hi:g}",
+                     "transform": "share_of_bands", "center": BAND_CENTER, "scale": BAND_SCALE})
+    return {"code_revision": CODE_REVISION, "dimensions": dims, "bands_hz": [list(b) for b in bands_hz]}
+
+
+def definition_hash(defn: dict) -> str:
+    return hashlib.sha256(json.dumps(defn, sort_keys=True).encode()).hexdigest()
+
+
+def version_of(defn: dict) -> str:
+    return "emb-" + definition_hash(defn)[:12]
+
+
+def vectors(columns: Mapping[str, np.ndarray], band_columns: list[str], sample_rate_hz: float) -> np.ndarray:
+    """Embedding rows (float32, shape (n, dimension)) from indicator columns of the features table.
+
+    Parameters
+    ----------
+    columns : indicator name -> array (one entry per window), as in the features table.
+    band_columns : names of the band-energy columns, in definition order.
+    sample_rate_hz : sample rate of the windows.
+    """
+    nyquist = sample_rate_hz / 2.0
+    rms = np.asarray(columns["rms"], dtype=np.float64)
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _, src, transform, center, scale in _DIMENSIONS:
+            v = np.asarray(columns[src], dtype=np.float64)
+            if transform == "log10":
+                v = np.log10(v)
+            elif transform == "ratio_rms_log10":
+                v = np.log10(v / rms)
+            elif transform == "rel_nyquist":
+                v = v / nyquist
+            out.append((v - center) / scale)
+        if band_columns:
+            bands = np.nan_to_num(np.column_stack([np.asarray(columns[b], dtype=np.float64) for b in band_columns]))
+            total = bands.sum(axis=1, keepdims=True)
+            shares = np.where(total > 0, bands / total, 0.0)
+            out.extend(((shares - BAND_CENTER) / BAND_SCALE).T)
+    vec = np.column_stack(out)
+    vec[~np.isfinite(vec)] = 0.0
+    return vec.astype(np.float32)
+
+
+def manifest(defn: dict) -> dict:
+    return {
+        "version": version_of(defn),
+        "dimension": len(defn["dimensions"]),
+        "indicators": [d["indicator"] for d in defn["dimensions"]],
+        "names": [d["name"] for d in defn["dimensions"]],
+        "normalisation": {"center": [d["center"] for d in defn["dimensions"]],
+                          "scale": [d["scale"] for d in defn["dimensions"]]},
+        "definition": defn,
+        "definition_sha256": definition_hash(defn),
+    }
+
+
+def ensure_manifest(root: Path, defn: dict) -> str:
+    """Write ``root/<version>/manifest.json`` once (atomically) and point ``latest.json`` at it."""
+    from vibra.storage.lake import write_json
+
+    body = manifest(defn)
+    version = body["version"]
+    path = root / version / "manifest.json"
+    if not path.exists():
+        write_json(path, {**body, "created_at": datetime.now(timezone.utc).isoformat()})
+    latest = root / "latest.json"
+    try:
+        current = json.loads(latest.read_text()).get("version")
+    except (OSError, ValueError):
+        current = None
+    if current != version:
+        write_json(latest, {"version": version})
+    return version
+
+
+def latest_version(root: Path) -> str | None:
+    try:
+        return json.loads((root / "latest.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def read_manifest(root: Path, version: str) -> dict | None:
+    try:
+        return json.loads((root / version / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
