@@ -294,3 +294,23 @@ def assignments_table(rows: list[dict]) -> None:
         table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16],
                       ", ".join(f"{k} {v}" for k, v in sorted(r["windows"].items(), key=lambda kv: -kv[1])))
     _console().print(table)
+
+
+def readiness_table(report: dict, show_all: bool = False) -> None:
+    c = report["counts"]
+    say(f"readiness: {report['status'].upper()} ({c['green']} green, {c['amber']} amber, {c['red']} red)"
+        + ("; per machine: " + ", ".join(f"{e} {s}" for e, s in report["equipment"].items()) if report["equipment"] else ""))
+    table = _table("metrics" + ("" if show_all else " not green"), ["status", "metric", "scope", "value", "threshold", "blocks", "note"])
+    rank = {"red": 0, "amber": 1, "green": 2}
+    shown = [m for m in report["metrics"] if show_all or m["status"] != "green"]
+    for m in sorted(shown, key=lambda m: rank[m["status"]]):
+        t = m["threshold"]
+        thr = "" if t.get("better") == "info" else (
+            f"≥ {_cell(t['green'])} green, < {_cell(t['red'])} red" if t.get("better") == "higher" else
+            f"≤ {_cell(t['green'])} green, > {_cell(t['red'])} red" if t.get("better") == "lower" and t.get("red") is not None
+            else f"{t.get('better')} {_cell(t['green'])}")
+        table.add_row(m["status"], m["name"], m["scope"], _cell(m["value"]), thr, ", ".join(m["blocks"]), m["note"])
+    if shown:
+        _console().print(table)
+    if not show_all:
+        say(f"{c['green']} green metric(s) not shown: --all lists every metric, --json gives them to scripts")

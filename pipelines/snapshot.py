@@ -1,0 +1,178 @@
+"""Training snapshots: ``artifacts/snapshots/<version>/data.parquet`` + ``metadata.json``.
+
+A snapshot freezes the training set: every window of the current embedding
+(or a stratified sample of them) with its keys, cluster, embedding and defect
+label (a direct label wins; else the kNN's assignment, not ``unknown``). Rows
+are selected and written in key order with a seeded generator, so the same lake
+and the same seed give a byte-identical data file. The version folder is
+written under a temporary name and renamed into place; ``latest.json`` then
+points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vibra import __version__
+from vibra.errors import InputError, NotReadyError
+from vibra.hashing import sha256_file
+from vibra.settings import Settings
+from vibra.storage import lake
+from vibra.workspace import Workspace
+
+from vibra_pipelines.cluster import KEYS, latest_manifest, read_clusters, read_json
+from vibra_pipelines.runs import run_record
+
+STRATA = ("equipment", "defect")
+UNLABELLED = "(unlabelled)"
+
+
+def root(ws: Workspace) -> Path:
+    return ws.artifacts / "snapshots"
+
+
+def training_rows(ws: Workspace, settings: Settings):
+    """Every window of the current embedding with cluster_id, defect and label_source, in key order."""
+    import polars as pl
+
+    from vibra_pipelines import defects
+
+    pop = defects.population(ws, settings)
+    if pop.windows.height == 0:
+        raise NotReadyError("no windows with the current embedding; run `vibra ingest` (or `vibra features rebuild`)")
+    df = pop.windows.select(*KEYS, "window_start", "embedding")
+    clusters = read_clusters(ws)
+    if clusters.height:
+        df = df.join(clusters.select(*KEYS, "cluster_id"), on=KEYS, how="left")
+    else:
+        df = df.with_columns(cluster_id=pl.lit(None, pl.Int64))
+    direct = pop.labelled.select(*KEYS, "defect", "label_source")
+    knn = defects.read_defects(ws)
+    if knn.height:
+        knn = (knn.filter(pl.col("defect") != "unknown")
+               .select(*KEYS, pl.col("defect").alias("knn_defect"),
+                       (pl.lit("knn:") + pl.col("knn_version")).alias("knn_source")))
+        df = df.join(knn, on=KEYS, how="left")
+    else:
+        df = df.with_columns(knn_defect=pl.lit(None, pl.String), knn_source=pl.lit(None, pl.String))
+    df = df.join(direct, on=KEYS, how="left").with_columns(
+        defect=pl.coalesce("defect", "knn_defect"), label_source=pl.coalesce("label_source", "knn_source"))
+    return df.drop("knn_defect", "knn_source").sort(KEYS), pop.embedding_version
+
+
+def select(df, stratify: str, max_per_class: int | None, seed: int):
+    """At most ``max_per_class`` rows of each stratum, drawn with ``seed``; key order kept."""
+
+    if stratify not in STRATA:
+        raise InputError(f"--stratify {stratify!r}: use one of {', '.join(STRATA)}")
+    if not max_per_class:
+        return df
+    column = "equipment_id" if stratify == "equipment" else "defect"
+    groups = df[column].fill_null(UNLABELLED).to_numpy()
+    rng = np.random.default_rng(seed)
+    keep = []
+    for g in sorted(set(groups.tolist())):
+        idx = np.flatnonzero(groups == g)
+        keep.append(idx if len(idx) <= max_per_class else np.sort(rng.choice(idx, max_per_class, replace=False)))
+    rows = np.sort(np.concatenate(keep)) if keep else np.empty(0, dtype=np.int64)
+    return df[rows]
+
+
+def run(ws: Workspace, settings: Settings, *, stratify: str = "equipment", max_per_class: int | None = None,
+        seed: int = 0) -> dict:
+    """Write a new snapshot version; returns its metadata."""
+    from vibra_pipelines import defects, readiness
+
+    if stratify not in STRATA:
+        raise InputError(f"--stratify {stratify!r}: use one of {', '.join(STRATA)}")
+    with run_record(ws, "snapshot", settings) as counts:
+        rows, emb_version = training_rows(ws, settings)
+        picked = select(rows, stratify, max_per_class, seed)
+        base = root(ws)
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = base / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            picked.write_parquet(tmp / "data.parquet", compression="zstd", statistics=True)
+            sha = sha256_file(tmp / "data.parquet")
+            now = datetime.now(timezone.utc)
+            version = f"{now:%Y%m%dT%H%M%S%fZ}-{sha[:8]}"
+            classes = dict(sorted(
+                (k or UNLABELLED, v) for k, v in picked.group_by("defect").len().iter_rows()))
+            labelled = [v for k, v in classes.items() if k != UNLABELLED]
+            per_eq = dict(sorted(picked.group_by("equipment_id").len().iter_rows()))
+            knn = defects.latest_knn(ws)
+            clustering = latest_manifest(ws)
+            ready = readiness.run(ws, settings, record=False)
+            meta = {
+                "version": version, "created_at": now.isoformat(), "rows": picked.height,
+                "rows_before_selection": rows.height, "stratify": stratify, "max_per_class": max_per_class,
+                "seed": seed, "class_balance": classes,
+                "imbalance_ratio": (max(labelled) / min(labelled)) if len(labelled) >= 2 else None,
+                "labelled_rows": int(sum(labelled)),
+                "equipment_share": {k: round(v / max(picked.height, 1), 6) for k, v in per_eq.items()},
+                "equipment_rows": per_eq, "embedding_version": emb_version,
+                "embedding_dimension": int(picked["embedding"].list.len().max() or 0) if picked.height else 0,
+                "clustering_version": clustering["version"] if clustering else None,
+                "knn_version": knn["version"] if knn else None, "label_digest": defects.label_digest(ws),
+                "data_sha256": sha, "vibra_version": __version__, "settings": settings.as_dict(),
+                "readiness": {"status": ready["status"], "counts": ready["counts"],
+                              "red": [f"{m['name']} ({m['scope']})" for m in ready["metrics"] if m["status"] == "red"]},
+            }
+            (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
+            tmp.rename(base / version)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        lake.write_json(base / "latest.json", {"version": version})
+        counts.update(version=version, rows=picked.height)
+    return meta
+
+
+def versions(ws: Workspace) -> list[dict]:
+    """Every snapshot, newest first: version, created_at, rows, data_sha256, readiness status, latest."""
+    latest = (read_json(root(ws) / "latest.json") or {}).get("version")
+    out = []
+    for folder in sorted(root(ws).glob("*/metadata.json"), reverse=True):
+        meta = read_json(folder) or {}
+        out.append({"version": meta.get("version", folder.parent.name), "created_at": meta.get("created_at"),
+                    "rows": meta.get("rows"), "data_sha256": meta.get("data_sha256"),
+                    "readiness": (meta.get("readiness") or {}).get("status"),
+                    "latest": meta.get("version") == latest})
+    return out
+
+
+def show(ws: Workspace, version: str) -> dict:
+    meta = read_json(root(ws) / version / "metadata.json")
+    if meta is None:
+        known = [v["version"] for v in versions(ws)]
+        raise InputError(f"snapshot {version!r} not found; `vibra snapshot list` shows {known[:5] or 'none yet'}")
+    return meta
+
+
+def read(ws: Workspace, version: str):
+    """A snapshot's rows, after checking the data file against its recorded sha256."""
+    import polars as pl
+
+    meta = show(ws, version)
+    path = root(ws) / version / "data.parquet"
+    if sha256_file(path) != meta["data_sha256"]:
+        raise InputError(f"{path}: sha256 does not match metadata.json (changed or damaged); take a new snapshot")
+    return pl.read_parquet(path)
+
+
+def gc(ws: Workspace, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` snapshots; never the one ``latest.json`` names."""
+    latest = (read_json(root(ws) / "latest.json") or {}).get("version")
+    removed = []
+    for item in versions(ws)[keep:]:
+        if item["version"] != latest:
+            shutil.rmtree(root(ws) / item["version"], ignore_errors=True)
+            removed.append(item["version"])
+    return removed
