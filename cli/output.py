@@ -219,6 +219,14 @@ def demo_summary(result) -> None:
         episodes_table(result.episodes)
     if result.forecast is not None:
         forecast_table(result.forecast)
+    if result.cluster is not None:
+        cluster_summary(result.cluster)
+    if result.labels and result.labels.get("retrain", {}).get("assignment"):
+        a = result.labels["retrain"]["assignment"]
+        say("defects assigned by the kNN: " + ", ".join(f"{k} {v}" for k, v in a["per_defect"].items()))
+    if result.readiness is not None:
+        c = result.readiness["counts"]
+        say(f"readiness: {result.readiness['status']} ({c['green']} green, {c['amber']} amber, {c['red']} red)")
     ws = result.workspace
     say("\nvibra demo finished.")
     say(f"  workspace:   {ws}")
@@ -228,12 +236,18 @@ def demo_summary(result) -> None:
     say(f"  hourly:      {ws}/data/lake/hourly/date=*/equipment=*/part-*.parquet")
     say(f"  models:      {ws}/artifacts/models/anomaly/<equipment>/<version>/manifest.json")
     say(f"  scores:      {ws}/data/lake/scores/date=*/equipment=*/part-*.parquet")
+    say(f"  clusters:    {ws}/data/lake/clusters, defects: {ws}/data/lake/defects")
+    say(f"  metrics:     {ws}/artifacts/metrics/vibra.prom")
+    if result.snapshot:
+        say(f"  snapshot:    {ws}/artifacts/snapshots/{result.snapshot['version']}")
     if result.report is not None:
         say(f"  report:      {result.report.index}   <- open this in a browser")
     say(f"  try:         vibra status --home {ws}")
     say(f"               vibra anomalies --home {ws} --json")
     say(f"               vibra forecast show {result.synth.equipment[1]} --home {ws} --json")
     say(f"               vibra query recent {result.synth.equipment[0]} --home {ws}")
+    say(f"               vibra clusters --home {ws}")
+    say(f"               vibra readiness --home {ws} --fail-on red")
     say("  (the failed files are the synthetic sensor faults: a truncated gzip is refused, the rest are "
         "ingested with warnings)")
     if result.report is not None:

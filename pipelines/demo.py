@@ -12,7 +12,7 @@ from vibra.workspace import Workspace, init_workspace
 
 from vibra.models import FAMILIES
 
-from vibra_pipelines import anomaly, forecast, ingest, report, status, synth
+from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, snapshot, status, synth
 
 
 @dataclass
@@ -26,6 +26,10 @@ class DemoResult:
     detect: anomaly.DetectResult | None = None
     episodes: list[dict] | None = None
     forecast: forecast.ForecastRun | None = None
+    cluster: cluster.ClusterResult | None = None
+    labels: dict | None = None
+    readiness: dict | None = None
+    snapshot: dict | None = None
     report: report.ReportResult | None = None
 
     def as_dict(self) -> dict:
@@ -34,7 +38,9 @@ class DemoResult:
                 "train": self.train.as_dict() if self.train else None,
                 "detect": self.detect.as_dict() if self.detect else None, "anomalies": self.episodes,
                 "forecast": self.forecast.as_dict() if self.forecast else None,
-                "report": self.report.as_dict() if self.report else None}
+                "cluster": self.cluster.as_dict() if self.cluster else None, "labels": self.labels,
+                "readiness": {k: self.readiness[k] for k in ("status", "counts", "equipment")} if self.readiness else None,
+                "snapshot": self.snapshot, "report": self.report.as_dict() if self.report else None}
 
 
 def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
@@ -59,6 +65,34 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
     result.episodes = anomaly.episodes(ws, settings)
     say("forecasting rms 72 h ahead, with the time until each machine's limit")
     result.forecast = forecast.run(ws, settings, indicators=["rms"])
+    say("clustering fault signatures (UMAP compiles on its first use: about a minute)")
+    result.cluster = cluster.run(ws, settings)
+    log = ws.root / "maintenance_log.csv"
+    _maintenance_log(ws, source / "truth.csv", log)
+    say(f"labelling one recording per fault from {log.name} (as a maintenance log would), which trains the defect kNN")
+    result.labels = defects.label_import(ws, settings, log, who="demo")
+    result.readiness = readiness.run(ws, settings)
+    if result.readiness["status"] != "red":
+        result.snapshot = snapshot.run(ws, settings)
+    else:
+        red = sorted({m["name"] for m in result.readiness["metrics"] if m["status"] == "red"})
+        say(f"readiness is red ({', '.join(red)}): no training snapshot, as the nightly flow would skip it")
     say("rendering the report")
     result.report = report.run(ws, settings)
     return result
+
+
+def _maintenance_log(ws: Workspace, truth_path: Path, out: Path) -> None:
+    """One recording per fault type (its clearest: highest severity; mid-period for healthy) as a label CSV."""
+    import polars as pl
+
+    truth = pl.read_csv(truth_path)
+    files = status.recordings(ws).select("recording_id", "source_path").with_columns(
+        file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
+    rec = files.join(truth, on="file").filter(pl.col("sensor_fault").fill_null("") == "")
+    lines = ["equipment_id,recording_id,start,end,defect,note"]
+    for fault in sorted(set(rec["fault_type"].to_list())):
+        sub = rec.filter(pl.col("fault_type") == fault).sort("severity", "file")
+        pick = sub.row(sub.height // 2 if fault == "normal" else sub.height - 1, named=True)
+        lines.append(f"{pick['equipment_id']},{pick['recording_id']},,,{fault},synth truth")
+    out.write_text("\n".join(lines) + "\n")

@@ -237,6 +237,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             "fail_on": fail_on, "failed": fail_on != "never" and RANK[status] >= RANK[fail_on],
         }
         _gauges(ws, report, gauges, stats, now)
+        if record:
+            lake.write_json(ws.artifacts / "readiness" / "latest.json", report)
         counts.update(readiness=status, red=report["counts"][RED])
     return report
 

@@ -276,7 +276,7 @@ def _defects(ws: Workspace, eid: str) -> dict | None:
     rows = defects.assignments(ws, [eid])[::-1][:MAX_DEFECT_ROWS]
     last_day = df.filter(pl.col("window_start") >= df["window_start"].max() - timedelta(days=1))
     shares = last_day.group_by("defect").agg(pl.len().alias("n")).sort("n", descending=True)
-    top = [(d, n / last_day.height) for d, n in shares.iter_rows() if d not in ("normal", "unknown")]
+    top = [(d, n / last_day.height) for d, n in shares.iter_rows()]
     return {"rows": rows, "top": top[0] if top else None,
             "recent": [(d, n / last_day.height) for d, n in shares.iter_rows()]}
 
@@ -328,12 +328,20 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}
-    written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, **common)}
+    readiness_summary = cluster.read_json(ws.artifacts / "readiness" / "latest.json")
+    written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, readiness=readiness_summary,
+                                                                   **common)}
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
     written["clusters.html"] = _clusters_page(ws, settings, env, common)
-    written["readiness.html"] = env.get_template("placeholder.html").render(
-        title="Readiness", message="No readiness check yet (`vibra readiness`).", **common)
+    ready = cluster.read_json(ws.artifacts / "readiness" / "latest.json")
+    if ready:
+        rank = {"red": 0, "amber": 1, "green": 2}
+        ready["metrics"].sort(key=lambda m: (rank[m["status"]], m["scope"], m["name"]))
+        written["readiness.html"] = env.get_template("readiness.html").render(r=ready, **common)
+    else:
+        written["readiness.html"] = env.get_template("placeholder.html").render(
+            title="Readiness", message="No readiness check yet (`vibra readiness`).", **common)
     (out / "machines").mkdir(parents=True, exist_ok=True)
     total = 0
     for name, text in written.items():  # each page replaced atomically: a reader never sees half a page

@@ -23,6 +23,15 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
     # the seeded faults (outer race, imbalance, inner race) alarm; the healthy motor does not
     assert {e["equipment_id"] for e in episodes} == {"pump-02", "fan-03", "gearbox-04"}
     assert all(e["top_indicators"] for e in episodes)
+    # clustered, one recording per fault labelled from truth.csv, the kNN assigned the rest
+    clusters = json.loads(run_vibra("clusters", "--json", "--home", str(home), check=True).stdout)
+    assert clusters["n_clusters"] >= 2 and any(c["label"] for c in clusters["clusters"])
+    rows = json.loads(run_vibra("defects", "assignments", "--equipment", "pump-02", "--json", "--home", str(home),
+                                check=True).stdout)
+    newest = max(rows, key=lambda r: r["first"])
+    assert max(newest["windows"], key=newest["windows"].get) == "bearing_outer_race"
+    assert (home / "artifacts" / "readiness" / "latest.json").exists()
+    assert "vibra_readiness_status" in (home / "artifacts" / "metrics" / "vibra.prom").read_text()
 
 
 def test_demo_json(tmp_path):

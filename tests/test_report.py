@@ -6,14 +6,16 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from vibra.settings import load_settings
 from vibra.workspace import init_workspace
-from vibra_pipelines import anomaly, forecast, ingest, report, synth
+from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, status, synth
 
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
 EVIL = "<script>alert(1)</script>"
@@ -35,6 +37,11 @@ def rendered(tmp_path_factory):
     anomaly.train(ws, settings, models=["iforest"], baseline_days=1)
     anomaly.detect(ws, settings)
     forecast.run(ws, settings, indicators=["rms"])
+    fast = replace(settings, cluster=replace(settings.cluster, umap_components=0))
+    cluster.run(ws, fast)
+    pump = status.recordings(ws).filter(pl.col("equipment_id") == "pump-02").sort("recorded_at")
+    defects.label_recording(ws, fast, pump["recording_id"][-1], "bearing_outer_race")
+    readiness.run(ws, settings)
     result = report.run(ws, settings, out=root / "out")
     return ws, result
 
@@ -70,6 +77,22 @@ def test_machine_page_has_the_charts_an_analyst_needs(rendered):
                   "Anomaly score", "Envelope fault-band levels", "Envelope spectrum", "BPFO", "Kurtosis"):
         assert title in html, title
     assert html.count("<svg") >= 6 and "zone D" in html and "time (UTC)" in html
+
+
+def test_clusters_readiness_and_defect_sections(rendered):
+    ws, result = rendered
+    pages = _pages(result)
+    clusters = pages["clusters.html"]
+    manifest = cluster.latest_manifest(ws)
+    assert 'id="clusters"' in clusters and manifest["version"] in clusters
+    assert clusters.count("<tr><td>") == manifest["n_clusters"] and clusters.count("<circle") > 100
+    assert "bearing_outer_race" in clusters and "fleet median" in clusters
+    ready = pages["readiness.html"]
+    assert 'id="readiness"' in ready and "label_coverage" in ready and "days_of_data" in ready
+    assert "Data readiness" in pages["index.html"] and 'href="readiness.html"' in pages["index.html"]
+    machine = pages["machines/pump-02.html"]
+    assert 'id="defects"' in machine and "bearing_outer_race" in machine
+    assert "Defect (kNN, last day)" in pages["index.html"]
 
 
 def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
