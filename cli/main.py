@@ -123,6 +123,8 @@ def ingest_cli(
     hop_length: Annotated[Optional[int], typer.Option(help="Samples between windows [features].")] = None,
     keep_raw: Annotated[Optional[bool], typer.Option("--keep-raw/--no-keep-raw",
                                                      help="Also store waveforms in data/lake/raw [ingest].")] = None,
+    include_expired: Annotated[bool, typer.Option("--include-expired", help="Re-ingest recordings whose windows "
+                                                  "retention dropped.")] = False,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
@@ -138,7 +140,7 @@ def ingest_cli(
                                    "features.frame_length": frame_length, "features.hop_length": hop_length,
                                    "ingest.keep_raw": keep_raw})
     with output.ingest_progress(as_json) as progress:
-        result = ingest.run(ws, settings, source, progress=progress)
+        result = ingest.run(ws, settings, source, include_expired=include_expired, progress=progress)
     output.emit(result.as_dict(), as_json, lambda: output.ingest_summary(result))
     if result.failed:
         raise typer.Exit(1)
@@ -290,17 +292,111 @@ def threshold_set_cli(
 
 
 @maintain_app.command("gc")
-def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep per machine and model type.")] = 3,
+def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep of each kind (per machine and family "
+                                              "for anomaly models).")] = 3,
            home: Home = None, as_json: Json = False) -> None:
-    """Remove old model versions, keeping the newest N of each machine and model; never a `latest` one.
+    """Remove old versions of anomaly models, forecasts, clusterings, kNNs and snapshots, keeping the newest
+    N of each; never one a `latest` pointer names.
 
     Example: vibra maintain gc --keep 3
     """
-    from vibra_pipelines import anomaly
+    from vibra_pipelines import maintain
+
+    ws, settings = _context(home)
+    removed = maintain.gc(ws, settings, keep)
+    output.emit({"removed": removed}, as_json, lambda: output.say(
+        "removed " + ", ".join(f"{len(v)} {k}" for k, v in removed.items()) + " old version(s)"))
+
+
+@maintain_app.command("compact")
+def compact_cli(table: Annotated[Optional[list[str]], typer.Option("--table", help="Table(s) to compact "
+                                                                  "(default: all but raw).")] = None,
+                min_files: Annotated[int, typer.Option("--min-files", min=2, help="Compact partitions holding at "
+                                                       "least N files.")] = 2,
+                home: Home = None, as_json: Json = False) -> None:
+    """Merge each partition's small Parquet files into one, sorted by equipment, recording, channel, time;
+    swapped in atomically (readers see the old files or the new one, never both, never neither).
+
+    Example: vibra maintain compact --table features --min-files 8
+    """
+    from vibra_pipelines import maintain
+
+    ws, settings = _context(home)
+    result = maintain.compact(ws, settings, tables=table, min_files=min_files)
+    output.emit(result.as_dict(), as_json, lambda: output.rows_table(
+        [{"table": t, **v} for t, v in result.tables.items()], "compaction",
+        ["table", "partitions", "files_before", "files_after", "rows"]))
+
+
+@maintain_app.command("retention")
+def retention_cli(table: Annotated[str, typer.Option("--table", help="raw, features, hourly, scores, forecasts, "
+                                                     "clusters or defects.")],
+                  older_than: Annotated[str, typer.Option("--older-than", help="Age, e.g. 90d, 12w, 36h.")],
+                  dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
+                  home: Home = None, as_json: Json = False) -> None:
+    """Drop whole date partitions older than the age. Dropping features marks their recordings `expired`
+    in the ledger (history kept; a rerun does not re-ingest them unless `vibra ingest --include-expired`).
+
+    Example: vibra maintain retention --table raw --older-than 90d --dry-run
+    """
+    from vibra_pipelines import maintain
+
+    ws, settings = _context(home)
+    out = maintain.retention(ws, settings, table, older_than, dry_run=dry_run)
+    output.emit(out, as_json, lambda: output.say(
+        f"{'would drop' if dry_run else 'dropped'} {len(out['dates'])} date partition(s) of {table} before "
+        f"{out['cutoff_date']}: {out['files']} file(s), {out['bytes'] / 1e6:.1f} MB"
+        + (f"; {out['recordings_expired']} recording(s) marked expired" if not dry_run and table == "features" else "")))
+
+
+@app.command("doctor")
+def doctor_cli(repair: Annotated[bool, typer.Option("--repair", help="Repair what can be repaired safely.")] = False,
+               home: Home = None, as_json: Json = False) -> None:
+    """Check that the lake and the ledger agree: leftover temporary files, completed recordings without
+    windows, orphan or duplicated windows, empty partitions, schema versions, dangling `latest` pointers.
+    Each finding is explained; --repair fixes the safe ones. Exit 1 while an error-level finding remains.
+
+    Example: vibra doctor --repair --json
+    """
+    from vibra_pipelines import doctor
+
+    ws, settings = _context(home)
+    report = doctor.check(ws, settings, repair=repair)
+    output.emit(report, as_json, lambda: output.doctor_table(report))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("migrate")
+def migrate_cli(home: Home = None, as_json: Json = False) -> None:
+    """Bring the catalog's schema to this vibra's version (also done on every open; idempotent).
+
+    Example: vibra migrate
+    """
+    from vibra.storage import catalog, migrations
 
     ws, _ = _context(home)
-    removed = anomaly.gc(ws, keep)
-    output.emit({"removed": removed}, as_json, lambda: output.say(f"removed {len(removed)} old model version(s)"))
+    with catalog.connect(ws.catalog_path) as con:
+        before, after = migrations.migrate(con)
+    payload = {"from": before, "to": after}
+    output.emit(payload, as_json, lambda: output.say(f"catalog schema version {before} → {after}"
+                                                     if before != after else f"catalog schema is current ({after})"))
+
+
+@app.command("runs")
+def runs_cli(limit: Annotated[int, typer.Option("--limit", min=1, help="Newest N runs.")] = 20,
+             command: Annotated[Optional[str], typer.Option("--command", help="Only runs of this command.")] = None,
+             home: Home = None, as_json: Json = False) -> None:
+    """Run history: every command and flow with its arguments, start, end, status, counts and error.
+
+    Example: vibra runs --limit 5 --json
+    """
+    from vibra_pipelines import runs
+
+    ws, _ = _context(home)
+    rows = runs.history(ws, limit, command)
+    output.emit(rows, as_json, lambda: output.rows_table(rows, "runs", ["started_at", "command", "arguments", "status",
+                                                                        "seconds", "counts", "error"]))
 
 
 @forecast_app.callback()
@@ -689,9 +785,26 @@ def demo_cli(
     output.emit(result.as_dict(), as_json, lambda: output.demo_summary(result))
 
 
+@app.callback()
+def root_options(
+    log_format: Annotated[str, typer.Option("--log-format", envvar="VIBRA_LOG_FORMAT", show_envvar=True,
+                                            help="text or json (JSON lines on stderr, one per run event).")] = "text",
+    log_level: Annotated[str, typer.Option("--log-level", envvar="VIBRA_LOG_LEVEL", show_envvar=True,
+                                           help="debug, info, warning or error.")] = "warning",
+) -> None:
+    """Global options (before the command): logging."""
+    try:
+        output.setup_logging(log_format, log_level)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def main() -> None:
     """Console entry point: Typer handles usage errors (exit 2); an expected failure is one
     line on stderr and its exit code (1 bad input / failed work, 3 not ready)."""
+    from vibra_pipelines.runs import ARGUMENTS
+
+    ARGUMENTS.set(" ".join(sys.argv[1:]))
     try:
         app()
     except VibraError as exc:

@@ -328,3 +328,48 @@ def readiness_table(report: dict, show_all: bool = False) -> None:
         _console().print(table)
     if not show_all:
         say(f"{c['green']} green metric(s) not shown: --all lists every metric, --json gives them to scripts")
+
+
+class _JsonLines:
+    """logging formatter: one JSON object per record, with the record's extra fields."""
+
+    SKIP = set(vars(__import__("logging").LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+    def format(self, record) -> str:
+        from datetime import timezone as _tz
+
+        out = {"time": datetime.fromtimestamp(record.created, _tz.utc).isoformat(), "level": record.levelname.lower(),
+               "logger": record.name, "message": record.getMessage()}
+        out.update({k: v for k, v in vars(record).items() if k not in self.SKIP})
+        return json.dumps(out, default=_default)
+
+
+def setup_logging(fmt: str, level: str) -> None:
+    import logging
+
+    if fmt not in ("text", "json"):
+        raise ValueError(f"--log-format {fmt!r}: use text or json")
+    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+    if level not in levels:
+        raise ValueError(f"--log-level {level!r}: use {', '.join(levels)}")
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.formatter = _JsonLines()  # type: ignore[assignment]
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("vibra")
+    log.handlers[:] = [handler]
+    log.setLevel(levels[level])
+    log.propagate = False
+
+
+def doctor_table(report: dict) -> None:
+    say("doctor: " + ("clean" if not report["findings"] else
+                      "OK (nothing an error)" if report["ok"] else "the lake and the ledger disagree"))
+    for f in report["findings"]:
+        state = " [repaired]" if f["repaired"] else ""
+        say(f"- {f['severity']}: {f['check']} ({f['count']}){state}: {f['explanation']}")
+        if f["repair"] and not f["repaired"]:
+            say(f"    repair: {f['repair']}" + ("" if report["repair"] else " (vibra doctor --repair)"))
+        for ex in f["examples"][:3]:
+            say(f"    e.g. {ex}")

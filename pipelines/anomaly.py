@@ -20,7 +20,7 @@ from vibra.settings import EQUIPMENT_ID_RE, Settings
 from vibra.storage.lake import partition_dates, partition_files, write_parquet, partition_dir
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import count_training, run_record
 
 FLEET = "_fleet"
 MIN_BASELINE_WINDOWS = 20
@@ -138,13 +138,15 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
                                         {"equipment_id": None, "fleet": True,
                                          "equipment": sorted(base["equipment_id"].unique().to_list())})
         counts.update(models=len(result.models), skipped=len(result.skipped))
+        count_training(ws, result.models, root)
     return result
 
 
 def _scored_keys(ws: Workspace, equipment_id: str, model_type: str, version: str):
     import polars as pl
 
-    files = [f for f in partition_files(ws.table("scores"), equipment_id) if f.name.startswith(f"part-{model_type}-")]
+    # by the rows' own model_version, not by file name: compaction merges files
+    files = partition_files(ws.table("scores"), equipment_id)
     if not files:
         return None
     scored = pl.concat([pl.read_parquet(f, columns=KEYS + ["model_version"], hive_partitioning=False)

@@ -73,12 +73,12 @@ def read_windows(ws: Workspace, columns: list[str], *, since: datetime | None = 
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        have = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)",
+        have = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
                                           [[str(f) for f in files]]).fetchall()}
         select = ", ".join(c if c in have else f"NULL AS {c}" for c in wanted)
         where = "WHERE window_start >= ?" if since is not None else ""
         params: list = [[str(f) for f in files]] + ([since] if since is not None else [])
-        df = catalog.frame(con, f"SELECT {select} FROM read_parquet(?, union_by_name = true) {where}",
+        df = catalog.frame(con, f"SELECT {select} FROM read_parquet(?, union_by_name = true, hive_partitioning = false) {where}",
                                        params)
     finally:
         con.close()
@@ -97,7 +97,7 @@ def read_clusters(ws: Workspace, version: str | None = None):
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         return catalog.frame(con,
-            "SELECT * FROM read_parquet(?, union_by_name = true) WHERE clustering_version = ?",
+            "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE clustering_version = ?",
             [[str(f) for f in files], manifest["version"]])
 
 

@@ -34,7 +34,7 @@ from vibra.workspace import Workspace
 
 from vibra_pipelines.cluster import (KEYS, current_embedding, embedding_matrix, latest_manifest, read_clusters,
                                      read_json, read_windows)
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import recorded, run_record
 
 DEFECT_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",
@@ -100,6 +100,7 @@ def _insert_label(ws: Workspace, row: dict, windows=None) -> dict:
     return row
 
 
+@recorded("label cluster", lambda r: {"windows": r.get("n_windows"), "defect": r.get("defect")})
 def label_cluster(ws: Workspace, settings: Settings, cluster_id: int, defect: str, *, who: str | None = None,
                   note: str = "") -> dict:
     """Label every window of a cluster of the latest clustering."""
@@ -136,6 +137,7 @@ def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
     raise InputError(f"recording {ident!r} is ambiguous ({len(hits)} recordings match); give more of the id")
 
 
+@recorded("label recording", lambda r: {"recording_id": r.get("recording_id"), "defect": r.get("defect")})
 def label_recording(ws: Workspace, settings: Settings, recording: str, defect: str, *, who: str | None = None,
                     note: str = "", source: str = "cli") -> dict:
     _check_defect(ws, defect)
@@ -153,6 +155,7 @@ def _time(value: str, where: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
+@recorded("label import", lambda r: {"imported": r.get("imported")})
 def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None) -> dict:
     """Labels from a CSV with columns ``equipment_id, recording_id, start, end, defect[, note]``.
 
@@ -401,7 +404,7 @@ def read_defects(ws: Workspace, equipment: list[str] | None = None):
         return pl.DataFrame()
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        return catalog.frame(con, "SELECT * FROM read_parquet(?, union_by_name = true)",
+        return catalog.frame(con, "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
                                          [[str(f) for f in files]])
 
 
@@ -453,7 +456,11 @@ def cluster_table(ws: Workspace, settings: Settings) -> dict:
         elif knn_major.height and knn_major.filter(pl.col("cluster_id") == cid).height:
             k = knn_major.filter(pl.col("cluster_id") == cid)
             label, source = k["defect"][0], f"knn: {k['n'][0]} of {c['size']} windows"
-        rows.append({**c, "label": label, "label_source": source, "labelled_windows": labelled_n})
+        mix = {}
+        for d, n in mine.group_by("defect").agg(pl.col("n").sum()).iter_rows() if mine.height else []:
+            mix[d] = int(n)
+        rows.append({**c, "label": label, "label_source": source, "labelled_windows": labelled_n,
+                     "labels_in_cluster": dict(sorted(mix.items(), key=lambda kv: -kv[1]))})
     return {"version": manifest["version"], "created_at": manifest["created_at"],
             "embedding_version": manifest["embedding_version"], "windows": manifest["windows"],
             "n_clusters": manifest["n_clusters"], "noise_ratio": manifest["noise_ratio"],

@@ -22,7 +22,7 @@ from vibra.storage.lake import partition_dates, partition_dir, partition_files, 
 from vibra.workspace import Workspace
 
 from vibra_pipelines.anomaly import equipment_ids, read_features
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import count_forecast, run_record
 
 LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
 
@@ -179,6 +179,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         point(root, "forecast", version)
         result.manifest = str(folder / "manifest.json")
         counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks)
+        count_forecast(ws, result.series, ok=True)
     return result
 
 

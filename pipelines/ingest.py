@@ -31,7 +31,7 @@ from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import count_ingest, run_record
 
 FLUSH_EVERY_S = 1.0
 
@@ -232,6 +232,13 @@ def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) ->
         row = _base_row(item, "failed", now)
         row.update(recording_id=recording_id, error=str(exc))
         return FileResult(row)
+    except Exception as exc:  # noqa: BLE001 - a reader bug must fail this file, not the batch
+        dedup.owner.pop(recording_id, None)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        row = _base_row(item, "failed", now)
+        row.update(recording_id=recording_id, error=f"{item.path}: could not be read ({type(exc).__name__}: {first}); "
+                                                    "check the file, and report it if it looks valid")
+        return FileResult(row)
 
 
 def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
@@ -239,7 +246,7 @@ def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
     return embedding.ensure_manifest(ws.artifacts / "models" / "embedding", embedding.definition(settings.features.bands_hz))
 
 
-def run(ws: Workspace, settings: Settings, source: Path, *,
+def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: bool = False,
         progress: Callable[[str, dict], None] | None = None) -> IngestResult:
     """Ingest every new file under ``source``; returns the run's counts.
 
@@ -261,7 +268,7 @@ def run(ws: Workspace, settings: Settings, source: Path, *,
         ensure_embedding_manifest(ws, settings)
         files, ignored, bad = scan(source)
         result.ignored = len(ignored)
-        seen, completed = catalog.skip_index(ws.catalog_path)
+        seen, completed = catalog.skip_index(ws.catalog_path, include_expired)
         todo = [f for f in files if not _same(seen.get(str(f.path)), f)]
         result.files_seen = len(files) + len(bad)
         result.skipped = len(files) - len(todo)
@@ -285,6 +292,7 @@ def run(ws: Workspace, settings: Settings, source: Path, *,
                       windows=result.windows)
         if result.failed:
             counts["status"] = "partial"
+        count_ingest(ws, result)
     return result
 
 

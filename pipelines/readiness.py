@@ -46,7 +46,7 @@ def _window_stats(ws: Workspace, emb_version: str):
         return []
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        have = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]).fetchall()}
+        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {lake.READ_FILES}", [files]).fetchall()}
         numeric = [c for c in (*TIME_COLUMNS, *SPECTRAL_COLUMNS) if c in have]
         missing = " + ".join(f"count(*) FILTER (WHERE {c} IS NULL OR isnan({c}))" for c in numeric) or "0"
         version = "embedding_version" if "embedding_version" in have else "NULL::VARCHAR"
@@ -57,7 +57,7 @@ def _window_stats(ws: Workspace, emb_version: str):
                    count({dims}) AS with_embedding, list(DISTINCT {dims}) FILTER (WHERE {dims} IS NOT NULL) AS dims,
                    {missing} AS missing_cells, {len(numeric)} AS numeric_columns,
                    min(window_start) AS first, max(window_end) AS last
-            FROM read_parquet(?, union_by_name = true) GROUP BY ALL ORDER BY ALL""", [emb_version, files]).fetchall()
+            FROM {lake.READ_FILES} GROUP BY ALL ORDER BY ALL""", [emb_version, files]).fetchall()
     names = ("equipment_id", "channel", "n", "current", "with_embedding", "dims", "missing_cells", "numeric_columns",
              "first", "last")
     return [dict(zip(names, r)) for r in rows]

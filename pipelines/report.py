@@ -25,6 +25,7 @@ from vibra.storage.lake import partition_files, write_text
 from vibra.workspace import Workspace
 
 from vibra_pipelines import anomaly, cluster, forecast, status
+from vibra_pipelines.runs import recorded
 
 PROJECTION_POINTS = 1500  # markers on the clusters page
 MAX_DEFECT_ROWS = 30  # recordings listed on a machine page
@@ -304,6 +305,7 @@ def to_pdf(html_files: list[Path]) -> list[Path]:
     return written
 
 
+@recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
 def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
         pdf: bool = False) -> ReportResult:
     """Render the report into ``out`` (default the workspace's ``reports/``)."""

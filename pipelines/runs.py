@@ -1,7 +1,16 @@
-"""Every command's run is recorded in the catalog's ``runs`` table."""
+"""Every command's and flow's run is recorded in the catalog's ``runs`` table (and logged).
+
+A run row holds run_id, command, arguments, started_at, finished_at, status
+(running / ok / partial / failed), counts, error, the resolved settings and the
+vibra version. A successful run also sets
+``vibra_last_success_timestamp_seconds{job}`` in the metrics file.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import logging
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -12,6 +21,10 @@ from vibra.settings import Settings
 from vibra.storage import catalog
 from vibra.workspace import Workspace
 
+# What started the run: the CLI sets its argv, a flow its parameters.
+ARGUMENTS: contextvars.ContextVar[str] = contextvars.ContextVar("vibra_arguments", default="")
+log = logging.getLogger("vibra")
+
 
 @contextmanager
 def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict]:
@@ -21,15 +34,110 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
     """
     catalog.ensure(ws.catalog_path)
     run = {"run_id": f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", "command": command,
-           "started_at": datetime.now(timezone.utc), "status": "running", "settings": settings.as_dict(),
-           "vibra_version": __version__}
+           "arguments": ARGUMENTS.get(), "started_at": datetime.now(timezone.utc), "status": "running",
+           "settings": settings.as_dict(), "vibra_version": __version__}
     catalog.record_run(ws.catalog_path, run)
+    log.info("run started", extra={"run_id": run["run_id"], "command": command, "workspace": str(ws.root)})
+    started = time.perf_counter()
     counts: dict = {}
     try:
         yield counts
     except BaseException as exc:
-        run.update(status="failed", ended_at=datetime.now(timezone.utc), counts={**counts, "error": str(exc)[:500]})
+        run.update(status="failed", finished_at=datetime.now(timezone.utc), counts=counts, error=str(exc)[:1000])
         catalog.record_run(ws.catalog_path, run)
+        log.error("run failed", extra={"run_id": run["run_id"], "command": command, "error": str(exc)[:1000],
+                                       "seconds": round(time.perf_counter() - started, 3)})
         raise
-    run.update(status=counts.pop("status", "ok"), ended_at=datetime.now(timezone.utc), counts=counts)
+    run.update(status=counts.pop("status", "ok"), finished_at=datetime.now(timezone.utc), counts=counts)
     catalog.record_run(ws.catalog_path, run)
+    log.info("run finished", extra={"run_id": run["run_id"], "command": command, "status": run["status"],
+                                    "counts": counts, "seconds": round(time.perf_counter() - started, 3)})
+    if run["status"] in ("ok", "partial"):
+        from vibra import metrics
+
+        metrics.update(ws.metrics_path, merge=[metrics.gauge(
+            "vibra_last_success_timestamp_seconds", "Unix time of the last successful run of each job.",
+            {metrics.labels(job=command): run["finished_at"].timestamp()})])
+
+
+def history(ws: Workspace, limit: int = 20, command: str | None = None) -> list[dict]:
+    """The newest runs first."""
+    import json
+
+    catalog.ensure(ws.catalog_path)
+    where, params = ("WHERE command = ?", [command]) if command else ("", [])
+    rows = catalog.query(ws.catalog_path, "SELECT run_id, command, arguments, started_at, finished_at, status, counts, "
+                                          f"error, vibra_version FROM runs {where} ORDER BY started_at DESC LIMIT ?",
+                         params + [limit])
+    names = ("run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error", "vibra_version")
+    out = []
+    for r in rows:
+        item = dict(zip(names, r))
+        item["counts"] = json.loads(item["counts"]) if item["counts"] else {}
+        item["seconds"] = ((item["finished_at"] - item["started_at"]).total_seconds()
+                           if item["finished_at"] and item["started_at"] else None)
+        out.append(item)
+    return out
+
+
+def count_ingest(ws: Workspace, result) -> None:
+    """Ingest counters (they accumulate across runs)."""
+    from vibra import metrics
+
+    metrics.update(ws.metrics_path, counters=[
+        metrics.counter("vibra_ingest_files_total", "Files seen by ingest, by outcome.",
+                        {metrics.labels(status="new"): result.new, metrics.labels(status="skipped"): result.skipped,
+                         metrics.labels(status="duplicate"): result.duplicates,
+                         metrics.labels(status="failed"): result.failed}),
+        metrics.counter("vibra_ingest_duplicates_total", "Files skipped as byte-identical copies.", result.duplicates),
+        metrics.counter("vibra_ingest_bytes_total", "Bytes of source files read by ingest.", result.bytes_read),
+        metrics.counter("vibra_windows_computed_total", "Windows whose indicators were computed.", result.windows),
+    ])
+
+
+def count_training(ws: Workspace, models: list[dict], scopes_root) -> None:
+    """Retrain counters per model family and the version each machine's ``latest`` names now."""
+    from vibra import metrics
+    from vibra.models import registry
+
+    retrains: dict = {}
+    for m in models:
+        key = metrics.labels(model=m.get("model_type", "?"))
+        retrains[key] = retrains.get(key, 0) + 1
+    info = {}
+    if scopes_root.exists():
+        for scope in sorted(p for p in scopes_root.iterdir() if p.is_dir()):
+            for family, version in registry.pointers(scope).items():
+                info[metrics.labels(equipment=scope.name, model=family, version=version)] = 1
+    metrics.update(ws.metrics_path, counters=[metrics.counter("vibra_model_retrain_total", "Models trained, by family.",
+                                                              retrains)],
+                   gauges=[metrics.gauge("vibra_model_version_info", "The model version each machine uses (value 1).",
+                                         info)])
+
+
+def count_forecast(ws: Workspace, series: list[dict], ok: bool) -> None:
+    from vibra import metrics
+
+    per: dict = {}
+    for s in series:
+        key = metrics.labels(status=s.get("status", "?"))
+        per[key] = per.get(key, 0) + 1
+    metrics.update(ws.metrics_path, counters=[
+        metrics.counter("vibra_forecast_runs_total", "Forecast runs, by outcome.",
+                        {metrics.labels(status="ok" if ok else "failed"): 1}),
+        metrics.counter("vibra_forecasts_generated_total", "Series forecast, by status.", per)])
+
+
+def recorded(command: str, counts_of=lambda result: {}):
+    """Decorator: run ``fn(ws, settings, ...)`` inside :func:`run_record`; ``counts_of(result)`` gives its counts."""
+    import functools
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(ws, settings, *args, **kwargs):
+            with run_record(ws, command, settings) as counts:
+                result = fn(ws, settings, *args, **kwargs)
+                counts.update(counts_of(result))
+            return result
+        return wrapper
+    return deco

@@ -195,7 +195,9 @@ def test_cluster_label_and_knn_against_synth_truth(plant, tmp_path):
     # the cluster view names the labels and the physics evidence
     table = defects.cluster_table(ws, settings)
     by_label = {c["label"] for c in table["clusters"]}
-    assert {"bearing_outer_race", "imbalance"} <= by_label
+    assert {"bearing_outer_race", "bearing_inner_race"} <= by_label  # the bearing faults are clusters of their own
+    fan = max(table["clusters"], key=lambda c: c["members"].get("fan-03", 0))
+    assert "imbalance" in fan["labels_in_cluster"]  # a cluster holding several labels shows them all
     outer = [c for c in table["clusters"] if c["label"] == "bearing_outer_race"]
     assert any(e["indicator"] == "env_bpfo" for c in outer for e in c["evidence"])
 
@@ -294,8 +296,8 @@ def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
         assert run_vibra("label", "recording", name, fault, *home).returncode == 0
     score = cwru_score(ws)
     de = score["DE"]
-    # measured: ARI (drive end) 0.73; unseen recordings of labelled classes: DE inner 0.85 / outer 0.43
-    # correct; ball (never labelled) abstained on 0.5 of DE windows — reported in BENCHMARKS.md
+    # measured (BENCHMARKS.md): drive-end ARI 0.73; unseen recordings of labelled classes: inner race 0.79,
+    # outer race 0.39 correct, 1.00 correct where it answers; ball (never labelled) abstained on 0.71
     assert de["ari"] > 0.4
     assert de["per_class"]["IR"]["accuracy"] > 0.6
     assert de["accuracy_answered"] > 0.7

@@ -78,8 +78,9 @@ def labels(**kv: object) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in kv.items()))
 
 
-def update(path: Path, *, gauges: list[Family] = (), counters: list[Family] = ()) -> None:
-    """Replace the given gauge families and add the given counter increments; atomic, locked."""
+def update(path: Path, *, gauges: list[Family] = (), counters: list[Family] = (), merge: list[Family] = ()) -> None:
+    """Replace the given gauge families, set the samples of the ``merge`` gauges (keeping the family's
+    other samples) and add the given counter increments; atomic, locked."""
     from vibra.storage.lake import write_text
     from vibra.storage.locks import exclusive
 
@@ -88,6 +89,11 @@ def update(path: Path, *, gauges: list[Family] = (), counters: list[Family] = ()
         families = parse(path.read_text()) if path.exists() else {}
         for fam in gauges:
             families[fam.name] = Family(fam.name, "gauge", fam.help, dict(fam.samples))
+        for fam in merge:
+            have = families.get(fam.name) or Family(fam.name, "gauge", fam.help)
+            have.help = fam.help
+            have.samples.update(fam.samples)
+            families[fam.name] = have
         for fam in counters:
             have = families.get(fam.name) or Family(fam.name, "counter", fam.help)
             have.kind, have.help = "counter", fam.help
@@ -101,3 +107,9 @@ def gauge(name: str, help_: str, samples: dict[Labels, float] | float) -> Family
     if not isinstance(samples, dict):
         samples = {(): float(samples)}
     return Family(name, "gauge", help_, {k: float(v) for k, v in samples.items()})
+
+
+def counter(name: str, help_: str, samples: dict[Labels, float] | float) -> Family:
+    if not isinstance(samples, dict):
+        samples = {(): float(samples)}
+    return Family(name, "counter", help_, {k: float(v) for k, v in samples.items()})

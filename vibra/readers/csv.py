@@ -105,7 +105,10 @@ def _locate_text(block: bytes, column: str, names: list[str]) -> tuple[str, int]
     """First non-numeric value of a column in a block and its 1-based row there (errors only)."""
     import polars as pl
 
-    df = pl.read_csv(block, has_header=False, new_columns=names, infer_schema=False, truncate_ragged_lines=True)
+    try:
+        df = pl.read_csv(block, has_header=False, new_columns=names, infer_schema=False, truncate_ragged_lines=True)
+    except pl.exceptions.PolarsError:  # not even readable as text columns (e.g. an unterminated quote)
+        return None
     value = pl.col(column).str.strip_chars()
     bad = (df.with_row_index("row", offset=1)
            .filter(value.is_not_null() & value.cast(pl.Float64, strict=False).is_null()

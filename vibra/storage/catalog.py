@@ -18,7 +18,6 @@ from typing import Any, Iterator, Sequence
 
 from vibra.errors import BusyError
 
-SCHEMA_VERSION = 1
 
 RECORDING_COLUMNS = (
     ("recording_id", "VARCHAR"),       # sha256 of the file's bytes ('' while pending)
@@ -40,37 +39,6 @@ RECORDING_COLUMNS = (
     ("duplicate_of", "VARCHAR"),       # source_path of the first copy, for duplicates
     ("updated_at", "TIMESTAMPTZ"),
     ("channel_stats", "VARCHAR"),      # JSON list: per channel samples, nan, flat, clipped, nan_windows
-)
-
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS recordings ("
-    + ", ".join(f"{name} {kind}" for name, kind in RECORDING_COLUMNS)
-    + ", PRIMARY KEY (source_path, recording_id))",
-    "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, command VARCHAR, started_at TIMESTAMPTZ, "
-    "ended_at TIMESTAMPTZ, status VARCHAR, counts JSON, settings JSON, vibra_version VARCHAR)",
-    # the defect catalog, labels with provenance, and the windows a cluster label covered when it was made
-    "CREATE TABLE IF NOT EXISTS defect_types (name VARCHAR PRIMARY KEY, description VARCHAR, source VARCHAR, "
-    "created_by VARCHAR, created_at TIMESTAMPTZ)",
-    "CREATE TABLE IF NOT EXISTS labels (label_id VARCHAR PRIMARY KEY, kind VARCHAR, defect VARCHAR, "
-    "equipment_id VARCHAR, recording_id VARCHAR, start_at TIMESTAMPTZ, end_at TIMESTAMPTZ, clustering_version VARCHAR, "
-    "cluster_id BIGINT, n_windows BIGINT, source VARCHAR, created_by VARCHAR, created_at TIMESTAMPTZ, note VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS label_windows (label_id VARCHAR, equipment_id VARCHAR, recording_id VARCHAR, "
-    "channel VARCHAR, window_index BIGINT)",
-]
-
-SEED_DEFECTS = (
-    ("normal", "healthy running, no defect"),
-    ("imbalance", "mass imbalance: high 1× running speed, radial"),
-    ("misalignment", "shaft misalignment: high 2× (and 1×) running speed, axial"),
-    ("looseness", "mechanical looseness: many running-speed harmonics, sub-harmonics"),
-    ("bearing_outer_race", "outer-race defect: envelope spectrum at BPFO"),
-    ("bearing_inner_race", "inner-race defect: envelope spectrum at BPFI, modulated by 1×"),
-    ("bearing_ball", "rolling-element defect: envelope spectrum at BSF (2×BSF)"),
-    ("bearing_cage", "cage defect: envelope spectrum at FTF"),
-    ("gear", "gear defect: gear-mesh frequency and sidebands"),
-    ("electrical", "electrical fault: 2× line frequency, rotor bar sidebands"),
-    ("sensor_fault", "not the machine: flat line, clipping, loose or failed sensor"),
 )
 
 # The current row of each source file: the most recently written one.
@@ -116,15 +84,11 @@ def ensure(path: Path) -> None:
     """Create the catalog's tables if they are missing (idempotent; once per process and file)."""
     if str(path) in _ENSURED and path.exists():
         return
+    from vibra.storage.migrations import migrate
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with connect(path) as con:
-        for ddl in _DDL:
-            con.execute(ddl)
-        # columns added after a catalog was first created
-        con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS channel_stats VARCHAR")
-        con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)])
-        con.executemany("INSERT INTO defect_types VALUES (?, ?, 'seed', 'vibra', now()) ON CONFLICT DO NOTHING",
-                        [list(d) for d in SEED_DEFECTS])
+        migrate(con)
     _ENSURED.add(str(path))
 
 
@@ -136,15 +100,17 @@ def query(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
 
 
-def skip_index(path: Path) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
+def skip_index(path: Path, include_expired: bool = False) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
     """What a new ingest needs from the ledger, in one read.
 
     Returns ``{source_path: (size_bytes, mtime_epoch_s)}`` of files already
-    dealt with (completed, duplicate or failed) and ``{recording_id: source_path}``
+    dealt with (completed, duplicate, failed, and expired — windows dropped by
+    retention — unless ``include_expired``) and ``{recording_id: source_path}``
     of completed recordings (for content dedup).
     """
     rows = query(path, f"SELECT source_path, size_bytes, epoch_us(mtime), status, recording_id FROM {CURRENT} c")
-    seen = {p: (s, m / 1e6) for p, s, m, st, _ in rows if st in ("completed", "duplicate", "failed")}
+    done = ("completed", "duplicate", "failed") + (() if include_expired else ("expired",))
+    seen = {p: (s, m / 1e6) for p, s, m, st, _ in rows if st in done}
     completed = {rid: p for p, _, _, st, rid in rows if st == "completed"}
     return seen, completed
 
@@ -187,10 +153,11 @@ def record_run(path: Path, run: dict[str, Any]) -> None:
 
     with connect(path) as con:
         con.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run["run_id"], run["command"], run["started_at"], run.get("ended_at"), run["status"],
+            "INSERT OR REPLACE INTO runs (run_id, command, started_at, finished_at, status, counts, settings, "
+            "vibra_version, arguments, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run["run_id"], run["command"], run["started_at"], run.get("finished_at"), run["status"],
              json.dumps(run.get("counts", {}), default=str), json.dumps(run.get("settings", {}), default=str),
-             run["vibra_version"]],
+             run["vibra_version"], run.get("arguments"), run.get("error")],
         )
 
 

@@ -12,6 +12,52 @@ from pathlib import Path
 from typing import Iterable
 
 TMP_MARK = ".tmp-"
+# DuckDB over a list of lake files (bound as the parameter): schemas of any age, no columns from folder names
+READ_FILES = "read_parquet(?, union_by_name = true, hive_partitioning = false)"
+TABLE_LOCK = ".lock"  # in each table folder: writers hold it shared, compaction's swap exclusively
+
+
+def table_of(final: Path) -> Path | None:
+    """The table folder of a partition file (``<table>/date=…/equipment=…/<file>``), else None."""
+    if final.parent.name.startswith("equipment=") and final.parent.parent.name.startswith("date="):
+        return final.parent.parent.parent
+    return None
+
+
+def writing(final: Path):
+    """The lock a writer of ``final`` holds: its table's lock, shared (a no-op outside the lake)."""
+    from contextlib import nullcontext
+
+    from vibra.storage.locks import shared
+
+    table = table_of(final)
+    return shared(table / TABLE_LOCK) if table is not None else nullcontext()
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Where the kernel or filesystem cannot, falls back to three renames through a
+    side name (``a`` then briefly absent); callers recover from that side name.
+    """
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        fn = None
+    if fn is not None:
+        if fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), str(a))
+    side = a.with_name(a.name + ".exchange")
+    os.rename(a, side)
+    os.rename(b, a)
+    os.rename(side, b)
 
 
 def sql_literal(path: Path | str) -> str:
@@ -37,13 +83,14 @@ def replace_into(tmp: Path, final: Path) -> None:
 def write_bytes(final: Path, payload: bytes) -> Path:
     """Write ``payload`` to ``final`` atomically (temporary name in the same folder, then rename)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    try:
-        tmp.write_bytes(payload)
-        replace_into(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(final):
+        tmp = temp_path(final)
+        try:
+            tmp.write_bytes(payload)
+            replace_into(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return final
 
 
@@ -60,13 +107,14 @@ def write_json(final: Path, payload) -> Path:
 def write_parquet(df, final: Path) -> Path:
     """Write a Polars frame to ``final`` atomically (temporary name, then rename)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
-        replace_into(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(final):
+        tmp = temp_path(final)
+        try:
+            df.write_parquet(tmp, compression="zstd", statistics=True)
+            replace_into(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return final
 
 
