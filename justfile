@@ -23,3 +23,7 @@ lint: setup
 # benchmarks; writes BENCHMARKS.md
 bench: setup
     {{venv}}/bin/python benchmarks/run.py
+
+# the nightly Prefect flow over a fresh synthetic plant, locally (no server needed)
+flows-demo: setup
+    {{venv}}/bin/python -m vibra_flows.demo

@@ -246,12 +246,29 @@ def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
     return embedding.ensure_manifest(ws.artifacts / "models" / "embedding", embedding.definition(settings.features.bands_hz))
 
 
+def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item: SourceFile) -> FileResult:
+    """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted).
+
+    ``completed`` maps content hashes already ingested to their files: such a
+    file is a duplicate and is not read. Copies of one another within the same
+    run are settled by :func:`run`'s commit, in file order, as a sequential run would.
+    """
+    return _work(ws, settings, item, _Dedup(completed))
+
+
+FanOut = Callable[[list[SourceFile], dict[str, str]], list[FileResult]]
+
+
 def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: bool = False,
-        progress: Callable[[str, dict], None] | None = None) -> IngestResult:
+        progress: Callable[[str, dict], None] | None = None, fan_out: FanOut | None = None) -> IngestResult:
     """Ingest every new file under ``source``; returns the run's counts.
 
     ``progress(event, info)`` is called with ``start`` (files, bytes), ``file``
     (path, bytes, status) and ``wait`` (message) events, for a progress bar.
+    ``fan_out(files, completed)`` (e.g. a Prefect flow mapping a task over the
+    files, on threads or Dask workers) replaces the local thread pool: it returns
+    :func:`work_one`'s result for every file, in order; the ledger is written once
+    at the end, holding the ingest lock throughout.
     """
     source = source.expanduser().resolve()
     if not source.is_dir():
@@ -286,7 +303,10 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
                 result.skipped += 1
         catalog.write_rows(ws.catalog_path, rows)
         notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
-        _process_all(ws, settings, todo, _Dedup(completed), result, notify)
+        if fan_out is None:
+            _process_all(ws, settings, todo, _Dedup(completed), result, notify)
+        else:
+            _commit(ws, settings, todo, fan_out(todo, dict(completed)), result)
         result.seconds = time.perf_counter() - started
         counts.update(new=result.new, skipped=result.skipped, duplicates=result.duplicates, failed=result.failed,
                       windows=result.windows)
@@ -338,6 +358,36 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
                 last_flush = time.monotonic()
     if pending_rows:
         flush()
+    hourly.rebuild_dirty(ws.lake)
+
+
+def _commit(ws: Workspace, settings: Settings, todo: list[SourceFile], results: list[FileResult],
+            result: IngestResult) -> None:
+    """Settle copies within the run (the first file in order owns the content), then write the ledger."""
+    if len(results) != len(todo):
+        raise VibraError(f"fan-out returned {len(results)} results for {len(todo)} files; nothing recorded")
+    owner: dict[str, tuple[str, list]] = {}
+    final = []
+    now = datetime.now(timezone.utc)
+    for item, fr in zip(todo, results):
+        rid = fr.row.get("recording_id")
+        if fr.row["status"] == "completed" and rid in owner:
+            kept = set(owner[rid][1])
+            for date, eid in fr.partitions:
+                if (date, eid) not in kept:  # its windows landed elsewhere: remove that copy
+                    (lake.partition_dir(ws.table("features"), date, eid) / f"part-{rid[:16]}.parquet").unlink(
+                        missing_ok=True)
+            row = _base_row(item, "duplicate", now)
+            row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now)
+            fr = FileResult(row)
+        elif fr.row["status"] == "completed":
+            owner[rid] = (str(item.path), fr.partitions)
+        _count(result, fr)
+        final.append(fr)
+    parts = {p for fr in final for p in fr.partitions}
+    if parts:
+        hourly.mark_dirty(ws.lake, parts)
+    catalog.write_rows(ws.catalog_path, [fr.row for fr in final])
     hourly.rebuild_dirty(ws.lake)
 
 

@@ -48,7 +48,7 @@ class Spec:
     @property
     def allowed(self) -> str:
         if self.kind is str:
-            return "one of " + ", ".join(self.choices)
+            return "one of " + ", ".join(self.choices) if self.choices else "text"
         if self.kind is bool:
             return "true or false"
         noun = "an integer" if self.kind is int else "a number"
@@ -109,6 +109,12 @@ SETTINGS: tuple[Spec, ...] = (
          "relative change of label coverage since the last kNN training that triggers a retrain"),
     Spec("defects", "retrain_new_clusters", int, 2, 1, 10_000,
          "newly labelled clusters since the last kNN training that trigger a retrain"),
+    Spec("flows", "task_runner", str, "thread", doc="where flows run their per-file and per-machine tasks: threads "
+         "in the flow's process, or Dask workers", choices=("thread", "dask")),
+    Spec("flows", "dask_address", str, "", doc="Dask scheduler to use, e.g. tcp://scheduler:8786 (empty: start a "
+         "local cluster)"),
+    Spec("flows", "dask_workers", int, 2, 1, 1024, "workers of the local Dask cluster when no address is given"),
+    Spec("flows", "retries", int, 2, 0, 100, "retries of a failed flow task (backoff 10 s, then 60 s, …)"),
     # readiness thresholds: green at or better than the first, red beyond the second, amber between
     Spec("readiness", "embedding_coverage_green", float, 0.90, 0, 1, "embedding coverage at or above: green"),
     Spec("readiness", "embedding_coverage_red", float, 0.70, 0, 1, "embedding coverage below: red"),
@@ -294,6 +300,14 @@ class ReadinessSettings:
 
 
 @dataclass(frozen=True)
+class FlowSettings:
+    task_runner: str = "thread"
+    dask_address: str = ""
+    dask_workers: int = 2
+    retries: int = 2
+
+
+@dataclass(frozen=True)
 class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
@@ -303,6 +317,7 @@ class Settings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     defects: DefectSettings = field(default_factory=DefectSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
+    flows: FlowSettings = field(default_factory=FlowSettings)
     equipment: Mapping[str, Equipment] = field(default_factory=dict)
 
     def equipment_for(self, equipment_id: str) -> Equipment:
@@ -314,7 +329,8 @@ class Settings:
 
         out = {"ingest": asdict(self.ingest), "features": asdict(self.features),
                "query": asdict(self.query), "anomaly": asdict(self.anomaly), "forecast": asdict(self.forecast),
-               "cluster": asdict(self.cluster), "defects": asdict(self.defects), "readiness": asdict(self.readiness)}
+               "cluster": asdict(self.cluster), "defects": asdict(self.defects), "readiness": asdict(self.readiness),
+               "flows": asdict(self.flows)}
         out["equipment"] = {k: asdict(v) for k, v in self.equipment.items()}
         return out
 
@@ -323,9 +339,9 @@ def _coerce(spec: Spec, value: Any, origin: str) -> Any:
     where = f"{origin} {spec.section}.{spec.key} = {value!r}"
     try:
         if spec.kind is str:
-            if value not in spec.choices:
+            if spec.choices and value not in spec.choices:
                 raise ValueError
-            return value
+            return str(value)
         if spec.kind is bool:
             if isinstance(value, str):
                 if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
@@ -513,7 +529,7 @@ def load_settings(
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
 
     known_sections = {"ingest", "features", "query", "anomaly", "forecast", "cluster", "defects", "equipment",
-                      "readiness", "workspace"}
+                      "readiness", "flows", "workspace"}
     for section in raw:
         if section not in known_sections:
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {sorted(known_sections)}")
@@ -566,6 +582,7 @@ def load_settings(
         cluster=ClusterSettings(**values["cluster"]),
         defects=DefectSettings(**values["defects"]),
         readiness=ReadinessSettings(**values["readiness"]),
+        flows=FlowSettings(**values["flows"]),
         equipment=equipment,
     )
 

@@ -1,0 +1,346 @@
+"""Prefect flows for vibra's scheduled jobs. Each task calls one ``vibra_pipelines`` function;
+the business logic lives there, so a flow and the matching ``vibra`` command give the same lake.
+
+Flows: ``ingest``, ``train``, ``detect``, ``forecast``, ``cluster_refresh``, ``readiness``,
+``snapshot``, ``report``, ``maintenance`` and ``nightly`` (ingest → detect → forecast → cluster
+refresh → readiness → snapshot when readiness is not red → report → maintenance). Per-file
+(ingest) and per-machine (train, detect) tasks fan out on threads or, with
+``task_runner="dask"``, on Dask workers (``dask_address`` or a local cluster). One machine
+failing does not fail the night: failures are collected, reported in the summary, and the
+flow ends in a ``Partial`` state (type COMPLETED) whose message names them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from vibra.settings import Settings, load_settings
+from vibra.workspace import Workspace, find_workspace
+
+BACKOFF_S = [10, 60, 300]
+
+
+def context(home: str | None) -> tuple[Workspace, Settings]:
+    """The workspace and its settings, as the CLI builds them (vibra.toml < VIBRA_* environment)."""
+    from vibra_pipelines.runs import ARGUMENTS
+
+    ws = find_workspace(home, os.environ.get("VIBRA_HOME"))
+    ARGUMENTS.set(f"flow home={ws.root}")
+    return ws, load_settings(ws.config_path, os.environ)
+
+
+def task_runner(settings: Settings, kind: str | None = None, dask_address: str | None = None,
+                dask_workers: int | None = None):
+    """Threads (up to ``[ingest] max_concurrent_files``) or prefect-dask's DaskTaskRunner."""
+    kind = kind or settings.flows.task_runner
+    if kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=settings.ingest.max_concurrent_files)
+    if kind != "dask":
+        raise ValueError(f"task_runner {kind!r}: use thread or dask")
+    from prefect_dask import DaskTaskRunner
+
+    address = dask_address if dask_address is not None else settings.flows.dask_address
+    if address:
+        return DaskTaskRunner(address=address)
+    # a local cluster of thread workers: Prefect's API stays in this process (process workers would each
+    # start a temporary Prefect server unless PREFECT_API_URL names a running one)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers or settings.flows.dask_workers,
+                                          "processes": False, "threads_per_worker": 1, "dashboard_address": None})
+
+
+def _retrying(fn):
+    # no input hashing: the inputs are the workspace, its settings and plain records, never worth a cache key
+    return task(retries=2, retry_delay_seconds=BACKOFF_S[:2], log_prints=True, cache_policy=NO_CACHE)(fn)
+
+
+def _finish(summary: dict[str, Any], failures: dict[str, str]):
+    """The flow's return: Completed, or Partial (still type COMPLETED) naming what failed."""
+    summary["failures"] = failures
+    if failures:
+        names = ", ".join(sorted(failures)[:10])
+        return Completed(name="Partial", message=f"{len(failures)} failed: {names}", data=summary)
+    return Completed(message="all done", data=summary)
+
+
+# -- tasks: one pipelines call each --------------------------------------------------------------
+
+@_retrying
+def ingest_file(ws: Workspace, settings: Settings, completed: dict, item):
+    from vibra_pipelines import ingest
+
+    return ingest.work_one(ws, settings, completed, item)
+
+
+@_retrying
+def train_machine(ws: Workspace, settings: Settings, equipment_id: str, models: list[str] | None):
+    from vibra_pipelines import anomaly
+
+    return anomaly.train(ws, settings, models=models, equipment=[equipment_id]).as_dict()
+
+
+@_retrying
+def detect_machine(ws: Workspace, settings: Settings, equipment_id: str):
+    from vibra.errors import NotReadyError
+    from vibra_pipelines import anomaly
+
+    try:
+        return anomaly.detect(ws, settings, equipment=[equipment_id]).as_dict()
+    except NotReadyError as exc:  # no model yet (a new machine): not a failure of the night
+        return {"scored": 0, "skipped": str(exc)}
+
+
+@_retrying
+def forecast_fleet(ws: Workspace, settings: Settings, indicators: list[str] | None):
+    from vibra_pipelines import forecast
+
+    result = forecast.run(ws, settings, indicators=indicators)
+    return {"version": result.version, "series": len(result.series), "skipped_unchanged": result.skipped_unchanged,
+            "statuses": _tally(s.get("status") for s in result.series)}
+
+
+@_retrying
+def cluster_task(ws: Workspace, settings: Settings):
+    from vibra_pipelines import cluster
+
+    r = cluster.run(ws, settings)
+    return {"version": r.version, "windows": r.windows, "clusters": r.n_clusters, "noise_ratio": r.noise_ratio,
+            "drift": {k: r.drift.get(k) for k in ("n_births", "n_deaths", "max_centroid_shift")}}
+
+
+@_retrying
+def readiness_task(ws: Workspace, settings: Settings):
+    from vibra_pipelines import readiness
+
+    report = readiness.run(ws, settings)
+    return {"status": report["status"], "counts": report["counts"], "equipment": report["equipment"],
+            "red": sorted({m["name"] for m in report["metrics"] if m["status"] == "red"})}
+
+
+@_retrying
+def snapshot_task(ws: Workspace, settings: Settings):
+    from vibra_pipelines import snapshot
+
+    meta = snapshot.run(ws, settings)
+    return {"version": meta["version"], "rows": meta["rows"], "data_sha256": meta["data_sha256"]}
+
+
+@_retrying
+def report_task(ws: Workspace, settings: Settings):
+    from vibra_pipelines import report
+
+    r = report.run(ws, settings)
+    return {"index": r.index, "machines": r.machines, "pages": len(r.pages)}
+
+
+@_retrying
+def maintenance_task(ws: Workspace, settings: Settings, keep: int):
+    from vibra_pipelines import doctor, maintain
+
+    compacted = maintain.compact(ws, settings)
+    removed = maintain.gc(ws, settings, keep)
+    checked = doctor.check(ws, settings, repair=True)
+    return {"compacted": compacted.tables, "gc_removed": {k: len(v) for k, v in removed.items()},
+            "doctor_ok": checked["ok"], "doctor_findings": [f["check"] for f in checked["findings"]]}
+
+
+def _tally(values) -> dict:
+    out: dict = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def _per_machine(futures: dict) -> tuple[dict, dict]:
+    """Results and failures of per-machine futures (a failure is that machine's, not the flow's)."""
+    done, failed = {}, {}
+    for eid, fut in futures.items():
+        try:
+            done[eid] = fut.result()
+        except Exception as exc:  # noqa: BLE001 - collected and reported, the others go on
+            failed[eid] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return done, failed
+
+
+# -- fan-out subflows (their task runner is chosen by the calling flow) -----------------------------
+
+@flow(name="ingest-files", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def _ingest_files(ws: Workspace, settings: Settings, todo: list, completed: dict) -> list:
+    futures = [ingest_file.submit(ws, settings, completed, item) for item in todo]
+    return [f.result() for f in futures]
+
+
+@flow(name="per-machine", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def _per_machine_flow(ws: Workspace, settings: Settings, stage: str, ids: list[str], models: list[str] | None = None):
+    if stage == "train":
+        futures = {eid: train_machine.submit(ws, settings, eid, models) for eid in ids}
+    else:
+        futures = {eid: detect_machine.submit(ws, settings, eid) for eid in ids}
+    for fut in futures.values():
+        fut.wait()
+    return _per_machine(futures)
+
+
+# -- the flows ---------------------------------------------------------------------------------------
+
+def _ingest(ws, settings, source: str, runner) -> dict:
+    from vibra_pipelines import ingest
+
+    def fan_out(todo, completed):
+        return _ingest_files.with_options(task_runner=runner)(ws, settings, todo, completed) if todo else []
+
+    result = ingest.run(ws, settings, Path(source), fan_out=fan_out)
+    by_machine: dict[str, int] = {}
+    for path in result.failures:
+        machine = Path(path).relative_to(Path(source).resolve()).parts[0] if Path(path).is_absolute() else "?"
+        by_machine[machine] = by_machine.get(machine, 0) + 1
+    return {"new": result.new, "skipped": result.skipped, "duplicates": result.duplicates, "failed": result.failed,
+            "windows": result.windows, "failed_by_machine": by_machine,
+            "failures": {p: r for p, r in list(result.failures.items())[:20]}}
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(home: str | None = None, source: str = "", task_runner_kind: str | None = None,
+                dask_address: str | None = None):
+    """Ingest new files of ``source`` (one subfolder per machine); per-file tasks fan out."""
+    ws, settings = context(home)
+    out = _ingest(ws, settings, source, task_runner(settings, task_runner_kind, dask_address))
+    get_run_logger().info("ingest: %s", {k: v for k, v in out.items() if k != "failures"})
+    return _finish(out, {f"ingest:{m}": f"{n} file(s) failed" for m, n in out["failed_by_machine"].items()})
+
+
+def _machines(ws: Workspace, stage: str, settings: Settings, runner, models=None) -> tuple[dict, dict]:
+    from vibra_pipelines import anomaly
+
+    ids = anomaly.equipment_ids(ws)
+    if not ids:
+        return {}, {}
+    return _per_machine_flow.with_options(task_runner=runner)(ws, settings, stage, ids, models)
+
+
+@flow(name="train", log_prints=True)
+def train_flow(home: str | None = None, models: list[str] | None = None, task_runner_kind: str | None = None,
+               dask_address: str | None = None):
+    """Retrain every machine's anomaly models (per-machine tasks)."""
+    ws, settings = context(home)
+    done, failed = _machines(ws, "train", settings, task_runner(settings, task_runner_kind, dask_address),
+                             models or ["iforest", "hst", "baseline"])
+    get_run_logger().info("train: %d machines, %d failed", len(done), len(failed))
+    return _finish({"models": sum(len(d["models"]) for d in done.values())}, {f"train:{k}": v for k, v in failed.items()})
+
+
+@flow(name="detect", log_prints=True)
+def detect_flow(home: str | None = None, task_runner_kind: str | None = None, dask_address: str | None = None):
+    """Score new windows of every machine (per-machine tasks)."""
+    ws, settings = context(home)
+    done, failed = _machines(ws, "detect", settings, task_runner(settings, task_runner_kind, dask_address))
+    get_run_logger().info("detect: %d machines, %d failed", len(done), len(failed))
+    return _finish({"scored": sum(d["scored"] for d in done.values())}, {f"detect:{k}": v for k, v in failed.items()})
+
+
+def _single(name: str, fn, *args) -> tuple[dict, dict]:
+    try:
+        return fn.submit(*args).result(), {}
+    except Exception as exc:  # noqa: BLE001 - reported by the calling flow
+        return {}, {name: f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+@flow(name="forecast", log_prints=True)
+def forecast_flow(home: str | None = None, indicators: list[str] | None = None):
+    ws, settings = context(home)
+    out, failed = _single("forecast", forecast_fleet, ws, settings, indicators or ["rms"])
+    get_run_logger().info("forecast: %s", out)
+    return _finish(out, failed)
+
+
+@flow(name="cluster-refresh", log_prints=True)
+def cluster_refresh_flow(home: str | None = None):
+    ws, settings = context(home)
+    out, failed = _single("cluster", cluster_task, ws, settings)
+    get_run_logger().info("cluster refresh: %s", out)
+    return _finish(out, failed)
+
+
+@flow(name="readiness", log_prints=True)
+def readiness_flow(home: str | None = None):
+    ws, settings = context(home)
+    out, failed = _single("readiness", readiness_task, ws, settings)
+    get_run_logger().info("readiness: %s", out)
+    return _finish(out, failed)
+
+
+@flow(name="snapshot", log_prints=True)
+def snapshot_flow(home: str | None = None, even_if_red: bool = False):
+    """A training snapshot, unless readiness is red (``even_if_red`` overrides)."""
+    ws, settings = context(home)
+    ready, failed = _single("readiness", readiness_task, ws, settings)
+    if failed:
+        return _finish({}, failed)
+    if ready["status"] == "red" and not even_if_red:
+        get_run_logger().warning("readiness is red (%s): no snapshot", ", ".join(ready["red"]))
+        return _finish({"skipped": "readiness red", "readiness": ready}, {})
+    out, failed = _single("snapshot", snapshot_task, ws, settings)
+    return _finish({"snapshot": out, "readiness": ready}, failed)
+
+
+@flow(name="report", log_prints=True)
+def report_flow(home: str | None = None):
+    ws, settings = context(home)
+    out, failed = _single("report", report_task, ws, settings)
+    get_run_logger().info("report: %s", out)
+    return _finish(out, failed)
+
+
+@flow(name="maintenance", log_prints=True)
+def maintenance_flow(home: str | None = None, keep: int = 5):
+    """Compaction, garbage collection (keep N versions) and doctor --repair."""
+    ws, settings = context(home)
+    out, failed = _single("maintenance", maintenance_task, ws, settings, keep)
+    get_run_logger().info("maintenance: %s", out)
+    return _finish(out, failed)
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(home: str | None = None, source: str = "", task_runner_kind: str | None = None,
+            dask_address: str | None = None, keep: int = 5):
+    """ingest → detect → forecast → cluster refresh → readiness → snapshot (not when red) → report → maintenance."""
+    log = get_run_logger()
+    ws, settings = context(home)
+    runner = task_runner(settings, task_runner_kind, dask_address)
+    summary: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    if source:
+        try:
+            summary["ingest"] = _ingest(ws, settings, source, runner)
+            failures.update({f"ingest:{m}": f"{n} file(s) failed" for m, n in summary["ingest"]["failed_by_machine"].items()})
+        except Exception as exc:  # noqa: BLE001
+            failures["ingest"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    done, failed = _machines(ws, "detect", settings, runner)
+    summary["detect"] = {"machines": len(done), "scored": sum(d["scored"] for d in done.values())}
+    failures.update({f"detect:{k}": v for k, v in failed.items()})
+    for name, fn, args in (("forecast", forecast_fleet, (["rms"],)), ("cluster", cluster_task, ()),
+                           ("readiness", readiness_task, ())):
+        summary[name], failed = _single(name, fn, ws, settings, *args)
+        failures.update(failed)
+    ready = summary.get("readiness") or {}
+    if ready.get("status") in ("green", "amber"):
+        summary["snapshot"], failed = _single("snapshot", snapshot_task, ws, settings)
+        failures.update(failed)
+    else:
+        summary["snapshot"] = {"skipped": f"readiness {ready.get('status', 'unknown')}: {', '.join(ready.get('red', []))}"}
+    for name, fn, args in (("report", report_task, ()), ("maintenance", maintenance_task, (keep,))):
+        summary[name], failed = _single(name, fn, ws, settings, *args)
+        failures.update(failed)
+    log.info("nightly: %s", {k: v for k, v in summary.items() if k != "ingest"})
+    return _finish(summary, failures)
+
+
+ALL_FLOWS = {"nightly": nightly, "ingest": ingest_flow, "train": train_flow, "detect": detect_flow,
+             "forecast": forecast_flow, "cluster-refresh": cluster_refresh_flow, "readiness": readiness_flow,
+             "snapshot": snapshot_flow, "report": report_flow, "maintenance": maintenance_flow}

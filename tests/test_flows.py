@@ -1,0 +1,217 @@
+"""Prefect flows: each flow gives the lake the CLI gives; Dask scale-out; partial success; a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from vibra.storage import catalog
+from vibra.workspace import init_workspace
+from vibra_pipelines import synth
+
+from conftest import run_vibra
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "PREFECT_LOGGING_LEVEL": "WARNING"}
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    """One Prefect test harness (a temporary local API) for the whole session (≈ 15–20 s to start)."""
+    old = {k: os.environ.get(k) for k in [*PREFECT_ENV, "PREFECT_HOME"]}
+    os.environ.update(PREFECT_ENV)
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _plant(root: Path, *, seed: int = 6, equipment: int = 3, days: float = 2.0) -> Path:
+    """A seeded export (with its equipment sections in root/equipment.toml)."""
+    start = (datetime.now(timezone.utc) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    synth.run(root / "export", n_equipment=equipment, days=days, seed=seed, start=start, sensor_faults=False)
+    return root / "export"
+
+
+def _workspace(root: Path, export: Path):
+    ws, _ = init_workspace(root)
+    ws.config_path.write_text((export / "equipment.toml").read_text() + "\n[cluster]\numap_components = 0\n")
+    return ws
+
+
+def _ledger(ws) -> pl.DataFrame:
+    rows = catalog.query(ws.catalog_path, f"SELECT source_path, recording_id, status, n_windows, duplicate_of "
+                                          f"FROM {catalog.CURRENT} c ORDER BY source_path")
+    return pl.DataFrame(rows, schema=["source_path", "recording_id", "status", "n_windows", "duplicate_of"], orient="row")
+
+
+def _table(ws, name: str, drop=()) -> pl.DataFrame:
+    files = sorted(ws.lake.glob(f"{name}/date=*/equipment=*/*.parquet"))
+    if not files:
+        return pl.DataFrame()
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    df = df.drop([c for c in drop if c in df.columns])
+    return df.select(sorted(df.columns)).sort(sorted(c for c in df.columns if df[c].dtype != pl.List(pl.Float32)))
+
+
+def test_every_flow_gives_the_lake_the_cli_gives(tmp_path, harness):
+    from vibra_flows import stages
+
+    export = _plant(tmp_path)
+    cli, flo = _workspace(tmp_path / "cli", export), _workspace(tmp_path / "flow", export)
+    home = ["--home", str(cli.root)]
+    for args in (["ingest", str(export)], ["train"], ["detect"], ["forecast", "--indicator", "rms"], ["cluster"],
+                 ["readiness"], ["snapshot", "--seed", "0"], ["report"]):
+        assert run_vibra(*args, *home).returncode in (0, 3), args
+    states = {}
+    h = str(flo.root)
+    states["ingest"] = stages.ingest_flow(home=h, source=str(export), return_state=True)
+    states["train"] = stages.train_flow(home=h, return_state=True)
+    states["detect"] = stages.detect_flow(home=h, return_state=True)
+    states["forecast"] = stages.forecast_flow(home=h, return_state=True)
+    states["cluster"] = stages.cluster_refresh_flow(home=h, return_state=True)
+    states["readiness"] = stages.readiness_flow(home=h, return_state=True)
+    states["snapshot"] = stages.snapshot_flow(home=h, even_if_red=True, return_state=True)
+    states["report"] = stages.report_flow(home=h, return_state=True)
+    for name, st in states.items():
+        assert st.is_completed() and st.name == "Completed", (name, st.name, st.message)
+    assert _ledger(cli).drop("recording_id").equals(_ledger(flo).drop("recording_id"))
+    assert _ledger(cli).equals(_ledger(flo))
+    assert _table(cli, "features").equals(_table(flo, "features"))
+    assert _table(cli, "hourly").equals(_table(flo, "hourly"))
+    versions = ("model_version", "scope")
+    assert _table(cli, "scores", versions).equals(_table(flo, "scores", versions))
+    fc = ("model_version", "version", "generated_at", "run_version")
+    assert _table(cli, "forecasts", fc).equals(_table(flo, "forecasts", fc))
+    assert _table(cli, "clusters", ["clustering_version"]).equals(_table(flo, "clusters", ["clustering_version"]))
+    snaps = [json.loads((ws.artifacts / "snapshots" / "latest.json").read_text())["version"] for ws in (cli, flo)]
+    sha = [json.loads((ws.artifacts / "snapshots" / v / "metadata.json").read_text())["data_sha256"]
+           for ws, v in zip((cli, flo), snaps)]
+    assert sha[0] == sha[1]  # the training snapshot is byte-identical
+    assert (flo.reports / "index.html").exists() and (flo.reports / "clusters.html").exists()
+    # the flows are recorded in the run history like commands
+    runs = {r["command"] for r in json.loads(run_vibra("runs", "--json", "--limit", "50", "--home", h).stdout)}
+    assert {"ingest", "train", "detect", "forecast", "cluster", "readiness", "snapshot", "report"} <= runs
+    summary = states["ingest"].result()
+    assert summary["new"] == 3 * 48 and summary["failures"] == {}
+    st = stages.maintenance_flow(home=h, keep=2, return_state=True)
+    assert st.is_completed() and st.result()["doctor_ok"]
+    assert _table(flo, "features").equals(_table(cli, "features"))  # compaction changed files, not rows
+
+
+def test_ingest_on_a_two_worker_dask_cluster_equals_sequential(tmp_path, harness):
+    from vibra_flows import stages
+
+    export = _plant(tmp_path, seed=9)
+    first = sorted((export / "pump-02").glob("*.csv*"))[0]
+    shutil.copy(first, export / "pump-02" / ("copy-of-first" + "".join(first.suffixes)))  # a copy within the run
+    seq, dask = _workspace(tmp_path / "seq", export), _workspace(tmp_path / "dask", export)
+    assert run_vibra("ingest", str(export), "--max-concurrent-files", "1", "--home", str(seq.root)).returncode == 0
+    st = stages.ingest_flow(home=str(dask.root), source=str(export), task_runner_kind="dask", return_state=True)
+    assert st.is_completed(), st.message
+    assert st.result()["duplicates"] == 1
+    assert _ledger(seq).equals(_ledger(dask))
+    assert _table(seq, "features").equals(_table(dask, "features"))
+    assert _table(seq, "hourly").equals(_table(dask, "hourly"))
+
+
+def test_nightly_with_one_broken_machine_is_partial(tmp_path, harness):
+    from vibra_flows import stages
+
+    export = _plant(tmp_path, seed=13)
+    for f in sorted((export / "fan-03").glob("*"))[:5]:
+        f.write_bytes(b"\x00\x01 not a recording \xff" * 10)  # fan-03's exporter wrote garbage
+    ws = _workspace(tmp_path / "ws", export)
+    stages.train_flow(home=str(ws.root))  # nothing ingested yet: nothing to train, not an error
+    st = stages.nightly(home=str(ws.root), source=str(export), return_state=True)
+    assert st.is_completed() and st.name == "Partial"
+    assert "ingest:fan-03" in st.message
+    summary = st.result()
+    assert summary["failures"] == {"ingest:fan-03": "5 file(s) failed"}
+    assert summary["ingest"]["failed_by_machine"] == {"fan-03": 5} and summary["ingest"]["new"] == 3 * 48 - 5
+    assert summary["detect"]["machines"] == 3  # every machine went on
+    assert summary["report"]["machines"] == 3 and summary["maintenance"]["doctor_ok"]
+    assert summary["snapshot"]["skipped"].startswith("readiness red")  # 2 days < 14: no training snapshot
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prefect(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("prefect"))
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_real_server_work_pool_deploy_worker_nightly(tmp_path):
+    """The README's platform steps: server, work pool, `prefect deploy --all`, worker, a triggered nightly run."""
+    export = _plant(tmp_path, seed=17, equipment=2, days=1)
+    ws = _workspace(tmp_path / "ws", export)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIBRA_"))}
+    env.update(PREFECT_ENV, PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+               VIBRA_REPO=str(ROOT), VIBRA_HOME=str(ws.root), VIBRA_SOURCE=str(export))
+    exe = str(Path(sys.executable).with_name("prefect"))
+    server = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = None
+    try:
+        deadline = time.monotonic() + 180
+        import urllib.request
+
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "prefect server did not start"
+            time.sleep(1)
+        made = _prefect(["work-pool", "create", "vibra", "--type", "process"], env)
+        assert made.returncode == 0, made.stdout + made.stderr
+        deployed = _prefect(["--no-prompt", "deploy", "--all"], env)
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        worker = subprocess.Popen([exe, "worker", "start", "--pool", "vibra"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True, cwd=tmp_path)
+        script = ("from prefect.deployments import run_deployment\n"
+                  "r = run_deployment('nightly/nightly', timeout=600)\n"
+                  "print(r.state.type.value, r.state.name)\n")
+        ran = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=700)
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        assert ran.stdout.split()[-2:] == ["COMPLETED", "Completed"], ran.stdout
+        listed = _prefect(["deployment", "ls"], {**env, "COLUMNS": "300"})
+        for name in ("nightly", "retrain-weekly", "forecast-6h", "cluster-refresh-daily", "snapshot-daily",
+                     "maintenance-daily"):
+            assert name in listed.stdout, name
+        assert (ws.reports / "index.html").exists()
+        status = json.loads(run_vibra("status", "--json", "--home", str(ws.root), check=True).stdout)
+        assert status["completed"] == 2 * 24
+    finally:
+        for proc in (worker, server):
+            if proc is not None:
+                try:
+                    os.killpg(proc.pid, 15)
+                    proc.wait(timeout=30)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    os.killpg(proc.pid, 9)
