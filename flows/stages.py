@@ -172,16 +172,18 @@ def _per_machine(futures: dict) -> tuple[dict, dict]:
 
 @flow(name="ingest-files", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def _ingest_files(ws: Workspace, settings: Settings, todo: list, completed: dict) -> list:
-    futures = [ingest_file.submit(ws, settings, completed, item) for item in todo]
+    one = ingest_file.with_options(retries=settings.flows.retries)
+    futures = [one.submit(ws, settings, completed, item) for item in todo]
     return [f.result() for f in futures]
 
 
 @flow(name="per-machine", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def _per_machine_flow(ws: Workspace, settings: Settings, stage: str, ids: list[str], models: list[str] | None = None):
+    retries = settings.flows.retries
     if stage == "train":
-        futures = {eid: train_machine.submit(ws, settings, eid, models) for eid in ids}
+        futures = {eid: train_machine.with_options(retries=retries).submit(ws, settings, eid, models) for eid in ids}
     else:
-        futures = {eid: detect_machine.submit(ws, settings, eid) for eid in ids}
+        futures = {eid: detect_machine.with_options(retries=retries).submit(ws, settings, eid) for eid in ids}
     for fut in futures.values():
         fut.wait()
     return _per_machine(futures)
@@ -244,9 +246,9 @@ def detect_flow(home: str | None = None, task_runner_kind: str | None = None, da
     return _finish({"scored": sum(d["scored"] for d in done.values())}, {f"detect:{k}": v for k, v in failed.items()})
 
 
-def _single(name: str, fn, *args) -> tuple[dict, dict]:
+def _single(name: str, fn, ws: Workspace, settings: Settings, *args) -> tuple[dict, dict]:
     try:
-        return fn.submit(*args).result(), {}
+        return fn.with_options(retries=settings.flows.retries).submit(ws, settings, *args).result(), {}
     except Exception as exc:  # noqa: BLE001 - reported by the calling flow
         return {}, {name: f"{type(exc).__name__}: {str(exc)[:300]}"}
 
