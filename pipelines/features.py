@@ -72,6 +72,38 @@ def _chunks_for(ws: Workspace, settings: Settings, row: dict):
     return recording.chunks, recording.channels, rate, start, rpm, "source"
 
 
+def _partitions_of(table: Path, equipment_ids: list[str]) -> dict[str, dict[Path, list[Path]]]:
+    """recording_id → {partition folder: files holding its rows}, found from the rows (files may be compacted)."""
+    import duckdb
+
+    from vibra.storage.lake import READ_FILES, partition_files
+
+    files = [f for eid in equipment_ids for f in partition_files(table, eid)]
+    out: dict[str, dict[Path, list[Path]]] = {}
+    if not files:
+        return out
+    with duckdb.connect() as con:
+        rows = con.execute(f"SELECT DISTINCT recording_id, filename FROM {READ_FILES.replace(')', ', filename = true)')}",
+                           [[str(f) for f in files]]).fetchall()
+    for rid, name in rows:
+        path = Path(name)
+        out.setdefault(rid, {}).setdefault(path.parent, []).append(path)
+    return out
+
+
+def _keep_rows(files: list[Path], recording_id: str, target: Path) -> None:
+    """Copy one recording's rows out of (possibly shared) files into ``target``."""
+    import duckdb
+
+    from vibra.storage.lake import READ_FILES, sql_literal
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * EXCLUDE (filename) FROM {READ_FILES.replace(')', ', filename = true)')} "
+                    f"WHERE recording_id = ?) TO {sql_literal(target)} (FORMAT parquet, COMPRESSION zstd)",
+                    [[str(f) for f in files], recording_id])
+
+
 def _swap(table_dir: Path, work: Path, date: str, equipment_id: str) -> None:
     """Replace one partition folder by its rebuilt twin: two renames, then delete the old one."""
     final = partition_dir(table_dir, date, equipment_id)
@@ -138,10 +170,11 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
         try:
             with ThreadPoolExecutor(max_workers=max(1, settings.ingest.max_concurrent_files)) as pool:
                 futures = [(row, pool.submit(one, row)) for row in rows]
+                where_now = _partitions_of(table, sorted({r["equipment_id"] for r in rows}))
                 for row, future in futures:
                     rid, eid = row["recording_id"], row["equipment_id"]
-                    old = list(table.glob(f"date=*/equipment={eid}/part-{rid[:16]}.parquet"))
-                    touched |= {(p.parent.parent.name.split("=", 1)[1], eid) for p in old}
+                    old = where_now.get(rid, {})  # partition folder → the files holding its rows
+                    touched |= {(p.parent.name.split("=", 1)[1], eid) for p in old}
                     try:
                         res, parts, origin, rate, start, rpm = future.result()
                         touched |= set(parts)
@@ -154,10 +187,8 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
                         # nothing to rebuild from: keep the old rows rather than lose them
                         result.kept_stale += 1
                         result.problems[row["source_path"]] = str(exc)
-                        for p in old:
-                            target = staging / p.relative_to(table)
-                            target.parent.mkdir(parents=True, exist_ok=True)
-                            os.link(p, target)
+                        for part, files in old.items():
+                            _keep_rows(files, rid, staging / part.relative_to(table) / f"part-{rid[:16]}.parquet")
                     result.recordings += 1
                     notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
             for date, eid in sorted(touched):
