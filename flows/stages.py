@@ -253,28 +253,30 @@ def _single(name: str, fn, ws: Workspace, settings: Settings, *args) -> tuple[di
         return {}, {name: f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
+def _stage(name: str, fn, home: str | None, *args):
+    """A flow body that runs one task: the workspace, the task, its log line, the final state."""
+    ws, settings = context(home)
+    out, failed = _single(name, fn, ws, settings, *args)
+    get_run_logger().info("%s: %s", name, out)
+    return _finish(out, failed)
+
+
 @flow(name="forecast", log_prints=True)
 def forecast_flow(home: str | None = None, indicators: list[str] | None = None):
-    ws, settings = context(home)
-    out, failed = _single("forecast", forecast_fleet, ws, settings, indicators or ["rms"])
-    get_run_logger().info("forecast: %s", out)
-    return _finish(out, failed)
+    """Forecasts with intervals and time-to-threshold (statsforecast fits the series in parallel itself)."""
+    return _stage("forecast", forecast_fleet, home, indicators or ["rms"])
 
 
 @flow(name="cluster-refresh", log_prints=True)
 def cluster_refresh_flow(home: str | None = None):
-    ws, settings = context(home)
-    out, failed = _single("cluster", cluster_task, ws, settings)
-    get_run_logger().info("cluster refresh: %s", out)
-    return _finish(out, failed)
+    """Re-cluster, compare with the previous clustering, re-assign defects."""
+    return _stage("cluster", cluster_task, home)
 
 
 @flow(name="readiness", log_prints=True)
 def readiness_flow(home: str | None = None):
-    ws, settings = context(home)
-    out, failed = _single("readiness", readiness_task, ws, settings)
-    get_run_logger().info("readiness: %s", out)
-    return _finish(out, failed)
+    """The readiness gate (metrics, status, gauges)."""
+    return _stage("readiness", readiness_task, home)
 
 
 @flow(name="snapshot", log_prints=True)
@@ -293,19 +295,14 @@ def snapshot_flow(home: str | None = None, even_if_red: bool = False):
 
 @flow(name="report", log_prints=True)
 def report_flow(home: str | None = None):
-    ws, settings = context(home)
-    out, failed = _single("report", report_task, ws, settings)
-    get_run_logger().info("report: %s", out)
-    return _finish(out, failed)
+    """The HTML report."""
+    return _stage("report", report_task, home)
 
 
 @flow(name="maintenance", log_prints=True)
 def maintenance_flow(home: str | None = None, keep: int = 5):
     """Compaction, garbage collection (keep N versions) and doctor --repair."""
-    ws, settings = context(home)
-    out, failed = _single("maintenance", maintenance_task, ws, settings, keep)
-    get_run_logger().info("maintenance: %s", out)
-    return _finish(out, failed)
+    return _stage("maintenance", maintenance_task, home, keep)
 
 
 @flow(name="nightly", log_prints=True)

@@ -50,32 +50,27 @@ def exclusive(path: Path, *, timeout_s: float, what: str,
 
 
 @contextmanager
-def shared(path: Path) -> Iterator[None]:
+def _held(path: Path, mode: int) -> Iterator[None]:
+    """Hold ``flock(mode)`` on ``path`` for the body, waiting for it as long as it takes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def shared(path: Path):
     """Hold a shared lock on ``path`` for the body (many holders at once; waits while someone holds it
     exclusively). Lake writers hold their table's lock shared; compaction takes it exclusively only for
     the instant it swaps a partition, so a file being written is never swapped away."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return _held(path, fcntl.LOCK_SH)
 
 
-@contextmanager
-def table_exclusive(path: Path) -> Iterator[None]:
+def table_exclusive(path: Path):
     """Hold ``path`` exclusively (blocking): no lake writer of the table is mid-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return _held(path, fcntl.LOCK_EX)
