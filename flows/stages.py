@@ -199,8 +199,12 @@ def _ingest(ws, settings, source: str, runner) -> dict:
 
     result = ingest.run(ws, settings, Path(source), fan_out=fan_out)
     by_machine: dict[str, int] = {}
+    root = Path(source).expanduser().resolve()
     for path in result.failures:
-        machine = Path(path).relative_to(Path(source).resolve()).parts[0] if Path(path).is_absolute() else "?"
+        try:
+            machine = Path(path).relative_to(root).parts[0]
+        except ValueError:
+            machine = Path(path).parent.name
         by_machine[machine] = by_machine.get(machine, 0) + 1
     return {"new": result.new, "skipped": result.skipped, "duplicates": result.duplicates, "failed": result.failed,
             "windows": result.windows, "failed_by_machine": by_machine,
