@@ -281,9 +281,13 @@ def threshold_set_cli(
     """
     from vibra_pipelines import anomaly
 
+    from vibra_pipelines.runs import run_record
+
     ws, settings = _context(home)
-    manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
-                                     value=value, z=z)
+    with run_record(ws, "threshold set", settings) as counts:
+        manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
+                                         value=value, z=z)
+        counts.update(equipment_id=equipment_id, version=manifest["version"], threshold=manifest["threshold"])
     payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
                                         "weights_version")}
     output.emit(payload, as_json, lambda: output.say(
@@ -527,8 +531,12 @@ def defects_add_cli(name: Annotated[str, typer.Argument(help="Defect name: lower
     """
     from vibra_pipelines import defects
 
-    ws, _ = _context(home)
-    row = defects.add_defect(ws, name, description, by)
+    from vibra_pipelines.runs import run_record
+
+    ws, settings = _context(home)
+    with run_record(ws, "defects add", settings) as counts:
+        row = defects.add_defect(ws, name, description, by)
+        counts.update(name=name)
     output.emit(row, as_json, lambda: output.say(f"added defect {name}"))
 
 

@@ -180,7 +180,9 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
     files = [f for d in dates for f in folder.glob(f"date={d}/equipment=*/*.parquet")]
     out = {"table": table, "cutoff_date": cutoff, "dry_run": dry_run, "dates": dates, "files": len(files),
            "bytes": sum(f.stat().st_size for f in files), "recordings_expired": 0}
-    if dry_run:
+    if dry_run:  # recorded too: a dry run is what an operator checks before the real one
+        with run_record(ws, "maintain retention --dry-run", settings) as counts:
+            counts.update(table=table, dates=len(dates), files=len(files), bytes=out["bytes"])
         return out
     with run_record(ws, "maintain retention", settings) as counts, \
             exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):

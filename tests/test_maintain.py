@@ -294,8 +294,9 @@ def test_runs_history_and_json_logs(tmp_path):
     assert events[1]["command"] == "doctor" and events[1]["status"] == "ok" and "seconds" in events[1]
     rows = json.loads(run_vibra("runs", "--json", *home, check=True).stdout)
     commands = [r["command"] for r in rows]
-    assert commands[:3] == ["doctor", "maintain gc", "maintain compact"] and "ingest" in commands
-    assert rows[2]["arguments"].startswith("maintain compact") and rows[2]["status"] == "ok"
+    assert commands[:4] == ["doctor", "maintain gc", "maintain retention --dry-run", "maintain compact"]
+    assert "ingest" in commands
+    assert rows[3]["arguments"].startswith("maintain compact") and rows[3]["status"] == "ok"
     assert all({"run_id", "started_at", "finished_at", "counts", "error"} <= set(r) for r in rows)
     failed = run_vibra("maintain", "retention", "--table", "nope", "--older-than", "1d", *home)
     assert failed.returncode == 1 and "choose one of" in failed.stderr
