@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' machine configurations and scoring, shared, not copied
+from conftest import CWRU_PHYSICS_TOML, CWRU_TOML, FEMTO_TOML, stage  # noqa: E402
 VIBRA = str(Path(sys.executable).with_name("vibra"))
 
 
@@ -180,12 +182,9 @@ def real_data_figures(work: Path) -> str:
     if not (real / "cwru_12k_de").exists():
         return "\n(real data not found beside the checkout: CWRU / FEMTO figures skipped)\n"
     ws, _ = init_workspace(work / "ws-cwru")
-    ws.config_path.write_text(CWRU_TOML)
-    src = work / "cwru" / "cwru-de"
-    src.mkdir(parents=True)
-    for f in sorted((real / "cwru_12k_de").glob("*.mat")):
-        shutil.copy(f, src / f.name)
-    ingest.run(ws, load_settings(ws.config_path, {}), src.parent)
+    ws.config_path.write_text(CWRU_PHYSICS_TOML)
+    src = stage(sorted((real / "cwru_12k_de").glob("*.mat")), work / "cwru" / "cwru-de")
+    ingest.run(ws, load_settings(ws.config_path, {}), src)
     files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
     env = ["env_bpfo", "env_bpfi", "env_bsf", "env_ftf"]
@@ -217,11 +216,8 @@ def real_data_figures(work: Path) -> str:
 
     ws2, _ = init_workspace(work / "ws-femto")
     ws2.config_path.write_text(FEMTO_TOML)
-    src = work / "femto" / "bearing1_1"
-    src.mkdir(parents=True)
-    for f in sorted((real / "femto_bearing1_1").glob("acc_*.csv")):
-        shutil.copy(f, src / f.name)
-    ingest.run(ws2, load_settings(ws2.config_path, {}), src.parent)
+    src = stage(sorted((real / "femto_bearing1_1").glob("acc_*.csv")), work / "femto" / "bearing1_1")
+    ingest.run(ws2, load_settings(ws2.config_path, {}), src)
     f = (pl.read_parquet(ws2.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
          .filter(pl.col("channel") == "horizontal").sort("window_start"))
     last = f[2 * f.height // 3:]
@@ -356,7 +352,6 @@ def bench_anomaly_scale(work: Path, n_machines: int) -> list[dict]:
 
 def cwru_anomaly_figures(work: Path) -> str:
     """Trained on the first half of the CWRU normal recording: flags and alarms per file and family."""
-    import os
 
     import polars as pl
 
@@ -369,17 +364,12 @@ def cwru_anomaly_figures(work: Path) -> str:
     if not real.exists():
         return ""
     ws, _ = init_workspace(work / "ws-cwru-anomaly")
-    ws.config_path.write_text("[features]\nhop_length = 1024\n" + CWRU_TOML.replace(
-        'sample_rate_hz = 48000', 'sample_rate_hz = 48000\ndecimate = 4'))
-    src = work / "cwru-anomaly" / "cwru-de"
-    src.mkdir(parents=True)
+    ws.config_path.write_text(CWRU_TOML)
     names = sorted(p.name for p in real.glob("*.mat"))
     names.remove("Normal_0.mat")
-    for i, name in enumerate(["Normal_0.mat", *names]):
-        shutil.copy(real / name, src / name)
-        os.utime(src / name, (1_767_225_600 + 3600 * i,) * 2)
+    src = stage([real / n for n in ["Normal_0.mat", *names]], work / "cwru-anomaly" / "cwru-de", hour_apart=True)
     settings = load_settings(ws.config_path, {})
-    ingest.run(ws, settings, src.parent)
+    ingest.run(ws, settings, src)
     feats = anomaly.read_features(ws, "cwru-de")
     normal = feats.filter(pl.col("window_start") < datetime(2026, 1, 1, 1, tzinfo=timezone.utc))["window_start"].sort()
     mid = normal[len(normal) // 2]
@@ -451,34 +441,6 @@ def forecast_figures(work: Path) -> tuple[list[dict], str]:
               "their final level in the last 2 % of life) and none of the statistical models sees it coming from "
               "50–90 % of life — which is what the `no_trend` abstention and the anomaly alarms are for."]
     return rows, "\n".join(lines) + "\n"
-
-
-CWRU_TOML = """
-[equipment.cwru-de]
-sample_rate_hz = 12000
-units = "g"
-bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
-iso_group = 2
-iso_support = "rigid"
-
-[[equipment.cwru-de.files]]
-glob = "Normal_*"
-sample_rate_hz = 48000
-"""
-
-FEMTO_TOML = """
-[features]
-frame_length = 2560
-hop_length = 2560
-
-[equipment.bearing1_1]
-sample_rate_hz = 25600
-units = "g"
-rpm = 1800
-channels = ["-", "-", "-", "-", "horizontal", "vertical"]
-bearing = { n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }
-start_rule = { regex = "acc_(\\\\d+)", origin = 2010-12-01T09:00:00Z, step_s = 10 }
-"""
 
 
 def _polars_read_all(files: list[Path]) -> None:
@@ -699,8 +661,6 @@ def bench_clustering(work: Path, n_windows: int) -> list[dict]:
 
 def cluster_quality_figures(work: Path) -> str:
     """ARI of the clusters and the kNN on unlabelled recordings: seeded synth and CWRU."""
-    import os
-    import sys
 
     import polars as pl
 
@@ -709,8 +669,7 @@ def cluster_quality_figures(work: Path) -> str:
     from vibra.workspace import Workspace, init_workspace
     from vibra_pipelines import cluster, defects, ingest, status
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_clusters import CLASSES, CWRU_TOML, cwru_score  # the test's own scoring, not a copy
+    from test_clusters import CLASSES, cwru_score  # the test's own scoring, not a copy
 
     lines = ["", "## Fault-signature clusters and defect kNN", "",
              "One recording per class labelled (`vibra label recording`), the kNN (k = 5, radius = 2 × q0.99 of the "
@@ -749,13 +708,9 @@ def cluster_quality_figures(work: Path) -> str:
         return "\n".join(lines) + "\n"
     ws, _ = init_workspace(work / "ws-cwru-clusters")
     ws.config_path.write_text(CWRU_TOML)
-    src = work / "cwru-clusters" / "cwru-de"
-    src.mkdir(parents=True)
-    for i, path in enumerate(sorted(real.glob("*.mat"))):
-        shutil.copy(path, src / path.name)
-        os.utime(src / path.name, (1_767_225_600 + 3600 * i,) * 2)
+    src = stage(sorted(real.glob("*.mat")), work / "cwru-clusters" / "cwru-de", hour_apart=True)
     settings = load_settings(ws.config_path, {})
-    ingest.run(ws, settings, src.parent)
+    ingest.run(ws, settings, src)
     res = cluster.run(ws, settings)
     for name, fault in (("Normal_0.mat", "normal"), ("IR007_0.mat", "bearing_inner_race"),
                         ("OR007@6_0.mat", "bearing_outer_race")):

@@ -41,16 +41,8 @@ def clustering_root(ws: Workspace) -> Path:
     return ws.artifacts / "models" / "clustering"
 
 
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def latest_manifest(ws: Workspace) -> dict | None:
-    pointer = read_json(clustering_root(ws) / "latest.json")
-    return read_json(clustering_root(ws) / pointer["version"] / "manifest.json") if pointer else None
+    return lake.latest_document(clustering_root(ws))
 
 
 def read_windows(ws: Workspace, columns: list[str], *, since: datetime | None = None, equipment: list[str] | None = None):
@@ -90,7 +82,8 @@ def read_clusters(ws: Workspace, version: str | None = None):
     import duckdb
     import polars as pl
 
-    manifest = latest_manifest(ws) if version is None else read_json(clustering_root(ws) / version / "manifest.json")
+    manifest = (latest_manifest(ws) if version is None
+                else lake.read_json(clustering_root(ws) / version / "manifest.json"))
     files = lake.partition_files(ws.table("clusters"))
     if not manifest or not files:
         return pl.DataFrame()
@@ -167,14 +160,14 @@ def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | 
     """Embeddings of the latest training snapshot (for the PSI), if one exists with this embedding version."""
     import polars as pl
 
-    pointer = read_json(ws.artifacts / "snapshots" / "latest.json")
-    if not pointer:
+    version = lake.latest_version(ws.artifacts / "snapshots")
+    if not version:
         return None, None
-    folder = ws.artifacts / "snapshots" / pointer["version"]
-    meta = read_json(folder / "metadata.json") or {}
+    folder = ws.artifacts / "snapshots" / version
+    meta = lake.read_json(folder / "metadata.json") or {}
     if meta.get("embedding_version") != emb_version or not (folder / "data.parquet").exists():
-        return None, pointer["version"]
-    return embedding_matrix(pl.read_parquet(folder / "data.parquet", columns=["embedding"])), pointer["version"]
+        return None, version
+    return embedding_matrix(pl.read_parquet(folder / "data.parquet", columns=["embedding"])), version
 
 
 def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min_cluster_size: int | None = None,
@@ -247,7 +240,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         ref, snap_version = _snapshot_embeddings(ws, emb_version)
         psi = clustering.psi(ref, x) if ref is not None and ref.shape[1] == x.shape[1] and len(ref) >= 10 else None
         result.psi_max = float(psi.max()) if psi is not None else None
-        names = (embedding.read_manifest(embedding_root(ws), emb_version) or {}).get("names") or []
+        names = (lake.read_json(embedding_root(ws) / emb_version / "manifest.json") or {}).get("names") or []
         psi_info = ({"snapshot_version": snap_version, "max": result.psi_max,
                      "per_dimension": dict(zip(names or range(len(psi)), np.round(psi, 4).tolist()))}
                     if psi is not None else {"snapshot_version": snap_version,
@@ -285,7 +278,9 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         result.seconds["total"] = round(time.perf_counter() - t0, 2)
         from vibra_pipelines import defects
 
-        result.knn = defects.after_change(ws, settings, trigger="cluster")
+        # the windows just read are the population the kNN works on: no second read of the lake
+        pop = defects.population(ws, settings, df.select(*KEYS, "window_start", "embedding"), emb_version)
+        result.knn = defects.after_change(ws, settings, trigger="cluster", pop=pop)
         counts.update(windows=result.windows, clusters=result.n_clusters, noise_ratio=result.noise_ratio,
                       version=version)
     return result

@@ -33,7 +33,7 @@ from vibra.storage import catalog, lake
 from vibra.workspace import Workspace
 
 from vibra_pipelines.cluster import (KEYS, current_embedding, embedding_matrix, latest_manifest, read_clusters,
-                                     read_json, read_windows)
+                                     read_windows)
 from vibra_pipelines.runs import recorded, run_record
 
 DEFECT_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -251,8 +251,7 @@ def labelled_windows(ws: Workspace, windows):
 # -- the kNN --------------------------------------------------------------------------------------
 
 def latest_knn(ws: Workspace) -> dict | None:
-    pointer = read_json(knn_root(ws) / "latest.json")
-    return read_json(knn_root(ws) / pointer["version"] / "manifest.json") if pointer else None
+    return lake.latest_document(knn_root(ws))
 
 
 def _labelled_clusters(ws: Workspace) -> list[str]:
@@ -274,7 +273,11 @@ class Population:
         return self.labelled.height / self.windows.height if self.windows.height else 0.0
 
 
-def population(ws: Workspace, settings: Settings) -> Population:
+def population(ws: Workspace, settings: Settings, windows=None, embedding_version: str | None = None) -> Population:
+    """The current embedding's windows and their labels; ``windows`` (KEYS, window_start, embedding) when the
+    caller has already read them (e.g. the clustering), else read from the lake."""
+    if windows is not None:
+        return Population(windows, labelled_windows(ws, windows), embedding_version or "")
     raw = read_windows(ws, ["embedding", "embedding_version"])
     if raw.height == 0:
         return Population(raw, raw, "")
@@ -373,9 +376,9 @@ def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> 
     return {"assigned": out.height, "knn_version": manifest["version"], "per_defect": dict(shares.iter_rows())}
 
 
-def after_change(ws: Workspace, settings: Settings, trigger: str) -> dict:
+def after_change(ws: Workspace, settings: Settings, trigger: str, pop: Population | None = None) -> dict:
     """Apply the retrain rule after labels or clusters changed; reassign when a kNN exists."""
-    pop = population(ws, settings)
+    pop = pop or population(ws, settings)
     reason = retrain_reason(ws, settings, pop)
     out: dict = {"trigger": trigger, "coverage": pop.coverage, "retrained": False}
     if reason:

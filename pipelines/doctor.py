@@ -229,7 +229,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     for rel in POINTER_ROOTS:
         root = ws.artifacts / rel
         pointer = root / "latest.json"
-        name = (maintain_read(pointer) or {}).get("version")
+        name = lake.latest_version(root)
         if name and not (root / name).is_dir():
             versions = sorted((p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
             f = Finding("dangling_latest_pointer", "error", 1, f"{pointer} names {name}, which is gone",
@@ -242,15 +242,6 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
                 f.repaired = True
             findings.append(f)
     return findings
-
-
-def maintain_read(path: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _old_schema_files(ws: Workspace) -> list[Path]:

@@ -13,7 +13,6 @@ the unused twin or the old files) and is removed by the next compaction or
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -239,10 +238,7 @@ def _versions_gc(root: Path, keep: int) -> list[str]:
     """Keep the newest ``keep`` version folders under ``root`` and the one latest.json names."""
     if not root.exists():
         return []
-    try:
-        latest = json.loads((root / "latest.json").read_text()).get("version")
-    except (OSError, ValueError):
-        latest = None
+    latest = lake.latest_version(root)
     folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
     removed = []
     for folder in folders[keep:]:

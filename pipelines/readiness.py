@@ -22,7 +22,7 @@ from vibra.signal.indicators import SPECTRAL_COLUMNS
 from vibra.storage import catalog, lake
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import latest_manifest, read_clusters
+from vibra_pipelines.cluster import latest_manifest, read_clusters, read_windows
 from vibra_pipelines.runs import run_record
 
 SCHEMA = {
@@ -63,7 +63,8 @@ def _window_stats(ws: Workspace, emb_version: str):
     return [dict(zip(names, r)) for r in rows]
 
 
-def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime) -> tuple[list[Metric], dict, list]:
+def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime,
+             emb_version: str) -> tuple[list[Metric], dict, list]:
     from vibra_pipelines import defects
 
     r = settings.readiness
@@ -137,10 +138,13 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
                       "NaN cells among the time-domain and spectral indicators (physics ones are NaN by design "
                       "where units, rpm or geometry are missing: see the waveform checks)"))
     counts = {}
-    if manifest is not None or ws.catalog_path.exists():
-        pop = defects.population(ws, settings)
-        if pop.labelled.height:
-            counts = dict(pop.labelled.group_by("defect").len().iter_rows())
+    if total:  # labelled windows per defect: keys only, the embeddings are not needed here
+        import polars as pl
+
+        keys = read_windows(ws, ["embedding_version"]).filter(pl.col("embedding_version") == emb_version)
+        labelled = defects.labelled_windows(ws, keys)
+        if labelled.height:
+            counts = dict(labelled.group_by("defect").len().iter_rows())
     ratio = max(counts.values()) / min(counts.values()) if len(counts) >= 2 else None
     out.append(metric("class_imbalance", "workspace", ratio, r.class_imbalance_green, r.class_imbalance_red, "lower",
                       ["defect kNN", "snapshot"], f"labelled windows per defect: {counts}" if counts else "no labels yet"))
@@ -224,7 +228,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     ctx = run_record(ws, "readiness", settings) if record else nullcontext({})
     with ctx as counts:
         stats = _window_stats(ws, emb_version)
-        dataset, gauges, flagged = _dataset(ws, settings, stats, now)
+        dataset, gauges, flagged = _dataset(ws, settings, stats, now, emb_version)
         wave = _waveform(ws, settings, stats)
         if equipment:
             wave = [m for m in wave if m.scope.split("/")[1] in equipment]

@@ -21,7 +21,7 @@ from vibra.errors import InputError, NotReadyError, VibraError
 from vibra.physics import iso_limits
 from vibra.report import svg
 from vibra.settings import Settings
-from vibra.storage.lake import partition_files, write_text
+from vibra.storage.lake import partition_files, read_json, write_text
 from vibra.workspace import Workspace
 
 from vibra_pipelines import anomaly, cluster, forecast, status
@@ -330,13 +330,13 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}
-    readiness_summary = cluster.read_json(ws.artifacts / "readiness" / "latest.json")
+    readiness_summary = read_json(ws.artifacts / "readiness" / "latest.json")
     written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, readiness=readiness_summary,
                                                                    **common)}
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
     written["clusters.html"] = _clusters_page(ws, settings, env, common)
-    ready = cluster.read_json(ws.artifacts / "readiness" / "latest.json")
+    ready = read_json(ws.artifacts / "readiness" / "latest.json")
     if ready:
         rank = {"red": 0, "amber": 1, "green": 2}
         ready["metrics"].sort(key=lambda m: (rank[m["status"]], m["scope"], m["name"]))

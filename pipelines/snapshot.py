@@ -26,7 +26,7 @@ from vibra.settings import Settings
 from vibra.storage import lake
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import KEYS, latest_manifest, read_clusters, read_json
+from vibra_pipelines.cluster import KEYS, latest_manifest, read_clusters
 from vibra_pipelines.runs import run_record
 
 STRATA = ("equipment", "defect")
@@ -137,10 +137,10 @@ def run(ws: Workspace, settings: Settings, *, stratify: str = "equipment", max_p
 
 def versions(ws: Workspace) -> list[dict]:
     """Every snapshot, newest first: version, created_at, rows, data_sha256, readiness status, latest."""
-    latest = (read_json(root(ws) / "latest.json") or {}).get("version")
+    latest = lake.latest_version(root(ws))
     out = []
     for folder in sorted(root(ws).glob("*/metadata.json"), reverse=True):
-        meta = read_json(folder) or {}
+        meta = lake.read_json(folder) or {}
         out.append({"version": meta.get("version", folder.parent.name), "created_at": meta.get("created_at"),
                     "rows": meta.get("rows"), "data_sha256": meta.get("data_sha256"),
                     "readiness": (meta.get("readiness") or {}).get("status"),
@@ -149,7 +149,7 @@ def versions(ws: Workspace) -> list[dict]:
 
 
 def show(ws: Workspace, version: str) -> dict:
-    meta = read_json(root(ws) / version / "metadata.json")
+    meta = lake.read_json(root(ws) / version / "metadata.json")
     if meta is None:
         known = [v["version"] for v in versions(ws)]
         raise InputError(f"snapshot {version!r} not found; `vibra snapshot list` shows {known[:5] or 'none yet'}")
@@ -169,7 +169,7 @@ def read(ws: Workspace, version: str):
 
 def gc(ws: Workspace, keep: int) -> list[str]:
     """Remove all but the newest ``keep`` snapshots; never the one ``latest.json`` names."""
-    latest = (read_json(root(ws) / "latest.json") or {}).get("version")
+    latest = lake.latest_version(root(ws))
     removed = []
     for item in versions(ws)[keep:]:
         if item["version"] != latest:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from conftest import CWRU_TOML
+from conftest import CWRU_TOML, stage
 
 from vibra.errors import InputError
 from vibra.models import FAMILIES, make, registry
@@ -199,20 +199,14 @@ def test_hst_update_learns_online_as_a_new_version(plant):
 def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
     """Trained on the first half of the normal recording (decimated 48 → 12 kHz), the second half
     stays quiet and the fault files alarm (k = 3 of m = 5 windows, per channel)."""
-    import os
-    import shutil
-
     ws, _ = init_workspace(tmp_path / "ws")
     ws.config_path.write_text(CWRU_TOML)
-    src = tmp_path / "src" / "cwru-de"
-    src.mkdir(parents=True)
     names = sorted(p.name for p in (real_data / "cwru_12k_de").glob("*.mat"))
     names.remove("Normal_0.mat")
-    for i, name in enumerate(["Normal_0.mat", *names]):  # the files carry no time: the normal one first
-        shutil.copy(real_data / "cwru_12k_de" / name, src / name)
-        os.utime(src / name, (1_767_225_600 + 3600 * i,) * 2)
+    src = stage([real_data / "cwru_12k_de" / n for n in ["Normal_0.mat", *names]], tmp_path / "src" / "cwru-de",
+                hour_apart=True)  # the files carry no time: the normal one first
     settings = load_settings(ws.config_path, {})
-    ingest.run(ws, settings, src.parent)
+    ingest.run(ws, settings, src)
     feats = anomaly.read_features(ws, "cwru-de")
     first_hour = feats.filter(pl.col("window_start") < datetime(2026, 1, 1, 1, tzinfo=timezone.utc))
     assert set(first_hour["sample_rate_hz"]) == {12_000.0}  # the 48 kHz file was decimated

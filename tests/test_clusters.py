@@ -17,7 +17,7 @@ from vibra.settings import load_settings
 from vibra.workspace import init_workspace
 from vibra_pipelines import cluster, defects, ingest, status, synth
 
-from conftest import CWRU_TOML, run_vibra
+from conftest import CWRU_TOML, run_vibra, stage
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CLASSES = ("normal", "bearing_outer_race", "imbalance", "bearing_inner_race", "looseness", "bearing_ball")
@@ -278,17 +278,11 @@ def test_an_older_embedding_is_never_mixed_in(plant, tmp_path):
 def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
     """The issue's check on real data, with UMAP: ingest the CWRU drive-end files, cluster, label one
     recording per class (ball never), score the kNN on the other recordings."""
-    import os
-
     ws, _ = init_workspace(tmp_path / "ws")
     ws.config_path.write_text(CWRU_TOML)
-    src = tmp_path / "src" / "cwru-de"
-    src.mkdir(parents=True)
-    for i, path in enumerate(sorted((real_data / "cwru_12k_de").glob("*.mat"))):
-        shutil.copy(path, src / path.name)
-        os.utime(src / path.name, (1_767_225_600 + 3600 * i,) * 2)
+    src = stage(sorted((real_data / "cwru_12k_de").glob("*.mat")), tmp_path / "src" / "cwru-de", hour_apart=True)
     home = ["--home", str(ws.root)]
-    assert run_vibra("ingest", str(src.parent), *home).returncode == 0
+    assert run_vibra("ingest", str(src), *home).returncode == 0
     result = json.loads(run_vibra("cluster", "--json", *home, check=True).stdout)  # UMAP, the default
     assert result["n_clusters"] >= 4 and result["noise_ratio"] < 0.25
     for name, fault in (("Normal_0.mat", "normal"), ("IR007_0.mat", "bearing_inner_race"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timezone
 
 import numpy as np
@@ -18,6 +17,8 @@ from vibra.signal.indicators import power_spectra
 from vibra.storage import catalog
 from vibra.workspace import init_workspace
 from vibra_pipelines import ingest, status
+
+from conftest import CWRU_PHYSICS_TOML, FEMTO_TOML, stage
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
@@ -122,23 +123,9 @@ def test_missing_units_and_low_nyquist_are_warnings_not_guesses():
 
 def _cwru_workspace(tmp_path, real_data, names):
     ws, _ = init_workspace(tmp_path / "ws")
-    ws.config_path.write_text("""
-[equipment.cwru-de]
-sample_rate_hz = 12000
-units = "g"
-bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
-iso_group = 2
-iso_support = "rigid"
-
-[[equipment.cwru-de.files]]
-glob = "Normal_*"
-sample_rate_hz = 48000
-""")
-    src = tmp_path / "src" / "cwru-de"
-    src.mkdir(parents=True)
-    for name in names:
-        shutil.copy(real_data / "cwru_12k_de" / name, src / name)
-    result = ingest.run(ws, load_settings(ws.config_path, {}), src.parent)
+    ws.config_path.write_text(CWRU_PHYSICS_TOML)
+    src = stage([real_data / "cwru_12k_de" / name for name in names], tmp_path / "src" / "cwru-de")
+    result = ingest.run(ws, load_settings(ws.config_path, {}), src)
     assert result.failed == 0
     rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path, sample_rate_hz FROM recordings")
     files = pl.DataFrame(rec, schema=["recording_id", "source_path", "rate"], orient="row").with_columns(
@@ -177,24 +164,9 @@ def test_cwru_envelope_names_the_faulty_race(tmp_path, real_data):
 
 def test_femto_run_to_failure_trends(tmp_path, real_data):
     ws, _ = init_workspace(tmp_path / "ws")
-    ws.config_path.write_text("""
-[features]
-frame_length = 2560
-hop_length = 2560
-
-[equipment.bearing1_1]
-sample_rate_hz = 25600
-units = "g"
-rpm = 1800
-channels = ["-", "-", "-", "-", "horizontal", "vertical"]
-bearing = { n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }
-start_rule = { regex = "acc_(\\\\d+)", origin = 2010-12-01T09:00:00Z, step_s = 10 }
-""")
-    src = tmp_path / "src" / "bearing1_1"
-    src.mkdir(parents=True)
-    for path in sorted((real_data / "femto_bearing1_1").glob("acc_*.csv")):
-        shutil.copy(path, src / path.name)
-    result = ingest.run(ws, load_settings(ws.config_path, {}), src.parent)
+    ws.config_path.write_text(FEMTO_TOML)
+    src = stage(sorted((real_data / "femto_bearing1_1").glob("acc_*.csv")), tmp_path / "src" / "bearing1_1")
+    result = ingest.run(ws, load_settings(ws.config_path, {}), src)
     assert result.new == 326 and result.failed == 0
     f = (pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
          .filter(pl.col("channel") == "horizontal").sort("window_start"))

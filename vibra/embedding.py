@@ -27,6 +27,8 @@ from typing import Mapping
 
 import numpy as np
 
+from vibra.storage.lake import latest_version, write_json
+
 # (name, source indicator, transform, center, scale). Transforms: "log10" of the
 # value, "ratio_rms_log10" = log10(value / rms), "rel_nyquist" = value / (fs/2),
 # "identity". Non-finite results (missing physics, empty bands) become 0 = the centre.
@@ -116,32 +118,11 @@ def manifest(defn: dict) -> dict:
 
 def ensure_manifest(root: Path, defn: dict) -> str:
     """Write ``root/<version>/manifest.json`` once (atomically) and point ``latest.json`` at it."""
-    from vibra.storage.lake import write_json
-
     body = manifest(defn)
     version = body["version"]
     path = root / version / "manifest.json"
     if not path.exists():
         write_json(path, {**body, "created_at": datetime.now(timezone.utc).isoformat()})
-    latest = root / "latest.json"
-    try:
-        current = json.loads(latest.read_text()).get("version")
-    except (OSError, ValueError):
-        current = None
-    if current != version:
-        write_json(latest, {"version": version})
+    if latest_version(root) != version:  # the pointer only moves when the definition changed
+        write_json(root / "latest.json", {"version": version})
     return version
-
-
-def latest_version(root: Path) -> str | None:
-    try:
-        return json.loads((root / "latest.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def read_manifest(root: Path, version: str) -> dict | None:
-    try:
-        return json.loads((root / version / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None

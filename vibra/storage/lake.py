@@ -104,6 +104,27 @@ def write_json(final: Path, payload) -> Path:
     return write_text(final, json.dumps(payload, indent=2, default=str))
 
 
+def read_json(path: Path) -> dict | None:
+    """A JSON file written by :func:`write_json`; None when it is missing or unreadable."""
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def latest_version(root: Path) -> str | None:
+    """The version ``root/latest.json`` points at (the pointer every versioned artifact folder keeps)."""
+    return (read_json(root / "latest.json") or {}).get("version")
+
+
+def latest_document(root: Path, name: str = "manifest.json") -> dict | None:
+    """``root/<latest version>/<name>``, or None when there is no latest version."""
+    version = latest_version(root)
+    return read_json(root / version / name) if version else None
+
+
 def write_parquet(df, final: Path) -> Path:
     """Write a Polars frame to ``final`` atomically (temporary name, then rename)."""
     final.parent.mkdir(parents=True, exist_ok=True)
