@@ -764,11 +764,11 @@ def render(rows: list[dict], command: str) -> str:
         "writes) costs about as much CPU again, so on 2 cores the end-to-end ratio stays far below the "
         "0.70 target; the stage row shows where the time goes. Closing the gap needs cheaper spectra "
         "(float32 FFT or fewer windows transformed), hashing while reading, or more cores.",
-        "* `vibra cluster` on 200,000 windows: the UMAP stage inside the run (≈46 s) still includes numba "
-        "compiling the kernels a 300-point warm-up does not reach (nearest-neighbour descent on larger "
-        "inputs); the baseline, a second fit of the same 20,000-window sample in the same process, takes ≈16 "
-        "s. So a fresh process needs about a minute for the whole command, a long-lived worker about 25 s; "
-        "the 5-NN assignment of the other 180,000 windows costs ≈5 s.",
+        "* `vibra cluster` on 200,000 windows: the UMAP stage inside the run still includes numba compiling "
+        "the kernels a 300-point warm-up does not reach (nearest-neighbour descent on larger inputs); the "
+        "row's baseline, a second fit of the same 20,000-window sample in the same process, is what a long-"
+        "lived worker pays. So a fresh process needs about a minute for the whole command; the 5-NN "
+        "assignment of the other 180,000 windows takes a few seconds.",
         "* Small files are dominated by fixed per-file costs (hash, Parquet write + fsync, ledger rows "
         "flushed in batches) and, with the physics on, the per-recording choice of the envelope band "
         "(spectral kurtosis over ~20 candidate bands).",
