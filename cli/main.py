@@ -21,7 +21,9 @@ app = typer.Typer(
     help="Condition monitoring for rotating equipment: ingest vibration exports, compute indicators, "
          "and more.\n\nExample: vibra init plant && cd plant && vibra synth export && vibra ingest export",
     no_args_is_help=True,
-    add_completion=False,
+    invoke_without_command=True,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -770,6 +772,51 @@ def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder
         f"report of {result.machines} machine(s), {result.bytes_written / 1e6:.1f} MB: {result.index}"))
 
 
+@app.command("sql")
+def sql_cli(
+    query: Annotated[Optional[str], typer.Argument(help="One SQL statement; omit it for an interactive prompt.")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Print at most this many rows.")] = 1000,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Query the lake with DuckDB: a view per lake table (features, hourly, scores, forecasts,
+    clusters, defects, ...) and the ledger (recordings, runs) attached read-only.
+
+    Example: vibra sql "SELECT equipment_id, count(*) AS windows FROM features GROUP BY 1"
+    """
+    from vibra.workspace import find_workspace
+
+    from vibra_pipelines import sql
+
+    ws = find_workspace(home, None)
+    if query is not None:
+        result = sql.run(ws, query, max_rows=max_rows)
+        output.sql_result(result, as_json=as_json, as_csv=as_csv)
+        return
+    output.say("vibra sql: one statement per line (end a longer one with ';'); .tables lists the views; "
+               ".quit or Ctrl-D leaves")
+    buffer = ""
+    while True:
+        try:
+            line = input("vibra> " if not buffer else "   ...> ")
+        except EOFError:
+            break
+        if not buffer and line.strip() in (".quit", ".exit"):
+            break
+        if not buffer and line.strip() == ".tables":
+            output.say(", ".join(sql.connect(ws)[1]) or "no tables yet")
+            continue
+        buffer = f"{buffer}\n{line}" if buffer else line
+        if buffer.strip() and (buffer.rstrip().endswith(";") or "\n" not in buffer and not line.rstrip().endswith(",")):
+            try:
+                output.sql_result(sql.run(ws, buffer.strip().rstrip(";"), max_rows=max_rows), as_json=as_json,
+                                  as_csv=as_csv)
+            except VibraError as exc:
+                output.say_err(f"error: {exc}")
+            buffer = ""
+
+
 @app.command("demo")
 def demo_cli(
     home: Annotated[Optional[Path], typer.Option("--home", help="Workspace to create (default: a new temp folder).")] = None,
@@ -795,12 +842,22 @@ def demo_cli(
 
 @app.callback()
 def root_options(
+    ctx: typer.Context,
     log_format: Annotated[str, typer.Option("--log-format", envvar="VIBRA_LOG_FORMAT", show_envvar=True,
                                             help="text or json (JSON lines on stderr, one per run event).")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", envvar="VIBRA_LOG_LEVEL", show_envvar=True,
                                            help="debug, info, warning or error.")] = "warning",
+    version: Annotated[bool, typer.Option("--version", "-V", is_eager=True, help="Print vibra's version and exit.")] = False,
 ) -> None:
-    """Global options (before the command): logging."""
+    """Global options (before the command): logging, version."""
+    if version:
+        from vibra import __version__
+
+        print(f"vibra {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(2)
     try:
         output.setup_logging(log_format, log_level)
     except ValueError as exc:

@@ -373,3 +373,26 @@ def doctor_table(report: dict) -> None:
             say(f"    repair: {f['repair']}" + ("" if report["repair"] else " (vibra doctor --repair)"))
         for ex in f["examples"][:3]:
             say(f"    e.g. {ex}")
+
+
+def sql_result(result, *, as_json: bool, as_csv: bool) -> None:
+    """A query's rows: JSON object, CSV, or a table (cells escaped: values are data, not markup)."""
+    if as_json:
+        emit(result.as_dict(), True, lambda: None)
+        return
+    if as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([[_default(v) if isinstance(v, (datetime, date)) else v for v in row] for row in result.rows])
+        return
+    if not result.columns:
+        say("ok")
+        return
+    from rich.markup import escape
+
+    table = _table(f"{len(result.rows)} row(s)", [escape(c) for c in result.columns])
+    for row in result.rows:
+        table.add_row(*[escape(_cell(v)) for v in row])
+    _console().print(table)

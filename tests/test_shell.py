@@ -1,0 +1,74 @@
+"""The shell as data engineers use it: `vibra sql`, --version, -h."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import duckdb
+import pytest
+
+from conftest import run_vibra
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("shell") / "plant"
+    run_vibra("init", str(ws), check=True)
+    run_vibra("synth", "export", "--equipment", "2", "--days", "0.25", "--seed", "4", "--no-sensor-faults",
+              cwd=ws, check=True)
+    run_vibra("ingest", "export", cwd=ws, check=True)
+    return ws
+
+
+def test_sql_counts_match_a_plain_duckdb_read(plant):
+    out = run_vibra("sql", "SELECT equipment_id, count(*) AS windows FROM features GROUP BY 1 ORDER BY 1", "--json",
+                    cwd=plant, check=True)
+    payload = json.loads(out.stdout)
+    assert payload["schema_version"] == 1 and payload["command"] == "sql"
+    assert {"features", "hourly", "recordings", "runs"} <= set(payload["views"])
+    expected = duckdb.connect().execute(
+        f"SELECT equipment_id, count(*) FROM read_parquet('{plant}/data/lake/features/**/*.parquet', "
+        "hive_partitioning = true) GROUP BY 1 ORDER BY 1").fetchall()
+    assert [(r["equipment_id"], r["windows"]) for r in payload["rows"]] == expected
+    assert len(expected) == 2 and all(n > 0 for _, n in expected)
+
+
+def test_sql_ledger_is_read_only_and_csv_output(plant):
+    out = run_vibra("sql", "SELECT status, count(*) AS n FROM recordings GROUP BY 1", "--csv", cwd=plant, check=True)
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert rows and rows[0]["status"] == "completed" and int(rows[0]["n"]) > 0
+    for statement in ("DELETE FROM recordings", "DELETE FROM catalog.recordings", "DROP TABLE catalog.runs"):
+        proc = run_vibra("sql", statement, cwd=plant)
+        assert proc.returncode == 1 and proc.stderr.startswith("error: sql:"), statement
+        assert "Traceback" not in proc.stderr
+    again = json.loads(run_vibra("sql", "SELECT count(*) AS n FROM recordings", "--json", cwd=plant, check=True).stdout)
+    assert again["rows"][0]["n"] == sum(int(r["n"]) for r in rows)
+
+
+def test_sql_error_names_the_views(plant):
+    proc = run_vibra("sql", "SELECT * FROM nope", cwd=plant)
+    assert proc.returncode == 1
+    assert "nope" in proc.stderr and "features" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_sql_interactive_prompt(plant):
+    import subprocess
+
+    from conftest import vibra_exe
+
+    proc = subprocess.run([vibra_exe(), "sql"], input="SELECT 40 + 2 AS answer;\n.tables\n.quit\n", cwd=plant,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert "42" in proc.stdout and "features" in proc.stdout
+
+
+def test_version_and_short_help():
+    from vibra import __version__
+
+    assert run_vibra("--version", check=True).stdout.strip() == f"vibra {__version__}"
+    assert run_vibra("-V", check=True).stdout.strip() == f"vibra {__version__}"
+    short = run_vibra("status", "-h", check=True).stdout
+    assert short == run_vibra("status", "--help", check=True).stdout and "Example: vibra" in short
+    assert "--install-completion" in run_vibra("--help", check=True).stdout
