@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vibra.errors import VibraError
+from vibra.errors import InputError, VibraError
 
 from vibra_cli import output
 
@@ -44,7 +44,8 @@ app.add_typer(features_app, name="features")
 Home = Annotated[Optional[Path], typer.Option("--home", envvar="VIBRA_HOME", show_envvar=True,
                                               help="Workspace folder (default: nearest vibra.toml upward).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
-EquipmentIds = Annotated[Optional[list[str]], typer.Option("--equipment", help="Limit to these machines.")]
+EquipmentIds = Annotated[Optional[list[str]], typer.Option("--equipment", metavar="ID[,ID...]",
+                                                           help="Limit to these machines (repeat or comma-separate).")]
 
 
 def _context(home: Optional[Path], overrides: dict | None = None):
@@ -53,6 +54,15 @@ def _context(home: Optional[Path], overrides: dict | None = None):
 
     ws = find_workspace(home, None)
     return ws, load_settings(ws.config_path, os.environ, overrides)
+
+
+def _machines(ws, settings, ids: list[str] | None) -> list[str] | None:
+    """``--equipment`` as given (repeats and comma lists); every id must be a known machine."""
+    if not ids:
+        return None
+    from vibra_pipelines.status import check_equipment
+
+    return check_equipment(ws, settings, [part.strip() for value in ids for part in value.split(",") if part.strip()])
 
 
 @app.command("init")
@@ -156,7 +166,8 @@ def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json 
     """
     from vibra_pipelines import status
 
-    ws, _ = _context(home)
+    ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     payload = status.run(ws, equipment)
     output.emit(payload, as_json, lambda: output.status_table(payload))
 
@@ -177,6 +188,7 @@ def recent_cli(
     from vibra_pipelines import query
 
     ws, settings = _context(home)
+    _machines(ws, settings, [equipment_id])
     frame = query.recent(ws, settings, equipment_id, channel=channel, indicator=indicator, limit=limit)
     output.emit(output.frame_records(frame), as_json, lambda: output.frame_table(frame, f"{equipment_id}: {indicator}"))
 
@@ -192,6 +204,7 @@ def rebuild_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json
     from vibra_pipelines import features
 
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     with output.ingest_progress(as_json) as progress:
         result = features.rebuild(ws, settings, equipment, progress=progress)
     output.emit(result.as_dict(), as_json, lambda: output.rebuild_summary(result))
@@ -228,6 +241,7 @@ def train_cli(
     from vibra_pipelines import anomaly
 
     ws, settings = _context(home, {"anomaly.baseline_days": baseline_days})
+    equipment = _machines(ws, settings, equipment)
     models = list(FAMILIES) if model == "all" else [model]
     result = anomaly.train(ws, settings, models=models, equipment=equipment, since=_utc(since), until=_utc(until),
                            fleet=fleet)
@@ -247,6 +261,7 @@ def detect_cli(equipment: EquipmentIds = None, model: Model = None, since: Since
     from vibra_pipelines import anomaly
 
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     result = anomaly.detect(ws, settings, equipment=equipment, models=[model] if model else None,
                             since=_utc(since), update=update)
     output.emit(result.as_dict(), as_json, lambda: output.detect_summary(result))
@@ -262,6 +277,7 @@ def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Si
     from vibra_pipelines import anomaly
 
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     episodes = anomaly.episodes(ws, settings, equipment=equipment, model=model, since=_utc(since))
     output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
 
@@ -286,6 +302,7 @@ def threshold_set_cli(
     from vibra_pipelines.runs import run_record
 
     ws, settings = _context(home)
+    _machines(ws, settings, [equipment_id])
     with run_record(ws, "threshold set", settings) as counts:
         manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
                                          value=value, z=z)
@@ -432,6 +449,7 @@ def forecast_cli(
     from vibra_pipelines import forecast
 
     ws, settings = _context(home, {"forecast.min_points": min_points})
+    equipment = _machines(ws, settings, equipment)
     levels = tuple(sorted(set(level or [80, 95])))
     if not set(levels) >= {80}:
         levels = tuple(sorted({80, *levels}))  # the 80 % band gives the P10 / P90 crossing times
@@ -452,7 +470,8 @@ def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(help="Machine 
     """
     from vibra_pipelines import forecast
 
-    ws, _ = _context(home)
+    ws, settings = _context(home)
+    _machines(ws, settings, [equipment_id])
     payload = forecast.show(ws, equipment_id, channel=channel, indicator=indicator)
     output.emit(payload, as_json, lambda: output.forecast_show(payload))
 
@@ -550,7 +569,8 @@ def defects_assignments_cli(equipment: EquipmentIds = None, home: Home = None, a
     """
     from vibra_pipelines import defects
 
-    ws, _ = _context(home)
+    ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     rows = defects.assignments(ws, equipment)
     output.emit(rows, as_json, lambda: output.assignments_table(rows))
 
@@ -646,8 +666,8 @@ def label_list_cli(home: Home = None, as_json: Json = False) -> None:
 @app.command("readiness")
 def readiness_cli(
     equipment: EquipmentIds = None,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 3 when the overall status reaches this: red, amber "
-                                         "or never.")] = "never",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 3 when the overall status reaches this: red "
+                                         "(default, so a CI job gates without flags), amber or never.")] = "red",
     show_all: Annotated[bool, typer.Option("--all", help="List green metrics too.")] = False,
     home: Home = None,
     as_json: Json = False,
@@ -664,7 +684,11 @@ def readiness_cli(
     if fail_on not in ("red", "amber", "never"):
         raise typer.BadParameter(f"--fail-on {fail_on!r}: use red, amber or never")
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     report = readiness.run(ws, settings, equipment=equipment, fail_on=fail_on)
+    if not report["equipment"]:
+        # A gate never passes on nothing: no machine matched, so there is nothing to call ready.
+        raise InputError("readiness: no machine has data yet; run `vibra ingest` first (a gate never passes on nothing)")
     output.emit(report, as_json, lambda: output.readiness_table(report, show_all))
     if report["failed"]:
         raise typer.Exit(3)
@@ -767,6 +791,7 @@ def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder
     from vibra_pipelines import report
 
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     result = report.run(ws, settings, out=out, equipment=equipment, pdf=pdf)
     output.emit(result.as_dict(), as_json, lambda: output.say(
         f"report of {result.machines} machine(s), {result.bytes_written / 1e6:.1f} MB: {result.index}"))

@@ -65,3 +65,32 @@ def recordings(ws: Workspace):
     schema = {"recording_id": pl.String, "equipment_id": pl.String, "source_path": pl.String,
               "recorded_at": pl.Datetime("us", "UTC")}
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def known_equipment(ws: Workspace, settings) -> list[str]:
+    """Machines the workspace knows: configured in ``vibra.toml`` or seen by ingest."""
+    seen: set[str] = set(settings.equipment)
+    if ws.catalog_path.exists():
+        seen |= {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT equipment_id FROM recordings "
+                                                              "WHERE equipment_id IS NOT NULL")}
+    return sorted(seen)
+
+
+def check_equipment(ws: Workspace, settings, equipment_ids: list[str]) -> list[str]:
+    """``equipment_ids`` as given, each known, or an InputError naming the closest known ones.
+
+    A misspelled machine must never silently match nothing (a CI gate on ``pump-2`` would pass).
+    """
+    import difflib
+
+    from vibra.errors import InputError
+
+    known = known_equipment(ws, settings)
+    for eid in equipment_ids:
+        if eid not in known:
+            close = difflib.get_close_matches(eid, known, n=3, cutoff=0.5)
+            hint = (f"did you mean {', '.join(close)}?" if close
+                    else f"known: {', '.join(known[:10])}{' …' if len(known) > 10 else ''}" if known
+                    else "no machine is configured or ingested yet; run `vibra ingest` first")
+            raise InputError(f"unknown equipment '{eid}'; {hint}")
+    return equipment_ids

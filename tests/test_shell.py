@@ -72,3 +72,52 @@ def test_version_and_short_help():
     short = run_vibra("status", "-h", check=True).stdout
     assert short == run_vibra("status", "--help", check=True).stdout and "Example: vibra" in short
     assert "--install-completion" in run_vibra("--help", check=True).stdout
+
+
+# Every command that takes a machine id refuses an unknown one (exit 1) and names the closest.
+ID_COMMANDS = [
+    ["status", "--equipment", "{bad}"],
+    ["query", "recent", "{bad}"],
+    ["features", "rebuild", "--equipment", "{bad}"],
+    ["train", "--equipment", "{bad}"],
+    ["detect", "--equipment", "{bad}"],
+    ["anomalies", "--equipment", "{bad}"],
+    ["threshold", "set", "{bad}", "--quantile", "0.99"],
+    ["forecast", "--equipment", "{bad}"],
+    ["forecast", "show", "{bad}"],
+    ["defects", "assignments", "--equipment", "{bad}"],
+    ["readiness", "--equipment", "{bad}", "--json"],
+    ["report", "--equipment", "{bad}"],
+]
+
+
+@pytest.mark.parametrize("cmd", ID_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_unknown_equipment_is_an_error_naming_the_closest(plant, cmd):
+    known = json.loads(run_vibra("status", "--json", cwd=plant, check=True).stdout)["equipment"][0]["equipment_id"]
+    bad = known.replace("-0", "-")  # pump-01 -> pump-1, the typo the issue met
+    assert bad != known
+    proc = run_vibra(*[a.format(bad=bad) for a in cmd], cwd=plant)
+    assert proc.returncode == 1, proc.stdout
+    assert f"unknown equipment '{bad}'" in proc.stderr and known in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_equipment_accepts_comma_lists_and_repeats(plant):
+    ids = [e["equipment_id"] for e in json.loads(run_vibra("status", "--json", cwd=plant, check=True).stdout)["equipment"]]
+    assert len(ids) == 2
+    comma = json.loads(run_vibra("status", "--equipment", ",".join(ids), "--json", cwd=plant, check=True).stdout)
+    repeat = json.loads(run_vibra("status", "--equipment", ids[0], "--equipment", ids[1], "--json", cwd=plant,
+                                  check=True).stdout)
+    one = json.loads(run_vibra("status", "--equipment", ids[0], "--json", cwd=plant, check=True).stdout)
+    assert [e["equipment_id"] for e in comma["equipment"]] == ids == [e["equipment_id"] for e in repeat["equipment"]]
+    assert comma["features_total"] == repeat["features_total"] > one["features_total"] > 0
+
+
+def test_readiness_gates_by_default_and_never_passes_on_nothing(plant, tmp_path):
+    # a quarter of a day of data is red (days_of_data < 14): the default --fail-on red exits 3
+    gate = run_vibra("readiness", "--json", cwd=plant)
+    assert gate.returncode == 3 and json.loads(gate.stdout)["status"] == "red"
+    assert run_vibra("readiness", "--fail-on", "never", cwd=plant).returncode == 0
+    run_vibra("init", str(tmp_path / "empty"), check=True)
+    empty = run_vibra("readiness", "--fail-on", "never", cwd=tmp_path / "empty")
+    assert empty.returncode == 1 and "no machine" in empty.stderr
