@@ -57,7 +57,9 @@ def ingest_progress(quiet: bool) -> Iterator[Callable[[str, dict], None]]:
     console = _console(stderr=True)
 
     def on_wait(info: dict) -> None:
-        console.print(f"[yellow]{info['message']}[/yellow]")
+        from rich.markup import escape
+
+        console.print(f"[yellow]{escape(info['message'])}[/yellow]")
 
     if quiet or not console.is_terminal:
         yield lambda event, info: on_wait(info) if event == "wait" else None
@@ -80,13 +82,20 @@ def ingest_progress(quiet: bool) -> Iterator[Callable[[str, dict], None]]:
 
 
 def _table(title: str, columns: list[str]):
+    """A rich table whose cells are text, never markup: a reason such as "add sample_rate_hz to
+    [equipment.press-7]" must reach the user whole, brackets included."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
+    class _PlainTable(Table):
+        def add_row(self, *cells, **kwargs):
+            super().add_row(*(escape(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
     plain = not sys.stdout.isatty()
-    table = Table(title=title, title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
+    table = _PlainTable(title=escape(title), title_justify="left", box=box.SIMPLE if plain else box.HEAVY_HEAD)
     for c in columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(escape(c), overflow="fold")
     return table
 
 
@@ -390,9 +399,7 @@ def sql_result(result, *, as_json: bool, as_csv: bool) -> None:
     if not result.columns:
         say("ok")
         return
-    from rich.markup import escape
-
-    table = _table(f"{len(result.rows)} row(s)", [escape(c) for c in result.columns])
+    table = _table(f"{len(result.rows)} row(s)", result.columns)
     for row in result.rows:
-        table.add_row(*[escape(_cell(v)) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     _console().print(table)

@@ -121,3 +121,14 @@ def test_readiness_gates_by_default_and_never_passes_on_nothing(plant, tmp_path)
     run_vibra("init", str(tmp_path / "empty"), check=True)
     empty = run_vibra("readiness", "--fail-on", "never", cwd=tmp_path / "empty")
     assert empty.returncode == 1 and "no machine" in empty.stderr
+
+
+def test_fix_in_an_error_survives_the_table(tmp_path):
+    """Rich markup once ate "[equipment.press-7]" out of the failed-files table."""
+    ws = tmp_path / "ws"
+    run_vibra("init", str(ws), check=True)
+    (ws / "export" / "press-7").mkdir(parents=True)
+    (ws / "export" / "press-7" / "a.csv").write_text("x\n" + "\n".join(str(i % 7) for i in range(5000)) + "\n")
+    proc = run_vibra("ingest", "export", cwd=ws)
+    assert proc.returncode == 1
+    assert "[equipment.press-7]" in proc.stdout, proc.stdout
