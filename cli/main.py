@@ -212,12 +212,18 @@ def rebuild_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json
         raise typer.Exit(1)
 
 
-Since = Annotated[Optional[datetime], typer.Option(help="Only windows from this UTC time on.")]
+Since = Annotated[Optional[str], typer.Option(metavar="TIME", help="Only windows from this time on: ISO-8601 UTC "
+                                              "(2026-11-28T14:00) or a duration ago (24h, 7d).")]
 Model = Annotated[Optional[str], typer.Option("--model", help="iforest, hst or baseline (default: [anomaly] model).")]
 
 
-def _utc(value: Optional[datetime]) -> Optional[datetime]:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+def _utc(value: Optional[str]) -> Optional[datetime]:
+    """A --since/--until value (ISO-8601 or a duration ago) as an aware UTC datetime."""
+    if value is None:
+        return None
+    from vibra.durations import parse_time
+
+    return parse_time(value)
 
 
 @app.command("train")
@@ -227,7 +233,8 @@ def train_cli(
     baseline_days: Annotated[Optional[float], typer.Option(min=0.01, help="Days from each machine's first "
                                                            "window [anomaly] baseline_days.")] = None,
     since: Since = None,
-    until: Annotated[Optional[datetime], typer.Option(help="Baseline ends before this UTC time.")] = None,
+    until: Annotated[Optional[str], typer.Option(metavar="TIME", help="Baseline ends before this time: ISO-8601 "
+                                                 "UTC or a duration ago (24h).")] = None,
     fleet: Annotated[bool, typer.Option("--fleet", help="One model across machines, standardised per machine.")] = False,
     home: Home = None,
     as_json: Json = False,
@@ -446,6 +453,8 @@ def forecast_cli(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from vibra.durations import parse_duration
+
     from vibra_pipelines import forecast
 
     ws, settings = _context(home, {"forecast.min_points": min_points})
@@ -454,8 +463,8 @@ def forecast_cli(
     if not set(levels) >= {80}:
         levels = tuple(sorted({80, *levels}))  # the 80 % band gives the P10 / P90 crossing times
     result = forecast.run(ws, settings, equipment=equipment, indicators=indicator,
-                          horizon_s=forecast.parse_duration(horizon) if horizon else None,
-                          freq_s=forecast.parse_duration(freq) if freq else None, levels=levels, force=force)
+                          horizon_s=parse_duration(horizon) if horizon else None,
+                          freq_s=parse_duration(freq) if freq else None, levels=levels, force=force)
     output.emit(result.as_dict(), as_json, lambda: output.forecast_table(result))
 
 

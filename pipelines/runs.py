@@ -45,7 +45,11 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
     except BaseException as exc:
         run.update(status="failed", finished_at=datetime.now(timezone.utc), counts=counts, error=str(exc)[:1000])
         catalog.record_run(ws.catalog_path, run)
-        log.error("run failed", extra={"run_id": run["run_id"], "command": command, "error": str(exc)[:1000],
+        # An expected failure (bad input, not ready) is already the command's one-line error: log it
+        # below the default level so it is not printed twice; anything else is an error with its cause.
+        from vibra.errors import VibraError
+
+        log.log(logging.INFO if isinstance(exc, VibraError) else logging.ERROR, "run failed", extra={"run_id": run["run_id"], "command": command, "error": str(exc)[:1000],
                                        "seconds": round(time.perf_counter() - started, 3)})
         raise
     run.update(status=counts.pop("status", "ok"), finished_at=datetime.now(timezone.utc), counts=counts)

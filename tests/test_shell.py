@@ -132,3 +132,28 @@ def test_fix_in_an_error_survives_the_table(tmp_path):
     proc = run_vibra("ingest", "export", cwd=ws)
     assert proc.returncode == 1
     assert "[equipment.press-7]" in proc.stdout, proc.stdout
+
+
+def test_durations_wherever_a_time_is():
+    from datetime import datetime, timezone
+
+    from vibra.durations import parse_duration, parse_time
+    from vibra.errors import InputError
+
+    now = datetime(2026, 12, 2, 12, tzinfo=timezone.utc)
+    assert parse_time("24h", now=now) == datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+    assert parse_time("7d", now=now) == datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+    assert parse_time("2026-11-28T14:00", now=now) == datetime(2026, 11, 28, 14, tzinfo=timezone.utc)
+    assert parse_time("2026-11-28T15:00+01:00", now=now) == datetime(2026, 11, 28, 14, tzinfo=timezone.utc)
+    assert parse_duration("2w") == 14 * 86400 and parse_duration("10min") == 600
+    for bad in ("yesterday", "nanh", "-3h", "infd"):
+        with pytest.raises(InputError):
+            parse_time(bad, now=now)
+
+
+def test_since_takes_a_duration_and_an_error_is_one_line(plant):
+    ok = run_vibra("anomalies", "--since", "24h", "--json", cwd=plant)
+    assert ok.returncode in (0, 3), ok.stderr  # no models yet is "not ready", never a usage error
+    bad = run_vibra("anomalies", "--since", "yesterday", cwd=plant)
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "24h" in bad.stderr
+    assert "run failed" not in bad.stderr
