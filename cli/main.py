@@ -806,6 +806,29 @@ def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder
         f"report of {result.machines} machine(s), {result.bytes_written / 1e6:.1f} MB: {result.index}"))
 
 
+@app.command("files")
+def files_cli(
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed files.")] = False,
+    warnings: Annotated[bool, typer.Option("--warnings", help="Only files with warnings (with --failed: either).")] = False,
+    equipment: EquipmentIds = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most this many files.")] = None,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """The ledger's source files: path, status, the reason a file failed, its warnings, when.
+
+    A failed file is retried when the settings that concern it change, or with `vibra ingest --retry-failed`.
+
+    Example: vibra files --failed --json
+    """
+    from vibra_pipelines import files as files_stage
+
+    ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
+    payload = files_stage.run(ws, failed=failed, warnings=warnings, equipment=equipment, limit=limit)
+    output.emit(payload, as_json, lambda: output.files_table(payload))
+
+
 @app.command("sql")
 def sql_cli(
     query: Annotated[Optional[str], typer.Argument(help="One SQL statement; omit it for an interactive prompt.")] = None,

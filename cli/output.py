@@ -403,3 +403,11 @@ def sql_result(result, *, as_json: bool, as_csv: bool) -> None:
     for row in result.rows:
         table.add_row(*[_cell(v) for v in row])
     _console().print(table)
+
+
+def files_table(payload: dict) -> None:
+    rows = [{**f, "warnings": "; ".join(f["warnings"])} for f in payload["files"]]
+    if not rows:
+        say("no files match")
+        return
+    rows_table(rows, f"{len(rows)} file(s)", ["path", "equipment_id", "status", "reason", "warnings", "updated_at"])

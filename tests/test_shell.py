@@ -157,3 +157,23 @@ def test_since_takes_a_duration_and_an_error_is_one_line(plant):
     bad = run_vibra("anomalies", "--since", "yesterday", cwd=plant)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "24h" in bad.stderr
     assert "run failed" not in bad.stderr
+
+
+def test_files_lists_failed_files_and_warnings(tmp_path):
+    ws = tmp_path / "ws"
+    run_vibra("init", str(ws), check=True)
+    run_vibra("synth", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
+    run_vibra("ingest", "export", cwd=ws)  # the synth's truncated .csv.gz fails; spikes/NaN files get warnings
+    everything = json.loads(run_vibra("files", "--json", cwd=ws, check=True).stdout)
+    failed = json.loads(run_vibra("files", "--failed", "--json", cwd=ws, check=True).stdout)
+    warned = json.loads(run_vibra("files", "--warnings", "--json", cwd=ws, check=True).stdout)
+    assert everything["schema_version"] == 1 and everything["command"] == "files"
+    assert len(failed["files"]) == 1 and failed["files"][0]["status"] == "failed"
+    assert failed["files"][0]["path"].endswith(".csv.gz") and "gzip" in failed["files"][0]["reason"]
+    assert warned["files"] and all(f["warnings"] for f in warned["files"])
+    assert len(everything["files"]) > len(warned["files"]) + len(failed["files"])
+    ledger = json.loads(run_vibra("sql", "SELECT count(DISTINCT source_path) AS n FROM recordings", "--json",
+                                  cwd=ws, check=True).stdout)["rows"][0]["n"]
+    assert len(everything["files"]) == ledger
+    human = run_vibra("files", "--failed", cwd=ws, check=True).stdout
+    assert "failed" in human and ".csv.gz" in human
