@@ -921,6 +921,9 @@ def root_options(
         raise typer.BadParameter(str(exc)) from None
 
 
+_GROUPS = [["query"], ["threshold"], ["maintain"], ["forecast"], ["features"], ["defects"], ["label"], ["snapshot"]]
+
+
 def main() -> None:
     """Console entry point: Typer handles usage errors (exit 2); an expected failure is one
     line on stderr and its exit code (1 bad input / failed work, 3 not ready)."""
@@ -930,6 +933,9 @@ def main() -> None:
     try:
         app()
     except VibraError as exc:
+        if "--json" in sys.argv[1:]:
+            words = [a for a in sys.argv[1:] if not a.startswith("-")]
+            output.emit_error(exc, exc.exit_code, " ".join(words[:2] if words[:1] in _GROUPS else words[:1]))
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
 

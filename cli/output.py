@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator
 
 
@@ -19,17 +20,73 @@ def _console(stderr: bool = False):
     return console
 
 
+SCHEMA_VERSION = 1
+# A command whose result is a list names it under this key (everything else: "items").
+LIST_KEYS = {"query recent": "points", "anomalies": "episodes", "runs": "runs", "defects list": "defects",
+             "defects assignments": "assignments", "label list": "labels", "snapshot list": "snapshots"}
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def utc_second(value: datetime | str) -> str:
+    """A time as the JSON contract writes it: ISO-8601 UTC to the second, ``Z`` suffix (naive = UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        return utc_second(value)
+    if isinstance(value, date):
         return value.isoformat()
     return str(value)
 
 
+def _normalise(value: Any) -> Any:
+    """Timestamps anywhere in a payload, as objects or as the pipelines' ISO strings, to one format."""
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value)):
+        try:
+            return utc_second(value)
+        except ValueError:
+            return value
+    return value
+
+
+def command_name() -> str:
+    """The running command as typed after ``vibra`` (``query recent``), from Click's context."""
+    try:  # Typer ≥ 0.22 carries its own copy of Click; older ones use Click itself
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+
+
+def envelope(payload: Any, command: str | None = None) -> dict:
+    """The one JSON contract: an object with ``schema_version``, ``command`` and named lists."""
+    command = command_name() if command is None else command
+    if not isinstance(payload, dict):
+        payload = {LIST_KEYS.get(command, "items"): payload}
+    return {"schema_version": SCHEMA_VERSION, "command": command,
+            **{k: v for k, v in payload.items() if k not in ("schema_version", "command")}}
+
+
 def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2, default=_default) + "\n")
+        sys.stdout.write(json.dumps(_normalise(envelope(payload)), indent=2, default=_default) + "\n")
     else:
         human()
+
+
+def emit_error(exc: Exception, exit_code: int, command: str) -> None:
+    """An error under ``--json``: ``{"error": {...}}`` on stdout (the same exit code follows)."""
+    payload = envelope({"error": {"type": type(exc).__name__, "message": str(exc), "exit_code": exit_code}}, command)
+    sys.stdout.write(json.dumps(payload, indent=2, default=_default) + "\n")
 
 
 def say(message: str) -> None:

@@ -64,7 +64,7 @@ def test_new_user_walkthrough(tmp_path):
     assert first.returncode == 1 and summary["failed"] == 1 and summary["new"] == 71
     assert "truncated or corrupt gzip" in next(iter(summary["failures"].values()))
     status = json.loads(run_vibra("status", "--json", cwd=ws, check=True).stdout)
-    assert list(status) == ["total_files", "pending", "processing", "completed", "failed", "duplicates",
+    assert list(status) == ["schema_version", "command", "total_files", "pending", "processing", "completed", "failed", "duplicates",
                             "features_total", "last_recorded_at", "equipment"]
     assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at"]
     assert status["completed"] == 71 and status["failed"] == 1 and status["total_files"] == 72
@@ -88,17 +88,17 @@ def test_new_user_walkthrough(tmp_path):
     ).fetchone()[0]
     assert n == status["features_total"] > 0
 
-    recent = json.loads(run_vibra("query", "recent", "pump-02", "--limit", "3", "--json", cwd=ws, check=True).stdout)
+    recent = json.loads(run_vibra("query", "recent", "pump-02", "--limit", "3", "--json", cwd=ws, check=True).stdout)["points"]
     assert len(recent) == 3 and recent[0]["hour"] >= recent[-1]["hour"]
     assert {"rms_mean", "rms_max", "rms_p95", "n_windows", "channel"} <= set(recent[0])
     one = json.loads(run_vibra("query", "recent", "pump-02", "--channel", "y", "--indicator", "kurtosis",
-                               "--json", cwd=ws, check=True).stdout)
+                               "--json", cwd=ws, check=True).stdout)["points"]
     assert {r["channel"] for r in one} == {"y"} and "kurtosis_p95" in one[0]
     bad = run_vibra("query", "recent", "pump-02", "--indicator", "nope", cwd=ws)
     assert bad.returncode == 1 and "choose one of" in bad.stderr
     capped = run_vibra("query", "recent", "pump-02", "--limit", "1000", "--json", cwd=ws,
                        env={"VIBRA_QUERY_MAX_POINTS": "5"}, check=True)
-    assert len(json.loads(capped.stdout)) == 5
+    assert len(json.loads(capped.stdout)["points"]) == 5
 
 
 def test_human_output_is_plain_when_not_a_tty(tmp_path):

@@ -226,7 +226,7 @@ def test_cli_label_import_defects_and_assignments(plant, tmp_path):
     home = ["--home", str(ws.root)]
     if cluster.latest_manifest(ws) is None:
         assert run_vibra("cluster", "--umap-components", "0", *home).returncode == 0
-    listed = json.loads(run_vibra("defects", "list", "--json", *home, check=True).stdout)
+    listed = json.loads(run_vibra("defects", "list", "--json", *home, check=True).stdout)["defects"]
     assert {"normal", "bearing_cage", "gear", "electrical", "sensor_fault", "misalignment"} <= {d["name"] for d in listed}
     assert run_vibra("defects", "add", "coupling_wear", "--description", "worn coupling", *home).returncode == 0
     bad = run_vibra("defects", "add", "Bad Name", *home)
@@ -238,7 +238,7 @@ def test_cli_label_import_defects_and_assignments(plant, tmp_path):
                    "pump-02,,2026-01-01T00:00:00Z,2026-01-01T06:00:00Z,normal,commissioning\n")
     out = json.loads(run_vibra("label", "import", str(csv), "--by", "alice", "--json", *home, check=True).stdout)
     assert out["imported"] == 2
-    labels = json.loads(run_vibra("label", "list", "--json", *home, check=True).stdout)
+    labels = json.loads(run_vibra("label", "list", "--json", *home, check=True).stdout)["labels"]
     mine = [lab for lab in labels if lab.get("created_by") == "alice"]
     assert {lab["kind"] for lab in mine} == {"recording", "range"} and all(lab["source"] == "import:labels.csv" for lab in mine)
     csv.write_text("equipment_id,recording_id,start,end,defect\npump-02,,2026-01-02,2026-01-01,normal\n")
@@ -246,7 +246,7 @@ def test_cli_label_import_defects_and_assignments(plant, tmp_path):
     assert bad.returncode == 1 and "line 2" in bad.stderr and "not after start" in bad.stderr
     bad = run_vibra("label", "cluster", *home, "--", "-1", "normal")
     assert bad.returncode == 1 and "noise" in bad.stderr
-    rows = json.loads(run_vibra("defects", "assignments", "--equipment", "pump-02", "--json", *home, check=True).stdout)
+    rows = json.loads(run_vibra("defects", "assignments", "--equipment", "pump-02", "--json", *home, check=True).stdout)["assignments"]
     assert rows and all(r["equipment_id"] == "pump-02" for r in rows)
     assert sum(sum(r["windows"].values()) for r in rows) == pl.read_parquet(
         ws.lake / "features" / "*" / "equipment=pump-02" / "*.parquet").height

@@ -19,7 +19,7 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
     status = json.loads(run_vibra("status", "--json", "--home", str(home), check=True).stdout)
     assert status["completed"] >= 4 * 120 - 5 and status["features_total"] > 2500
     assert {e["equipment_id"] for e in status["equipment"]} == {"motor-01", "pump-02", "fan-03", "gearbox-04"}
-    episodes = json.loads(run_vibra("anomalies", "--json", "--home", str(home), check=True).stdout)
+    episodes = json.loads(run_vibra("anomalies", "--json", "--home", str(home), check=True).stdout)["episodes"]
     # the seeded faults (outer race, imbalance, inner race) alarm; the healthy motor does not
     assert {e["equipment_id"] for e in episodes} == {"pump-02", "fan-03", "gearbox-04"}
     assert all(e["top_indicators"] for e in episodes)
@@ -27,7 +27,7 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
     clusters = json.loads(run_vibra("clusters", "--json", "--home", str(home), check=True).stdout)
     assert clusters["n_clusters"] >= 2 and any(c["label"] for c in clusters["clusters"])
     rows = json.loads(run_vibra("defects", "assignments", "--equipment", "pump-02", "--json", "--home", str(home),
-                                check=True).stdout)
+                                check=True).stdout)["assignments"]
     newest = max(rows, key=lambda r: r["first"])
     assert max(newest["windows"], key=newest["windows"].get) == "bearing_outer_race"
     assert (home / "artifacts" / "readiness" / "latest.json").exists()

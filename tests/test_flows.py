@@ -107,7 +107,7 @@ def test_every_flow_gives_the_lake_the_cli_gives(tmp_path, harness):
     assert sha[0] == sha[1]  # the training snapshot is byte-identical
     assert (flo.reports / "index.html").exists() and (flo.reports / "clusters.html").exists()
     # the flows are recorded in the run history like commands
-    runs = {r["command"] for r in json.loads(run_vibra("runs", "--json", "--limit", "50", "--home", h).stdout)}
+    runs = {r["command"] for r in json.loads(run_vibra("runs", "--json", "--limit", "50", "--home", h).stdout)["runs"]}
     assert {"ingest", "train", "detect", "forecast", "cluster", "readiness", "snapshot", "report"} <= runs
     summary = states["ingest"].result()
     assert summary["new"] == 3 * 48 and summary["failures"] == {}

@@ -292,7 +292,7 @@ def test_runs_history_and_json_logs(tmp_path):
     events = [json.loads(line) for line in logged.stderr.splitlines() if line.startswith("{")]
     assert [e["message"] for e in events] == ["run started", "run finished"]
     assert events[1]["command"] == "doctor" and events[1]["status"] == "ok" and "seconds" in events[1]
-    rows = json.loads(run_vibra("runs", "--json", *home, check=True).stdout)
+    rows = json.loads(run_vibra("runs", "--json", *home, check=True).stdout)["runs"]
     commands = [r["command"] for r in rows]
     assert commands[:4] == ["doctor", "maintain gc", "maintain retention --dry-run", "maintain compact"]
     assert "ingest" in commands

@@ -367,7 +367,7 @@ def test_snapshot_cli_and_psi_against_it(labelled_plant):
     assert out["rows"] == out["rows_before_selection"]
     shown = json.loads(run_vibra("snapshot", "show", out["version"], "--json", *home, check=True).stdout)
     assert shown["data_sha256"] == out["data_sha256"]
-    listed = json.loads(run_vibra("snapshot", "list", "--json", *home, check=True).stdout)
+    listed = json.loads(run_vibra("snapshot", "list", "--json", *home, check=True).stdout)["snapshots"]
     assert listed[0]["version"] == out["version"]
     bad = run_vibra("snapshot", "show", "nope", *home)
     assert bad.returncode == 1 and "not found" in bad.stderr

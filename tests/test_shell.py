@@ -177,3 +177,30 @@ def test_files_lists_failed_files_and_warnings(tmp_path):
     assert len(everything["files"]) == ledger
     human = run_vibra("files", "--failed", cwd=ws, check=True).stdout
     assert "failed" in human and ".csv.gz" in human
+
+
+def test_json_contract_envelope_and_errors(plant):
+    import re
+
+    stamp = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+    for args, key in ((["status"], "equipment"), (["query", "recent", "pump-02"], "points"), (["runs"], "runs"),
+                      (["files"], "files")):
+        payload = json.loads(run_vibra(*args, "--json", cwd=plant, check=True).stdout)
+        assert payload["schema_version"] == 1 and payload["command"] == " ".join(args[:2] if args[0] == "query" else args[:1])
+        assert isinstance(payload[key], list) and payload[key]
+
+        def times(value):
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    yield from ([v] if k in ("hour", "last_recorded_at", "started_at", "finished_at", "updated_at")
+                                and isinstance(v, str) else times(v))
+            elif isinstance(value, list):
+                for v in value:
+                    yield from times(v)
+        found = list(times(payload))
+        assert found and all(stamp.match(t) for t in found), found[:3]
+    err = run_vibra("query", "recent", "pump-2", "--json", cwd=plant)
+    assert err.returncode == 1
+    body = json.loads(err.stdout)
+    assert body["command"] == "query recent" and body["error"]["exit_code"] == 1
+    assert "pump-02" in body["error"]["message"] and body["error"]["type"] == "InputError"
