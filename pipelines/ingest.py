@@ -150,10 +150,10 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     Raises :class:`InputError` for a file that cannot be used; writes nothing then.
     """
     equipment = settings.equipment_for(item.equipment_id)
-    recording = open_recording(item.path, equipment, settings.ingest.chunk_rows)
+    recording = open_recording(item.path, equipment, settings.ingest.chunk_rows,
+                               on_time_gap=settings.ingest.on_time_gap)
     rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
-    warnings = recording.warnings + warnings
     writer = None
     chunks = recording.chunks
     if settings.ingest.keep_raw:
@@ -165,14 +165,14 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
         chunks = writer.tee(chunks)
     try:
         result, partitions = features_for(ws, settings, item.equipment_id, recording_id, chunks,
-                                          recording.channels, rate, start, rpm, str(item.path))
+                                          recording.channels, rate, start, rpm, str(item.path), gaps=recording.gaps)
         if writer is not None:
             writer.commit()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    warnings += result.warnings
+    warnings = recording.warnings + warnings + result.warnings  # the reader's grow while it streams
     now = datetime.now(timezone.utc)
     row = _base_row(item, "completed", now)
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
@@ -182,7 +182,8 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
 
 
 def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
-                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None):
+                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None,
+                 gaps: list[tuple[int, float]] | None = None):
     """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
 
     Returns (FeatureResult with the physics warnings added, partitions written). A matching
@@ -191,10 +192,13 @@ def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording
     equipment = settings.equipment_for(equipment_id)
     rule = equipment.rule_for(Path(source).name)
     if rule is not None and rule.decimate:
-        chunks, rate = decimate_chunks(chunks, rule.decimate), rate / rule.decimate
+        q = rule.decimate
+        chunks, rate = decimate_chunks(chunks, q), rate / q
+        gaps = ((i // q, g) for i, g in (gaps if gaps is not None else []))  # lazy: filled while streaming
     machine = Machine.of(equipment, rpm)
     result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
-                     equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine)
+                     equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine,
+                     gaps=gaps)
     result.warnings[:0] = machine.checks(rate, equipment_id)
     partitions = lake.write_partitioned(result.table, table_dir or ws.table("features"), recording_id[:16])
     return result, partitions

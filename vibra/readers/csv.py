@@ -6,6 +6,10 @@ timestamps or seconds from the start. A file whose first row is all numbers
 is headerless: its columns are named by the equipment's ``channels`` list.
 Files are read a block of whole lines at a time (gzip through a decompressing
 stream) and each block is parsed by Polars, so no file is held in memory whole.
+
+A UTF-8 byte-order mark is skipped. A row with more fields than the header is
+an error naming the row (empty trailing fields are tolerated). The time column
+is checked block by block (:class:`~vibra.readers.timestamps.TimeCheck`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
-from vibra.readers.timestamps import sample_rate_from_times
+from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
 from vibra.settings import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536
 # Polars parses a block with all cores; below ~16 MiB its per-call start-up shows.
 MIN_BLOCK_BYTES = 16 << 20
+BOM = b"\xef\xbb\xbf"
 
 
 def _is_number(text: str) -> bool:
@@ -47,6 +52,8 @@ def _peek(path: Path, gz: bool) -> str:
                 raw = fh.read(_PEEK_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: truncated or corrupt gzip ({exc}); re-copy the file from its source") from None
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
     if not raw.strip():
         raise InputError(f"{path}: file is empty; remove it or export the recording again")
     if b"\x00" in raw:
@@ -131,15 +138,34 @@ def _blocks(fh, block_bytes: int):
             yield data
 
 
-def _parse_block(pl, block: bytes, schema: dict, cols: list[str]):
+def _extra_field_row(block: bytes, n_fields: int) -> tuple[int, int] | None:
+    """1-based row in a block with a non-empty field beyond ``n_fields``, and its field count (errors only)."""
+    import csv
+    import io
+
+    for row, fields in enumerate(csv.reader(io.StringIO(block.decode("utf-8", "replace"))), start=1):
+        if len(fields) > n_fields and any(f.strip() for f in fields[n_fields:]):
+            return row, len(fields)
+    return None
+
+
+def _extra_fields(exc: Exception) -> bool:
+    """Polars' ways of saying a row has more fields than the schema (later rows / the first row)."""
+    return "more fields" in str(exc) or "not specified in schema" in str(exc)
+
+
+def _parse_block(pl, block: bytes, schema: dict, cols: list[str], ragged: bool = False):
     """Parse one block. Polars reads NaN/nan and empty fields natively; a block holding other
     missing-value spellings (NA, N/A, null) is parsed again with them declared, which costs
-    about a quarter more and so only happens when needed."""
+    about a quarter more and so only happens when needed. ``ragged`` drops extra fields (the
+    caller has checked they are empty)."""
+    extra = {"truncate_ragged_lines": True, "extra_columns": "ignore"} if ragged else {}
     try:
-        return pl.read_csv(block, has_header=False, schema=schema, truncate_ragged_lines=True).select(cols)
-    except pl.exceptions.PolarsError:
-        return pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS,
-                           truncate_ragged_lines=True).select(cols)
+        return pl.read_csv(block, has_header=False, schema=schema, **extra).select(cols)
+    except pl.exceptions.PolarsError as exc:
+        if _extra_fields(exc):
+            raise
+        return pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS, **extra).select(cols)
 
 
 def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
@@ -162,9 +188,22 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
         with opener(path, "rb") as fh:
             if not headerless:
                 fh.readline()
+            elif fh.read(len(BOM)) != BOM:
+                fh.seek(0)
             for block in _blocks(fh, block_bytes):
                 try:
-                    df = _parse_block(pl, block, schema, cols)
+                    try:
+                        df = _parse_block(pl, block, schema, cols)
+                    except pl.exceptions.PolarsError as exc:
+                        if not _extra_fields(exc):
+                            raise
+                        extra = _extra_field_row(block, len(names))
+                        if extra is not None:
+                            row = rows_before + extra[0] + (0 if headerless else 1)
+                            raise InputError(f"{path}: line {row} has {extra[1]} fields but the file has "
+                                             f"{len(names)} columns; fix that line (a stray delimiter?) or name "
+                                             "the extra column in the header") from None
+                        df = _parse_block(pl, block, schema, cols, ragged=True)  # only empty trailing fields
                 except pl.exceptions.PolarsError as exc:
                     msg = str(exc)
                     m = _POLARS_PARSE.search(msg)
@@ -184,8 +223,8 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
         raise InputError(f"{path}: cannot read ({exc}); check the file") from None
 
 
-def _time_seconds(series, numeric: bool, path: Path) -> tuple[np.ndarray, object]:
-    """Seconds (relative to the first value) and the absolute start, if the column is absolute."""
+def _time_seconds(series, numeric: bool, path: Path, origin=None) -> tuple[np.ndarray, object]:
+    """Seconds from ``origin`` (default: the first value) and the absolute start, if the column is absolute."""
     import polars as pl
 
     if numeric:
@@ -196,14 +235,16 @@ def _time_seconds(series, numeric: bool, path: Path) -> tuple[np.ndarray, object
         try:
             stamps = series.str.strip_chars().str.to_datetime(time_unit="us").dt.replace_time_zone("UTC")
         except pl.exceptions.PolarsError:
-            raise InputError(f"{path}: time column value {series[0]!r} is neither seconds nor an ISO-8601 "
+            bad = series.str.strip_chars().str.to_datetime(time_unit="us", strict=False).is_null() & series.is_not_null()
+            value = series.filter(bad)[0] if bad.any() else series[0]
+            raise InputError(f"{path}: time column value {value!r} is neither seconds nor an ISO-8601 "
                              "timestamp; use e.g. 2026-01-05T13:20:00Z or seconds from start") from None
-    start = stamps[0]
+    start = stamps[0] if origin is None else origin
     seconds = (stamps - start).dt.total_microseconds().to_numpy() / 1e6
     return seconds, start
 
 
-def read_csv(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
+def read_csv(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:
     gz = path.name.lower().endswith(".gz")
     text = _peek(path, gz)
     names, headerless, time_col, time_numeric = _layout(path, text, equipment)
@@ -220,9 +261,21 @@ def read_csv(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
     if headerless and equipment.channels is None:
         recording.warnings.append(f"headerless CSV: columns named ch0..ch{len(names) - 1}; "
                                   f"set [equipment.{equipment.equipment_id}] channels to name them")
-    if time_col is not None:
-        seconds, start = _time_seconds(first[1], time_numeric, path)
-        recording.sample_rate_hz = sample_rate_from_times(seconds)
-        recording.start = start
-    recording.chunks = (chunk for chunk, _ in itertools.chain([first], batches))
+    if time_col is None:
+        recording.chunks = (chunk for chunk, _ in itertools.chain([first], batches))
+        return recording
+    seconds, start = _time_seconds(first[1], time_numeric, path)
+    rate, notes = reconcile_rate(path, sample_rate_from_times(seconds), equipment)
+    recording.sample_rate_hz, recording.start = rate, start
+    recording.warnings += notes
+    check = TimeCheck(path, rate, on_time_gap, recording.gaps)
+
+    def chunks():
+        origin = start if not time_numeric else None
+        for chunk, times in itertools.chain([first], batches):
+            check.feed(_time_seconds(times, time_numeric, path, origin)[0])
+            yield chunk
+        recording.warnings.extend(check.warnings())
+
+    recording.chunks = chunks()
     return recording

@@ -29,7 +29,7 @@ def _chunks(matrix: np.ndarray, chunk_rows: int):
         yield matrix[offset:offset + chunk_rows]
 
 
-def read_mat(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
+def read_mat(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:
     import scipy.io
 
     try:

@@ -15,11 +15,17 @@ from vibra.readers.base import Recording
 from vibra.settings import Equipment
 
 
-def read_wav(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
+def read_wav(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:
     import scipy.io.wavfile
 
     try:
-        rate, data = scipy.io.wavfile.read(str(path), mmap=True)
+        try:
+            rate, data = scipy.io.wavfile.read(str(path), mmap=True)
+        except ValueError as exc:
+            if "not compatible" not in str(exc):
+                raise
+            # 24-bit PCM cannot be memory-mapped; scipy reads it into int32, left-justified
+            rate, data = scipy.io.wavfile.read(str(path), mmap=False)
     except Exception as exc:  # ValueError for garbage, EOFError for a cut header
         raise InputError(f"{path}: not a readable WAV file ({type(exc).__name__}: {exc}); "
                          "check the file's format and extension") from None
