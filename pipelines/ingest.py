@@ -8,6 +8,7 @@ recording is recorded as a duplicate. One ingest runs per workspace at a time
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -165,7 +166,8 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
         chunks = writer.tee(chunks)
     try:
         result, partitions = features_for(ws, settings, item.equipment_id, recording_id, chunks,
-                                          recording.channels, rate, start, rpm, str(item.path), gaps=recording.gaps)
+                                          recording.channels, rate, start, rpm, str(item.path), gaps=recording.gaps,
+                                          units=recording.units)
         if writer is not None:
             writer.commit()
     except BaseException:
@@ -183,7 +185,7 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
 
 def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
                  rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None,
-                 gaps: list[tuple[int, float]] | None = None):
+                 gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
     """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
 
     Returns (FeatureResult with the physics warnings added, partitions written). A matching
@@ -196,9 +198,12 @@ def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording
         chunks, rate = decimate_chunks(chunks, q), rate / q
         gaps = ((i // q, g) for i, g in (gaps if gaps is not None else []))  # lazy: filled while streaming
     machine = Machine.of(equipment, rpm)
+    file_units = set((units or {}).values())
+    if machine.units is None and len(file_units) == 1:  # the file's own units (TDMS, UFF) when the config has none
+        machine = dataclasses.replace(machine, units=file_units.pop())
     result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
                      equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine,
-                     gaps=gaps)
+                     gaps=gaps, units=units)
     result.warnings[:0] = machine.checks(rate, equipment_id)
     partitions = lake.write_partitioned(result.table, table_dir or ws.table("features"), recording_id[:16])
     return result, partitions

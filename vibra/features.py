@@ -78,7 +78,8 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
 
 def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz: float, start: datetime,
             params: FeatureSettings, equipment_id: str, recording_id: str, source: str = "",
-            machine: Machine | None = None, gaps: Iterable[tuple[int, float]] | None = None) -> FeatureResult:
+            machine: Machine | None = None, gaps: Iterable[tuple[int, float]] | None = None,
+            units: dict[str, str] | None = None) -> FeatureResult:
     """Windowed indicators of every channel of a recording.
 
     Parameters
@@ -92,6 +93,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     gaps : breaks in the recording's time base as (index of the first sample after the break,
         seconds beyond one sample period), read after ``chunks`` is exhausted (a reader finds
         them while streaming). No window spans a break; windows after it start that much later.
+    units : per-channel units the file gave (TDMS, UFF), kept in ``channel_stats``.
 
     Returns
     -------
@@ -217,7 +219,8 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     data["embedding_version"] = pl.Series([embedding.version_of(defn)], dtype=pl.String).extend_constant(
         embedding.version_of(defn), n - 1)
     frame = pl.DataFrame(data).with_columns(pl.col("rpm").fill_nan(None))
-    per_channel = [{"channel": name, **vars(st)} for name, st in zip(channels, stats)]
+    per_channel = [{"channel": name, **vars(st), **({"units": units[name]} if units and name in units else {})}
+                   for name, st in zip(channels, stats)]
     return FeatureResult(table=frame, n_samples=total, n_windows=n, warnings=warnings, channel_stats=per_channel)
 
 

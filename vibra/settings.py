@@ -153,8 +153,11 @@ DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
 
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
-    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule",
+    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
 }
+FORMAT_KEYS = {"kind", "delimiter", "header"}
+# `format.kind`: "text" (delimited text, any extension) or a reader of vibra.readers.READERS
+FORMAT_KINDS = ("text", "csv", "parquet", "mat", "audio", "tdms", "uff")
 FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm", "decimate"}
 START_RULE_KEYS = {"regex", "origin", "step_s"}
 BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
@@ -197,6 +200,16 @@ class StartRule:
 
 
 @dataclass(frozen=True)
+class FileFormat:
+    """``format = { kind = "text", delimiter = "\\t", header = false }``: how a machine's files are read
+    whatever their extension (``header`` None: detected, a first row of numbers being data)."""
+
+    kind: str
+    delimiter: str = ","
+    header: bool | None = None
+
+
+@dataclass(frozen=True)
 class Equipment:
     """``[equipment.<id>]``: what the files of one machine do not say themselves."""
 
@@ -213,6 +226,19 @@ class Equipment:
     envelope_band_hz: tuple[float, float] | None = None
     files: tuple[FileRule, ...] = ()
     start_rule: StartRule | None = None
+    format: FileFormat | None = None
+    file_pattern: str | None = None  # glob, or a regular expression when it starts with "^"
+    full_scale: float | None = None  # physical value of digital full scale (audio files)
+
+    def format_for(self, name: str) -> FileFormat | None:
+        """The machine's ``format`` if it applies to this file name (every file without ``file_pattern``)."""
+        if self.format is None:
+            return None
+        if self.file_pattern is None:
+            return self.format
+        if self.file_pattern.startswith("^"):
+            return self.format if re.search(self.file_pattern, name) else None
+        return self.format if fnmatch.fnmatch(name, self.file_pattern) else None
 
     def rule_for(self, name: str) -> FileRule | None:
         """The first ``files`` rule whose glob matches a file name."""
@@ -492,6 +518,28 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
         if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
             raise ConfigError(f"{where} start_rule.step_s = {step!r}: must be a positive number of seconds")
         start_rule = StartRule(r["regex"], origin, float(step))
+    fmt = None
+    if "format" in raw:
+        f = raw["format"]
+        if (not isinstance(f, Mapping) or set(f) - FORMAT_KEYS or f.get("kind") not in FORMAT_KINDS
+                or not (isinstance(f.get("delimiter", ","), str) and len(f.get("delimiter", ",")) == 1)
+                or f.get("header", None) not in (None, True, False)):
+            raise ConfigError(f"{where} format = {f!r}: must be {{ kind = \"text\", delimiter = \"\\t\", header = false }} "
+                              f"(kind one of {', '.join(FORMAT_KINDS)}; delimiter one character; header true/false)")
+        fmt = FileFormat(f["kind"], f.get("delimiter", ","), f.get("header"))
+    pattern = raw.get("file_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{where} file_pattern = {pattern!r}: must be a glob such as \"????.??.??.??.??.??\" "
+                              "or a regular expression starting with ^")
+        if pattern.startswith("^"):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where} file_pattern = {pattern!r}: not a valid regular expression ({exc})") from None
+        if fmt is None:
+            raise ConfigError(f"{where} file_pattern = {pattern!r} without format: say how those files are read, "
+                              "e.g. format = { kind = \"text\", delimiter = \"\\t\", header = false }")
     return Equipment(
         equipment_id=equipment_id,
         sample_rate_hz=positive("sample_rate_hz", 10_000_000),
@@ -506,6 +554,9 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
         envelope_band_hz=band,
         files=tuple(files),
         start_rule=start_rule,
+        format=fmt,
+        file_pattern=pattern,
+        full_scale=positive("full_scale", 1e12),
     )
 
 

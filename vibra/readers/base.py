@@ -33,3 +33,4 @@ class Recording:
     rpm: float | None = None
     warnings: list[str] = field(default_factory=list)
     gaps: list[tuple[int, float]] = field(default_factory=list)
+    units: dict[str, str] | None = None  # per channel, when the file says (TDMS, UFF)
