@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vibra.errors import ConfigError, InputError
 from vibra.features import compute
@@ -256,3 +258,23 @@ def test_cli_prints_unknown_environment_name_on_stderr(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "did you mean VIBRA_INGEST_MAX_CONCURRENT_FILES?" in result.stderr
     assert "VIBRA_INGEST_MAX_CONCURENT_FILES" not in result.stdout
+
+
+# --- property: the time check finds exactly the gaps put in, however the column is chunked ---------
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=5, max_size=300), st.integers(1, 50), st.sampled_from([100.0, 12_800.0]))
+def test_time_check_finds_every_gap_whatever_the_chunks(missing, chunk, rate_hz):
+    """Each entry of ``missing`` is how many samples are absent before that row (0: none)."""
+    from vibra.readers.timestamps import TimeCheck
+
+    index = np.cumsum(np.asarray(missing) + 1) - 1  # sample numbers actually present
+    seconds = np.round(index / rate_hz, 6)  # stamps rounded to the µs, as ISO text is
+    gaps: list = []
+    check = TimeCheck("f.csv", rate_hz, "split", gaps)
+    for start in range(0, seconds.shape[0], chunk):
+        check.feed(seconds[start:start + chunk])
+    expected = [(row, m / rate_hz) for row, m in enumerate(missing) if m and row > 0]
+    assert [g[0] for g in gaps] == [e[0] for e in expected]
+    np.testing.assert_allclose([g[1] for g in gaps], [e[1] for e in expected], atol=2e-6)
+    assert check.backward == 0 and check.repeated == 0

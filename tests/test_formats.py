@@ -256,7 +256,7 @@ def test_audio_full_scale_and_flac(tmp_path):
 def test_bad_audio_fails_with_reason(tmp_path):
     path = tmp_path / "bad.wav"
     path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
-    with pytest.raises(InputError, match=r"bad.wav: not a readable audio file"):
+    with pytest.raises(InputError, match=r"bad.wav: not a readable WAV file"):
         open_recording(path, Equipment("m"))
 
 
@@ -314,5 +314,5 @@ units = "g"
     assert "headerless file has 2 columns" in failed["2003.10.22.13.00.00"]
     assert "not a readable TDMS file" in failed["broken.tdms"]
     assert "not a readable UFF file" in failed["broken.uff"]
-    assert "not a readable MATLAB file" in failed["broken.mat"]
-    assert "not a readable audio file" in failed["broken.wav"]
+    assert "not a readable MATLAB v5 file" in failed["broken.mat"]
+    assert "not a readable WAV file" in failed["broken.wav"]

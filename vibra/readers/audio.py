@@ -23,7 +23,8 @@ def read_audio(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: s
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise InputError(f"{path}: not a readable audio file ({exc}); check the file's format and extension") from None
+        kind = "WAV" if path.name.lower().endswith(".wav") else "audio"
+        raise InputError(f"{path}: not a readable {kind} file ({exc}); check the file's format and extension") from None
     if info.frames == 0:
         raise InputError(f"{path}: audio file holds no samples; export the recording again")
     scale = equipment.full_scale or 1.0

@@ -90,7 +90,7 @@ def read_mat(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str
     try:
         variables = scipy.io.loadmat(str(path))
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError… for garbage
-        raise InputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc}); "
+        raise InputError(f"{path}: not a readable MATLAB v5 file ({type(exc).__name__}: {exc}); "
                          "check the file's format and extension") from None
     vectors, scalars, arrays = {}, {}, {}
     for name, value in variables.items():
