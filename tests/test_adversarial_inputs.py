@@ -132,6 +132,13 @@ def test_time_gap_splits_windows_and_keeps_true_times(tmp_path):
     assert feats["window_index"].to_list() == [0, 1, 2, 3, 5, 6, 7, 8]
     assert all(e <= 5.0 for e, s in zip(ends, starts) if s < 5.0)
     assert starts[4] == pytest.approx(3605.120, abs=1e-6)
+    # `vibra features rebuild` from the source file respects the gap the same way
+    from vibra_pipelines import features as features_stage
+
+    features_stage.rebuild(ws, settings)
+    again = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    assert again["window_index"].to_list() == feats["window_index"].to_list()
+    assert again["window_start"].to_list() == feats["window_start"].to_list()
 
 
 def test_time_gap_refused_by_setting(tmp_path):
