@@ -58,7 +58,7 @@ def _chunks_for(ws: Workspace, settings: Settings, row: dict):
         rate, start, rpm, _ = resolve(equipment, settings, Path(meta.source_path), meta.mtime,
                                       file_rate=meta.file_sample_rate_hz, file_start=meta.start,
                                       file_rpm=meta.file_rpm)
-        return chunks, meta.channels, rate, start, rpm, "raw", {}
+        return chunks, meta.channels, rate, start, rpm, "raw", {"gaps": meta.gaps, "units": meta.units}
     path = Path(row["source_path"])
     try:
         st = path.stat()

@@ -160,7 +160,7 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     if settings.ingest.keep_raw:
         meta = RawMeta(recording_id, item.equipment_id, str(item.path), list(recording.channels),
                        recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
-                       recording.rpm, item.mtime)
+                       recording.rpm, item.mtime, recording.units, recording.gaps)
         date = start.astimezone(timezone.utc).date().isoformat()
         writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
         chunks = writer.tee(chunks)

@@ -141,6 +141,26 @@ def test_time_gap_splits_windows_and_keeps_true_times(tmp_path):
     assert again["window_start"].to_list() == feats["window_start"].to_list()
 
 
+def test_time_gap_kept_with_the_raw_waveform(tmp_path):
+    """With keep_raw, a rebuild from the lake's raw waveform (no export) respects the gap too."""
+    ws, source = _workspace(tmp_path)
+    t = np.concatenate([np.arange(5000), 20_000 + np.arange(5000)]) / 1000.0
+    path = source / "pump-1" / "gap_2026-03-01T05-00-00.csv"
+    _seconds_csv(path, t, np.random.default_rng(4).standard_normal(t.shape[0]))
+    env = {"VIBRA_FEATURES_FRAME_LENGTH": "1024", "VIBRA_FEATURES_HOP_LENGTH": "1024", "VIBRA_INGEST_KEEP_RAW": "1"}
+    settings = load_settings(ws.config_path, env)
+    ingest.run(ws, settings, source)
+    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    assert 4 not in feats["window_index"].to_list()  # samples 4096..5119 span the gap
+    path.unlink()  # the export is gone: only the raw waveform remains
+    from vibra_pipelines import features as features_stage
+
+    assert features_stage.rebuild(ws, settings).from_raw == 1
+    again = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    assert again["window_index"].to_list() == feats["window_index"].to_list()
+    assert again["window_start"].to_list() == feats["window_start"].to_list()
+
+
 def test_time_gap_refused_by_setting(tmp_path):
     ws, source = _workspace(tmp_path)
     t = np.concatenate([np.arange(5000), 10_000 + np.arange(5000)]) / 1000.0
