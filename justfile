@@ -20,9 +20,10 @@ test: setup
 lint: setup
     {{venv}}/bin/ruff check vibra cli pipelines flows tests benchmarks
 
-# benchmarks; writes BENCHMARKS.md
+# benchmarks; writes BENCHMARKS.md (readers.py adds its section: peak RSS reading a 2 GiB TDMS file)
 bench: setup
     {{venv}}/bin/python benchmarks/run.py
+    {{venv}}/bin/python benchmarks/readers.py
 
 # the nightly Prefect flow over a fresh synthetic plant, locally (no server needed)
 flows-demo: setup

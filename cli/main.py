@@ -53,7 +53,10 @@ def _context(home: Optional[Path], overrides: dict | None = None):
     from vibra.workspace import find_workspace
 
     ws = find_workspace(home, None)
-    return ws, load_settings(ws.config_path, os.environ, overrides)
+    settings = load_settings(ws.config_path, os.environ, overrides)
+    for warning in settings.warnings:  # stderr, so --json output stays parseable
+        output._console(stderr=True).print(f"warning: {warning}", markup=False)
+    return ws, settings
 
 
 def _machines(ws, settings, ids: list[str] | None) -> list[str] | None:

@@ -12,6 +12,7 @@ flow ends in a ``Partial`` state (type COMPLETED) whose message names them.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,10 @@ def context(home: str | None) -> tuple[Workspace, Settings]:
 
     ws = find_workspace(home, os.environ.get("VIBRA_HOME"))
     ARGUMENTS.set(f"flow home={ws.root}")
-    return ws, load_settings(ws.config_path, os.environ)
+    settings = load_settings(ws.config_path, os.environ)
+    for warning in settings.warnings:  # e.g. a mistyped VIBRA_* name in the deployment's environment
+        logging.getLogger("vibra.flows").warning(warning)
+    return ws, settings
 
 
 def task_runner(settings: Settings, kind: str | None = None, dask_address: str | None = None,

@@ -49,7 +49,8 @@ class RebuildResult:
 
 
 def _chunks_for(ws: Workspace, settings: Settings, row: dict):
-    """(chunks, channels, rate, start, rpm, origin) of a completed recording, from raw or source."""
+    """(chunks, channels, rate, start, rpm, origin, extra) of a completed recording, from raw or source;
+    ``extra`` holds what only a source file says (its time-column gaps, its units) for ``features_for``."""
     equipment = settings.equipment_for(row["equipment_id"])
     raw_file = raw.find(ws.table("raw"), row["equipment_id"], row["recording_id"])
     if raw_file is not None:
@@ -57,7 +58,7 @@ def _chunks_for(ws: Workspace, settings: Settings, row: dict):
         rate, start, rpm, _ = resolve(equipment, settings, Path(meta.source_path), meta.mtime,
                                       file_rate=meta.file_sample_rate_hz, file_start=meta.start,
                                       file_rpm=meta.file_rpm)
-        return chunks, meta.channels, rate, start, rpm, "raw"
+        return chunks, meta.channels, rate, start, rpm, "raw", {"gaps": meta.gaps, "units": meta.units}
     path = Path(row["source_path"])
     try:
         st = path.stat()
@@ -66,10 +67,11 @@ def _chunks_for(ws: Workspace, settings: Settings, row: dict):
                          "set [ingest] keep_raw = true before the next ingest") from None
     if st.st_size != row["size_bytes"] or abs(st.st_mtime - row["mtime"].timestamp()) > 1e-5:
         raise InputError(f"{path}: source file changed since it was ingested; run `vibra ingest` instead")
-    recording = open_recording(path, equipment, settings.ingest.chunk_rows)
+    recording = open_recording(path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
     rate, start, rpm, _ = resolve(equipment, settings, path, st.st_mtime, file_rate=recording.sample_rate_hz,
                                   file_start=recording.start, file_rpm=recording.rpm)
-    return recording.chunks, recording.channels, rate, start, rpm, "source"
+    return recording.chunks, recording.channels, rate, start, rpm, "source", {"gaps": recording.gaps,
+                                                                               "units": recording.units}
 
 
 def _partitions_of(table: Path, equipment_ids: list[str]) -> dict[str, dict[Path, list[Path]]]:
@@ -162,9 +164,9 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
         notify("start", {"files": len(rows), "bytes": sum(r["size_bytes"] or 0 for r in rows)})
         def one(row: dict):
             rid, eid = row["recording_id"], row["equipment_id"]
-            chunks, channels, rate, start, rpm, origin = _chunks_for(ws, settings, row)
+            chunks, channels, rate, start, rpm, origin, extra = _chunks_for(ws, settings, row)
             res, parts = features_for(ws, settings, eid, rid, chunks, channels, rate, start, rpm,
-                                      row["source_path"], table_dir=staging)
+                                      row["source_path"], table_dir=staging, **extra)
             return res, parts, origin, rate, start, rpm
 
         try:

@@ -8,6 +8,7 @@ recording is recorded as a duplicate. One ingest runs per workspace at a time
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -150,29 +151,30 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     Raises :class:`InputError` for a file that cannot be used; writes nothing then.
     """
     equipment = settings.equipment_for(item.equipment_id)
-    recording = open_recording(item.path, equipment, settings.ingest.chunk_rows)
+    recording = open_recording(item.path, equipment, settings.ingest.chunk_rows,
+                               on_time_gap=settings.ingest.on_time_gap)
     rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
-    warnings = recording.warnings + warnings
     writer = None
     chunks = recording.chunks
     if settings.ingest.keep_raw:
         meta = RawMeta(recording_id, item.equipment_id, str(item.path), list(recording.channels),
                        recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
-                       recording.rpm, item.mtime)
+                       recording.rpm, item.mtime, recording.units, recording.gaps)
         date = start.astimezone(timezone.utc).date().isoformat()
         writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
         chunks = writer.tee(chunks)
     try:
         result, partitions = features_for(ws, settings, item.equipment_id, recording_id, chunks,
-                                          recording.channels, rate, start, rpm, str(item.path))
+                                          recording.channels, rate, start, rpm, str(item.path), gaps=recording.gaps,
+                                          units=recording.units)
         if writer is not None:
             writer.commit()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    warnings += result.warnings
+    warnings = recording.warnings + warnings + result.warnings  # the reader's grow while it streams
     now = datetime.now(timezone.utc)
     row = _base_row(item, "completed", now)
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
@@ -182,7 +184,8 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
 
 
 def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
-                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None):
+                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None,
+                 gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
     """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
 
     Returns (FeatureResult with the physics warnings added, partitions written). A matching
@@ -191,10 +194,16 @@ def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording
     equipment = settings.equipment_for(equipment_id)
     rule = equipment.rule_for(Path(source).name)
     if rule is not None and rule.decimate:
-        chunks, rate = decimate_chunks(chunks, rule.decimate), rate / rule.decimate
+        q = rule.decimate
+        chunks, rate = decimate_chunks(chunks, q), rate / q
+        gaps = ((i // q, g) for i, g in (gaps if gaps is not None else []))  # lazy: filled while streaming
     machine = Machine.of(equipment, rpm)
+    file_units = set((units or {}).values())
+    if machine.units is None and len(file_units) == 1:  # the file's own units (TDMS, UFF) when the config has none
+        machine = dataclasses.replace(machine, units=file_units.pop())
     result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
-                     equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine)
+                     equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine,
+                     gaps=gaps, units=units)
     result.warnings[:0] = machine.checks(rate, equipment_id)
     partitions = lake.write_partitioned(result.table, table_dir or ws.table("features"), recording_id[:16])
     return result, partitions

@@ -39,7 +39,9 @@ class ChannelStats:
     nan: int = 0
     flat: int = 0
     clipped: int = 0
-    nan_windows: int = 0
+    nan_windows: int = 0  # windows skipped for a NaN or infinite sample
+    inf: int = 0  # ±inf samples (e.g. "inf" or 1e400 in a text file)
+    overflow_windows: int = 0  # windows skipped because float64 overflowed (samples near 1e154 and beyond)
 
 
 @dataclass
@@ -76,7 +78,8 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
 
 def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz: float, start: datetime,
             params: FeatureSettings, equipment_id: str, recording_id: str, source: str = "",
-            machine: Machine | None = None) -> FeatureResult:
+            machine: Machine | None = None, gaps: Iterable[tuple[int, float]] | None = None,
+            units: dict[str, str] | None = None) -> FeatureResult:
     """Windowed indicators of every channel of a recording.
 
     Parameters
@@ -87,11 +90,17 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     start : UTC time of the first sample.
     params : window and band settings.
     machine : units, rpm, bearing and ISO limits for the physics indicators (None: base set only).
+    gaps : breaks in the recording's time base as (index of the first sample after the break,
+        seconds beyond one sample period), read after ``chunks`` is exhausted (a reader finds
+        them while streaming). No window spans a break; windows after it start that much later.
+    units : per-channel units the file gave (TDMS, UFF), kept in ``channel_stats``.
 
     Returns
     -------
     FeatureResult whose table has one row per channel × complete window without
-    NaN (windows holding NaN are skipped and counted in the warnings).
+    NaN or ±inf (such windows, and windows whose indicators overflow float64, are
+    skipped and counted in the warnings). Numpy's floating-point warnings never
+    escape: what they signal is counted here instead.
     """
     import polars as pl
 
@@ -104,6 +113,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
     total = 0
+    rms_col = TIME_COLUMNS.index("rms")
     for chunk in chunks:
         # channel-major copy: each channel's samples contiguous for the kernels
         chunk = np.ascontiguousarray(np.asarray(chunk, dtype=np.float64).reshape(-1, n_ch).T)
@@ -114,8 +124,10 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
             s = stats[c]
             s.samples += col.shape[0]
             nan = int(np.count_nonzero(np.isnan(col)))
-            chunk_nan.append(nan)
+            bad = int(np.count_nonzero(~np.isfinite(col)))
+            chunk_nan.append(bad)
             s.nan += nan
+            s.inf += bad - nan
             clipped, flat = flat_and_clipped(col)
             s.clipped += clipped
             s.flat += flat
@@ -127,14 +139,22 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
             for c in range(n_ch):
                 x = buf[c]
                 good = starts
-                if chunk_nan[c] or np.isnan(tail[c]).any():
-                    nan_cum = np.concatenate([[0], np.cumsum(np.isnan(x))])
+                if chunk_nan[c] or not np.isfinite(tail[c]).all():
+                    nan_cum = np.concatenate([[0], np.cumsum(~np.isfinite(x))])
                     ok = (nan_cum[starts + length] - nan_cum[starts]) == 0
                     stats[c].nan_windows += int(np.count_nonzero(~ok))
                     good = starts[ok]
                 if good.shape[0] == 0:
                     continue
-                t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c])
+                with np.errstate(all="ignore"):  # overflow is counted below, 0/0 of flat windows is NaN by design
+                    t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c])
+                # finite samples whose squares or spectra exceed float64 give an infinite rms or band energy
+                finite = np.isfinite(t[:, rms_col]) & ~np.isinf(t).any(axis=1) & ~np.isinf(spectral).any(axis=1)
+                if not finite.all():
+                    stats[c].overflow_windows += int(np.count_nonzero(~finite))
+                    good, t, spectral, phys = good[finite], t[finite], spectral[finite], phys[finite]
+                    if good.shape[0] == 0:
+                        continue
                 parts["channel"].append(np.full(good.shape[0], c, dtype=np.int32))
                 parts["window_index"].append(first_index + good // hop)
                 parts["start_sample"].append(consumed + good)
@@ -152,7 +172,8 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
         raise InputError(f"{source}: shorter than one window ({total} samples < frame_length {length}); "
                          "lower [features] frame_length or record longer")
     if not parts["time"]:
-        raise InputError(f"{source}: every window holds NaN; nothing could be computed — check the sensor")
+        raise InputError(f"{source}: every window holds NaN, inf or values too large for float64; nothing could "
+                         "be computed — check the sensor")
 
     channel_idx = np.concatenate(parts["channel"])
     window_index = np.concatenate(parts["window_index"])
@@ -160,10 +181,22 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     start_sample = np.concatenate(parts["start_sample"])[order]
     values = np.column_stack([np.concatenate(parts["time"]), np.concatenate(parts["spectral"]),
                               np.concatenate(parts["physics"])])[order]
+    breaks = sorted(gaps or ())
+    shift_s = np.zeros(start_sample.shape[0])
+    if breaks:
+        at = np.array([b for b, _ in breaks], dtype=np.int64)
+        later = np.concatenate([[0.0], np.cumsum([g for _, g in breaks])])
+        after = np.searchsorted(at, start_sample, side="right")  # breaks at or before each window's start
+        spans = (after < at.shape[0]) & (at[np.minimum(after, at.shape[0] - 1)] < start_sample + length)
+        shift_s = later[after][~spans]
+        order, start_sample, values = order[~spans], start_sample[~spans], values[~spans]
+        if start_sample.shape[0] == 0:
+            raise InputError(f"{source}: every window spans a gap in the time column; lower [features] "
+                             "frame_length or fix the export")
     step_us = 1e6 / sample_rate_hz
     epoch_us = int(round(start.timestamp() * 1e6))
-    start_us = epoch_us + np.round(start_sample * step_us).astype(np.int64)
-    end_us = epoch_us + np.round((start_sample + length) * step_us).astype(np.int64)
+    start_us = epoch_us + np.round(start_sample * step_us + shift_s * 1e6).astype(np.int64)
+    end_us = epoch_us + np.round((start_sample + length) * step_us + shift_s * 1e6).astype(np.int64)
     n = start_sample.shape[0]
     utc = pl.Datetime("us", "UTC")
     data = {
@@ -186,15 +219,21 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     data["embedding_version"] = pl.Series([embedding.version_of(defn)], dtype=pl.String).extend_constant(
         embedding.version_of(defn), n - 1)
     frame = pl.DataFrame(data).with_columns(pl.col("rpm").fill_nan(None))
-    per_channel = [{"channel": name, **vars(st)} for name, st in zip(channels, stats)]
+    per_channel = [{"channel": name, **vars(st), **({"units": units[name]} if units and name in units else {})}
+                   for name, st in zip(channels, stats)]
     return FeatureResult(table=frame, n_samples=total, n_windows=n, warnings=warnings, channel_stats=per_channel)
 
 
 def _warnings(channels: list[str], stats: list[ChannelStats]) -> list[str]:
     out = []
     for name, s in zip(channels, stats):
-        if s.nan:
-            out.append(f"channel {name}: {s.nan} NaN samples; {s.nan_windows} window(s) skipped")
+        if s.nan or s.inf:
+            what = " and ".join(p for p in (f"{s.nan} NaN" if s.nan else "", f"{s.inf} infinite (inf or beyond "
+                                "float64, e.g. 1e400)" if s.inf else "") if p)
+            out.append(f"channel {name}: {what} samples; {s.nan_windows} window(s) skipped")
+        if s.overflow_windows:
+            out.append(f"channel {name}: {s.overflow_windows} window(s) skipped: values so large (about 1e154 "
+                       "or more) that their energy overflows float64 — check the sensor's scaling")
         if s.samples and s.flat / s.samples >= FLAT_WARN_SHARE:
             out.append(f"channel {name}: flat line over {100 * s.flat / s.samples:.1f}% of samples")
         if s.samples and s.clipped / s.samples >= CLIP_WARN_SHARE:

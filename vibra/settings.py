@@ -10,8 +10,10 @@ the environment-variable names and the validation messages all come from it.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -71,6 +73,9 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("ingest", "keep_raw", bool, False, None, None,
          "also store each recording's waveform in data/lake/raw (float32) so `vibra features rebuild` "
          "needs no export"),
+    Spec("ingest", "on_time_gap", str, "split", doc="a file whose time column has gaps, repeated or backward "
+         "stamps: `split` warns and keeps no window across a gap; `refuse` fails the file",
+         choices=("split", "refuse")),
     Spec("features", "frame_length", int, 4096, 64, 1_048_576,
          "window length in samples"),
     Spec("features", "hop_length", int, 4096, 1, 1_048_576,
@@ -148,8 +153,11 @@ DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
 
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
-    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule",
+    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
 }
+FORMAT_KEYS = {"kind", "delimiter", "header"}
+# `format.kind`: "text" (delimited text, any extension) or a reader of vibra.readers.READERS
+FORMAT_KINDS = ("text", "csv", "parquet", "mat", "audio", "tdms", "uff")
 FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm", "decimate"}
 START_RULE_KEYS = {"regex", "origin", "step_s"}
 BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
@@ -192,6 +200,16 @@ class StartRule:
 
 
 @dataclass(frozen=True)
+class FileFormat:
+    """``format = { kind = "text", delimiter = "\\t", header = false }``: how a machine's files are read
+    whatever their extension (``header`` None: detected, a first row of numbers being data)."""
+
+    kind: str
+    delimiter: str = ","
+    header: bool | None = None
+
+
+@dataclass(frozen=True)
 class Equipment:
     """``[equipment.<id>]``: what the files of one machine do not say themselves."""
 
@@ -208,6 +226,19 @@ class Equipment:
     envelope_band_hz: tuple[float, float] | None = None
     files: tuple[FileRule, ...] = ()
     start_rule: StartRule | None = None
+    format: FileFormat | None = None
+    file_pattern: str | None = None  # glob, or a regular expression when it starts with "^"
+    full_scale: float | None = None  # physical value of digital full scale (audio files)
+
+    def format_for(self, name: str) -> FileFormat | None:
+        """The machine's ``format`` if it applies to this file name (every file without ``file_pattern``)."""
+        if self.format is None:
+            return None
+        if self.file_pattern is None:
+            return self.format
+        if self.file_pattern.startswith("^"):
+            return self.format if re.search(self.file_pattern, name) else None
+        return self.format if fnmatch.fnmatch(name, self.file_pattern) else None
 
     def rule_for(self, name: str) -> FileRule | None:
         """The first ``files`` rule whose glob matches a file name."""
@@ -221,6 +252,7 @@ class IngestSettings:
     chunk_rows: int = 262_144
     lock_timeout_s: float = 3600.0
     keep_raw: bool = False
+    on_time_gap: str = "split"
 
 
 @dataclass(frozen=True)
@@ -319,6 +351,7 @@ class Settings:
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     flows: FlowSettings = field(default_factory=FlowSettings)
     equipment: Mapping[str, Equipment] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # e.g. an unknown VIBRA_* variable; the CLI shows them
 
     def equipment_for(self, equipment_id: str) -> Equipment:
         return self.equipment.get(equipment_id) or Equipment(equipment_id)
@@ -360,6 +393,8 @@ def _coerce(spec: Spec, value: Any, origin: str) -> Any:
             out = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: must be {spec.allowed}") from None
+    if not math.isfinite(out):  # nan passes every range comparison; inf makes waits endless
+        raise ConfigError(f"{where}: not a finite number; must be {spec.allowed}")
     if (spec.low is not None and out < spec.low) or (spec.high is not None and out > spec.high):
         raise ConfigError(f"{where}: out of range; must be {spec.allowed}")
     return out
@@ -450,7 +485,7 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
                               f"may set sample_rate_hz, rpm, decimate; got {dict(rule) if isinstance(rule, Mapping) else rule!r}")
         for key in ("sample_rate_hz", "rpm"):
             v = rule.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf):
                 raise ConfigError(f"{where} files glob {rule['glob']!r}: {key} = {v!r} must be a positive number")
         q = rule.get("decimate")
         if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 2 <= q <= 64):
@@ -480,9 +515,31 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
         if compiled.groups != 1:
             raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: needs exactly one (group) capturing the number")
         step = r["step_s"]
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
             raise ConfigError(f"{where} start_rule.step_s = {step!r}: must be a positive number of seconds")
         start_rule = StartRule(r["regex"], origin, float(step))
+    fmt = None
+    if "format" in raw:
+        f = raw["format"]
+        if (not isinstance(f, Mapping) or set(f) - FORMAT_KEYS or f.get("kind") not in FORMAT_KINDS
+                or not (isinstance(f.get("delimiter", ","), str) and len(f.get("delimiter", ",")) == 1)
+                or f.get("header", None) not in (None, True, False)):
+            raise ConfigError(f"{where} format = {f!r}: must be {{ kind = \"text\", delimiter = \"\\t\", header = false }} "
+                              f"(kind one of {', '.join(FORMAT_KINDS)}; delimiter one character; header true/false)")
+        fmt = FileFormat(f["kind"], f.get("delimiter", ","), f.get("header"))
+    pattern = raw.get("file_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{where} file_pattern = {pattern!r}: must be a glob such as \"????.??.??.??.??.??\" "
+                              "or a regular expression starting with ^")
+        if pattern.startswith("^"):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where} file_pattern = {pattern!r}: not a valid regular expression ({exc})") from None
+        if fmt is None:
+            raise ConfigError(f"{where} file_pattern = {pattern!r} without format: say how those files are read, "
+                              "e.g. format = { kind = \"text\", delimiter = \"\\t\", header = false }")
     return Equipment(
         equipment_id=equipment_id,
         sample_rate_hz=positive("sample_rate_hz", 10_000_000),
@@ -497,7 +554,26 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
         envelope_band_hz=band,
         files=tuple(files),
         start_rule=start_rule,
+        format=fmt,
+        file_pattern=pattern,
+        full_scale=positive("full_scale", 1e12),
     )
+
+
+# VIBRA_* variables that are not settings but are read elsewhere (CLI options, tests, deployments)
+OTHER_ENV = {"VIBRA_HOME", "VIBRA_REPO", "VIBRA_SOURCE", "VIBRA_REAL_DATA", "VIBRA_LOG_LEVEL", "VIBRA_LOG_FORMAT",
+             "VIBRA_FEATURES_BANDS_HZ"}
+
+
+def unknown_env(env: Mapping[str, str]) -> list[str]:
+    """A warning for each ``VIBRA_*`` name that is no setting, naming the closest valid one."""
+    known = {s.env for s in SETTINGS} | OTHER_ENV
+    out = []
+    for name in sorted(n for n in env if n.upper().startswith("VIBRA_") and n not in known):
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see the Settings table in the README"
+        out.append(f"environment variable {name} is not a vibra setting and is ignored; {hint}")
+    return out
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -584,6 +660,7 @@ def load_settings(
         readiness=ReadinessSettings(**values["readiness"]),
         flows=FlowSettings(**values["flows"]),
         equipment=equipment,
+        warnings=tuple(unknown_env(env)),
     )
 
 

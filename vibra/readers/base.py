@@ -19,6 +19,11 @@ class Recording:
     at most the reader's chunk size, so memory does not grow with file size.
     ``sample_rate_hz`` and ``start`` are what the file itself says (None when
     it says nothing); the ingest stage applies the equipment and workspace rules.
+
+    ``warnings`` may grow while ``chunks`` is consumed (what a time column showed
+    is known only at its end), and ``gaps`` lists the breaks found in the time
+    column as (index of the first sample after the break, seconds beyond one
+    sample period); read both after the chunks are exhausted.
     """
 
     channels: list[str]
@@ -27,3 +32,5 @@ class Recording:
     start: datetime | None = None
     rpm: float | None = None
     warnings: list[str] = field(default_factory=list)
+    gaps: list[tuple[int, float]] = field(default_factory=list)
+    units: dict[str, str] | None = None  # per channel, when the file says (TDMS, UFF)

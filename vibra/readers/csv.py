@@ -1,4 +1,9 @@
-"""CSV and gzip-compressed CSV, streamed in chunks.
+"""CSV, gzip-compressed CSV and any delimited text, streamed in chunks.
+
+Files ending ``.csv``/``.csv.gz`` are comma-separated; a machine's ``format =
+{ kind = "text", delimiter = "\\t", header = false }`` reads its files (those
+matching ``file_pattern``) with another delimiter and header rule whatever
+their extension — e.g. the IMS bearing data's tab-separated, extension-less files.
 
 A header row names the columns; every numeric column is a channel and an
 optional time column (``time``, ``timestamp``, ``t``) holds absolute
@@ -6,6 +11,10 @@ timestamps or seconds from the start. A file whose first row is all numbers
 is headerless: its columns are named by the equipment's ``channels`` list.
 Files are read a block of whole lines at a time (gzip through a decompressing
 stream) and each block is parsed by Polars, so no file is held in memory whole.
+
+A UTF-8 byte-order mark is skipped. A row with more fields than the header is
+an error naming the row (empty trailing fields are tolerated). The time column
+is checked block by block (:class:`~vibra.readers.timestamps.TimeCheck`).
 """
 
 from __future__ import annotations
@@ -20,13 +29,14 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
-from vibra.readers.timestamps import sample_rate_from_times
+from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
 from vibra.settings import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536
 # Polars parses a block with all cores; below ~16 MiB its per-call start-up shows.
 MIN_BLOCK_BYTES = 16 << 20
+BOM = b"\xef\xbb\xbf"
 
 
 def _is_number(text: str) -> bool:
@@ -47,6 +57,8 @@ def _peek(path: Path, gz: bool) -> str:
                 raw = fh.read(_PEEK_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: truncated or corrupt gzip ({exc}); re-copy the file from its source") from None
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
     if not raw.strip():
         raise InputError(f"{path}: file is empty; remove it or export the recording again")
     if b"\x00" in raw:
@@ -59,11 +71,12 @@ def _peek(path: Path, gz: bool) -> str:
         return raw[: exc.start].decode("utf-8")
 
 
-def _layout(path: Path, text: str, equipment: Equipment) -> tuple[list[str], bool, str | None, bool]:
+def _layout(path: Path, text: str, equipment: Equipment, sep: str,
+            header: bool | None) -> tuple[list[str], bool, str | None, bool]:
     """Column names, headerless?, time column name, time column numeric?"""
-    lines = [ln for ln in text.split("\n", 3)[:3] if ln.strip()]
-    first = [f.strip().strip('"') for f in lines[0].split(",")]
-    headerless = all(_is_number(f) for f in first)
+    lines = [ln.rstrip("\r") for ln in text.split("\n", 3)[:3] if ln.strip()]
+    first = [f.strip().strip('"') for f in lines[0].split(sep)]
+    headerless = all(_is_number(f) for f in first) if header is None else not header
     if headerless:
         if equipment.channels is None:
             names = [f"ch{i}" for i in range(len(first))]
@@ -86,7 +99,7 @@ def _layout(path: Path, text: str, equipment: Equipment) -> tuple[list[str], boo
     time_numeric = True
     if time_col is not None:
         idx = names.index(time_col)
-        values = data[0].split(",")
+        values = data[0].split(sep)
         time_numeric = idx < len(values) and _is_number(values[idx].strip())
     return names, headerless, time_col, time_numeric
 
@@ -101,12 +114,13 @@ def _text_error(path: Path, column: str, value: str, row: int | None) -> InputEr
                       "fix or remove that value")
 
 
-def _locate_text(block: bytes, column: str, names: list[str]) -> tuple[str, int] | None:
+def _locate_text(block: bytes, column: str, names: list[str], sep: str) -> tuple[str, int] | None:
     """First non-numeric value of a column in a block and its 1-based row there (errors only)."""
     import polars as pl
 
     try:
-        df = pl.read_csv(block, has_header=False, new_columns=names, infer_schema=False, truncate_ragged_lines=True)
+        df = pl.read_csv(block, has_header=False, new_columns=names, infer_schema=False, truncate_ragged_lines=True,
+                         separator=sep)
     except pl.exceptions.PolarsError:  # not even readable as text columns (e.g. an unterminated quote)
         return None
     value = pl.col(column).str.strip_chars()
@@ -131,19 +145,39 @@ def _blocks(fh, block_bytes: int):
             yield data
 
 
-def _parse_block(pl, block: bytes, schema: dict, cols: list[str]):
+def _extra_field_row(block: bytes, n_fields: int, sep: str) -> tuple[int, int] | None:
+    """1-based row in a block with a non-empty field beyond ``n_fields``, and its field count (errors only)."""
+    import csv
+    import io
+
+    for row, fields in enumerate(csv.reader(io.StringIO(block.decode("utf-8", "replace")), delimiter=sep), start=1):
+        if len(fields) > n_fields and any(f.strip() for f in fields[n_fields:]):
+            return row, len(fields)
+    return None
+
+
+def _extra_fields(exc: Exception) -> bool:
+    """Polars' ways of saying a row has more fields than the schema (later rows / the first row)."""
+    return "more fields" in str(exc) or "not specified in schema" in str(exc)
+
+
+def _parse_block(pl, block: bytes, schema: dict, cols: list[str], sep: str, ragged: bool = False):
     """Parse one block. Polars reads NaN/nan and empty fields natively; a block holding other
     missing-value spellings (NA, N/A, null) is parsed again with them declared, which costs
-    about a quarter more and so only happens when needed."""
+    about a quarter more and so only happens when needed. ``ragged`` drops extra fields (the
+    caller has checked they are empty)."""
+    extra = {"truncate_ragged_lines": True, "extra_columns": "ignore"} if ragged else {}
+    extra["separator"] = sep
     try:
-        return pl.read_csv(block, has_header=False, schema=schema, truncate_ragged_lines=True).select(cols)
-    except pl.exceptions.PolarsError:
-        return pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS,
-                           truncate_ragged_lines=True).select(cols)
+        return pl.read_csv(block, has_header=False, schema=schema, **extra).select(cols)
+    except pl.exceptions.PolarsError as exc:
+        if _extra_fields(exc):
+            raise
+        return pl.read_csv(block, has_header=False, schema=schema, null_values=NULLS, **extra).select(cols)
 
 
 def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
-             time_numeric: bool, block_bytes: int):
+             time_numeric: bool, block_bytes: int, sep: str):
     """Parse the file a block of lines at a time with Polars (multi-threaded within a block).
 
     Memory is bounded by the block size whatever the file size; gzip files are
@@ -162,18 +196,32 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
         with opener(path, "rb") as fh:
             if not headerless:
                 fh.readline()
+            elif fh.read(len(BOM)) != BOM:
+                fh.seek(0)
             for block in _blocks(fh, block_bytes):
                 try:
-                    df = _parse_block(pl, block, schema, cols)
+                    try:
+                        df = _parse_block(pl, block, schema, cols, sep)
+                    except pl.exceptions.PolarsError as exc:
+                        if not _extra_fields(exc):
+                            raise
+                        extra = _extra_field_row(block, len(names), sep)
+                        if extra is not None:
+                            row = rows_before + extra[0] + (0 if headerless else 1)
+                            raise InputError(f"{path}: line {row} has {extra[1]} fields but the file has "
+                                             f"{len(names)} columns; fix that line (a stray delimiter?) or name "
+                                             "the extra column in the header") from None
+                        df = _parse_block(pl, block, schema, cols, sep, ragged=True)  # only empty trailing fields
                 except pl.exceptions.PolarsError as exc:
                     msg = str(exc)
                     m = _POLARS_PARSE.search(msg)
                     column = m["col"] if m else next((c for c in keep if f"'{c}'" in msg or f"`{c}`" in msg), None)
-                    found = _locate_text(block, column, names) if column else None
+                    found = _locate_text(block, column, names, sep) if column else None
                     if found:
                         raise _text_error(path, column, found[0], rows_before + found[1]) from None
                     first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
-                    raise InputError(f"{path}: cannot parse as CSV ({first}); check the delimiter and columns") from None
+                    raise InputError(f"{path}: cannot parse as {'CSV' if sep == ',' else f'text delimited by {sep!r}'} "
+                                     f"({first}); check the delimiter and columns") from None
                 rows_before += df.height
                 yield (df.select(keep).to_numpy().astype(np.float64, copy=False),
                        df[time_col] if time_col else None)
@@ -184,8 +232,8 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
         raise InputError(f"{path}: cannot read ({exc}); check the file") from None
 
 
-def _time_seconds(series, numeric: bool, path: Path) -> tuple[np.ndarray, object]:
-    """Seconds (relative to the first value) and the absolute start, if the column is absolute."""
+def _time_seconds(series, numeric: bool, path: Path, origin=None) -> tuple[np.ndarray, object]:
+    """Seconds from ``origin`` (default: the first value) and the absolute start, if the column is absolute."""
     import polars as pl
 
     if numeric:
@@ -196,33 +244,49 @@ def _time_seconds(series, numeric: bool, path: Path) -> tuple[np.ndarray, object
         try:
             stamps = series.str.strip_chars().str.to_datetime(time_unit="us").dt.replace_time_zone("UTC")
         except pl.exceptions.PolarsError:
-            raise InputError(f"{path}: time column value {series[0]!r} is neither seconds nor an ISO-8601 "
+            bad = series.str.strip_chars().str.to_datetime(time_unit="us", strict=False).is_null() & series.is_not_null()
+            value = series.filter(bad)[0] if bad.any() else series[0]
+            raise InputError(f"{path}: time column value {value!r} is neither seconds nor an ISO-8601 "
                              "timestamp; use e.g. 2026-01-05T13:20:00Z or seconds from start") from None
-    start = stamps[0]
+    start = stamps[0] if origin is None else origin
     seconds = (stamps - start).dt.total_microseconds().to_numpy() / 1e6
     return seconds, start
 
 
-def read_csv(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
+def read_csv(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:
     gz = path.name.lower().endswith(".gz")
+    fmt = equipment.format_for(path.name)
+    sep, header = (fmt.delimiter, fmt.header) if fmt is not None else (",", None)
     text = _peek(path, gz)
-    names, headerless, time_col, time_numeric = _layout(path, text, equipment)
+    names, headerless, time_col, time_numeric = _layout(path, text, equipment, sep, header)
     keep = [n for n in names if not n.startswith("__skip_") and n != time_col]
     if not keep:
         raise InputError(f"{path}: no channel columns besides the time column; nothing to analyse")
     bytes_per_row = max(8, len(text.encode()) // max(1, text.count("\n")))
     block_bytes = max(MIN_BLOCK_BYTES, chunk_rows * bytes_per_row)
-    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes)
+    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes, sep)
     first = next(batches, None)
     if first is None or first[0].shape[0] == 0:
         raise InputError(f"{path}: no data rows; export the recording again")
     recording = Recording(channels=keep, chunks=iter(()))
     if headerless and equipment.channels is None:
-        recording.warnings.append(f"headerless CSV: columns named ch0..ch{len(names) - 1}; "
+        recording.warnings.append(f"headerless file: columns named ch0..ch{len(names) - 1}; "
                                   f"set [equipment.{equipment.equipment_id}] channels to name them")
-    if time_col is not None:
-        seconds, start = _time_seconds(first[1], time_numeric, path)
-        recording.sample_rate_hz = sample_rate_from_times(seconds)
-        recording.start = start
-    recording.chunks = (chunk for chunk, _ in itertools.chain([first], batches))
+    if time_col is None:
+        recording.chunks = (chunk for chunk, _ in itertools.chain([first], batches))
+        return recording
+    seconds, start = _time_seconds(first[1], time_numeric, path)
+    rate, notes = reconcile_rate(path, sample_rate_from_times(seconds), equipment)
+    recording.sample_rate_hz, recording.start = rate, start
+    recording.warnings += notes
+    check = TimeCheck(path, rate, on_time_gap, recording.gaps)
+
+    def chunks():
+        origin = start if not time_numeric else None
+        for chunk, times in itertools.chain([first], batches):
+            check.feed(_time_seconds(times, time_numeric, path, origin)[0])
+            yield chunk
+        recording.warnings.extend(check.warnings())
+
+    recording.chunks = chunks()
     return recording

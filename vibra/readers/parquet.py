@@ -12,11 +12,21 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
-from vibra.readers.timestamps import sample_rate_from_times
+from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
 from vibra.settings import Equipment
 
 
-def read_parquet(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
+def _seconds(column, origin_us: int | None):
+    """Seconds of a time column chunk: numeric as it is, timestamps from ``origin_us`` (µs since epoch)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(column.type):
+        us = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        return (us - origin_us) / 1e6
+    return column.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def read_parquet(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -36,23 +46,30 @@ def read_parquet(path: Path, equipment: Equipment, chunk_rows: int) -> Recording
     recording = Recording(channels=channels, chunks=iter(()))
     if text:
         recording.warnings.append(f"non-numeric columns {text} ignored")
+    check, origin_us = None, None
     if time_col is not None:
         first = pf.read_row_group(0, columns=[time_col]).column(0)
         if pa.types.is_timestamp(first.type):
-            stamps = first.cast(pa.timestamp("us", tz="UTC")).to_pylist()
-            recording.start = stamps[0]
-            seconds = np.array([(s - stamps[0]).total_seconds() for s in stamps[:10_000]])
-        else:
-            seconds = first.to_numpy(zero_copy_only=False)[:10_000]
-        recording.sample_rate_hz = sample_rate_from_times(seconds)
+            origin_us = first.slice(0, 1).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()[0]
+            recording.start = first.cast(pa.timestamp("us", tz="UTC"))[0].as_py()
+        rate, notes = reconcile_rate(path, sample_rate_from_times(_seconds(first.slice(0, 10_000), origin_us)),
+                                     equipment)
+        recording.sample_rate_hz = rate
+        recording.warnings += notes
+        check = TimeCheck(path, rate, on_time_gap, recording.gaps)
+    columns = channels + ([time_col] if check is not None else [])
 
     def chunks():
         try:
-            for batch in pf.iter_batches(batch_size=chunk_rows, columns=channels):
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+                if check is not None:
+                    check.feed(_seconds(batch.column(time_col), origin_us))
                 yield np.column_stack([batch.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
                                        for c in channels])
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{path}: Parquet data unreadable ({exc}); re-copy the file") from None
+        if check is not None:
+            recording.warnings.extend(check.warnings())
 
     recording.chunks = chunks()
     return recording

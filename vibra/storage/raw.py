@@ -5,14 +5,15 @@ float32 column per channel, one row per sample, a row group per ingest chunk. En
 BYTE_STREAM_SPLIT + zstd, lossless for float32 and about 1.15× smaller than plain float32
 on vibration data. (Quantising to int32 micro-units with delta encoding is ~3× smaller but
 assumes a unit and a resolution; vibra does not guess either.) What the file itself said
-(sample rate, start, rpm) is kept in the Parquet key-value metadata under ``vibra``, so a
-rebuild re-applies the current ``vibra.toml`` exactly as an ingest would.
+(sample rate, start, rpm, units) is kept in the Parquet key-value metadata under ``vibra``, so a
+rebuild re-applies the current ``vibra.toml`` exactly as an ingest would; the gaps its time
+column showed, known only once it has been read, under ``vibra_gaps`` in the footer.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,6 +23,7 @@ import numpy as np
 from vibra.storage.lake import partition_dir, replace_into, temp_path
 
 META_KEY = b"vibra"
+GAPS_KEY = "vibra_gaps"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class RawMeta:
     file_start: str | None  # ISO-8601, UTC
     file_rpm: float | None
     mtime: float
+    units: dict[str, str] | None = None
+    gaps: list = field(default_factory=list)  # the reader's list: filled while the waveform streams
 
     @property
     def start(self) -> datetime | None:
@@ -68,7 +72,7 @@ class RawWriter:
 
         names = self.meta.channels
         schema = pa.schema([pa.field(n, pa.float32()) for n in names],
-                           metadata={META_KEY: json.dumps(asdict(self.meta)).encode()})
+                           metadata={META_KEY: json.dumps({**asdict(self.meta), "gaps": []}).encode()})
         for chunk in chunks:
             if self._writer is None:
                 self.final.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +84,8 @@ class RawWriter:
 
     def commit(self) -> Path:
         if self._writer is not None:
+            if self.meta.gaps:
+                self._writer.add_key_value_metadata({GAPS_KEY: json.dumps([list(g) for g in self.meta.gaps])})
             self._writer.close()
             self._writer = None
             replace_into(self.tmp, self.final)
@@ -98,6 +104,9 @@ def read(path: Path, batch_rows: int = 262_144) -> tuple[RawMeta, Iterator[np.nd
 
     pf = pq.ParquetFile(str(path))
     meta = RawMeta(**json.loads(pf.schema_arrow.metadata[META_KEY]))
+    footer = pf.metadata.metadata or {}
+    if GAPS_KEY.encode() in footer:
+        meta.gaps.extend(tuple(g) for g in json.loads(footer[GAPS_KEY.encode()]))
 
     def chunks() -> Iterator[np.ndarray]:
         for batch in pf.iter_batches(batch_size=batch_rows, columns=meta.channels):
