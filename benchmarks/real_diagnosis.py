@@ -322,7 +322,7 @@ def _femto_snapshots(folder: Path):
 
 def femto_ims_section() -> list[str]:
     g = diagnosis.Geometry.of(bearing_orders(FEMTO_BEARING))
-    lines = ["### FEMTO PRONOSTIA and IMS: where one family stands out (evidence, not ground truth)", "",
+    lines = ["## FEMTO PRONOSTIA and IMS: where one family stands out (evidence, not ground truth)", "",
              "FEMTO: horizontal channel, one 2,560-sample snapshot (0.1 s at 25.6 kHz) per window, so the envelope "
              f"resolves 10 Hz ≈ 0.33 orders — 2×BSF ({2 * g.bsf:.2f}) and BPFI ({g.bpfi:.2f}) are not separable at "
              "that resolution and the family named is weak evidence. The degradation is natural and its type "
