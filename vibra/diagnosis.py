@@ -118,8 +118,15 @@ def whiten(spec: np.ndarray) -> np.ndarray:
     back with the original phase (Sawalhi & Randall; Randall & Antoni 2011, §3.3).
     """
     mag = np.abs(spec)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(mag > 0, spec / np.where(mag > 0, mag, 1.0), 0.0)
+    mag[mag == 0] = np.inf  # 0 / inf = 0: a bin with nothing stays nothing
+    return spec / mag
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(length: int) -> np.ndarray:
+    w = np.hanning(length + 1)[:-1]
+    w.flags.writeable = False
+    return w
 
 
 def squared_envelope_spectrum(spec: np.ndarray, freqs_hz: np.ndarray,
@@ -141,17 +148,18 @@ def squared_envelope_spectrum(spec: np.ndarray, freqs_hz: np.ndarray,
 
     n_bins = spec.shape[1]
     length = 2 * (n_bins - 1)
-    keep = np.ones(n_bins, dtype=bool)
-    keep[0] = keep[-1] = False
+    lo, hi = 1, n_bins - 1  # DC and Nyquist left out
     if band_hz is not None:
-        keep &= (freqs_hz >= band_hz[0]) & (freqs_hz <= band_hz[1])
+        lo = max(lo, int(np.searchsorted(freqs_hz, band_hz[0])))
+        hi = min(hi, int(np.searchsorted(freqs_hz, band_hz[1], side="right")))
     # analytic signal: the positive frequencies doubled, the negative ones zero
     full = np.zeros((spec.shape[0], length), dtype=np.complex128)
-    full[:, :n_bins] = np.where(keep, 2.0 * spec, 0.0)
-    z = scipy.fft.ifft(full, axis=1)
-    se = z.real ** 2 + z.imag ** 2
+    np.multiply(spec[:, lo:hi], 2.0, out=full[:, lo:hi])
+    z = scipy.fft.ifft(full, axis=1, overwrite_x=True)
+    se = np.square(z.real)
+    se += np.square(z.imag)
     se -= se.mean(axis=1, keepdims=True)
-    se *= np.hanning(length + 1)[:-1]
+    se *= _hann(length)
     return np.abs(scipy.fft.rfft(se, axis=1))
 
 
