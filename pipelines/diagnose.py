@@ -49,17 +49,19 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
 
     del settings  # the rule's constants are the library's (first principles); nothing here is a setting
     cols = list(diagnosis.EVIDENCE_COLUMNS)
-    df = read_windows(ws, cols, equipment=equipment)
+    df = read_windows(ws, cols + ["sample_rate_hz"], equipment=equipment)
     result = DiagnoseResult(rule=rule_text())
     if df.height == 0:
         return result
     df = df.with_columns([pl.col(c).cast(pl.Float64) for c in cols])
     groups = (df.group_by("equipment_id", "recording_id", "channel", maintain_order=True)
-              .agg(pl.col("window_start").min().alias("first"), *[pl.col(c) for c in cols]))
+              .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max().alias("fs"),
+                   *[pl.col(c) for c in cols]))
     per_recording: dict[tuple[str, str], list[dict]] = {}
     for row in groups.iter_rows(named=True):
         ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
-        v = diagnosis.recording_verdict(ev)
+        band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
+        v = diagnosis.recording_verdict(ev, band_text=band)
         per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(
             {"channel": row["channel"], "first": row["first"], **v.as_dict()})
     rows = []

@@ -219,6 +219,7 @@ def test_ingest_stores_evidence_and_vibra_diagnose_names_the_fault(tmp_path, rea
     assert sum(v == "unknown" for v, _ in verdicts) == 1
     outer = next(r for r in result.recordings if r["verdict"] == "outer_race")
     assert outer["text"].startswith("outer race: BPFO harmonics 1–3 at") and outer["evidence"]["outer_race"] >= 2.0
+    assert " the floor in 0–6 kHz" in outer["text"]  # the whitened full band of a 12 kHz recording
     out = run_vibra("diagnose", "--json", "--home", str(ws.root), check=True)
     payload = json.loads(out.stdout)
     assert {r["verdict"] for r in payload["recordings"]} == {"outer_race", "inner_race", "unknown"}

@@ -49,12 +49,11 @@ SLIP = 0.02          # ±2 % of a line's order: rolling elements slip 1–2 % (R
 FLOOR_REACH = 0.2    # the local floor: ±20 % of the line's order around it (at least FLOOR_MIN_BINS bins a side)
 FLOOR_MIN_BINS = 12
 MIN_ENV_BIN = 3      # SES bins below this hold the envelope's DC lobe
-# The verdict's constants, from first principles (not fitted on any recording):
-# FLOOR: white Gaussian noise through this chain gives a family evidence above 2.0 in fewer
-# than 1 % of windows at 4096 samples (tests/test_diagnosis.py measures it), so a family at 2.0
-# is a line pattern, not noise.
-# RATIO: the winner must be 1.5× the runner-up — a defect's lines stand out by several times the
-# floor, so two families within 50 % of each other are one pattern seen twice, not a diagnosis.
+# The verdict's constants, set against white noise, not fitted on any recording. Evidence is in
+# multiples of what noise gives (1 = noise). FLOOR: a family must reach twice that. RATIO: and 1.5×
+# the runner-up — two families within 50 % of each other are one pattern read twice, not a
+# diagnosis. Together they name a fault in 0.4 % of 4096-sample windows of white Gaussian noise
+# (noise_named_share; floor 1.5 would name 5 %, floor 1.5 with ratio 2 0.6 %; the test checks ≤ 1 %).
 FLOOR = 2.0
 RATIO = 1.5
 
@@ -317,10 +316,11 @@ class Verdict:
                 "n_windows": self.n_windows, "text": self.text}
 
 
-def describe(family: str, value: float, geometry_lines: str = "") -> str:
+def describe(family: str, value: float, band_text: str = "") -> str:
+    """The evidence sentence, e.g. "outer race: BPFO harmonics 1–3 at 8.7× the floor in 0–6 kHz"."""
     what = {"outer_race": "BPFO harmonics 1–3", "inner_race": "BPFI harmonics 1–3 with ±1× shaft sidebands",
             "ball": "2×BSF harmonics 1–3 with FTF sidebands"}[family]
-    return f"{FAMILY_TEXT[family]}: {what} at {value:.1f}× the floor{geometry_lines}"
+    return f"{FAMILY_TEXT[family]}: {what} at {value:.1f}× the floor{band_text}"
 
 
 def recording_verdict(evidence: np.ndarray, *, floor: float = FLOOR, ratio: float = RATIO,
