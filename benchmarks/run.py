@@ -672,8 +672,8 @@ def cluster_quality_figures(work: Path) -> str:
     from test_clusters import CLASSES, cwru_score  # the test's own scoring, not a copy
 
     lines = ["", "## Fault-signature clusters and defect kNN", "",
-             "One recording per class labelled (`vibra label recording`), the kNN (k = 5, radius = 2 × q0.99 of the "
-             "labelled windows' own neighbour distances) scored on every window of the *other* recordings. "
+             "One recording per class labelled (`vibra label recording`), the kNN (k = 5, per-class radius = 2 × q0.9 of the "
+             "class's labelled windows' own neighbour distances) scored on every window of the *other* recordings. "
              "Accuracy = share assigned their true class; abstention = share `unknown`. One fault class is never "
              "labelled: its windows should be `unknown`.", ""]
     ws = Workspace(work / "ws-quality")  # synth seed 11, 6 machines × 8 days (bench_anomaly_quality)

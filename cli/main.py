@@ -175,6 +175,20 @@ def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json 
     output.emit(payload, as_json, lambda: output.status_table(payload))
 
 
+@app.command("diagnose")
+def diagnose_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+    """Bearing-fault verdict per recording (outer race, inner race, ball or unknown) with its evidence,
+    from the fault-family evidence ingest stored for every window.
+
+    Example: vibra diagnose --equipment pump-02 --json
+    """
+    from vibra_pipelines import diagnose
+
+    ws, settings = _context(home)
+    result = diagnose.run(ws, settings, equipment=equipment)
+    output.emit(result.as_dict(), as_json, lambda: output.diagnose_table(result))
+
+
 @query_app.command("recent")
 def recent_cli(
     equipment_id: Annotated[str, typer.Argument(help="Machine id, as in `vibra status`.")],

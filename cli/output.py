@@ -365,6 +365,19 @@ def clusters_table(payload: dict) -> None:
     _console().print(table)
 
 
+def diagnose_table(result) -> None:
+    if not result.recordings:
+        say("no evidence yet: ingest recordings of machines with rpm and bearing geometry (vibra ingest)")
+        return
+    table = _table("bearing diagnosis per recording", ["equipment", "recording", "first window", "channel",
+                                                       "verdict", "evidence"])
+    for r in result.recordings:
+        table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16], r["channel"],
+                      r["verdict"].replace("_", " "), r["text"])
+    _console().print(table)
+    say(f"rule: {result.rule}")
+
+
 def assignments_table(rows: list[dict]) -> None:
     if not rows:
         say("no defect assignments yet: label a cluster or recording (vibra label), which trains the kNN")

@@ -330,8 +330,9 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
             "embedding_version": pop.embedding_version, "coverage_at_train": pop.coverage,
             "n_labels": int(pop.labelled.height), "classes": classes.tolist(),
             "class_counts": dict(zip(classes.tolist(), counts.tolist())), "k": cfg.k, "radius": model.radius,
-            "radius_rule": f"{cfg.radius_factor:g} × q{cfg.radius_quantile:g} of labelled windows' mean distance to "
-                           f"their {cfg.k} nearest labelled neighbours",
+            "radii": model.radii,
+            "radius_rule": f"per class: {cfg.radius_factor:g} × q{cfg.radius_quantile:g} of the class's labelled windows' "
+                           f"mean distance to their {cfg.k} nearest labelled neighbours of the same class",
             "labelled_clusters": _labelled_clusters(ws), "files": {"model.npz": sha},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -24,7 +24,7 @@ from vibra.settings import Settings
 from vibra.storage.lake import partition_files, read_json, write_text
 from vibra.workspace import Workspace
 
-from vibra_pipelines import anomaly, cluster, forecast, status
+from vibra_pipelines import anomaly, cluster, diagnose, forecast, status
 from vibra_pipelines.runs import recorded
 
 PROJECTION_POINTS = 1500  # markers on the clusters page
@@ -234,6 +234,7 @@ def _fleet_row(page: dict) -> dict:
         "episodes": len(page["episodes"]), "risk": ttt.get("crossing_probability"),
         "ttt": ttt, "status": fc.get("status"), "last": page["info"].get("last_recorded_at"),
         "fault": page["fault_hint"], "defect": (page.get("defects") or {}).get("top"),
+        "diagnosis": (page.get("diagnosis") or [None])[0],
     }
 
 
@@ -319,14 +320,18 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     ids = anomaly.equipment_ids(ws, equipment)
     env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
+    verdicts: dict[str, list[dict]] = {}
+    for r in diagnose.run(ws, settings, equipment=equipment).recordings:  # newest first per machine
+        verdicts.setdefault(r["equipment_id"], []).append(r)
     pages = []
     for eid in ids:
         try:
-            pages.append({**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid)})
+            pages.append({**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid),
+                          "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]})
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,
-                          "fault_hint": None, "defects": None})
+                          "fault_hint": None, "defects": None, "diagnosis": []})
     rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}

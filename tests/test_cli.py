@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from vibra_cli.main import app
 from conftest import run_vibra
 
-COMMANDS = [["init"], ["synth"], ["ingest"], ["status"], ["query", "recent"], ["demo"]]
+COMMANDS = [["init"], ["synth"], ["ingest"], ["status"], ["diagnose"], ["query", "recent"], ["demo"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))

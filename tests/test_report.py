@@ -134,3 +134,18 @@ def test_pdf_through_headless_chromium(rendered, tmp_path, chromium):
     result = report.run(ws, load_settings(ws.config_path, {}), out=tmp_path / "pdf", equipment=["pump-02"], pdf=True)
     pdf = Path(result.out) / "index.pdf"
     assert pdf.read_bytes()[:5] == b"%PDF-" and (Path(result.out) / "machines" / "pump-02.pdf").exists()
+
+
+def test_machine_page_and_fleet_table_show_the_bearing_diagnosis(rendered):
+    from vibra_pipelines import diagnose
+
+    ws, result = rendered
+    pages = _pages(result)
+    verdicts = diagnose.run(ws, load_settings(ws.config_path, {})).latest()
+    assert len(verdicts) == 3  # every synth machine has rpm and bearing geometry
+    assert "Bearing diagnosis (latest recording)" in pages["index.html"]
+    for eid, latest in verdicts.items():
+        machine = pages[f"machines/{eid}.html"]
+        assert 'id="diagnosis"' in machine and latest["text"] in machine, eid
+        assert latest["text"] in pages["index.html"], eid
+        assert latest["verdict"] in {"outer_race", "inner_race", "ball", "unknown"}

@@ -2,7 +2,7 @@
 
 The embedding is what clustering and the defect kNN compare windows by. It is
 built from indicators that describe the *shape* of a window's signal (crest,
-kurtosis, spectral balance, envelope fault-frequency ratios, running-speed
+kurtosis, spectral balance, bearing fault-family evidence in orders, running-speed
 orders) more than its level, so that one defect looks alike on machines of
 different size. Each dimension is a fixed transform of one indicator followed
 by a fixed normalisation ``(value - center) / scale``; the centres and scales
@@ -31,27 +31,37 @@ from vibra.storage.lake import latest_version, write_json
 
 # (name, source indicator, transform, center, scale). Transforms: "log10" of the
 # value, "ratio_rms_log10" = log10(value / rms), "rel_nyquist" = value / (fs/2),
-# "identity". Non-finite results (missing physics, empty bands) become 0 = the centre.
+# "log10_capped" = log10 of the value clipped to [1, EVIDENCE_CAP], "identity".
+# Non-finite results (missing physics, empty bands) become 0 = the centre.
+#
+# Transfer (CODE_REVISION 2): a defect labelled at one load, size or speed must be found at another.
+# The bearing fault-family evidence of vibra.diagnosis (whitened full-band envelope lines, in orders,
+# over noise) is what does not move with rpm, load or band choice, so it carries most weight. It is
+# capped at EVIDENCE_CAP = the verdict's floor × ratio (2 × 1.5): beyond the point where the rule is
+# sure, more evidence says how big the defect is, not which one, and an uncapped 0.007 in outer-race
+# fault (6× noise) would sit as far from a 0.021 in one (3×) as from no fault at all. The shape and
+# spectral-balance dimensions, which change with fault size and load, weigh a third of what they did
+# in revision 1 (scales × 3). The band-dependent env_* ratios and the chosen band's spectral kurtosis
+# are no longer dimensions.
 _DIMENSIONS: tuple[tuple[str, str, str, float, float], ...] = (
-    ("log10_rms", "rms", "log10", 0.0, 7.5),  # level: weighed lightly (a big machine is not a defect)
-    ("log10_crest_factor", "crest_factor", "log10", 0.5, 0.3),
-    ("log10_kurtosis", "kurtosis", "log10", 0.477, 0.6),
-    ("skewness", "skewness", "identity", 0.0, 1.0),
-    ("shape_factor", "shape_factor", "identity", 1.25, 0.2),
-    ("dominant_freq_rel", "dominant_freq_hz", "rel_nyquist", 0.25, 0.5),
-    ("spectral_centroid_rel", "spectral_centroid_hz", "rel_nyquist", 0.25, 0.2),
-    ("log10_env_bpfo", "env_bpfo", "log10", 0.0, 0.15),  # bearing fault evidence: weighed most
-    ("log10_env_bpfi", "env_bpfi", "log10", 0.0, 0.15),
-    ("log10_env_bsf", "env_bsf", "log10", 0.0, 0.15),
-    ("log10_env_ftf", "env_ftf", "log10", 0.0, 0.15),
-    ("log10_spectral_kurtosis_max", "spectral_kurtosis_max", "log10", 0.5, 1.0),
-    ("log10_order_1x_rel", "order_1x", "ratio_rms_log10", -1.0, 1.0),
-    ("log10_order_2x_rel", "order_2x", "ratio_rms_log10", -1.0, 1.0),
-    ("log10_order_3x_rel", "order_3x", "ratio_rms_log10", -1.0, 1.0),
+    ("log10_rms", "rms", "log10", 0.0, 22.5),  # level: weighed lightly (a big machine is not a defect)
+    ("log10_crest_factor", "crest_factor", "log10", 0.5, 0.9),
+    ("log10_kurtosis", "kurtosis", "log10", 0.477, 1.8),
+    ("skewness", "skewness", "identity", 0.0, 3.0),
+    ("shape_factor", "shape_factor", "identity", 1.25, 0.6),
+    ("dominant_freq_rel", "dominant_freq_hz", "rel_nyquist", 0.25, 1.5),
+    ("spectral_centroid_rel", "spectral_centroid_hz", "rel_nyquist", 0.25, 0.6),
+    ("log10_evidence_outer_race", "evidence_outer_race", "log10_capped", 0.0, 0.15),
+    ("log10_evidence_inner_race", "evidence_inner_race", "log10_capped", 0.0, 0.15),
+    ("log10_evidence_ball", "evidence_ball", "log10_capped", 0.0, 0.15),
+    ("log10_order_1x_rel", "order_1x", "ratio_rms_log10", -1.0, 3.0),
+    ("log10_order_2x_rel", "order_2x", "ratio_rms_log10", -1.0, 3.0),
+    ("log10_order_3x_rel", "order_3x", "ratio_rms_log10", -1.0, 3.0),
 )
-BAND_CENTER, BAND_SCALE = 0.2, 0.4
+EVIDENCE_CAP = 3.0
+BAND_CENTER, BAND_SCALE = 0.2, 1.2
 # Bump when the code of a transform changes without the table above changing.
-CODE_REVISION = 1
+CODE_REVISION = 2
 
 
 def definition(bands_hz: tuple[tuple[float, float], ...]) -> dict:
@@ -60,7 +70,8 @@ def definition(bands_hz: tuple[tuple[float, float], ...]) -> dict:
     for lo, hi in bands_hz:
         dims.append({"name": f"band_share_{lo:g}_{hi:g}", "indicator": f"band_{lo:g}_{hi:g}",
                      "transform": "share_of_bands", "center": BAND_CENTER, "scale": BAND_SCALE})
-    return {"code_revision": CODE_REVISION, "dimensions": dims, "bands_hz": [list(b) for b in bands_hz]}
+    return {"code_revision": CODE_REVISION, "dimensions": dims, "bands_hz": [list(b) for b in bands_hz],
+            "evidence_cap": EVIDENCE_CAP}
 
 
 def definition_hash(defn: dict) -> str:
@@ -88,6 +99,8 @@ def vectors(columns: Mapping[str, np.ndarray], band_columns: list[str], sample_r
             v = np.asarray(columns[src], dtype=np.float64)
             if transform == "log10":
                 v = np.log10(v)
+            elif transform == "log10_capped":
+                v = np.log10(np.clip(v, 1.0, EVIDENCE_CAP))
             elif transform == "ratio_rms_log10":
                 v = np.log10(v / rms)
             elif transform == "rel_nyquist":

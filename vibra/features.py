@@ -72,7 +72,7 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
         freqs, spec, power = window_spectra(frames, sample_rate_hz)
         spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
         if physics is not None:
-            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power)
+            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power, frames)
     return t, spectral, phys
 
 

@@ -25,6 +25,7 @@ from importlib import resources
 
 import numpy as np
 
+from vibra.diagnosis import EVIDENCE_COLUMNS, Geometry, window_evidence
 from vibra.settings import Bearing, Equipment
 
 G_MM_S2 = 9806.65  # standard gravity, mm/s²
@@ -39,6 +40,7 @@ PHYSICS_COLUMNS = (
     "velocity_rms_mm_s", "order_1x", "order_2x", "order_3x",
     "env_bpfo", "env_bpfi", "env_bsf", "env_ftf",
     "spectral_kurtosis_max", "envelope_band_lo_hz", "envelope_band_hi_hz",
+    *EVIDENCE_COLUMNS,
 )
 ZONES = ("A", "B", "C", "D")
 
@@ -300,6 +302,8 @@ class ChannelPhysics:
 
     The envelope band is chosen once, on the first block's first windows (or taken
     from ``[equipment.<id>] envelope_band_hz``), and kept for the whole recording.
+    The fault-family evidence (``evidence_*``, :mod:`vibra.diagnosis`) needs no band: it is
+    the full-band envelope after cepstral pre-whitening.
     """
 
     def __init__(self, machine: Machine, sample_rate_hz: float, frame_length: int):
@@ -310,12 +314,17 @@ class ChannelPhysics:
         self.velocity = unit in ACCELERATION_MM_S2 or unit in VELOCITY_MM_S
         self.faults = (fault_frequencies_hz(machine.bearing, machine.rpm)
                        if machine.bearing is not None and machine.rpm else None)
+        self.geometry = Geometry.of(bearing_orders(machine.bearing)) if self.faults is not None else None
         self.band = machine.envelope_band_hz
         self.kurtosis = float("nan")
         self.chosen = False
 
-    def block(self, freqs: np.ndarray, spec: np.ndarray, power: np.ndarray) -> np.ndarray:
-        """(n_windows, len(PHYSICS_COLUMNS)) for windows whose spectra are given."""
+    def block(self, freqs: np.ndarray, spec: np.ndarray, power: np.ndarray,
+              frames: np.ndarray | None = None) -> np.ndarray:
+        """(n_windows, len(PHYSICS_COLUMNS)) for windows whose spectra (and samples, ``frames``) are given.
+
+        Without ``frames`` the fault-family evidence columns stay NaN.
+        """
         out = np.full((power.shape[0], len(PHYSICS_COLUMNS)), np.nan)
         m = self.machine
         if self.velocity:
@@ -324,6 +333,10 @@ class ChannelPhysics:
             out[:, 1:4] = order_amplitudes(freqs, power, m.rpm)
         if self.faults is None:
             return out
+        if frames is not None:
+            first = PHYSICS_COLUMNS.index(EVIDENCE_COLUMNS[0])
+            out[:, first:first + len(EVIDENCE_COLUMNS)] = window_evidence(
+                frames, self.sample_rate_hz, m.rpm, self.geometry)
         if not self.chosen:
             sample = spec[:SELECTION_WINDOWS]
             if self.band is None:

@@ -106,8 +106,8 @@ SETTINGS: tuple[Spec, ...] = (
          "windows the clustering is fitted on (stratified by equipment); the rest are assigned to the nearest"),
     Spec("cluster", "seed", int, 0, 0, 2**31 - 1, "random seed of the sample and of UMAP"),
     Spec("defects", "k", int, 5, 1, 200, "neighbours the defect kNN votes with"),
-    Spec("defects", "radius_quantile", float, 0.99, 0.5, 1.0,
-         "quantile of the labelled windows' own neighbour distances the abstention radius starts from"),
+    Spec("defects", "radius_quantile", float, 0.9, 0.5, 1.0,
+         "quantile of each class's labelled windows' own neighbour distances its abstention radius starts from"),
     Spec("defects", "radius_factor", float, 2.0, 0.1, 100.0,
          "radius = radius_factor × that quantile; a window farther from its labelled neighbours is `unknown`"),
     Spec("defects", "retrain_coverage_change", float, 0.05, 0.0, 10.0,
@@ -298,7 +298,7 @@ class ClusterSettings:
 @dataclass(frozen=True)
 class DefectSettings:
     k: int = 5
-    radius_quantile: float = 0.99
+    radius_quantile: float = 0.9
     radius_factor: float = 2.0
     retrain_coverage_change: float = 0.05
     retrain_new_clusters: int = 2

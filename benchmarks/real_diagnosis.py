@@ -1,0 +1,404 @@
+"""Bearing diagnosis on real data, leave-one-condition-out; writes its section of BENCHMARKS.md.
+
+Run with ``just bench-real`` or ``.venv/bin/python benchmarks/real_diagnosis.py [--out BENCHMARKS.md]``.
+
+Protocol (issue 16). CWRU 12 kHz drive-end files (``../shared/data/real/cwru_12k_de``):
+
+* **Fixed rule**: whitened full-band envelope, floor 2.0× noise, 1.5× the runner-up — constants set
+  against white noise (:func:`vibra.diagnosis.noise_named_share`), nothing fitted on CWRU. Scored on
+  every file.
+* **Leave one condition out**: the envelope method (whitened full band, plain full band, the
+  spectral-kurtosis band, whitened spectral-kurtosis band) and the rule's floor and ratio are chosen
+  on one condition (0 hp, 1 hp, 0.007 in or 0.021 in) and scored on the other (1 hp, 0 hp,
+  0.021 in, 0.007 in).
+* **Defect kNN**: one recording per class labelled at one (load, size) condition, every window of
+  the other fault recordings scored; then each class left unlabelled in turn (it should be
+  abstained on).
+
+FEMTO and IMS have no per-window fault labels: the share of late-life windows where one family
+stands out is reported as evidence, beside the same share in early life.
+
+The figures are written between ``<!-- real-diagnosis:start -->`` and ``<!-- real-diagnosis:end -->``
+so the rest of BENCHMARKS.md is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import REAL  # noqa: E402  the tests' data location, shared, not copied
+
+from vibra import diagnosis, knn  # noqa: E402
+from vibra.physics import Machine, bearing_orders, candidate_bands, fault_frequencies_hz, spectral_kurtosis_band  # noqa: E402
+from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
+from vibra.signal.indicators import window_spectra  # noqa: E402
+
+START_MARK, END_MARK = "<!-- real-diagnosis:start -->", "<!-- real-diagnosis:end -->"
+B6205 = Bearing(9, 7.94, 39.04, 0.0)
+FEMTO_BEARING = Bearing(13, 3.5, 25.6, 0.0)
+IMS_BEARING = Bearing(16, 0.331 * 25.4, 2.815 * 25.4, 15.17)
+FRAME = 4096
+FAULT_OF = {"outer_race": "outer_race", "inner_race": "inner_race", "ball": "ball", "normal": "normal"}
+METHODS = ("cpw_full", "env_full", "sk_band", "cpw_sk_band")
+METHOD_TEXT = {"cpw_full": "whitened (CPW), full band", "env_full": "not whitened, full band",
+               "sk_band": "not whitened, spectral-kurtosis band", "cpw_sk_band": "whitened, spectral-kurtosis band"}
+FLOORS = (2.0, 2.5, 3.0)
+RATIOS = (1.25, 1.5, 2.0)
+_DEFECTS = DefectSettings()  # the product's defaults ([defects])
+KNN = {"k": _DEFECTS.k, "radius_quantile": _DEFECTS.radius_quantile, "radius_factor": _DEFECTS.radius_factor}
+
+
+@dataclass
+class Record:
+    file: str
+    fault: str
+    load_hp: int
+    size_in: str
+    rpm: float
+    fs: float
+    frames: np.ndarray
+    evidence: dict  # method -> (n, 3)
+    embedding: np.ndarray | None = None
+
+
+# -- CWRU ---------------------------------------------------------------------------------------
+
+def load_cwru() -> list[Record]:
+    import scipy.io
+    import scipy.signal
+
+    from vibra import features
+
+    folder = REAL / "cwru_12k_de"
+    rows = list(csv.DictReader((folder / "labels.csv").open()))
+    g = diagnosis.Geometry.of(bearing_orders(B6205))
+    params = FeatureSettings()
+    out = []
+    for row in rows:
+        v = scipy.io.loadmat(str(folder / row["file"]))
+        x = np.asarray(v[row["de_key"]], dtype=np.float64).ravel()
+        fs, rpm = float(row["sample_rate_hz"]), float(row["rpm_in_file"])
+        if fs == 48_000:  # Normal_0: the other acquisition chain; brought to 12 kHz like the faults
+            x, fs = scipy.signal.decimate(x, 4, ftype="fir", zero_phase=True), 12_000.0
+        n = x.shape[0] // FRAME
+        frames = x[:n * FRAME].reshape(n, FRAME)
+        freqs, spec, _ = window_spectra(frames, fs)
+        band, _ = spectral_kurtosis_band(freqs, spec[:4], candidate_bands(fs, fault_frequencies_hz(B6205, rpm), rpm))
+        ev = {"cpw_full": diagnosis.window_evidence(frames, fs, rpm, g),
+              "env_full": diagnosis.window_evidence(frames, fs, rpm, g, prewhiten=False),
+              "sk_band": diagnosis.window_evidence(frames, fs, rpm, g, prewhiten=False, band_hz=band),
+              "cpw_sk_band": diagnosis.window_evidence(frames, fs, rpm, g, band_hz=band)}
+        table = features.compute([x[:, None]], ["DE"], sample_rate_hz=fs, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                 params=params, equipment_id="cwru-de", recording_id=row["file"],
+                                 machine=Machine(units="g", rpm=rpm, bearing=B6205)).table
+        # the product's evidence columns are the fixed rule's evidence (the same function, same windows)
+        stored = table.select(list(diagnosis.EVIDENCE_COLUMNS)).to_numpy()
+        assert np.allclose(stored, ev["cpw_full"], equal_nan=True), row["file"]
+        out.append(Record(file=row["file"].removesuffix(".mat"), fault=row["fault_type"], load_hp=int(row["load_hp"]),
+                          size_in=row["fault_diameter_in"] or "-", rpm=rpm, fs=fs, frames=frames, evidence=ev,
+                          embedding=np.vstack(table["embedding"].to_list()).astype(np.float32)))
+    return out
+
+
+def score(records: list[Record], method: str, floor: float, ratio: float) -> dict:
+    """Shares of windows per true fault: right, unknown, called a race (ball), per recording."""
+    per = {}
+    pooled: dict[str, list[np.ndarray]] = {}
+    for r in records:
+        v = diagnosis.verdicts(r.evidence[method], floor=floor, ratio=ratio)
+        per[r.file] = v
+        pooled.setdefault(r.fault, []).append(v)
+    out = {"per_file": per}
+    for fault, parts in pooled.items():
+        v = np.concatenate(parts)
+        out[fault] = {"windows": int(v.shape[0]), "right": float(np.mean(v == fault)),
+                      "unknown": float(np.mean(v == diagnosis.UNKNOWN)),
+                      "race": float(np.mean(np.isin(v, ["outer_race", "inner_race"]))),
+                      "named": float(np.mean(v != diagnosis.UNKNOWN))}
+    return out
+
+
+def objective(s: dict) -> float:
+    """What the tuning maximises: mean share right over outer, inner and ball, and ball not called a race."""
+    parts = [s[f]["right"] for f in ("outer_race", "inner_race", "ball") if f in s]
+    if "ball" in s:
+        parts.append(1.0 - s["ball"]["race"])
+    return float(np.mean(parts))
+
+
+def tune(records: list[Record]) -> tuple[str, float, float]:
+    """The (method, floor, ratio) with the best objective; ties go to the fixed rule's choices (listed first)."""
+    best, best_j = ("cpw_full", diagnosis.FLOOR, diagnosis.RATIO), -1.0
+    grid = [(m, f, r) for m in METHODS for f in FLOORS for r in RATIOS]
+    grid.sort(key=lambda c: c != ("cpw_full", diagnosis.FLOOR, diagnosis.RATIO))
+    for m, f, r in grid:
+        j = objective(score(records, m, f, r))
+        if j > best_j + 1e-9:
+            best, best_j = (m, f, r), j
+    return best
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.0f} %"
+
+
+def instead(v: np.ndarray, fault: str) -> str:
+    names, counts = np.unique(v[v != fault], return_counts=True)
+    if not names.size:
+        return "—"
+    order = np.argsort(-counts)
+    return ", ".join(f"{names[i].replace('_', ' ')} {pct(counts[i] / v.shape[0])}" for i in order)
+
+
+def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
+    faults = [r for r in records if r.fault != "normal"]
+    normal = [r for r in records if r.fault == "normal"]
+    lines = ["## CWRU drive-end bearing diagnosis, leave one condition out", "",
+             f"12 kHz drive-end channel, 6205 geometry, rpm from each file, {FRAME}-sample windows (the product "
+             "default), the per-window verdict of `vibra.diagnosis` (cepstral pre-whitening, full-band squared "
+             "envelope, evidence in orders over the local floor and over what white noise gives). The rule names "
+             f"the top family when its evidence is ≥ floor and ≥ ratio × the runner-up, else `unknown`.", ""]
+    fixed = score(faults, "cpw_full", diagnosis.FLOOR, diagnosis.RATIO)
+    noise = diagnosis.noise_named_share(FRAME)
+    figures = {"fixed": {f: fixed[f] for f in ("outer_race", "inner_race", "ball")}, "noise_named": noise}
+    lines += [f"### Fixed rule (nothing tuned on CWRU): whitened full band, floor {diagnosis.FLOOR:g}, ratio "
+              f"{diagnosis.RATIO:g}", "",
+              f"The constants are set against white Gaussian noise, where this rule names a fault in "
+              f"{100 * noise:.1f} % of windows. Pooled over the 12 fault recordings:", "",
+              "| fault | windows | named right | unknown | called a race fault |", "|---|---|---|---|---|"]
+    for f in ("outer_race", "inner_race", "ball"):
+        s = fixed[f]
+        lines.append(f"| {f.replace('_', ' ')} | {s['windows']} | **{pct(s['right'])}** | {pct(s['unknown'])} | "
+                     f"{pct(s['race']) if f == 'ball' else '—'} |")
+    lines += ["", "| file | fault | load (hp) | size (in) | windows | named right | named instead | recording verdict |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in faults + normal:
+        v = fixed["per_file"].get(r.file)
+        if v is None:
+            v = diagnosis.verdicts(r.evidence["cpw_full"])
+        rv = diagnosis.recording_verdict(r.evidence["cpw_full"])
+        right = np.mean(v == r.fault) if r.fault != "normal" else np.mean(v == diagnosis.UNKNOWN)
+        lines.append(f"| {r.file} | {r.fault.replace('_', ' ')} | {r.load_hp} | {r.size_in} | {v.shape[0]} | "
+                     f"{pct(right)} | {instead(v, r.fault if r.fault != 'normal' else diagnosis.UNKNOWN)} | "
+                     f"{rv.text} |")
+    lines += ["", "Normal_0 row: *right* = `unknown` (no fault named). **Caveat**: Normal_0 is the only healthy "
+              "recording and it comes from another acquisition chain (48 kHz, decimated here to 12 kHz), so a "
+              "normal-vs-fault difference on CWRU can come from the recording setup rather than the bearing; the "
+              "fault-vs-fault figures above are the ones to trust.", ""]
+
+    folds = [("0 hp", "1 hp", lambda r: r.load_hp == 0, lambda r: r.load_hp == 1),
+             ("1 hp", "0 hp", lambda r: r.load_hp == 1, lambda r: r.load_hp == 0),
+             ("0.007 in", "0.021 in", lambda r: r.size_in == "0.007", lambda r: r.size_in == "0.021"),
+             ("0.021 in", "0.007 in", lambda r: r.size_in == "0.021", lambda r: r.size_in == "0.007")]
+    lines += ["### Tuned on one condition, scored on the other", "",
+              "Method, floor and ratio chosen on the tuning condition (maximising the mean of outer, inner and "
+              f"ball named right and ball not called a race; grid: {len(METHODS)} methods × floors "
+              f"{', '.join(f'{f:g}' for f in FLOORS)} × ratios {', '.join(f'{r:g}' for r in RATIOS)}), then "
+              "scored on the other condition's recordings.", "",
+              "| tuned on | scored on | chosen | outer named right | inner named right | ball named right | "
+              "ball called a race | ball unknown |", "|---|---|---|---|---|---|---|---|"]
+    figures["loco"] = []
+    for tune_name, score_name, is_tune, is_score in folds:
+        m, f, r = tune([x for x in faults if is_tune(x)])
+        s = score([x for x in faults if is_score(x)], m, f, r)
+        figures["loco"].append({"tuned_on": tune_name, "scored_on": score_name, "method": m, "floor": f, "ratio": r,
+                                **{k: s[k] for k in ("outer_race", "inner_race", "ball")}})
+        lines.append(f"| {tune_name} | {score_name} | {METHOD_TEXT[m]}, {f:g}, {r:g} | {pct(s['outer_race']['right'])} | "
+                     f"{pct(s['inner_race']['right'])} | {pct(s['ball']['right'])} | {pct(s['ball']['race'])} | "
+                     f"{pct(s['ball']['unknown'])} |")
+    lines += ["", "### Envelope methods compared (fixed floor and ratio, all fault recordings)", "",
+              "| method | outer named right | inner named right | ball named right | ball called a race |",
+              "|---|---|---|---|---|"]
+    figures["methods"] = {}
+    for m in METHODS:
+        s = score(faults, m, diagnosis.FLOOR, diagnosis.RATIO)
+        figures["methods"][m] = {k: s[k] for k in ("outer_race", "inner_race", "ball")}
+        lines.append(f"| {METHOD_TEXT[m]} | {pct(s['outer_race']['right'])} | {pct(s['inner_race']['right'])} | "
+                     f"{pct(s['ball']['right'])} | {pct(s['ball']['race'])} |")
+    lines += ["", "Ball faults are the known hard case of this data set: Smith & Randall (2015) find most CWRU "
+              "drive-end ball records not diagnosable by envelope analysis. Here their evidence mostly stays "
+              "under the floor, so the verdict is `unknown` rather than a wrong race — the ball target of "
+              "≥ 50 % named right is not met; the ≤ 20 % called-a-race target is.", ""]
+    return lines, figures
+
+
+# -- the defect kNN -----------------------------------------------------------------------------
+
+CONDITIONS = [(0, "0.007"), (1, "0.007"), (0, "0.021"), (1, "0.021")]
+
+
+def knn_scores(faults: list[Record], params: dict) -> dict:
+    """kNN transfer: per labelled condition, and pooled; then each class never labelled."""
+    per_condition = []
+    answered_right, answered = 0, 0
+    abst: dict[str, list[float]] = {"outer_race": [], "inner_race": [], "ball": []}
+    for load, size in CONDITIONS:
+        train = [r for r in faults if r.load_hp == load and r.size_in == size]
+        model = knn.fit(np.vstack([r.embedding for r in train]),
+                        np.concatenate([[r.fault] * r.embedding.shape[0] for r in train]), **params)
+        got = {f: np.concatenate([knn.predict(model, r.embedding)[0] for r in faults
+                                  if r.fault == f and r not in train]) for f in abst}
+        for f, v in got.items():
+            ans = v != knn.UNKNOWN
+            answered += int(ans.sum())
+            answered_right += int((v[ans] == f).sum())
+            abst[f].append(float(np.mean(~ans)))
+        per_condition.append(((load, size), got))
+    unseen = {}
+    for left_out in abst:
+        names = []
+        for load, size in CONDITIONS:
+            train = [r for r in faults if r.load_hp == load and r.size_in == size and r.fault != left_out]
+            model = knn.fit(np.vstack([r.embedding for r in train]),
+                            np.concatenate([[r.fault] * r.embedding.shape[0] for r in train]), **params)
+            names += [knn.predict(model, r.embedding)[0] for r in faults if r.fault == left_out]
+        unseen[left_out] = np.concatenate(names)
+    return {"per_condition": per_condition, "answered_right": answered_right / max(answered, 1),
+            "abstention": {f: float(np.mean(v)) for f, v in abst.items()},
+            "unseen": unseen, "unseen_abstention": {f: float(np.mean(v == knn.UNKNOWN)) for f, v in unseen.items()}}
+
+
+def knn_section(records: list[Record]) -> tuple[list[str], dict]:
+    faults = [r for r in records if r.fault != "normal"]
+    s = knn_scores(faults, KNN)
+    lines = ["### Defect kNN from one labelled recording per class", "",
+             "The product's embedding (`vibra.embedding`: fault-family evidence capped at 3× noise weighed most, "
+             "shape dimensions lightly) and kNN (k = "
+             f"{KNN['k']}, per-class radius = {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g} of the "
+             "class's own neighbour distances). One recording per class labelled at one (load, size) condition; "
+             "every window of the other nine fault recordings scored (other load, other size, or both).", "",
+             "| labelled condition | right on answered windows | abstained, outer | abstained, inner | "
+             "abstained, ball | right, outer | right, inner | right, ball |", "|---|---|---|---|---|---|---|---|"]
+    for (load, size), got in s["per_condition"]:
+        answered = np.concatenate([v[v != knn.UNKNOWN] == f for f, v in got.items()])
+        lines.append(f"| {load} hp, {size} in | {pct(answered.mean()) if answered.size else '—'} | "
+                     + " | ".join(pct(np.mean(v == knn.UNKNOWN)) for v in got.values()) + " | "
+                     + " | ".join(pct(np.mean(v == f)) for f, v in got.items()) + " |")
+    lines += ["", f"Pooled: right on answered windows **{pct(s['answered_right'])}**; abstention outer "
+              f"{pct(s['abstention']['outer_race'])}, inner {pct(s['abstention']['inner_race'])}, ball "
+              f"{pct(s['abstention']['ball'])}.", "",
+              "Never-labelled class (the other two classes labelled at each condition; that class's windows of every "
+              "recording scored — they should be `unknown`):", "",
+              "| never labelled | windows | abstained | called one of the labelled classes |", "|---|---|---|---|"]
+    for f, v in s["unseen"].items():
+        lines.append(f"| {f.replace('_', ' ')} | {v.shape[0]} | **{pct(np.mean(v == knn.UNKNOWN))}** | "
+                     f"{instead(v, knn.UNKNOWN)} |")
+    lines += ["", "Sensitivity to the radius (the product default is marked). The radius quantile (0.99 → 0.9: with "
+              "~30 labelled windows a class's q0.99 is its single farthest window) and the embedding's weights were "
+              "settled while looking at these CWRU figures over all conditions, so for those two choices the kNN "
+              "figures are not strictly held out; the diagnosis rule above is.", "",
+              "| radius | right on answered | abstained outer / inner / ball | never-labelled abstained outer / inner / ball |",
+              "|---|---|---|---|"]
+    for q in (0.9, 0.99):
+        for factor in (2.0, 3.0):
+            t = knn_scores(faults, {**KNN, "radius_quantile": q, "radius_factor": factor})
+            mark = " (default)" if (q, factor) == (KNN["radius_quantile"], KNN["radius_factor"]) else ""
+            lines.append(f"| {factor:g} × q{q:g}{mark} | {pct(t['answered_right'])} | "
+                         + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
+                         + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
+    return lines + [""], {k: s[k] for k in ("answered_right", "abstention", "unseen_abstention")}
+
+
+# -- FEMTO and IMS: evidence, not ground truth ----------------------------------------------------
+
+def _femto_snapshots(folder: Path):
+    files = sorted(folder.glob("acc_*.csv*"), key=lambda p: int(re.search(r"acc_(\d+)", p.name)[1]))
+    for p in files:
+        opener = gzip.open if p.suffix == ".gz" else open
+        with opener(p, "rt") as fh:
+            yield int(re.search(r"acc_(\d+)", p.name)[1]), np.loadtxt(fh, delimiter=",")[:, 4]  # horizontal
+
+
+def femto_ims_section() -> list[str]:
+    g = diagnosis.Geometry.of(bearing_orders(FEMTO_BEARING))
+    lines = ["## FEMTO PRONOSTIA and IMS: where one family stands out (evidence, not ground truth)", "",
+             "FEMTO: horizontal channel, one 2,560-sample snapshot (0.1 s at 25.6 kHz) per window, so the envelope "
+             f"resolves 10 Hz ≈ 0.33 orders — 2×BSF ({2 * g.bsf:.2f}) and BPFI ({g.bpfi:.2f}) are not separable at "
+             "that resolution and the family named is weak evidence. The degradation is natural and its type "
+             "is not labelled (the challenge notes every bearing shows several defect types). Early life = "
+             "the first 20 % of the snapshots kept, late life = the last 50 snapshots (the last 500 s).", "",
+             "| bearing | rpm | early windows | named in early life | late windows | named in late life | "
+             "late-life families |", "|---|---|---|---|---|---|---|"]
+    sets = []  # femto_bearing1_1 holds the same snapshots as femto_learning/Bearing1_1
+    if not (REAL / "femto_learning").exists():
+        sets.append(("Bearing1_1 (femto_bearing1_1)", REAL / "femto_bearing1_1", 1800.0))
+    rpm_of = {"1": 1800.0, "2": 1650.0, "3": 1500.0}
+    for b in sorted((REAL / "femto_learning").glob("Bearing*")) if (REAL / "femto_learning").exists() else []:
+        sets.append((b.name, b, rpm_of[b.name[7]]))
+    for name, folder, rpm in sets:
+        if not folder.exists():
+            continue
+        idx, frames = zip(*_femto_snapshots(folder))
+        idx, frames = np.array(idx), np.vstack(frames)
+        v = diagnosis.verdicts(diagnosis.window_evidence(frames, 25_600.0, rpm, g))
+        late = np.argsort(idx)[-50:]
+        early = np.argsort(idx)[: max(1, int(0.2 * (len(idx) - 50)))]
+        lines.append(f"| {name} | {rpm:g} | {early.size} | {pct(np.mean(v[early] != diagnosis.UNKNOWN))} | "
+                     f"{late.size} | {pct(np.mean(v[late] != diagnosis.UNKNOWN))} | "
+                     f"{instead(v[late], diagnosis.UNKNOWN)} |")
+    ims = REAL / "ims_raw_test1"
+    files = sorted(p for p in ims.iterdir() if re.fullmatch(r"[\d.]+", p.name)) if ims.exists() else []
+    if files:
+        gi = diagnosis.Geometry.of(bearing_orders(IMS_BEARING))
+        per_bearing = {b: [] for b in range(4)}
+        for p in files:
+            data = np.loadtxt(p)  # tab-separated, 20,480 × 8, g
+            n = data.shape[0] // FRAME
+            for b in range(4):
+                for ch in (2 * b, 2 * b + 1):
+                    fr = data[: n * FRAME, ch].reshape(n, FRAME)
+                    per_bearing[b].append(diagnosis.verdicts(diagnosis.window_evidence(fr, 20_000.0, 2000.0, gi)))
+        lines += ["", f"IMS test 1 (ims_raw_test1): only the first {len(files)} snapshots of the run are in the shared "
+                  "data — healthy bearings at the start of the test — so there is no late life to read; what it "
+                  "shows is how often the rule names a fault on healthy bearings (20 kHz, both accelerometers of "
+                  f"each bearing, {FRAME}-sample windows, Rexnord ZA-2115 geometry, 2000 rpm).", "",
+                  "| bearing | windows | named a fault | families |", "|---|---|---|---|"]
+        for b, parts in per_bearing.items():
+            v = np.concatenate(parts)
+            lines.append(f"| {b + 1} | {v.shape[0]} | {pct(np.mean(v != diagnosis.UNKNOWN))} | "
+                         f"{instead(v, diagnosis.UNKNOWN)} |")
+    return lines + [""]
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+def write_section(path: Path, body: str) -> None:
+    """Replace the text between the markers (or append the section) without touching the rest."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{START_MARK}\n{body.rstrip()}\n{END_MARK}"
+    if START_MARK in text and END_MARK in text:
+        head, rest = text.split(START_MARK, 1)
+        text = head + block + rest.split(END_MARK, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    if not (REAL / "cwru_12k_de").exists():
+        sys.exit(f"real data not found at {REAL}; set VIBRA_REAL_DATA")
+    records = load_cwru()
+    lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `just bench-real` "
+             "(benchmarks/real_diagnosis.py).", ""]
+    cwru, _ = cwru_section(records)
+    knn_lines, _ = knn_section(records)
+    write_section(Path(args.out), "\n".join(lines + cwru + knn_lines + femto_ims_section()))
+    print(f"wrote the real-data diagnosis section of {args.out}")
+
+
+if __name__ == "__main__":
+    main()
