@@ -185,6 +185,7 @@ def diagnose_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Jso
     from vibra_pipelines import diagnose
 
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     result = diagnose.run(ws, settings, equipment=equipment)
     output.emit(result.as_dict(), as_json, lambda: output.diagnose_table(result))
 

@@ -88,6 +88,7 @@ ID_COMMANDS = [
     ["defects", "assignments", "--equipment", "{bad}"],
     ["readiness", "--equipment", "{bad}", "--json"],
     ["report", "--equipment", "{bad}"],
+    ["diagnose", "--equipment", "{bad}"],
 ]
 
 
