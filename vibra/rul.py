@@ -403,3 +403,16 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
                     max(e.p90_s for e in found), thr, found[-1].threshold_source,
                     "after onset: similarity and exponential degradation combined (earlier P10/P50, later P90)",
                     {**base, "models": models})
+
+
+def format_duration(seconds: float | None) -> str:
+    """``95`` → ``1.6 min``; ``7200`` → ``2.0 h``; ``360000`` → ``4.2 d``; None → ``—``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
