@@ -80,6 +80,9 @@ def synth_cli(
     start: Annotated[Optional[datetime], typer.Option(help="UTC time of the first recording "
                                                       "(default: DAYS before now, on the hour).")] = None,
     no_sensor_faults: Annotated[bool, typer.Option("--no-sensor-faults", help="Leave out the corrupted files.")] = False,
+    past_lives: Annotated[int, typer.Option("--past-lives", min=0, max=20, help="Earlier lives of every faulty "
+                                            "machine, run to failure before the period (for vibra rul), with "
+                                            "maintenance_events.csv.")] = 0,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
@@ -110,7 +113,7 @@ def synth_cli(
     with output.bar("synthesising", as_json) as tick:
         result = synth.run(out, n_equipment=equipment, days=days, seed=seed, start=start,
                            sample_rate_hz=sample_rate, recordings_per_hour=recordings_per_hour, seconds=seconds,
-                           sensor_faults=not no_sensor_faults, workspace=ws,
+                           sensor_faults=not no_sensor_faults, workspace=ws, n_past_lives=past_lives,
                            progress=lambda done, total: tick(done, total))
     output.emit(result.as_dict(), as_json, lambda: output.synth_summary(result))
 

@@ -248,7 +248,7 @@ class Similarity:
 
     name = "similarity"
 
-    def __init__(self, *, window_s: float = 600.0, spread_log: float = 0.35, min_points: int = 3):
+    def __init__(self, *, window_s: float = 600.0, spread_log: float = 0.35, min_points: int = 6):
         self.window_s = window_s
         self.spread_log = spread_log
         self.min_points = min_points
@@ -286,7 +286,7 @@ class Similarity:
         t, h = t[ok], h[ok]
         now = float(t[-1])
         keep = t >= now - self.window_s
-        if keep.sum() < self.min_points:
+        if keep.sum() < self.min_points:  # sparse data (e.g. hourly): the last min_points points instead
             keep = np.zeros_like(keep)
             keep[-self.min_points:] = True
         rel_t, seg = t[keep] - now, h[keep]
@@ -304,7 +304,7 @@ class Similarity:
         samples = (np.maximum(rul, 1.0)[:, None] * np.exp(self.spread_log * z)[None, :]).ravel()
         p10, p50, p90 = _quantiles(samples, np.repeat(w, z.size))
         return Estimate(self.name, p10, p50, p90, self.threshold_, "mean HI at failure of the library (for reference)",
-                        f"last {self.window_s:g} s matched against {len(rul)} lives",
+                        f"the last {-rel_t[0]:.0f} s ({rel_t.size} points) of HI matched against {len(rul)} lives",
                         {"lives": [{"name": life.name, "distance": float(dd), "rul_s": float(r), "weight": float(ww)}
                                    for life, dd, r, ww in zip([x for x, f in zip(self.library_, finite) if f],
                                                               d, rul, w / w.sum())]})

@@ -16,6 +16,9 @@ running-speed harmonics (1×, 2×, 3×) over broadband noise. Faults:
 Bearing frequencies (k = d/D·cos α): FTF = f_r/2·(1−k), BPFO = n·f_r/2·(1−k),
 BPFI = n·f_r/2·(1+k), BSF = D/(2d)·f_r·(1−k²).
 Degrading machines follow ``severity = s_end · exp((t − t_end)/τ)`` after onset.
+
+Past lives (:func:`past_lives`): before the period, every faulty machine ran earlier lives to
+failure (severity 1 at the failure) and was replaced; they give RUL a library to learn from.
 """
 
 from __future__ import annotations
@@ -81,6 +84,38 @@ def make_plan(n_equipment: int, days: float, seed: int, start: datetime, *, samp
         resonance = float(min(rng.uniform(2_500.0, 3_500.0), 0.3 * sample_rate_hz))
         machines.append(SynthMachine(equipment, fault, onset, span, resonance))
     return Plan(machines, start, days, recordings_per_hour, seconds, sample_rate_hz, seed)
+
+
+@dataclass(frozen=True)
+class PastLife:
+    """One earlier life of a machine: from ``start`` (install / replacement) to its failure at
+    ``failure`` (severity 1), then replaced at ``replaced``. ``machine`` carries this life's onset and
+    length (``onset_s`` and ``span_s`` relative to ``start``)."""
+
+    machine: SynthMachine
+    start: datetime
+    failure: datetime
+    replaced: datetime
+
+
+def past_lives(plan: Plan, n_lives: int, seed: int) -> list[PastLife]:
+    """``n_lives`` earlier lives of every faulty machine, ending one hour before the period starts
+    (failure, then the replacement that starts the current life). Lives last 0.8–1.2 × the period,
+    with onset at 30–60 % of the life."""
+    rng = np.random.default_rng(seed + 2)
+    out = []
+    for m in plan.machines:
+        if m.fault == "normal":
+            continue
+        replaced = plan.start
+        for _ in range(n_lives):
+            length = float(rng.uniform(0.8, 1.2)) * plan.days * 86_400.0
+            failure = replaced - timedelta(hours=1)
+            start = failure - timedelta(seconds=length)
+            life = SynthMachine(m.equipment, m.fault, float(rng.uniform(0.3, 0.6)) * length, length, m.resonance_hz)
+            out.append(PastLife(life, start, failure, replaced))
+            replaced = start
+    return out
 
 
 def severity(machine: SynthMachine, elapsed_s: float) -> float:
