@@ -27,3 +27,7 @@ bench: setup
 # the nightly Prefect flow over a fresh synthetic plant, locally (no server needed)
 flows-demo: setup
     {{venv}}/bin/python -m vibra_flows.demo
+
+# benchmarks on the real bearing data in ../shared/data/real; writes their sections of BENCHMARKS.md
+bench-real: setup
+    {{venv}}/bin/python benchmarks/real_rul.py
