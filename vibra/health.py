@@ -27,8 +27,8 @@ candidates' HIs (each standardised over the library), signed to rise with wear.
 
 Onset (first prediction time): the HI leaves its healthy band when it stays above
 ``mean + k·std`` of its baseline points, and at least ``min_rise`` above the baseline mean,
-for ``persist_points`` consecutive points; the onset time is the last of those points (the
-moment the rule can be decided, so it is causal).
+for ``persist_points`` consecutive points; the onset is the first of those points (the HI left
+its band there), known ``persist_points − 1`` points later, when the rule can be decided.
 
 Pure functions over arrays; nothing here reads or writes files.
 """
@@ -321,7 +321,8 @@ def healthy_band(h: np.ndarray, params: HIParams) -> tuple[float, float]:
 
 
 def onset_index(h: np.ndarray, params: HIParams) -> int | None:
-    """Index of the point where onset is declared (see the module docstring), or None."""
+    """Index of the first point of the first run of ``persist_points`` points above the healthy band
+    (see the module docstring), or None. Causal: it depends on the points up to the run's end only."""
     if h.shape[0] <= params.baseline_points:
         return None
     _, upper = healthy_band(h, params)
@@ -331,5 +332,5 @@ def onset_index(h: np.ndarray, params: HIParams) -> int | None:
     for i, a in enumerate(above):
         run = run + 1 if a else 0
         if run >= params.persist_points:
-            return i
+            return i - params.persist_points + 1
     return None

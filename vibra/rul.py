@@ -41,6 +41,7 @@ from vibra.health import HIParams, end_value, onset_index
 
 QUANTILES = (0.1, 0.5, 0.9)
 MIN_LIVES = 3  # fewer failed lives than this: the library is too small to trust
+FLAT = 10.0  # see ExpDegradation.fit: the slope prior's SD in units of the fastest library rate
 
 
 @dataclass
@@ -155,6 +156,16 @@ def _since_onset(life: LifeHI, upto: int | None = None) -> tuple[np.ndarray, np.
     return t[keep] - life.onset_s, h[keep]
 
 
+def excess(hi: np.ndarray) -> np.ndarray:
+    """``ln(x/x₀ − 1)`` from ``HI = ln(x/x₀)``: the log of the amplitude's excess over its healthy level.
+
+    Gebraeel's model ``S = φ + θ·exp(β·τ)`` has a healthy floor φ; with φ = x₀ the excess, not the
+    amplitude, grows exponentially, and its log is the straight line the Bayesian update fits. HI is
+    floored at 0.01 (x 1 % above baseline), so the log stays finite near the healthy level.
+    """
+    return np.log(np.expm1(np.maximum(hi, 0.01)))
+
+
 class ExpDegradation:
     """Exponential degradation with a library prior and Bayesian updating (see the module docstring).
 
@@ -165,7 +176,8 @@ class ExpDegradation:
     name = "exp_degradation"
 
     def __init__(self, *, smooth_points: int = 9, n_draws: int = 4000, seed: int = 0, cap_factor: float = 3.0,
-                 forget_frac: float = 0.25, min_p_rising: float = 0.8):
+                 forget_frac: float = 0.25, min_p_rising: float = 0.8, min_half_life_points: int = 10):
+        self.min_half_life_points = min_half_life_points
         self.min_p_rising = min_p_rising
         self.smooth_points = smooth_points
         self.forget_frac = forget_frac
@@ -174,17 +186,19 @@ class ExpDegradation:
         self.cap_factor = cap_factor
 
     def fit(self, library: list[LifeHI]) -> "ExpDegradation":
-        coefs, resid, ends = [], [], []
+        coefs, resid, ends, fastest = [], [], [], []
         for life in library:
             if not life.failed or life.onset_s is None:
                 continue
             tau, h = _since_onset(life)
-            ends.append(end_value(life.hi))
+            h = excess(h)
+            ends.append(excess(np.array([end_value(life.hi)]))[0])
             if tau.size < 3 or tau[-1] <= 0:
                 continue
             a = np.column_stack([np.ones_like(tau), tau])
             c, *_ = np.linalg.lstsq(a, h, rcond=None)
             coefs.append(c)
+            fastest.append((h[-1] - h[0]) / tau[-1])  # onset-to-failure rate of this life
             resid.append(h - a @ c)
         if len(coefs) < 2:
             raise InputError(f"exponential degradation: {len(coefs)} failed lives with a detected onset; needs 2")
@@ -192,8 +206,18 @@ class ExpDegradation:
         self.prior_mean_ = coefs.mean(axis=0)
         # sample covariance plus a floor, so two similar lives do not make the prior a point
         cov = np.cov(coefs.T) if len(coefs) > 2 else np.diag(coefs.var(axis=0))
-        self.prior_cov_ = cov + np.diag([0.05, (0.5 * abs(self.prior_mean_[1])) ** 2 + 1e-12])
-        self.noise_var_ = float(np.var(np.concatenate(resid))) or 1e-4
+        # the slope's prior must admit the fastest onset-to-failure rate seen in the library (times
+        # FLAT): slopes fitted over whole post-onset spans are small and alike, while the final stage
+        # of a bearing can be much steeper, and a tight prior would overrule the machine's own points
+        beta_sd = max(float(np.sqrt(cov[1, 1])), max(fastest), 1e-12) * FLAT
+        self.prior_cov_ = cov.copy()
+        self.prior_cov_[0, 0] += 0.05
+        self.prior_cov_[1, 1] = beta_sd ** 2
+        # measurement noise from the healthy stretch before each onset, not from the line's residuals
+        # (those hold the misfit of the knee and would drown the machine's own points)
+        healthy = [np.var(life.hi[: max(3, int(np.searchsorted(life.times_s, life.onset_s)) // 2)])
+                   for life in library if life.failed and life.onset_s is not None]
+        self.noise_var_ = max(float(np.median(healthy)), 1e-4)
         self.threshold_ = float(np.mean(ends))
         self.threshold_sd_ = float(np.std(ends, ddof=1)) if len(ends) > 1 else 0.1 * abs(self.threshold_)
         self.max_life_s_ = max(float(life.length_s) for life in library if life.length_s)
@@ -217,10 +241,12 @@ class ExpDegradation:
         if current.onset_s is None:
             raise InputError("exponential degradation: no onset yet; the survival prior applies")
         tau, h = _since_onset(current)
+        h = excess(h)
         now = float(tau[-1]) if tau.size else 0.0
         # forgetting: a point's weight halves every `half_life` s back from now, so the fit follows
         # the current (usually accelerating) stage rather than the whole time since onset
-        half_life = max(self.forget_frac * now, 1e-9)
+        step = float(np.median(np.diff(tau))) if tau.size > 1 else 1.0
+        half_life = max(self.forget_frac * now, self.min_half_life_points * step, 1e-9)
         weights = 0.5 ** ((now - tau) / half_life)
         mean, cov = self.posterior(tau, h, weights)
         rng = np.random.default_rng(self.seed)
