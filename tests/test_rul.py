@@ -159,6 +159,7 @@ start_rule = {{ regex = "acc_(\\\\d+)", origin = {origin}T09:00:00Z, step_s = 10
 """
 
 
+@pytest.mark.slow
 def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
     from vibra.workspace import init_workspace
 
