@@ -222,3 +222,13 @@ def test_label_failure_errors_name_the_value_and_the_fix(tmp_path):
     log.write_text("machine,when\nx,y\n")
     bad = run_vibra("label", "import-events", str(log), *home)
     assert bad.returncode == 1 and "equipment_id, at, kind" in bad.stderr
+
+
+@pytest.mark.parametrize("cmd", [["rul"], ["label", "failure"], ["label", "import-events"]], ids=" ".join)
+def test_rul_commands_have_help_with_an_example(cmd):
+    from typer.testing import CliRunner
+
+    from vibra_cli.main import app
+
+    result = CliRunner().invoke(app, [*cmd, "--help"])
+    assert result.exit_code == 0 and "Example: vibra" in result.output
