@@ -113,4 +113,4 @@ def test_past_lives_run_to_failure_before_the_period(tmp_path):
         assert ev["at"].to_list()[-1] == START.isoformat()  # the last replacement starts the period
         past = truth.filter(pl.col("equipment_id") == eid, pl.col("file").str.contains(START.strftime("%Y-%m-%d")).not_())
         sev = past["severity"].to_numpy()
-        assert sev.min() == 0.0 and sev.max() > 0.8  # healthy at install, near failure at its last hourly recording
+        assert sev.min() == 0.0 and sev.max() > 1.2  # healthy at install, near failure (1.5) at its last hourly recording
