@@ -228,6 +228,11 @@ class ExpDegradation:
         self.n_lives_ = len(coefs)
         return self
 
+    @property
+    def threshold_hi(self) -> float:
+        """The mean failure threshold on the HI scale (``ln(1 + e^y)``)."""
+        return float(np.log1p(np.exp(self.threshold_)))
+
     def posterior(self, tau: np.ndarray, h: np.ndarray, weights: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Conjugate normal update of (ln θ, β) with points (τ, HI), each weighted (default 1);
@@ -264,9 +269,10 @@ class ExpDegradation:
         p10, p50, p90 = _quantiles(rul)
         # usable only when the HI is rising (P(β > 0) ≥ min_p_rising): a flat HI says nothing about when
         # it will reach the threshold, and the capped answer would be a late warning
-        return Estimate(self.name, p10, p50, p90, self.threshold_,
-                        f"HI at failure over {self.n_lives_} lives: {self.threshold_:.3f} ± {self.threshold_sd_:.3f}",
-                        f"ln θ + β·τ, posterior β = {mean[1]:.3g}/s from {tau.size} points since onset",
+        return Estimate(self.name, p10, p50, p90, self.threshold_hi,
+                        f"HI at failure over {self.n_lives_} lives: {self.threshold_hi:.3f} "
+                        f"(ln(e^HI − 1) = {self.threshold_:.3f} ± {self.threshold_sd_:.3f})",
+                        f"ln(e^HI − 1) = ln θ + β·τ, posterior β = {mean[1]:.3g}/s from {tau.size} points since onset",
                         {"posterior_mean": mean.tolist(), "p_rising": float((draws[:, 1] > 0).mean()),
                          "usable": bool((draws[:, 1] > 0).mean() >= self.min_p_rising and p50 < cap)})
 
@@ -428,7 +434,7 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
         return e
     # late warnings cost the most (PHM 2012 punishes 5 % late like 20 % early): take the earlier
     # P10 and P50 of the two models and the later P90, so the interval holds both
-    thr = library.degradation.threshold_ if library.degradation else None
+    thr = library.degradation.threshold_hi if library.degradation else None
     return Estimate("combined", min(e.p10_s for e in found), min(e.p50_s for e in found),
                     max(e.p90_s for e in found), thr, found[-1].threshold_source,
                     "after onset: similarity and exponential degradation combined (earlier P10/P50, later P90)",
