@@ -25,11 +25,12 @@ bench: setup
     {{venv}}/bin/python benchmarks/run.py
     {{venv}}/bin/python benchmarks/readers.py
 
-# real-data diagnosis figures (CWRU leave-one-condition-out, FEMTO, IMS) into their BENCHMARKS.md section
+# real-data quality figures into their BENCHMARKS.md sections: diagnosis (CWRU leave-one-condition-out, FEMTO, IMS) and RUL (FEMTO leave-one-bearing-out, IMS)
 bench-real: setup
     {{venv}}/bin/python benchmarks/real_diagnosis.py
-    if test -f benchmarks/real_rul.py; then {{venv}}/bin/python benchmarks/real_rul.py; fi
+    {{venv}}/bin/python benchmarks/real_rul.py
 
 # the nightly Prefect flow over a fresh synthetic plant, locally (no server needed)
 flows-demo: setup
     {{venv}}/bin/python -m vibra_flows.demo
+

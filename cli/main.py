@@ -95,6 +95,9 @@ def synth_cli(
     start: Annotated[Optional[datetime], typer.Option(help="UTC time of the first recording "
                                                       "(default: DAYS before now, on the hour).")] = None,
     no_sensor_faults: Annotated[bool, typer.Option("--no-sensor-faults", help="Leave out the corrupted files.")] = False,
+    past_lives: Annotated[int, typer.Option("--past-lives", min=0, max=20, help="Earlier lives of every faulty "
+                                            "machine, run to failure before the period (for vibra rul), with "
+                                            "maintenance_events.csv.")] = 0,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
@@ -125,7 +128,7 @@ def synth_cli(
     with output.bar("synthesising", as_json) as tick:
         result = synth.run(out, n_equipment=equipment, days=days, seed=seed, start=start,
                            sample_rate_hz=sample_rate, recordings_per_hour=recordings_per_hour, seconds=seconds,
-                           sensor_faults=not no_sensor_faults, workspace=ws,
+                           sensor_faults=not no_sensor_faults, workspace=ws, n_past_lives=past_lives,
                            progress=lambda done, total: tick(done, total))
     output.emit(result.as_dict(), as_json, lambda: output.synth_summary(result))
 
@@ -913,6 +916,69 @@ def demo_cli(
         result = demo.run(root, n_equipment=equipment, days=days, env=dict(os.environ),
                           step=None if as_json else output.say, progress=progress)
     output.emit(result.as_dict(), as_json, lambda: output.demo_summary(result))
+
+
+# -- remaining useful life: failure / replacement events and `vibra rul` ---------------------------
+
+@label_app.command("failure")
+def label_failure_cli(equipment_id: Annotated[str, typer.Argument(help="Machine id.")],
+                      at: Annotated[str, typer.Option("--at", help="When, ISO 8601 (e.g. 2026-03-01T06:00:00Z).")],
+                      kind: Annotated[str, typer.Option("--kind", help="failure, or replacement (the bearing or "
+                                                        "machine was replaced; starts a new life).")] = "failure",
+                      by: Who = None, note: Note = "", home: Home = None, as_json: Json = False) -> None:
+    """Record a failure (or a replacement) of a machine: the run-to-failure histories `vibra rul` learns from.
+    A life runs from the install or last replacement (or first data) to the failure.
+
+    Example: vibra label failure pump-02 --at 2026-03-01T06:00:00Z --note "outer race spalled"
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.label_event(ws, settings, equipment_id, at, kind=kind, note=note, who=by)
+    output.emit(payload, as_json, lambda: output.say(f"{equipment_id}: {kind} at {payload['start_at']} recorded"))
+
+
+@label_app.command("import-events")
+def label_import_events_cli(file: Annotated[Path, typer.Argument(help="CSV: equipment_id,at,kind[,note].")],
+                            by: Who = None, home: Home = None, as_json: Json = False) -> None:
+    """Import failure / replacement events from a maintenance-log CSV (kind = failure or replacement).
+    One bad row refuses the file, naming the line; events already recorded are skipped.
+
+    Example: vibra label import-events maintenance_events.csv
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = _context(home)
+    payload = defects.import_events(ws, settings, file, who=by)
+    output.emit(payload, as_json, lambda: output.say(
+        f"imported {payload['imported']} event(s) from {file} ({payload['already_recorded']} already recorded)"))
+
+
+@app.command("rul")
+def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
+    """Remaining useful life of every machine: P10 / P50 / P90 (survival prior before degradation
+    onset; similarity and Bayesian exponential degradation after), learned from the workspace's
+    failed lives (`vibra label failure`). Writes data/lake/rul and artifacts/models/rul/<version>.
+
+    Example: vibra rul --equipment pump-02 --json
+    """
+    from vibra.rul import format_duration
+    from vibra_pipelines import rul
+
+    ws, settings = _context(home)
+    result = rul.run(ws, settings, equipment=equipment)
+
+    def human() -> None:
+        lib = result.library
+        output.say(f"library: {lib['n_failed']} failed lives of {lib['n_lives']}"
+                   + (f", indicator {lib['indicator']['name']}" if lib.get("indicator") else "")
+                   + ("" if lib.get("trusted") else f" (fewer than {lib['min_lives']}: too small to trust)"))
+        rows = [{**m, "RUL P50 (P10–P90)": (f"{format_duration(m['p50_s'])} ({format_duration(m['p10_s'])}–"
+                                             f"{format_duration(m['p90_s'])})" if "p50_s" in m else "—")}
+                for m in result.machines]
+        output.rows_table(rows, "remaining useful life", ["equipment_id", "status", "model", "RUL P50 (P10–P90)",
+                                                          "reason"])
+    output.emit({k: v for k, v in result.as_dict().items()}, as_json, human)
 
 
 @app.callback()

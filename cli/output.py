@@ -285,6 +285,13 @@ def demo_summary(result) -> None:
         episodes_table(result.episodes)
     if result.forecast is not None:
         forecast_table(result.forecast)
+    if result.rul is not None:
+        from vibra.rul import format_duration
+
+        for m in result.rul.machines:
+            if "p50_s" in m:
+                say(f"RUL {m['equipment_id']}: P50 {format_duration(m['p50_s'])} (P10 {format_duration(m['p10_s'])}"
+                    f" – P90 {format_duration(m['p90_s'])}), {m['model']}")
     if result.cluster is not None:
         cluster_summary(result.cluster)
     if result.labels and result.labels.get("retrain", {}).get("assignment"):
@@ -313,6 +320,7 @@ def demo_summary(result) -> None:
     say(f"               vibra forecast show {result.synth.equipment[1]} --home {ws} --json")
     say(f"               vibra query recent {result.synth.equipment[0]} --home {ws}")
     say(f"               vibra clusters --home {ws}")
+    say(f"               vibra rul --home {ws}")
     say(f"               vibra readiness --home {ws} --fail-on red")
     say("  (the failed files are the synthetic sensor faults: a truncated gzip is refused, the rest are "
         "ingested with warnings)")

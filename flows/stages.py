@@ -2,8 +2,8 @@
 the business logic lives there, so a flow and the matching ``vibra`` command give the same lake.
 
 Flows: ``ingest``, ``train``, ``detect``, ``forecast``, ``cluster_refresh``, ``readiness``,
-``snapshot``, ``report``, ``maintenance`` and ``nightly`` (ingest → detect → forecast → cluster
-refresh → readiness → snapshot when readiness is not red → report → maintenance). Per-file
+``snapshot``, ``report``, ``maintenance``, ``rul`` and ``nightly`` (ingest → detect → forecast → RUL →
+cluster refresh → readiness → snapshot when readiness is not red → report → maintenance). Per-file
 (ingest) and per-machine (train, detect) tasks fan out on threads or, with
 ``task_runner="dask"``, on Dask workers (``dask_address`` or a local cluster). One machine
 failing does not fail the night: failures are collected, reported in the summary, and the
@@ -107,6 +107,15 @@ def forecast_fleet(ws: Workspace, settings: Settings, indicators: list[str] | No
     result = forecast.run(ws, settings, indicators=indicators)
     return {"version": result.version, "series": len(result.series), "skipped_unchanged": result.skipped_unchanged,
             "statuses": _tally(s.get("status") for s in result.series)}
+
+
+@_retrying
+def rul_task(ws: Workspace, settings: Settings):
+    from vibra_pipelines import rul
+
+    r = rul.run(ws, settings)
+    return {"version": r.version, "failed_lives": r.library.get("n_failed", 0),
+            "trusted": r.library.get("trusted", False), "statuses": _tally(m.get("status") for m in r.machines)}
 
 
 @_retrying
@@ -275,6 +284,12 @@ def forecast_flow(home: str | None = None, indicators: list[str] | None = None):
     return _stage("forecast", forecast_fleet, home, indicators or ["rms"])
 
 
+@flow(name="rul", log_prints=True)
+def rul_flow(home: str | None = None):
+    """Remaining useful life of every machine from the workspace's run-to-failure library."""
+    return _stage("rul", rul_task, home)
+
+
 @flow(name="cluster-refresh", log_prints=True)
 def cluster_refresh_flow(home: str | None = None):
     """Re-cluster, compare with the previous clustering, re-assign defects."""
@@ -316,7 +331,8 @@ def maintenance_flow(home: str | None = None, keep: int = 5):
 @flow(name="nightly", log_prints=True)
 def nightly(home: str | None = None, source: str = "", task_runner_kind: str | None = None,
             dask_address: str | None = None, keep: int = 5):
-    """ingest → detect → forecast → cluster refresh → readiness → snapshot (not when red) → report → maintenance."""
+    """ingest → detect → forecast → RUL → cluster refresh → readiness → snapshot (not when red) → report →
+    maintenance."""
     log = get_run_logger()
     ws, settings = context(home)
     runner = task_runner(settings, task_runner_kind, dask_address)
@@ -331,7 +347,7 @@ def nightly(home: str | None = None, source: str = "", task_runner_kind: str | N
     done, failed = _machines(ws, "detect", settings, runner)
     summary["detect"] = {"machines": len(done), "scored": sum(d["scored"] for d in done.values())}
     failures.update({f"detect:{k}": v for k, v in failed.items()})
-    for name, fn, args in (("forecast", forecast_fleet, (["rms"],)), ("cluster", cluster_task, ()),
+    for name, fn, args in (("forecast", forecast_fleet, (["rms"],)), ("rul", rul_task, ()), ("cluster", cluster_task, ()),
                            ("readiness", readiness_task, ())):
         summary[name], failed = _single(name, fn, ws, settings, *args)
         failures.update(failed)
@@ -350,4 +366,4 @@ def nightly(home: str | None = None, source: str = "", task_runner_kind: str | N
 
 ALL_FLOWS = {"nightly": nightly, "ingest": ingest_flow, "train": train_flow, "detect": detect_flow,
              "forecast": forecast_flow, "cluster-refresh": cluster_refresh_flow, "readiness": readiness_flow,
-             "snapshot": snapshot_flow, "report": report_flow, "maintenance": maintenance_flow}
+             "snapshot": snapshot_flow, "report": report_flow, "maintenance": maintenance_flow, "rul": rul_flow}

@@ -476,3 +476,84 @@ def label_digest(ws: Workspace) -> str:
     """A hash of the label set (for snapshots and reports)."""
     rows = catalog.query(ws.catalog_path, "SELECT label_id FROM labels ORDER BY label_id")
     return hashlib.sha256(",".join(r[0] for r in rows).encode()).hexdigest()[:16]
+
+
+# -- failure and replacement events (run-to-failure histories for RUL) ----------------------------
+# Stored as labels of kind 'failure' or 'replacement' (equipment_id, start_at = the event time), so they
+# carry the same provenance (source, who, when) as defect labels. A machine's life runs from its install
+# or last replacement (or its first data) to its failure; pipelines/rul.py turns them into lives.
+
+EVENT_KINDS = ("failure", "replacement")
+
+
+def _known_equipment(ws: Workspace) -> set[str]:
+    catalog.ensure(ws.catalog_path)
+    return {r[0] for r in catalog.query(ws.catalog_path, f"SELECT DISTINCT equipment_id FROM {catalog.CURRENT} c")}
+
+
+def _event_row(ws: Workspace, equipment_id: str, at: datetime, kind: str, note: str, where: str,
+               known: set[str]) -> dict:
+    if kind not in EVENT_KINDS:
+        raise InputError(f"{where}: kind {kind!r}; use failure or replacement")
+    if equipment_id not in known:
+        raise InputError(f"{where}: equipment {equipment_id!r} has no recordings; check the id "
+                         f"(known: {', '.join(sorted(known)) or 'none yet: run vibra ingest'})")
+    return {"kind": kind, "equipment_id": equipment_id, "start_at": at, "note": note}
+
+
+def _existing_events(ws: Workspace) -> set[tuple]:
+    rows = catalog.query(ws.catalog_path, "SELECT kind, equipment_id, start_at FROM labels "
+                                          "WHERE kind IN ('failure', 'replacement')")
+    return {(k, e, t.astimezone(timezone.utc)) for k, e, t in rows}
+
+
+@recorded("label failure", lambda r: {"equipment_id": r.get("equipment_id"), "kind": r.get("kind")})
+def label_event(ws: Workspace, settings: Settings, equipment_id: str, at: str, *, kind: str = "failure",
+                note: str = "", who: str | None = None) -> dict:
+    """Record that ``equipment_id`` failed (or had its bearing/machine replaced) at ``at`` (ISO 8601)."""
+    row = _event_row(ws, equipment_id, _time(at, "--at"), kind, note, "label failure", _known_equipment(ws))
+    if (row["kind"], equipment_id, row["start_at"]) in _existing_events(ws):
+        raise InputError(f"{equipment_id}: a {kind} at {row['start_at'].isoformat()} is already recorded; "
+                         "`vibra label list` shows it")
+    return _public(_insert_label(ws, {**row, "source": "cli", "created_by": _who(who)}))
+
+
+@recorded("label import-events", lambda r: {"imported": r.get("imported"), "skipped": r.get("already_recorded")})
+def import_events(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None) -> dict:
+    """Failure / replacement events from a maintenance-log CSV with columns ``equipment_id, at, kind[, note]``.
+
+    Every row is checked before any is stored (one bad row refuses the file, naming the line); rows
+    already recorded (same machine, kind and time) are skipped, so importing a log twice is harmless.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc}); give a UTF-8 CSV file") from None
+    if not rows or not {"equipment_id", "at", "kind"} <= {(k or "").strip() for k in rows[0]}:
+        raise InputError(f"{path}: needs a header with equipment_id, at, kind (failure or replacement)[, note]")
+    known, existing = _known_equipment(ws), _existing_events(ws)
+    todo, skipped = [], 0
+    for n, raw in enumerate(rows, start=2):
+        r = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        where = f"{path} line {n}"
+        row = _event_row(ws, r["equipment_id"], _time(r["at"], where), r["kind"], r.get("note", ""), where, known)
+        key = (row["kind"], row["equipment_id"], row["start_at"])
+        if key in existing:
+            skipped += 1
+            continue
+        existing.add(key)
+        todo.append(row)
+    stored = [_public(_insert_label(ws, {**t, "source": f"import:{Path(path).name}", "created_by": _who(who)}))
+              for t in todo]
+    return {"imported": len(stored), "already_recorded": skipped, "events": stored}
+
+
+def list_events(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
+    """Failure and replacement events, per machine in time order: equipment_id, kind, at, source, note."""
+    catalog.ensure(ws.catalog_path)
+    rows = catalog.query(ws.catalog_path, "SELECT equipment_id, kind, start_at, source, created_by, note FROM labels "
+                                          "WHERE kind IN ('failure', 'replacement') ORDER BY equipment_id, start_at")
+    out = [{"equipment_id": e, "kind": k, "at": t.astimezone(timezone.utc), "source": s, "created_by": c,
+            "note": n or ""} for e, k, t, s, c, n in rows]
+    return [r for r in out if not equipment or r["equipment_id"] in equipment]

@@ -12,7 +12,7 @@ from vibra.workspace import Workspace, init_workspace
 
 from vibra.models import FAMILIES
 
-from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, snapshot, status, synth
+from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, rul, snapshot, status, synth
 
 
 @dataclass
@@ -26,6 +26,8 @@ class DemoResult:
     detect: anomaly.DetectResult | None = None
     episodes: list[dict] | None = None
     forecast: forecast.ForecastRun | None = None
+    events: dict | None = None
+    rul: rul.RulRun | None = None
     cluster: cluster.ClusterResult | None = None
     labels: dict | None = None
     readiness: dict | None = None
@@ -37,13 +39,14 @@ class DemoResult:
                 "ingest": self.ingest.as_dict(), "status": self.status,
                 "train": self.train.as_dict() if self.train else None,
                 "detect": self.detect.as_dict() if self.detect else None, "anomalies": self.episodes,
-                "forecast": self.forecast.as_dict() if self.forecast else None,
+                "forecast": self.forecast.as_dict() if self.forecast else None, "events": self.events,
+                "rul": self.rul.as_dict() if self.rul else None,
                 "cluster": self.cluster.as_dict() if self.cluster else None, "labels": self.labels,
                 "readiness": {k: self.readiness[k] for k in ("status", "counts", "equipment")} if self.readiness else None,
                 "snapshot": self.snapshot, "report": self.report.as_dict() if self.report else None}
 
 
-def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
+def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7, past_lives: int = 1,
         env: dict | None = None, step: Callable[[str], None] | None = None,
         progress: Callable[[str, dict], None] | None = None) -> DemoResult:
     """synth → ingest → status in the workspace ``home`` (created if needed)."""
@@ -51,8 +54,10 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
     ws, _ = init_workspace(home)
     source = ws.root / "export"
     start = (datetime.now(timezone.utc) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
-    say(f"synthesising {n_equipment} machines × {days:g} days into {source}")
-    made = synth.run(source, n_equipment=n_equipment, days=days, seed=seed, start=start, workspace=ws)
+    say(f"synthesising {n_equipment} machines × {days:g} days into {source}, with {past_lives} earlier life "
+        "of every faulty machine run to failure and replaced")
+    made = synth.run(source, n_equipment=n_equipment, days=days, seed=seed, start=start, workspace=ws,
+                     n_past_lives=past_lives)
     settings = load_settings(ws.config_path, env or {})
     say("ingesting")
     ingested = ingest.run(ws, settings, source, progress=progress)
@@ -65,6 +70,11 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7,
     result.episodes = anomaly.episodes(ws, settings)
     say("forecasting rms 72 h ahead, with the time until each machine's limit")
     result.forecast = forecast.run(ws, settings, indicators=["rms"])
+    if made.events_path:
+        say("importing the earlier lives' failures and replacements from maintenance_events.csv, then estimating "
+            "each machine's remaining useful life from them")
+        result.events = defects.import_events(ws, settings, Path(made.events_path), who="demo")
+        result.rul = rul.run(ws, settings)
     say("clustering fault signatures (UMAP compiles on its first use: about a minute)")
     result.cluster = cluster.run(ws, settings)
     log = ws.root / "maintenance_log.csv"

@@ -145,6 +145,19 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
         labelled = defects.labelled_windows(ws, keys)
         if labelled.height:
             counts = dict(labelled.group_by("defect").len().iter_rows())
+    # RUL learns from run-to-failure lives: with 1 … MIN_LIVES − 1 failures its answer is the survival
+    # prior of too few lives (amber: it holds up RUL, not training or snapshots). With none, RUL is not
+    # in use and has nothing to say: green, with a note, so a gate that never uses RUL is not held up.
+    from vibra.rul import MIN_LIVES
+
+    n_failures = sum(1 for e in defects.list_events(ws) if e["kind"] == "failure")
+    rul_metric = metric("rul_failed_lives", "workspace", n_failures, MIN_LIVES, 0, "higher", ["rul"],
+                        f"failures recorded (each ends a life in the RUL library); below {MIN_LIVES} the library is "
+                        "too small to trust: record them with vibra label failure / import-events")
+    if n_failures == 0:
+        rul_metric.status, rul_metric.note = GREEN, "no failures recorded: RUL is not in use (vibra label failure)"
+    out.append(rul_metric)
+    gauges["rul_failed_lives"] = n_failures
     ratio = max(counts.values()) / min(counts.values()) if len(counts) >= 2 else None
     out.append(metric("class_imbalance", "workspace", ratio, r.class_imbalance_green, r.class_imbalance_red, "lower",
                       ["defect kNN", "snapshot"], f"labelled windows per defect: {counts}" if counts else "no labels yet"))
@@ -273,5 +286,7 @@ def _gauges(ws: Workspace, report: dict, g: dict, stats: list[dict], now: dateti
         metrics.gauge("vibra_p90_cluster_size", "90th percentile cluster size (windows).", val(g.get("p90"))),
         metrics.gauge("vibra_data_recency_seconds", "Seconds since the newest window ended (per machine and overall).",
                       {(): val(g.get("recency_s")), **recency}),
+        metrics.gauge("vibra_rul_failed_lives_total", "Failures recorded: lives in the RUL library.",
+                      val(g.get("rul_failed_lives"))),
         metrics.gauge("vibra_readiness_status", "Readiness: 0 green, 1 amber, 2 red (overall and per machine).", status),
     ])

@@ -25,6 +25,7 @@ from vibra.storage.lake import partition_files, read_json, write_text
 from vibra.workspace import Workspace
 
 from vibra_pipelines import anomaly, cluster, diagnose, forecast, status
+from vibra_pipelines import rul as rul_stage
 from vibra_pipelines.runs import recorded
 
 PROJECTION_POINTS = 1500  # markers on the clusters page
@@ -223,6 +224,34 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
     return svg.render(chart)
 
 
+def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | None]:
+    """The machine's latest RUL (with P10/P50/P90 as text) and a chart of its health indicator since
+    its life started, the onset and the failure threshold, with the RUL interval after the last point."""
+    from vibra.rul import format_duration
+
+    if not entry or "p50_s" not in entry:
+        return entry, None
+    entry = {**entry, "text": f"{format_duration(entry['p50_s'])} ({format_duration(entry['p10_s'])}–"
+                              f"{format_duration(entry['p90_s'])})",
+             "trusted": library.get("trusted", False), "n_failed": library.get("n_failed", 0)}
+    hist = entry.get("history")
+    if not hist:
+        return entry, None
+    h = 3600.0
+    chart = svg.Chart(title=f"health indicator {entry.get('indicator')} (ln of x / healthy baseline) and RUL",
+                      y_label="HI", x_label="hours since the life started")
+    x = [v / h for v in hist["elapsed_s"]]
+    chart.lines.append(svg.Line("health indicator", x, hist["hi"], svg.PALETTE[0]))
+    if entry.get("threshold") is not None:
+        chart.hlines.append((entry["threshold"], svg.PALETTE[1], "failure threshold (library)"))
+    if entry.get("onset_s") is not None:
+        chart.vlines.append((entry["onset_s"] / h, svg.PALETTE[2], "onset"))
+    now = entry["elapsed_s"]
+    for key, label in (("p10_s", "RUL P10"), ("p50_s", "RUL P50"), ("p90_s", "RUL P90")):
+        chart.vlines.append(((now + entry[key]) / h, svg.PALETTE[3], label))
+    return entry, svg.render(chart)
+
+
 def _fleet_row(page: dict) -> dict:
     fc = page["forecast"] or {}
     ttt = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None,
@@ -235,6 +264,7 @@ def _fleet_row(page: dict) -> dict:
         "ttt": ttt, "status": fc.get("status"), "last": page["info"].get("last_recorded_at"),
         "fault": page["fault_hint"], "defect": (page.get("defects") or {}).get("top"),
         "diagnosis": (page.get("diagnosis") or [None])[0],
+        "rul": (page.get("rul") or {}).get("text"),
     }
 
 
@@ -323,15 +353,19 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     verdicts: dict[str, list[dict]] = {}
     for r in diagnose.run(ws, settings, equipment=equipment).recordings:  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
+    rul_latest = rul_stage.latest(ws) or {}
+    rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
     for eid in ids:
         try:
-            pages.append({**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid),
-                          "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]})
+            page = {**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid),
+                    "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
+            page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}))
+            pages.append(page)
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,
-                          "fault_hint": None, "defects": None, "diagnosis": []})
+                          "fault_hint": None, "defects": None, "diagnosis": [], "rul": None})
     rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}

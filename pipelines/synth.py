@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -13,7 +13,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.settings import equipment_toml, read_toml
 from vibra.storage.lake import write_bytes as _write
-from vibra.synth import SENSOR_FAULTS, apply_sensor_fault, make_plan, severity, signal
+from vibra.synth import SENSOR_FAULTS, apply_sensor_fault, make_plan, past_lives, severity, signal
 from vibra.workspace import Workspace
 
 
@@ -26,6 +26,7 @@ class SynthResult:
     truth_path: str
     equipment_toml: str
     workspace_sections_added: list[str] = field(default_factory=list)
+    events_path: str = ""  # maintenance log of the past lives' failures and replacements (with past_lives)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -41,10 +42,15 @@ def _csv_bytes(x: np.ndarray) -> bytes:
 def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, start: datetime,
         sample_rate_hz: float = 12_800.0, recordings_per_hour: int = 1, seconds: float = 1.0,
         gzip_share: float = 0.25, sensor_faults: bool = True, workspace: Workspace | None = None,
-        progress: Callable[[int, int], None] | None = None) -> SynthResult:
+        progress: Callable[[int, int], None] | None = None, n_past_lives: int = 0) -> SynthResult:
     """Write ``out/<equipment_id>/<equipment_id>_<timestamp>.csv[.gz]``, ``out/truth.csv``
     and ``out/equipment.toml``; append missing ``[equipment.<id>]`` sections to the
-    workspace's ``vibra.toml`` when a workspace is given."""
+    workspace's ``vibra.toml`` when a workspace is given.
+
+    ``n_past_lives``: earlier lives of every faulty machine, run to failure and replaced before the
+    period, at the same recording rate (no sensor faults), plus ``out/maintenance_events.csv``
+    (``equipment_id,at,kind,note``) with their failures and replacements.
+    """
     if n_equipment < 1 or days <= 0 or recordings_per_hour < 1 or seconds <= 0:
         raise InputError(f"synth: equipment={n_equipment}, days={days}, recordings_per_hour={recordings_per_hour}, "
                          f"seconds={seconds}; all must be positive")
@@ -53,6 +59,10 @@ def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, st
     rng = np.random.default_rng(seed + 1)
     times = plan.times()
     jobs = [(m, t) for m in plan.machines for t in times]
+    lives = past_lives(plan, n_past_lives, seed) if n_past_lives > 0 else []
+    step = timedelta(hours=1 / plan.recordings_per_hour)
+    history = [(life, life.start + i * step) for life in lives
+               for i in range(int((life.failure - life.start) / step) + 1)]
     faults: dict[int, str] = {}
     if sensor_faults and len(jobs) >= 20:
         picks = rng.choice(len(jobs), size=len(SENSOR_FAULTS), replace=False)
@@ -82,14 +92,36 @@ def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, st
             datetime.fromtimestamp(plan.start.timestamp() + machine.onset_s, tz=plan.start.tzinfo).isoformat()
         truth.append(f"{eid},{eid}/{name},{machine.fault},{severity(machine, elapsed):.4f},{onset_iso},{sensor}")
         if progress:
-            progress(j + 1, len(jobs))
+            progress(j + 1, len(jobs) + len(history))
+    for k, (life, when) in enumerate(history):
+        m, eid = life.machine, life.machine.equipment.equipment_id
+        elapsed = (when - life.start).total_seconds()
+        payload = _csv_bytes(signal(m, elapsed, plan, rng))
+        compressed = rng.random() < gzip_share
+        name = f"{eid}_{when:%Y-%m-%dT%H-%M-%S}.csv" + (".gz" if compressed else "")
+        _write(out / eid / name, gzip.compress(payload, compresslevel=1, mtime=0) if compressed else payload)
+        written += len(payload)
+        onset = datetime.fromtimestamp(life.start.timestamp() + m.onset_s, tz=life.start.tzinfo).isoformat()
+        truth.append(f"{eid},{eid}/{name},{m.fault},{severity(m, elapsed):.4f},{onset},")
+        if progress:
+            progress(len(jobs) + k + 1, len(jobs) + len(history))
+    events_path = ""
+    if lives:
+        rows = ["equipment_id,at,kind,note"]
+        for life in sorted(lives, key=lambda x: (x.machine.equipment.equipment_id, x.failure)):
+            eid = life.machine.equipment.equipment_id
+            rows.append(f"{eid},{life.failure.isoformat()},failure,{life.machine.fault} (synth truth)")
+            rows.append(f"{eid},{life.replaced.isoformat()},replacement,new bearing (synth)")
+        events_path = str(out / "maintenance_events.csv")
+        _write(out / "maintenance_events.csv", ("\n".join(rows) + "\n").encode())
     _write(out / "truth.csv", ("\n".join(truth) + "\n").encode())
     sections = "".join(equipment_toml(m.equipment) + "\n" for m in plan.machines)
     _write(out / "equipment.toml", sections.encode())
     added = add_equipment_sections(workspace, [m.equipment for m in plan.machines]) if workspace else []
-    return SynthResult(out=str(out), equipment=[m.equipment.equipment_id for m in plan.machines], files=len(jobs),
-                       bytes_written=written, truth_path=str(out / "truth.csv"),
-                       equipment_toml=str(out / "equipment.toml"), workspace_sections_added=added)
+    return SynthResult(out=str(out), equipment=[m.equipment.equipment_id for m in plan.machines],
+                       files=len(jobs) + len(history), bytes_written=written, truth_path=str(out / "truth.csv"),
+                       equipment_toml=str(out / "equipment.toml"), workspace_sections_added=added,
+                       events_path=events_path)
 
 
 def add_equipment_sections(ws: Workspace, equipment: list) -> list[str]:

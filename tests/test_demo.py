@@ -30,6 +30,16 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
                                 check=True).stdout)["assignments"]
     newest = max(rows, key=lambda r: r["first"])
     assert max(newest["windows"], key=newest["windows"].get) == "bearing_outer_race"
+    # RUL learned from one earlier life of each faulty machine (export/maintenance_events.csv, imported)
+    assert "RUL pump-02: P50" in proc.stdout
+    rul = json.loads(run_vibra("rul", "--json", "--home", str(home), check=True).stdout)
+    assert rul["library"]["n_failed"] == 3 and rul["library"]["trusted"]
+    by_id = {m["equipment_id"]: m for m in rul["machines"]}
+    for eid in ("pump-02", "fan-03", "gearbox-04"):  # degrading: past onset, a degradation model answers
+        assert by_id[eid]["status"] == "ok" and by_id[eid]["model"] != "survival_prior"
+        assert 0 <= by_id[eid]["p10_s"] <= by_id[eid]["p50_s"] <= by_id[eid]["p90_s"]
+    assert "RUL P50 (P10–P90)" in index.read_text()
+    assert 'id="rul"' in (home / "reports" / "machines" / "pump-02.html").read_text()
     assert (home / "artifacts" / "readiness" / "latest.json").exists()
     assert "vibra_readiness_status" in (home / "artifacts" / "metrics" / "vibra.prom").read_text()
 
@@ -41,3 +51,6 @@ def test_demo_json(tmp_path):
     assert payload["workspace"] == str(tmp_path / "d")
     assert payload["ingest"]["new"] == payload["status"]["completed"] > 0
     assert len(payload["train"]["models"]) == 2 * 3 and payload["detect"]["scored"] > 0
+    # one faulty machine, one earlier life: the RUL library is too small to trust, and says so
+    assert payload["rul"]["library"]["n_failed"] == 1 and not payload["rul"]["library"]["trusted"]
+    assert {m["status"] for m in payload["rul"]["machines"]} == {"library_too_small"}

@@ -93,3 +93,24 @@ def test_degradation_raises_kurtosis_and_imbalance_raises_1x():
         freqs = np.fft.rfftfreq(len(x), 1 / plan.sample_rate_hz)
         amp.append(spec[np.argmin(np.abs(freqs - fr))])
     assert amp[1] > 3 * amp[0]
+
+
+def test_past_lives_run_to_failure_before_the_period(tmp_path):
+    plain = synth.run(tmp_path / "plain", n_equipment=3, days=0.5, seed=4, start=START)
+    res = synth.run(tmp_path / "lives", n_equipment=3, days=0.5, seed=4, start=START, n_past_lives=2)
+    # the period itself is byte-for-byte the one written without past lives
+    same = _digest(tmp_path / "plain")
+    lives = _digest(tmp_path / "lives")
+    assert all(lives[k] == v for k, v in same.items() if k not in ("truth.csv",))
+    events = pl.read_csv(res.events_path)
+    faulty = ["pump-02", "fan-03"]  # motor-01 is the healthy one: it never failed
+    assert sorted(set(events["equipment_id"])) == sorted(faulty) and events.height == 2 * 2 * 2
+    truth = pl.read_csv(res.truth_path)
+    assert res.files == truth.height > plain.files
+    for eid in faulty:
+        ev = events.filter(pl.col("equipment_id") == eid).sort("at")
+        assert ev["kind"].to_list() == ["failure", "replacement"] * 2
+        assert ev["at"].to_list()[-1] == START.isoformat()  # the last replacement starts the period
+        past = truth.filter(pl.col("equipment_id") == eid, pl.col("file").str.contains(START.strftime("%Y-%m-%d")).not_())
+        sev = past["severity"].to_numpy()
+        assert sev.min() == 0.0 and sev.max() > 1.2  # healthy at install, near failure (1.5) at its last hourly recording

@@ -16,6 +16,9 @@ running-speed harmonics (1×, 2×, 3×) over broadband noise. Faults:
 Bearing frequencies (k = d/D·cos α): FTF = f_r/2·(1−k), BPFO = n·f_r/2·(1−k),
 BPFI = n·f_r/2·(1+k), BSF = D/(2d)·f_r·(1−k²).
 Degrading machines follow ``severity = s_end · exp((t − t_end)/τ)`` after onset.
+
+Past lives (:func:`past_lives`): before the period, every faulty machine ran earlier lives to
+failure (severity 1 at the failure) and was replaced; they give RUL a library to learn from.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class SynthMachine:
     onset_s: float  # seconds after the first recording when the fault starts (inf: never)
     span_s: float   # length of the whole synthetic period
     resonance_hz: float
+    peak: float = 1.0  # severity reached at the end of ``span_s`` (s_end)
 
 
 @dataclass(frozen=True)
@@ -83,15 +87,52 @@ def make_plan(n_equipment: int, days: float, seed: int, start: datetime, *, samp
     return Plan(machines, start, days, recordings_per_hour, seconds, sample_rate_hz, seed)
 
 
+FAILURE_SEVERITY = 1.5  # severity at which a past life failed
+
+
+@dataclass(frozen=True)
+class PastLife:
+    """One earlier life of a machine: from ``start`` (install / replacement) to its failure at
+    ``failure`` (severity 1), then replaced at ``replaced``. ``machine`` carries this life's onset and
+    length (``onset_s`` and ``span_s`` relative to ``start``)."""
+
+    machine: SynthMachine
+    start: datetime
+    failure: datetime
+    replaced: datetime
+
+
+def past_lives(plan: Plan, n_lives: int, seed: int) -> list[PastLife]:
+    """``n_lives`` earlier lives of every faulty machine, ending one hour before the period starts
+    (failure, then the replacement that starts the current life). Lives last 0.8–1.2 × the period,
+    with onset at 30–60 % of the life; they fail at severity ``FAILURE_SEVERITY``, beyond the 1.0 the
+    current life reaches at the end of the period, so the current machines still have life left."""
+    rng = np.random.default_rng(seed + 2)
+    out = []
+    for m in plan.machines:
+        if m.fault == "normal":
+            continue
+        replaced = plan.start
+        for _ in range(n_lives):
+            length = float(rng.uniform(0.8, 1.2)) * plan.days * 86_400.0
+            failure = replaced - timedelta(hours=1)
+            start = failure - timedelta(seconds=length)
+            life = SynthMachine(m.equipment, m.fault, float(rng.uniform(0.3, 0.6)) * length, length, m.resonance_hz,
+                                FAILURE_SEVERITY)
+            out.append(PastLife(life, start, failure, replaced))
+            replaced = start
+    return out
+
+
 def severity(machine: SynthMachine, elapsed_s: float) -> float:
-    """Fault severity in [0, 1] at ``elapsed_s`` after the first recording."""
+    """Fault severity in [0, ``machine.peak``] at ``elapsed_s`` after the first recording."""
     if machine.fault == "normal" or elapsed_s < machine.onset_s:
         return 0.0
     if machine.fault == "imbalance":  # a step (e.g. a lost balance weight) that keeps growing
-        return 0.2 + 0.8 * (elapsed_s - machine.onset_s) / max(machine.span_s - machine.onset_s, 1.0)
+        return machine.peak * (0.2 + 0.8 * (elapsed_s - machine.onset_s) / max(machine.span_s - machine.onset_s, 1.0))
     remaining = max(machine.span_s - machine.onset_s, 1.0)
     tau = remaining / 3.0
-    return float(min(1.0, math.exp((elapsed_s - machine.span_s) / tau)))
+    return float(machine.peak * min(1.0, math.exp((elapsed_s - machine.span_s) / tau)))
 
 
 def _impacts(rng, n: int, fs: float, rate_hz: float, jitter: float = 0.01) -> np.ndarray:

@@ -1,0 +1,234 @@
+"""RUL models against known ground truth, the PHM 2012 score, the real-data benchmark figure, and the
+product path (events → vibra rul) on FEMTO files ingested as they are."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_vibra
+
+from vibra import health, rul
+from vibra.errors import InputError
+
+P = health.HIParams(baseline_points=40, smooth_points=5, persist_points=5)
+
+
+# -- PHM 2012 accuracy: hand-computed values ----------------------------------------------------
+
+@pytest.mark.parametrize("true,pred,want", [
+    (100, 100, 1.0),
+    (100, 105, 0.5),             # Er = -5 (late): exp(ln 0.5 · 5/5)
+    (100, 80, 0.5),              # Er = +20 (early): exp(ln 0.5 · 20/20)
+    (100, 90, math.sqrt(0.5)),   # Er = +10
+    (100, 110, 0.25),            # Er = -10
+    (200, 0, 0.5 ** 5),          # Er = +100: predicted failure now
+    (50, 100, 0.5 ** 20),        # Er = -100
+])
+def test_phm_accuracy_hand_values(true, pred, want):
+    assert rul.phm_accuracy(true, pred) == pytest.approx(want)
+
+
+def test_phm_accuracy_refuses_a_zero_true_rul():
+    with pytest.raises(InputError, match="positive"):
+        rul.phm_accuracy(0.0, 10.0)
+
+
+# -- survival prior -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_weibull_recovers_its_parameters(seed):
+    rng = np.random.default_rng(seed)
+    k, lam = 2.5, 10_000.0
+    t = lam * rng.weibull(k, 3000)
+    prior = rul.WeibullPrior().fit(t)
+    assert prior.shape_ == pytest.approx(k, rel=0.06) and prior.scale_s_ == pytest.approx(lam, rel=0.03)
+    # right-censoring at 9,000 s (a third of the units replaced before failing): still recovered
+    cens = rul.WeibullPrior().fit(np.minimum(t, 9000.0), t < 9000.0)
+    assert cens.shape_ == pytest.approx(k, rel=0.1) and cens.scale_s_ == pytest.approx(lam, rel=0.05)
+
+
+def test_weibull_conditional_quantiles():
+    prior = rul.WeibullPrior().fit([1000.0, 2000.0, 3000.0])
+    k, lam = prior.shape_, prior.scale_s_
+    assert prior.rul_quantile(0.0, 0.5) == pytest.approx(lam * math.log(2) ** (1 / k))
+    # conditioned on survival to t: P(T > t + r | T > t) = 0.5 at the median
+    t = 1500.0
+    r = prior.rul_quantile(t, 0.5)
+    assert prior.survival(t + r) / prior.survival(t) == pytest.approx(0.5)
+
+
+# -- exponential degradation, Bayesian -----------------------------------------------------------
+
+def _exp_life(rng, name, healthy_s, a, b, threshold, noise=0.02, step=10.0) -> rul.LifeHI:
+    """Gebraeel's model with a healthy floor: the amplitude's excess over baseline grows as
+    exp(a + b·τ) after onset (τ: s since onset), so HI = ln(1 + exp(a + b·τ)); the life ends when HI
+    reaches ``threshold``."""
+    length = healthy_s + (np.log(np.expm1(threshold)) - a) / b
+    t = np.arange(0.0, length + step / 2, step)
+    tau = np.maximum(t - healthy_s, 0)
+    hi = np.where(t >= healthy_s, np.log1p(np.exp(a + b * tau)), 0.0) + noise * rng.standard_normal(t.size)
+    return rul.LifeHI(name, t, hi, float(t[-1]), True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exponential_posterior_recovers_the_degradation_and_its_rul(seed):
+    rng = np.random.default_rng(seed)
+    lib = [_exp_life(rng, f"l{i}", 3000 + 500 * i, -1.0, 1e-3 * (1 + 0.2 * (i - 2)), 2.0) for i in range(5)]
+    library = rul.fit_library(lib, P)
+    model = library.degradation
+    assert model is not None and model.threshold_ == pytest.approx(np.log(np.expm1(2.0)), abs=0.05)
+    # a new machine degrading at a known rate: the posterior finds it and the RUL P50 is near the truth
+    new = _exp_life(rng, "new", 4000, -1.0, 1.3e-3, 2.0)
+    cut = int(np.searchsorted(new.times_s, new.length_s * 0.85))
+    est = rul.estimate(library, new.times_s[:cut], new.hi[:cut])
+    assert est.model in ("combined", "exp_degradation", "similarity")
+    deg = est.details["models"]["exp_degradation"]
+    onset = est.details["onset_s"]
+    tau, h = new.times_s[:cut] - onset, new.hi[:cut]
+    mean, _ = model.posterior(tau[tau >= 0], rul.excess(h[tau >= 0]))
+    assert mean[1] == pytest.approx(1.3e-3, rel=0.15)
+    true = new.length_s - new.times_s[cut - 1]
+    # the smoothing lags: the library's HI at failure is read a little below the true threshold, so the
+    # estimate is a few % early (the cheap side) and its interval narrow with this little noise
+    assert deg["p10_s"] <= true <= 1.05 * deg["p90_s"]
+    assert deg["p50_s"] == pytest.approx(true, rel=0.1)
+
+
+def test_similarity_recovers_rul_when_lives_share_their_end():
+    """Lives that differ only in how long they stayed healthy: the last stretch matches exactly."""
+    rng = np.random.default_rng(3)
+    lib = [_exp_life(rng, f"l{i}", 2000 + 1500 * i, 0.5, 1e-3, 2.0, noise=0.01) for i in range(4)]
+    library = rul.fit_library(lib, P)
+    new = _exp_life(rng, "new", 5000, 0.5, 1e-3, 2.0, noise=0.01)
+    for frac in (0.8, 0.9):
+        cut = int(np.searchsorted(new.times_s, new.length_s * frac))
+        est = library.similarity.predict(rul.LifeHI("x", new.times_s[:cut], new.hi[:cut], None, True,
+                                                    rul.onset_time(new.times_s[:cut], new.hi[:cut], P)))
+        true = new.length_s - new.times_s[cut - 1]
+        assert est.p10_s <= true <= est.p90_s
+        assert est.p50_s == pytest.approx(true, rel=0.2)
+
+
+def test_before_onset_and_with_a_small_library_the_answer_is_the_survival_prior():
+    rng = np.random.default_rng(4)
+    lib = [_exp_life(rng, f"l{i}", 3000 + 700 * i, 0.6, 1e-3, 2.0) for i in range(4)]
+    library = rul.fit_library(lib, P)
+    healthy_t = np.arange(0, 2000.0, 10)
+    est = rul.estimate(library, healthy_t, 0.02 * rng.standard_normal(healthy_t.size))
+    assert est.model == "survival_prior" and est.reason.startswith("survival prior: no degradation onset")
+    assert est.p50_s == pytest.approx(library.prior.rul_quantile(healthy_t[-1], 0.5))
+    small = rul.fit_library(lib[:2], P)
+    new = _exp_life(rng, "new", 3000, 0.6, 1e-3, 2.0)
+    est = rul.estimate(small, new.times_s[:-50], new.hi[:-50])
+    assert est.model == "survival_prior" and "only 2 failed lives" in est.reason
+
+
+# -- the real-data benchmark figure --------------------------------------------------------------
+
+def test_femto_leave_one_bearing_out_figure(real_data):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import real_rul
+
+    points, chosen = real_rul.lobo(health.HIParams())
+    s = real_rul.summary(points)
+    assert len(chosen) == 6 and s["n_after"] >= 12
+    # measured 0.157 (score after onset), coverage 0.68, yardsticks 0.006 / 0.008 (BENCHMARKS.md):
+    # far below the issue's 0.35 target, but clearly above both naive yardsticks
+    assert s["score_after"] >= 0.14
+    assert s["coverage_after"] >= 0.62
+    assert s["score_after"] > 5 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
+
+
+# -- the product path: FEMTO files as they are → events → vibra rul ------------------------------
+
+FEMTO_MACHINE = """
+[equipment.{eid}]
+sample_rate_hz = 25600
+units = "g"
+rpm = {rpm}
+channels = ["-", "-", "-", "-", "horizontal", "vertical"]
+bearing = {{ n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }}
+start_rule = {{ regex = "acc_(\\\\d+)", origin = {origin}T09:00:00Z, step_s = 10 }}
+"""
+
+
+@pytest.mark.slow
+def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
+    from vibra.workspace import init_workspace
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    text = ws.config_path.read_text().replace("[features]\n", "[features]\nframe_length = 2560\nhop_length = 2560\n", 1)
+    export = tmp_path / "export"
+    # three run-to-failure lives (three conditions) and a fourth bearing cut at snapshot 600 of 911
+    plan = [("Bearing3_1", 1500, "2011-01-01", None), ("Bearing1_2", 1800, "2011-02-01", None),
+            ("Bearing2_2", 1650, "2011-03-01", None), ("Bearing2_1", 1650, "2011-04-01", 600)]
+    events = ["equipment_id,at,kind,note"]
+    for name, rpm, origin, cut in plan:
+        eid = name.lower()
+        files = sorted((real_data / "femto_learning" / name).glob("acc_*.csv.gz"))
+        files = [f for f in files if cut is None or int(f.name[4:9]) <= cut]
+        (export / eid).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, export / eid / f.name)
+        text += FEMTO_MACHINE.format(eid=eid, rpm=rpm, origin=origin)
+        if cut is None:  # the last snapshot is the end of life (README: life_s = (n − 1) × 10 s)
+            last = int(files[-1].name[4:9])
+            at = np.datetime64(f"{origin}T09:00:00") + np.timedelta64(10 * last, "s")
+            events.append(f"{eid},{at}Z,failure,end of test")
+    ws.config_path.write_text(text)
+    (tmp_path / "events.csv").write_text("\n".join(events) + "\n")
+    home = ["--home", str(ws.root)]
+    run_vibra("ingest", str(export), *home, check=True)
+    before = json.loads(run_vibra("rul", "--json", *home, check=True).stdout)
+    assert {m["status"] for m in before["machines"]} == {"no_library"}
+    out = run_vibra("label", "import-events", str(tmp_path / "events.csv"), "--json", *home, check=True)
+    assert json.loads(out.stdout)["imported"] == 3
+    again = run_vibra("label", "import-events", str(tmp_path / "events.csv"), "--json", *home, check=True)
+    assert json.loads(again.stdout)["already_recorded"] == 3
+    payload = json.loads(run_vibra("rul", "--json", *home, check=True).stdout)
+    lib = payload["library"]
+    assert lib["n_failed"] == 3 and lib["trusted"]
+    assert sorted(round(x["length_s"]) for x in lib["lives"]) == [5140, 7960, 8700]
+    assert {c["name"] for c in lib["indicator"]["candidates"]} >= {"rms", "kurtosis"}
+    current = {m["equipment_id"]: m for m in payload["machines"]}["bearing2_1"]
+    assert current["status"] == "ok" and current["elapsed_s"] == pytest.approx(5900, abs=1)  # acc_00591: the last kept file ≤ 600
+    assert 0 <= current["p10_s"] <= current["p50_s"] <= current["p90_s"]
+    assert current["model"] in ("survival_prior", "similarity", "exp_degradation", "combined") and current["reason"]
+    manifest = Path(payload["manifest"])
+    assert manifest.exists() and json.loads(manifest.read_text())["version"] == payload["version"]
+    assert list((ws.root / "data" / "lake" / "rul").rglob("*.parquet"))
+    human = run_vibra("rul", *home, check=True).stdout
+    assert "bearing2_1" in human and "RUL P50" in human
+
+
+def test_label_failure_errors_name_the_value_and_the_fix(tmp_path):
+    from vibra.workspace import init_workspace
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    home = ["--home", str(ws.root)]
+    bad = run_vibra("label", "failure", "pump-99", "--at", "2026-01-01T00:00:00Z", *home)
+    assert bad.returncode == 1 and "pump-99" in bad.stderr and "no recordings" in bad.stderr
+    log = tmp_path / "log.csv"
+    log.write_text("equipment_id,at,kind\npump-99,yesterday,failure\n")
+    bad = run_vibra("label", "import-events", str(log), *home)
+    assert bad.returncode == 1 and "line 2" in bad.stderr
+    log.write_text("machine,when\nx,y\n")
+    bad = run_vibra("label", "import-events", str(log), *home)
+    assert bad.returncode == 1 and "equipment_id, at, kind" in bad.stderr
+
+
+@pytest.mark.parametrize("cmd", [["rul"], ["label", "failure"], ["label", "import-events"]], ids=" ".join)
+def test_rul_commands_have_help_with_an_example(cmd):
+    from typer.testing import CliRunner
+
+    from vibra_cli.main import app
+
+    result = CliRunner().invoke(app, [*cmd, "--help"])
+    assert result.exit_code == 0 and "Example: vibra" in result.output
