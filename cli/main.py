@@ -966,6 +966,7 @@ def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = F
     from vibra_pipelines import rul
 
     ws, settings = _context(home)
+    equipment = _machines(ws, settings, equipment)
     result = rul.run(ws, settings, equipment=equipment)
 
     def human() -> None:
@@ -978,7 +979,7 @@ def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = F
                 for m in result.machines]
         output.rows_table(rows, "remaining useful life", ["equipment_id", "status", "model", "RUL P50 (P10–P90)",
                                                           "reason"])
-    output.emit({k: v for k, v in result.as_dict().items()}, as_json, human)
+    output.emit(result.as_dict(), as_json, human)
 
 
 @app.callback()

@@ -89,6 +89,7 @@ ID_COMMANDS = [
     ["readiness", "--equipment", "{bad}", "--json"],
     ["report", "--equipment", "{bad}"],
     ["diagnose", "--equipment", "{bad}"],
+    ["rul", "--equipment", "{bad}"],
 ]
 
 
