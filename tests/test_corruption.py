@@ -102,6 +102,48 @@ def test_one_version_naming_function_sorts_by_age():
     assert artifacts.new_version() != artifacts.new_version()  # random tag: no two alike
 
 
+def _toy_store(tmp_path, n: int, **kw) -> tuple[artifacts.VersionedStore, list[str]]:
+    store = artifacts.VersionedStore(tmp_path / "toy", "toy", **kw)
+    versions = []
+    for k in range(n):
+        with store.staging() as tmp:
+            (tmp / "weights.bin").write_bytes(bytes([k]) * 100)
+            (tmp / "sub").mkdir()
+            (tmp / "sub" / "extra.txt").write_text(str(k))
+            versions.append(store.commit(tmp, artifacts.new_version(f"v{k}"), {"k": k})["version"])
+    return store, versions
+
+
+def test_store_commit_hashes_every_file_and_load_verifies(tmp_path):
+    store, (v0, v1) = _toy_store(tmp_path, 2)
+    assert store.latest() == v1 and store.versions() == [v1, v0]
+    assert set(store.read_manifest(v1)["files"]) == {"weights.bin", "sub/extra.txt"}
+    folder, manifest = store.load()
+    assert folder == store.root / v1 and manifest["k"] == 1
+    (folder / "sub" / "extra.txt").write_text("edited")
+    with pytest.raises(CorruptArtifactError, match="extra.txt: sha256 .* does not match"):
+        store.load()
+    assert store.newest_verifying() == v0
+    (store.root / v0 / "weights.bin").unlink()
+    assert store.problems(v0) == [(store.root / v0 / "weights.bin", "listed in the manifest but missing")]
+    assert not list(store.root.glob(".tmp-*"))  # staging folders never stay behind
+
+
+def test_gc_plan_keeps_newest_pointed_and_last_verifying(tmp_path):
+    store, v = _toy_store(tmp_path, 5)
+    assert store.gc_plan(2) == [v[2], v[1], v[0]]
+    store.point(v[0])
+    assert store.gc_plan(2) == [v[2], v[1]]  # the pointed one stays
+    store.point(v[4])
+    (store.root / v[4] / "weights.bin").write_bytes(b"edited")
+    (store.root / v[3] / "weights.bin").write_bytes(b"edited")
+    assert store.gc_plan(1) == [v[3], v[1], v[0]]  # v[2]: the newest that verifies
+    assert artifacts.VersionedStore(store.root, "toy", collect=False).gc_plan(1) == []
+    store.pointer.write_text("{")
+    with pytest.raises(CorruptArtifactError, match="latest.json"):
+        store.gc_plan(1)
+
+
 # -- damaged lake files --------------------------------------------------------------------------------
 
 def test_truncated_parquet_is_a_doctor_finding_and_repair_reingests(ws):

@@ -186,13 +186,13 @@ class VersionedStore:
     def commit(self, staged: Path, version: str, manifest: dict, *, point: bool = True) -> dict:
         """Hash the files in ``staged``, write the manifest (``version`` and ``files`` added), rename the
         folder to ``version`` in one step and, with ``point``, switch ``latest`` to it. Returns the manifest."""
-        files = {p.name: sha256_file(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != self.manifest}
+        written = sorted(p for p in staged.rglob("*") if p.is_file())
+        files = {p.relative_to(staged).as_posix(): sha256_file(p) for p in written if p != staged / self.manifest}
         body = {**manifest, "version": version, "files": files}
         write_json(staged / self.manifest, body)
-        for path in staged.iterdir():  # the rename publishes the folder: its files must be on disk first
-            if path.is_file():
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
+        for path in written:  # the rename publishes the folder: its files must be on disk first
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
         os.rename(staged, self.root / version)
         if point:
             self.point(version)
