@@ -358,3 +358,18 @@ def test_migration_without_the_mark_and_after_a_crash_midway(ws):
     changed = artifacts.migrate(ws.artifacts)
     assert changed and artifacts.store(ws.artifacts, "anomaly", scope, "baseline").latest() == had[scope]["baseline"]
     assert artifacts.migrate(ws.artifacts) == []
+
+
+def test_migration_of_a_damaged_old_pointer_points_each_family_at_its_newest_intact_version(ws):
+    had = _downgrade(ws)
+    first, second = _machines(ws)
+    (ws.artifacts / "models" / "anomaly" / first / "latest.json").write_text('{"baseline": "2026')
+    newest = artifacts.store(ws.artifacts, "anomaly", second, "baseline")  # not yet migrated: versions at scope
+    assert newest.versions() == []
+    edited = sorted((ws.artifacts / "models" / "anomaly" / first).glob("*/baseline.json"))[-1]
+    edited.write_text(edited.read_text().replace("[", "[9.9, ", 1))  # the newest of `first` no longer verifies
+    home = ["--home", str(ws.root)]
+    assert json.loads(run_vibra("doctor", "--json", *home, check=True).stdout)["ok"]  # opening migrated it
+    store = artifacts.store(ws.artifacts, "anomaly", first, "baseline")
+    assert store.latest() == store.versions()[1] != had[first]["baseline"]
+    assert artifacts.store(ws.artifacts, "anomaly", second, "baseline").latest() == had[second]["baseline"]

@@ -122,8 +122,10 @@ def _opened(ws: Workspace) -> Workspace:
     """A found workspace, its artifact pointers migrated to the current format once (see ``artifacts.migrate``)."""
     from vibra.storage import artifacts
 
+    from vibra.errors import VibraError
+
     try:
         artifacts.ensure_layout(ws.artifacts)
-    except OSError:
-        pass  # a read-only workspace: readers meet the old pointers and name `vibra migrate`
+    except (OSError, VibraError):
+        pass  # read-only, or damaged: readers meet the file and name `vibra migrate` / `vibra doctor --repair`
     return ws

@@ -336,7 +336,10 @@ def migrate(artifacts: Path) -> list[str]:
     artifacts = Path(artifacts)
     for name in ("forecast", "clustering", "knn", "embedding", "snapshots"):
         root = artifacts / KINDS[name].path
-        doc = read_json(root / POINTER)
+        try:
+            doc = read_json(root / POINTER)
+        except CorruptArtifactError:
+            continue  # damaged, not old: `vibra doctor` reports it and --repair repoints it
         if _legacy(doc):
             version = doc.get("version") or doc.get("forecast")
             if not isinstance(version, str):
@@ -346,7 +349,10 @@ def migrate(artifacts: Path) -> list[str]:
     snaps = artifacts / KINDS["snapshots"].path
     if snaps.is_dir():
         for meta_path in sorted(snaps.glob(f"*/{KINDS['snapshots'].manifest}")):
-            meta = read_json(meta_path)
+            try:
+                meta = read_json(meta_path)
+            except CorruptArtifactError:
+                continue  # reported by `vibra doctor`
             if isinstance(meta, dict) and "files" not in meta and meta.get("data_sha256"):
                 write_json(meta_path, {**meta, "files": {"data.parquet": meta["data_sha256"]}})
                 changed.append(str(meta_path))
@@ -361,10 +367,16 @@ def _migrate_anomaly(root: Path) -> list[str]:
         return changed
     for scope in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         old = scope / POINTER
-        doc = read_json(old)
+        try:
+            doc = read_json(old)
+        except CorruptArtifactError:
+            doc = "damaged"  # each family then points at its newest version that verifies
         # version folders still at the scope level (a manifest directly inside) move under their family
         for folder in sorted(p for p in scope.iterdir() if p.is_dir() and (p / MANIFEST).is_file()):
-            manifest = read_json(folder / MANIFEST)
+            try:
+                manifest = read_json(folder / MANIFEST)
+            except CorruptArtifactError:
+                manifest = None  # the family is in the version's name too; doctor reports the manifest
             family = manifest.get("model_type") if isinstance(manifest, dict) else None
             family = family or folder.name.split("-")[1]
             (scope / family).mkdir(exist_ok=True)
@@ -374,13 +386,22 @@ def _migrate_anomaly(root: Path) -> list[str]:
             for family, version in doc.items():
                 if isinstance(version, str) and (scope / family / version).is_dir():
                     write_pointer(scope / family / POINTER, version)
+        elif doc == "damaged":
+            for family in sorted(p for p in scope.iterdir() if p.is_dir() and not (p / POINTER).exists()):
+                intact = VersionedStore(family, "anomaly").newest_verifying()
+                if intact:
+                    write_pointer(family / POINTER, intact)
+        if doc is not None:
             old.unlink()
             changed.append(str(old))
     return changed
 
 
 def _migrate_readiness(root: Path) -> list[str]:
-    doc = read_json(root / POINTER)
+    try:
+        doc = read_json(root / POINTER)
+    except CorruptArtifactError:
+        return []  # damaged, not old: `vibra doctor` reports it
     if not _legacy(doc) or "status" not in doc:
         return []
     stamp = doc.get("generated_at")
