@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra import __version__
-from vibra.errors import InputError, NotReadyError, VibraError
+from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
 from vibra.physics import iso_limits
 from vibra.report import svg
 from vibra.settings import Settings
@@ -208,6 +208,8 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
             if seen >= start + length:
                 break
         x = np.concatenate(parts) if parts else np.empty(0)
+    except CorruptError:
+        raise  # a damaged file is the workspace's problem, not a missing chart: never hidden
     except VibraError:
         return None
     window = x[start:start + length]
@@ -329,6 +331,8 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     for eid in ids:
         try:
             pages.append({**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid)})
+        except CorruptError:
+            raise  # one line naming the damaged file and `vibra doctor --repair`, not a page saying "missing"
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,

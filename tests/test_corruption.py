@@ -186,10 +186,11 @@ def test_commands_over_a_truncated_features_file_give_one_line(ws, command):
     _one_line_naming(run_vibra(*command, "--home", str(ws.root)), victim)
 
 
-def test_anomalies_over_a_truncated_scores_file_give_one_line(ws):
+@pytest.mark.parametrize("command", [["anomalies", "--model", "baseline"], ["report"]])
+def test_commands_over_a_truncated_scores_file_give_one_line(ws, command):
     victim = sorted(ws.lake.glob("scores/date=*/equipment=*/*.parquet"))[0]
     _truncate(victim)
-    _one_line_naming(run_vibra("anomalies", "--model", "baseline", "--home", str(ws.root)), victim)
+    _one_line_naming(run_vibra(*command, "--home", str(ws.root)), victim)
 
 
 def test_lake_reading_names_the_file_and_passes_other_errors_through(ws):
