@@ -346,8 +346,9 @@ def threshold_set_cli(
 def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep of each kind (per machine and family "
                                               "for anomaly models).")] = 3,
            home: Home = None, as_json: Json = False) -> None:
-    """Remove old versions of anomaly models, forecasts, clusterings, kNNs and snapshots, keeping the newest
-    N of each; never one a `latest` pointer names.
+    """Remove old versions of every artifact kind (anomaly models, forecasts, clusterings, kNNs, snapshots,
+    readiness reports), keeping the newest N of each; never one a `latest` pointer names nor the newest one
+    that verifies. Every store is checked first: a damaged pointer stops it before anything is deleted.
 
     Example: vibra maintain gc --keep 3
     """
@@ -420,18 +421,21 @@ def doctor_cli(repair: Annotated[bool, typer.Option("--repair", help="Repair wha
 
 @app.command("migrate")
 def migrate_cli(home: Home = None, as_json: Json = False) -> None:
-    """Bring the catalog's schema to this vibra's version (also done on every open; idempotent).
+    """Bring the catalog's schema and the artifacts' pointers to this vibra's version (also done on every
+    open; idempotent).
 
     Example: vibra migrate
     """
-    from vibra.storage import catalog, migrations
+    from vibra.storage import artifacts, catalog, migrations
 
     ws, _ = _context(home)
     with catalog.connect(ws.catalog_path) as con:
         before, after = migrations.migrate(con)
-    payload = {"from": before, "to": after}
-    output.emit(payload, as_json, lambda: output.say(f"catalog schema version {before} → {after}"
-                                                     if before != after else f"catalog schema is current ({after})"))
+    rewritten = artifacts.migrate(ws.artifacts)
+    payload = {"from": before, "to": after, "artifacts_rewritten": rewritten}
+    output.emit(payload, as_json, lambda: output.say(
+        (f"catalog schema version {before} → {after}" if before != after else f"catalog schema is current ({after})")
+        + (f"\n{len(rewritten)} artifact pointer(s) or folder(s) moved to the current layout" if rewritten else "")))
 
 
 @app.command("runs")

@@ -452,7 +452,7 @@ def setup_logging(fmt: str, level: str) -> None:
 
 def doctor_table(report: dict) -> None:
     say("doctor: " + ("clean" if not report["findings"] else
-                      "OK (nothing an error)" if report["ok"] else "the lake and the ledger disagree"))
+                      "OK (nothing an error)" if report["ok"] else "problems found (errors below)"))
     for f in report["findings"]:
         state = " [repaired]" if f["repaired"] else ""
         say(f"- {f['severity']}: {f['check']} ({f['count']}){state}: {f['explanation']}")

@@ -17,7 +17,7 @@ from vibra.errors import InputError, NotReadyError
 from vibra.models import FAMILIES, make, registry
 from vibra.models.matrix import key_stats, select_features, standardise, transform
 from vibra.settings import EQUIPMENT_ID_RE, Settings
-from vibra.storage.lake import partition_dates, partition_files, write_parquet, partition_dir
+from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import count_training, run_record
@@ -55,7 +55,7 @@ def read_features(ws: Workspace, equipment_id: str, since: datetime | None = Non
     files = partition_files(table, equipment_id, dates)
     if not files:
         return pl.DataFrame()
-    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    df = read_frame(files)
     if since is not None:
         df = df.filter(pl.col("window_start") >= since)
     if until is not None:
@@ -149,8 +149,7 @@ def _scored_keys(ws: Workspace, equipment_id: str, model_type: str, version: str
     files = partition_files(ws.table("scores"), equipment_id)
     if not files:
         return None
-    scored = pl.concat([pl.read_parquet(f, columns=KEYS + ["model_version"], hive_partitioning=False)
-                        for f in files])
+    scored = read_frame(files, KEYS + ["model_version"])
     return scored.filter(pl.col("model_version") == version).select(KEYS)
 
 
@@ -245,7 +244,7 @@ def read_scores(ws: Workspace, equipment_id: str, since: datetime | None = None)
     files = partition_files(table, equipment_id, dates)
     if not files:
         return pl.DataFrame()
-    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    df = read_frame(files)
     return df.filter(pl.col("window_start") >= since) if since is not None else df
 
 

@@ -3,9 +3,10 @@
 ``run`` fits on a stratified sample, assigns every other window to the nearest
 sampled ones, writes ``data/lake/clusters/date=/equipment=/part-<version>.parquet``
 (``cluster_id`` per window, -1 = noise), then the manifest under
-``artifacts/models/clustering/<version>/`` and its ``latest.json`` pointer, and
-only then removes the previous clustering's files. Readers select the version
-``latest.json`` names, so a crash at any point leaves one whole clustering.
+the clustering store's new version (``artifacts/models/clustering/<version>/``) and
+its ``latest`` pointer, and only then removes the previous clustering's files.
+Readers select the version ``latest`` names, so a crash at any point leaves one
+whole clustering.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from vibra import clustering, embedding, metrics
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
-from vibra.storage import catalog, lake
+from vibra.storage import artifacts, catalog, lake
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
@@ -33,16 +33,12 @@ EVIDENCE_COLUMNS = sorted({name for name, _ in clustering.EVIDENCE})
 PROJECTION_POINTS = 3000
 
 
-def embedding_root(ws: Workspace) -> Path:
-    return ws.artifacts / "models" / "embedding"
-
-
-def clustering_root(ws: Workspace) -> Path:
-    return ws.artifacts / "models" / "clustering"
+def clustering_store(ws: Workspace) -> artifacts.VersionedStore:
+    return artifacts.store(ws.artifacts, "clustering")
 
 
 def latest_manifest(ws: Workspace) -> dict | None:
-    return lake.latest_document(clustering_root(ws))
+    return clustering_store(ws).latest_manifest()
 
 
 def read_windows(ws: Workspace, columns: list[str], *, since: datetime | None = None, equipment: list[str] | None = None):
@@ -62,18 +58,13 @@ def read_windows(ws: Workspace, columns: list[str], *, since: datetime | None = 
     if not files:
         return pl.DataFrame()
     wanted = list(dict.fromkeys(KEYS + ["window_start"] + columns))
-    con = duckdb.connect()
-    try:
+    with duckdb.connect() as con, lake.reading(files):
         con.execute("SET TimeZone = 'UTC'")
-        have = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
-                                          [[str(f) for f in files]]).fetchall()}
+        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {lake.READ_FILES}", [[str(f) for f in files]]).fetchall()}
         select = ", ".join(c if c in have else f"NULL AS {c}" for c in wanted)
         where = "WHERE window_start >= ?" if since is not None else ""
         params: list = [[str(f) for f in files]] + ([since] if since is not None else [])
-        df = catalog.frame(con, f"SELECT {select} FROM read_parquet(?, union_by_name = true, hive_partitioning = false) {where}",
-                                       params)
-    finally:
-        con.close()
+        df = catalog.frame(con, f"SELECT {select} FROM {lake.READ_FILES} {where}", params)
     return df.sort(KEYS) if df.height else df
 
 
@@ -82,12 +73,11 @@ def read_clusters(ws: Workspace, version: str | None = None):
     import duckdb
     import polars as pl
 
-    manifest = (latest_manifest(ws) if version is None
-                else lake.read_json(clustering_root(ws) / version / "manifest.json"))
+    manifest = latest_manifest(ws) if version is None else clustering_store(ws).read_manifest(version)
     files = lake.partition_files(ws.table("clusters"))
     if not manifest or not files:
         return pl.DataFrame()
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, lake.reading(files):
         con.execute("SET TimeZone = 'UTC'")
         return catalog.frame(con,
             "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE clustering_version = ?",
@@ -160,11 +150,12 @@ def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | 
     """Embeddings of the latest training snapshot (for the PSI), if one exists with this embedding version."""
     import polars as pl
 
-    version = lake.latest_version(ws.artifacts / "snapshots")
+    snapshots = artifacts.store(ws.artifacts, "snapshots")
+    version = snapshots.latest()
     if not version:
         return None, None
-    folder = ws.artifacts / "snapshots" / version
-    meta = lake.read_json(folder / "metadata.json") or {}
+    folder = snapshots.root / version
+    meta = snapshots.read_manifest(version)
     if meta.get("embedding_version") != emb_version or not (folder / "data.parquet").exists():
         return None, version
     return embedding_matrix(pl.read_parquet(folder / "data.parquet", columns=["embedding"])), version
@@ -226,7 +217,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         params = {"since": since.isoformat() if since else None, "min_cluster_size": mcs, "umap_components": components,
                   "umap_neighbors": cfg.umap_neighbors, "sample": n_sample, "seed": cfg.seed}
         digest = hashlib.sha256(json.dumps([params, labels.tolist()[:100000]]).encode()).hexdigest()[:8]
-        version = f"{now:%Y%m%dT%H%M%S%fZ}-{digest}"
+        version = artifacts.new_version(digest, now=now)
         result.version = version
         df = df.with_columns(cluster_id=pl.Series(labels, dtype=pl.Int64))
 
@@ -240,7 +231,8 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         ref, snap_version = _snapshot_embeddings(ws, emb_version)
         psi = clustering.psi(ref, x) if ref is not None and ref.shape[1] == x.shape[1] and len(ref) >= 10 else None
         result.psi_max = float(psi.max()) if psi is not None else None
-        names = (lake.read_json(embedding_root(ws) / emb_version / "manifest.json") or {}).get("names") or []
+        embeddings = artifacts.store(ws.artifacts, "embedding")
+        names = (embeddings.read_manifest(emb_version).get("names") or []) if emb_version in embeddings.versions() else []
         psi_info = ({"snapshot_version": snap_version, "max": result.psi_max,
                      "per_dimension": dict(zip(names or range(len(psi)), np.round(psi, 4).tolist()))}
                     if psi is not None else {"snapshot_version": snap_version,
@@ -269,8 +261,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
                            "equipment_id": df["equipment_id"].gather(proj_idx).to_list()},
             "drift": result.drift, "psi": psi_info, "seconds": result.seconds,
         }
-        lake.write_json(clustering_root(ws) / version / "manifest.json", manifest)
-        lake.write_json(clustering_root(ws) / "latest.json", {"version": version})
+        clustering_store(ws).put(version, manifest)
         for f in lake.partition_files(table):  # the previous clustering's files, now superseded
             if f.name != f"part-{version}.parquet":
                 f.unlink(missing_ok=True)

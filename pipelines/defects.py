@@ -15,9 +15,7 @@ from __future__ import annotations
 import csv
 import getpass
 import hashlib
-import json
 import re
-import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +27,7 @@ from vibra import knn
 from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.storage import catalog, lake
+from vibra.storage import artifacts, catalog, lake
 from vibra.workspace import Workspace
 
 from vibra_pipelines.cluster import (KEYS, current_embedding, embedding_matrix, latest_manifest, read_clusters,
@@ -41,8 +39,8 @@ LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "
                  "clustering_version", "cluster_id", "n_windows", "source", "created_by", "created_at", "note")
 
 
-def knn_root(ws: Workspace) -> Path:
-    return ws.artifacts / "models" / "knn"
+def knn_store(ws: Workspace) -> artifacts.VersionedStore:
+    return artifacts.store(ws.artifacts, "knn")
 
 
 def _who(who: str | None) -> str:
@@ -251,7 +249,7 @@ def labelled_windows(ws: Workspace, windows):
 # -- the kNN --------------------------------------------------------------------------------------
 
 def latest_knn(ws: Workspace) -> dict | None:
-    return lake.latest_document(knn_root(ws))
+    return knn_store(ws).latest_manifest()
 
 
 def _labelled_clusters(ws: Workspace) -> list[str]:
@@ -316,40 +314,28 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
     y = pop.labelled["defect"].to_numpy()
     model = knn.fit(x, y, k=cfg.k, radius_quantile=cfg.radius_quantile, radius_factor=cfg.radius_factor)
     now = datetime.now(timezone.utc)
-    root = knn_root(ws)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    store = knn_store(ws)
+    with store.staging() as tmp:
         knn.save(model, tmp / "model.npz")
         sha = sha256_file(tmp / "model.npz")
-        version = f"{now:%Y%m%dT%H%M%S%fZ}-{sha[:8]}"
+        version = artifacts.new_version(sha[:8], now=now)
         classes, counts = np.unique(y.astype(str), return_counts=True)
-        manifest = {
-            "knn_version": version, "version": version, "created_at": now.isoformat(), "reason": reason,
+        return store.commit(tmp, version, {
+            "knn_version": version, "created_at": now.isoformat(), "reason": reason,
             "embedding_version": pop.embedding_version, "coverage_at_train": pop.coverage,
             "n_labels": int(pop.labelled.height), "classes": classes.tolist(),
             "class_counts": dict(zip(classes.tolist(), counts.tolist())), "k": cfg.k, "radius": model.radius,
             "radii": model.radii,
             "radius_rule": f"per class: {cfg.radius_factor:g} × q{cfg.radius_quantile:g} of the class's labelled windows' "
                            f"mean distance to their {cfg.k} nearest labelled neighbours of the same class",
-            "labelled_clusters": _labelled_clusters(ws), "files": {"model.npz": sha},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        tmp.rename(root / version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    lake.write_json(root / "latest.json", {"version": version})
-    return manifest
+            "labelled_clusters": _labelled_clusters(ws),
+        })
 
 
 def load_knn(ws: Workspace, manifest: dict) -> knn.KnnModel:
-    path = knn_root(ws) / manifest["version"] / "model.npz"
-    if sha256_file(path) != manifest["files"]["model.npz"]:
-        raise InputError(f"{path}: sha256 does not match its manifest (file changed or damaged); "
-                         "retrain with `vibra defects train`")
-    return knn.load(path)
+    """The kNN of ``manifest`` after checking its file's sha256 (a damaged file is refused, naming it)."""
+    folder, _ = knn_store(ws).load(manifest["version"])
+    return knn.load(folder / "model.npz")
 
 
 def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> dict:
@@ -406,10 +392,9 @@ def read_defects(ws: Workspace, equipment: list[str] | None = None):
     files = [f for eid in (equipment or [None]) for f in lake.partition_files(ws.table("defects"), eid)]
     if not files:
         return pl.DataFrame()
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, lake.reading(files):
         con.execute("SET TimeZone = 'UTC'")
-        return catalog.frame(con, "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
-                                         [[str(f) for f in files]])
+        return catalog.frame(con, f"SELECT * FROM {lake.READ_FILES}", [[str(f) for f in files]])
 
 
 def assignments(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:

@@ -1,11 +1,16 @@
 """``vibra doctor``: does the lake agree with the ledger? Explain every finding; repair what is safe.
 
-Checks: leftover temporary files and work folders of killed runs; completed
+Checks: leftover temporary files and work folders of killed runs; lake files
+that do not read (each file's Parquet footer, one file at a time); completed
 recordings without windows; windows of recordings the ledger does not hold as
 completed (orphans); windows stored twice; empty partition folders; the
-catalog's schema version; files written before a column existed; ``latest``
-pointers naming a version that is gone. ``--repair`` holds the ingest lock, so
-no ingest, rebuild or compaction runs meanwhile.
+catalog's schema version; files written before a column existed; and every
+store of every registered artifact kind (``vibra.storage.artifacts.KINDS``):
+its ``latest`` pointer reads and names a version that is there and verifies,
+and every other version's manifest reads. A damaged file is a finding, never a
+crash. ``--repair`` holds the ingest lock, so no ingest, rebuild or compaction
+runs meanwhile; damaged files are moved aside (``data/.quarantine/``), never
+deleted.
 """
 
 from __future__ import annotations
@@ -18,15 +23,21 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vibra.errors import CorruptArtifactError
 from vibra.settings import Settings
-from vibra.storage import catalog, lake, migrations
+from vibra.storage import artifacts, catalog, lake, migrations
 from vibra.storage.locks import exclusive, table_exclusive
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
 
 KEYS = ("equipment_id", "recording_id", "channel", "window_index")
-POINTER_ROOTS = ("models/forecast", "models/clustering", "models/knn", "models/embedding", "snapshots")
+QUARANTINE = ".quarantine"  # under data/: damaged files moved aside by --repair, never deleted
+PART_OF_RECORDING = re.compile(r"^part-([0-9a-f]{16})\.parquet$")  # features and raw: one file per recording
+REBUILT_BY = {"hourly": "rebuilt from the features table now", "scores": "scored again by the next `vibra detect`",
+              "clusters": "written again by the next `vibra cluster`",
+              "defects": "written again by the next `vibra cluster` or `vibra defects train`",
+              "forecasts": "written again by `vibra forecast --force`"}
 TMP_PID = re.compile(r"\.tmp-(\d+)-")
 
 
@@ -63,7 +74,8 @@ def _leftovers(ws: Workspace) -> list[Path]:
                 continue  # a running writer's file
             out.append(p)
         for p in root.rglob(".tmp-*"):
-            if p.is_dir():
+            m = TMP_PID.search(p.name)
+            if p.is_dir() and not (m and _alive(int(m.group(1))) and int(m.group(1)) != os.getpid()):
                 out.append(p)
     for work_root in (ws.data / ".compact", ws.data / ".rebuild"):
         if work_root.exists():
@@ -71,11 +83,11 @@ def _leftovers(ws: Workspace) -> list[Path]:
     return sorted(set(out))
 
 
-def _recording_counts(ws: Workspace):
-    """{recording_id: (rows, distinct keys)} over the features table."""
+def _recording_counts(ws: Workspace, skip: set[Path]):
+    """{recording_id: (rows, distinct keys)} over the features table (files in ``skip`` left out)."""
     import duckdb
 
-    files = [str(f) for f in lake.partition_files(ws.table("features"))]
+    files = [str(f) for f in lake.partition_files(ws.table("features")) if f not in skip]
     if not files:
         return {}
     with duckdb.connect() as con:
@@ -140,11 +152,18 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
             f.repaired = True
         findings.append(f)
 
+    damaged = _damaged_lake_files(ws)
+    if damaged:
+        findings.append(_lake_finding(ws, damaged, repair))
+    skip = set() if repair else set(damaged)  # repaired: moved aside, so no longer listed
+
     ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
     completed = {r[0]: r for r in ledger if r[2] == "completed"}
     expired = {r[0] for r in ledger if r[2] == "expired"}
-    counts = _recording_counts(ws)
-    missing = [r for rid, r in completed.items() if (r[3] or 0) > 0 and rid not in counts]
+    counts = _recording_counts(ws, skip)
+    unreadable = {m.group(1) for f in skip if f.parent.parent.parent.name == "features"
+                  and (m := PART_OF_RECORDING.match(f.name))}  # explained by the damaged-file finding
+    missing = [r for rid, r in completed.items() if (r[3] or 0) > 0 and rid not in counts and rid[:16] not in unreadable]
     if missing:
         f = Finding("completed_without_windows", "error", len(missing),
                     "the ledger says these recordings were ingested but the features table has none of their windows "
@@ -170,7 +189,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
         affected: set[Path] = set()
         with duckdb.connect() as con:
             for part in parts:
-                files = [str(x) for x in part.glob("*.parquet")]
+                files = [str(x) for x in part.glob("*.parquet") if x not in skip]
                 if not files:
                     continue
                 ids = {r[0] for r in con.execute(f"SELECT DISTINCT recording_id FROM {lake.READ_FILES}",
@@ -219,29 +238,151 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     if have != migrations.CURRENT:
         findings.append(Finding("catalog_schema", "error", 1, f"catalog schema version {have}, this vibra expects "
                                 f"{migrations.CURRENT}", "run `vibra migrate`", []))
-    old = _old_schema_files(ws)
+    old = [f for f in _old_schema_files(ws) if f not in skip]
     if old:
         findings.append(Finding("features_schema", "info", len(old),
                                 "features files written before the embedding carried its version; clustering and "
                                 "the kNN leave their windows out", "none: `vibra features rebuild` recomputes them",
                                 [str(p) for p in old[:5]]))
 
-    for rel in POINTER_ROOTS:
-        root = ws.artifacts / rel
-        pointer = root / "latest.json"
-        name = lake.latest_version(root)
-        if name and not (root / name).is_dir():
-            versions = sorted((p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
-            f = Finding("dangling_latest_pointer", "error", 1, f"{pointer} names {name}, which is gone",
-                        "point it at the newest version left" if versions else "remove the pointer", [str(pointer)])
-            if repair:
-                if versions:
-                    lake.write_json(pointer, {"version": versions[0]})
-                else:
-                    pointer.unlink()
-                f.repaired = True
-            findings.append(f)
+    findings += _artifact_findings(ws, repair)
     return findings
+
+
+def _damaged_lake_files(ws: Workspace) -> dict[Path, str]:
+    """{file: problem} for every lake Parquet file whose footer does not read (each file on its own)."""
+    out = {}
+    if not ws.lake.exists():
+        return out
+    for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(table.glob("date=*/equipment=*/*.parquet")):
+            problem = lake.damaged(f)
+            if problem:
+                out[f] = problem
+    return out
+
+
+def _lake_finding(ws: Workspace, damaged: dict[Path, str], repair: bool) -> Finding:
+    f = Finding("damaged_lake_files", "error", len(damaged),
+                "lake files that cannot be read (truncated or overwritten: a disk filled up, a copy was cut short); "
+                "every command reading them stops and names the file",
+                f"move them to {ws.data / QUARANTINE}/ (kept, not deleted); the recordings whose windows they held "
+                "are marked for re-ingest when their source file is still there; hourly aggregates are rebuilt; "
+                "scores, clusters, defects and forecasts are written again by their commands",
+                [f"{path}: {problem}" for path, problem in list(damaged.items())[:5]])
+    if repair:
+        f.repaired = True
+        reingest, notes = _quarantine(ws, damaged)
+        if notes:
+            f.examples += notes[:5]
+        f.count = len(damaged)
+        if reingest is not None:
+            f.examples.append(f"{reingest} recording(s) marked for re-ingest")
+    return f
+
+
+def _quarantine(ws: Workspace, damaged: dict[Path, str]) -> tuple[int | None, list[str]]:
+    """Move damaged lake files aside; mark their recordings for re-ingest; rebuild hourly aggregates."""
+    from vibra import hourly
+
+    prefixes, rebuild, notes = set(), set(), []
+    for path in damaged:
+        rel = path.relative_to(ws.lake)
+        target = ws.data / QUARANTINE / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}")
+        with table_exclusive(ws.lake / rel.parts[0] / lake.TABLE_LOCK):
+            os.replace(path, target)
+        table = rel.parts[0]
+        date, eid = rel.parts[1].split("=", 1)[1], rel.parts[2].split("=", 1)[1]
+        if table in ("features", "raw") and (m := PART_OF_RECORDING.match(path.name)):
+            prefixes.add(m.group(1))
+        if table in ("features", "hourly"):
+            rebuild.add((date, eid))
+        if table in REBUILT_BY:
+            notes.append(f"{rel}: {REBUILT_BY[table]}")
+    if rebuild:
+        hourly.rebuild(ws.lake, rebuild)
+    if not prefixes:
+        return None, notes
+    names = [n for n, _ in catalog.RECORDING_COLUMNS]
+    rows = [dict(zip(names, r)) for r in catalog.query(
+        ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c WHERE status = 'completed' "
+                         "AND substr(recording_id, 1, 16) IN (SELECT unnest(?))", [sorted(prefixes)])]
+    now = datetime.now(timezone.utc)
+    again = [r for r in rows if r["source_path"] and Path(r["source_path"]).exists()]
+    notes += [f"{r['source_path']}: source file gone, its windows cannot be rebuilt" for r in rows if r not in again]
+    if again:
+        catalog.write_rows(ws.catalog_path, [{**r, "status": "pending", "updated_at": now,
+                                              "error": "lake file damaged (vibra doctor): re-ingested on the next run"}
+                                             for r in again])
+    return len(again), notes
+
+
+def _artifact_findings(ws: Workspace, repair: bool) -> list[Finding]:
+    """Every store of every registered artifact kind: pointer, pointed version, other versions' manifests."""
+    pointers_bad: list[tuple[artifacts.VersionedStore, str]] = []
+    dangling: list[tuple[artifacts.VersionedStore, str]] = []
+    live_bad: list[tuple[artifacts.VersionedStore, str]] = []
+    old_bad: list[tuple[artifacts.VersionedStore, str, str]] = []
+    for store in artifacts.stores(ws.artifacts):
+        try:
+            latest = store.latest()
+        except CorruptArtifactError as exc:
+            pointers_bad.append((store, f"{exc.path}: {exc.problem}"))
+            latest = None
+        if latest and not (store.root / latest).is_dir():
+            dangling.append((store, f"{store.pointer} names {latest}, which is gone"))
+        elif latest and (bad := store.problems(latest)):
+            live_bad.append((store, "; ".join(f"{path}: {problem}" for path, problem in bad)))
+        for version in store.versions():
+            if version == latest:
+                continue
+            try:
+                store.read_manifest(version)
+            except CorruptArtifactError as exc:
+                old_bad.append((store, version, f"{exc.path}: {exc.problem}"))
+
+    def repoint(items) -> None:
+        for store, _ in items:
+            intact = store.newest_verifying()
+            if intact:
+                store.point(intact)
+            else:
+                store.pointer.unlink(missing_ok=True)
+
+    out = []
+    for check, items, what in (
+            ("damaged_pointer", pointers_bad, "`latest` pointers that do not read (corrupt JSON or not the pointer "
+                                              "format); every command using that artifact stops and names the file"),
+            ("dangling_latest_pointer", dangling, "`latest` pointers naming a version that is gone"),
+            ("damaged_artifact", live_bad, "the version a `latest` pointer names does not verify (manifest damaged, "
+                                           "or a file missing or changed since it was written): it is refused")):
+        if not items:
+            continue
+        f = Finding(check, "error", len(items), what,
+                    "point each at the newest version that verifies (remove the pointer when none does; then "
+                    "retrain or rerun the command that makes it)", [text for _, text in items[:5]])
+        if repair:
+            if check == "damaged_pointer" and any("older vibra" in text for _, text in items):
+                artifacts.migrate(ws.artifacts)
+            repoint([(store, text) for store, text in items if check != "damaged_pointer" or "older vibra" not in text])
+            f.repaired = True
+        out.append(f)
+    if old_bad:
+        f = Finding("damaged_old_versions", "warning", len(old_bad),
+                    "older versions whose manifest does not read; nothing loads them unless a pointer is moved back",
+                    f"move them to {ws.artifacts / QUARANTINE}/ (kept, not deleted)", [t for _, _, t in old_bad[:5]])
+        if repair:
+            for store, version, _ in old_bad:
+                target = ws.artifacts / QUARANTINE / (store.root / version).relative_to(ws.artifacts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(store.root / version, target if not target.exists()
+                           else target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}"))
+            f.repaired = True
+        out.append(f)
+    return out
 
 
 def _old_schema_files(ws: Workspace) -> list[Path]:
@@ -252,6 +393,6 @@ def _old_schema_files(ws: Workspace) -> list[Path]:
         try:
             if "embedding_version" not in pq.read_schema(f).names:
                 out.append(f)
-        except OSError:
-            out.append(f)
+        except Exception:  # noqa: BLE001 - a damaged file is reported by its own check
+            continue
     return out

@@ -78,13 +78,13 @@ def _partitions_of(table: Path, equipment_ids: list[str]) -> dict[str, dict[Path
     """recording_id → {partition folder: files holding its rows}, found from the rows (files may be compacted)."""
     import duckdb
 
-    from vibra.storage.lake import READ_FILES, partition_files
+    from vibra.storage.lake import READ_FILES, partition_files, reading
 
     files = [f for eid in equipment_ids for f in partition_files(table, eid)]
     out: dict[str, dict[Path, list[Path]]] = {}
     if not files:
         return out
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, reading(files):
         rows = con.execute(f"SELECT DISTINCT recording_id, filename FROM {READ_FILES.replace(')', ', filename = true)')}",
                            [[str(f) for f in files]]).fetchall()
     for rid, name in rows:
@@ -97,10 +97,10 @@ def _keep_rows(files: list[Path], recording_id: str, target: Path) -> None:
     """Copy one recording's rows out of (possibly shared) files into ``target``."""
     import duckdb
 
-    from vibra.storage.lake import READ_FILES, sql_literal
+    from vibra.storage.lake import READ_FILES, reading, sql_literal
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, reading(files):
         con.execute(f"COPY (SELECT * EXCLUDE (filename) FROM {READ_FILES.replace(')', ', filename = true)')} "
                     f"WHERE recording_id = ?) TO {sql_literal(target)} (FORMAT parquet, COMPRESSION zstd)",
                     [[str(f) for f in files], recording_id])

@@ -3,22 +3,19 @@ time to the alarm limit, a manifest per run, and the ``forecasts`` table."""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError
 from vibra.forecast import Series, forecast_many, time_to_threshold, to_grid, trend_test
-from vibra.models.registry import point, pointers
 from vibra.physics import iso_limits
 from vibra.settings import Settings
-from vibra.storage.lake import partition_dates, partition_dir, partition_files, write_json, write_parquet
+from vibra.storage import artifacts
+from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
 from vibra.workspace import Workspace
 
 from vibra_pipelines.anomaly import equipment_ids, read_features
@@ -27,8 +24,8 @@ from vibra_pipelines.runs import count_forecast, run_record
 LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
 
 
-def forecast_root(ws: Workspace) -> Path:
-    return ws.artifacts / "models" / "forecast"
+def forecast_store(ws: Workspace) -> artifacts.VersionedStore:
+    return artifacts.store(ws.artifacts, "forecast")
 
 
 def parse_duration(text: str) -> float:
@@ -93,13 +90,12 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     min_points = min_points or settings.forecast.min_points
     started = time.perf_counter()
     now = datetime.now(timezone.utc)
-    version = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
+    version = artifacts.new_version(now=now)
     horizon = max(1, int(round(horizon_s / freq_s)))
-    root = forecast_root(ws)
+    store = forecast_store(ws)
     previous = {}
-    if (latest := pointers(root).get("forecast")):
-        previous = {s["key"]: s["data_end"] for s in
-                    json.loads((root / latest / "manifest.json").read_text())["series"]}
+    if (latest := store.latest_manifest()) is not None:
+        previous = {s["key"]: s["data_end"] for s in latest["series"]}
     result = ForecastRun(version=version)
     with run_record(ws, "forecast", settings) as counts:
         todo: list[tuple[Series, dict]] = []
@@ -173,11 +169,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                                                      for k, v in previous.items()
                                                      if k not in {s["key"] for s in result.series}],
         }
-        folder = root / version
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(folder / "manifest.json", manifest)
-        point(root, "forecast", version)
-        result.manifest = str(folder / "manifest.json")
+        store.put(version, manifest)
+        result.manifest = str(store.root / version / store.manifest)
         counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks)
         count_forecast(ws, result.series, ok=True)
     return result
@@ -212,7 +205,7 @@ def show(ws: Workspace, equipment_id: str, *, channel: str | None = None, indica
     files = partition_files(table, equipment_id, partition_dates(table, equipment_id))
     if not files:
         raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
-    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    df = read_frame(files)
     if channel:
         df = df.filter(pl.col("channel") == channel)
     if indicator:

@@ -31,8 +31,8 @@ from vibra_pipelines.runs import run_record
 
 COMPACT_DIR = ".compact"
 # raw keeps one file per recording by design (found by name); the rest can be merged
-COMPACTABLE = ("features", "hourly", "scores", "forecasts", "clusters", "defects")
-RETAINABLE = ("raw", "features", "hourly", "scores", "forecasts", "clusters", "defects")
+COMPACTABLE = ("features", "hourly", "scores", "forecasts", "clusters", "defects", "rul")
+RETAINABLE = ("raw", "features", "hourly", "scores", "forecasts", "clusters", "defects", "rul")
 SORT_KEYS = ("equipment_id", "recording_id", "channel", "window_start", "window_index", "model_type", "time")
 FEATURE_FILE = re.compile(r"^part-([0-9a-f]{16})\.parquet$")
 
@@ -73,7 +73,7 @@ def _merge(files: list[Path], out: Path) -> int:
     """Write the rows of ``files`` to ``out`` sorted by the keys they have; returns the row count."""
     import duckdb
 
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, lake.reading(files):
         con.execute("SET TimeZone = 'UTC'")
         names = [str(f) for f in files]
         cols = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
@@ -89,7 +89,7 @@ def _rows(files: list[Path]) -> int:
 
     if not files:
         return 0
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, lake.reading(files):
         return con.execute("SELECT count(*) FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
                            [[str(f) for f in files]]).fetchone()[0]
 
@@ -214,7 +214,7 @@ def _recordings_only_in(ws: Workspace, folder: Path, dates: list[str]) -> list[s
     kept = [str(f) for f in lake.partition_files(folder) if str(f) not in set(dropped)]
     if not dropped:
         return []
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, lake.reading(dropped + kept):
         gone = {r[0] for r in con.execute(f"SELECT DISTINCT recording_id FROM {lake.READ_FILES}",
                                           [dropped]).fetchall()}
         still = {r[0] for r in con.execute(f"SELECT DISTINCT recording_id FROM {lake.READ_FILES}",
@@ -234,30 +234,15 @@ def _mark_expired(ws: Workspace, recording_ids: list[str]) -> None:
 
 # -- garbage collection -----------------------------------------------------------------------------
 
-def _versions_gc(root: Path, keep: int) -> list[str]:
-    """Keep the newest ``keep`` version folders under ``root`` and the one latest.json names."""
-    if not root.exists():
-        return []
-    latest = lake.latest_version(root)
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
-    removed = []
-    for folder in folders[keep:]:
-        if folder.name != latest:
-            shutil.rmtree(folder)
-            removed.append(str(folder))
-    return removed
-
-
 def gc(ws: Workspace, settings: Settings, keep: int) -> dict:
-    """Old anomaly-model, forecast, clustering, kNN and snapshot versions; never one ``latest`` names."""
-    from vibra_pipelines import anomaly
+    """Old versions of every registered artifact kind (``vibra.storage.artifacts.KINDS``): all but the
+    ``keep`` newest of each store, never the one ``latest`` names nor the newest that verifies.
+    Every store is checked before anything is deleted: a damaged pointer stops the gc whole."""
+    from vibra.storage import artifacts
 
     if keep < 1:
         raise InputError(f"--keep {keep}: keep at least 1 version")
     with run_record(ws, "maintain gc", settings) as counts:
-        models = ws.artifacts / "models"
-        out = {"anomaly": anomaly.gc(ws, keep), "forecast": _versions_gc(models / "forecast", keep),
-               "clustering": _versions_gc(models / "clustering", keep), "knn": _versions_gc(models / "knn", keep),
-               "snapshots": _versions_gc(ws.artifacts / "snapshots", keep)}
+        out = artifacts.collect(ws.artifacts, keep)
         counts.update({k: len(v) for k, v in out.items()})
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vibra.errors import InputError
 from vibra.settings import EQUIPMENT_ID_RE, Settings
-from vibra.storage.lake import partition_dates, partition_files
+from vibra.storage.lake import partition_dates, partition_files, read_frame
 from vibra.workspace import Workspace
 
 
@@ -29,7 +29,7 @@ def recent(ws: Workspace, settings: Settings, equipment_id: str, *, channel: str
     frames, found = [], 0
     for date in dates:
         for path in partition_files(table, equipment_id, [date]):
-            df = pl.read_parquet(path)
+            df = read_frame([path])
             wanted = [f"{indicator}_mean", f"{indicator}_max", f"{indicator}_p95"]
             if wanted[0] not in df.columns:
                 known = sorted({c.rsplit("_", 1)[0] for c in df.columns if c.endswith("_mean")})

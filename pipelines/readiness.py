@@ -19,7 +19,7 @@ from vibra.readiness import GREEN, RANK, RED, Metric, metric, overall
 from vibra.settings import Settings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.signal.indicators import SPECTRAL_COLUMNS
-from vibra.storage import catalog, lake
+from vibra.storage import artifacts, catalog, lake
 from vibra.workspace import Workspace
 
 from vibra_pipelines.cluster import latest_manifest, read_clusters, read_windows
@@ -44,7 +44,7 @@ def _window_stats(ws: Workspace, emb_version: str):
     files = [str(f) for f in lake.partition_files(ws.table("features"))]
     if not files:
         return []
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, lake.reading(files):
         con.execute("SET TimeZone = 'UTC'")
         have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {lake.READ_FILES}", [files]).fetchall()}
         numeric = [c for c in (*TIME_COLUMNS, *SPECTRAL_COLUMNS) if c in have]
@@ -255,7 +255,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         }
         _gauges(ws, report, gauges, stats, now)
         if record:
-            lake.write_json(ws.artifacts / "readiness" / "latest.json", report)
+            artifacts.store(ws.artifacts, "readiness").put(artifacts.new_version("readiness", now=now), report)
         counts.update(readiness=status, red=report["counts"][RED])
     return report
 

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from vibra import __version__
-from vibra.errors import InputError, NotReadyError, VibraError
+from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
 from vibra.physics import iso_limits
 from vibra.report import svg
 from vibra.settings import Settings
-from vibra.storage.lake import partition_files, read_json, write_text
+from vibra.storage import artifacts
+from vibra.storage.lake import partition_files, read_frame, write_text
 from vibra.workspace import Workspace
 
 from vibra_pipelines import anomaly, cluster, diagnose, forecast, status
@@ -51,13 +52,18 @@ def _slug(equipment_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", equipment_id)
 
 
+def latest_readiness(ws: Workspace) -> dict | None:
+    """The latest readiness report (``vibra readiness``), or None before the first one."""
+    return artifacts.store(ws.artifacts, "readiness").latest_manifest()
+
+
 def _hourly(ws: Workspace, eid: str):
     import polars as pl
 
     files = partition_files(ws.table("hourly"), eid)
     if not files:
         return pl.DataFrame()
-    return pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed").sort("hour")
+    return read_frame(files).sort("hour")
 
 
 def _trend_chart(hourly, column: str, title: str, unit: str, bands=None) -> str:
@@ -203,6 +209,8 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
             if seen >= start + length:
                 break
         x = np.concatenate(parts) if parts else np.empty(0)
+    except CorruptError:
+        raise  # a damaged file is the workspace's problem, not a missing chart: never hidden
     except VibraError:
         return None
     window = x[start:start + length]
@@ -362,6 +370,8 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
                     "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
             page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}))
             pages.append(page)
+        except CorruptError:
+            raise  # one line naming the damaged file and `vibra doctor --repair`, not a page saying "missing"
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,
@@ -369,13 +379,13 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}
-    readiness_summary = read_json(ws.artifacts / "readiness" / "latest.json")
+    readiness_summary = latest_readiness(ws)
     written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, readiness=readiness_summary,
                                                                    **common)}
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
     written["clusters.html"] = _clusters_page(ws, settings, env, common)
-    ready = read_json(ws.artifacts / "readiness" / "latest.json")
+    ready = readiness_summary
     if ready:
         rank = {"red": 0, "amber": 1, "green": 2}
         ready["metrics"].sort(key=lambda m: (rank[m["status"]], m["scope"], m["name"]))

@@ -10,19 +10,17 @@ the one whose RUL is estimated. See :mod:`vibra.health` and :mod:`vibra.rul` for
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from vibra import __version__, health
 from vibra import rul as rulmod
 from vibra.errors import InputError
-from vibra.models.registry import point, pointers
 from vibra.settings import Settings
-from vibra.storage.lake import partition_dir, write_json, write_parquet
+from vibra.storage import artifacts
+from vibra.storage.lake import partition_dir, write_parquet
 from vibra.workspace import Workspace
 
 from vibra_pipelines.anomaly import equipment_ids, read_features
@@ -32,8 +30,8 @@ from vibra_pipelines.runs import run_record
 HISTORY_POINTS = 300  # HI points kept per machine in the manifest (for the report's chart)
 
 
-def rul_root(ws: Workspace) -> Path:
-    return ws.artifacts / "models" / "rul"
+def rul_store(ws: Workspace) -> artifacts.VersionedStore:
+    return artifacts.store(ws.artifacts, "rul")
 
 
 @dataclass
@@ -101,7 +99,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
 
     started = time.perf_counter()
     now = datetime.now(timezone.utc)
-    version = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
+    version = artifacts.new_version(now=now)
     result = RulRun(version=version)
     with run_record(ws, "rul", settings) as counts:
         events = list_events(ws)
@@ -191,23 +189,18 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
 
 
 def publish(ws: Workspace, version: str, now: datetime, manifest: dict, table) -> str:
-    """Write the ``rul`` table rows (partitioned by date and machine), the manifest, then the latest
-    pointer — last, so a reader never sees a pointer to a half-written version."""
+    """Write the ``rul`` table rows (partitioned by date and machine), then commit the manifest
+    through the store, which moves ``latest`` last: a reader never sees a half-written version."""
     import polars as pl
 
     table = table.with_columns(model_version=pl.lit(version), generated_at=pl.lit(now))
     for (eid,), part in table.group_by(["equipment_id"], maintain_order=True):
         write_parquet(part, partition_dir(ws.table("rul"), now.date().isoformat(), eid) / f"part-{version}.parquet")
-    root = rul_root(ws)
-    write_json(root / version / "manifest.json", manifest)
-    point(root, "rul", version)
-    return str(root / version / "manifest.json")
+    store = rul_store(ws)
+    store.put(version, manifest)
+    return str(store.root / version / store.manifest)
 
 
 def latest(ws: Workspace) -> dict | None:
     """The latest RUL manifest, or None."""
-    import json
-
-    root = rul_root(ws)
-    version = pointers(root).get("rul")
-    return json.loads((root / version / "manifest.json").read_text()) if version else None
+    return rul_store(ws).latest_manifest()

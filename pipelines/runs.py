@@ -49,7 +49,8 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
         # below the default level so it is not printed twice; anything else is an error with its cause.
         from vibra.errors import VibraError
 
-        log.log(logging.INFO if isinstance(exc, VibraError) else logging.ERROR, "run failed", extra={"run_id": run["run_id"], "command": command, "error": str(exc)[:1000],
+        level = logging.INFO if isinstance(exc, VibraError) else logging.ERROR
+        log.log(level, "run failed", extra={"run_id": run["run_id"], "command": command, "error": str(exc)[:1000],
                                        "seconds": round(time.perf_counter() - started, 3)})
         raise
     run.update(status=counts.pop("status", "ok"), finished_at=datetime.now(timezone.utc), counts=counts)

@@ -4,16 +4,14 @@ A snapshot freezes the training set: every window of the current embedding
 (or a stratified sample of them) with its keys, cluster, embedding and defect
 label (a direct label wins; else the kNN's assignment, not ``unknown``). Rows
 are selected and written in key order with a seeded generator, so the same lake
-and the same seed give a byte-identical data file. The version folder is
-written under a temporary name and renamed into place; ``latest.json`` then
-points at it.
+and the same seed give a byte-identical data file. Snapshots are a versioned
+store (``vibra.storage.artifacts``, manifest ``metadata.json``): the version
+folder is written under a temporary name and renamed into place, then
+``latest`` points at it.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from vibra import __version__
 from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.storage import lake
+from vibra.storage import artifacts
 from vibra.workspace import Workspace
 
 from vibra_pipelines.cluster import KEYS, latest_manifest, read_clusters
@@ -33,8 +31,12 @@ STRATA = ("equipment", "defect")
 UNLABELLED = "(unlabelled)"
 
 
+def store(ws: Workspace) -> artifacts.VersionedStore:
+    return artifacts.store(ws.artifacts, "snapshots")
+
+
 def root(ws: Workspace) -> Path:
-    return ws.artifacts / "snapshots"
+    return store(ws).root
 
 
 def training_rows(ws: Workspace, settings: Settings):
@@ -94,15 +96,12 @@ def run(ws: Workspace, settings: Settings, *, stratify: str = "equipment", max_p
     with run_record(ws, "snapshot", settings) as counts:
         rows, emb_version = training_rows(ws, settings)
         picked = select(rows, stratify, max_per_class, seed)
-        base = root(ws)
-        base.mkdir(parents=True, exist_ok=True)
-        tmp = base / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
+        snapshots = store(ws)
+        with snapshots.staging() as tmp:
             picked.write_parquet(tmp / "data.parquet", compression="zstd", statistics=True)
             sha = sha256_file(tmp / "data.parquet")
             now = datetime.now(timezone.utc)
-            version = f"{now:%Y%m%dT%H%M%S%fZ}-{sha[:8]}"
+            version = artifacts.new_version(sha[:8], now=now)
             classes = dict(sorted(
                 (k or UNLABELLED, v) for k, v in picked.group_by("defect").len().iter_rows()))
             labelled = [v for k, v in classes.items() if k != UNLABELLED]
@@ -110,8 +109,8 @@ def run(ws: Workspace, settings: Settings, *, stratify: str = "equipment", max_p
             knn = defects.latest_knn(ws)
             clustering = latest_manifest(ws)
             ready = readiness.run(ws, settings, record=False)
-            meta = {
-                "version": version, "created_at": now.isoformat(), "rows": picked.height,
+            meta = snapshots.commit(tmp, version, {
+                "created_at": now.isoformat(), "rows": picked.height,
                 "rows_before_selection": rows.height, "stratify": stratify, "max_per_class": max_per_class,
                 "seed": seed, "class_balance": classes,
                 "imbalance_ratio": (max(labelled) / min(labelled)) if len(labelled) >= 2 else None,
@@ -124,55 +123,42 @@ def run(ws: Workspace, settings: Settings, *, stratify: str = "equipment", max_p
                 "data_sha256": sha, "vibra_version": __version__, "settings": settings.as_dict(),
                 "readiness": {"status": ready["status"], "counts": ready["counts"],
                               "red": [f"{m['name']} ({m['scope']})" for m in ready["metrics"] if m["status"] == "red"]},
-            }
-            (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
-            tmp.rename(base / version)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        lake.write_json(base / "latest.json", {"version": version})
+            })
         counts.update(version=version, rows=picked.height)
     return meta
 
 
 def versions(ws: Workspace) -> list[dict]:
     """Every snapshot, newest first: version, created_at, rows, data_sha256, readiness status, latest."""
-    latest = lake.latest_version(root(ws))
+    snapshots = store(ws)
+    latest = snapshots.latest()
     out = []
-    for folder in sorted(root(ws).glob("*/metadata.json"), reverse=True):
-        meta = lake.read_json(folder) or {}
-        out.append({"version": meta.get("version", folder.parent.name), "created_at": meta.get("created_at"),
+    for version in snapshots.versions():
+        meta = snapshots.read_manifest(version)
+        out.append({"version": version, "created_at": meta.get("created_at"),
                     "rows": meta.get("rows"), "data_sha256": meta.get("data_sha256"),
                     "readiness": (meta.get("readiness") or {}).get("status"),
-                    "latest": meta.get("version") == latest})
+                    "latest": version == latest})
     return out
 
 
 def show(ws: Workspace, version: str) -> dict:
-    meta = lake.read_json(root(ws) / version / "metadata.json")
-    if meta is None:
-        known = [v["version"] for v in versions(ws)]
+    snapshots = store(ws)
+    if version not in snapshots.versions():
+        known = snapshots.versions()
         raise InputError(f"snapshot {version!r} not found; `vibra snapshot list` shows {known[:5] or 'none yet'}")
-    return meta
+    return snapshots.read_manifest(version)
 
 
 def read(ws: Workspace, version: str):
     """A snapshot's rows, after checking the data file against its recorded sha256."""
     import polars as pl
 
-    meta = show(ws, version)
-    path = root(ws) / version / "data.parquet"
-    if sha256_file(path) != meta["data_sha256"]:
-        raise InputError(f"{path}: sha256 does not match metadata.json (changed or damaged); take a new snapshot")
-    return pl.read_parquet(path)
+    show(ws, version)
+    folder, _ = store(ws).load(version)
+    return pl.read_parquet(folder / "data.parquet")
 
 
 def gc(ws: Workspace, keep: int) -> list[str]:
-    """Remove all but the newest ``keep`` snapshots; never the one ``latest.json`` names."""
-    latest = lake.latest_version(root(ws))
-    removed = []
-    for item in versions(ws)[keep:]:
-        if item["version"] != latest:
-            shutil.rmtree(root(ws) / item["version"], ignore_errors=True)
-            removed.append(item["version"])
-    return removed
+    """Remove all but the newest ``keep`` snapshots; never the one ``latest`` names nor the newest that verifies."""
+    return [Path(p).name for p in artifacts.collect(ws.artifacts, keep, ["snapshots"])["snapshots"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vibra.storage import catalog
-from vibra.storage.lake import has_files, parquet_glob, sql_literal
+from vibra.storage.lake import has_files, parquet_glob, reading, sql_literal
 from vibra.workspace import Workspace
 
 
@@ -32,12 +32,9 @@ def run(ws: Workspace, equipment_ids: list[str] | None = None) -> dict:
     windows: dict[str, int] = {}
     features = ws.table("features")
     if has_files(features):
-        con = duckdb.connect()
-        try:
+        with duckdb.connect() as con, reading(features):
             rows = con.execute(f"SELECT equipment_id, count(*) FROM read_parquet({sql_literal(parquet_glob(features))}, "
                                "hive_partitioning = true) GROUP BY equipment_id").fetchall()
-        finally:
-            con.close()
         windows = {e: n for e, n in rows if not equipment_ids or e in equipment_ids}
     equipment = [{"equipment_id": e, "completed": c, "failed": f, "windows": windows.get(e, 0),
                   "last_recorded_at": _iso(last)} for e, c, f, last in per_eq if e]

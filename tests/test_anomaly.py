@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import CWRU_TOML, stage
 
-from vibra.errors import InputError
+from vibra.errors import CorruptArtifactError, InputError
 from vibra.models import FAMILIES, make, registry
 from vibra.settings import load_settings
 from vibra.workspace import Workspace, init_workspace
@@ -86,9 +86,11 @@ def test_manifest_fields_and_latest_pointer(plant):
     ws, _, _, trained = plant
     assert len(trained.models) == 6 * 3 and not trained.skipped
     scope = ws.artifacts / "models" / "anomaly" / "pump-02"
-    pointers = json.loads((scope / "latest.json").read_text())
+    pointers = registry.pointers(scope)
     assert set(pointers) == set(FAMILIES)
-    manifest = json.loads((scope / pointers["iforest"] / "manifest.json").read_text())
+    for family, version in pointers.items():  # one store per family, one pointer format
+        assert json.loads((scope / family / "latest.json").read_text()) == {"version": version, "schema": 1}
+    manifest = json.loads((scope / "iforest" / pointers["iforest"] / "manifest.json").read_text())
     for key in ("model_type", "version", "threshold", "threshold_rule", "n_samples", "features", "training_window",
                 "created_at", "vibra_version", "params", "files", "quality"):
         assert key in manifest, key
@@ -153,8 +155,8 @@ def test_threshold_change_is_a_new_version_without_retraining(plant):
     assert z_version["threshold_rule"] == "z:4" and z_version["files"] == old["files"]
     with pytest.raises(InputError, match="exactly one"):
         anomaly.set_threshold(ws, "fan-03", model="iforest", quantile=0.9, value=1.0)
-    weights = scope / new["version"] / "iforest.pkl"
-    assert weights.stat().st_ino == (scope / before / "iforest.pkl").stat().st_ino  # the same bytes, linked
+    weights = scope / "iforest" / new["version"] / "iforest.pkl"
+    assert weights.stat().st_ino == (scope / "iforest" / before / "iforest.pkl").stat().st_ino  # the same bytes, linked
 
 
 def test_tampered_model_file_is_refused(plant, tmp_path):
@@ -165,10 +167,11 @@ def test_tampered_model_file_is_refused(plant, tmp_path):
     original = path.read_bytes()
     try:
         path.write_bytes(original.replace(b"[", b"[9.9, ", 1))
-        with pytest.raises(InputError, match="does not match the manifest"):
+        with pytest.raises(CorruptArtifactError, match="does not match the manifest"):
             registry.load(scope, "baseline")
         proc = run_vibra("detect", "--equipment", "compressor-05", "--model", "baseline", "--home", str(ws.root))
-        assert proc.returncode == 1 and "refusing to load" in proc.stderr
+        assert proc.returncode == 1 and "refusing to load" in proc.stderr and str(path) in proc.stderr
+        assert "vibra doctor --repair" in proc.stderr and "Traceback" not in proc.stderr
     finally:
         path.write_bytes(original)
 
@@ -179,8 +182,8 @@ def test_detect_scores_only_new_windows_and_gc_keeps_latest(plant):
     assert again.scored == 0
     removed = anomaly.gc(ws, keep=1)
     for scope in (ws.artifacts / "models" / "anomaly").iterdir():
-        for version in registry.pointers(scope).values():
-            assert (scope / version / "manifest.json").exists()
+        for family, version in registry.pointers(scope).items():
+            assert (scope / family / version / "manifest.json").exists()
     assert all("fan-03" in r for r in removed) or removed == []
 
 

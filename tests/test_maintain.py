@@ -179,7 +179,7 @@ def test_gc_keeps_newest_and_latest(tmp_path):
     for k in range(5):
         (root / f"2026010{k}T000000Z-x").mkdir(parents=True)
         (root / f"2026010{k}T000000Z-x" / "manifest.json").write_text("{}")
-    (root / "latest.json").write_text(json.dumps({"version": "20260100T000000Z-x"}))  # the oldest one
+    (root / "latest.json").write_text(json.dumps({"version": "20260100T000000Z-x", "schema": 1}))  # the oldest one
     settings = load_settings(ws.config_path, {})
     removed = maintain.gc(ws, settings, keep=2)
     left = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -201,7 +201,7 @@ def test_doctor_finds_explains_and_repairs(tmp_path):
     orphan = pl.read_parquet(files[2]).with_columns(recording_id=pl.lit("f" * 64))
     orphan.write_parquet(parts[0] / f"part-{'f' * 16}.parquet")                        # windows with no ledger row
     (ws.artifacts / "models" / "knn").mkdir(parents=True)
-    (ws.artifacts / "models" / "knn" / "latest.json").write_text('{"version": "gone"}')
+    (ws.artifacts / "models" / "knn" / "latest.json").write_text('{"version": "gone", "schema": 1}')
     found = run_vibra("doctor", "--json", *home)
     assert found.returncode == 1
     report = json.loads(found.stdout)

@@ -179,11 +179,10 @@ def _clustered(ws, settings, sizes: dict[int, int], noise: int):
     out = windows.select(*cluster.KEYS, "window_start").with_columns(cluster_id=pl.Series(ids, dtype=pl.Int64),
                                                                       clustering_version=pl.lit(version))
     lake.write_partitioned(out, ws.table("clusters"), version)
-    lake.write_json(cluster.clustering_root(ws) / version / "manifest.json", {
-        "version": version, "created_at": NOW.isoformat(), "embedding_version": "x", "n_clusters": len(sizes),
+    cluster.clustering_store(ws).put(version, {
+        "created_at": NOW.isoformat(), "embedding_version": "x", "n_clusters": len(sizes),
         "noise_ratio": noise / len(ids), "sizes": {str(c): n for c, n in sizes.items()}, "clusters": [],
         "windows": len(ids), "validity": None, "drift": {}, "psi": {}})
-    lake.write_json(cluster.clustering_root(ws) / "latest.json", {"version": version})
 
 
 @pytest.mark.parametrize("noise,expect", [(10, "green"), (30, "amber"), (45, "red")])

@@ -27,7 +27,6 @@ from typing import Mapping
 
 import numpy as np
 
-from vibra.storage.lake import latest_version, write_json
 
 # (name, source indicator, transform, center, scale). Transforms: "log10" of the
 # value, "ratio_rms_log10" = log10(value / rms), "rel_nyquist" = value / (fs/2),
@@ -130,12 +129,22 @@ def manifest(defn: dict) -> dict:
 
 
 def ensure_manifest(root: Path, defn: dict) -> str:
-    """Write ``root/<version>/manifest.json`` once (atomically) and point ``latest.json`` at it."""
+    """Write the definition's version (``root/<version>/manifest.json``) once and point ``latest`` at it.
+
+    The version id is the definition's hash, not a time: the same definition is the same version.
+    """
+    from vibra.errors import CorruptArtifactError
+    from vibra.storage.artifacts import VersionedStore
+
+    store = VersionedStore(root, "embedding", collect=False)
     body = manifest(defn)
     version = body["version"]
-    path = root / version / "manifest.json"
-    if not path.exists():
-        write_json(path, {**body, "created_at": datetime.now(timezone.utc).isoformat()})
-    if latest_version(root) != version:  # the pointer only moves when the definition changed
-        write_json(root / "latest.json", {"version": version})
+    if not (root / version).is_dir():
+        store.put(version, {**body, "created_at": datetime.now(timezone.utc).isoformat()}, point=False)
+    try:
+        current = store.latest()
+    except CorruptArtifactError:
+        current = None  # a damaged pointer is replaced: the current definition is known for certain here
+    if current != version:  # the pointer only moves when the definition changed
+        store.point(version)
     return version

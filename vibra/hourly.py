@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vibra.storage.lake import partition_dir, partition_files, replace_into, sql_literal, temp_path
+from vibra.storage.lake import partition_dir, partition_files, reading, replace_into, sql_literal, temp_path
 
 HOURLY_INDICATORS = ("rms", "peak", "crest_factor", "kurtosis", "skewness", "dominant_freq_hz",
                      "velocity_rms_mm_s")
@@ -65,12 +65,14 @@ def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
             if not files:
                 out.unlink(missing_ok=True)
                 continue
-            columns = {row[0] for row in con.execute(
-                f"DESCRIBE SELECT * FROM read_parquet({sql_literal(files[0])}, hive_partitioning = false)").fetchall()}
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_path(out)
             try:
-                con.execute(f"COPY ({hourly_sql(files, columns)}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+                with reading(files):
+                    columns = {row[0] for row in con.execute(
+                        f"DESCRIBE SELECT * FROM read_parquet({sql_literal(files[0])}, hive_partitioning = false)").fetchall()}
+                    con.execute(f"COPY ({hourly_sql(files, columns)}) TO {sql_literal(tmp)} "
+                                "(FORMAT parquet, COMPRESSION zstd)")
                 replace_into(tmp, out)
             except BaseException:
                 tmp.unlink(missing_ok=True)

@@ -109,10 +109,23 @@ def find_workspace(home: str | Path | None = None, env_home: str | None = None,
             root = Path(value).expanduser().resolve()
             if not (root / CONFIG_NAME).is_file():
                 raise WorkspaceError(f"{origin} {root}: no {CONFIG_NAME} there; run `vibra init {root}` first")
-            return Workspace(root)
+            return _opened(Workspace(root))
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_NAME).is_file():
-            return Workspace(folder)
+            return _opened(Workspace(folder))
     raise WorkspaceError(f"no {CONFIG_NAME} in {here} or any folder above it; run `vibra init DIR`, "
                          "or pass --home / set VIBRA_HOME")
+
+
+def _opened(ws: Workspace) -> Workspace:
+    """A found workspace, its artifact pointers migrated to the current format once (see ``artifacts.migrate``)."""
+    from vibra.storage import artifacts
+
+    from vibra.errors import VibraError
+
+    try:
+        artifacts.ensure_layout(ws.artifacts)
+    except (OSError, VibraError):
+        pass  # read-only, or damaged: readers meet the file and name `vibra migrate` / `vibra doctor --repair`
+    return ws

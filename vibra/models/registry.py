@@ -1,8 +1,8 @@
-"""Model artifacts: ``artifacts/models/anomaly/<scope>/<version>/`` with ``manifest.json``.
+"""Model artifacts: one :class:`~vibra.storage.artifacts.VersionedStore` per machine scope and family.
 
-A version folder is written under a temporary name and renamed into place; the ``latest``
-pointer (``latest.json``: model type → version) is replaced atomically. Loading verifies the
-sha256 of every file the manifest lists and refuses a file that does not match.
+``artifacts/models/anomaly/<scope>/<family>/<version>/`` holds the weights, ``train_scores.npy`` and
+``manifest.json`` (sha256 of each file); ``<scope>/<family>/latest.json`` points at the live version.
+Loading verifies every file's sha256 and refuses a file that does not match.
 """
 
 from __future__ import annotations
@@ -11,32 +11,33 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from vibra import __version__
-from vibra.errors import InputError, NotReadyError
+from vibra.errors import NotReadyError
 from vibra.hashing import sha256_file
-from vibra.storage.lake import write_json
 from vibra.models import make
 from vibra.models.base import AnomalyModel, threshold_from
+from vibra.storage.artifacts import POINTER, VersionedStore, new_version
 
-POINTER = "latest.json"
+
+def family_store(scope_dir: Path, model_type: str) -> VersionedStore:
+    return VersionedStore(scope_dir / model_type, "anomaly")
 
 
 def pointers(scope_dir: Path) -> dict[str, str]:
-    path = scope_dir / POINTER
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def point(scope_dir: Path, key: str, version: str) -> None:
-    """Switch the ``latest.json`` entry ``key`` to ``version`` (one atomic file replace)."""
-    current = pointers(scope_dir)
-    current[key] = version
-    write_json(scope_dir / POINTER, current)
+    """{model family: live version} of one scope; a damaged pointer raises, never reads as absent."""
+    if not scope_dir.is_dir():
+        return {}
+    out = {}
+    for folder in sorted(p for p in scope_dir.iterdir() if p.is_dir() and (p / POINTER).exists()):
+        version = family_store(scope_dir, folder.name).latest()
+        if version:
+            out[folder.name] = version
+    return out
 
 
 def quality(scores: np.ndarray, threshold: float) -> dict:
@@ -47,55 +48,36 @@ def quality(scores: np.ndarray, threshold: float) -> dict:
 
 def save(scope_dir: Path, model: AnomalyModel, extra: dict) -> dict:
     """Write a new version of a fitted model; switch ``latest`` to it; return its manifest."""
-    scope_dir.mkdir(parents=True, exist_ok=True)
-    tmp = scope_dir / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        files = model.save(tmp)
+    store = family_store(scope_dir, model.model_type)
+    with store.staging() as tmp:
+        model.save(tmp)
         np.save(tmp / "train_scores.npy", model.train_scores_)
-        files.append("train_scores.npy")
-        hashes = {name: sha256_file(tmp / name) for name in files}
         now = datetime.now(timezone.utc)
+        hashes = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         content = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
-        version = f"{now:%Y%m%dT%H%M%S%fZ}-{model.model_type}-{content[:8]}"
-        manifest = {
-            "model_type": model.model_type, "version": version, "weights_version": version,
+        version = new_version(f"{model.model_type}-{content[:8]}", now=now)
+        return store.commit(tmp, version, {
+            "model_type": model.model_type, "weights_version": version,
             "threshold": model.threshold_, "threshold_rule": f"{model.threshold_rule}:{model.threshold_value:g}",
             "n_samples": int(model.train_scores_.shape[0]), "created_at": now.isoformat(),
-            "vibra_version": __version__, "params": model.params(), "files": hashes,
+            "vibra_version": __version__, "params": model.params(),
             "quality": quality(model.train_scores_, model.threshold_), **extra,
-        }
-        write_json(tmp / "manifest.json", manifest)
-        os.rename(tmp, scope_dir / version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    point(scope_dir, model.model_type, version)
-    return manifest
+        })
 
 
 def manifest_of(scope_dir: Path, model_type: str, version: str | None = None) -> tuple[Path, dict]:
-    version = version or pointers(scope_dir).get(model_type)
+    """(folder, manifest) of the live (or given) version, unverified."""
+    store = family_store(scope_dir, model_type)
+    version = version or store.latest()
     if not version:
         raise NotReadyError(f"{scope_dir}: no trained {model_type} model; run `vibra train --model {model_type}`")
-    folder = scope_dir / version
-    try:
-        return folder, json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
-        raise InputError(f"{folder}: manifest.json missing; retrain with `vibra train`") from None
+    return store.root / version, store.read_manifest(version)
 
 
 def load(scope_dir: Path, model_type: str, version: str | None = None) -> tuple[AnomalyModel, dict]:
     """The model a pointer (or ``version``) names, after checking every file's sha256."""
-    folder, manifest = manifest_of(scope_dir, model_type, version)
-    for name, want in manifest["files"].items():
-        path = folder / name
-        if not path.exists():
-            raise InputError(f"{path}: listed in the manifest but missing; retrain with `vibra train`")
-        got = sha256_file(path)
-        if got != want:
-            raise InputError(f"{path}: sha256 {got[:12]}… does not match the manifest ({want[:12]}…); the file was "
-                             "changed after training — refusing to load it; retrain with `vibra train`")
+    manifest_of(scope_dir, model_type, version)  # a clear NotReadyError when there is no model
+    folder, manifest = family_store(scope_dir, model_type).load(version)
     params = {k: v for k, v in manifest["params"].items() if k != "model_type"}
     model = make(manifest["model_type"], **params).load(folder, params)
     model.threshold_ = manifest["threshold"]
@@ -111,40 +93,31 @@ def set_threshold(scope_dir: Path, model_type: str, *, quantile: float | None = 
     rule, arg = next((r, a) for r, a in (("quantile", quantile), ("z", z), ("value", value)) if a is not None)
     threshold = threshold_from(scores, rule, arg)
     now = datetime.now(timezone.utc)
-    version = f"{now:%Y%m%dT%H%M%S%fZ}-{model_type}-{manifest['weights_version'].rsplit('-', 1)[-1]}"
-    tmp = scope_dir / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    store = family_store(scope_dir, model_type)
+    # the weights' tag is kept: versions sharing weights say so in their names
+    version = new_version(f"{model_type}-{manifest['weights_version'].rsplit('-', 1)[-1]}", now=now)
+    with store.staging() as tmp:
         for name in manifest["files"]:
             try:
                 os.link(folder / name, tmp / name)
             except OSError:
                 shutil.copy2(folder / name, tmp / name)
-        new = {**manifest, "version": version, "threshold": threshold, "threshold_rule": f"{rule}:{arg:g}",
-               "created_at": now.isoformat(), "quality": quality(scores, threshold), "previous_version": manifest["version"]}
-        write_json(tmp / "manifest.json", new)
-        os.rename(tmp, scope_dir / version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    point(scope_dir, model_type, version)
-    return new
+        keep = {k: v for k, v in manifest.items() if k not in ("version", "files")}
+        return store.commit(tmp, version, {
+            **keep, "threshold": threshold, "threshold_rule": f"{rule}:{arg:g}", "created_at": now.isoformat(),
+            "quality": quality(scores, threshold), "previous_version": manifest["version"]})
+
+
+def stores(root: Path) -> list[VersionedStore]:
+    """Every (scope, family) store under the anomaly models' root."""
+    if not root.is_dir():
+        return []
+    return [family_store(scope, fam.name) for scope in sorted(p for p in root.iterdir() if p.is_dir())
+            for fam in sorted(p for p in scope.iterdir() if p.is_dir() and not p.name.startswith("."))]
 
 
 def gc(root: Path, keep: int) -> list[str]:
-    """Remove all but the ``keep`` newest versions of each scope and model type; never a latest one."""
-    removed = []
-    if not root.exists():
-        return removed
-    for scope_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        live = set(pointers(scope_dir).values())
-        by_type: dict[str, list[Path]] = {}
-        for folder in scope_dir.iterdir():
-            if folder.is_dir() and not folder.name.startswith(".") and (folder / "manifest.json").exists():
-                by_type.setdefault(folder.name.split("-")[1], []).append(folder)
-        for folders in by_type.values():
-            for folder in sorted(folders, key=lambda p: p.name, reverse=True)[keep:]:
-                if folder.name not in live:
-                    shutil.rmtree(folder)
-                    removed.append(str(folder))
-    return removed
+    """Remove all but the ``keep`` newest versions of each scope and family; never a live one nor the
+    newest that verifies. Every store is checked before anything is deleted."""
+    plans = [(store, store.gc_plan(keep)) for store in stores(root)]
+    return [path for store, plan in plans for path in store.remove(plan)]

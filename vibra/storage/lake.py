@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -104,25 +105,87 @@ def write_json(final: Path, payload) -> Path:
     return write_text(final, json.dumps(payload, indent=2, default=str))
 
 
-def read_json(path: Path) -> dict | None:
-    """A JSON file written by :func:`write_json`; None when it is missing or unreadable."""
+def read_json(path: Path):
+    """A JSON file written by :func:`write_json`; None only when the file does not exist.
+
+    Raises
+    ------
+    CorruptArtifactError
+        The file exists but is not JSON (truncated, edited, overwritten): a damaged pointer or
+        manifest must never read as "nothing there".
+    """
     import json
 
+    from vibra.errors import CorruptArtifactError
+
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_bytes()
+    except FileNotFoundError:
         return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+        raise CorruptArtifactError(path, f"not valid JSON ({exc})") from None
 
 
-def latest_version(root: Path) -> str | None:
-    """The version ``root/latest.json`` points at (the pointer every versioned artifact folder keeps)."""
-    return (read_json(root / "latest.json") or {}).get("version")
+# -- reading the lake: a damaged file is named, never a bare "No magic bytes" ------------------------
+
+def damaged(path: Path | str) -> str | None:
+    """Why a Parquet file cannot be read (its footer is checked: a truncated file has none), else None."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(str(path))
+    except FileNotFoundError:
+        return None  # gone since it was listed (compaction swapped it): not damage
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError for every kind of damage
+        if "magic bytes" in str(exc) or os.path.getsize(path) < 12:
+            return f"damaged: no Parquet footer ({os.path.getsize(path)} bytes; truncated, or not a Parquet file)"
+        return f"damaged: its Parquet footer does not read ({str(exc).splitlines()[0][:160]})"
+    return None
 
 
-def latest_document(root: Path, name: str = "manifest.json") -> dict | None:
-    """``root/<latest version>/<name>``, or None when there is no latest version."""
-    version = latest_version(root)
-    return read_json(root / version / name) if version else None
+def _reader_error(exc: BaseException) -> bool:
+    """An error raised by a Parquet reader (DuckDB, pyarrow, Polars) or the file system — not a bug of ours."""
+    return isinstance(exc, OSError) or any(
+        (cls.__module__ or "").split(".")[0].lstrip("_") in ("duckdb", "pyarrow", "polars")
+        for cls in type(exc).__mro__)
+
+
+@contextmanager
+def reading(files: Iterable[Path | str] | Path):
+    """Run a read over lake ``files`` (a list, or a table folder); if it fails and one of the files is
+    damaged, raise :class:`~vibra.errors.LakeCorruptError` naming that file instead.
+
+    The one place where DuckDB's "No magic bytes", pyarrow's ``ArrowInvalid`` and Polars'
+    ``ComputeError`` about a bad file become one error naming the file and ``vibra doctor --repair``.
+    Files are probed only after a failure, so a healthy read costs nothing extra.
+    """
+    from vibra.errors import LakeCorruptError, VibraError
+
+    try:
+        yield
+    except (VibraError, MemoryError):
+        raise
+    except Exception as exc:
+        if not _reader_error(exc):
+            raise
+        candidates = (sorted(Path(files).glob("**/*.parquet")) if isinstance(files, (str, Path))
+                      else [Path(f) for f in files])
+        for path in candidates:
+            problem = damaged(path)
+            if problem:
+                raise LakeCorruptError(path, problem) from exc
+        raise
+
+
+def read_frame(files: list[Path], columns: list[str] | None = None):
+    """The rows of lake ``files`` as one Polars frame (schemas of any age: missing columns are null)."""
+    import polars as pl
+
+    with reading(files):
+        return pl.concat([pl.read_parquet(f, columns=columns, hive_partitioning=False) for f in files],
+                         how="diagonal_relaxed")
 
 
 def write_parquet(df, final: Path) -> Path:

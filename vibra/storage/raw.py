@@ -102,7 +102,10 @@ def read(path: Path, batch_rows: int = 262_144) -> tuple[RawMeta, Iterator[np.nd
     """Metadata and float64 chunks (rows, channels) of a raw file."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(str(path))
+    from vibra.storage.lake import reading
+
+    with reading([path]):  # a damaged raw file is named, not a bare pyarrow error
+        pf = pq.ParquetFile(str(path))
     meta = RawMeta(**json.loads(pf.schema_arrow.metadata[META_KEY]))
     footer = pf.metadata.metadata or {}
     if GAPS_KEY.encode() in footer:
