@@ -157,6 +157,14 @@ def lineage(manifest: dict) -> list[str]:
     return own
 
 
+def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[str]:
+    """:func:`lineage` of a stored version; just ``[version]`` when its manifest is gone (gc)."""
+    if not (models_root(ws) / scope / version / "manifest.json").exists():
+        return [version]
+    _, manifest = registry.manifest_of(models_root(ws) / scope, model_type, version)
+    return lineage(manifest)
+
+
 def _scored_keys(ws: Workspace, equipment_id: str, scope: str, versions: list[str]):
     import polars as pl
 

@@ -223,7 +223,7 @@ def test_hst_update_scores_and_learns_only_new_windows(tmp_path):
     _, manifest = registry.manifest_of(scope, "hst")
     assert manifest["version"] == second and manifest["updated_from"] == first
     assert manifest["updated_with_windows"] == n_new and manifest["online_learned_windows"] == n_new
-    assert anomaly.lineage(manifest) == [first, second]
+    assert anomaly.lineage(manifest) == [first, second] == anomaly.chain_of(ws, eid, "hst", second)
 
     # the next update has nothing new: the history is not scored or learned again under the new version
     again = anomaly.detect(ws, settings, models=["hst"], update=True)

@@ -198,7 +198,7 @@ def test_real_cwru_files_ingest(tmp_path, real_data):
     # 0.007 in inner-race faults are impulsive on the drive-end accelerometer: kurtosis well above Gaussian 3
     ir = feats.filter((pl.col("channel") == "DE") & pl.col("recording_id").is_in(
         [hashlib.sha256((source / "IR007_0.mat").read_bytes()).hexdigest()]))
-    assert ir.height == 121265 // 4096 and ir["kurtosis"].median() > 4.0
+    assert ir.height == 121265 // 4096 and ir["kurtosis"].median() > 5.2  # measured 5.42
 
 
 def _spawn_ingest(ws, source) -> subprocess.Popen:
