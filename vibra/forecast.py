@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CANDIDATES = ("AutoETS", "AutoTheta", "AutoARIMA")
 LEVELS = (80, 95)
 
 
@@ -191,7 +190,7 @@ def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_l
                 else:
                     usable_models.append(name)
             chosen = min(usable_models, key=lambda m: maes[m], default="Naive")
-            part = forecasts[key]["Naive" if chosen == "Naive" else chosen]
+            part = forecasts[key][chosen]
             bounds = {f"{side}-{lv}": part[f"{chosen}-{side}-{lv}"].to_numpy() for lv in levels for side in ("lo", "hi")}
             naive = maes.get("Naive")
             mase = maes[chosen] / naive if naive and chosen in maes else float("nan")
