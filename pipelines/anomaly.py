@@ -142,15 +142,38 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     return result
 
 
-def _scored_keys(ws: Workspace, equipment_id: str, model_type: str, version: str):
+def lineage(manifest: dict) -> list[str]:
+    """The versions whose scores count as ``manifest``'s own: itself and, for a version made by
+    ``detect --update``, every version of that online chain before it.
+
+    An online model scores a window once, then learns it (prequential): the score an earlier
+    state gave stays that window's score. A version made by ``threshold set`` (which copies the
+    manifest, ``previous_version`` set) or by ``train`` starts a new chain: its threshold or
+    weights differ, so it scores the history afresh.
+    """
+    own = [manifest["version"]]
+    if "updated_from" in manifest and "previous_version" not in manifest:
+        return list(manifest.get("online_versions", [manifest["updated_from"]])) + own
+    return own
+
+
+def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[str]:
+    """:func:`lineage` of a stored version; just ``[version]`` when its manifest is gone (gc)."""
+    if not (models_root(ws) / scope / version / "manifest.json").exists():
+        return [version]
+    _, manifest = registry.manifest_of(models_root(ws) / scope, model_type, version)
+    return lineage(manifest)
+
+
+def _scored_keys(ws: Workspace, equipment_id: str, scope: str, versions: list[str]):
     import polars as pl
 
     # by the rows' own model_version, not by file name: compaction merges files
     files = partition_files(ws.table("scores"), equipment_id)
     if not files:
         return None
-    scored = read_frame(files, KEYS + ["model_version"])
-    return scored.filter(pl.col("model_version") == version).select(KEYS)
+    scored = read_frame(files, KEYS + ["model_version", "scope"])
+    return scored.filter(pl.col("model_version").is_in(versions) & (pl.col("scope") == scope)).select(KEYS).unique()
 
 
 @dataclass
@@ -174,10 +197,12 @@ def _scopes_for(ws: Workspace, eid: str) -> list[Path]:
 
 def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, models: list[str] | None = None,
            since: datetime | None = None, update: bool = False) -> DetectResult:
-    """Score every window not yet scored by the current version of each model; write ``scores``.
+    """Score every window not yet scored by the current version of each model (or, for an online
+    chain, by any version of it: see :func:`lineage`); write ``scores``.
 
-    ``update``: Half-Space Trees models also learn from the windows they just scored and are
-    saved as a new version (online learning).
+    ``update``: Half-Space Trees models also learn from the windows they just scored that lie after
+    their training window, and are saved as a new version (online learning) that carries the chain,
+    so the next update scores and learns only windows that arrived since.
     """
     import polars as pl
 
@@ -195,7 +220,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                     if models and model_type not in models:
                         continue
                     model, manifest = registry.load(scope, model_type)
-                    done = _scored_keys(ws, eid, model_type, version)
+                    done = _scored_keys(ws, eid, scope.name, lineage(manifest))
                     new = df if done is None else df.join(done, on=KEYS, how="anti")
                     if new.height == 0:
                         continue
@@ -210,14 +235,22 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                     info["scored"] += out.height
                     info["anomalous"] += int(out["is_anomaly"].sum())
                     if update and model_type == "hst" and scope.name != FLEET:
-                        model.learn(Z)
+                        # the training window was learned by fit; learning it again would count it twice
+                        fresh = (new["window_start"] > datetime.fromisoformat(manifest["training_window"]["end"])
+                                 ).to_numpy()
+                        if not fresh.any():
+                            continue
+                        model.learn(Z[fresh])
                         model.train_scores_ = np.load(scope / version / "train_scores.npy")
                         model.threshold_ = manifest["threshold"]
                         keep = {k: manifest[k] for k in manifest
                                 if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",
                                          "training_window")}
                         saved = registry.save(scope, model, {**keep, "updated_from": version,
-                                                             "updated_with_windows": new.height})
+                                                             "online_versions": lineage(manifest),
+                                                             "updated_with_windows": int(fresh.sum()),
+                                                             "online_learned_windows": manifest.get("online_learned_windows", 0)
+                                                             + int(fresh.sum())})
                         result.updated.append(saved["version"])
             result.scored += info["scored"]
             result.anomalous += info["anomalous"]
@@ -269,7 +302,8 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
             if version is None:
                 continue
             _, manifest = registry.manifest_of(scope, model_type, version)
-            cur = (scores.filter((pl.col("model_type") == model_type) & (pl.col("model_version") == version))
+            cur = (scores.filter((pl.col("model_type") == model_type) & (pl.col("model_version").is_in(lineage(manifest)))
+                                 & (pl.col("scope") == scope.name))
                    .sort("channel", "window_start"))
             if cur.height == 0:
                 continue

@@ -48,6 +48,7 @@ class ForecastRun:
     series: list[dict] = field(default_factory=list)
     skipped_unchanged: int = 0
     fallbacks: int = 0
+    model_failures: int = 0   # (series, candidate) pairs that raised or forecast non-finite values
     duration_s: float = 0.0
     manifest: str = ""
 
@@ -139,8 +140,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                 continue
             slope, p = trend_test(series.values, min(series.values.shape[0], max(3 * horizon, 24)))
             info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
-                        trend_p=p)
+                        trend_p=p, failed_models=fc.failed_models)
             result.fallbacks += int(fc.fallback)
+            result.model_failures += len(fc.failed_models)
             ttt = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None}
             if info["limit"] is not None and series.values[-1] >= info["limit"]:
                 info["status"] = "exceeded"
@@ -162,8 +164,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
             "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
             "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
-            "selection": "lowest rolling-origin MAE over 2 origins on each series' tail",
-            "fallbacks": result.fallbacks, "skipped_unchanged": result.skipped_unchanged,
+            "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
+                         "that did not fail on it (Naive when all failed)",
+            "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
             "duration_s": result.duration_s,
             "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
                                                      for k, v in previous.items()
@@ -171,7 +174,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         }
         store.put(version, manifest)
         result.manifest = str(store.root / version / store.manifest)
-        counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks)
+        counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks,
+                      model_failures=result.model_failures)
         count_forecast(ws, result.series, ok=True)
     return result
 

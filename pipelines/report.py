@@ -127,7 +127,11 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
     model = settings.anomaly.model
     if scores.height and (scores["model_type"] == model).any():
         cur = scores.filter(pl.col("model_type") == model)
-        cur = cur.filter(pl.col("model_version") == cur.sort("window_start")["model_version"][-1]).sort("window_start")
+        # the version that scored the latest window, with the online chain it continues (detect --update)
+        latest = cur.sort("window_start").tail(1)
+        cur = cur.filter(pl.col("model_version").is_in(anomaly.chain_of(ws, latest["scope"][0], model,
+                                                                         latest["model_version"][0]))
+                         & (pl.col("scope") == latest["scope"][0])).sort("window_start")
         chart = svg.Chart(title=f"Anomaly score ({model}) and threshold", y_label="score")
         chart.lines = [svg.Line("score", cur["window_start"].to_list(), cur["score"].to_list(), svg.PALETTE[0])]
         chart.hlines = [(float(cur["threshold"][0]), svg.PALETTE[3], "threshold")]

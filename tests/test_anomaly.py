@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
@@ -39,11 +39,12 @@ def test_contract_every_family(family, tmp_path):
     assert np.isfinite(s_in).all() and np.isfinite(s_out).all()
     # higher = more anomalous
     auc = roc_auc_score(np.r_[np.zeros(400), np.ones(40)], np.r_[s_in, s_out])
-    assert auc > 0.95, auc
+    assert auc > 0.99, auc  # measured 1.000 for every family
     # the threshold is the training-score quantile; predict applies it
     assert model.threshold_ == pytest.approx(np.quantile(model.train_scores_, 0.98))
     np.testing.assert_array_equal(model.predict(outliers), model.score(outliers) > model.threshold_)
-    assert 0.0 < np.mean(model.predict(inliers)) <= 0.05
+    # the 0.98 quantile threshold: measured 0.015 / 0.0125 / 0.0225 (iforest / hst / baseline) of the inliers
+    assert 0.0 < np.mean(model.predict(inliers)) <= 0.03
     # refit with the same seed: identical scores
     again = make(family, seed=7).fit(inliers)
     np.testing.assert_array_equal(again.score(outliers), s_out)
@@ -112,8 +113,8 @@ def test_faulty_windows_score_higher_than_healthy_ones(plant):
         part = df.filter((pl.col("model_type") == family) & (healthy | faulty))
         labels = part.select(faulty.cast(int)).to_series().to_numpy()
         aucs[family] = roc_auc_score(labels, part["score"].to_numpy())
-    # measured 0.96 / 0.97 / 0.79 (seed 3): Half-Space Trees is the weakest family on these indicators
-    assert aucs["iforest"] > 0.95 and aucs["baseline"] > 0.95 and aucs["hst"] > 0.75, aucs
+    # measured 0.9999 / 1.000 / 1.000 (iforest / hst / baseline, seed 3)
+    assert min(aucs.values()) > 0.99, aucs
 
 
 def test_alarms_on_faulty_machines_not_on_the_healthy_one(plant):
@@ -131,8 +132,8 @@ def test_alarms_on_faulty_machines_not_on_the_healthy_one(plant):
         first = min(datetime.fromisoformat(e["start"]) for e in by_machine[eid])
         history = truth_df.filter((pl.col("equipment_id") == eid) & (pl.col("time") <= first))
         severity_at_alarm = history.sort("time")["severity"][-1]
-        # caught early: before the fault reaches half of its final severity
-        assert severity_at_alarm < 0.5, (eid, first, severity_at_alarm)
+        # caught early: measured 0.05–0.13, and fan-03 0.20 (its imbalance starts at severity 0.20)
+        assert severity_at_alarm < 0.22, (eid, first, severity_at_alarm)
     pump = [e for e in by_machine["pump-02"]]
     assert any(c["indicator"] in {"env_bpfo", "kurtosis", "rms", "band_2000_4000_hz", "crest_factor", "peak"}
                for e in pump for c in e["top_indicators"])
@@ -187,16 +188,55 @@ def test_detect_scores_only_new_windows_and_gc_keeps_latest(plant):
     assert all("fan-03" in r for r in removed) or removed == []
 
 
-def test_hst_update_learns_online_as_a_new_version(plant):
-    ws, settings, _, _ = plant
-    scope = ws.artifacts / "models" / "anomaly" / "gearbox-04"
-    before = registry.pointers(scope)["hst"]
-    result = anomaly.detect(ws, settings, equipment=["gearbox-04"], models=["hst"], update=True)
-    after = registry.pointers(scope)["hst"]
-    if result.scored:
-        assert after != before and after in result.updated
-        _, manifest = registry.manifest_of(scope, "hst")
-        assert manifest["updated_from"] == before
+def test_hst_update_scores_and_learns_only_new_windows(tmp_path):
+    """``detect --update`` scores and learns the windows that arrived since, once: not the history
+    again under each new version."""
+    import shutil
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    export = tmp_path / "export"
+    synth.run(export, n_equipment=1, days=3, seed=5, start=START, sensor_faults=False, workspace=ws)
+    (eid,) = [p.name for p in export.iterdir() if p.is_dir()]
+    later = tmp_path / "later"
+    later.mkdir()
+    cut = START + timedelta(days=2.5)
+    for path in sorted((export / eid).iterdir()):
+        stamp = datetime.strptime(path.name.split("_", 1)[1][:19], "%Y-%m-%dT%H-%M-%S").replace(tzinfo=timezone.utc)
+        if stamp >= cut:
+            shutil.move(path, later / path.name)
+    settings = load_settings(ws.config_path, {})
+    ingest.run(ws, settings, export)
+    anomaly.train(ws, settings, models=["hst"])
+    scope = ws.artifacts / "models" / "anomaly" / eid
+    first = registry.pointers(scope)["hst"]
+    n_old = anomaly.detect(ws, settings, models=["hst"]).scored
+    assert n_old == anomaly.read_features(ws, eid).height > 0
+
+    nothing = anomaly.detect(ws, settings, models=["hst"], update=True)
+    assert nothing.scored == 0 and nothing.updated == [] and registry.pointers(scope)["hst"] == first
+
+    for path in later.iterdir():
+        shutil.move(path, export / eid / path.name)
+    ingest.run(ws, settings, export)
+    n_new = anomaly.read_features(ws, eid).height - n_old
+    assert n_new > 0
+    updated = anomaly.detect(ws, settings, models=["hst"], update=True)
+    assert updated.scored == n_new
+    (second,) = updated.updated
+    _, manifest = registry.manifest_of(scope, "hst")
+    assert manifest["version"] == second and manifest["updated_from"] == first
+    assert manifest["updated_with_windows"] == n_new and manifest["online_learned_windows"] == n_new
+    assert anomaly.lineage(manifest) == [first, second] == anomaly.chain_of(ws, eid, "hst", second)
+
+    # the next update has nothing new: the history is not scored or learned again under the new version
+    again = anomaly.detect(ws, settings, models=["hst"], update=True)
+    assert again.scored == 0 and again.updated == [] and registry.pointers(scope)["hst"] == second
+    scores = anomaly.read_scores(ws, eid)
+    assert scores.height == n_old + n_new
+    assert scores.select(anomaly.KEYS).unique().height == scores.height  # no window scored twice
+    assert scores.group_by("model_version").len().sort("model_version").rows() == [(first, n_old + n_new)]
+    # alarm episodes of the updated version read the chain's scores (no error, same machine)
+    assert all(e["equipment_id"] == eid for e in anomaly.episodes(ws, settings, model="hst"))
 
 
 def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
@@ -223,11 +263,11 @@ def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
               .join(files, on="recording_id").sort("channel", "window_start", "window_index")
               .with_columns(alarm=pl.col("is_anomaly").cast(pl.Int32).rolling_sum(5, min_samples=1).over("channel") >= 3))
     second_half = scores.filter((pl.col("file") == "Normal_0") & (pl.col("window_start") >= mid))
-    assert second_half["alarm"].mean() < 0.05
+    assert second_half["alarm"].mean() < 0.05  # measured 0.036
     share = dict(scores.filter(pl.col("file") != "Normal_0").group_by("file").agg(pl.col("alarm").mean()).iter_rows())
     for name, value in share.items():
-        # measured: ≥ 0.92 for every file but B007_0 (0.82): small ball faults are the hard case
-        assert value >= (0.8 if name.startswith("B007") else 0.9), (name, value)
+        # measured: ≥ 0.99 for every file but B007_0 / B007_1 (0.92 / 0.94): small ball faults are the hard case
+        assert value >= (0.9 if name.startswith("B007") else 0.98), (name, value)
 
 
 def test_fleet_model_across_machines(plant):
@@ -244,4 +284,4 @@ def test_fleet_model_across_machines(plant):
     df = _scored(ws, truth).filter((pl.col("scope") == "_fleet") & (pl.col("window_start") >= START + pl.duration(days=2)))
     healthy = df.filter((pl.col("fault_type") == "normal") | (pl.col("severity") == 0))
     faulty = df.filter(pl.col("severity") > 0.3)
-    assert faulty["is_anomaly"].mean() > 0.9 and healthy["is_anomaly"].mean() < 0.1
+    assert faulty["is_anomaly"].mean() > 0.95 and healthy["is_anomaly"].mean() < 0.02  # measured 0.968 and 0.0

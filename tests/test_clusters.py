@@ -190,7 +190,7 @@ def test_cluster_label_and_knn_against_synth_truth(plant, tmp_path):
     assert out["retrain"]["retrained"] and "classes changed" in out["retrain"]["reason"]
     knn_manifest = defects.latest_knn(ws)
     assert knn_manifest["classes"] == sorted(CLASSES[:-1]) and knn_manifest["radius"] > 0
-    assert 0 < knn_manifest["coverage_at_train"] < 0.2
+    assert 0 < knn_manifest["coverage_at_train"] < 0.02  # measured 0.0087
     assigned = defects.read_defects(ws)
     df = _truth(clusters.join(assigned.select("recording_id", "channel", "window_index", "defect"),
                               on=["recording_id", "channel", "window_index"]).join(rec, on="recording_id"))
@@ -201,12 +201,12 @@ def test_cluster_label_and_knn_against_synth_truth(plant, tmp_path):
     # other machines are only 0.20 correct (0.70 called looseness): rev 2 weighs the shape dimensions a
     # third of rev 1 so bearing faults transfer across load and size (CWRU, tests/test_diagnosis.py),
     # and normal vs looseness on other machines rests on those shape dimensions (rev 1: 0.63)
-    assert score["ari"] > 0.3
-    for fault in ("bearing_outer_race", "bearing_inner_race", "imbalance"):
-        assert score["per_class"][fault]["accuracy"] > 0.9, (fault, score)
-    assert score["per_class"]["looseness"]["accuracy"] > 0.8, score
-    assert score["per_class"]["bearing_ball"]["abstention"] > 0.9
-    assert score["accuracy_seen"] > 0.42, score  # measured 0.446 (rev 1: > 0.6)
+    assert score["ari"] > 0.47
+    for fault, floor in (("bearing_outer_race", 0.96), ("bearing_inner_race", 0.95), ("imbalance", 0.9),
+                         ("looseness", 0.8)):
+        assert score["per_class"][fault]["accuracy"] > floor, (fault, score)
+    assert score["per_class"]["bearing_ball"]["abstention"] > 0.98
+    assert score["accuracy_seen"] > 0.42, score  # measured 0.446 (rev 1: 0.695)
 
     # the cluster view names the labels and the physics evidence
     table = defects.cluster_table(ws, settings)
@@ -300,18 +300,20 @@ def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
     home = ["--home", str(ws.root)]
     assert run_vibra("ingest", str(src), *home).returncode == 0
     result = json.loads(run_vibra("cluster", "--json", *home, check=True).stdout)  # UMAP, the default
-    assert result["n_clusters"] >= 4 and result["noise_ratio"] < 0.25
+    assert result["n_clusters"] >= 4 and result["noise_ratio"] < 0.02  # measured 21 clusters, noise 0.004
     for name, fault in (("Normal_0.mat", "normal"), ("IR007_0.mat", "bearing_inner_race"),
                         ("OR007@6_0.mat", "bearing_outer_race")):
         assert run_vibra("label", "recording", name, fault, *home).returncode == 0
     score = cwru_score(ws)
     de = score["DE"]
-    # measured (BENCHMARKS.md): drive-end ARI 0.73; unseen recordings of labelled classes: inner race 0.79,
-    # outer race 0.39 correct, 1.00 correct where it answers; ball (never labelled) abstained on 0.71
-    assert de["ari"] > 0.4
-    assert de["per_class"]["IR"]["accuracy"] > 0.6
-    assert de["accuracy_answered"] > 0.7
-    assert de["per_class"]["B"]["abstention"] > 0.2
+    # measured (here and in BENCHMARKS.md): drive-end ARI 0.735; unseen recordings of labelled classes:
+    # inner race 0.790, outer race 0.385 correct, 1.00 correct where it answers; ball (never labelled)
+    # abstained on 0.708
+    assert de["ari"] > 0.7
+    assert de["per_class"]["IR"]["accuracy"] > 0.76
+    assert de["per_class"]["OR"]["accuracy"] > 0.36
+    assert de["accuracy_answered"] > 0.98
+    assert de["per_class"]["B"]["abstention"] > 0.68
 
 
 TRUE_NAME = {"Normal": "normal", "IR": "bearing_inner_race", "OR": "bearing_outer_race", "B": "bearing_ball"}

@@ -50,7 +50,7 @@ def test_forecasts_have_ordered_intervals_and_beat_naive_on_a_trend():
     b = fc.bounds
     assert (b["lo-95"] <= b["lo-80"] + 1e-9).all() and (b["lo-80"] <= fc.mean + 1e-9).all()
     assert (fc.mean <= b["hi-80"] + 1e-9).all() and (b["hi-80"] <= b["hi-95"] + 1e-9).all()
-    assert fc.mase < 1.0  # rolling-origin MAE below the naive forecast's
+    assert fc.mase < 0.1  # rolling-origin MAE against the naive forecast's: measured 0.074
     assert fc.mean[-1] == pytest.approx(1.0 + 0.01 * 347, rel=0.05)
 
 
@@ -66,11 +66,46 @@ def test_time_to_threshold_on_a_known_line():
     limit = 1.0 + 0.01 * 399  # the line reaches it 100 steps after the last point
     ttt = time_to_threshold(fc, limit, 3600.0)
     assert ttt["p10_h"] <= ttt["p50_h"] <= ttt["p90_h"]
-    assert ttt["p50_h"] == pytest.approx(100, abs=15)
-    assert ttt["crossing_probability"] > 0.9
+    assert ttt["p50_h"] == pytest.approx(100, abs=3)  # measured 101 (P10 99, P90 104)
+    assert ttt["crossing_probability"] > 0.99  # measured 1.0
     slope, p = trend_test(_line(300, 0.01, 0.02).values, 100)
     assert slope == pytest.approx(0.01, rel=0.2) and p < 1e-6
     assert trend_test(_line(300, 0.0, 0.1, seed=4).values, 100)[1] > 0.05
+
+
+def _breaks_above(limit: float):
+    """An AutoARIMA (same name in the output) that raises on any series reaching ``limit``."""
+    from statsforecast.models import AutoARIMA
+
+    class BreaksAbove(AutoARIMA):
+        def fit(self, y, *args, **kwargs):
+            if np.max(y) >= limit:
+                raise ValueError(f"refuses values >= {limit}")
+            return super().fit(y, *args, **kwargs)
+
+        def forecast(self, y, h, *args, **kwargs):
+            if np.max(y) >= limit:
+                raise ValueError(f"refuses values >= {limit}")
+            return super().forecast(y, h, *args, **kwargs)
+
+    return BreaksAbove(alias="AutoARIMA")
+
+
+def test_a_failing_candidate_is_counted_and_never_chosen():
+    """statsforecast's ``fallback_model`` would write Naive's output under the failed model's name;
+    here the failure is recorded per series and the model cannot be chosen for it."""
+    from statsforecast.models import AutoETS
+
+    calm = Series("calm", 0, 3600.0, _line(200, 0.0, 0.1, seed=2).values)
+    big = Series("big", 0, 3600.0, 100.0 + _line(200, 0.01, 0.02, seed=3).values)
+    calm_fc, big_fc = forecast_many([calm, big], 24, candidates=[AutoETS(), _breaks_above(50.0)])
+    assert set(big_fc.failed_models) == {"AutoARIMA"} and "refuses values" in big_fc.failed_models["AutoARIMA"]
+    assert big_fc.model == "AutoETS" and not big_fc.fallback and "AutoARIMA" not in big_fc.cv_mae
+    assert calm_fc.failed_models == {} and {"AutoETS", "AutoARIMA", "Naive"} <= set(calm_fc.cv_mae)
+    # every candidate failed: the Naive forecast, said so
+    (alone,) = forecast_many([big], 24, candidates=[_breaks_above(50.0)])
+    assert alone.model == "Naive" and alone.fallback and set(alone.failed_models) == {"AutoARIMA"}
+    assert np.isfinite(alone.mean).all() and alone.mean[0] == pytest.approx(big.values[-1])
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +139,15 @@ def test_forecast_statuses_on_seeded_plant(plant):
     by = {s["key"]: s for s in result.series}
     assert by["new-99|x|rms"]["status"] == "insufficient_data" and by["new-99|x|rms"]["points_needed"] == 46
     assert by["motor-01|x|rms"]["status"] == "no_trend" and by["motor-01|y|rms"]["status"] == "no_trend"
-    for key in ("pump-02|x|rms", "gearbox-04|x|rms"):
-        s = by[key]
-        assert s["status"] in {"ok", "exceeded"}, s
-        ttt = s["time_to_threshold"]
-        if s["status"] == "ok":
-            assert ttt["p10_h"] is not None and ttt["p10_h"] <= (ttt["p50_h"] or 1e9) <= (ttt["p90_h"] or 1e9)
+    # measured: pump-02 ok (P10/P50/P90 3/4/6 h), gearbox-04 already exceeded
+    assert by["pump-02|x|rms"]["status"] == "ok" and by["gearbox-04|x|rms"]["status"] == "exceeded"
+    ttt = by["pump-02|x|rms"]["time_to_threshold"]
+    assert ttt["p10_h"] is not None and ttt["p10_h"] <= ttt["p50_h"] <= ttt["p90_h"]
+    assert by["gearbox-04|x|rms"]["time_to_threshold"]["p50_h"] == 0.0
     manifest = json.loads(open(result.manifest).read())
     assert manifest["fallbacks"] == result.fallbacks and manifest["series"]
+    assert manifest["model_failures"] == result.model_failures == sum(
+        len(s.get("failed_models", {})) for s in result.series)
     assert all("mase" in s for s in manifest["series"] if s["status"] in {"ok", "no_trend", "exceeded"})
     again = forecast.run(ws, settings, indicators=["rms"], horizon_s=72 * 3600)
     assert again.series == [] and again.skipped_unchanged == len([s for s in result.series])
@@ -136,9 +172,10 @@ def test_time_to_threshold_against_the_held_back_truth(plant):
             continue
         true_h = (after["window_start"][0] - last).total_seconds() / 3600
         ttt = s["time_to_threshold"]
-        assert abs(ttt["p50_h"] - true_h) <= max(12.0, 0.5 * true_h), (s["key"], ttt, true_h)
+        # measured errors 2 / 11 / 1 / 3 h (fan-03 x / y, pump-02 x / y; true 15 / 16 / 3 / 7 h)
+        assert abs(ttt["p50_h"] - true_h) <= 12.0, (s["key"], ttt, true_h)
         checked += 1
-    assert checked >= 1
+    assert checked >= 4  # measured 4: every ok series with a P50 crossed in the held-back days
 
 
 def test_forecast_cli_and_show(plant):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pytest
 
@@ -23,13 +22,13 @@ def femto(real_data):
 
 def test_short_horizon_beats_naive_on_ims(ims):
     # measured 0.66 at one step (10 min) ahead
-    assert rolling_mase(ims, 600.0, 1) < 0.9
+    assert rolling_mase(ims, 600.0, 1) < 0.7
 
 
 def test_femto_no_worse_than_naive(femto):
     # measured 0.92 / 0.98 at 1 and 6 steps (100 s) ahead: the trend is weak until the end
-    assert rolling_mase(femto, 100.0, 1) < 1.05
-    assert rolling_mase(femto, 100.0, 6) < 1.1
+    assert rolling_mase(femto, 100.0, 1) < 0.95
+    assert rolling_mase(femto, 100.0, 6) < 1.0
 
 
 def test_end_of_life_crossing_is_late_and_abrupt(ims, femto):
@@ -37,8 +36,11 @@ def test_end_of_life_crossing_is_late_and_abrupt(ims, femto):
     forecast says before that is reported in BENCHMARKS.md (it does not see it coming)."""
     for y, step_s in ((ims, 600.0), (femto, 100.0)):
         threshold, crossing = end_of_life(y)
-        assert crossing > 0.9 * y.shape[0]
+        assert crossing > 0.97 * y.shape[0]  # measured 0.983 (IMS) and 0.982 (FEMTO) of the record
         result = remaining_life(y, step_s, 0.9, threshold, crossing)
         assert result["true_h"] > 0
-        if result["p50_h"] is not None:
-            assert (result["p10_h"] or 0) <= result["p50_h"] <= (result["p90_h"] or np.inf)
+        # measured: at 90 % of the time to the crossing neither forecast sees it within its horizon
+        # (P10/P50/P90 None; crossing probability 0.046 and 3e-14); a forecast that does see it fails
+        # here on purpose, so the claim in BENCHMARKS.md and README.md gets revisited
+        assert result["p10_h"] is None and result["p50_h"] is None and result["p90_h"] is None, result
+        assert result["crossing_probability"] < 0.1, result

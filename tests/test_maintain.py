@@ -91,15 +91,48 @@ def _spawn(ws, *args):
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
+def _freeze_when(proc, partial, what: str, timeout_s: float = 300.0):
+    """Poll until ``partial()`` returns a state (not None), then SIGSTOP the process and read the
+    state again while it is frozen: what the test asserts is exactly what the kill interrupts."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial() is not None:
+            proc.send_signal(signal.SIGSTOP)
+            state = partial()
+            if state is not None:
+                return state
+            proc.send_signal(signal.SIGCONT)  # it moved on between the two looks: try again
+        time.sleep(0.005)
+    proc.kill()
+    out = proc.communicate(timeout=60)
+    raise AssertionError(f"{what} finished (or never reached the partial state) before it could be killed; "
+                         f"the test would prove nothing\n{out}")
+
+
+def _compaction_state(ws, n_parts: int, compacted_at_least: int):
+    """(twin folders, partitions already merged) while a compaction is mid-work, else None."""
+    twins = list((ws.data / maintain.COMPACT_DIR).glob("*/*/twin/*/date=*/equipment=*"))
+    merged = sum(1 for part in ws.lake.glob("features/date=*/equipment=*")
+                 if [f.name.startswith("part-compact-") for f in part.glob("*.parquet")] == [True])
+    if twins and compacted_at_least <= merged < n_parts:
+        return len(twins), merged
+    return None
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_killed_compaction_leaves_old_or_new_never_both(tmp_path, seed):
-    ws, settings, _ = _small_runs(tmp_path, runs=1, seed=seed)
+    ws, settings, _ = _small_runs(tmp_path, n_equipment=3, runs=1, seed=seed)
     before = _features(ws)
-    rng = random.Random(seed)
+    n_parts = len(list(ws.lake.glob("features/date=*/equipment=*")))
+    assert n_parts >= 3
+    # seed 1 dies inside the first partition, seeds 2 and 3 after one or two partitions were swapped
+    compacted_at_least = min(seed - 1, n_parts - 1)
     proc = _spawn(ws, "maintain", "compact", "--table", "features")
-    time.sleep(rng.uniform(0.3, 2.0))
+    twins, merged = _freeze_when(proc, lambda: _compaction_state(ws, n_parts, compacted_at_least), "the compaction")
+    assert twins >= 1 and compacted_at_least <= merged < n_parts  # mid-work: a twin being built, not all merged
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
     mid = _features(ws)
     assert mid.height == before.height  # every window visible exactly once, whatever instant it died
     assert mid.select(KEYS).n_unique() == mid.height
@@ -119,11 +152,20 @@ def test_killed_ingest_then_rerun_doctor_clean(tmp_path, seed):
     synth.run(export, n_equipment=3, days=1, seed=seed, start=START, sensor_faults=False, workspace=ws)
     settings = load_settings(ws.config_path, {})
     proc = _spawn(ws, "ingest", str(export))
-    time.sleep(random.Random(seed).uniform(1.0, 4.0))
+    # one features file per recording: the kill lands after `target` of the 72 recordings wrote theirs
+    target = random.Random(seed).randint(1, 60)
+
+    def landed():
+        n = _n_files(ws)
+        return n if target <= n < 72 else None
+
+    landed_at_kill = _freeze_when(proc, landed, "the ingest")
+    assert 1 <= landed_at_kill < 72
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
     result = ingest.run(ws, settings, export)
-    assert result.failed == 0
+    assert result.failed == 0 and result.new >= 72 - landed_at_kill
     st_ = status.run(ws)
     assert st_["completed"] == 72
     feats = _features(ws)

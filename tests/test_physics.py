@@ -148,12 +148,12 @@ def test_cwru_envelope_names_the_faulty_race(tmp_path, real_data):
     de = _cwru_workspace(tmp_path, real_data, names)
     assert set(de.filter(pl.col("file") == "Normal_0")["rate"]) == {48_000.0}  # the per-file rule
     assert set(de.filter(pl.col("file") == "IR007_0")["rpm"]) == {1797.0}    # rpm from the file (X105RPM)
-    for name in names:
+    for name in names:  # measured 1.0 for every outer- and inner-race file
         part = de.filter(pl.col("file") == name.removesuffix(".mat"))
         if name.startswith("OR"):
-            assert _winner_share(part, "env_bpfo") >= 0.9, name
+            assert _winner_share(part, "env_bpfo") >= 0.98, name
         elif name.startswith("IR"):
-            assert _winner_share(part, "env_bpfi") >= 0.9, name
+            assert _winner_share(part, "env_bpfi") >= 0.98, name
     # the healthy bearing has the lowest fault-band levels (median of the largest race/ball indicator)
     level = de.group_by("file").agg(pl.max_horizontal("env_bpfo", "env_bpfi", "env_bsf").median().alias("level"))
     level = dict(level.iter_rows())
@@ -175,9 +175,9 @@ def test_femto_run_to_failure_trends(tmp_path, real_data):
     assert f["rms"][0] == pytest.approx(0.562, abs=5e-4)  # snapshot_features.csv, snapshot 1
     last = f[2 * f.height // 3:]
     elapsed = (last["window_start"] - last["window_start"][0]).dt.total_seconds()
-    for column in ("rms", "velocity_rms_mm_s"):
+    for column, floor in (("rms", 0.94), ("velocity_rms_mm_s", 0.83)):  # measured 0.964 and 0.855
         rho = scipy.stats.spearmanr(elapsed, last[column]).statistic
-        assert rho > 0.6, (column, rho)
+        assert rho > floor, (column, rho)
 
 
 def test_spectral_kurtosis_picks_the_ringing_resonance():
@@ -214,4 +214,5 @@ def test_synthetic_bearing_faults_are_named(tmp_path):
     df = feats.join(files, on="recording_id").join(truth, on="file").filter(pl.col("severity") > 0.5)
     for fault, column in (("bearing_outer_race", "env_bpfo"), ("bearing_inner_race", "env_bpfi")):
         part = df.filter(pl.col("fault_type") == fault)
-        assert part.height > 10 and _winner_share(part, column) >= 0.9, fault
+        # measured 102 / 96 windows past severity 0.5, the right race largest in all of them
+        assert part.height > 80 and _winner_share(part, column) >= 0.98, fault

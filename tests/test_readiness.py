@@ -372,5 +372,5 @@ def test_snapshot_cli_and_psi_against_it(labelled_plant):
     assert bad.returncode == 1 and "not found" in bad.stderr
     # the next clustering compares the embedding distribution with this snapshot: same lake, PSI near 0
     result = cluster.run(ws, settings)
-    assert result.psi_max is not None and result.psi_max < 0.05
+    assert result.psi_max is not None and result.psi_max < 0.01  # measured 0.0 (the same windows)
     assert cluster.latest_manifest(ws)["psi"]["snapshot_version"] == out["version"]

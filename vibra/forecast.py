@@ -1,5 +1,6 @@
 """Forecasting core: series on a regular grid, statsforecast models chosen per series by
-rolling-origin cross-validation, a naive fallback, and the time until a limit is crossed.
+rolling-origin cross-validation, an explicit naive fallback when every candidate fails, and the
+time until a limit is crossed.
 
 Pure functions over arrays and Polars frames; nothing here reads or writes files.
 """
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CANDIDATES = ("AutoETS", "AutoTheta", "AutoARIMA")
 LEVELS = (80, 95)
 
 
@@ -72,6 +72,7 @@ class Forecast:
     cv_mae: dict = field(default_factory=dict)
     mase: float = float("nan")
     needed: int = 0
+    failed_models: dict = field(default_factory=dict)  # candidate → why it gave no forecast
 
 
 def _models(season_length: int):
@@ -84,14 +85,62 @@ def _models(season_length: int):
                       max_p=3, max_q=3, max_P=1, max_Q=1)]
 
 
+def _model_name(model) -> str:
+    return getattr(model, "alias", None) or type(model).__name__
+
+
+def _one_model(model, df, *, freq: str, n_jobs: int, h_cv: int, cv_windows: int, horizon: int, levels):
+    """(cross-validation frame, forecast frame) of one model over ``df``; raises when it fails.
+
+    No ``fallback_model``: statsforecast would write the fallback's output under the failed
+    model's name, so a failed model could be chosen and its failure never counted.
+    """
+    from statsforecast import StatsForecast
+
+    sf = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cv = sf.cross_validation(df=df, h=h_cv, n_windows=cv_windows, step_size=h_cv)
+        fc = sf.forecast(df=df, h=horizon, level=list(levels))
+    return cv, fc
+
+
+def _fit_each(model, df, keys: list[str], failed: dict[str, dict], **kw):
+    """``_one_model`` over the batch; if the batch fails, series by series, so one series that
+    breaks a model costs only that series its candidate. Failures land in ``failed[key][name]``."""
+    import polars as pl
+
+    name = _model_name(model)
+    try:
+        return _one_model(model, df, **kw)
+    except Exception:  # noqa: BLE001 — any model error is this model's failure on some series
+        pass
+    cvs, fcs = [], []
+    for key in keys:
+        try:
+            cv, fc = _one_model(model, df.filter(pl.col("unique_id") == key), **kw)
+        except Exception as exc:  # noqa: BLE001
+            failed.setdefault(key, {})[name] = f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        cvs.append(cv)
+        fcs.append(fc)
+    if not cvs:
+        return None
+    return pl.concat(cvs, how="diagonal_relaxed"), pl.concat(fcs, how="diagonal_relaxed")
+
+
 def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_length: int = 1,
-                  min_points: int = 48, cv_windows: int = 2, n_jobs: int = 1) -> list[Forecast]:
+                  min_points: int = 48, cv_windows: int = 2, n_jobs: int = 1, candidates=None) -> list[Forecast]:
     """Forecast every series; the model of each is the candidate with the lowest rolling-origin
     MAE on its tail (``cv_windows`` origins, each ``horizon`` long, capped to a quarter of the
-    series). Series with fewer than ``min_points`` points get ``insufficient_data``; a series
-    whose models all fail gets the naive forecast (``fallback``)."""
+    series). Series with fewer than ``min_points`` points get ``insufficient_data``.
+
+    Each candidate (``candidates``: statsforecast model objects; default AutoETS, AutoTheta,
+    AutoARIMA) is fitted on its own, and a candidate that raises or forecasts a non-finite value
+    on a series is recorded in that series' ``failed_models`` and never chosen. A series whose
+    candidates all fail gets the Naive forecast, marked ``fallback``.
+    """
     import polars as pl
-    from statsforecast import StatsForecast
     from statsforecast.models import Naive
 
     out: dict[str, Forecast] = {}
@@ -107,32 +156,47 @@ def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_l
             ds = (s.start_us + np.arange(s.values.shape[0]) * int(round(s.step_s * 1e6))).astype("datetime64[us]")
             frames.append(pl.DataFrame({"unique_id": [s.key] * s.values.shape[0], "ds": ds, "y": s.values}))
         df = pl.concat(frames)
-        freq = f"{int(round(usable[0].step_s))}s"
-        sf = StatsForecast(models=_models(season_length) + [Naive()], freq=freq, n_jobs=n_jobs,
-                           fallback_model=Naive())
+        keys = [s.key for s in usable]
         shortest = min(s.values.shape[0] for s in usable)
-        h_cv = max(1, min(horizon, shortest // (2 * cv_windows)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cv = sf.cross_validation(df=df, h=h_cv, n_windows=cv_windows, step_size=h_cv)
-            fc = sf.forecast(df=df, h=horizon, level=list(levels))
-        names = [m for m in CANDIDATES] + ["Naive"]
-        errors = cv.group_by("unique_id").agg(
-            [(pl.col(m) - pl.col("y")).abs().mean().alias(m) for m in names])
-        for row in errors.iter_rows(named=True):
-            key = row["unique_id"]
-            maes = {m: row[m] for m in names if row[m] is not None and math.isfinite(row[m])}
-            chosen = min((m for m in CANDIDATES if m in maes), key=lambda m: maes[m], default=None)
-            fallback = chosen is None
-            chosen = chosen or "Naive"
-            part = fc.filter(pl.col("unique_id") == key)
-            mean = part[chosen].to_numpy()
-            if not np.isfinite(mean).all():
-                chosen, fallback, mean = "Naive", True, part["Naive"].to_numpy()
+        kw = {"freq": f"{int(round(usable[0].step_s))}s", "n_jobs": n_jobs, "cv_windows": cv_windows,
+              "h_cv": max(1, min(horizon, shortest // (2 * cv_windows))), "horizon": horizon, "levels": levels}
+        models = list(candidates) if candidates is not None else _models(season_length)
+        names = [_model_name(m) for m in models]
+        failed: dict[str, dict] = {}
+        runs = {name: _fit_each(model, df, keys, failed, **kw) for name, model in zip(names, models)}
+        # Naive is the yardstick (MASE) and the fallback: a failure there is a bug, not a model's weakness
+        naive_cv, naive_fc = _one_model(Naive(), df, **kw)
+        errors: dict[str, dict[str, float]] = {k: {} for k in keys}
+        forecasts: dict[str, dict[str, pl.DataFrame]] = {k: {} for k in keys}
+        for name, run in [*runs.items(), ("Naive", (naive_cv, naive_fc))]:
+            if run is None:
+                continue
+            cv, fc = run
+            for key, mae in cv.group_by("unique_id").agg((pl.col(name) - pl.col("y")).abs().mean()).iter_rows():
+                if key in errors and mae is not None and math.isfinite(mae):
+                    errors[key][name] = mae
+            for (key,), part in fc.group_by(["unique_id"]):
+                if key in forecasts:
+                    forecasts[key][name] = part.sort("ds")
+        for key in keys:
+            maes, fails = errors[key], failed.get(key, {})
+            usable_models = []
+            for name in names:
+                part = forecasts[key].get(name)
+                if name in fails or part is None:
+                    fails.setdefault(name, "no forecast")
+                elif name not in maes or not np.isfinite(part[name].to_numpy()).all():
+                    fails[name] = "non-finite cross-validation error or forecast"
+                else:
+                    usable_models.append(name)
+            chosen = min(usable_models, key=lambda m: maes[m], default="Naive")
+            part = forecasts[key][chosen]
             bounds = {f"{side}-{lv}": part[f"{chosen}-{side}-{lv}"].to_numpy() for lv in levels for side in ("lo", "hi")}
             naive = maes.get("Naive")
-            mase = maes[chosen] / naive if naive else float("nan")
-            out[key] = Forecast(key, "ok", chosen, fallback, mean, bounds, maes, mase)
+            mase = maes[chosen] / naive if naive and chosen in maes else float("nan")
+            out[key] = Forecast(key, "ok", chosen, chosen == "Naive", part[chosen].to_numpy(), bounds,
+                                {m: maes[m] for m in [*usable_models, "Naive"] if m in maes}, mase,
+                                failed_models=fails)
     return [out[s.key] for s in series]
 
 
