@@ -159,7 +159,7 @@ def lineage(manifest: dict) -> list[str]:
 
 def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[str]:
     """:func:`lineage` of a stored version; just ``[version]`` when its manifest is gone (gc)."""
-    if not (models_root(ws) / scope / version / "manifest.json").exists():
+    if not (registry.family_store(models_root(ws) / scope, model_type).root / version / "manifest.json").exists():
         return [version]
     _, manifest = registry.manifest_of(models_root(ws) / scope, model_type, version)
     return lineage(manifest)
@@ -241,7 +241,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                         if not fresh.any():
                             continue
                         model.learn(Z[fresh])
-                        model.train_scores_ = np.load(scope / version / "train_scores.npy")
+                        model.train_scores_ = np.load(registry.manifest_of(scope, model_type, version)[0] / "train_scores.npy")
                         model.threshold_ = manifest["threshold"]
                         keep = {k: manifest[k] for k in manifest
                                 if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",
