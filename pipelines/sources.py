@@ -145,8 +145,8 @@ def _file(source: Path, path: Path, equipment_id: str, safe: bool, out: Scan) ->
     if not _decodable(str(path)):
         out.refused.append(_refuse(path, equipment_id, "file or folder name is not valid UTF-8; rename it", INPUT, lst))
         return None
-    if not safe:
-        out.refused.append(_refuse(path, equipment_id, f"equipment folder name {equipment_id!r} is not a safe id "
+    if not safe:  # recorded under no equipment: the folder name is not one
+        out.refused.append(_refuse(path, "", f"equipment folder name {display(equipment_id)!r} is not a safe id "
                                                        "(letters, digits, '_', '.', '-'; at most 64); rename the folder",
                                    INPUT, lst))
         return None

@@ -415,3 +415,24 @@ def test_time_columns_never_crash_the_batch(tmp_path_factory, t):
         assert path.endswith("fuzz_2026-03-01T00-00-00.csv") and reason.startswith(path)
     windows = sum(r["n_windows"] or 0 for r in _rows(ws).values() if r["status"] == "completed")
     assert _lake_counts(ws) == (windows, windows, windows)
+
+
+def test_doctor_names_windows_of_an_earlier_file_version(plant):
+    """A lake from an older vibra (or a restore) holding a changed file's old windows beside the new ones."""
+    ws, source = plant
+    ingest.run(ws, _settings(ws), source)
+    path = source / "motor-01" / "motor-01_2026-03-01T03-00-00.csv"
+    old_id = _rows(ws)[path.name]["recording_id"]
+    (old_file,) = ws.lake.glob(f"features/date=*/equipment=motor-01/part-{old_id[:16]}.parquet")
+    kept = old_file.read_bytes()
+    _csv(path, rows=RATE, seed=43)
+    ingest.run(ws, _settings(ws), source)
+    old_file.write_bytes(kept)  # the earlier version's windows are back beside the new ones
+    report = doctor.check(ws, _settings(ws))
+    checks = {f["check"]: f for f in report["findings"]}
+    assert not report["ok"] and "orphan_windows" not in checks
+    assert checks["earlier_version_windows"]["examples"] == [old_id]
+    repaired = doctor.check(ws, _settings(ws), repair=True)
+    assert {f["check"] for f in repaired["findings"] if f["repaired"]} >= {"earlier_version_windows"}
+    assert doctor.check(ws, _settings(ws))["ok"]
+    _all_good(ws, 12, 72)
