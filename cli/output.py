@@ -109,9 +109,11 @@ def ingest_summary(result) -> None:
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     if result.failures:
+        from rich.text import Text
+
         failed = _table("failed files", ["reason"])
         for reason in result.failures.values():
-            failed.add_row(reason)
+            failed.add_row(Text(reason))  # plain text: "[ingest] …" in a reason is not rich markup
         console.print(failed)
 
 

@@ -157,6 +157,8 @@ def check_times(source: str, start: datetime, rate: float, n_samples: int, setti
     Timestamps are microseconds in int64: past about 292,000 years they wrap, and Polars panics.
     """
     limits = settings.ingest
+    if start.tzinfo is None:  # a naive time is UTC (as everywhere in vibra)
+        start = start.replace(tzinfo=timezone.utc)
     if not (math.isfinite(rate) and rate > 0):
         raise InputError(f"{source}: sample rate {rate!r} Hz is not a positive number; fix the time column or "
                          "sample_rate_hz")
