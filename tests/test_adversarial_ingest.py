@@ -436,3 +436,20 @@ def test_doctor_names_windows_of_an_earlier_file_version(plant):
     assert {f["check"] for f in repaired["findings"] if f["repaired"]} >= {"earlier_version_windows"}
     assert doctor.check(ws, _settings(ws))["ok"]
     _all_good(ws, 12, 72)
+
+
+def test_a_changed_file_whose_copy_exists_passes_its_old_version_to_the_copy(plant):
+    ws, source = plant
+    path = source / "motor-01" / "motor-01_2026-03-01T01-00-00.csv"
+    shutil.copy(path, source / "motor-01" / "z_copy_2026-03-01T01-00-00.csv")
+    ingest.run(ws, _settings(ws), source)
+    old_id = _rows(ws)[path.name]["recording_id"]
+    assert _rows(ws)["z_copy_2026-03-01T01-00-00.csv"]["status"] == "duplicate"
+    _csv(path, rows=RATE, seed=44)
+    again = ingest.run(ws, _settings(ws), source)
+    assert (again.new, again.failed) == (1, 0)
+    heir = _rows(ws)["z_copy_2026-03-01T01-00-00.csv"]
+    assert heir["status"] == "completed" and heir["recording_id"] == old_id and heir["n_windows"] == 6
+    assert _windows_of(ws, old_id) == 6  # the copy still holds that content: its windows stay
+    _all_good(ws, 13, 78)
+    assert doctor.check(ws, _settings(ws))["ok"]
