@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -41,7 +40,6 @@ from vibra.errors import InputError, VibraError
 from vibra.features import compute
 from vibra.hashing import sha256_file
 from vibra.physics import Machine
-from vibra.readers import open_recording
 from vibra.readers.timestamps import from_filename
 from vibra.signal.resample import decimate_chunks
 from vibra.settings import Equipment, Settings
@@ -50,6 +48,7 @@ from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
+from vibra_pipelines.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
 from vibra_pipelines.runs import count_ingest, run_record
 from vibra_pipelines.sources import RETRY, SourceFile, display, scan
 
@@ -60,16 +59,6 @@ log = logging.getLogger("vibra")
 __all__ = ["IngestResult", "IngestStopped", "SourceFile", "run", "scan", "work_one"]
 
 
-class IngestStopped(VibraError):
-    """The run stopped on a failure that is not a file's fault (disk, permissions on the
-    workspace, the catalog, memory, a bug); no file was marked failed and a rerun resumes."""
-
-
-class RetryableInputError(InputError):
-    """A file problem that can go away without the file changing (permissions, a clock ahead):
-    the file is recorded failed and tried again on every run."""
-
-
 class _Deferred(Exception):
     """The file changed while it was being read (still being written)."""
 
@@ -78,7 +67,7 @@ class _Stop(Exception):
     """Raised out of a file's guard: the failure is the environment's or a bug, not the file's."""
 
     def __init__(self, item: SourceFile, cause: BaseException, ws: Workspace | None = None):
-        super().__init__(_describe(cause, item, ws))
+        super().__init__(describe(cause, item, ws))
         self.item = item
         self.cause = cause
 
@@ -202,56 +191,6 @@ def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, 
 
 
 
-def _is_panic(exc: BaseException) -> bool:
-    """A Rust panic surfaced through pyo3 (Polars, …). ``pyo3_runtime.PanicException`` derives
-    from BaseException, not Exception, so it is recognised by name rather than caught broadly
-    (KeyboardInterrupt and SystemExit must still go through)."""
-    kind = type(exc)
-    return kind.__name__ == "PanicException" and kind.__module__ in ("pyo3_runtime", "builtins")
-
-
-def _reader_fault(path: Path, exc: BaseException) -> BaseException | None:
-    """What an exception raised while reading or parsing a source file becomes: the file's
-    failure (an InputError), or None when it is not the file's fault (memory, interrupts)."""
-    if isinstance(exc, VibraError):
-        return exc
-    if isinstance(exc, MemoryError) or not (isinstance(exc, Exception) or _is_panic(exc)):
-        return None
-    code = _os_errno(exc)
-    if code is not None:  # the reader touches only the source file
-        return RetryableInputError(f"{display(path)}: cannot read ({os.strerror(code)}); check the file and its "
-                                   "permissions — it is tried again on every run")
-    # the parser's own message may quote the file's bytes: name the error, never its content
-    return InputError(f"{display(path)}: could not be parsed ({type(exc).__name__}); check the file's format, and "
-                      "report it if the file looks valid")
-
-
-def _guarded(path: Path, chunks):
-    """The reader's chunks, with a parse error raised while iterating turned into the file's failure."""
-    it = iter(chunks)
-    while True:
-        try:
-            chunk = next(it)
-        except StopIteration:
-            return
-        except BaseException as exc:
-            blamed = _reader_fault(path, exc)
-            if blamed is None or blamed is exc:
-                raise
-            raise blamed from exc
-        yield chunk
-
-
-def _open(path: Path, equipment: Equipment, chunk_rows: int):
-    try:
-        return open_recording(path, equipment, chunk_rows)
-    except BaseException as exc:
-        blamed = _reader_fault(path, exc)
-        if blamed is None or blamed is exc:
-            raise
-        raise blamed from exc
-
-
 def _unchanged(item: SourceFile) -> bool:
     """Whether the file still has the size and mtime the scan saw (it is not still being written)."""
     try:
@@ -271,13 +210,13 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     """
     equipment = settings.equipment_for(item.equipment_id)
     source = display(item.path)
-    recording = _open(item.path, equipment, settings.ingest.chunk_rows)
+    recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows)
     rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
     check_times(source, start, rate, settings.features.frame_length, settings)
     warnings = recording.warnings + warnings
     writer = None
-    chunks = _guarded(item.path, recording.chunks)
+    chunks = guarded(item.path, recording.chunks)
     if settings.ingest.keep_raw:
         meta = RawMeta(recording_id, item.equipment_id, source, list(recording.channels),
                        recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
@@ -419,62 +358,9 @@ def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) ->
         return FileResult(row, deferred=True)
     except BaseException as exc:
         dedup.release(recording_id, source)
-        if isinstance(exc, Exception) or _is_panic(exc):
+        if isinstance(exc, Exception) or is_panic(exc):
             raise _Stop(item, exc, ws) from exc
         raise  # KeyboardInterrupt, SystemExit
-
-
-_RUST_IO = re.compile(r"os error (\d+)\)|\"errno\":\s*\"?(\d+)")
-
-
-def _os_errno(exc: BaseException) -> int | None:
-    """The errno behind an I/O failure: an OSError's, or the one Polars ("os error 28") and
-    DuckDB ("errno":"28") put in the messages of their own exception types."""
-    if isinstance(exc, OSError):
-        return exc.errno or 0
-    m = _RUST_IO.search(str(exc))
-    return int(m.group(1) or m.group(2)) if m else None
-
-
-LOW_SPACE_BYTES = 1 << 20  # a write that failed with less than this free was the disk filling up
-
-
-def _free_bytes(path: Path) -> float:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return math.inf
-    return st.f_bavail * st.f_frsize
-
-
-def _describe(exc: BaseException, item: SourceFile | None = None, ws: Workspace | None = None) -> str:
-    """One line saying why a run stopped and what to do; no file is blamed."""
-    import errno
-
-    where = f" while ingesting {display(item.path)}" if item is not None else ""
-    tail = "no file was marked failed; fix the cause and run `vibra ingest` again to resume"
-    code = _os_errno(exc)
-    if code is None and ws is not None and _free_bytes(ws.lake) < LOW_SPACE_BYTES:
-        # Polars sometimes reports a full disk as a corrupt-file error ("Invalid thrift: transport error")
-        code = errno.ENOSPC
-    if code is not None:
-        filename = getattr(exc, "filename", None)
-        target = display(filename) if filename else (display(ws.data) if ws else "the workspace")
-        reason = os.strerror(code) if code else str(exc).splitlines()[0][:200]
-        if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            return f"ingest stopped: no space left writing {target} ({reason}){where}; free space, then {tail}"
-        if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return (f"ingest stopped: cannot write {target} ({reason}){where}; check the workspace's permissions "
-                    f"and mounts; {tail}")
-        return f"ingest stopped: I/O error on {target} ({reason}){where}; {tail}"
-    if isinstance(exc, MemoryError):
-        return (f"ingest stopped: out of memory{where}; lower [ingest] max_concurrent_files or chunk_rows; {tail}")
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    module = type(exc).__module__
-    if module.startswith("duckdb") or module.startswith("_duckdb"):
-        return f"ingest stopped: the catalog failed ({type(exc).__name__}: {first}){where}; {tail}"
-    return (f"ingest stopped: internal error ({type(exc).__name__}: {first}){where}; this is a bug in vibra — please "
-            f"report it with the traceback in the log; moving that file out of the export lets the rest ingest; {tail}")
 
 
 def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
@@ -533,11 +419,11 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
             _record(counts, result)
             raise
         except BaseException as exc:
-            if not (isinstance(exc, Exception) or _is_panic(exc)) or isinstance(exc, VibraError):
+            if not (isinstance(exc, Exception) or is_panic(exc)) or isinstance(exc, VibraError):
                 raise
             log.error("ingest stopped", exc_info=exc)
             _record(counts, result)
-            raise IngestStopped(_describe(exc, None, ws)) from exc
+            raise IngestStopped(describe(exc, None, ws)) from exc
         result.seconds = time.perf_counter() - started
         _record(counts, result)
         if result.failed:
