@@ -143,12 +143,16 @@ def ingest_cli(
                                                      help="Also store waveforms in data/lake/raw [ingest].")] = None,
     include_expired: Annotated[bool, typer.Option("--include-expired", help="Re-ingest recordings whose windows "
                                                   "retention dropped.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try every failed file again (failed files "
+                                               "are also retried when they or their settings change).")] = False,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
     """Ingest new recordings: ledger, windowed indicators, hourly aggregates. Reruns skip what is done.
 
-    Exit 1 when any file failed (the others are still ingested).
+    Exit 1 when any file failed (the others are still ingested), or when the run stopped on a
+    failure that is not a file's (disk full, permissions on the workspace, a bug): then no file
+    is blamed and running the same command again resumes.
 
     Example: vibra ingest /mnt/plant-export --max-concurrent-files 4 --json
     """
@@ -158,7 +162,8 @@ def ingest_cli(
                                    "features.frame_length": frame_length, "features.hop_length": hop_length,
                                    "ingest.keep_raw": keep_raw})
     with output.ingest_progress(as_json) as progress:
-        result = ingest.run(ws, settings, source, include_expired=include_expired, progress=progress)
+        result = ingest.run(ws, settings, source, include_expired=include_expired, retry_failed=retry_failed,
+                            progress=progress)
     output.emit(result.as_dict(), as_json, lambda: output.ingest_summary(result))
     if result.failed:
         raise typer.Exit(1)

@@ -169,10 +169,17 @@ def ingest_summary(result) -> None:
         console.print(f"{result.ignored} file(s) directly in the source folder ignored (not in a machine folder)")
     if result.warnings:
         console.print(f"{result.warnings} warning(s) recorded on ledger rows (NaN, flat line, clipping, time source)")
+    if result.deferred:
+        console.print(f"{result.deferred} file(s) deferred to the next run: they changed while being read "
+                      "(still being written?)")
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if result.failures:
+        from rich.text import Text
+
         failed = _table("failed files", ["reason"])
         for reason in result.failures.values():
-            failed.add_row(reason)
+            failed.add_row(Text(reason))  # plain text: "[ingest] …" in a reason is not rich markup
         console.print(failed)
 
 

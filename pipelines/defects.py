@@ -131,7 +131,8 @@ def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
         return hits.pop()
     if not hits:
         raise InputError(f"recording {ident!r}: no completed recording has this id, id prefix or file name; "
-                         "`vibra status --recordings` lists them")
+                         "give the name of its source file as it is in the export, or its recording id (the sha256 "
+                         "of the file, e.g. from `sha256sum`)")
     raise InputError(f"recording {ident!r} is ambiguous ({len(hits)} recordings match); give more of the id")
 
 

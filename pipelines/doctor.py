@@ -197,11 +197,22 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
                 if ids & (set(orphans) | set(dups)):
                     affected.add(part)
         if orphans:
-            f = Finding("orphan_windows", "error", len(orphans),
-                        "windows of recordings the ledger does not hold as completed (an ingest killed between writing "
-                        "the windows and recording them); the next ingest of the file would store them again",
-                        "remove those windows; the next `vibra ingest` re-ingests their files", orphans[:5])
-            findings.append(f)
+            # an earlier version of a file whose content changed (kept beside the new one before ingest replaced them)
+            earlier = {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT recording_id FROM recordings "
+                                                                    "WHERE status = 'completed'")} & set(orphans)
+            killed = [rid for rid in orphans if rid not in earlier]
+            if earlier:
+                findings.append(Finding("earlier_version_windows", "error", len(earlier),
+                                        "windows of an earlier version of a file whose content changed since; the "
+                                        "ledger holds the new version, so these are counted twice",
+                                        "remove the earlier version's windows", sorted(earlier)[:5]))
+            if killed:
+                findings.append(Finding("orphan_windows", "error", len(killed),
+                                        "windows of recordings the ledger does not hold as completed (an ingest killed "
+                                        "between writing the windows and recording them); the next ingest of the file "
+                                        "would store them again",
+                                        "remove those windows; the next `vibra ingest` re-ingests their files",
+                                        killed[:5]))
         if dups:
             f2 = Finding("duplicate_windows", "error", len(dups),
                          "windows stored more than once (same equipment, recording, channel, window index)",
@@ -212,10 +223,9 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
             for part in sorted(affected):
                 _rewrite(ws, "features", part, f"""SELECT * FROM src WHERE recording_id IN ('{keep}')
                     QUALIFY row_number() OVER (PARTITION BY {', '.join(KEYS)} ORDER BY window_start) = 1""")
-            if orphans:
-                findings[-2 if dups else -1].repaired = True
-            if dups:
-                findings[-1].repaired = True
+            for f in findings:
+                if f.check in ("orphan_windows", "earlier_version_windows", "duplicate_windows"):
+                    f.repaired = True
             from vibra import hourly
 
             hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})

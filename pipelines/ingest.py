@@ -4,14 +4,32 @@ Incremental and idempotent: files whose (path, size, mtime) the ledger already
 holds are skipped before hashing; a file whose content hash matches a completed
 recording is recorded as a duplicate. One ingest runs per workspace at a time
 (a file lock); the catalog is opened only for short transactions.
+
+Who is to blame decides what happens. A file that cannot be read or parsed, or
+whose times make no sense, is recorded as failed with its reason and the batch
+goes on; a failure whose cause can go away without the file changing (an
+unreadable source, a clock ahead) is tried again on every run, and any other
+failed file when the settings that concern it change (or with ``retry_failed``).
+Everything else — the lake's disk full or read-only, the catalog, memory, a bug
+or a Rust panic — stops the run (:class:`IngestStopped`) with no file blamed:
+what completed is kept and a plain rerun does the rest.
+
+A completed file whose content changed is a new version of the same recording:
+its old windows are removed just before the new ones are written, never both
+kept (``[ingest] on_change = "refuse"`` keeps the old version instead). A file
+still growing while it is read is deferred to the next run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
+import math
 import os
 import time
+import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -23,37 +41,56 @@ from vibra.errors import InputError, VibraError
 from vibra.features import compute
 from vibra.hashing import sha256_file
 from vibra.physics import Machine
-from vibra.readers import open_recording
 from vibra.readers.timestamps import from_filename
 from vibra.signal.resample import decimate_chunks
-from vibra.settings import EQUIPMENT_ID_RE, Equipment, Settings
+from vibra.settings import Equipment, Settings
 from vibra.storage import catalog, lake, raw
 from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
+from vibra_pipelines.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
 from vibra_pipelines.runs import count_ingest, run_record
+from vibra_pipelines.sources import RETRY, SourceFile, display, scan
 
 FLUSH_EVERY_S = 1.0
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+log = logging.getLogger("vibra")
+
+__all__ = ["IngestResult", "IngestStopped", "SourceFile", "run", "scan", "work_one"]
 
 
-@dataclass
-class SourceFile:
-    path: Path
-    equipment_id: str
-    size_bytes: int
-    mtime: float
+class _Deferred(Exception):
+    """The file changed while it was being read (still being written)."""
+
+
+class _Stop(Exception):
+    """Raised out of a file's guard: the failure is the environment's or a bug, not the file's."""
+
+    def __init__(self, item: SourceFile, cause: BaseException, ws: Workspace | None = None):
+        super().__init__(describe(cause, item, ws))
+        self.item = item
+        self.cause = cause
 
 
 @dataclass
 class FileResult:
+    """One file's outcome. ``row`` is its ledger row; ``keep_previous``: the new version failed or
+    was refused and the row is not written (the version completed before stays current);
+    ``deferred``: the file changed while being read; ``adopt``: earlier versions held by
+    duplicates of this file, whose ownership passes to them."""
+
     row: dict
     partitions: list[tuple[str, str]] = field(default_factory=list)
+    keep_previous: bool = False
+    deferred: bool = False
+    adopt: list[str] = field(default_factory=list)
 
 
 @dataclass
 class IngestResult:
-    """Counts of one run; ``failures`` maps file → reason."""
+    """Counts of one run; ``failures`` maps file → reason; ``notes``: what the scan and the run
+    want the user to know (unreadable folders, vanished files, deferred files)."""
 
     source: str
     files_seen: int = 0
@@ -62,11 +99,13 @@ class IngestResult:
     duplicates: int = 0
     failed: int = 0
     ignored: int = 0
+    deferred: int = 0
     windows: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
     warnings: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,48 +115,56 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def scan(source: Path) -> tuple[list[SourceFile], list[Path], dict[str, str]]:
-    """Files under ``source/<equipment_id>/**``, sorted.
-
-    Returns (files, ignored top-level files, {path: reason} for files whose
-    equipment folder name is unsafe). Hidden files and folders are skipped.
-    """
-    files: list[SourceFile] = []
-    ignored: list[Path] = []
-    bad: dict[str, str] = {}
-    for entry in sorted(os.scandir(source), key=lambda e: e.name):
-        if entry.name.startswith("."):
-            continue
-        if not entry.is_dir():
-            ignored.append(Path(entry.path))
-            continue
-        safe = EQUIPMENT_ID_RE.match(entry.name) is not None
-        for folder, dirs, names in os.walk(entry.path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(names):
-                if name.startswith("."):
-                    continue
-                path = Path(folder) / name
-                if not safe:
-                    bad[str(path)] = (f"{path}: equipment folder name {entry.name!r} is not a safe id "
-                                      f"(letters, digits, '_', '.', '-'; at most 64); rename the folder")
-                    continue
-                st = path.stat()
-                files.append(SourceFile(path, entry.name, st.st_size, st.st_mtime))
-    return files, ignored, bad
-
-
 sha256_of = sha256_file  # the recording id is the sha256 of the file's bytes
 
 
 def _base_row(item: SourceFile, status: str, now: datetime) -> dict:
     return {
-        "recording_id": "", "equipment_id": item.equipment_id, "source_path": str(item.path),
+        "recording_id": "", "equipment_id": item.equipment_id, "source_path": display(item.path),
         "size_bytes": item.size_bytes, "mtime": _utc(item.mtime), "status": status, "error": None,
         "n_samples": None, "channels": None, "sample_rate_hz": None, "recorded_at": None,
         "ingested_at": None, "n_windows": None, "warnings": [], "vibra_version": __version__, "rpm": None,
         "duplicate_of": None, "updated_at": now,
     }
+
+
+def settings_hash(settings: Settings, equipment_id: str) -> str:
+    """Hash of everything a file's outcome depends on besides its bytes: the vibra version, its
+    equipment's settings, the workspace sample rate, the window settings and the time limits."""
+    payload = {"vibra": __version__, "equipment": asdict(settings.equipment_for(equipment_id)),
+               "sample_rate_hz": settings.ingest.sample_rate_hz, "features": asdict(settings.features),
+               "max_span_s": settings.ingest.max_span_s, "max_clock_skew_s": settings.ingest.max_clock_skew_s}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_times(source: str, start: datetime, rate: float, n_samples: int, settings: Settings,
+                now: datetime | None = None) -> None:
+    """Refuse times no recording can have, before any timestamp is built from them.
+
+    ``n_samples`` at ``rate`` (Hz) from ``start`` must span at most ``[ingest] max_span_s`` and lie
+    between 1970-01-01 and now + ``[ingest] max_clock_skew_s``. Checked once with one window before
+    reading (a nonsense sample rate fails at once) and again with the whole file before writing.
+    Timestamps are microseconds in int64: past about 292,000 years they wrap, and Polars panics.
+    """
+    limits = settings.ingest
+    if start.tzinfo is None:  # a naive time is UTC (as everywhere in vibra)
+        start = start.replace(tzinfo=timezone.utc)
+    if not (math.isfinite(rate) and rate > 0):
+        raise InputError(f"{source}: sample rate {rate!r} Hz is not a positive number; fix the time column or "
+                         "sample_rate_hz")
+    span_s = n_samples / rate
+    if not span_s <= limits.max_span_s:
+        raise InputError(f"{source}: {n_samples} samples at {rate:.6g} Hz span {span_s:.3g} s, more than [ingest] "
+                         f"max_span_s = {limits.max_span_s:g} s; check the time column (a jump, or the wrong unit?) "
+                         "or sample_rate_hz")
+    if start < EPOCH:
+        raise InputError(f"{source}: recording starts {start:%Y-%m-%d %H:%M:%S} UTC, before 1970; check the file "
+                         "name, its time column or the start rule")
+    now = now or datetime.now(timezone.utc)
+    if start.timestamp() + span_s > now.timestamp() + limits.max_clock_skew_s:
+        raise RetryableInputError(f"{source}: recording starts {start:%Y-%m-%d %H:%M:%S} UTC and ends after now + "
+                                  f"[ingest] max_clock_skew_s ({limits.max_clock_skew_s:g} s); check the file name, "
+                                  "its time column or the recorder's clock")
 
 
 def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, *, file_rate: float | None,
@@ -144,30 +191,46 @@ def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, 
     return float(rate), start, rpm, warnings
 
 
+
+def _unchanged(item: SourceFile) -> bool:
+    """Whether the file still has the size and mtime the scan saw (it is not still being written)."""
+    try:
+        st = os.stat(item.path)
+    except OSError:
+        return False
+    return st.st_size == item.size_bytes and abs(st.st_mtime - item.mtime) < 1e-6
+
+
 def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str) -> FileResult:
     """Read one file, compute its indicators and write its ``features`` partitions
-    (and its ``raw`` waveform with ``[ingest] keep_raw``).
+    (and its ``raw`` waveform with ``[ingest] keep_raw``), replacing its earlier versions' windows.
 
-    Raises :class:`InputError` for a file that cannot be used; writes nothing then.
+    Raises :class:`InputError` for a file that cannot be used (nothing written then),
+    :class:`_Deferred` for a file that changed while it was read, and anything else for
+    failures that are not the file's.
     """
     equipment = settings.equipment_for(item.equipment_id)
-    recording = open_recording(item.path, equipment, settings.ingest.chunk_rows,
-                               on_time_gap=settings.ingest.on_time_gap)
+    source = display(item.path)
+    recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
     rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
+    check_times(source, start, rate, settings.features.frame_length, settings)
     writer = None
-    chunks = recording.chunks
+    chunks = guarded(item.path, recording.chunks)
     if settings.ingest.keep_raw:
-        meta = RawMeta(recording_id, item.equipment_id, str(item.path), list(recording.channels),
+        meta = RawMeta(recording_id, item.equipment_id, source, list(recording.channels),
                        recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
                        recording.rpm, item.mtime, recording.units, recording.gaps)
         date = start.astimezone(timezone.utc).date().isoformat()
         writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
         chunks = writer.tee(chunks)
     try:
-        result, partitions = features_for(ws, settings, item.equipment_id, recording_id, chunks,
-                                          recording.channels, rate, start, rpm, str(item.path), gaps=recording.gaps,
-                                          units=recording.units)
+        result = compute_features(settings, item.equipment_id, recording_id, chunks, recording.channels, rate,
+                                  start, rpm, source, gaps=recording.gaps, units=recording.units)
+        if not _unchanged(item):
+            raise _Deferred()
+        replace_versions(ws, item, keep=recording_id)
+        partitions = lake.write_partitioned(result.table, ws.table("features"), recording_id[:16])
         if writer is not None:
             writer.commit()
     except BaseException:
@@ -183,13 +246,31 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     return FileResult(row, partitions)
 
 
-def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
-                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None,
-                 gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
-    """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
+def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
+    """Remove the windows (and raw waveforms) of the file's earlier versions, before its new
+    version (``keep``, None for none) is written: a crash in between leaves neither version,
+    which the rerun mends, never both. Their hourly partitions are marked for rebuild first."""
+    if not item.old_ids:
+        return
+    ids = set(item.old_ids)
+    table = ws.table("features")
+    found = lake.recording_partitions(table, item.equipment_id, ids)
+    if found:
+        hourly.mark_dirty(ws.lake, {(p.parent.name.split("=", 1)[1], item.equipment_id) for p in found})
+        keep_name = {lake.RECORDING_FILE.format(keep[:16])} if keep else set()
+        lake.remove_recordings(table, found, ids, ws.data / ".compact" / f"replace-{uuid.uuid4().hex[:8]}",
+                               keep=keep_name)
+    for rid in ids - {keep}:
+        for f in ws.table("raw").glob(f"date=*/equipment={item.equipment_id}/{lake.RECORDING_FILE.format(rid[:16])}"):
+            f.unlink(missing_ok=True)
 
-    Returns (FeatureResult with the physics warnings added, partitions written). A matching
-    ``files`` rule with ``decimate`` low-passes and decimates the samples first.
+
+def compute_features(settings: Settings, equipment_id: str, recording_id: str, chunks, channels, rate: float,
+                     start: datetime, rpm: float | None, source: str, *,
+                     gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
+    """A recording's indicators (FeatureResult with the physics warnings added), its times checked.
+
+    A matching ``files`` rule with ``decimate`` low-passes and decimates the samples first.
     """
     equipment = settings.equipment_for(equipment_id)
     rule = equipment.rule_for(Path(source).name)
@@ -204,7 +285,20 @@ def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording
     result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
                      equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine,
                      gaps=gaps, units=units)
+    check_times(source, start, rate, result.n_samples, settings)
     result.warnings[:0] = machine.checks(rate, equipment_id)
+    return result
+
+
+def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
+                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None,
+                 gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
+    """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
+
+    Returns (FeatureResult with the physics warnings added, partitions written).
+    """
+    result = compute_features(settings, equipment_id, recording_id, chunks, channels, rate, start, rpm, source,
+                              gaps=gaps, units=units)
     partitions = lake.write_partitioned(result.table, table_dir or ws.table("features"), recording_id[:16])
     return result, partitions
 
@@ -220,34 +314,62 @@ class _Dedup:
         owner = self.owner.setdefault(recording_id, path)
         return None if owner == path else owner
 
+    def release(self, recording_id: str, path: str) -> None:
+        if self.owner.get(recording_id) == path:
+            del self.owner[recording_id]
+
+
+def _failed(item: SourceFile, now: datetime, error: str, kind: str, digest: str, recording_id: str = "") -> FileResult:
+    row = _base_row(item, "failed", now)
+    row.update(recording_id=recording_id, error=error, error_kind=kind, settings_hash=digest)
+    # a new version of a completed file that cannot be used leaves the completed version in place
+    return FileResult(row, keep_previous=item.previous_id is not None)
+
 
 def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) -> FileResult:
+    """One file inside its guard: the file's own faults become its row; anything else raises :class:`_Stop`."""
     now = datetime.now(timezone.utc)
+    digest = settings_hash(settings, item.equipment_id)
+    source = display(item.path)
     try:
         recording_id = sha256_of(item.path)
     except OSError as exc:
-        row = _base_row(item, "failed", now)
-        row.update(error=f"{item.path}: cannot read ({exc.strerror}); check permissions")
-        return FileResult(row)
-    owner = dedup.claim(recording_id, str(item.path))
-    if owner is not None:
-        row = _base_row(item, "duplicate", now)
-        row.update(recording_id=recording_id, duplicate_of=owner, ingested_at=now)
-        return FileResult(row)
+        return _failed(item, now, f"{source}: cannot read ({exc.strerror}); check its permissions — it is tried again "
+                                  "on every run", RETRY, digest)
+    except MemoryError as exc:
+        raise _Stop(item, exc, ws) from exc
+    changed = item.previous_id is not None and recording_id != item.previous_id
+    if changed and settings.ingest.on_change == "refuse":
+        return _failed(item, now, f"{source}: changed since it was ingested (new content); [ingest] on_change = "
+                                  "\"refuse\" keeps the version ingested before — restore the file, or set on_change = "
+                                  "\"replace\" to ingest the new version in its place", "input", digest, recording_id)
+    owner = dedup.claim(recording_id, source)
     try:
-        return process_file(ws, settings, item, recording_id)
+        if owner is not None:
+            replace_versions(ws, item, keep=None)  # the path now holds a copy of another file
+            row = _base_row(item, "duplicate", now)
+            row.update(recording_id=recording_id, duplicate_of=owner, ingested_at=now, settings_hash=digest)
+            return FileResult(row)
+        fr = process_file(ws, settings, item, recording_id)
+        fr.row["settings_hash"] = digest
+        return fr
     except VibraError as exc:
-        dedup.owner.pop(recording_id, None)
-        row = _base_row(item, "failed", now)
-        row.update(recording_id=recording_id, error=str(exc))
-        return FileResult(row)
-    except Exception as exc:  # noqa: BLE001 - a reader bug must fail this file, not the batch
-        dedup.owner.pop(recording_id, None)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        row = _base_row(item, "failed", now)
-        row.update(recording_id=recording_id, error=f"{item.path}: could not be read ({type(exc).__name__}: {first}); "
-                                                    "check the file, and report it if it looks valid")
-        return FileResult(row)
+        dedup.release(recording_id, source)
+        kind = RETRY if isinstance(exc, RetryableInputError) else "input"
+        fr = _failed(item, now, str(exc), kind, digest, recording_id)
+        if changed:
+            fr.row["error"] += "; the version ingested before is kept"
+        return fr
+    except _Deferred:
+        dedup.release(recording_id, source)
+        row = _base_row(item, "pending", now)
+        row.update(error=f"{source}: changed while it was being read (still being written?); deferred to the next run")
+        return FileResult(row, deferred=True)
+    except BaseException as exc:
+        dedup.release(recording_id, source)
+        if isinstance(exc, Exception) or is_panic(exc):
+            raise _Stop(item, exc, ws) from exc
+        raise  # KeyboardInterrupt, SystemExit
 
 
 def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
@@ -261,23 +383,32 @@ def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item:
     ``completed`` maps content hashes already ingested to their files: such a
     file is a duplicate and is not read. Copies of one another within the same
     run are settled by :func:`run`'s commit, in file order, as a sequential run would.
+    Raises :class:`IngestStopped` for a failure that is not the file's.
     """
-    return _work(ws, settings, item, _Dedup(completed))
+    try:
+        return _work(ws, settings, item, _Dedup(completed))
+    except _Stop as stop:
+        raise IngestStopped(str(stop)) from stop.cause
 
 
 FanOut = Callable[[list[SourceFile], dict[str, str]], list[FileResult]]
 
 
-def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: bool = False,
+def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: bool = False, retry_failed: bool = False,
         progress: Callable[[str, dict], None] | None = None, fan_out: FanOut | None = None) -> IngestResult:
-    """Ingest every new file under ``source``; returns the run's counts.
+    """Ingest every new or changed file under ``source``; returns the run's counts.
 
+    A failed file is tried again when it changed, when the settings that concern it changed,
+    on every run when its failure can pass by itself, and always with ``retry_failed``.
     ``progress(event, info)`` is called with ``start`` (files, bytes), ``file``
     (path, bytes, status) and ``wait`` (message) events, for a progress bar.
     ``fan_out(files, completed)`` (e.g. a Prefect flow mapping a task over the
     files, on threads or Dask workers) replaces the local thread pool: it returns
     :func:`work_one`'s result for every file, in order; the ledger is written once
     at the end, holding the ingest lock throughout.
+
+    Raises :class:`IngestStopped` when the environment fails or vibra hits a bug: what
+    completed before is recorded, no file is blamed, and a plain rerun resumes.
     """
     source = source.expanduser().resolve()
     if not source.is_dir():
@@ -285,60 +416,122 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
     notify = progress or (lambda event, info: None)
     ws.ensure()
     catalog.ensure(ws.catalog_path)
-    result = IngestResult(source=str(source))
+    result = IngestResult(source=display(source))
     with run_record(ws, "ingest", settings) as counts, \
             exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
                       on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
-        hourly.rebuild_dirty(ws.lake)  # left over by a run that crashed
-        ensure_embedding_manifest(ws, settings)
-        files, ignored, bad = scan(source)
-        result.ignored = len(ignored)
-        seen, completed = catalog.skip_index(ws.catalog_path, include_expired)
-        todo = [f for f in files if not _same(seen.get(str(f.path)), f)]
-        result.files_seen = len(files) + len(bad)
-        result.skipped = len(files) - len(todo)
-        now = datetime.now(timezone.utc)
-        rows = [_base_row(f, "pending", now) for f in todo]
-        for path, reason in bad.items():
-            if str(path) not in seen:
-                item = SourceFile(Path(path), Path(path).parent.name, 0, 0.0)
-                row = _base_row(item, "failed", now)
-                row.update(error=reason, equipment_id="")
-                rows.append(row)
-                result.failed += 1
-                result.failures[path] = reason
-            else:
-                result.skipped += 1
-        catalog.write_rows(ws.catalog_path, rows)
-        notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
-        if fan_out is None:
-            _process_all(ws, settings, todo, _Dedup(completed), result, notify)
-        else:
-            _commit(ws, settings, todo, fan_out(todo, dict(completed)), result)
+        try:
+            _run(ws, settings, source, include_expired, retry_failed, notify, fan_out, result)
+        except IngestStopped as exc:
+            log.error("%s", exc, exc_info=exc.__cause__ or exc)
+            _record(counts, result)
+            raise
+        except BaseException as exc:
+            if not (isinstance(exc, Exception) or is_panic(exc)) or isinstance(exc, VibraError):
+                raise
+            log.error("ingest stopped", exc_info=exc)
+            _record(counts, result)
+            raise IngestStopped(describe(exc, None, ws)) from exc
         result.seconds = time.perf_counter() - started
-        counts.update(new=result.new, skipped=result.skipped, duplicates=result.duplicates, failed=result.failed,
-                      windows=result.windows)
+        _record(counts, result)
         if result.failed:
             counts["status"] = "partial"
         count_ingest(ws, result)
     return result
 
 
-def _same(previous: tuple[int, float] | None, item: SourceFile) -> bool:
-    return previous is not None and previous[0] == item.size_bytes and abs(previous[1] - item.mtime) < 1e-5
+def _record(counts: dict, result: IngestResult) -> None:
+    counts.update(new=result.new, skipped=result.skipped, duplicates=result.duplicates, failed=result.failed,
+                  deferred=result.deferred, windows=result.windows)
+
+
+def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool, retry_failed: bool, notify,
+         fan_out: FanOut | None, result: IngestResult) -> None:
+    hourly.rebuild_dirty(ws.lake)  # left over by a run that crashed
+    ensure_embedding_manifest(ws, settings)
+    found = scan(source)
+    result.ignored = len(found.ignored)
+    result.notes += found.warnings
+    for note in found.warnings:
+        log.warning("%s", note)
+    index = catalog.skip_index(ws.catalog_path)
+    done = ("completed", "duplicate", "failed") + (() if include_expired else ("expired",))
+    digests: dict[str, str] = {}
+
+    def digest(equipment_id: str) -> str:
+        if equipment_id not in digests:
+            digests[equipment_id] = settings_hash(settings, equipment_id)
+        return digests[equipment_id]
+
+    def settled(path: str, size: int, mtime: float, equipment_id: str) -> bool:
+        prev = index.current.get(path)
+        if prev is None or prev.status not in done or prev.size_bytes != size or abs(prev.mtime - mtime) >= 1e-5:
+            return False
+        if prev.status == "failed":
+            return not (retry_failed or prev.error_kind == RETRY or prev.settings_hash != digest(equipment_id))
+        return True
+
+    # content other files' current rows stand on is not an earlier version to remove
+    held = {}
+    for path, prev in index.current.items():
+        if prev.status in ("completed", "duplicate", "expired") and prev.recording_id:
+            held.setdefault(prev.recording_id, set()).add(path)
+    todo = []
+    for f in found.files:
+        key = display(f.path)
+        if settled(key, f.size_bytes, f.mtime, f.equipment_id):
+            continue
+        prev = index.current.get(key)
+        versions = index.versions.get(key, set())
+        f.old_ids = tuple(sorted(r for r in versions if not (held.get(r, set()) - {key})))
+        if prev is not None and prev.status in ("completed", "pending", "processing") and versions:
+            f.previous_id = index.latest_completed.get(key)
+        todo.append(f)
+    result.files_seen = len(found.files) + len(found.refused)
+    result.skipped = len(found.files) - len(todo)
+    now = datetime.now(timezone.utc)
+    rows = [_base_row(f, "pending", now) for f in todo]
+    for bad in found.refused:
+        if settled(bad.path, bad.size_bytes, bad.mtime, bad.equipment_id):
+            result.skipped += 1
+            continue
+        item = SourceFile(Path(bad.path), bad.equipment_id, bad.size_bytes, bad.mtime)
+        row = _base_row(item, "failed", now)
+        row.update(source_path=bad.path, error=bad.reason, error_kind=bad.kind,
+                   settings_hash=digest(bad.equipment_id))
+        rows.append(row)
+        result.failed += 1
+        result.failures[bad.path] = bad.reason
+    catalog.write_rows(ws.catalog_path, rows)
+    notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
+    if fan_out is None:
+        _process_all(ws, settings, todo, _Dedup(index.completed), result, notify)
+    else:
+        _commit(ws, todo, fan_out(todo, dict(index.completed)), result)
+
+
+def _settle(ws: Workspace, settled: list[FileResult]) -> None:
+    """Write the ledger for finished files: hourly marks first, then the rows in one transaction."""
+    parts = {p for fr in settled for p in fr.partitions}
+    if parts:
+        hourly.mark_dirty(ws.lake, parts)  # before the rows say "completed"; rebuilt at the end
+    now = datetime.now(timezone.utc)
+    for fr in settled:
+        for rid in fr.adopt:
+            catalog.adopt(ws.catalog_path, rid, now)
+    catalog.drop_pending(ws.catalog_path, [fr.row["source_path"] for fr in settled if fr.keep_previous])
+    catalog.write_rows(ws.catalog_path, [fr.row for fr in settled if not fr.keep_previous])
 
 
 def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedup: _Dedup,
                  result: IngestResult, notify) -> None:
     pending_rows: list[FileResult] = []
     last_flush = time.monotonic()
+    stops: list[_Stop] = []
 
     def flush() -> None:
-        parts = {p for fr in pending_rows for p in fr.partitions}
-        if parts:
-            hourly.mark_dirty(ws.lake, parts)  # before the rows say "completed"; rebuilt at the end
-        catalog.write_rows(ws.catalog_path, [fr.row for fr in pending_rows])
+        _settle(ws, pending_rows)
         pending_rows.clear()
 
     workers = max(1, settings.ingest.max_concurrent_files)
@@ -353,25 +546,54 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
             done, _ = wait(running, timeout=FLUSH_EVERY_S, return_when=FIRST_COMPLETED)
             for future in done:
                 item = running.pop(future)
-                fr = future.result()
-                _count(result, fr)
+                try:
+                    fr = future.result()
+                except _Stop as stop:  # let the files in flight finish, start no more
+                    stops.append(stop)
+                    continue
+                _adopters(fr, item)
+                _count(result, fr, item)
                 pending_rows.append(fr)
-                notify("file", {"path": str(item.path), "bytes": item.size_bytes, "status": fr.row["status"]})
-                nxt = next(queue, None)
+                notify("file", {"path": display(item.path), "bytes": item.size_bytes, "status": fr.row["status"]})
+                nxt = None if stops else next(queue, None)
                 if nxt is not None:
                     running[pool.submit(_work, ws, settings, nxt, dedup)] = nxt
             if pending_rows and (time.monotonic() - last_flush >= FLUSH_EVERY_S or not running):
-                in_flight = [str(i.path) for i in running.values()]
+                in_flight = [display(i.path) for i in running.values()]
                 flush()
                 catalog.mark_processing(ws.catalog_path, in_flight, datetime.now(timezone.utc))
                 last_flush = time.monotonic()
     if pending_rows:
         flush()
+    if stops:
+        _wind_down(ws, stops)
     hourly.rebuild_dirty(ws.lake)
 
 
-def _commit(ws: Workspace, settings: Settings, todo: list[SourceFile], results: list[FileResult],
-            result: IngestResult) -> None:
+def _wind_down(ws: Workspace, stops: list[_Stop]) -> None:
+    """After a stop: put the stopped files back to pending and bring hourly up to date as far as the
+    environment lets us (what fails here is left to the rerun), then raise the first cause."""
+    try:
+        catalog.write_rows(ws.catalog_path, [_base_row(s.item, "pending", datetime.now(timezone.utc)) for s in stops])
+        hourly.rebuild_dirty(ws.lake)
+    except Exception as exc:  # noqa: BLE001 - the first cause is the one to report
+        log.warning("could not tidy up after the stop (%s); the next run does it", type(exc).__name__)
+    for extra in stops[1:]:
+        log.error("%s", extra, exc_info=extra.cause)
+    raise IngestStopped(str(stops[0])) from stops[0].cause
+
+
+def _adopters(fr: FileResult, item: SourceFile) -> None:
+    """Earlier versions of a file that other files hold as duplicates pass to them once it moved on."""
+    if fr.row["status"] in ("completed", "duplicate") and not fr.keep_previous:
+        fr.adopt = [rid for rid in _held_elsewhere(item) if rid != fr.row.get("recording_id")]
+
+
+def _held_elsewhere(item: SourceFile) -> list[str]:
+    return [item.previous_id] if item.previous_id and item.previous_id not in item.old_ids else []
+
+
+def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], result: IngestResult) -> None:
     """Settle copies within the run (the first file in order owns the content), then write the ledger."""
     if len(results) != len(todo):
         raise VibraError(f"fan-out returned {len(results)} results for {len(todo)} files; nothing recorded")
@@ -387,21 +609,24 @@ def _commit(ws: Workspace, settings: Settings, todo: list[SourceFile], results: 
                     (lake.partition_dir(ws.table("features"), date, eid) / f"part-{rid[:16]}.parquet").unlink(
                         missing_ok=True)
             row = _base_row(item, "duplicate", now)
-            row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now)
+            row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now,
+                       settings_hash=fr.row.get("settings_hash"))
             fr = FileResult(row)
         elif fr.row["status"] == "completed":
-            owner[rid] = (str(item.path), fr.partitions)
-        _count(result, fr)
+            owner[rid] = (display(item.path), fr.partitions)
+        _adopters(fr, item)
+        _count(result, fr, item)
         final.append(fr)
-    parts = {p for fr in final for p in fr.partitions}
-    if parts:
-        hourly.mark_dirty(ws.lake, parts)
-    catalog.write_rows(ws.catalog_path, [fr.row for fr in final])
+    _settle(ws, final)
     hourly.rebuild_dirty(ws.lake)
 
 
-def _count(result: IngestResult, fr: FileResult) -> None:
+def _count(result: IngestResult, fr: FileResult, item: SourceFile) -> None:
     row = fr.row
+    if fr.deferred:
+        result.deferred += 1
+        result.notes.append(row["error"])
+        return
     result.bytes_read += row["size_bytes"] or 0
     if row["status"] == "completed":
         result.new += 1

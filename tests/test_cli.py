@@ -76,7 +76,8 @@ def test_new_user_walkthrough(tmp_path):
     (broken / "pump-02" / "empty.csv").write_text("")
     (broken / "pump-02" / "words.csv").write_text("x\n1\nhello\n")
     good = sorted((ws / "export" / "pump-02").glob("*.csv"))[0]
-    (broken / "pump-02" / "fresh_2030-01-01T00-00-00.csv").write_bytes(good.read_bytes() + b"0.1,0.1\n")
+    # dated in the past: a file dated after now + [ingest] max_clock_skew_s is refused
+    (broken / "pump-02" / "fresh_2025-01-01T00-00-00.csv").write_bytes(good.read_bytes() + b"0.1,0.1\n")
     third = run_vibra("ingest", str(broken), "--json", cwd=ws)
     res = json.loads(third.stdout)
     assert third.returncode == 1 and res["failed"] == 2 and res["new"] == 1

@@ -76,6 +76,14 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("ingest", "on_time_gap", str, "split", doc="a file whose time column has gaps, repeated or backward "
          "stamps: `split` warns and keeps no window across a gap; `refuse` fails the file",
          choices=("split", "refuse")),
+    Spec("ingest", "max_clock_skew_s", float, 86_400.0, 0, 31_622_400,
+         "how far after now a recording may end (recorder clocks run ahead); later ones are refused"),
+    Spec("ingest", "max_span_s", float, 604_800.0, 1, 31_622_400,
+         "longest time one file may span (samples / sample rate); longer ones are refused as a bad time column "
+         "or sample rate"),
+    Spec("ingest", "on_change", str, "replace", doc="what a completed file whose content changed does: its new "
+         "version replaces the old windows, or the change is refused and the old version kept",
+         choices=("replace", "refuse")),
     Spec("features", "frame_length", int, 4096, 64, 1_048_576,
          "window length in samples"),
     Spec("features", "hop_length", int, 4096, 1, 1_048_576,
@@ -253,6 +261,9 @@ class IngestSettings:
     lock_timeout_s: float = 3600.0
     keep_raw: bool = False
     on_time_gap: str = "split"
+    max_clock_skew_s: float = 86_400.0
+    max_span_s: float = 604_800.0
+    on_change: str = "replace"
 
 
 @dataclass(frozen=True)

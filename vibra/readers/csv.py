@@ -94,7 +94,9 @@ def _layout(path: Path, text: str, equipment: Equipment, sep: str,
             raise InputError(f"{path}: header only, no data rows; export the recording again")
     names = [f"__skip_{i}" if n in SKIP else n for i, n in enumerate(names)]
     if len(set(names)) != len(names):
-        raise InputError(f"{path}: duplicate column names in {names}; give each column its own name")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{path}: duplicate column names {', '.join(shown(n) for n in twice[:3])}; "
+                         "give each column its own name")
     time_col = next((n for n in names if n.lower() in TIME_NAMES), None)
     time_numeric = True
     if time_col is not None:
@@ -108,9 +110,19 @@ _POLARS_PARSE = re.compile(r"could not parse [`'\"](?P<value>.*?)[`'\"] as dtype
 NULLS = ["", "NaN", "nan", "NA", "N/A", "n/a", "null"]
 
 
+SHOWN_CHARS = 24  # how much of a file's own text an error message may quote (escaped): enough to find it
+
+
+def shown(text: object, limit: int = SHOWN_CHARS) -> str:
+    """A snippet of file content for an error message: escaped (repr) and cut to ``limit`` characters,
+    so an error never carries more than a hint of what the file holds."""
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
+
 def _text_error(path: Path, column: str, value: str, row: int | None) -> InputError:
     where = f" at row {row}" if row is not None else ""
-    return InputError(f"{path}: column '{column}' has text{where} ({value!r}); channels must be numeric — "
+    return InputError(f"{path}: column {shown(column)} has text{where} ({shown(value)}); channels must be numeric — "
                       "fix or remove that value")
 
 
@@ -219,17 +231,18 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
                     found = _locate_text(block, column, names, sep) if column else None
                     if found:
                         raise _text_error(path, column, found[0], rows_before + found[1]) from None
-                    first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+                    # Polars quotes the offending bytes: say which error, not what the file holds
                     raise InputError(f"{path}: cannot parse as {'CSV' if sep == ',' else f'text delimited by {sep!r}'} "
-                                     f"({first}); check the delimiter and columns") from None
+                                     f"after row {rows_before} ({type(exc).__name__}); check the delimiter and columns"
+                                     ) from None
                 rows_before += df.height
                 yield (df.select(keep).to_numpy().astype(np.float64, copy=False),
                        df[time_col] if time_col else None)
     except (OSError, EOFError, zlib.error) as exc:
         if gz:
-            raise InputError(f"{path}: truncated or corrupt gzip ({str(exc).splitlines()[0]}); "
+            raise InputError(f"{path}: truncated or corrupt gzip ({type(exc).__name__}); "
                              "re-copy the file from its source") from None
-        raise InputError(f"{path}: cannot read ({exc}); check the file") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror or type(exc).__name__}); check the file") from None
 
 
 def _time_seconds(series, numeric: bool, path: Path, origin=None) -> tuple[np.ndarray, object]:
@@ -246,7 +259,7 @@ def _time_seconds(series, numeric: bool, path: Path, origin=None) -> tuple[np.nd
         except pl.exceptions.PolarsError:
             bad = series.str.strip_chars().str.to_datetime(time_unit="us", strict=False).is_null() & series.is_not_null()
             value = series.filter(bad)[0] if bad.any() else series[0]
-            raise InputError(f"{path}: time column value {value!r} is neither seconds nor an ISO-8601 "
+            raise InputError(f"{path}: time column value {shown(value)} is neither seconds nor an ISO-8601 "
                              "timestamp; use e.g. 2026-01-05T13:20:00Z or seconds from start") from None
     start = stamps[0] if origin is None else origin
     seconds = (stamps - start).dt.total_microseconds().to_numpy() / 1e6

@@ -7,6 +7,7 @@ renamed into place, so readers see the old file or the new one, never half.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -249,3 +250,77 @@ def partition_dates(table_dir: Path, equipment_id: str | None = None) -> list[st
     if equipment_id:
         dates = [d for d in dates if (table_dir / f"date={d}" / f"equipment={equipment_id}").is_dir()]
     return sorted(dates, reverse=True)
+
+
+RECORDING_FILE = "part-{}.parquet"  # one recording's own file in a partition: part-<recording_id[:16]>.parquet
+_OWN_FILE = re.compile(r"^part-[0-9a-f]{16}\.parquet$")
+
+
+def recording_partitions(table_dir: Path, equipment_id: str, recording_ids: set[str]) -> dict[Path, list[Path]]:
+    """Partition folder → the files in it holding rows of these recordings.
+
+    A recording's own ``part-<id[:16]>.parquet`` is found by name; files merged by compaction (any
+    other name) are asked for the recordings' rows.
+    """
+    import duckdb
+
+    own = {RECORDING_FILE.format(r[:16]) for r in recording_ids}
+    found: dict[Path, list[Path]] = {}
+    for part in sorted(table_dir.glob(f"date=*/equipment={equipment_id}")):
+        files = sorted(part.glob("*.parquet"))
+        hits = [f for f in files if f.name in own]
+        merged = [str(f) for f in files if f.name not in own and not _OWN_FILE.match(f.name)]
+        if merged:
+            with duckdb.connect() as con:
+                rows = con.execute("SELECT DISTINCT filename FROM read_parquet(?, filename = true, union_by_name = true, "
+                                   "hive_partitioning = false) WHERE recording_id IN (SELECT unnest(?))",
+                                   [merged, sorted(recording_ids)]).fetchall()
+            hits += [Path(r[0]) for r in rows]
+        if hits:
+            found[part] = hits
+    return found
+
+
+def remove_recordings(table_dir: Path, found: dict[Path, list[Path]], recording_ids: set[str], work: Path,
+                      keep: set[str] = frozenset()) -> None:
+    """Remove the rows of ``recording_ids`` from the partitions :func:`recording_partitions` found.
+
+    A recording's own file is deleted (unless its name is in ``keep``: it is about to be
+    replaced in one rename). A merged file holding some of their rows is rewritten without
+    them in a twin of the partition under ``work``, swapped in by :func:`exchange` under the
+    table's exclusive lock, as compaction does, so a reader sees all old rows or none.
+    """
+    import shutil
+
+    import duckdb
+
+    from vibra.storage.locks import table_exclusive
+
+    for part, files in found.items():
+        merged = [f for f in files if not _OWN_FILE.match(f.name)]
+        if not merged:
+            for f in files:
+                if f.name not in keep:
+                    f.unlink(missing_ok=True)
+            continue
+        twin = work / "twin" / part.relative_to(table_dir.parent)
+        twin.mkdir(parents=True)
+        try:
+            with duckdb.connect() as con:
+                con.execute("SET TimeZone = 'UTC'")
+                for f in merged:
+                    src = f"read_parquet({sql_literal(f)}, hive_partitioning = false)"
+                    left = con.execute(f"SELECT count(*) FROM {src} WHERE recording_id NOT IN (SELECT unnest(?))",
+                                       [sorted(recording_ids)]).fetchone()[0]
+                    if left:
+                        con.execute(f"COPY (SELECT * FROM {src} WHERE recording_id NOT IN "
+                                    f"({', '.join(sql_literal(r) for r in sorted(recording_ids))})) "
+                                    f"TO {sql_literal(twin / f.name)} (FORMAT parquet, COMPRESSION zstd)")
+            with table_exclusive(table_dir / TABLE_LOCK):
+                for f in part.glob("*.parquet"):
+                    if f not in files or f.name in keep:
+                        (twin / f.name).hardlink_to(f)
+                exchange(part, twin)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+

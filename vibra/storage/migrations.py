@@ -68,7 +68,13 @@ def _v3(con: Any) -> None:
     con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS error VARCHAR")
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3)]
+def _v4(con: Any) -> None:
+    """Failed files keep the hash of the settings that concern them and whether they are retried every run."""
+    con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS settings_hash VARCHAR")
+    con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS error_kind VARCHAR")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4)]
 CURRENT = MIGRATIONS[-1][0]
 
 
