@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from vibra import __version__, embedding, hourly
-from vibra.errors import InputError, VibraError
+from vibra.errors import BusyError, CorruptError, InputError, VibraError
 from vibra.features import compute
 from vibra.hashing import sha256_file
 from vibra.physics import Machine
@@ -353,6 +353,9 @@ def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) ->
         fr = process_file(ws, settings, item, recording_id)
         fr.row["settings_hash"] = digest
         return fr
+    except (CorruptError, BusyError) as exc:  # a damaged lake file or a held catalog is not this file's fault
+        dedup.release(recording_id, source)
+        raise _Stop(item, exc, ws) from exc
     except VibraError as exc:
         dedup.release(recording_id, source)
         kind = RETRY if isinstance(exc, RetryableInputError) else "input"
