@@ -73,7 +73,7 @@ def test_code_blocks_run(page, tmp_path):
         if marker == "no-test":
             continue
         if marker.startswith("requires: ") and not _has_option(marker.removeprefix("requires: ")):
-            warnings.warn(f"{page.name}:{line}: skipped until `{marker.removeprefix('requires: ')}` exists")
+            warnings.warn(f"{page.name}:{line}: skipped until `{marker.removeprefix('requires: ')}` exists", stacklevel=2)
             continue
         # The block runs in the shell state the previous one left (cwd, exported variables); the
         # state is saved on exit whatever the code.
