@@ -58,7 +58,7 @@ class ForecastRun:
 
 def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
            level: float) -> tuple[float | None, str]:
-    """The alarm limit for a series and where it comes from (see README)."""
+    """The alarm limit for a series and where it comes from (see docs/explanation.md, "Forecasting")."""
     eq = settings.equipment_for(eid)
     if indicator == "velocity_rms_mm_s":
         limits = iso_limits(eq)

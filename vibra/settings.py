@@ -4,7 +4,7 @@ The library reads no environment itself: the CLI or flow passes ``os.environ``
 (or any mapping) to :func:`load_settings`, which returns one frozen
 :class:`Settings` object that is passed down to every stage.
 
-Every scalar setting is described once in :data:`SETTINGS`; the README table,
+Every scalar setting is described once in :data:`SETTINGS`; the settings reference (docs/reference/settings.md, generated),
 the environment-variable names and the validation messages all come from it.
 """
 
@@ -582,7 +582,7 @@ def unknown_env(env: Mapping[str, str]) -> list[str]:
     out = []
     for name in sorted(n for n in env if n.upper().startswith("VIBRA_") and n not in known):
         close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "see the Settings table in the README"
+        hint = f"did you mean {close[0]}?" if close else "see docs/reference/settings.md"
         out.append(f"environment variable {name} is not a vibra setting and is ignored; {hint}")
     return out
 

@@ -11,7 +11,7 @@ CONFIG_NAME = "vibra.toml"
 
 DEFAULT_TOML = """\
 # vibra workspace settings. Precedence: CLI option > VIBRA_* environment > this file > defaults.
-# Every setting is listed in the README ("Settings"). Uncomment to change.
+# Every setting is listed in docs/reference/settings.md. Uncomment to change.
 
 [ingest]
 # max_concurrent_files = 2
