@@ -94,18 +94,28 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr (only on a terminal); yields ``tick(done, total)``."""
+def bar(description: str, quiet: bool) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr (only on a terminal); yields ``tick(done, total, what="")``, ``what``
+    naming the item in hand (a machine, a model)."""
     console = _console(stderr=True)
     if quiet or not console.is_terminal:
-        yield lambda done, total: None
+        yield lambda done, total, what="": None
         return
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(description, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
+    with Progress(TextColumn(escape(description)), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[what]}"),
+                  TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None, what="")
+        yield lambda done, total, what="": progress.update(task, completed=done, total=total, what=escape(what))
+
+
+def stages(quiet: bool) -> Callable[[str], None] | None:
+    """Stage lines on stderr (``cluster``: read, UMAP, HDBSCAN, assign) — only on a terminal, so
+    ``--json`` and piped output carry nothing extra."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return say_err
 
 
 @contextmanager
