@@ -67,13 +67,37 @@ def command_name() -> str:
     return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
 
 
+# Per-machine data the pipelines keep as a dict keyed by machine, per command: key -> (key in the
+# JSON, name of a plain value). The contract lists it as objects carrying ``equipment_id``.
+PER_MACHINE = {"readiness": {"equipment": ("equipment", "status")},
+               "detect": {"per_equipment": ("equipment", None)},
+               "train": {"skipped": ("skipped", "reason")}}
+
+
+def machine_list(by_machine: dict, value_name: str | None) -> list[dict]:
+    """``{"pump-02": x}`` as ``[{"equipment_id": "pump-02", ...x}]`` (``x`` a dict) or
+    ``[{"equipment_id": "pump-02", value_name: x}]``, in machine order."""
+    return [{"equipment_id": eid, **value} if isinstance(value, dict) and value_name is None
+            else {"equipment_id": eid, value_name or "value": value} for eid, value in sorted(by_machine.items())]
+
+
 def envelope(payload: Any, command: str | None = None) -> dict:
-    """The one JSON contract: an object with ``schema_version``, ``command`` and named lists."""
+    """The one JSON contract: an object with ``schema_version``, ``command`` and named lists
+    (per-machine data as a list of objects with ``equipment_id``)."""
     command = command_name() if command is None else command
     if not isinstance(payload, dict):
         payload = {LIST_KEYS.get(command, "items"): payload}
-    return {"schema_version": SCHEMA_VERSION, "command": command,
-            **{k: v for k, v in payload.items() if k not in ("schema_version", "command")}}
+    listed = PER_MACHINE.get(command, {})
+    body = {}
+    for key, value in payload.items():
+        if key in ("schema_version", "command"):
+            continue
+        if key in listed and isinstance(value, dict):
+            name, value_name = listed[key]
+            body[name] = machine_list(value, value_name)
+        else:
+            body[key] = value
+    return {"schema_version": SCHEMA_VERSION, "command": command, **body}
 
 
 def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
