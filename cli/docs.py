@@ -40,6 +40,9 @@ EQUIPMENT_DOCS: dict[str, str] = {
     "format": "`{ kind = \"text\", delimiter = \"\\t\", header = false }`: read the machine's files (those "
               "matching `file_pattern`) as this kind whatever their extension; `kind` is `text` or a reader name "
               "(`csv`, `parquet`, `mat`, `audio`, `tdms`, `uff`); `header` omitted = detected",
+    "csv": "`{ delimiter = \";\", decimal = \",\" }`: the CSV dialect when sniffing it fails (default: the "
+           "delimiter `,` `;` tab or `|` and a decimal comma are sniffed from the first lines); `decimal` is `.` or "
+           "`,`, a decimal comma never with a comma delimiter",
     "file_pattern": "which files `format` applies to: a glob (`\"????.??.??.??.??.??\"`), or a regular expression "
                     "when it starts with `^`",
     "full_scale": "physical value of digital full scale for audio files (PCM is read as ±1 × `full_scale`)",

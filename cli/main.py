@@ -276,8 +276,9 @@ def train_cli(
     ws, settings = _context(home, {"anomaly.baseline_days": baseline_days})
     equipment = _machines(ws, settings, equipment)
     models = list(FAMILIES) if model == "all" else [model]
-    result = anomaly.train(ws, settings, models=models, equipment=equipment, since=_utc(since), until=_utc(until),
-                           fleet=fleet)
+    with output.bar("train", as_json) as tick:
+        result = anomaly.train(ws, settings, models=models, equipment=equipment, since=_utc(since),
+                               until=_utc(until), fleet=fleet, progress=tick)
     output.emit(result.as_dict(), as_json, lambda: output.train_summary(result))
     if not result.models:
         raise typer.Exit(3)
@@ -295,8 +296,9 @@ def detect_cli(equipment: EquipmentIds = None, model: Model = None, since: Since
 
     ws, settings = _context(home)
     equipment = _machines(ws, settings, equipment)
-    result = anomaly.detect(ws, settings, equipment=equipment, models=[model] if model else None,
-                            since=_utc(since), update=update)
+    with output.bar("detect", as_json) as tick:
+        result = anomaly.detect(ws, settings, equipment=equipment, models=[model] if model else None,
+                                since=_utc(since), update=update, progress=tick)
     output.emit(result.as_dict(), as_json, lambda: output.detect_summary(result))
 
 
@@ -492,9 +494,11 @@ def forecast_cli(
     levels = tuple(sorted(set(level or [80, 95])))
     if not set(levels) >= {80}:
         levels = tuple(sorted({80, *levels}))  # the 80 % band gives the P10 / P90 crossing times
-    result = forecast.run(ws, settings, equipment=equipment, indicators=indicator,
-                          horizon_s=parse_duration(horizon) if horizon else None,
-                          freq_s=parse_duration(freq) if freq else None, levels=levels, force=force)
+    with output.bar("forecast", as_json) as tick:
+        result = forecast.run(ws, settings, equipment=equipment, indicators=indicator,
+                              horizon_s=parse_duration(horizon) if horizon else None,
+                              freq_s=parse_duration(freq) if freq else None, levels=levels, force=force,
+                              progress=tick)
     output.emit(result.as_dict(), as_json, lambda: output.forecast_table(result))
 
 
@@ -547,10 +551,8 @@ def cluster_cli(
     from vibra_pipelines import cluster
 
     ws, settings = _context(home)
-    quiet = as_json or not sys.stderr.isatty()
     result = cluster.run(ws, settings, since=_utc(since), min_cluster_size=min_cluster_size,
-                         umap_components=umap_components, sample=sample,
-                         progress=None if quiet else lambda m: output.say_err(m))
+                         umap_components=umap_components, sample=sample, progress=output.stages(as_json))
     output.emit(result.as_dict(), as_json, lambda: output.cluster_summary(result))
 
 
@@ -653,7 +655,8 @@ def label_cluster_cli(cluster_id: Annotated[int, typer.Argument(help="Cluster id
     from vibra_pipelines import defects
 
     ws, settings = _context(home)
-    payload = defects.label_cluster(ws, settings, cluster_id, defect, who=by, note=note)
+    payload = defects.label_cluster(ws, settings, cluster_id, defect, who=by, note=note,
+                                    progress=output.stages(as_json))
     _label_done(payload, as_json, f"cluster {cluster_id} ({payload['n_windows']} windows) labelled {defect}")
 
 
@@ -668,7 +671,8 @@ def label_recording_cli(recording: Annotated[str, typer.Argument(help="Recording
     from vibra_pipelines import defects
 
     ws, settings = _context(home)
-    payload = defects.label_recording(ws, settings, recording, defect, who=by, note=note)
+    payload = defects.label_recording(ws, settings, recording, defect, who=by, note=note,
+                                      progress=output.stages(as_json))
     _label_done(payload, as_json, f"recording {payload['recording_id'][:12]} labelled {defect}")
 
 
@@ -683,7 +687,7 @@ def label_import_cli(file: Annotated[Path, typer.Argument(help="CSV: equipment_i
     from vibra_pipelines import defects
 
     ws, settings = _context(home)
-    payload = defects.label_import(ws, settings, file, who=by)
+    payload = defects.label_import(ws, settings, file, who=by, progress=output.stages(as_json))
     _label_done(payload, as_json, f"imported {payload['imported']} label(s) from {file}")
 
 
@@ -976,7 +980,8 @@ def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = F
 
     ws, settings = _context(home)
     equipment = _machines(ws, settings, equipment)
-    result = rul.run(ws, settings, equipment=equipment)
+    with output.bar("rul", as_json) as tick:
+        result = rul.run(ws, settings, equipment=equipment, progress=tick)
 
     def human() -> None:
         lib = result.library

@@ -67,13 +67,37 @@ def command_name() -> str:
     return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
 
 
+# Per-machine data the pipelines keep as a dict keyed by machine, per command: key -> (key in the
+# JSON, name of a plain value). The contract lists it as objects carrying ``equipment_id``.
+PER_MACHINE = {"readiness": {"equipment": ("equipment", "status")},
+               "detect": {"per_equipment": ("equipment", None)},
+               "train": {"skipped": ("skipped", "reason")}}
+
+
+def machine_list(by_machine: dict, value_name: str | None) -> list[dict]:
+    """``{"pump-02": x}`` as ``[{"equipment_id": "pump-02", ...x}]`` (``x`` a dict) or
+    ``[{"equipment_id": "pump-02", value_name: x}]``, in machine order."""
+    return [{"equipment_id": eid, **value} if isinstance(value, dict) and value_name is None
+            else {"equipment_id": eid, value_name or "value": value} for eid, value in sorted(by_machine.items())]
+
+
 def envelope(payload: Any, command: str | None = None) -> dict:
-    """The one JSON contract: an object with ``schema_version``, ``command`` and named lists."""
+    """The one JSON contract: an object with ``schema_version``, ``command`` and named lists
+    (per-machine data as a list of objects with ``equipment_id``)."""
     command = command_name() if command is None else command
     if not isinstance(payload, dict):
         payload = {LIST_KEYS.get(command, "items"): payload}
-    return {"schema_version": SCHEMA_VERSION, "command": command,
-            **{k: v for k, v in payload.items() if k not in ("schema_version", "command")}}
+    listed = PER_MACHINE.get(command, {})
+    body = {}
+    for key, value in payload.items():
+        if key in ("schema_version", "command"):
+            continue
+        if key in listed and isinstance(value, dict):
+            name, value_name = listed[key]
+            body[name] = machine_list(value, value_name)
+        else:
+            body[key] = value
+    return {"schema_version": SCHEMA_VERSION, "command": command, **body}
 
 
 def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
@@ -94,18 +118,28 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr (only on a terminal); yields ``tick(done, total)``."""
+def bar(description: str, quiet: bool) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr (only on a terminal); yields ``tick(done, total, what="")``, ``what``
+    naming the item in hand (a machine, a model)."""
     console = _console(stderr=True)
     if quiet or not console.is_terminal:
-        yield lambda done, total: None
+        yield lambda done, total, what="": None
         return
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(description, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
+    with Progress(TextColumn(escape(description)), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[what]}"),
+                  TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None, what="")
+        yield lambda done, total, what="": progress.update(task, completed=done, total=total, what=escape(what))
+
+
+def stages(quiet: bool) -> Callable[[str], None] | None:
+    """Stage lines on stderr (``cluster``: read, UMAP, HDBSCAN, assign) — only on a terminal, so
+    ``--json`` and piped output carry nothing extra."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return say_err
 
 
 @contextmanager

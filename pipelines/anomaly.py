@@ -10,6 +10,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -104,9 +105,12 @@ def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings:
 
 def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None, equipment: list[str] | None = None,
           baseline_days: float | None = None, since: datetime | None = None, until: datetime | None = None,
-          fleet: bool = False) -> TrainResult:
+          fleet: bool = False, progress: Callable[[int, int, str], None] | None = None) -> TrainResult:
     """Fit models on each machine's baseline period (``baseline_days`` from its first window, or
-    ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine."""
+    ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine.
+
+    ``progress(done, total, equipment_id)`` is called before each machine (and the fleet model)
+    and once at the end with ``done == total``."""
     import polars as pl
 
     types = list(models or [settings.anomaly.model])
@@ -118,7 +122,11 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     root = models_root(ws)
     with run_record(ws, "train", settings) as counts:
         frames = []
-        for eid in equipment_ids(ws, equipment):
+        tick = progress if progress is not None else (lambda done, total, what: None)
+        machines = equipment_ids(ws, equipment)
+        total = len(machines) + (1 if fleet else 0)
+        for i, eid in enumerate(machines):
+            tick(i, total, eid)
             base = _baseline(read_features(ws, eid, since, until), days, since, until)
             if base.height < MIN_BASELINE_WINDOWS:
                 result.skipped[eid] = (f"baseline has {base.height} windows (< {MIN_BASELINE_WINDOWS}); ingest more "
@@ -133,10 +141,12 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
             except NotReadyError as exc:
                 result.skipped[eid] = str(exc)
         if fleet and frames:
+            tick(len(machines), total, "fleet model")
             base = pl.concat(frames, how="diagonal_relaxed")
             result.models += _fit_scope(root / FLEET, base, ["equipment_id", "channel"], types, settings,
                                         {"equipment_id": None, "fleet": True,
                                          "equipment": sorted(base["equipment_id"].unique().to_list())})
+        tick(total, total, "")
         counts.update(models=len(result.models), skipped=len(result.skipped))
         count_training(ws, result.models, root)
     return result
@@ -196,19 +206,24 @@ def _scopes_for(ws: Workspace, eid: str) -> list[Path]:
 
 
 def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, models: list[str] | None = None,
-           since: datetime | None = None, update: bool = False) -> DetectResult:
+           since: datetime | None = None, update: bool = False, progress: Callable[[int, int, str], None] | None = None) -> DetectResult:
     """Score every window not yet scored by the current version of each model (or, for an online
     chain, by any version of it: see :func:`lineage`); write ``scores``.
 
     ``update``: Half-Space Trees models also learn from the windows they just scored that lie after
     their training window, and are saved as a new version (online learning) that carries the chain,
     so the next update scores and learns only windows that arrived since.
+
+    ``progress(done, total, equipment_id)`` is called before each machine and once at the end.
     """
     import polars as pl
 
     result = DetectResult()
     with run_record(ws, "detect", settings) as counts:
-        for eid in equipment_ids(ws, equipment):
+        tick = progress if progress is not None else (lambda done, total, what: None)
+        machines = equipment_ids(ws, equipment)
+        for i, eid in enumerate(machines):
+            tick(i, len(machines), eid)
             scopes = _scopes_for(ws, eid)
             if not scopes:
                 result.per_equipment[eid] = {"skipped": "no trained model; run `vibra train`"}
@@ -254,6 +269,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                         result.updated.append(saved["version"])
             result.scored += info["scored"]
             result.anomalous += info["anomalous"]
+        tick(len(machines), len(machines), "")
         counts.update(scored=result.scored, anomalous=result.anomalous)
     return result
 

@@ -196,6 +196,8 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         z = clustering.reduce(x[idx].astype(np.float64), components, cfg.umap_neighbors, cfg.seed)
         result.seconds["umap"] = round(time.perf_counter() - t1, 2)
         t2 = time.perf_counter()
+        if components:
+            say(f"HDBSCAN of {len(idx):,} points (min cluster size {mcs})")
         labels_fit = clustering.hdbscan(z, mcs)
         result.seconds["hdbscan"] = round(time.perf_counter() - t2, 2)
         t3 = time.perf_counter()
@@ -271,7 +273,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
 
         # the windows just read are the population the kNN works on: no second read of the lake
         pop = defects.population(ws, settings, df.select(*KEYS, "window_start", "embedding"), emb_version)
-        result.knn = defects.after_change(ws, settings, trigger="cluster", pop=pop)
+        result.knn = defects.after_change(ws, settings, trigger="cluster", pop=pop, progress=progress)
         counts.update(windows=result.windows, clusters=result.n_clusters, noise_ratio=result.noise_ratio,
                       version=version)
     return result

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -100,7 +101,7 @@ def _insert_label(ws: Workspace, row: dict, windows=None) -> dict:
 
 @recorded("label cluster", lambda r: {"windows": r.get("n_windows"), "defect": r.get("defect")})
 def label_cluster(ws: Workspace, settings: Settings, cluster_id: int, defect: str, *, who: str | None = None,
-                  note: str = "") -> dict:
+                  note: str = "", progress: Callable[[str], None] | None = None) -> dict:
     """Label every window of a cluster of the latest clustering."""
     import polars as pl
 
@@ -118,7 +119,7 @@ def label_cluster(ws: Workspace, settings: Settings, cluster_id: int, defect: st
     row = _insert_label(ws, {"kind": "cluster", "defect": defect, "clustering_version": manifest["version"],
                              "cluster_id": cluster_id, "n_windows": members.height, "source": "cli",
                              "created_by": _who(who), "note": note}, members)
-    return {**_public(row), "retrain": after_change(ws, settings, trigger="label")}
+    return {**_public(row), "retrain": after_change(ws, settings, trigger="label", progress=progress)}
 
 
 def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
@@ -138,12 +139,12 @@ def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
 
 @recorded("label recording", lambda r: {"recording_id": r.get("recording_id"), "defect": r.get("defect")})
 def label_recording(ws: Workspace, settings: Settings, recording: str, defect: str, *, who: str | None = None,
-                    note: str = "", source: str = "cli") -> dict:
+                    note: str = "", source: str = "cli", progress: Callable[[str], None] | None = None) -> dict:
     _check_defect(ws, defect)
     rid, eid = _resolve_recording(ws, recording)
     row = _insert_label(ws, {"kind": "recording", "defect": defect, "equipment_id": eid, "recording_id": rid,
                              "source": source, "created_by": _who(who), "note": note})
-    return {**_public(row), "retrain": after_change(ws, settings, trigger="label")}
+    return {**_public(row), "retrain": after_change(ws, settings, trigger="label", progress=progress)}
 
 
 def _time(value: str, where: str) -> datetime:
@@ -155,7 +156,8 @@ def _time(value: str, where: str) -> datetime:
 
 
 @recorded("label import", lambda r: {"imported": r.get("imported")})
-def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None) -> dict:
+def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
     """Labels from a CSV with columns ``equipment_id, recording_id, start, end, defect[, note]``.
 
     Each row names either a recording (``recording_id``: id, prefix or file name) or a
@@ -193,7 +195,7 @@ def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | No
             raise InputError(f"{where}: give recording_id, or equipment_id with start and end")
     stored = [_public(_insert_label(ws, {**t, "source": f"import:{Path(path).name}", "created_by": _who(who)}))
               for t in todo]
-    return {"imported": len(stored), "labels": stored, "retrain": after_change(ws, settings, trigger="label")}
+    return {"imported": len(stored), "labels": stored, "retrain": after_change(ws, settings, trigger="label", progress=progress)}
 
 
 def _public(row: dict) -> dict:
@@ -364,15 +366,22 @@ def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> 
     return {"assigned": out.height, "knn_version": manifest["version"], "per_defect": dict(shares.iter_rows())}
 
 
-def after_change(ws: Workspace, settings: Settings, trigger: str, pop: Population | None = None) -> dict:
-    """Apply the retrain rule after labels or clusters changed; reassign when a kNN exists."""
-    pop = pop or population(ws, settings)
+def after_change(ws: Workspace, settings: Settings, trigger: str, pop: Population | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Apply the retrain rule after labels or clusters changed; reassign when a kNN exists.
+    ``progress(stage)`` hears each stage (reading the windows, retraining, assigning)."""
+    say = progress or (lambda message: None)
+    if pop is None:
+        say("reading the windows' embeddings for the defect kNN")
+        pop = population(ws, settings)
     reason = retrain_reason(ws, settings, pop)
     out: dict = {"trigger": trigger, "coverage": pop.coverage, "retrained": False}
     if reason:
+        say(f"retraining the defect kNN ({reason})")
         manifest = train(ws, settings, pop, reason)
         out.update(retrained=True, reason=reason, knn_version=manifest["version"])
     if latest_knn(ws) is not None:
+        say("assigning defects to the windows")
         out["assignment"] = assign(ws, settings, pop)
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import numpy as np
 
@@ -82,8 +83,11 @@ def _default_indicator(df) -> str:
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
         horizon_s: float | None = None, freq_s: float | None = None, levels=(80, 95), force: bool = False,
-        min_points: int | None = None) -> ForecastRun:
-    """Forecast every machine × channel × indicator (defaults from ``[forecast]``)."""
+        min_points: int | None = None, progress: Callable[[int, int, str], None] | None = None) -> ForecastRun:
+    """Forecast every machine × channel × indicator (defaults from ``[forecast]``).
+
+    ``progress(done, total, what)``: first per machine read, then per candidate model fitted
+    on the batch of series (see :func:`~vibra.forecast.forecast_many`)."""
     import polars as pl
 
     horizon_s = horizon_s or settings.forecast.horizon_h * 3600
@@ -100,7 +104,10 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     result = ForecastRun(version=version)
     with run_record(ws, "forecast", settings) as counts:
         todo: list[tuple[Series, dict]] = []
-        for eid in equipment_ids(ws, equipment):
+        tick = progress if progress is not None else (lambda done, total, what: None)
+        machines = equipment_ids(ws, equipment)
+        for i, eid in enumerate(machines):
+            tick(i, len(machines), f"reading {eid}")
             df = read_features(ws, eid)
             if df.height == 0:
                 continue
@@ -130,7 +137,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                                 limit=limit, limit_source=source)
                     todo.append((series, info))
         forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
-                                  n_jobs=settings.forecast.n_jobs)
+                                  n_jobs=settings.forecast.n_jobs, progress=progress)
         rows = []
         for (series, info), fc in zip(todo, forecasts):
             info["status"] = fc.status

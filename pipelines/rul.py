@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 
@@ -93,8 +94,12 @@ def _params(lives: list[health.Life]) -> health.HIParams:
     return health.HIParams(baseline_points=int(min(60, max(5, n // 5))))
 
 
-def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None) -> RulRun:
-    """Estimate the RUL of every machine (or those in ``equipment``) from the workspace's library."""
+def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None,
+        progress: Callable[[int, int, str], None] | None = None) -> RulRun:
+    """Estimate the RUL of every machine (or those in ``equipment``) from the workspace's library.
+
+    ``progress(done, total, what)``: per machine read (every machine: each life feeds the
+    library), then per machine estimated, and once at the end with ``done == total``."""
     import polars as pl
 
     started = time.perf_counter()
@@ -105,7 +110,10 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         events = list_events(ws)
         library: list[health.Life] = []
         current: dict[str, tuple[health.Life | None, float]] = {}
-        for eid in equipment_ids(ws):
+        tick = progress if progress is not None else (lambda done, total, what: None)
+        machines = equipment_ids(ws)
+        for i, eid in enumerate(machines):
+            tick(i, len(machines), f"reading {eid}")
             df = read_features(ws, eid)
             if df.height == 0:
                 continue
@@ -135,7 +143,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             info.update(trusted=False)
         result.library = info
         rows = []
-        for eid in wanted:
+        for i, eid in enumerate(wanted):
+            tick(i, len(wanted), eid)
             cur, start = current.get(eid, (None, 0.0))
             row = {"equipment_id": eid, "life_start": datetime.fromtimestamp(start, timezone.utc).isoformat()}
             if cur is None:
@@ -173,6 +182,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             result.machines.append(entry)
             rows.append({k: entry.get(k) for k in ("equipment_id", "status", "model", "p10_s", "p50_s", "p90_s",
                                                   "threshold", "elapsed_s", "onset_s", "indicator", "reason")})
+        tick(len(wanted), len(wanted), "")
         result.duration_s = time.perf_counter() - started
         table = pl.DataFrame(rows, schema={"equipment_id": pl.String, "status": pl.String, "model": pl.String,
                                            "p10_s": pl.Float64, "p50_s": pl.Float64, "p90_s": pl.Float64,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -130,7 +131,8 @@ def _fit_each(model, df, keys: list[str], failed: dict[str, dict], **kw):
 
 
 def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_length: int = 1,
-                  min_points: int = 48, cv_windows: int = 2, n_jobs: int = 1, candidates=None) -> list[Forecast]:
+                  min_points: int = 48, cv_windows: int = 2, n_jobs: int = 1, candidates=None,
+                  progress: Callable[[int, int, str], None] | None = None) -> list[Forecast]:
     """Forecast every series; the model of each is the candidate with the lowest rolling-origin
     MAE on its tail (``cv_windows`` origins, each ``horizon`` long, capped to a quarter of the
     series). Series with fewer than ``min_points`` points get ``insufficient_data``.
@@ -139,6 +141,9 @@ def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_l
     AutoARIMA) is fitted on its own, and a candidate that raises or forecasts a non-finite value
     on a series is recorded in that series' ``failed_models`` and never chosen. A series whose
     candidates all fail gets the Naive forecast, marked ``fallback``.
+
+    Every series is fitted in one batch per candidate, so ``progress(done, total, model)`` is
+    called before each candidate's batch (and once at the end with ``done == total``).
     """
     import polars as pl
     from statsforecast.models import Naive
@@ -163,9 +168,15 @@ def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_l
         models = list(candidates) if candidates is not None else _models(season_length)
         names = [_model_name(m) for m in models]
         failed: dict[str, dict] = {}
-        runs = {name: _fit_each(model, df, keys, failed, **kw) for name, model in zip(names, models)}
+        tick = progress if progress is not None else (lambda done, total, what: None)
+        runs = {}
+        for i, (name, model) in enumerate(zip(names, models)):
+            tick(i, len(models) + 1, f"{name} on {len(keys)} series")
+            runs[name] = _fit_each(model, df, keys, failed, **kw)
         # Naive is the yardstick (MASE) and the fallback: a failure there is a bug, not a model's weakness
+        tick(len(models), len(models) + 1, f"Naive on {len(keys)} series")
         naive_cv, naive_fc = _one_model(Naive(), df, **kw)
+        tick(len(models) + 1, len(models) + 1, "")
         errors: dict[str, dict[str, float]] = {k: {} for k in keys}
         forecasts: dict[str, dict[str, pl.DataFrame]] = {k: {} for k in keys}
         for name, run in [*runs.items(), ("Naive", (naive_cv, naive_fc))]:

@@ -162,8 +162,10 @@ DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = (
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
     "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
+    "csv",
 }
 FORMAT_KEYS = {"kind", "delimiter", "header"}
+CSV_KEYS = {"delimiter", "decimal"}
 # `format.kind`: "text" (delimited text, any extension) or a reader of vibra.readers.READERS
 FORMAT_KINDS = ("text", "csv", "parquet", "mat", "audio", "tdms", "uff")
 FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm", "decimate"}
@@ -218,6 +220,15 @@ class FileFormat:
 
 
 @dataclass(frozen=True)
+class CsvDialect:
+    """``csv = { delimiter = ";", decimal = "," }``: a machine's CSV dialect when sniffing it is not wanted
+    or fails (``delimiter`` None: sniffed from the first lines)."""
+
+    delimiter: str | None = None
+    decimal: str = "."
+
+
+@dataclass(frozen=True)
 class Equipment:
     """``[equipment.<id>]``: what the files of one machine do not say themselves."""
 
@@ -237,6 +248,7 @@ class Equipment:
     format: FileFormat | None = None
     file_pattern: str | None = None  # glob, or a regular expression when it starts with "^"
     full_scale: float | None = None  # physical value of digital full scale (audio files)
+    csv: CsvDialect | None = None
 
     def format_for(self, name: str) -> FileFormat | None:
         """The machine's ``format`` if it applies to this file name (every file without ``file_pattern``)."""
@@ -538,6 +550,26 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
             raise ConfigError(f"{where} format = {f!r}: must be {{ kind = \"text\", delimiter = \"\\t\", header = false }} "
                               f"(kind one of {', '.join(FORMAT_KINDS)}; delimiter one character; header true/false)")
         fmt = FileFormat(f["kind"], f.get("delimiter", ","), f.get("header"))
+    dialect = None
+    if "csv" in raw:
+        c = raw["csv"]
+        example = 'csv = { delimiter = ";", decimal = "," }'
+        if not isinstance(c, Mapping) or set(c) - CSV_KEYS or not c:
+            raise ConfigError(f"{where} csv = {c!r}: must be {example} (keys delimiter and/or decimal)")
+        delimiter, decimal = c.get("delimiter"), c.get("decimal", ".")
+        if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1
+                                          and delimiter not in "\r\n\"0123456789.-+eE"):
+            raise ConfigError(f"{where} csv.delimiter = {delimiter!r}: must be one character such as \",\", \";\", "
+                              "\"\\t\" or \"|\"")
+        if decimal not in (".", ","):
+            raise ConfigError(f"{where} csv.decimal = {decimal!r}: must be \".\" or \",\"")
+        if decimal == "," and delimiter == ",":
+            raise ConfigError(f"{where} csv = {c!r}: a decimal comma cannot go with a comma delimiter; "
+                              "use delimiter = \";\" (the usual pairing)")
+        if delimiter is not None and fmt is not None:
+            raise ConfigError(f"{where}: both format.delimiter and csv.delimiter; keep one "
+                              "(format's applies to the files matching file_pattern)")
+        dialect = CsvDialect(delimiter, decimal)
     pattern = raw.get("file_pattern")
     if pattern is not None:
         if not isinstance(pattern, str) or not pattern:
@@ -568,6 +600,7 @@ def _equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipm
         format=fmt,
         file_pattern=pattern,
         full_scale=positive("full_scale", 1e12),
+        csv=dialect,
     )
 
 

@@ -1,6 +1,8 @@
 """CSV, gzip-compressed CSV and any delimited text, streamed in chunks.
 
-Files ending ``.csv``/``.csv.gz`` are comma-separated; a machine's ``format =
+Files ending ``.csv``/``.csv.gz`` have their delimiter (``, ; tab |``) and decimal mark (a decimal
+comma with a non-comma delimiter) sniffed from the first lines (:func:`sniff`), or given by the
+machine's ``csv = { delimiter = ";", decimal = "," }``; a machine's ``format =
 { kind = "text", delimiter = "\\t", header = false }`` reads its files (those
 matching ``file_pattern``) with another delimiter and header rule whatever
 their extension — e.g. the IMS bearing data's tab-separated, extension-less files.
@@ -39,12 +41,80 @@ MIN_BLOCK_BYTES = 16 << 20
 BOM = b"\xef\xbb\xbf"
 
 
-def _is_number(text: str) -> bool:
+def _is_number(text: str, decimal: str = ".") -> bool:
+    if decimal == ",":
+        if "." in text:  # with a decimal comma a dot is no decimal point (nor, here, a thousands separator)
+            return False
+        text = text.replace(",", ".", 1)
     try:
         float(text)
         return True
     except ValueError:
         return False
+
+
+CANDIDATES = (",", ";", "\t", "|")
+SNIFF_LINES = 20
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
+_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$")
+
+
+def _fields(lines: list[str], sep: str) -> list[list[str]]:
+    import csv
+
+    return [[f.strip() for f in row] for row in csv.reader(lines, delimiter=sep)]
+
+
+def _override(equipment: Equipment) -> str:
+    return f"[equipment.{equipment.equipment_id}]"
+
+
+def sniff(path: Path, text: str, equipment: Equipment) -> tuple[str, str]:
+    """The delimiter and decimal mark of a CSV file from its first lines.
+
+    A delimiter among ``, ; tab |`` qualifies when it splits every line into the same number
+    (≥ 2) of fields; when several do, the one whose data fields are most often numbers wins (so
+    ``0,5;1,25`` reads as two decimal-comma values, not three). A decimal comma is taken when a
+    non-comma delimiter's fields look like ``0,123``. One column, or no qualifying delimiter,
+    reads as comma-separated (the later parse names any bad line). The ``csv`` setting of the
+    machine overrides either guess. Raises InputError when two readings are equally plausible
+    or the decimal mark is mixed, naming the line to add.
+    """
+    dialect = equipment.csv
+    if dialect is not None and dialect.delimiter is not None:
+        return dialect.delimiter, dialect.decimal
+    parts = text.split("\n")
+    lines = [ln.rstrip("\r") for ln in (parts[:-1] if len(parts) > 1 else parts)[:SNIFF_LINES] if ln.strip()]
+    fix = (f"add csv = {{ delimiter = \";\", decimal = \",\" }} (with this file's delimiter and decimal mark) "
+           f"to {_override(equipment)} in vibra.toml")
+    scored = []
+    for sep in CANDIDATES:
+        if dialect is not None and dialect.decimal == "," and sep == ",":
+            continue
+        rows = _fields(lines, sep)
+        counts = {len(r) for r in rows}
+        if len(counts) != 1 or counts.pop() < 2:
+            continue
+        data = [f for r in rows[1:] or rows for f in r]
+        numeric = sum(_is_number(f) or (sep != "," and _is_number(f, ",")) for f in data) / max(1, len(data))
+        scored.append((numeric, sep, data))
+    if not scored:
+        return ",", dialect.decimal if dialect is not None else "."
+    scored.sort(key=lambda t: -t[0])
+    if len(scored) > 1 and scored[0][0] == scored[1][0]:
+        shown_seps = " and ".join(repr(s) for _, s, _ in scored[:2])
+        raise InputError(f"{path}: cannot tell the delimiter: the first lines split evenly on {shown_seps}; {fix}")
+    _, sep, data = scored[0]
+    if dialect is not None:
+        return sep, dialect.decimal
+    commas = sum(bool(_DECIMAL_COMMA.match(f)) for f in data)
+    points = sum(bool(_DECIMAL_POINT.match(f)) for f in data)
+    if sep == "," or not commas:
+        return sep, "."
+    if points:
+        raise InputError(f"{path}: cannot tell the decimal mark: numbers like 0,5 and 0.5 in the same lines "
+                         f"(delimiter {sep!r}); {fix}")
+    return sep, ","
 
 
 def _peek(path: Path, gz: bool) -> str:
@@ -72,11 +142,11 @@ def _peek(path: Path, gz: bool) -> str:
 
 
 def _layout(path: Path, text: str, equipment: Equipment, sep: str,
-            header: bool | None) -> tuple[list[str], bool, str | None, bool]:
-    """Column names, headerless?, time column name, time column numeric?"""
+            header: bool | None, decimal: str = ".") -> tuple[list[str], bool, str | None, bool]:
+    """Column names, headerless?, time column name, time column numeric? (``decimal``: the decimal mark)"""
     lines = [ln.rstrip("\r") for ln in text.split("\n", 3)[:3] if ln.strip()]
     first = [f.strip().strip('"') for f in lines[0].split(sep)]
-    headerless = all(_is_number(f) for f in first) if header is None else not header
+    headerless = all(_is_number(f, decimal) for f in first) if header is None else not header
     if headerless:
         if equipment.channels is None:
             names = [f"ch{i}" for i in range(len(first))]
@@ -102,7 +172,7 @@ def _layout(path: Path, text: str, equipment: Equipment, sep: str,
     if time_col is not None:
         idx = names.index(time_col)
         values = data[0].split(sep)
-        time_numeric = idx < len(values) and _is_number(values[idx].strip())
+        time_numeric = idx < len(values) and _is_number(values[idx].strip().strip('"'), decimal)
     return names, headerless, time_col, time_numeric
 
 
@@ -126,7 +196,8 @@ def _text_error(path: Path, column: str, value: str, row: int | None) -> InputEr
                       "fix or remove that value")
 
 
-def _locate_text(block: bytes, column: str, names: list[str], sep: str) -> tuple[str, int] | None:
+def _locate_text(block: bytes, column: str, names: list[str], sep: str,
+                 decimal: str = ".") -> tuple[str, int] | None:
     """First non-numeric value of a column in a block and its 1-based row there (errors only)."""
     import polars as pl
 
@@ -136,8 +207,9 @@ def _locate_text(block: bytes, column: str, names: list[str], sep: str) -> tuple
     except pl.exceptions.PolarsError:  # not even readable as text columns (e.g. an unterminated quote)
         return None
     value = pl.col(column).str.strip_chars()
+    number = value.str.replace(",", ".", literal=True) if decimal == "," else value
     bad = (df.with_row_index("row", offset=1)
-           .filter(value.is_not_null() & value.cast(pl.Float64, strict=False).is_null()
+           .filter(value.is_not_null() & number.cast(pl.Float64, strict=False).is_null()
                    & ~value.is_in(NULLS))
            .select("row", column).head(1))
     if bad.height:
@@ -173,13 +245,16 @@ def _extra_fields(exc: Exception) -> bool:
     return "more fields" in str(exc) or "not specified in schema" in str(exc)
 
 
-def _parse_block(pl, block: bytes, schema: dict, cols: list[str], sep: str, ragged: bool = False):
+def _parse_block(pl, block: bytes, schema: dict, cols: list[str], sep: str, ragged: bool = False,
+                 decimal: str = "."):
     """Parse one block. Polars reads NaN/nan and empty fields natively; a block holding other
     missing-value spellings (NA, N/A, null) is parsed again with them declared, which costs
     about a quarter more and so only happens when needed. ``ragged`` drops extra fields (the
-    caller has checked they are empty)."""
+    caller has checked they are empty). ``decimal`` "," parses decimal commas (``0,123``)."""
     extra = {"truncate_ragged_lines": True, "extra_columns": "ignore"} if ragged else {}
     extra["separator"] = sep
+    if decimal == ",":
+        extra["decimal_comma"] = True
     try:
         return pl.read_csv(block, has_header=False, schema=schema, **extra).select(cols)
     except pl.exceptions.PolarsError as exc:
@@ -189,7 +264,7 @@ def _parse_block(pl, block: bytes, schema: dict, cols: list[str], sep: str, ragg
 
 
 def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
-             time_numeric: bool, block_bytes: int, sep: str):
+             time_numeric: bool, block_bytes: int, sep: str, decimal: str = "."):
     """Parse the file a block of lines at a time with Polars (multi-threaded within a block).
 
     Memory is bounded by the block size whatever the file size; gzip files are
@@ -213,7 +288,7 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
             for block in _blocks(fh, block_bytes):
                 try:
                     try:
-                        df = _parse_block(pl, block, schema, cols, sep)
+                        df = _parse_block(pl, block, schema, cols, sep, decimal=decimal)
                     except pl.exceptions.PolarsError as exc:
                         if not _extra_fields(exc):
                             raise
@@ -223,12 +298,12 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
                             raise InputError(f"{path}: line {row} has {extra[1]} fields but the file has "
                                              f"{len(names)} columns; fix that line (a stray delimiter?) or name "
                                              "the extra column in the header") from None
-                        df = _parse_block(pl, block, schema, cols, sep, ragged=True)  # only empty trailing fields
+                        df = _parse_block(pl, block, schema, cols, sep, ragged=True, decimal=decimal)  # only empty trailing fields
                 except pl.exceptions.PolarsError as exc:
                     msg = str(exc)
                     m = _POLARS_PARSE.search(msg)
                     column = m["col"] if m else next((c for c in keep if f"'{c}'" in msg or f"`{c}`" in msg), None)
-                    found = _locate_text(block, column, names, sep) if column else None
+                    found = _locate_text(block, column, names, sep, decimal) if column else None
                     if found:
                         raise _text_error(path, column, found[0], rows_before + found[1]) from None
                     # Polars quotes the offending bytes: say which error, not what the file holds
@@ -269,15 +344,19 @@ def _time_seconds(series, numeric: bool, path: Path, origin=None) -> tuple[np.nd
 def read_csv(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:
     gz = path.name.lower().endswith(".gz")
     fmt = equipment.format_for(path.name)
-    sep, header = (fmt.delimiter, fmt.header) if fmt is not None else (",", None)
     text = _peek(path, gz)
-    names, headerless, time_col, time_numeric = _layout(path, text, equipment, sep, header)
+    if fmt is not None:
+        sep, header = fmt.delimiter, fmt.header
+        decimal = equipment.csv.decimal if equipment.csv is not None else "."
+    else:
+        (sep, decimal), header = sniff(path, text, equipment), None
+    names, headerless, time_col, time_numeric = _layout(path, text, equipment, sep, header, decimal)
     keep = [n for n in names if not n.startswith("__skip_") and n != time_col]
     if not keep:
         raise InputError(f"{path}: no channel columns besides the time column; nothing to analyse")
     bytes_per_row = max(8, len(text.encode()) // max(1, text.count("\n")))
     block_bytes = max(MIN_BLOCK_BYTES, chunk_rows * bytes_per_row)
-    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes, sep)
+    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes, sep, decimal)
     first = next(batches, None)
     if first is None or first[0].shape[0] == 0:
         raise InputError(f"{path}: no data rows; export the recording again")
