@@ -14,18 +14,20 @@ from typing import Callable
 
 import numpy as np
 
+from vibra.alarms import k_of_m
 from vibra.errors import InputError, NotReadyError
 from vibra.models import FAMILIES, make, registry
 from vibra.models.matrix import key_stats, select_features, standardise, transform
 from vibra.settings import EQUIPMENT_ID_RE, Settings
 from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
+from vibra.storage.tables import WINDOW_KEYS
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import count_training, run_record
 
 FLEET = "_fleet"
 MIN_BASELINE_WINDOWS = 20
-KEYS = ["recording_id", "channel", "window_index"]
+KEYS = list(WINDOW_KEYS)
 
 
 def models_root(ws: Workspace) -> Path:
@@ -241,7 +243,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                         continue
                     Z = standardise(new, manifest["features"], manifest["standardisation"], manifest["standardise_by"])
                     scores = model.score(Z)
-                    out = new.select("equipment_id", *KEYS, "window_start").with_columns(
+                    out = new.select(*KEYS, "window_start").with_columns(
                         model_type=pl.lit(model_type), model_version=pl.lit(version),
                         scope=pl.lit(scope.name), score=pl.Series(scores),
                         threshold=pl.lit(float(manifest["threshold"])),
@@ -323,10 +325,7 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
                    .sort("channel", "window_start"))
             if cur.height == 0:
                 continue
-            cur = cur.with_columns(
-                alarm=pl.col("is_anomaly").cast(pl.Int32).rolling_sum(m, min_samples=1).over("channel") >= k)
-            cur = cur.with_columns(episode=(pl.col("alarm") != pl.col("alarm").shift(1).over("channel"))
-                                   .fill_null(True).cum_sum().over("channel"))
+            cur = k_of_m(cur, k=k, m=m)
             alarms = cur.filter(pl.col("alarm"))
             if alarms.height == 0:
                 continue

@@ -24,11 +24,12 @@ from vibra import clustering, embedding, metrics
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake
+from vibra.storage.tables import WINDOW_KEYS
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
 
-KEYS = ["equipment_id", "recording_id", "channel", "window_index"]
+KEYS = list(WINDOW_KEYS)
 EVIDENCE_COLUMNS = sorted({name for name, _ in clustering.EVIDENCE})
 PROJECTION_POINTS = 3000
 

@@ -29,11 +29,13 @@ from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake
+from vibra.storage.tables import WINDOW_KEYS
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import (KEYS, current_embedding, embedding_matrix, latest_manifest, read_clusters,
-                                     read_windows)
+from vibra_pipelines.cluster import current_embedding, embedding_matrix, latest_manifest, read_clusters, read_windows
 from vibra_pipelines.runs import recorded, run_record
+
+KEYS = list(WINDOW_KEYS)
 
 DEFECT_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",

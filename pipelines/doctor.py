@@ -26,12 +26,13 @@ from pathlib import Path
 from vibra.errors import CorruptArtifactError
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake, migrations
+from vibra.storage.tables import WINDOW_KEYS
 from vibra.storage.locks import exclusive, table_exclusive
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
 
-KEYS = ("equipment_id", "recording_id", "channel", "window_index")
+KEYS = WINDOW_KEYS
 QUARANTINE = ".quarantine"  # under data/: damaged files moved aside by --repair, never deleted
 PART_OF_RECORDING = re.compile(r"^part-([0-9a-f]{16})\.parquet$")  # features and raw: one file per recording
 REBUILT_BY = {"hourly": "rebuilt from the features table now", "scores": "scored again by the next `vibra detect`",

@@ -12,7 +12,7 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError
-from vibra.forecast import Series, forecast_many, time_to_threshold, to_grid, trend_test
+from vibra.forecast import Series, forecast_many, status_of, to_grid
 from vibra.physics import iso_limits
 from vibra.settings import Settings
 from vibra.storage import artifacts
@@ -145,19 +145,11 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                 info["points_needed"] = fc.needed
                 result.series.append(info)
                 continue
-            slope, p = trend_test(series.values, min(series.values.shape[0], max(3 * horizon, 24)))
+            info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
             info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
                         trend_p=p, failed_models=fc.failed_models)
             result.fallbacks += int(fc.fallback)
             result.model_failures += len(fc.failed_models)
-            ttt = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None}
-            if info["limit"] is not None and series.values[-1] >= info["limit"]:
-                info["status"] = "exceeded"
-                ttt = {"p10_h": 0.0, "p50_h": 0.0, "p90_h": 0.0, "crossing_probability": 1.0}
-            elif p >= 0.05 or slope <= 0:
-                info["status"] = "no_trend"
-            elif info["limit"] is not None:
-                ttt = time_to_threshold(fc, info["limit"], series.step_s)
             info["time_to_threshold"] = ttt
             result.series.append(info)
             rows.append(_rows(series, fc, info, version, now, levels))

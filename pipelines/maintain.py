@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vibra.errors import InputError
 from vibra.settings import Settings
-from vibra.storage import catalog, lake
+from vibra.storage import catalog, lake, tables
 from vibra.storage.locks import exclusive, table_exclusive
 from vibra.workspace import Workspace
 
@@ -31,8 +31,8 @@ from vibra_pipelines.runs import run_record
 
 COMPACT_DIR = ".compact"
 # raw keeps one file per recording by design (found by name); the rest can be merged
-COMPACTABLE = ("features", "hourly", "scores", "forecasts", "clusters", "defects", "rul")
-RETAINABLE = ("raw", "features", "hourly", "scores", "forecasts", "clusters", "defects", "rul")
+COMPACTABLE = tables.compactable()
+RETAINABLE = tables.retainable()
 SORT_KEYS = ("equipment_id", "recording_id", "channel", "window_start", "window_index", "model_type", "time")
 FEATURE_FILE = re.compile(r"^part-([0-9a-f]{16})\.parquet$")
 

@@ -22,10 +22,13 @@ from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.storage import artifacts
+from vibra.storage.tables import WINDOW_KEYS
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import KEYS, latest_manifest, read_clusters
+from vibra_pipelines.cluster import latest_manifest, read_clusters
 from vibra_pipelines.runs import run_record
+
+KEYS = list(WINDOW_KEYS)
 
 STRATA = ("equipment", "defect")
 UNLABELLED = "(unlabelled)"

@@ -77,7 +77,7 @@ def test_every_flow_gives_the_lake_the_cli_gives(tmp_path, harness):
     export = _plant(tmp_path)
     cli, flo = _workspace(tmp_path / "cli", export), _workspace(tmp_path / "flow", export)
     home = ["--home", str(cli.root)]
-    for args in (["ingest", str(export)], ["train"], ["detect"], ["forecast", "--indicator", "rms"], ["cluster"],
+    for args in (["ingest", str(export)], ["train"], ["detect"], ["forecast"], ["cluster"],
                  ["readiness"], ["snapshot", "--seed", "0"], ["report"]):
         assert run_vibra(*args, *home).returncode in (0, 3), args
     states = {}

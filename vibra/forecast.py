@@ -241,3 +241,26 @@ def time_to_threshold(forecast: Forecast, limit: float, step_s: float) -> dict:
     sigma = max(float(hi[-1] - mean[-1]) / 1.2816, 1e-12)
     return {"p10_h": first(hi), "p50_h": first(mean), "p90_h": first(lo),
             "crossing_probability": float(1.0 - norm.cdf((limit - mean[-1]) / sigma))}
+
+
+NO_CROSSING = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None}
+TREND_P = 0.05  # a slope is a trend when its p-value is below this
+
+
+def status_of(forecast: Forecast, values: np.ndarray, limit: float | None, step_s: float,
+              horizon: int) -> tuple[str, dict, tuple[float, float]]:
+    """The forecast status rule, its time to threshold and the (slope, p) it rests on.
+
+    ``exceeded``: the last value is at or above the limit already (time 0, probability 1);
+    ``no_trend``: the slope over the recent tail (3 horizons, at least 24 points) is not rising
+    with p < 0.05 — no crossing time is claimed from noise; otherwise ``ok`` (or the forecast's own
+    status) with P10/P50/P90 hours to the limit when there is one.
+    """
+    slope, p = trend_test(values, min(values.shape[0], max(3 * horizon, 24)))
+    if limit is not None and values[-1] >= limit:
+        return "exceeded", {"p10_h": 0.0, "p50_h": 0.0, "p90_h": 0.0, "crossing_probability": 1.0}, (slope, p)
+    if p >= TREND_P or slope <= 0:
+        return "no_trend", dict(NO_CROSSING), (slope, p)
+    if limit is not None:
+        return forecast.status, time_to_threshold(forecast, limit, step_s), (slope, p)
+    return forecast.status, dict(NO_CROSSING), (slope, p)
