@@ -69,7 +69,7 @@ def _machines(ws, settings, ids: list[str] | None) -> list[str] | None:
 
 
 @app.command("init")
-def init_cli(directory: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
+def init_cli(directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="Folder to make a workspace of.")] = Path("."),
              as_json: Json = False) -> None:
     """Create a workspace (vibra.toml, data/, artifacts/, reports/). Never overwrites vibra.toml.
 
@@ -85,7 +85,7 @@ def init_cli(directory: Annotated[Path, typer.Argument(help="Folder to make a wo
 
 @app.command("synth")
 def synth_cli(
-    out: Annotated[Path, typer.Argument(help="Folder to write the export into.")],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write the export into.")],
     equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=500, help="Number of machines.")] = 4,
     days: Annotated[float, typer.Option(min=0.01, max=3650, help="Days of recordings.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
@@ -135,7 +135,7 @@ def synth_cli(
 
 @app.command("ingest")
 def ingest_cli(
-    source: Annotated[Path, typer.Argument(help="Export folder: one subfolder per machine.")],
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="Export folder: one subfolder per machine.")],
     max_concurrent_files: Annotated[Optional[int], typer.Option(help="Files processed at once [ingest].")] = None,
     frame_length: Annotated[Optional[int], typer.Option(help="Window length, samples [features].")] = None,
     hop_length: Annotated[Optional[int], typer.Option(help="Samples between windows [features].")] = None,
@@ -200,7 +200,7 @@ def diagnose_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Jso
 
 @query_app.command("recent")
 def recent_cli(
-    equipment_id: Annotated[str, typer.Argument(help="Machine id, as in `vibra status`.")],
+    equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine id, as in `vibra status`.")],
     channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None,
     indicator: Annotated[str, typer.Option(help="Indicator with hourly aggregates.")] = "rms",
     limit: Annotated[int, typer.Option(min=1, help="Points to return (capped by [query] max_points).")] = 24,
@@ -319,7 +319,7 @@ def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Si
 
 @threshold_app.command("set")
 def threshold_set_cli(
-    equipment_id: Annotated[str, typer.Argument(help="Machine whose model gets the new threshold.")],
+    equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine whose model gets the new threshold.")],
     quantile: Annotated[Optional[float], typer.Option(help="Quantile of the training scores, e.g. 0.99.")] = None,
     value: Annotated[Optional[float], typer.Option(help="An explicit score threshold.")] = None,
     z: Annotated[Optional[float], typer.Option(help="z rule: median + z·1.4826·MAD of the training scores.")] = None,
@@ -503,7 +503,7 @@ def forecast_cli(
 
 
 @forecast_app.command("show")
-def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(help="Machine id.")],
+def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine id.")],
                       channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None,
                       indicator: Annotated[Optional[str], typer.Option(help="Only this indicator.")] = None,
                       home: Home = None, as_json: Json = False) -> None:
@@ -584,7 +584,7 @@ def defects_list_cli(home: Home = None, as_json: Json = False) -> None:
 
 
 @defects_app.command("add")
-def defects_add_cli(name: Annotated[str, typer.Argument(help="Defect name: lower-case, digits, _.")],
+def defects_add_cli(name: Annotated[str, typer.Argument(metavar="NAME", help="Defect name: lower-case, digits, _.")],
                     description: Annotated[str, typer.Option("--description", help="What it means.")] = "",
                     by: Who = None, home: Home = None, as_json: Json = False) -> None:
     """Add a defect type to the catalog.
@@ -645,8 +645,8 @@ def _label_done(payload: dict, as_json: bool, what: str) -> None:
 
 
 @label_app.command("cluster")
-def label_cluster_cli(cluster_id: Annotated[int, typer.Argument(help="Cluster id from `vibra clusters`.")],
-                      defect: Annotated[str, typer.Argument(help="Defect from `vibra defects list`.")],
+def label_cluster_cli(cluster_id: Annotated[int, typer.Argument(metavar="CLUSTER_ID", help="Cluster id from `vibra clusters`.")],
+                      defect: Annotated[str, typer.Argument(metavar="DEFECT", help="Defect from `vibra defects list`.")],
                       by: Who = None, note: Note = "", home: Home = None, as_json: Json = False) -> None:
     """Label every window of a cluster (of the latest clustering) with a defect.
 
@@ -661,8 +661,9 @@ def label_cluster_cli(cluster_id: Annotated[int, typer.Argument(help="Cluster id
 
 
 @label_app.command("recording")
-def label_recording_cli(recording: Annotated[str, typer.Argument(help="Recording id, an id prefix, or the file name.")],
-                        defect: Annotated[str, typer.Argument(help="Defect from `vibra defects list`.")],
+def label_recording_cli(recording: Annotated[str, typer.Argument(metavar="RECORDING",
+                                                                 help="Recording id, an id prefix, or the file name.")],
+                        defect: Annotated[str, typer.Argument(metavar="DEFECT", help="Defect from `vibra defects list`.")],
                         by: Who = None, note: Note = "", home: Home = None, as_json: Json = False) -> None:
     """Label every window of one recording with a defect.
 
@@ -677,7 +678,7 @@ def label_recording_cli(recording: Annotated[str, typer.Argument(help="Recording
 
 
 @label_app.command("import")
-def label_import_cli(file: Annotated[Path, typer.Argument(help="CSV: equipment_id,recording_id,start,end,defect[,note].")],
+def label_import_cli(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV: equipment_id,recording_id,start,end,defect[,note].")],
                      by: Who = None, home: Home = None, as_json: Json = False) -> None:
     """Import labels from a CSV: each row names a recording (recording_id) or a time range of one
     machine (equipment_id, start, end) and a defect. One bad row refuses the file, naming the line.
@@ -791,7 +792,7 @@ def snapshot_list_cli(home: Home = None, as_json: Json = False) -> None:
 
 
 @snapshot_app.command("show")
-def snapshot_show_cli(version: Annotated[str, typer.Argument(help="Version from `vibra snapshot list`.")],
+def snapshot_show_cli(version: Annotated[str, typer.Argument(metavar="VERSION", help="Version from `vibra snapshot list`.")],
                       home: Home = None, as_json: Json = False) -> None:
     """One snapshot's metadata.
 
@@ -865,7 +866,7 @@ def files_cli(
 
 @app.command("sql")
 def sql_cli(
-    query: Annotated[Optional[str], typer.Argument(help="One SQL statement; omit it for an interactive prompt.")] = None,
+    query: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="One SQL statement; omit it for an interactive prompt.")] = None,
     max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Print at most this many rows.")] = 1000,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     home: Home = None,
@@ -934,7 +935,7 @@ def demo_cli(
 # -- remaining useful life: failure / replacement events and `vibra rul` ---------------------------
 
 @label_app.command("failure")
-def label_failure_cli(equipment_id: Annotated[str, typer.Argument(help="Machine id.")],
+def label_failure_cli(equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine id.")],
                       at: Annotated[str, typer.Option("--at", help="When, ISO 8601 (e.g. 2026-03-01T06:00:00Z).")],
                       kind: Annotated[str, typer.Option("--kind", help="failure, or replacement (the bearing or "
                                                         "machine was replaced; starts a new life).")] = "failure",
@@ -952,7 +953,7 @@ def label_failure_cli(equipment_id: Annotated[str, typer.Argument(help="Machine 
 
 
 @label_app.command("import-events")
-def label_import_events_cli(file: Annotated[Path, typer.Argument(help="CSV: equipment_id,at,kind[,note].")],
+def label_import_events_cli(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV: equipment_id,at,kind[,note].")],
                             by: Who = None, home: Home = None, as_json: Json = False) -> None:
     """Import failure / replacement events from a maintenance-log CSV (kind = failure or replacement).
     One bad row refuses the file, naming the line; events already recorded are skipped.

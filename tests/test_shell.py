@@ -206,3 +206,15 @@ def test_json_contract_envelope_and_errors(plant):
     body = json.loads(err.stdout)
     assert body["command"] == "query recent" and body["error"]["exit_code"] == 1
     assert "pump-02" in body["error"]["message"] and body["error"]["type"] == "InputError"
+
+
+def test_help_metavars_are_readable():
+    """Usage lines once showed `{out}` and `<list[str]>`; the reference is generated from every `--help`
+    (and kept current by tests/test_docs.py), so one read checks every command."""
+    import re
+    from pathlib import Path
+
+    cli = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "cli.md").read_text()
+    assert "Usage: vibra ingest [OPTIONS] {SOURCE}" in cli
+    assert not re.findall(r"\{[a-z_]+\}", cli)
+    assert "<list[" not in cli
