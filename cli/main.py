@@ -368,7 +368,7 @@ def gc_cli(keep: Annotated[int, typer.Option(min=1, help="Versions to keep of ea
 
 
 @maintain_app.command("compact")
-def compact_cli(table: Annotated[Optional[list[str]], typer.Option("--table", help="Table(s) to compact "
+def compact_cli(table: Annotated[Optional[list[str]], typer.Option("--table", metavar="TABLE", help="Table(s) to compact "
                                                                   "(default: all but raw).")] = None,
                 min_files: Annotated[int, typer.Option("--min-files", min=2, help="Compact partitions holding at "
                                                        "least N files.")] = 2,
@@ -465,11 +465,11 @@ def runs_cli(limit: Annotated[int, typer.Option("--limit", min=1, help="Newest N
 def forecast_cli(
     ctx: typer.Context,
     equipment: EquipmentIds = None,
-    indicator: Annotated[Optional[list[str]], typer.Option(help="Indicator(s) to forecast (default: "
+    indicator: Annotated[Optional[list[str]], typer.Option(metavar="INDICATOR", help="Indicator(s) to forecast (default: "
                                                            "velocity_rms_mm_s, else rms).")] = None,
     horizon: Annotated[Optional[str], typer.Option(help="How far ahead, e.g. 72h, 7d [forecast] horizon_h.")] = None,
     freq: Annotated[Optional[str], typer.Option(help="Grid step, e.g. 1h, 10min [forecast] freq_s.")] = None,
-    level: Annotated[Optional[list[int]], typer.Option(help="Interval levels (default 80 and 95).")] = None,
+    level: Annotated[Optional[list[int]], typer.Option(metavar="PERCENT", help="Interval levels (default 80 and 95).")] = None,
     min_points: Annotated[Optional[int], typer.Option(min=8, help="Shortest history forecast; fewer points give "
                                                       "insufficient_data [forecast].")] = None,
     force: Annotated[bool, typer.Option("--force", help="Also series with no new data since the last run.")] = False,
