@@ -157,9 +157,11 @@ def report_task(ws: Workspace, settings: Settings):
 def maintenance_task(ws: Workspace, settings: Settings, keep: int):
     from vibra_pipelines import doctor, maintain
 
+    # repair first: a damaged lake file or pointer stops compaction and gc, so repairing last would
+    # leave the night's damage in place
+    checked = doctor.check(ws, settings, repair=True)
     compacted = maintain.compact(ws, settings)
     removed = maintain.gc(ws, settings, keep)
-    checked = doctor.check(ws, settings, repair=True)
     return {"compacted": compacted.tables, "gc_removed": {k: len(v) for k, v in removed.items()},
             "doctor_ok": checked["ok"], "doctor_findings": [f["check"] for f in checked["findings"]]}
 
@@ -325,7 +327,7 @@ def report_flow(home: str | None = None):
 
 @flow(name="maintenance", log_prints=True)
 def maintenance_flow(home: str | None = None, keep: int = 5):
-    """Compaction, garbage collection (keep N versions) and doctor --repair."""
+    """doctor --repair, then compaction and garbage collection (keep N versions)."""
     return _stage("maintenance", maintenance_task, home, keep)
 
 
