@@ -18,9 +18,9 @@ from vibra.alarms import k_of_m
 from vibra.errors import InputError, NotReadyError
 from vibra.models import FAMILIES, make, registry
 from vibra.models.matrix import key_stats, select_features, standardise, transform
-from vibra.settings import EQUIPMENT_ID_RE, Settings
+from vibra.settings import Settings
 from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
-from vibra.storage.tables import WINDOW_KEYS
+from vibra.storage.tables import WINDOW_KEYS, equipment_ids, read_features  # noqa: F401 - re-exported
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import count_training, run_record
@@ -32,38 +32,6 @@ KEYS = list(WINDOW_KEYS)
 
 def models_root(ws: Workspace) -> Path:
     return ws.artifacts / "models" / "anomaly"
-
-
-def equipment_ids(ws: Workspace, wanted: list[str] | None = None) -> list[str]:
-    table = ws.table("features")
-    have = sorted({p.name.split("=", 1)[1] for p in table.glob("date=*/equipment=*")}) if table.exists() else []
-    if wanted:
-        for eid in wanted:
-            if not EQUIPMENT_ID_RE.match(eid) or eid not in have:
-                raise InputError(f"equipment {eid!r} has no features; choose from {have or 'nothing yet: run vibra ingest'}")
-        return list(wanted)
-    return have
-
-
-def read_features(ws: Workspace, equipment_id: str, since: datetime | None = None, until: datetime | None = None):
-    """One machine's features, reading only its partitions (and only dates in range)."""
-    import polars as pl
-
-    table = ws.table("features")
-    dates = partition_dates(table, equipment_id)
-    if since is not None:
-        dates = [d for d in dates if d >= since.date().isoformat()]
-    if until is not None:
-        dates = [d for d in dates if d <= until.date().isoformat()]
-    files = partition_files(table, equipment_id, dates)
-    if not files:
-        return pl.DataFrame()
-    df = read_frame(files)
-    if since is not None:
-        df = df.filter(pl.col("window_start") >= since)
-    if until is not None:
-        df = df.filter(pl.col("window_start") < until)
-    return df.sort("window_start", "channel")
 
 
 @dataclass

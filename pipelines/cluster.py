@@ -24,7 +24,7 @@ from vibra import clustering, embedding, metrics
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake
-from vibra.storage.tables import WINDOW_KEYS
+from vibra.storage.tables import WINDOW_KEYS, read_windows  # noqa: F401 - re-exported
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
@@ -40,33 +40,6 @@ def clustering_store(ws: Workspace) -> artifacts.VersionedStore:
 
 def latest_manifest(ws: Workspace) -> dict | None:
     return clustering_store(ws).latest_manifest()
-
-
-def read_windows(ws: Workspace, columns: list[str], *, since: datetime | None = None, equipment: list[str] | None = None):
-    """Rows of the ``features`` table (only ``columns`` plus the keys), across files of any schema age.
-
-    Files written before the embedding carried a version read with a null
-    ``embedding_version``.
-    """
-    import duckdb
-    import polars as pl
-
-    table = ws.table("features")
-    dates = None
-    if since is not None:
-        dates = [d for d in lake.partition_dates(table) if d >= since.date().isoformat()]
-    files = [f for eid in (equipment or [None]) for f in lake.partition_files(table, eid, dates)]
-    if not files:
-        return pl.DataFrame()
-    wanted = list(dict.fromkeys(KEYS + ["window_start"] + columns))
-    with duckdb.connect() as con, lake.reading(files):
-        con.execute("SET TimeZone = 'UTC'")
-        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {lake.READ_FILES}", [[str(f) for f in files]]).fetchall()}
-        select = ", ".join(c if c in have else f"NULL AS {c}" for c in wanted)
-        where = "WHERE window_start >= ?" if since is not None else ""
-        params: list = [[str(f) for f in files]] + ([since] if since is not None else [])
-        df = catalog.frame(con, f"SELECT {select} FROM {lake.READ_FILES} {where}", params)
-    return df.sort(KEYS) if df.height else df
 
 
 def read_clusters(ws: Workspace, version: str | None = None):

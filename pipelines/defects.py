@@ -29,10 +29,10 @@ from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake
-from vibra.storage.tables import WINDOW_KEYS
+from vibra.storage.tables import WINDOW_KEYS, read_windows
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import current_embedding, embedding_matrix, latest_manifest, read_clusters, read_windows
+from vibra_pipelines.cluster import current_embedding, embedding_matrix, latest_manifest, read_clusters
 from vibra_pipelines.runs import recorded, run_record
 
 KEYS = list(WINDOW_KEYS)

@@ -15,9 +15,9 @@ import numpy as np
 
 from vibra import diagnosis
 from vibra.settings import Settings
+from vibra.storage.tables import read_windows
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import read_windows
 
 
 @dataclass

@@ -22,9 +22,9 @@ from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import artifacts
 from vibra.storage.lake import partition_dir, write_parquet
+from vibra.storage.tables import equipment_ids, read_features
 from vibra.workspace import Workspace
 
-from vibra_pipelines.anomaly import equipment_ids, read_features
 from vibra_pipelines.defects import list_events
 from vibra_pipelines.runs import run_record
 
