@@ -11,9 +11,11 @@ Protocol (issue 16). CWRU 12 kHz drive-end files (``../shared/data/real/cwru_12k
   spectral-kurtosis band, whitened spectral-kurtosis band) and the rule's floor and ratio are chosen
   on one condition (0 hp, 1 hp, 0.007 in or 0.021 in) and scored on the other (1 hp, 0 hp,
   0.021 in, 0.007 in).
-* **Defect kNN**: one recording per class labelled at one (load, size) condition, every window of
-  the other fault recordings scored; then each class left unlabelled in turn (it should be
-  abstained on).
+* **Ball bound**: per ball recording, the share of windows whose ball evidence reaches the floor
+  under any of the four envelope methods — the most the rule could name right without guessing.
+* **Defect kNN**: one recording per class labelled at one (load, size) condition (radii and the
+  centroid share calibrated on those recordings alone), every window of the other fault recordings
+  scored; then each class left unlabelled in turn (it should be abstained on); Normal_0 scored too.
 
 FEMTO and IMS have no per-window fault labels: the share of late-life windows where one family
 stands out is reported as evidence, beside the same share in early life.
@@ -42,7 +44,7 @@ from conftest import REAL  # noqa: E402  the tests' data location, shared, not c
 from vibra import diagnosis, knn  # noqa: E402
 from vibra.physics import Machine, bearing_orders, candidate_bands, fault_frequencies_hz, spectral_kurtosis_band  # noqa: E402
 from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
-from vibra.signal.indicators import window_spectra  # noqa: E402
+from vibra.signal.indicators import band_column, window_spectra  # noqa: E402
 
 START_MARK, END_MARK = "<!-- real-diagnosis:start -->", "<!-- real-diagnosis:end -->"
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
@@ -70,6 +72,7 @@ class Record:
     frames: np.ndarray
     evidence: dict  # method -> (n, 3)
     embedding: np.ndarray | None = None
+    columns: dict | None = None  # the features table's indicator columns (for the embedding-weight variants)
 
 
 # -- CWRU ---------------------------------------------------------------------------------------
@@ -107,7 +110,9 @@ def load_cwru() -> list[Record]:
         assert np.allclose(stored, ev["cpw_full"], equal_nan=True), row["file"]
         out.append(Record(file=row["file"].removesuffix(".mat"), fault=row["fault_type"], load_hp=int(row["load_hp"]),
                           size_in=row["fault_diameter_in"] or "-", rpm=rpm, fs=fs, frames=frames, evidence=ev,
-                          embedding=np.vstack(table["embedding"].to_list()).astype(np.float32)))
+                          embedding=np.vstack(table["embedding"].to_list()).astype(np.float32),
+                          columns={c: table[c].to_numpy() for c in table.columns
+                                   if table[c].dtype.is_numeric()}))
     return out
 
 
@@ -168,7 +173,14 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
              f"12 kHz drive-end channel, 6205 geometry, rpm from each file, {FRAME}-sample windows (the product "
              "default), the per-window verdict of `vibra.diagnosis` (cepstral pre-whitening, full-band squared "
              "envelope, evidence in orders over the local floor and over what white noise gives). The rule names "
-             f"the top family when its evidence is ≥ floor and ≥ ratio × the runner-up, else `unknown`.", ""]
+             f"the top family when its evidence is ≥ floor and ≥ ratio × the runner-up, else `unknown`.", "",
+             "**Where each constant comes from** (none is chosen on the recordings it is scored on): the rule's "
+             "floor and ratio, the slip and floor-reach of the line search and the noise normalisation are set "
+             "against white Gaussian noise; in the leave-one-condition-out table the method, floor and ratio are "
+             "re-chosen on the tuning condition only; the kNN's per-class radii and centroid share are calibrated "
+             "on the labelled recordings of the fold only. Two exceptions, disclosed where they apply: the kNN's "
+             "radius quantile and the embedding's weights were settled before this protocol while looking at CWRU "
+             "over all conditions.", ""]
     fixed = score(faults, "cpw_full", diagnosis.FLOOR, diagnosis.RATIO)
     noise = diagnosis.noise_named_share(FRAME)
     figures = {"fixed": {f: fixed[f] for f in ("outer_race", "inner_race", "ball")}, "noise_named": noise}
@@ -231,6 +243,20 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
     return lines, figures
 
 
+def strongest_ball_line(frames: np.ndarray, fs: float, rpm: float, g: diagnosis.Geometry) -> np.ndarray:
+    """Per window, the strongest single ball-related line of the whitened SES, peak over its local floor.
+
+    Lines: FTF, BSF × 1–4, BSF ± FTF and 2×BSF ± FTF — any of them, not the rule's pattern, so this
+    is generous to the ball: what could be found by looking anywhere a ball fault could show.
+    """
+    freqs, spec = diagnosis.frame_spectra(frames, fs)
+    ses = diagnosis.squared_envelope_spectrum(diagnosis.whiten(spec), freqs)
+    bin_orders = (freqs[1] - freqs[0]) / (rpm / 60.0)
+    orders = [g.ftf, g.bsf, 2 * g.bsf, 3 * g.bsf, 4 * g.bsf, g.bsf - g.ftf, g.bsf + g.ftf,
+              2 * g.bsf - g.ftf, 2 * g.bsf + g.ftf]
+    return np.max(np.stack([diagnosis._line_ratio(ses, bin_orders, o) for o in orders]), axis=0)
+
+
 LONG = 4  # the longer-window reference: 4 consecutive product windows (16,384 samples, 1.4 s)
 
 
@@ -249,9 +275,13 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
              f"names — at the product's {FRAME}-sample windows and, as a reference, at {LONG * FRAME}-sample windows "
              "(more averaging per window).", "",
              "| file | windows | ball ≥ floor: " + " / ".join(METHOD_TEXT[m] for m in METHODS) + " | any method | "
-             f"ball strongest family | largest ball evidence | named ball | named ball, {LONG * FRAME}-sample windows |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"ball strongest family | largest ball evidence | any ball-related line above noise q0.95 | named ball | "
+             f"named ball, {LONG * FRAME}-sample windows |",
+             "|---|---|---|---|---|---|---|---|---|"]
     figures = {}
+    rng = np.random.default_rng(20_251_202)  # white-noise reference for the single-line column
+    line_q95 = float(np.quantile(strongest_ball_line(rng.standard_normal((512, FRAME)), 12_000.0, 1797.0, g), 0.95))
+    single = {r.file: float(np.mean(strongest_ball_line(r.frames, r.fs, r.rpm, g) > line_q95)) for r in faults}
     balls = [r for r in faults if r.fault == "ball"]
     for r in balls:
         ev = r.evidence
@@ -266,20 +296,26 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
                            "named_long": float(named_long.mean()), "max": float(np.nanmax(ev["cpw_full"][:, 2]))}
         lines.append(f"| {r.file} | {ev['cpw_full'].shape[0]} | " + " / ".join(pct(above[m].mean()) for m in METHODS)
                      + f" | **{pct(anyway.mean())}** | {pct(top.mean())} | {np.nanmax(ev['cpw_full'][:, 2]):.1f}× | "
-                     f"{pct(named.mean())} | {pct(named_long.mean())} ({n_long} windows) |")
+                     f"{pct(single[r.file])} | {pct(named.mean())} | {pct(named_long.mean())} ({n_long} windows) |")
     bound = float(np.mean(np.concatenate([
         np.logical_or.reduce([np.nan_to_num(r.evidence[m][:, 2]) >= diagnosis.FLOOR for m in METHODS]) for r in balls])))
     figures["pooled_any_method"] = bound
+    figures["single_line"] = single
+    races = [single[r.file] for r in faults if r.fault != "ball"]
     lines += ["", f"Pooled over the four ball recordings, **{pct(bound)}** of windows carry ball evidence at the floor "
               "under any of the four methods: that is the most the rule could name right without guessing, and the "
               "≥ 50 % ball target is out of reach on these files. The 0.007 in ball recordings (B007_0, B007_1) show "
-              "no ball line at the floor in any window by any method, nor with 4× longer windows; the 0.021 in ones "
+              "no ball evidence at the floor in any window by any method, nor with 4× longer windows; the 0.021 in ones "
               "show it in a minority of windows. This matches the literature: Smith & Randall (2015), benchmarking "
               "envelope analysis, CPW and spectral-kurtosis methods on every CWRU record, find the drive-end ball "
               "faults the least diagnosable category — many ball records show no ball-fault signature with any of "
               "the methods. (Their per-record table could not be consulted while writing this; the bound above is "
-              "measured here, per file.) The rule says `unknown` on those windows rather than naming a race: the "
-              "≤ 20 % called-a-race target holds.", ""]
+              "measured here, per file.) Even the most generous reading — any single ball-related line (FTF, BSF × 1–4, "
+              "BSF ± FTF, 2×BSF ± FTF) above the 95th percentile of what white noise gives, 5 % of noise windows "
+              "by construction — finds one in a minority of ball windows (0–28 %), and also in "
+              f"{pct(min(races))}–{pct(max(races))} of the race-fault recordings' windows (harmonics of BPFO and "
+              "BPFI fall near ball lines), so a lone line does not identify a ball. The rule says `unknown` on those "
+              "windows rather than naming a race: the ≤ 20 % called-a-race target holds.", ""]
     return lines, figures
 
 
@@ -326,6 +362,39 @@ def knn_scores(faults: list[Record], params: dict, normal: list[Record] = ()) ->
                                   else float("nan")),
             "abstention": {f: float(np.mean(v)) for f, v in abst.items()},
             "unseen": unseen, "unseen_abstention": {f: float(np.mean(v == knn.UNKNOWN)) for f, v in unseen.items()}}
+
+
+def _variant_dimensions(variant: str) -> tuple:
+    """The embedding's dimensions re-weighed: a sensitivity check, not a product setting."""
+    from vibra import embedding
+
+    dims = embedding._DIMENSIONS
+    evidence = tuple(d for d in dims if d[2] == "log10_capped")
+    if variant == "evidence only":  # three equal-weight fault-family evidences, nothing chosen
+        return evidence
+    if variant == "shape weights of revision 1":  # the other dimensions 3× heavier (their revision-1 scales)
+        return tuple(d if d[2] == "log10_capped" else (*d[:4], d[4] / 3) for d in dims)
+    raise ValueError(variant)
+
+
+def embed(records: list[Record], variant: str) -> list[Record]:
+    """Copies of the records with the embedding of a variant weighting."""
+    import dataclasses
+
+    from vibra import embedding
+
+    dims = _variant_dimensions(variant)
+    saved = embedding._DIMENSIONS, embedding.BAND_SCALE
+    bands = [band_column(lo, hi) for lo, hi in FeatureSettings().bands_hz]
+    try:
+        embedding._DIMENSIONS = dims
+        if variant == "evidence only":
+            bands = []
+        elif variant == "shape weights of revision 1":
+            embedding.BAND_SCALE = saved[1] / 3
+        return [dataclasses.replace(r, embedding=embedding.vectors(r.columns, bands, r.fs)) for r in records]
+    finally:
+        embedding._DIMENSIONS, embedding.BAND_SCALE = saved
 
 
 def knn_section(records: list[Record]) -> tuple[list[str], dict]:
@@ -383,10 +452,21 @@ def knn_section(records: list[Record]) -> tuple[list[str], dict]:
             lines.append(f"| {factor:g} × q{q:g}{mark} | {pct(t['answered_right'])} | "
                          + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
                          + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
+    for variant in ("shape weights of revision 1", "evidence only"):
+        t = knn_scores(embed(faults, variant), KNN)
+        lines.append(f"| {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g}, embedding: {variant} | "
+                     f"{pct(t['answered_right'])} | " + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
+                     + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
     t = knn_scores(faults, {**KNN, "calibrate": False})
     lines.append(f"| {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g}, no centroid share (the previous rule) | "
                  f"{pct(t['answered_right'])} | " + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
                  + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
+    lines += ["", "The embedding's weights matter: with the revision-1 weights of the shape and spectral-balance "
+              "dimensions the outer race is abstained on in two windows of three. An embedding of the three "
+              "fault-family evidences alone with equal weights — nothing to choose, so nothing chosen on CWRU — "
+              "answers nearly as well, but leaves the never-labelled outer and inner race at the edge of the 90 % "
+              "target; it is a candidate for the next embedding revision, not adopted here (the clustering and "
+              "the synthetic-plant figures depend on the embedding too)."]
     return lines + [""], {k: s[k] for k in ("answered_right", "abstention", "unseen_abstention", "shares",
                                             "normal_abstention")}
 

@@ -196,6 +196,8 @@ def test_cwru_ball_evidence_bounds_the_ball_target(cwru):
         assert figures[f]["any_method"] == 0.0 and figures[f]["named_long"] == 0.0, (f, figures[f])
     for f in ("B021_0", "B021_1"):                         # measured 0.14 each: a minority of windows
         assert 0.10 <= figures[f]["any_method"] <= 0.2 and figures[f]["named"] >= 0.10, (f, figures[f])
+    # even any single ball-related line above noise's q0.95: measured 0.0 / 0.07 / 0.14 / 0.28 of ball windows
+    assert max(figures["single_line"][f] for f in ("B007_0", "B007_1", "B021_0", "B021_1")) <= 0.35
 
 
 def test_cwru_knn_from_one_recording_per_class_transfers(cwru):
