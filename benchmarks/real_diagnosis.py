@@ -312,7 +312,8 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
               "the methods. (Their per-record table could not be consulted while writing this; the bound above is "
               "measured here, per file.) Even the most generous reading — any single ball-related line (FTF, BSF × 1–4, "
               "BSF ± FTF, 2×BSF ± FTF) above the 95th percentile of what white noise gives, 5 % of noise windows "
-              "by construction — finds one in a minority of ball windows (0–28 %), and also in "
+              f"by construction — finds one in {pct(min(single[r.file] for r in balls))}–"
+              f"{pct(max(single[r.file] for r in balls))} of the ball recordings' windows, and also in "
               f"{pct(min(races))}–{pct(max(races))} of the race-fault recordings' windows (harmonics of BPFO and "
               "BPFI fall near ball lines), so a lone line does not identify a ball. The rule says `unknown` on those "
               "windows rather than naming a race: the ≤ 20 % called-a-race target holds.", ""]
