@@ -10,6 +10,15 @@ windows: ``factor`` × the ``quantile`` of each window's mean distance to its
 would be set by the widest class, and a tight, small class would then swallow
 windows that belong to nothing labelled — or, set by the tightest, the big
 classes would abstain on their own windows.
+
+A class's own spread, measured on one recording, is narrow: the same defect at another load or
+size lands just outside it. So each radius is at least ``share`` × the distance from the class's
+centroid to the nearest other class's centroid (part of the way towards the nearest labelled
+neighbour class, never past half-way). ``share`` is not a constant: it is calibrated on the
+labelled windows themselves by leaving each class out in turn — the largest share (0 to 0.5 in
+steps of 0.05) at which every left-out class is still abstained on in ``ABSTAIN_HELD_OUT``
+(95 %) of its windows by a model of the others. With fewer than three labelled classes nothing
+can be left out and still leave a centroid distance, so ``share`` is 0.
 """
 
 from __future__ import annotations
