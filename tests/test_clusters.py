@@ -307,12 +307,13 @@ def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
     score = cwru_score(ws)
     de = score["DE"]
     # measured (embedding rev 2, clusters over UMAP): drive-end ARI 0.871; unseen recordings of labelled
-    # classes: inner race 0.945, outer race 0.333 correct (labelled at 0.007 in / 0 hp, the other outer-race
+    # classes: inner race 0.945, outer race 0.351 correct (0.333 before the kNN's centroid share; labelled
+    # at 0.007 in / 0 hp with Normal_0 as the third class, the other outer-race
     # recordings fall outside its radius: abstained, never called another fault), 1.00 correct where it
     # answers; ball (never labelled) abstained on 0.836
     assert de["ari"] > 0.84
     assert de["per_class"]["IR"]["accuracy"] > 0.92
-    assert de["per_class"]["OR"]["accuracy"] > 0.31
+    assert de["per_class"]["OR"]["accuracy"] > 0.33
     assert de["accuracy_answered"] > 0.98
     assert de["per_class"]["B"]["abstention"] > 0.81
 
