@@ -217,6 +217,15 @@ def test_cwru_knn_from_one_recording_per_class_transfers(cwru):
     assert s["normal_abstention"] <= 0.1
 
 
+def test_cwru_knn_with_normal_labelled_calls_the_ball_healthy(cwru):
+    bench, records = cwru
+    _, rows = bench.normal_labelled(records)
+    for row in rows:  # Normal_0 + one inner- and one outer-race recording labelled per condition, ball never
+        assert row["race_right"] >= 0.92, row        # measured 0.94–0.99
+        assert row["race_abstained"] <= row["race_abstained_without"], row  # 1–6 % (6–40 % without the share)
+        assert row["ball_normal"] >= 0.8, row         # measured 0.86–0.91: the known weakness, pinned
+
+
 def test_cwru_knn_centroid_share_is_what_lowers_the_abstention(cwru):
     bench, records = cwru
     faults = [r for r in records if r.fault != "normal"]
