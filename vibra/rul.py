@@ -367,6 +367,7 @@ class Similarity:
 POINT_LEVELS = tuple(round(q, 2) for q in np.arange(0.05, 0.951, 0.05))
 # kernel widths (HI in ln units, ln(time since onset / elapsed)); None: that feature is not used
 BANDWIDTHS = tuple((bh, bu) for bh in (None, 0.5) for bu in (None, 1.0, 0.5))
+SCALES = ("elapsed", "onset")  # ρ = RUL / elapsed time, or RUL / time since onset
 WIDENINGS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 TARGET_COVERAGE = 0.8  # the P10–P90 interval is widened until it covers this share of held-out lives' points
 # the questions a held-out library life is asked: at these fractions of its life when past its onset, and
@@ -412,7 +413,9 @@ class LifeFraction:
     name = "life_fraction"
 
     def __init__(self, params: HIParams, *, point_level: float = 0.5,
-                 bandwidth: tuple[float | None, float | None] | None = None, widen: float = 1.0):
+                 bandwidth: tuple[float | None, float | None] | None = None, widen: float = 1.0,
+                 scale: str = "elapsed"):
+        self.scale = scale
         self.params = params
         self.point_level = point_level
         self.bandwidth = bandwidth
@@ -431,7 +434,7 @@ class LifeFraction:
                 continue
             h.append(hi)
             u.append(_onset_share(t, life.onset_s))
-            rho.append(np.log((life.length_s - t) / t))
+            rho.append(np.log((life.length_s - t) / self._base(t, life.onset_s)))
             w.append(np.full(t.size, 1.0 / t.size))
             names.append(life.name)
         if len(h) < 2:
@@ -451,6 +454,14 @@ class LifeFraction:
         w = w * np.exp(-0.5 * (z2 - z2.min()))  # shifted: a machine beyond the library's range keeps its nearest
         return _weighted_quantiles(self.log_rho_, w, levels)
 
+    def _base(self, t: np.ndarray | float, onset_s: float | None):
+        """The time ρ is a multiple of: the elapsed time, or (``scale="onset"``) the time since onset,
+        floored at 1 % of the elapsed time."""
+        t = np.asarray(t, dtype=float)
+        if self.scale == "elapsed" or onset_s is None:
+            return t
+        return np.maximum(t - onset_s, 0.01 * t)
+
     def _answer(self, elapsed: float, q: np.ndarray) -> tuple[float, float, float, float]:
         """(P10, point, P90, median) in s from the quantiles at (0.1, point_level, 0.9, 0.5) of ln ρ."""
         lo, pt, hi, med = q
@@ -465,7 +476,7 @@ class LifeFraction:
         onset = current.onset_s if current.onset_s is not None else elapsed
         u_now = float(_onset_share(np.array([elapsed]), onset)[0])
         q = self.log_rho_quantiles(h_now, u_now, (0.1, self.point_level, 0.9, 0.5))
-        p10, p50, p90, median = self._answer(elapsed, q)
+        p10, p50, p90, median = self._answer(float(self._base(elapsed, current.onset_s)), q)
         bh, bu = self.bandwidth or (None, None)
         kernel = ", ".join(([f"HI kernel width {bh}"] if bh else []) + ([f"onset-share kernel width {bu}"] if bu else [])
                            ) or "all post-onset points alike"
@@ -547,7 +558,7 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
     results: dict[tuple, list[list[tuple]]] = {}
     for held in usable:
         train = [x for x in lives if x is not held]
-        lfs = {bw: LifeFraction(params, bandwidth=bw).fit(train) for bw in BANDWIDTHS}
+        lfs = {(sc, bw): LifeFraction(params, bandwidth=bw, scale=sc).fit(train) for sc in SCALES for bw in BANDWIDTHS}
         try:
             sim = Similarity().fit(train)
         except InputError:
@@ -565,7 +576,7 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
             cur = LifeHI(held.name, held.times_s[: i + 1], held.hi[: i + 1], None, True, held.onset_s)
             u = float(_onset_share(np.array([t]), held.onset_s)[0])
             for bw, lf in lfs.items():
-                q = t * np.exp(lf.log_rho_quantiles(float(held.hi[i]), u, levels))
+                q = float(lf._base(t, held.onset_s)) * np.exp(lf.log_rho_quantiles(float(held.hi[i]), u, levels))
                 for j, level in enumerate(POINT_LEVELS):
                     rows.setdefault(("life_fraction", bw, level), []).append((t, true, end, (q[0], q[3 + j], q[1], q[2])))
             se = sim.predict(cur) if sim is not None else None
@@ -614,7 +625,7 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
               "late_near_end": int(late), "coverage": round(coverage, 4), "widen": widen, "flat": 10.0,
               "candidates": per_model}
     if key[0] == "life_fraction":
-        choice.update(bandwidth=key[1], point_level=float(key[2]))
+        choice.update(scale=key[1][0], bandwidth=key[1][1], point_level=float(key[2]))
     else:
         choice.update(flat=key[1] or 10.0, shrink=key[2])
     return choice
@@ -663,7 +674,7 @@ def fit_library(lives: list[LifeHI], params: HIParams = HIParams(), *, window_s:
     except InputError:
         similarity = None
     try:
-        life_fraction = LifeFraction(params, point_level=choice.get("point_level", 0.5),
+        life_fraction = LifeFraction(params, point_level=choice.get("point_level", 0.5), scale=choice.get("scale", "elapsed"),
                                      bandwidth=choice.get("bandwidth"),
                                      widen=choice["widen"] if choice["model"] == "life_fraction" else 1.0).fit(lives)
         life_fraction.tuning_ = choice
