@@ -364,7 +364,7 @@ class Similarity:
 #: PHM 2012 accuracy is asymmetric, so the answer is not the median: the quantile level of the point
 #: estimate, the HI kernel's width and the interval's widening are chosen by leave-one-life-out over
 #: the library itself (nested: never on the machine being scored). These are the grids searched.
-POINT_LEVELS = tuple(round(q, 2) for q in np.arange(0.05, 0.951, 0.05))
+POINT_LEVELS = tuple(float(round(q, 2)) for q in np.arange(0.05, 0.951, 0.05))
 # kernel widths (HI in ln units, ln(time since onset / elapsed)); None: that feature is not used
 BANDWIDTHS = tuple((bh, bu) for bh in (None, 0.5) for bu in (None, 1.0, 0.5))
 SCALES = ("elapsed", "onset")  # ρ = RUL / elapsed time, or RUL / time since onset
@@ -372,7 +372,7 @@ WIDENINGS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 TARGET_COVERAGE = 0.8  # the P10–P90 interval is widened until it covers this share of held-out lives' points
 # the questions a held-out library life is asked: at these fractions of its life when past its onset, and
 # at these fractions of the span from its onset to its end (so a late onset still gives points)
-EVAL_LIFE_FRACTIONS = tuple(round(f, 2) for f in np.arange(0.5, 0.951, 0.05))
+EVAL_LIFE_FRACTIONS = tuple(float(round(f, 2)) for f in np.arange(0.5, 0.951, 0.05))
 EVAL_ONSET_FRACTIONS = (0.25, 0.5, 0.75)
 # the issue's constraint: no answer more than 50 % late (point > 1.5 × true RUL) in the last 20 % of a life
 LATE_ZONE, LATE_LIMIT = 0.8, 1.5
