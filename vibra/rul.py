@@ -541,13 +541,15 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
 
     For each held-out failed life with an onset, every candidate is fitted on the other lives and asked
     at the points of :func:`_eval_points` (the design of the benchmark's truncation points). Candidates:
-    life fraction for every kernel in :data:`BANDWIDTHS` and point level in :data:`POINT_LEVELS`;
-    similarity; exponential degradation and the similarity + degradation combination for every slope
-    prior width in :data:`FLATS`. The winner has the fewest answers more than 50 % late in the last
-    20 % of a life, then the best mean PHM 2012 accuracy (each held-out life weighs the same); then its
-    interval is widened by the smallest factor in :data:`WIDENINGS` whose P10–P90 covers
-    :data:`TARGET_COVERAGE` of those points. Fewer than three such lives: the combination, unwidened,
-    said so (``tuned`` False).
+    life fraction for every scale in :data:`SCALES`, kernel in :data:`BANDWIDTHS` and point level in
+    :data:`POINT_LEVELS`; similarity; exponential degradation and the similarity + degradation
+    combination for every slope-prior width in :data:`FLATS`; the last three with their P50 times each
+    factor in :data:`SHRINKS` as the point. The winner has the fewest answers more than 50 % late in the
+    last 20 % of a life, then the best mean PHM 2012 accuracy (each held-out life weighs the same). Its
+    interval is then widened by a split-conformal rule over lives, the exchangeable units: each held-out
+    life needs the smallest factor in :data:`WIDENINGS` whose P10–P90 covers :data:`TARGET_COVERAGE` of
+    its points, and the library's factor is the ⌈(n + 1)·0.8⌉-th smallest of the n lives' needs. Fewer
+    than three such lives: the combination, unwidened, said so (``tuned`` False).
     """
     usable = [life for life in lives if life.failed and life.length_s and _eval_points(life, params)]
     if len(usable) < 3:
@@ -604,6 +606,7 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
         if key[0] not in per_model or (late, -score) < (per_model[key[0]]["late_near_end"], -per_model[key[0]]["score"]):
             per_model[key[0]] = {"settings": [x for x in key[1:]], "score": round(score, 4), "late_near_end": int(late)}
     key, score, late = best
+
     def covered(a, true, wf):
         if key[0] == "life_fraction":  # quantiles of ln ρ, widened about their median a[3]
             m = math.log(a[3])
@@ -612,8 +615,7 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
             lo, _, hi = _widened(a[0], a[3], a[2], wf)
         return min(lo, a[1]) <= true <= max(hi, a[1])
 
-    # split-conformal over lives (the exchangeable units): each held-out life needs the smallest widening
-    # that covers TARGET_COVERAGE of its points; the library's widening is the ⌈(n+1)·TARGET⌉-th smallest
+    # split-conformal over lives (see the docstring)
     need = []
     for r in results[key]:
         ok = [wf for wf in WIDENINGS if np.mean([covered(a, true, wf) for _, true, _, a in r]) >= TARGET_COVERAGE]
