@@ -133,7 +133,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             lives_hi = [rulmod.LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed)
                         for x in library]
             fitted = rulmod.fit_library(lives_hi, params)
-            info.update(indicator=indicator.as_dict(),
+            info.update(indicator=indicator.as_dict(), choice=fitted.choice,
                         survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
                         trusted=n_failed >= rulmod.MIN_LIVES)
         elif n_failed == 1:
@@ -190,9 +190,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                                            "indicator": pl.String, "reason": pl.String})
         manifest = {"version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
                     "library": info, "machines": result.machines, "duration_s": result.duration_s,
-                    "models": ["survival_prior (Weibull)", "exp_degradation (Bayesian)", "similarity"],
-                    "selection": "survival prior before onset or with < 3 failed lives; after onset the earlier "
-                                 "P10/P50 and later P90 of similarity and exponential degradation"}
+                    "models": ["survival_prior (Weibull)", "exp_degradation (Bayesian)", "similarity", "life_fraction"],
+                    "selection": "survival prior before onset or with < 3 failed lives; after onset the model "
+                                 "chosen by leave-one-life-out over the library (library.choice)"}
         result.manifest = publish(ws, version, now, manifest, table)
         counts.update(machines=len(result.machines), lives=len(library), failed_lives=n_failed)
     return result
