@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from vibra.physics import bearing_orders
-from vibra.settings import Bearing, Equipment
+from vibra.equipment import Bearing, Equipment
 
 FAULT_CYCLE = ("normal", "bearing_outer_race", "imbalance", "bearing_inner_race", "looseness", "bearing_ball")
 KIND_BY_FAULT = {"normal": "motor", "bearing_outer_race": "pump", "imbalance": "fan",

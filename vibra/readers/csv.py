@@ -32,7 +32,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
 from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536

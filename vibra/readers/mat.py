@@ -20,7 +20,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import Recording
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 _CWRU_CHANNEL = re.compile(r"^X(?P<num>\d+)_(?P<ch>[A-Z]+)_time$")
 _CWRU_RPM = re.compile(r"^X(?P<num>\d+)RPM$")

@@ -13,7 +13,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
 from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 
 def _seconds(column, origin_us: int | None):
