@@ -78,12 +78,13 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
           fleet: bool = False, progress: Callable[[int, int, str], None] | None = None) -> TrainResult:
     """Fit models on each machine's baseline period (``baseline_days`` from its first window, or
     ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine.
+    ``models`` None trains every family (the default of `vibra train` and of the train flow).
 
     ``progress(done, total, equipment_id)`` is called before each machine (and the fleet model)
     and once at the end with ``done == total``."""
     import polars as pl
 
-    types = list(models or [settings.anomaly.model])
+    types = list(models or FAMILIES)
     for t in types:
         if t not in FAMILIES:
             raise InputError(f"unknown model {t!r}; choose from {', '.join(FAMILIES)} or all")

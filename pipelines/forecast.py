@@ -29,20 +29,6 @@ def forecast_store(ws: Workspace) -> artifacts.VersionedStore:
     return artifacts.store(ws.artifacts, "forecast")
 
 
-def parse_duration(text: str) -> float:
-    """``72h``, ``10min``, ``30s``, ``2d`` → seconds."""
-    units = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
-    for suffix in ("min", "s", "m", "h", "d"):
-        if text.endswith(suffix):
-            try:
-                value = float(text[: -len(suffix)])
-            except ValueError:
-                break
-            if value > 0:
-                return value * units[suffix]
-    raise InputError(f"duration {text!r}: use a number and a unit, e.g. 72h, 10min, 2d")
-
-
 @dataclass
 class ForecastRun:
     version: str = ""
