@@ -12,7 +12,7 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError
-from vibra.forecast import Series, forecast_many, status_of, to_grid
+from vibra.forecast import LEVELS, Series, forecast_many, status_of, to_grid
 from vibra.physics import iso_limits
 from vibra.settings import Settings
 from vibra.storage import artifacts
@@ -68,7 +68,7 @@ def _default_indicator(df) -> str:
 
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
-        horizon_s: float | None = None, freq_s: float | None = None, levels=(80, 95), force: bool = False,
+        horizon_s: float | None = None, freq_s: float | None = None, levels=LEVELS, force: bool = False,
         min_points: int | None = None, progress: Callable[[int, int, str], None] | None = None) -> ForecastRun:
     """Forecast every machine × channel × indicator (defaults from ``[forecast]``).
 

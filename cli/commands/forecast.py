@@ -38,6 +38,7 @@ def forecast_cli(
     if ctx.invoked_subcommand is not None:
         return
     from vibra.durations import parse_duration
+    from vibra.forecast import LEVELS
 
     from vibra_pipelines import forecast
 
@@ -45,9 +46,7 @@ def forecast_cli(
                                    "forecast.horizon_h": parse_duration(horizon) / 3600 if horizon else None,
                                    "forecast.freq_s": parse_duration(freq) if freq else None})
     equipment = machines(ws, settings, equipment)
-    levels = tuple(sorted(set(level or [80, 95])))
-    if not set(levels) >= {80}:
-        levels = tuple(sorted({80, *levels}))  # the 80 % band gives the P10 / P90 crossing times
+    levels = tuple(sorted({80, *(level or LEVELS)}))  # the 80 % band gives the P10 / P90 crossing times
     with output.bar("forecast", as_json) as tick:
         result = forecast.run(ws, settings, equipment=equipment, indicators=indicator, levels=levels, force=force,
                               progress=tick)
