@@ -64,9 +64,9 @@ def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Si
     """
     from vibra_pipelines import anomaly
 
-    ws, settings = context(home)
+    ws, settings = context(home, {"anomaly.model": model})
     equipment = machines(ws, settings, equipment)
-    episodes = anomaly.episodes(ws, settings, equipment=equipment, model=model, since=utc(since))
+    episodes = anomaly.episodes(ws, settings, equipment=equipment, since=utc(since))
     output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
 
 
@@ -93,10 +93,10 @@ def threshold_set_cli(
 
     from vibra_pipelines.runs import run_record
 
-    ws, settings = context(home)
+    ws, settings = context(home, {"anomaly.model": model})
     machines(ws, settings, [equipment_id])
     with run_record(ws, "threshold set", settings) as counts:
-        manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
+        manifest = anomaly.set_threshold(ws, equipment_id, model=settings.anomaly.model, quantile=quantile,
                                          value=value, z=z)
         counts.update(equipment_id=equipment_id, version=manifest["version"], threshold=manifest["threshold"])
     payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
