@@ -22,7 +22,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from vibra.models import FAMILIES
 from vibra.settings import Settings, load_settings
 from vibra.workspace import Workspace, find_workspace
 
@@ -252,7 +251,7 @@ def train_flow(home: str | None = None, models: list[str] | None = None, task_ru
     """Retrain every machine's anomaly models (per-machine tasks)."""
     ws, settings = context(home)
     done, failed = _machines(ws, "train", settings, task_runner(settings, task_runner_kind, dask_address),
-                             models or list(FAMILIES))
+                             models)  # None: every family, as `vibra train`
     get_run_logger().info("train: %d machines, %d failed", len(done), len(failed))
     return _finish({"models": sum(len(d["models"]) for d in done.values())}, {f"train:{k}": v for k, v in failed.items()})
 
@@ -350,6 +349,7 @@ def nightly(home: str | None = None, source: str = "", task_runner_kind: str | N
     done, failed = _machines(ws, "detect", settings, runner)
     summary["detect"] = {"machines": len(done), "scored": sum(d["scored"] for d in done.values())}
     failures.update({f"detect:{k}": v for k, v in failed.items()})
+    # None: the pipeline's default indicators, as `vibra forecast` without --indicator
     for name, fn, args in (("forecast", forecast_fleet, (None,)), ("rul", rul_task, ()), ("cluster", cluster_task, ()),
                            ("readiness", readiness_task, ())):
         summary[name], failed = _single(name, fn, ws, settings, *args)

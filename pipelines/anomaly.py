@@ -78,12 +78,13 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
           fleet: bool = False, progress: Callable[[int, int, str], None] | None = None) -> TrainResult:
     """Fit models on each machine's baseline period (``baseline_days`` from its first window, or
     ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine.
+    ``models`` None trains every family (the default of `vibra train` and of the train flow).
 
     ``progress(done, total, equipment_id)`` is called before each machine (and the fleet model)
     and once at the end with ``done == total``."""
     import polars as pl
 
-    types = list(models or [settings.anomaly.model])
+    types = list(models or FAMILIES)
     for t in types:
         if t not in FAMILIES:
             raise InputError(f"unknown model {t!r}; choose from {', '.join(FAMILIES)} or all")
@@ -268,11 +269,12 @@ def read_scores(ws: Workspace, equipment_id: str, since: datetime | None = None)
 
 
 def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, model: str | None = None,
-             since: datetime | None = None, top: int = 3, frames: tuple | None = None) -> list[dict]:
+             since: datetime | None = None, top: int = 3, scores_table=None, features_table=None) -> list[dict]:
     """Alarm episodes: runs of windows where ``alarm_k`` of the last ``alarm_m`` windows of a
     channel are over threshold, with the indicators that stand out most at the peak.
 
-    ``frames``: (scores, features) of the one machine asked for, when the caller has read them.
+    ``scores_table``, ``features_table``: the scores and features of the one machine asked for, when the
+    caller has read them already (polars DataFrames; None: read here).
     """
     import polars as pl
 
@@ -280,7 +282,7 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
     k, m = settings.anomaly.alarm_k, settings.anomaly.alarm_m
     out = []
     for eid in equipment_ids(ws, equipment):
-        scores = frames[0] if frames else read_scores(ws, eid, since)
+        scores = scores_table if scores_table is not None else read_scores(ws, eid, since)
         if scores.height == 0:
             continue
         for scope in _scopes_for(ws, eid):
@@ -297,7 +299,7 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
             alarms = cur.filter(pl.col("alarm"))
             if alarms.height == 0:
                 continue
-            feats = frames[1] if frames else read_features(ws, eid, since)
+            feats = features_table if features_table is not None else read_features(ws, eid, since)
             for (channel, _), ep in alarms.group_by(["channel", "episode"], maintain_order=True):
                 peak = ep.sort("score", descending=True).head(1)
                 row = feats.join(peak.select(KEYS), on=KEYS)

@@ -12,7 +12,7 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError
-from vibra.forecast import Series, forecast_many, status_of, to_grid
+from vibra.forecast import LEVELS, Series, forecast_many, status_of, to_grid
 from vibra.physics import iso_limits
 from vibra.settings import Settings
 from vibra.storage import artifacts
@@ -27,20 +27,6 @@ LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machi
 
 def forecast_store(ws: Workspace) -> artifacts.VersionedStore:
     return artifacts.store(ws.artifacts, "forecast")
-
-
-def parse_duration(text: str) -> float:
-    """``72h``, ``10min``, ``30s``, ``2d`` → seconds."""
-    units = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
-    for suffix in ("min", "s", "m", "h", "d"):
-        if text.endswith(suffix):
-            try:
-                value = float(text[: -len(suffix)])
-            except ValueError:
-                break
-            if value > 0:
-                return value * units[suffix]
-    raise InputError(f"duration {text!r}: use a number and a unit, e.g. 72h, 10min, 2d")
 
 
 @dataclass
@@ -82,7 +68,7 @@ def _default_indicator(df) -> str:
 
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
-        horizon_s: float | None = None, freq_s: float | None = None, levels=(80, 95), force: bool = False,
+        horizon_s: float | None = None, freq_s: float | None = None, levels=LEVELS, force: bool = False,
         min_points: int | None = None, progress: Callable[[int, int, str], None] | None = None) -> ForecastRun:
     """Forecast every machine × channel × indicator (defaults from ``[forecast]``).
 

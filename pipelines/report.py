@@ -135,7 +135,8 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
         chart = svg.Chart(title=f"Anomaly score ({model}) and threshold", y_label="score")
         chart.lines = [svg.Line("score", cur["window_start"].to_list(), cur["score"].to_list(), svg.PALETTE[0])]
         chart.hlines = [(float(cur["threshold"][0]), svg.PALETTE[3], "threshold")]
-        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model, frames=(scores, feats))
+        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model, scores_table=scores,
+                                    features_table=feats)
         for e in episodes:
             chart.points.append(([datetime.fromisoformat(e["start"])], [e["peak_score"]], svg.PALETTE[3],
                                  "alarm episode start"))

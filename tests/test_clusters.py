@@ -143,7 +143,8 @@ def plant(tmp_path_factory):
     root = tmp_path_factory.mktemp("clusters")
     ws, _ = init_workspace(root / "ws")
     synth.run(root / "export", n_equipment=6, days=4, seed=3, start=START, sensor_faults=False, workspace=ws)
-    ws.config_path.write_text(ws.config_path.read_text() + "\n[cluster]\numap_components = 0\n")
+    # the template has a (commented) [cluster] section: set the key in it
+    ws.config_path.write_text(ws.config_path.read_text().replace("[cluster]\n", "[cluster]\numap_components = 0\n", 1))
     settings = load_settings(ws.config_path, {})
     ingest.run(ws, settings, root / "export")
     truth = pl.read_csv(root / "export" / "truth.csv")

@@ -59,3 +59,4 @@ def test_wheel_puts_no_generic_top_level_modules(tmp_path):
     assert top == {"vibra", "vibra_cli", "vibra_pipelines", "vibra_flows"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "vibra_pipelines/ingest.py" in names and "vibra_cli/main.py" in names
+    assert "vibra_cli/commands/ingest.py" in names  # the command modules ship too
