@@ -548,11 +548,12 @@ def cluster_cli(
 
     Example: vibra cluster --since 2026-01-01 --min-cluster-size 50
     """
-    from vibra_pipelines import cluster
+    from vibra_pipelines import cluster, defects
 
     ws, settings = _context(home)
     result = cluster.run(ws, settings, since=_utc(since), min_cluster_size=min_cluster_size,
                          umap_components=umap_components, sample=sample, progress=output.stages(as_json))
+    defects.after_cluster(ws, settings, result, progress=output.stages(as_json))
     output.emit(result.as_dict(), as_json, lambda: output.cluster_summary(result))
 
 
@@ -763,10 +764,11 @@ def snapshot_cli(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from vibra_pipelines import snapshot
+    from vibra_pipelines import readiness, snapshot
 
     ws, settings = _context(home)
-    meta = snapshot.run(ws, settings, stratify=stratify, max_per_class=max_per_class, seed=seed)
+    meta = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False), stratify=stratify,
+                        max_per_class=max_per_class, seed=seed)
     output.emit(meta, as_json, lambda: output.say(
         f"snapshot {meta['version']}: {meta['rows']:,} windows ({meta['labelled_rows']:,} labelled, imbalance "
         f"{_fmt_ratio(meta['imbalance_ratio'])}), readiness {meta['readiness']['status']}; "

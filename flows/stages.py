@@ -121,9 +121,10 @@ def rul_task(ws: Workspace, settings: Settings):
 
 @_retrying
 def cluster_task(ws: Workspace, settings: Settings):
-    from vibra_pipelines import cluster
+    from vibra_pipelines import cluster, defects
 
     r = cluster.run(ws, settings)
+    defects.after_cluster(ws, settings, r)  # the kNN retrain rule, after every clustering
     return {"version": r.version, "windows": r.windows, "clusters": r.n_clusters, "noise_ratio": r.noise_ratio,
             "drift": {k: r.drift.get(k) for k in ("n_births", "n_deaths", "max_centroid_shift")}}
 
@@ -139,9 +140,9 @@ def readiness_task(ws: Workspace, settings: Settings):
 
 @_retrying
 def snapshot_task(ws: Workspace, settings: Settings):
-    from vibra_pipelines import snapshot
+    from vibra_pipelines import readiness, snapshot
 
-    meta = snapshot.run(ws, settings)
+    meta = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False))
     return {"version": meta["version"], "rows": meta["rows"], "data_sha256": meta["data_sha256"]}
 
 

@@ -14,24 +14,29 @@ from typing import Callable
 
 import numpy as np
 
-from vibra.alarms import k_of_m
 from vibra.errors import InputError, NotReadyError
 from vibra.models import FAMILIES, make, registry
-from vibra.models.matrix import key_stats, select_features, standardise, transform
+from vibra.models.registry import FLEET, lineage  # noqa: F401 - re-exported
+from vibra.models.matrix import key_stats, select_features, standardise
 from vibra.settings import Settings
-from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
-from vibra.storage.tables import WINDOW_KEYS, equipment_ids, read_features  # noqa: F401 - re-exported
+from vibra.storage import tables
+from vibra.storage.tables import WINDOW_KEYS, equipment_ids, read_features, read_scores  # noqa: F401 - re-exported
+from vibra.summaries import episodes  # noqa: F401 - re-exported (vibra anomalies)
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import count_training, run_record
 
-FLEET = "_fleet"
 MIN_BASELINE_WINDOWS = 20
 KEYS = list(WINDOW_KEYS)
 
 
 def models_root(ws: Workspace) -> Path:
-    return ws.artifacts / "models" / "anomaly"
+    return registry.root(ws.artifacts)
+
+
+def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[str]:
+    """:func:`~vibra.models.registry.lineage` of a stored version of ``scope``'s model."""
+    return registry.chain(models_root(ws) / scope, model_type, version)
 
 
 @dataclass
@@ -122,37 +127,13 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     return result
 
 
-def lineage(manifest: dict) -> list[str]:
-    """The versions whose scores count as ``manifest``'s own: itself and, for a version made by
-    ``detect --update``, every version of that online chain before it.
-
-    An online model scores a window once, then learns it (prequential): the score an earlier
-    state gave stays that window's score. A version made by ``threshold set`` (which copies the
-    manifest, ``previous_version`` set) or by ``train`` starts a new chain: its threshold or
-    weights differ, so it scores the history afresh.
-    """
-    own = [manifest["version"]]
-    if "updated_from" in manifest and "previous_version" not in manifest:
-        return list(manifest.get("online_versions", [manifest["updated_from"]])) + own
-    return own
-
-
-def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[str]:
-    """:func:`lineage` of a stored version; just ``[version]`` when its manifest is gone (gc)."""
-    if not (registry.family_store(models_root(ws) / scope, model_type).root / version / "manifest.json").exists():
-        return [version]
-    _, manifest = registry.manifest_of(models_root(ws) / scope, model_type, version)
-    return lineage(manifest)
-
-
 def _scored_keys(ws: Workspace, equipment_id: str, scope: str, versions: list[str]):
     import polars as pl
 
     # by the rows' own model_version, not by file name: compaction merges files
-    files = partition_files(ws.table("scores"), equipment_id)
-    if not files:
+    scored = tables.read_scores(ws, equipment_id, columns=KEYS + ["model_version", "scope"])
+    if scored.width == 0:
         return None
-    scored = read_frame(files, KEYS + ["model_version", "scope"])
     return scored.filter(pl.col("model_version").is_in(versions) & (pl.col("scope") == scope)).select(KEYS).unique()
 
 
@@ -165,14 +146,6 @@ class DetectResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _scopes_for(ws: Workspace, eid: str) -> list[Path]:
-    root = models_root(ws)
-    scopes = [root / eid] if registry.pointers(root / eid) else []
-    if registry.pointers(root / FLEET):
-        scopes.append(root / FLEET)
-    return scopes
 
 
 def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, models: list[str] | None = None,
@@ -194,7 +167,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
         machines = equipment_ids(ws, equipment)
         for i, eid in enumerate(machines):
             tick(i, len(machines), eid)
-            scopes = _scopes_for(ws, eid)
+            scopes = registry.scopes_for(ws.artifacts, eid)
             if not scopes:
                 result.per_equipment[eid] = {"skipped": "no trained model; run `vibra train`"}
                 continue
@@ -245,77 +218,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
 
 
 def _write_scores(ws: Workspace, out, model_type: str, version: str) -> None:
-    import polars as pl
-
-    keyed = out.with_columns(_date=pl.col("window_start").dt.date().cast(pl.String))
-    name = f"part-{model_type}-{version.rsplit('-', 1)[-1]}-{uuid.uuid4().hex[:8]}.parquet"
-    for (date, eid), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True):
-        write_parquet(part.drop("_date"), partition_dir(ws.table("scores"), date, eid) / name)
-
-
-def read_scores(ws: Workspace, equipment_id: str, since: datetime | None = None):
-    import polars as pl
-
-    table = ws.table("scores")
-    dates = partition_dates(table, equipment_id)
-    if since is not None:
-        dates = [d for d in dates if d >= since.date().isoformat()]
-    files = partition_files(table, equipment_id, dates)
-    if not files:
-        return pl.DataFrame()
-    df = read_frame(files)
-    return df.filter(pl.col("window_start") >= since) if since is not None else df
-
-
-def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, model: str | None = None,
-             since: datetime | None = None, top: int = 3, frames: tuple | None = None) -> list[dict]:
-    """Alarm episodes: runs of windows where ``alarm_k`` of the last ``alarm_m`` windows of a
-    channel are over threshold, with the indicators that stand out most at the peak.
-
-    ``frames``: (scores, features) of the one machine asked for, when the caller has read them.
-    """
-    import polars as pl
-
-    model_type = model or settings.anomaly.model
-    k, m = settings.anomaly.alarm_k, settings.anomaly.alarm_m
-    out = []
-    for eid in equipment_ids(ws, equipment):
-        scores = frames[0] if frames else read_scores(ws, eid, since)
-        if scores.height == 0:
-            continue
-        for scope in _scopes_for(ws, eid):
-            version = registry.pointers(scope).get(model_type)
-            if version is None:
-                continue
-            _, manifest = registry.manifest_of(scope, model_type, version)
-            cur = (scores.filter((pl.col("model_type") == model_type) & (pl.col("model_version").is_in(lineage(manifest)))
-                                 & (pl.col("scope") == scope.name))
-                   .sort("channel", "window_start"))
-            if cur.height == 0:
-                continue
-            cur = k_of_m(cur, k=k, m=m)
-            alarms = cur.filter(pl.col("alarm"))
-            if alarms.height == 0:
-                continue
-            feats = frames[1] if frames else read_features(ws, eid, since)
-            for (channel, _), ep in alarms.group_by(["channel", "episode"], maintain_order=True):
-                peak = ep.sort("score", descending=True).head(1)
-                row = feats.join(peak.select(KEYS), on=KEYS)
-                contributors = []
-                if row.height:
-                    z = standardise(row, manifest["features"], manifest["standardisation"], manifest["standardise_by"])[0]
-                    order = np.argsort(-np.abs(np.nan_to_num(z)))[:top]
-                    raw = transform(row, manifest["features"])[0]
-                    contributors = [{"indicator": manifest["features"][i], "z": round(float(z[i]), 2),
-                                     "value": float(row[manifest["features"][i]][0])} for i in order
-                                    if np.isfinite(raw[i])]
-                out.append({
-                    "equipment_id": eid, "channel": channel, "model_type": model_type, "model_version": version,
-                    "start": ep["window_start"].min().isoformat(), "end": ep["window_start"].max().isoformat(),
-                    "windows": ep.height, "peak_score": float(ep["score"].max()),
-                    "threshold": float(ep["threshold"][0]), "top_indicators": contributors,
-                })
-    return sorted(out, key=lambda e: (e["equipment_id"], e["start"]))
+    tables.write_scores(ws, out, f"{model_type}-{version.rsplit('-', 1)[-1]}-{uuid.uuid4().hex[:8]}")
 
 
 def set_threshold(ws: Workspace, equipment_id: str, *, model: str, quantile: float | None, value: float | None,

@@ -21,10 +21,11 @@ from typing import Callable
 import numpy as np
 
 from vibra import clustering, embedding, metrics
+from vibra.embedding import matrix as embedding_matrix
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
-from vibra.storage import artifacts, catalog, lake
-from vibra.storage.tables import WINDOW_KEYS, read_windows  # noqa: F401 - re-exported
+from vibra.storage import artifacts, tables
+from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_windows  # noqa: F401 - read_clusters re-exported
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
@@ -42,38 +43,6 @@ def latest_manifest(ws: Workspace) -> dict | None:
     return clustering_store(ws).latest_manifest()
 
 
-def read_clusters(ws: Workspace, version: str | None = None):
-    """The clusters table of one clustering (the latest by default); empty when there is none."""
-    import duckdb
-    import polars as pl
-
-    manifest = latest_manifest(ws) if version is None else clustering_store(ws).read_manifest(version)
-    files = lake.partition_files(ws.table("clusters"))
-    if not manifest or not files:
-        return pl.DataFrame()
-    with duckdb.connect() as con, lake.reading(files):
-        con.execute("SET TimeZone = 'UTC'")
-        return catalog.frame(con,
-            "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE clustering_version = ?",
-            [[str(f) for f in files], manifest["version"]])
-
-
-def embedding_matrix(df) -> np.ndarray:
-    """The ``embedding`` list column as a (n, d) float32 array."""
-    if df.height == 0:
-        return np.empty((0, 0), dtype=np.float32)
-    return np.asarray(df["embedding"].to_list(), dtype=np.float32)
-
-
-def current_embedding(ws: Workspace, df, settings: Settings):
-    """Rows of the current embedding version only, and how many of other versions were left out."""
-    import polars as pl
-
-    version = embedding.version_of(embedding.definition(settings.features.bands_hz))
-    keep = df.filter(pl.col("embedding_version") == version)
-    return keep, version, df.height - keep.height
-
-
 @dataclass
 class ClusterResult:
     version: str | None = None
@@ -86,12 +55,14 @@ class ClusterResult:
     drift: dict = field(default_factory=dict)
     psi_max: float | None = None
     seconds: dict = field(default_factory=dict)
-    knn: dict = field(default_factory=dict)
+    knn: dict = field(default_factory=dict)  # filled by the caller's kNN retrain (defects.after_cluster)
+    # (windows with KEYS, window_start, embedding; embedding version): what the kNN retrain works on
+    population: tuple | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        from dataclasses import asdict
+        from dataclasses import fields
 
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "population"}
 
 
 def _sizes(df, column: str, cluster_ids) -> dict:
@@ -122,7 +93,6 @@ def _summaries(df, fleet_medians: dict) -> list[dict]:
 
 def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | None, str | None]:
     """Embeddings of the latest training snapshot (for the PSI), if one exists with this embedding version."""
-    import polars as pl
 
     snapshots = artifacts.store(ws.artifacts, "snapshots")
     version = snapshots.latest()
@@ -132,7 +102,7 @@ def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | 
     meta = snapshots.read_manifest(version)
     if meta.get("embedding_version") != emb_version or not (folder / "data.parquet").exists():
         return None, version
-    return embedding_matrix(pl.read_parquet(folder / "data.parquet", columns=["embedding"])), version
+    return embedding_matrix(snapshots.read_frame(version, "data.parquet", columns=["embedding"])), version
 
 
 def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min_cluster_size: int | None = None,
@@ -153,7 +123,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         if raw.height == 0:
             raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
                                 + "; run `vibra ingest` first")
-        df, emb_version, other = current_embedding(ws, raw, settings)
+        df, emb_version, other = embedding.current_only(raw, settings.features.bands_hz)
         result.other_embedding_versions = other
         if df.height < 2:
             raise NotReadyError(f"{df.height} window(s) carry the current embedding {emb_version} ({other} carry an "
@@ -219,9 +189,8 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         pos = np.searchsorted(idx, proj_idx)
         xy = clustering.projection_2d(z)[pos]
         say("writing the clusters table")
-        table = ws.table("clusters")
         out = df.select(*KEYS, "window_start", "cluster_id").with_columns(clustering_version=pl.lit(version))
-        lake.write_partitioned(out, table, version)
+        tables.write_clusters(ws, out, version)
         manifest = {
             "version": version, "created_at": now.isoformat(), "embedding_version": emb_version,
             "parameters": params, "windows": df.height, "fitted_on": len(idx),
@@ -238,16 +207,11 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
             "drift": result.drift, "psi": psi_info, "seconds": result.seconds,
         }
         clustering_store(ws).put(version, manifest)
-        for f in lake.partition_files(table):  # the previous clustering's files, now superseded
-            if f.name != f"part-{version}.parquet":
-                f.unlink(missing_ok=True)
+        tables.drop_superseded_clusters(ws, version)
         _gauges(ws, manifest)
         result.seconds["total"] = round(time.perf_counter() - t0, 2)
-        from vibra_pipelines import defects
-
-        # the windows just read are the population the kNN works on: no second read of the lake
-        pop = defects.population(ws, settings, df.select(*KEYS, "window_start", "embedding"), emb_version)
-        result.knn = defects.after_change(ws, settings, trigger="cluster", pop=pop, progress=progress)
+        # the windows just read are the population the caller's kNN retrain works on: no second read
+        result.population = (df.select(*KEYS, "window_start", "embedding"), emb_version)
         counts.update(windows=result.windows, clusters=result.n_clusters, noise_ratio=result.noise_ratio,
                       version=version)
     return result

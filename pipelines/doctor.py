@@ -25,7 +25,7 @@ from pathlib import Path
 
 from vibra.errors import CorruptArtifactError
 from vibra.settings import Settings
-from vibra.storage import artifacts, catalog, lake, migrations
+from vibra.storage import artifacts, catalog, lake, migrations, staging, tables
 from vibra.storage.tables import WINDOW_KEYS
 from vibra.storage.locks import exclusive, table_exclusive
 from vibra.workspace import Workspace
@@ -135,9 +135,6 @@ def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
 
 
 def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
-    from vibra_pipelines import features as features_stage
-    from vibra_pipelines import maintain
-
     findings: list[Finding] = []
     left = _leftovers(ws)
     if left:
@@ -146,8 +143,8 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
                     "they only take space", "delete them (a killed rebuild's moved-aside partitions are put back first)",
                     [str(p) for p in left[:5]])
         if repair:
-            features_stage.recover(ws)
-            maintain.clean_compact_leftovers(ws)
+            staging.recover(ws)
+            staging.clean_compact_leftovers(ws)
             for p in _leftovers(ws):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             f.repaired = True
@@ -231,7 +228,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
             hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})
 
-    empty = [p for t in maintain.RETAINABLE for p in ws.table(t).glob("date=*/equipment=*")
+    empty = [p for t in tables.retainable() for p in ws.table(t).glob("date=*/equipment=*")
              if p.is_dir() and not any(p.iterdir())]
     if empty:
         f = Finding("empty_partitions", "info", len(empty), "partition folders holding no file", "remove the folders",

@@ -15,11 +15,11 @@ from vibra.errors import InputError
 from vibra.forecast import Series, forecast_many, status_of, to_grid
 from vibra.physics import iso_limits
 from vibra.settings import Settings
-from vibra.storage import artifacts
-from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
+from vibra.storage import artifacts, tables
+from vibra.storage.tables import equipment_ids, read_features
+from vibra.summaries import latest_forecast as show  # noqa: F401 - `vibra forecast show`
 from vibra.workspace import Workspace
 
-from vibra_pipelines.anomaly import equipment_ids, read_features
 from vibra_pipelines.runs import count_forecast, run_record
 
 LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
@@ -154,10 +154,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             result.series.append(info)
             rows.append(_rows(series, fc, info, version, now, levels))
         if rows:
-            table = pl.concat(rows, how="diagonal_relaxed")
-            for (eid,), part in table.group_by(["equipment_id"], maintain_order=True):
-                write_parquet(part, partition_dir(ws.table("forecasts"), now.date().isoformat(), eid)
-                              / f"part-{version}.parquet")
+            tables.write_forecasts(ws, pl.concat(rows, how="diagonal_relaxed"), version)
         result.duration_s = time.perf_counter() - started
         manifest = {
             "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
@@ -198,38 +195,3 @@ def _rows(series: Series, fc, info: dict, version: str, now: datetime, levels) -
                            **{k: v for k, v in fc.bounds.items()}})
     out = pl.concat([history, future], how="diagonal_relaxed")
     return out.with_columns(**{k: pl.lit(v) for k, v in common.items()})
-
-
-def show(ws: Workspace, equipment_id: str, *, channel: str | None = None, indicator: str | None = None) -> dict:
-    """History and forecast of the latest run for one machine, in one payload (for a chart)."""
-    import polars as pl
-
-    table = ws.table("forecasts")
-    files = partition_files(table, equipment_id, partition_dates(table, equipment_id))
-    if not files:
-        raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
-    df = read_frame(files)
-    if channel:
-        df = df.filter(pl.col("channel") == channel)
-    if indicator:
-        df = df.filter(pl.col("indicator") == indicator)
-    if df.height == 0:
-        raise InputError(f"no forecast of {equipment_id!r} for channel={channel!r} indicator={indicator!r}")
-    latest = df.group_by("channel", "indicator").agg(pl.col("model_version").max())
-    df = df.join(latest, on=["channel", "indicator", "model_version"]).sort("channel", "indicator", "ds")
-    series = []
-    for (ch, ind), part in df.group_by(["channel", "indicator"], maintain_order=True):
-        first = part.row(0, named=True)
-        hist = part.filter(pl.col("kind") == "history")
-        fut = part.filter(pl.col("kind") == "forecast")
-        series.append({
-            "channel": ch, "indicator": ind, "model": first["model"], "model_version": first["model_version"],
-            "generated_at": first["generated_at"].isoformat(), "status": first["status"], "limit": first["limit"],
-            "limit_source": first["limit_source"],
-            "time_to_threshold": {"p10_h": first["ttt_p10_h"], "p50_h": first["ttt_p50_h"], "p90_h": first["ttt_p90_h"],
-                                  "crossing_probability": first["crossing_probability"]},
-            "history": [{"ds": t.isoformat(), "value": v} for t, v in zip(hist["ds"], hist["value"])],
-            "forecast": [{"ds": r["ds"].isoformat(), **{k: r[k] for k in ("mean", "lo-80", "hi-80", "lo-95", "hi-95")
-                                                        if k in r}} for r in fut.iter_rows(named=True)],
-        })
-    return {"equipment_id": equipment_id, "series": series}

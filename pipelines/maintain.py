@@ -25,11 +25,11 @@ from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import catalog, lake, tables
 from vibra.storage.locks import exclusive, table_exclusive
+from vibra.storage.staging import COMPACT_DIR, clean_compact_leftovers
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import run_record
 
-COMPACT_DIR = ".compact"
 # raw keeps one file per recording by design (found by name); the rest can be merged
 COMPACTABLE = tables.compactable()
 RETAINABLE = tables.retainable()
@@ -45,23 +45,6 @@ class CompactResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def clean_compact_leftovers(ws: Workspace) -> list[str]:
-    """Remove what killed compactions left (twin folders: unused new files or already-swapped old ones)."""
-    root = ws.data / COMPACT_DIR
-    removed = []
-    if root.exists():
-        for work in root.iterdir():
-            # the exchange fallback (no renameat2) may have parked a partition under "<name>.exchange"
-            for side in work.glob("**/*.exchange"):
-                final = ws.lake / side.relative_to(work / "twin").parent / side.name.removesuffix(".exchange")
-                if not final.exists():
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    side.rename(final)
-            shutil.rmtree(work, ignore_errors=True)
-            removed.append(str(work))
-    return removed
 
 
 def _completed_ids(ws: Workspace) -> set[str]:

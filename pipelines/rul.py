@@ -21,11 +21,11 @@ from vibra import rul as rulmod
 from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import artifacts
-from vibra.storage.lake import partition_dir, write_parquet
+from vibra.storage import tables
+from vibra.storage.labels import list_events
 from vibra.storage.tables import equipment_ids, read_features
 from vibra.workspace import Workspace
 
-from vibra_pipelines.defects import list_events
 from vibra_pipelines.runs import run_record
 
 HISTORY_POINTS = 300  # HI points kept per machine in the manifest (for the report's chart)
@@ -203,9 +203,7 @@ def publish(ws: Workspace, version: str, now: datetime, manifest: dict, table) -
     through the store, which moves ``latest`` last: a reader never sees a half-written version."""
     import polars as pl
 
-    table = table.with_columns(model_version=pl.lit(version), generated_at=pl.lit(now))
-    for (eid,), part in table.group_by(["equipment_id"], maintain_order=True):
-        write_parquet(part, partition_dir(ws.table("rul"), now.date().isoformat(), eid) / f"part-{version}.parquet")
+    tables.write_rul(ws, table.with_columns(model_version=pl.lit(version), generated_at=pl.lit(now)), version)
     store = rul_store(ws)
     store.put(version, manifest)
     return str(store.root / version / store.manifest)

@@ -328,9 +328,9 @@ def labelled_plant(tmp_path_factory):
 
 def test_snapshot_round_trip_and_determinism(labelled_plant):
     ws, settings = labelled_plant
-    a = snapshot.run(ws, settings, stratify="equipment", max_per_class=40, seed=7)
-    b = snapshot.run(ws, settings, stratify="equipment", max_per_class=40, seed=7)
-    c = snapshot.run(ws, settings, stratify="equipment", max_per_class=40, seed=8)
+    a = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False), stratify="equipment", max_per_class=40, seed=7)
+    b = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False), stratify="equipment", max_per_class=40, seed=7)
+    c = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False), stratify="equipment", max_per_class=40, seed=8)
     pa = ws.artifacts / "snapshots" / a["version"] / "data.parquet"
     pb = ws.artifacts / "snapshots" / b["version"] / "data.parquet"
     assert a["version"] != b["version"] and pa.read_bytes() == pb.read_bytes()  # byte-identical
@@ -348,7 +348,7 @@ def test_snapshot_round_trip_and_determinism(labelled_plant):
     assert a["readiness"]["status"] in ("green", "amber", "red") and a["settings"]["cluster"]["umap_components"] == 0
     assert sum(a["class_balance"].values()) == a["rows"]
     # stratified by defect: at most N per class, unlabelled windows their own stratum
-    d = snapshot.run(ws, settings, stratify="defect", max_per_class=25, seed=1)
+    d = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False), stratify="defect", max_per_class=25, seed=1)
     assert all(v <= 25 for v in d["class_balance"].values())
     listed = snapshot.versions(ws)
     assert listed[0]["version"] == d["version"] and listed[0]["latest"]
