@@ -334,14 +334,10 @@ def threshold_set_cli(
     """
     from vibra_pipelines import anomaly
 
-    from vibra_pipelines.runs import run_record
-
     ws, settings = _context(home)
     _machines(ws, settings, [equipment_id])
-    with run_record(ws, "threshold set", settings) as counts:
-        manifest = anomaly.set_threshold(ws, equipment_id, model=model or settings.anomaly.model, quantile=quantile,
-                                         value=value, z=z)
-        counts.update(equipment_id=equipment_id, version=manifest["version"], threshold=manifest["threshold"])
+    manifest = anomaly.set_threshold(ws, settings, equipment_id, model=model or settings.anomaly.model,
+                                     quantile=quantile, value=value, z=z)
     payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
                                         "weights_version")}
     output.emit(payload, as_json, lambda: output.say(
@@ -594,12 +590,8 @@ def defects_add_cli(name: Annotated[str, typer.Argument(metavar="NAME", help="De
     """
     from vibra_pipelines import defects
 
-    from vibra_pipelines.runs import run_record
-
     ws, settings = _context(home)
-    with run_record(ws, "defects add", settings) as counts:
-        row = defects.add_defect(ws, name, description, by)
-        counts.update(name=name)
+    row = defects.add_defect(ws, settings, name, description, by)
     output.emit(row, as_json, lambda: output.say(f"added defect {name}"))
 
 
@@ -767,7 +759,7 @@ def snapshot_cli(
     from vibra_pipelines import readiness, snapshot
 
     ws, settings = _context(home)
-    meta = snapshot.run(ws, settings, readiness=readiness.run(ws, settings, record=False), stratify=stratify,
+    meta = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings), stratify=stratify,
                         max_per_class=max_per_class, seed=seed)
     output.emit(meta, as_json, lambda: output.say(
         f"snapshot {meta['version']}: {meta['rows']:,} windows ({meta['labelled_rows']:,} labelled, imbalance "

@@ -7,7 +7,7 @@ machines never needs the whole lake in memory.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -24,7 +24,7 @@ from vibra.storage.tables import WINDOW_KEYS, equipment_ids, read_features, read
 from vibra.summaries import episodes  # noqa: F401 - re-exported (vibra anomalies)
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import count_training, run_record
+from vibra_pipelines.runs import StageResult, count_training, recorded
 
 MIN_BASELINE_WINDOWS = 20
 KEYS = list(WINDOW_KEYS)
@@ -40,12 +40,12 @@ def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[s
 
 
 @dataclass
-class TrainResult:
+class TrainResult(StageResult):
     models: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"models": len(self.models), "skipped": len(self.skipped)}
 
 
 def _baseline(df, days: float, since: datetime | None, until: datetime | None):
@@ -78,6 +78,7 @@ def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings:
     return out
 
 
+@recorded("train")
 def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None, equipment: list[str] | None = None,
           baseline_days: float | None = None, since: datetime | None = None, until: datetime | None = None,
           fleet: bool = False, progress: Callable[[int, int, str], None] | None = None) -> TrainResult:
@@ -95,35 +96,33 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     days = baseline_days or settings.anomaly.baseline_days
     result = TrainResult()
     root = models_root(ws)
-    with run_record(ws, "train", settings) as counts:
-        frames = []
-        tick = progress if progress is not None else (lambda done, total, what: None)
-        machines = equipment_ids(ws, equipment)
-        total = len(machines) + (1 if fleet else 0)
-        for i, eid in enumerate(machines):
-            tick(i, total, eid)
-            base = _baseline(read_features(ws, eid, since, until), days, since, until)
-            if base.height < MIN_BASELINE_WINDOWS:
-                result.skipped[eid] = (f"baseline has {base.height} windows (< {MIN_BASELINE_WINDOWS}); ingest more "
-                                       "data or widen --baseline-days / --since")
-                continue
-            if fleet:
-                frames.append(base)
-                continue
-            try:
-                result.models += _fit_scope(root / eid, base, ["channel"], types, settings,
-                                            {"equipment_id": eid, "fleet": False})
-            except NotReadyError as exc:
-                result.skipped[eid] = str(exc)
-        if fleet and frames:
-            tick(len(machines), total, "fleet model")
-            base = pl.concat(frames, how="diagonal_relaxed")
-            result.models += _fit_scope(root / FLEET, base, ["equipment_id", "channel"], types, settings,
-                                        {"equipment_id": None, "fleet": True,
-                                         "equipment": sorted(base["equipment_id"].unique().to_list())})
-        tick(total, total, "")
-        counts.update(models=len(result.models), skipped=len(result.skipped))
-        count_training(ws, result.models, root)
+    frames = []
+    tick = progress if progress is not None else (lambda done, total, what: None)
+    machines = equipment_ids(ws, equipment)
+    total = len(machines) + (1 if fleet else 0)
+    for i, eid in enumerate(machines):
+        tick(i, total, eid)
+        base = _baseline(read_features(ws, eid, since, until), days, since, until)
+        if base.height < MIN_BASELINE_WINDOWS:
+            result.skipped[eid] = (f"baseline has {base.height} windows (< {MIN_BASELINE_WINDOWS}); ingest more "
+                                   "data or widen --baseline-days / --since")
+            continue
+        if fleet:
+            frames.append(base)
+            continue
+        try:
+            result.models += _fit_scope(root / eid, base, ["channel"], types, settings,
+                                        {"equipment_id": eid, "fleet": False})
+        except NotReadyError as exc:
+            result.skipped[eid] = str(exc)
+    if fleet and frames:
+        tick(len(machines), total, "fleet model")
+        base = pl.concat(frames, how="diagonal_relaxed")
+        result.models += _fit_scope(root / FLEET, base, ["equipment_id", "channel"], types, settings,
+                                    {"equipment_id": None, "fleet": True,
+                                     "equipment": sorted(base["equipment_id"].unique().to_list())})
+    tick(total, total, "")
+    count_training(ws, result.models, root)
     return result
 
 
@@ -138,16 +137,16 @@ def _scored_keys(ws: Workspace, equipment_id: str, scope: str, versions: list[st
 
 
 @dataclass
-class DetectResult:
+class DetectResult(StageResult):
+    COUNTS = ("scored", "anomalous")
+
     scored: int = 0
     anomalous: int = 0
     updated: list[str] = field(default_factory=list)
     per_equipment: dict[str, dict] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
 
-
+@recorded("detect")
 def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, models: list[str] | None = None,
            since: datetime | None = None, update: bool = False, progress: Callable[[int, int, str], None] | None = None) -> DetectResult:
     """Score every window not yet scored by the current version of each model (or, for an online
@@ -162,58 +161,56 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
     import polars as pl
 
     result = DetectResult()
-    with run_record(ws, "detect", settings) as counts:
-        tick = progress if progress is not None else (lambda done, total, what: None)
-        machines = equipment_ids(ws, equipment)
-        for i, eid in enumerate(machines):
-            tick(i, len(machines), eid)
-            scopes = registry.scopes_for(ws.artifacts, eid)
-            if not scopes:
-                result.per_equipment[eid] = {"skipped": "no trained model; run `vibra train`"}
-                continue
-            df = read_features(ws, eid, since)
-            info = result.per_equipment.setdefault(eid, {"scored": 0, "anomalous": 0})
-            for scope in scopes:
-                for model_type, version in registry.pointers(scope).items():
-                    if models and model_type not in models:
+    tick = progress if progress is not None else (lambda done, total, what: None)
+    machines = equipment_ids(ws, equipment)
+    for i, eid in enumerate(machines):
+        tick(i, len(machines), eid)
+        scopes = registry.scopes_for(ws.artifacts, eid)
+        if not scopes:
+            result.per_equipment[eid] = {"skipped": "no trained model; run `vibra train`"}
+            continue
+        df = read_features(ws, eid, since)
+        info = result.per_equipment.setdefault(eid, {"scored": 0, "anomalous": 0})
+        for scope in scopes:
+            for model_type, version in registry.pointers(scope).items():
+                if models and model_type not in models:
+                    continue
+                model, manifest = registry.load(scope, model_type)
+                done = _scored_keys(ws, eid, scope.name, lineage(manifest))
+                new = df if done is None else df.join(done, on=KEYS, how="anti")
+                if new.height == 0:
+                    continue
+                Z = standardise(new, manifest["features"], manifest["standardisation"], manifest["standardise_by"])
+                scores = model.score(Z)
+                out = new.select(*KEYS, "window_start").with_columns(
+                    model_type=pl.lit(model_type), model_version=pl.lit(version),
+                    scope=pl.lit(scope.name), score=pl.Series(scores),
+                    threshold=pl.lit(float(manifest["threshold"])),
+                ).with_columns(is_anomaly=pl.col("score") > pl.col("threshold"))
+                _write_scores(ws, out, model_type, version)
+                info["scored"] += out.height
+                info["anomalous"] += int(out["is_anomaly"].sum())
+                if update and model_type == "hst" and scope.name != FLEET:
+                    # the training window was learned by fit; learning it again would count it twice
+                    fresh = (new["window_start"] > datetime.fromisoformat(manifest["training_window"]["end"])
+                             ).to_numpy()
+                    if not fresh.any():
                         continue
-                    model, manifest = registry.load(scope, model_type)
-                    done = _scored_keys(ws, eid, scope.name, lineage(manifest))
-                    new = df if done is None else df.join(done, on=KEYS, how="anti")
-                    if new.height == 0:
-                        continue
-                    Z = standardise(new, manifest["features"], manifest["standardisation"], manifest["standardise_by"])
-                    scores = model.score(Z)
-                    out = new.select(*KEYS, "window_start").with_columns(
-                        model_type=pl.lit(model_type), model_version=pl.lit(version),
-                        scope=pl.lit(scope.name), score=pl.Series(scores),
-                        threshold=pl.lit(float(manifest["threshold"])),
-                    ).with_columns(is_anomaly=pl.col("score") > pl.col("threshold"))
-                    _write_scores(ws, out, model_type, version)
-                    info["scored"] += out.height
-                    info["anomalous"] += int(out["is_anomaly"].sum())
-                    if update and model_type == "hst" and scope.name != FLEET:
-                        # the training window was learned by fit; learning it again would count it twice
-                        fresh = (new["window_start"] > datetime.fromisoformat(manifest["training_window"]["end"])
-                                 ).to_numpy()
-                        if not fresh.any():
-                            continue
-                        model.learn(Z[fresh])
-                        model.train_scores_ = np.load(registry.manifest_of(scope, model_type, version)[0] / "train_scores.npy")
-                        model.threshold_ = manifest["threshold"]
-                        keep = {k: manifest[k] for k in manifest
-                                if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",
-                                         "training_window")}
-                        saved = registry.save(scope, model, {**keep, "updated_from": version,
-                                                             "online_versions": lineage(manifest),
-                                                             "updated_with_windows": int(fresh.sum()),
-                                                             "online_learned_windows": manifest.get("online_learned_windows", 0)
-                                                             + int(fresh.sum())})
-                        result.updated.append(saved["version"])
-            result.scored += info["scored"]
-            result.anomalous += info["anomalous"]
-        tick(len(machines), len(machines), "")
-        counts.update(scored=result.scored, anomalous=result.anomalous)
+                    model.learn(Z[fresh])
+                    model.train_scores_ = np.load(registry.manifest_of(scope, model_type, version)[0] / "train_scores.npy")
+                    model.threshold_ = manifest["threshold"]
+                    keep = {k: manifest[k] for k in manifest
+                            if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",
+                                     "training_window")}
+                    saved = registry.save(scope, model, {**keep, "updated_from": version,
+                                                         "online_versions": lineage(manifest),
+                                                         "updated_with_windows": int(fresh.sum()),
+                                                         "online_learned_windows": manifest.get("online_learned_windows", 0)
+                                                         + int(fresh.sum())})
+                    result.updated.append(saved["version"])
+        result.scored += info["scored"]
+        result.anomalous += info["anomalous"]
+    tick(len(machines), len(machines), "")
     return result
 
 
@@ -221,8 +218,10 @@ def _write_scores(ws: Workspace, out, model_type: str, version: str) -> None:
     tables.write_scores(ws, out, f"{model_type}-{version.rsplit('-', 1)[-1]}-{uuid.uuid4().hex[:8]}")
 
 
-def set_threshold(ws: Workspace, equipment_id: str, *, model: str, quantile: float | None, value: float | None,
-                  z: float | None = None) -> dict:
+@recorded("threshold set", lambda m: {"equipment_id": m.get("equipment_id"), "version": m["version"],
+                                     "threshold": m["threshold"]})
+def set_threshold(ws: Workspace, settings: Settings, equipment_id: str, *, model: str, quantile: float | None,
+                  value: float | None, z: float | None = None) -> dict:
     """A new version of the machine's model with another threshold: a training-score quantile,
     a z rule (median + z·1.4826·MAD of the training scores) or an explicit value."""
     if sum(v is not None for v in (quantile, value, z)) != 1:

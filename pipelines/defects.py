@@ -34,7 +34,7 @@ from vibra.storage.tables import WINDOW_KEYS, read_clusters
 from vibra.summaries import assignments, cluster_table  # noqa: F401 - `vibra defects assignments`, `vibra clusters`
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import recorded, run_record
+from vibra_pipelines.runs import recorded
 
 KEYS = list(WINDOW_KEYS)
 
@@ -65,7 +65,8 @@ def defect_types(ws: Workspace) -> list[dict]:
     return [dict(zip(("name", "description", "source", "created_by", "created_at"), r)) for r in rows]
 
 
-def add_defect(ws: Workspace, name: str, description: str = "", who: str | None = None) -> dict:
+@recorded("defects add", lambda row: {"name": row["name"]})
+def add_defect(ws: Workspace, settings: Settings, name: str, description: str = "", who: str | None = None) -> dict:
     if not DEFECT_RE.match(name):
         raise InputError(f"defect name {name!r}: use lower-case letters, digits and _ (e.g. bearing_outer_race)")
     catalog.ensure(ws.catalog_path)
@@ -326,12 +327,11 @@ def after_cluster(ws: Workspace, settings: Settings, result, progress: Callable[
     return result.knn
 
 
+@recorded("defects train", lambda r: {"n_labels": r["knn"]["n_labels"], "assigned": r["assignment"]["assigned"]})
 def train_now(ws: Workspace, settings: Settings) -> dict:
-    with run_record(ws, "defects train", settings) as counts:
-        pop = population(ws, settings)
-        manifest = train(ws, settings, pop, reason="asked (vibra defects train)")
-        assigned = assign(ws, settings, pop)
-        counts.update(n_labels=manifest["n_labels"], assigned=assigned["assigned"])
+    pop = population(ws, settings)
+    manifest = train(ws, settings, pop, reason="asked (vibra defects train)")
+    assigned = assign(ws, settings, pop)
     return {"knn": manifest, "assignment": assigned}
 
 

@@ -13,10 +13,11 @@ from vibra.workspace import Workspace, init_workspace
 from vibra.models import FAMILIES
 
 from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, rul, snapshot, status, synth
+from vibra_pipelines.runs import StageResult
 
 
 @dataclass
-class DemoResult:
+class DemoResult(StageResult):
     workspace: str
     source: str
     synth: synth.SynthResult

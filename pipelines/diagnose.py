@@ -9,20 +9,19 @@ fault (largest top evidence); without one on any channel it is ``unknown``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from vibra import diagnosis, summaries
 from vibra.settings import Settings
 from vibra.workspace import Workspace
 
+from vibra_pipelines.runs import StageResult
+
 
 @dataclass
-class DiagnoseResult:
+class DiagnoseResult(StageResult):
     recordings: list[dict] = field(default_factory=list)  # newest first within each machine
     rule: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def latest(self) -> dict[str, dict]:
         """Each machine's newest recording verdict."""

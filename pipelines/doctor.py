@@ -30,7 +30,7 @@ from vibra.storage.tables import WINDOW_KEYS
 from vibra.storage.locks import exclusive, table_exclusive
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import recorded
 
 KEYS = WINDOW_KEYS
 QUARANTINE = ".quarantine"  # under data/: damaged files moved aside by --repair, never deleted
@@ -119,6 +119,13 @@ def _rewrite(ws: Workspace, table: str, part: Path, select_sql: str) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _doctor_counts(report: dict) -> dict:
+    found = report["findings"]
+    return {"findings": len(found), "errors": sum(1 for f in found if f["severity"] == "error" and not f["repaired"]),
+            "repaired": sum(f["repaired"] for f in found)}
+
+
+@recorded(lambda kw: "doctor" + (" --repair" if kw.get("repair") else ""), _doctor_counts)
 def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
     """Every finding (and, with ``repair``, what was repaired); ``ok`` when no error remains."""
     from contextlib import nullcontext
@@ -126,10 +133,9 @@ def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
     catalog.ensure(ws.catalog_path)
     lock = exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest") \
         if repair else nullcontext()
-    with run_record(ws, "doctor" + (" --repair" if repair else ""), settings) as counts, lock:
+    with lock:
         findings = _run_checks(ws, repair)
         errors = [f for f in findings if f.severity == "error" and not f.repaired]
-        counts.update(findings=len(findings), errors=len(errors), repaired=sum(f.repaired for f in findings))
     return {"ok": not errors, "repair": repair, "checked_at": datetime.now(timezone.utc).isoformat(),
             "findings": [asdict(f) for f in findings]}
 

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -26,11 +26,13 @@ from vibra.storage.staging import recover  # noqa: F401 - re-exported (doctor --
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import StageResult, recorded
 
 
 @dataclass
-class RebuildResult:
+class RebuildResult(StageResult):
+    COUNTS = ("recordings", "from_raw", "from_source", "kept_stale", "windows")
+
     recordings: int = 0
     from_raw: int = 0
     from_source: int = 0
@@ -40,8 +42,8 @@ class RebuildResult:
     seconds: float = 0.0
     problems: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {**super().counts(), **({"status": "partial"} if self.kept_stale else {})}
 
 
 def _read_back(ws: Workspace, settings: Settings, row: dict):
@@ -55,15 +57,15 @@ def _read_back(ws: Workspace, settings: Settings, row: dict):
     return back, rate, start, rpm
 
 
+@recorded("features rebuild")
 def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None = None, *,
             progress: Callable[[str, dict], None] | None = None) -> RebuildResult:
     """Recompute ``features`` (and ``hourly``) for every completed recording of the given machines."""
     notify = progress or (lambda event, info: None)
     catalog.ensure(ws.catalog_path)
     result = RebuildResult()
-    with run_record(ws, "features rebuild", settings) as counts, \
-            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                      on_wait=lambda msg: notify("wait", {"message": msg})):
+    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
+                   on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         staging_area.recover(ws)
         ensure_embedding_manifest(ws, settings)
@@ -121,8 +123,4 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
         catalog.write_rows(ws.catalog_path, updated)
         hourly.rebuild(ws.lake, touched)
         result.seconds = time.perf_counter() - started
-        counts.update(recordings=result.recordings, from_raw=result.from_raw, from_source=result.from_source,
-                      kept_stale=result.kept_stale, windows=result.windows)
-        if result.kept_stale:
-            counts["status"] = "partial"
     return result

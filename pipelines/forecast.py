@@ -4,7 +4,7 @@ time to the alarm limit, a manifest per run, and the ``forecasts`` table."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -20,7 +20,7 @@ from vibra.storage.tables import equipment_ids, read_features
 from vibra.summaries import latest_forecast as show  # noqa: F401 - `vibra forecast show`
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import count_forecast, run_record
+from vibra_pipelines.runs import StageResult, count_forecast, recorded
 
 LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
 
@@ -44,7 +44,7 @@ def parse_duration(text: str) -> float:
 
 
 @dataclass
-class ForecastRun:
+class ForecastRun(StageResult):
     version: str = ""
     series: list[dict] = field(default_factory=list)
     skipped_unchanged: int = 0
@@ -53,8 +53,9 @@ class ForecastRun:
     duration_s: float = 0.0
     manifest: str = ""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"series": len(self.series), "skipped": self.skipped_unchanged, "fallbacks": self.fallbacks,
+                "model_failures": self.model_failures}
 
 
 def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
@@ -81,6 +82,7 @@ def _default_indicator(df) -> str:
     return "rms"
 
 
+@recorded("forecast")
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
         horizon_s: float | None = None, freq_s: float | None = None, levels=(80, 95), force: bool = False,
         min_points: int | None = None, progress: Callable[[int, int, str], None] | None = None) -> ForecastRun:
@@ -102,77 +104,74 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     if (latest := store.latest_manifest()) is not None:
         previous = {s["key"]: s["data_end"] for s in latest["series"]}
     result = ForecastRun(version=version)
-    with run_record(ws, "forecast", settings) as counts:
-        todo: list[tuple[Series, dict]] = []
-        tick = progress if progress is not None else (lambda done, total, what: None)
-        machines = equipment_ids(ws, equipment)
-        for i, eid in enumerate(machines):
-            tick(i, len(machines), f"reading {eid}")
-            df = read_features(ws, eid)
-            if df.height == 0:
-                continue
-            first = df["window_start"].min()
-            for indicator in indicators or [_default_indicator(df)]:
-                if indicator not in df.columns:
-                    raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
-                                     f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
-                for (channel,), part in df.group_by(["channel"], maintain_order=True):
-                    key = f"{eid}|{channel}|{indicator}"
-                    times = part["window_start"].dt.epoch("us").to_numpy()
-                    values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
-                    data_end = part["window_start"].max().isoformat()
-                    info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
-                            "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
-                    if not force and previous.get(key) == data_end:
-                        result.skipped_unchanged += 1
-                        continue
-                    series, reason = to_grid(times, values, freq_s, key=key)
-                    if series is None:
-                        result.series.append({**info, "status": "refused", "reason": reason})
-                        continue
-                    in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
-                    baseline = in_base[indicator].cast(pl.Float64).to_numpy()
-                    limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]))
-                    info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
-                                limit=limit, limit_source=source)
-                    todo.append((series, info))
-        forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
-                                  n_jobs=settings.forecast.n_jobs, progress=progress)
-        rows = []
-        for (series, info), fc in zip(todo, forecasts):
-            info["status"] = fc.status
-            if fc.status == "insufficient_data":
-                info["points_needed"] = fc.needed
-                result.series.append(info)
-                continue
-            info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
-            info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
-                        trend_p=p, failed_models=fc.failed_models)
-            result.fallbacks += int(fc.fallback)
-            result.model_failures += len(fc.failed_models)
-            info["time_to_threshold"] = ttt
+    todo: list[tuple[Series, dict]] = []
+    tick = progress if progress is not None else (lambda done, total, what: None)
+    machines = equipment_ids(ws, equipment)
+    for i, eid in enumerate(machines):
+        tick(i, len(machines), f"reading {eid}")
+        df = read_features(ws, eid)
+        if df.height == 0:
+            continue
+        first = df["window_start"].min()
+        for indicator in indicators or [_default_indicator(df)]:
+            if indicator not in df.columns:
+                raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
+                                 f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
+            for (channel,), part in df.group_by(["channel"], maintain_order=True):
+                key = f"{eid}|{channel}|{indicator}"
+                times = part["window_start"].dt.epoch("us").to_numpy()
+                values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
+                data_end = part["window_start"].max().isoformat()
+                info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
+                        "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
+                if not force and previous.get(key) == data_end:
+                    result.skipped_unchanged += 1
+                    continue
+                series, reason = to_grid(times, values, freq_s, key=key)
+                if series is None:
+                    result.series.append({**info, "status": "refused", "reason": reason})
+                    continue
+                in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
+                baseline = in_base[indicator].cast(pl.Float64).to_numpy()
+                limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]))
+                info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
+                            limit=limit, limit_source=source)
+                todo.append((series, info))
+    forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
+                              n_jobs=settings.forecast.n_jobs, progress=progress)
+    rows = []
+    for (series, info), fc in zip(todo, forecasts):
+        info["status"] = fc.status
+        if fc.status == "insufficient_data":
+            info["points_needed"] = fc.needed
             result.series.append(info)
-            rows.append(_rows(series, fc, info, version, now, levels))
-        if rows:
-            tables.write_forecasts(ws, pl.concat(rows, how="diagonal_relaxed"), version)
-        result.duration_s = time.perf_counter() - started
-        manifest = {
-            "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
-            "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
-            "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
-            "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
-                         "that did not fail on it (Naive when all failed)",
-            "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
-            "duration_s": result.duration_s,
-            "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
-                                                     for k, v in previous.items()
-                                                     if k not in {s["key"] for s in result.series}],
-        }
-        store.put(version, manifest)
-        result.manifest = str(store.root / version / store.manifest)
-        counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks,
-                      model_failures=result.model_failures)
-        count_forecast(ws, result.series, ok=True)
+            continue
+        info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
+        info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
+                    trend_p=p, failed_models=fc.failed_models)
+        result.fallbacks += int(fc.fallback)
+        result.model_failures += len(fc.failed_models)
+        info["time_to_threshold"] = ttt
+        result.series.append(info)
+        rows.append(_rows(series, fc, info, version, now, levels))
+    if rows:
+        tables.write_forecasts(ws, pl.concat(rows, how="diagonal_relaxed"), version)
+    result.duration_s = time.perf_counter() - started
+    manifest = {
+        "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
+        "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
+        "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
+        "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
+                     "that did not fail on it (Naive when all failed)",
+        "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
+        "duration_s": result.duration_s,
+        "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
+                                                 for k, v in previous.items()
+                                                 if k not in {s["key"] for s in result.series}],
+    }
+    store.put(version, manifest)
+    result.manifest = str(store.root / version / store.manifest)
+    count_forecast(ws, result.series, ok=True)
     return result
 
 

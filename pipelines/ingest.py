@@ -46,7 +46,7 @@ from vibra.recordings import check_times, compute_features, ensure_embedding_man
 from vibra.sources import RETRY, SourceFile, display, scan
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import count_ingest, run_record
+from vibra_pipelines.runs import StageResult, count_ingest, recorded
 
 FLUSH_EVERY_S = 1.0
 log = logging.getLogger("vibra")
@@ -82,9 +82,11 @@ class FileResult:
 
 
 @dataclass
-class IngestResult:
+class IngestResult(StageResult):
     """Counts of one run; ``failures`` maps file → reason; ``notes``: what the scan and the run
     want the user to know (unreadable folders, vanished files, deferred files)."""
+
+    COUNTS = ("new", "skipped", "duplicates", "failed", "deferred", "windows")
 
     source: str
     files_seen: int = 0
@@ -101,8 +103,8 @@ class IngestResult:
     failures: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {**super().counts(), **({"status": "partial"} if self.failed else {})}
 
 
 sha256_of = sha256_file  # the recording id is the sha256 of the file's bytes
@@ -289,6 +291,7 @@ def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item:
 FanOut = Callable[[list[SourceFile], dict[str, str]], list[FileResult]]
 
 
+@recorded("ingest")
 def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: bool = False, retry_failed: bool = False,
         progress: Callable[[str, dict], None] | None = None, fan_out: FanOut | None = None) -> IngestResult:
     """Ingest every new or changed file under ``source``; returns the run's counts.
@@ -312,33 +315,25 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
     ws.ensure()
     catalog.ensure(ws.catalog_path)
     result = IngestResult(source=display(source))
-    with run_record(ws, "ingest", settings) as counts, \
-            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                      on_wait=lambda msg: notify("wait", {"message": msg})):
+    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
+                   on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         try:
             _run(ws, settings, source, include_expired, retry_failed, notify, fan_out, result)
         except IngestStopped as exc:
             log.error("%s", exc, exc_info=exc.__cause__ or exc)
-            _record(counts, result)
+            exc.partial = result  # what completed before the stop: recorded with the failed run
             raise
         except BaseException as exc:
             if not (isinstance(exc, Exception) or is_panic(exc)) or isinstance(exc, VibraError):
                 raise
             log.error("ingest stopped", exc_info=exc)
-            _record(counts, result)
-            raise IngestStopped(describe(exc, None, ws)) from exc
+            stopped = IngestStopped(describe(exc, None, ws))
+            stopped.partial = result
+            raise stopped from exc
         result.seconds = time.perf_counter() - started
-        _record(counts, result)
-        if result.failed:
-            counts["status"] = "partial"
         count_ingest(ws, result)
     return result
-
-
-def _record(counts: dict, result: IngestResult) -> None:
-    counts.update(new=result.new, skipped=result.skipped, duplicates=result.duplicates, failed=result.failed,
-                  deferred=result.deferred, windows=result.windows)
 
 
 def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool, retry_failed: bool, notify,

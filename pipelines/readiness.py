@@ -24,7 +24,7 @@ from vibra.storage.labels import labelled_windows, list_events
 from vibra.storage.tables import read_clusters, read_windows
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import recorded
 
 SCHEMA = {
     "status": "green | amber | red: the worst metric",
@@ -203,33 +203,39 @@ def _waveform(ws: Workspace, settings: Settings, stats: list[dict]) -> list[Metr
     return out
 
 
-def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, fail_on: str = "never",
-        now: datetime | None = None, record: bool = True) -> dict:
-    """Every readiness metric with its verdict, the overall status, and the Prometheus gauges."""
-    from contextlib import nullcontext
+def assess(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, fail_on: str = "never",
+           now: datetime | None = None) -> dict:
+    """Every readiness metric with its verdict and the overall status; sets the Prometheus gauges.
 
+    Neither recorded as a run nor stored: :func:`run` does both (``vibra readiness``); a snapshot
+    records the assessment of the lake it freezes."""
     now = now or datetime.now(timezone.utc)
     emb_version = embedding.version_of(embedding.definition(settings.features.bands_hz))
     catalog.ensure(ws.catalog_path)
-    ctx = run_record(ws, "readiness", settings) if record else nullcontext({})
-    with ctx as counts:
-        stats = tables.window_stats(ws, emb_version, (*TIME_COLUMNS, *SPECTRAL_COLUMNS))
-        dataset, gauges, flagged = _dataset(ws, settings, stats, now, emb_version)
-        wave = _waveform(ws, settings, stats)
-        if equipment:
-            wave = [m for m in wave if m.scope.split("/")[1] in equipment]
-        found = dataset + wave
-        status, per_eq = overall(found)
-        report = {
-            "status": status, "generated_at": now.isoformat(), "embedding_version": emb_version,
-            "counts": {s: sum(1 for m in found if m.status == s) for s in RANK},
-            "equipment": per_eq, "metrics": [m.as_dict() for m in found], "flagged_for_merge": flagged,
-            "fail_on": fail_on, "failed": fail_on != "never" and RANK[status] >= RANK[fail_on],
-        }
-        _gauges(ws, report, gauges, stats, now)
-        if record:
-            artifacts.store(ws.artifacts, "readiness").put(artifacts.new_version("readiness", now=now), report)
-        counts.update(readiness=status, red=report["counts"][RED])
+    stats = tables.window_stats(ws, emb_version, (*TIME_COLUMNS, *SPECTRAL_COLUMNS))
+    dataset, gauges, flagged = _dataset(ws, settings, stats, now, emb_version)
+    wave = _waveform(ws, settings, stats)
+    if equipment:
+        wave = [m for m in wave if m.scope.split("/")[1] in equipment]
+    found = dataset + wave
+    status, per_eq = overall(found)
+    report = {
+        "status": status, "generated_at": now.isoformat(), "embedding_version": emb_version,
+        "counts": {s: sum(1 for m in found if m.status == s) for s in RANK},
+        "equipment": per_eq, "metrics": [m.as_dict() for m in found], "flagged_for_merge": flagged,
+        "fail_on": fail_on, "failed": fail_on != "never" and RANK[status] >= RANK[fail_on],
+    }
+    _gauges(ws, report, gauges, stats, now)
+    return report
+
+
+@recorded("readiness", lambda report: {"readiness": report["status"], "red": report["counts"][RED]})
+def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, fail_on: str = "never",
+        now: datetime | None = None) -> dict:
+    """:func:`assess`, recorded as a run and stored as the readiness store's new version."""
+    report = assess(ws, settings, equipment=equipment, fail_on=fail_on, now=now)
+    generated = datetime.fromisoformat(report["generated_at"])
+    artifacts.store(ws.artifacts, "readiness").put(artifacts.new_version("readiness", now=generated), report)
     return report
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from vibra.storage import artifacts, tables
 from vibra.storage.lake import write_text
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import recorded
+from vibra_pipelines.runs import StageResult, recorded
 
 PROJECTION_POINTS = 1500  # markers on the clusters page
 MAX_DEFECT_ROWS = 30  # recordings listed on a machine page
@@ -35,7 +35,7 @@ FAULT_NAMES = {"env_bpfo": "outer race", "env_bpfi": "inner race", "env_bsf": "b
 
 
 @dataclass
-class ReportResult:
+class ReportResult(StageResult):
     out: str
     index: str
     pages: list[str] = field(default_factory=list)
@@ -43,8 +43,8 @@ class ReportResult:
     bytes_written: int = 0
     seconds: float = 0.0
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"machines": self.machines, "pages": len(self.pages), "bytes": self.bytes_written}
 
 
 def _slug(equipment_id: str) -> str:
@@ -328,7 +328,7 @@ def to_pdf(html_files: list[Path]) -> list[Path]:
     return written
 
 
-@recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
+@recorded("report")
 def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
         pdf: bool = False) -> ReportResult:
     """Render the report into ``out`` (default the workspace's ``reports/``)."""

@@ -15,12 +15,14 @@ from vibra.errors import InputError
 from vibra.storage import lake
 from vibra.workspace import Workspace
 
+from vibra_pipelines.runs import StageResult
+
 # Lake folders that are not tables of rows one would query.
 _NOT_TABLES = {"raw"}
 
 
 @dataclass
-class SqlResult:
+class SqlResult(StageResult):
     """Columns and rows of one query (rows as tuples of plain Python values)."""
 
     query: str
