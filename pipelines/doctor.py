@@ -84,19 +84,6 @@ def _leftovers(ws: Workspace) -> list[Path]:
     return sorted(set(out))
 
 
-def _recording_counts(ws: Workspace, skip: set[Path]):
-    """{recording_id: (rows, distinct keys)} over the features table (files in ``skip`` left out)."""
-    import duckdb
-
-    files = [str(f) for f in lake.partition_files(ws.table("features")) if f not in skip]
-    if not files:
-        return {}
-    with duckdb.connect() as con:
-        rows = con.execute("""SELECT recording_id, count(*), count(DISTINCT (channel, window_index))
-                              FROM read_parquet(?, union_by_name = true, hive_partitioning = false) GROUP BY 1""", [files]).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
 def _rewrite(ws: Workspace, table: str, part: Path, select_sql: str) -> None:
     """Rewrite one partition through ``select_sql`` (reading view ``src``), swapped in atomically."""
     import duckdb
@@ -164,7 +151,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
     completed = {r[0]: r for r in ledger if r[2] == "completed"}
     expired = {r[0] for r in ledger if r[2] == "expired"}
-    counts = _recording_counts(ws, skip)
+    counts = tables.recording_window_counts(ws, skip)
     unreadable = {m.group(1) for f in skip if f.parent.parent.parent.name == "features"
                   and (m := PART_OF_RECORDING.match(f.name))}  # explained by the damaged-file finding
     missing = [r for rid, r in completed.items() if (r[3] or 0) > 0 and rid not in counts and rid[:16] not in unreadable]
@@ -186,20 +173,8 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
     orphans = sorted(rid for rid in counts if rid not in completed and rid not in expired)
     dups = sorted(rid for rid, (n, distinct) in counts.items() if n > distinct)
-    parts = sorted(ws.table("features").glob("date=*/equipment=*"))
     if orphans or dups:
-        import duckdb
-
-        affected: set[Path] = set()
-        with duckdb.connect() as con:
-            for part in parts:
-                files = [str(x) for x in part.glob("*.parquet") if x not in skip]
-                if not files:
-                    continue
-                ids = {r[0] for r in con.execute(f"SELECT DISTINCT recording_id FROM {lake.READ_FILES}",
-                                                 [files]).fetchall()}
-                if ids & (set(orphans) | set(dups)):
-                    affected.add(part)
+        affected = tables.partitions_holding(ws, tables.FEATURES, set(orphans) | set(dups), skip)
         if orphans:
             # an earlier version of a file whose content changed (kept beside the new one before ingest replaced them)
             earlier = {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT recording_id FROM recordings "
@@ -269,7 +244,7 @@ def _damaged_lake_files(ws: Workspace) -> dict[Path, str]:
     if not ws.lake.exists():
         return out
     for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(table.glob("date=*/equipment=*/*.parquet")):
+        for f in lake.partition_files(table):
             problem = lake.damaged(f)
             if problem:
                 out[f] = problem

@@ -38,7 +38,7 @@ from vibra import __version__, hourly
 from vibra.errors import BusyError, CorruptError, InputError, VibraError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.storage import catalog, lake, raw
+from vibra.storage import catalog, lake, raw, tables
 from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
@@ -167,7 +167,7 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
         if not _unchanged(item):
             raise _Deferred()
         replace_versions(ws, item, keep=recording_id)
-        partitions = lake.write_partitioned(result.table, ws.table("features"), recording_id[:16])
+        partitions = tables.write_features(ws, result.table, recording_id)
         if writer is not None:
             writer.commit()
     except BaseException:
@@ -197,9 +197,7 @@ def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
         keep_name = {lake.RECORDING_FILE.format(keep[:16])} if keep else set()
         lake.remove_recordings(table, found, ids, ws.data / ".compact" / f"replace-{uuid.uuid4().hex[:8]}",
                                keep=keep_name)
-    for rid in ids - {keep}:
-        for f in ws.table("raw").glob(f"date=*/equipment={item.equipment_id}/{lake.RECORDING_FILE.format(rid[:16])}"):
-            f.unlink(missing_ok=True)
+    tables.drop_raw(ws, item.equipment_id, ids - {keep})
 
 
 class _Dedup:
@@ -496,8 +494,7 @@ def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], re
             kept = set(owner[rid][1])
             for date, eid in fr.partitions:
                 if (date, eid) not in kept:  # its windows landed elsewhere: remove that copy
-                    (lake.partition_dir(ws.table("features"), date, eid) / f"part-{rid[:16]}.parquet").unlink(
-                        missing_ok=True)
+                    tables.drop_recording_file(ws, tables.FEATURES, date, eid, rid)
             row = _base_row(item, "duplicate", now)
             row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now,
                        settings_hash=fr.row.get("settings_hash"))

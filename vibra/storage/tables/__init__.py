@@ -6,8 +6,11 @@ Stages read and write the lake only through this package; none builds a glob or 
 
 from vibra.storage.tables.readers import (
     dates_in,
+    drop_raw,
+    drop_recording_file,
     equipment_ids,
     files_of,
+    partitions_holding,
     read_clusters,
     read_defects,
     read_features,
@@ -15,6 +18,7 @@ from vibra.storage.tables.readers import (
     read_hourly,
     read_scores,
     read_windows,
+    recording_window_counts,
     window_counts,
     window_stats,
     write_clusters,
@@ -45,9 +49,10 @@ from vibra.storage.tables.registry import (
 )
 
 __all__ = [
-    "CLUSTERS", "DEFECTS", "FEATURES", "FORECASTS", "HOURLY", "PARTITION_KEYS", "RAW", "RUL", "SCORES", "TABLES",
-    "WINDOW_KEYS", "ReadBack", "Table", "compactable", "dates_in", "define", "drop_superseded_clusters",
-    "equipment_ids", "files_of", "read_clusters", "read_defects", "read_features", "read_forecasts", "read_hourly",
-    "read_recording", "read_scores", "read_windows", "retainable", "window_counts", "window_stats", "write_clusters",
-    "write_defects", "write_features", "write_forecasts", "write_rul", "write_scores",
+    "CLUSTERS", "DEFECTS", "FEATURES", "FORECASTS", "HOURLY", "PARTITION_KEYS", "RAW", "RUL", "ReadBack", "SCORES",
+    "TABLES", "Table", "WINDOW_KEYS", "compactable", "dates_in", "define", "drop_raw", "drop_recording_file",
+    "drop_superseded_clusters", "equipment_ids", "files_of", "partitions_holding", "read_clusters", "read_defects",
+    "read_features", "read_forecasts", "read_hourly", "read_recording", "read_scores", "read_windows",
+    "recording_window_counts", "retainable", "window_counts", "window_stats", "write_clusters", "write_defects",
+    "write_features", "write_forecasts", "write_rul", "write_scores",
 ]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Iterable
 from vibra.errors import InputError
 from vibra.settings import EQUIPMENT_ID_RE
 from vibra.storage import artifacts, catalog, lake
-from vibra.storage.tables.registry import CLUSTERS, DEFECTS, FEATURES, FORECASTS, HOURLY, RUL, SCORES, WINDOW_KEYS, Table
+from vibra.storage.tables.registry import (CLUSTERS, DEFECTS, FEATURES, FORECASTS, HOURLY, RAW, RUL, SCORES, WINDOW_KEYS,
+                                           Table)
 
 if TYPE_CHECKING:
     from vibra.workspace import Workspace
@@ -140,6 +141,46 @@ def window_stats(ws: Workspace, embedding_version: str, numeric: Iterable[str]) 
     names = ("equipment_id", "channel", "n", "current", "with_embedding", "dims", "missing_cells", "numeric_columns",
              "first", "last")
     return [dict(zip(names, r)) for r in rows]
+
+
+def drop_recording_file(ws: Workspace, table: Table, date: str, equipment_id: str, recording_id: str) -> None:
+    """Delete a recording's own file (``part-<id[:16]>.parquet``) in one partition of ``table``, if it is there."""
+    own = lake.RECORDING_FILE.format(recording_id[:16])
+    for f in files_of(ws, table, equipment_id, [date]):
+        if f.name == own:
+            f.unlink(missing_ok=True)
+
+
+def drop_raw(ws: Workspace, equipment_id: str, recording_ids: Iterable[str]) -> None:
+    """Delete the kept raw waveforms of these recordings of one machine."""
+    own = {lake.RECORDING_FILE.format(r[:16]) for r in recording_ids}
+    for f in files_of(ws, RAW, equipment_id):
+        if f.name in own:
+            f.unlink(missing_ok=True)
+
+
+def recording_window_counts(ws: Workspace, skip: set[Path] = frozenset()) -> dict[str, tuple[int, int]]:
+    """{recording_id: (windows stored, distinct (channel, window_index))} over ``features`` (files in ``skip`` left
+    out): more windows than distinct keys means some are stored twice."""
+    files = [f for f in files_of(ws, FEATURES) if f not in skip]
+    if not files:
+        return {}
+    df = _sql(files, "recording_id, count(*) AS n, count(DISTINCT (channel, window_index)) AS keys", "GROUP BY 1")
+    return {rid: (n, k) for rid, n, k in df.iter_rows()}
+
+
+def partitions_holding(ws: Workspace, table: Table, recording_ids: set[str], skip: set[Path] = frozenset()) -> set[Path]:
+    """Partition folders of ``table`` whose files (``skip`` left out) hold rows of any of ``recording_ids``."""
+    by_part: dict[Path, list[Path]] = {}
+    for f in files_of(ws, table):
+        if f not in skip:
+            by_part.setdefault(f.parent, []).append(f)
+    out = set()
+    for part, files in sorted(by_part.items()):
+        ids = set(_sql(files, "DISTINCT recording_id")["recording_id"].to_list())
+        if ids & recording_ids:
+            out.add(part)
+    return out
 
 
 def write_features(ws: Workspace, df, recording_id: str, table_dir: Path | None = None) -> list[tuple[str, str]]:
