@@ -213,7 +213,7 @@ def read_scores(ws: Workspace, equipment_id: str, since: datetime | None = None,
 
 def write_scores(ws: Workspace, df, name: str) -> list[tuple[str, str]]:
     """Scores of one model version into ``scores``, as ``part-<name>.parquet`` per partition."""
-    return lake.write_partitioned(df, ws.table(SCORES.name), name)
+    return lake.write_partitioned(df, ws.table(SCORES.name), name) if df.height else []
 
 
 def read_forecasts(ws: Workspace, equipment_id: str):
@@ -226,12 +226,12 @@ def read_forecasts(ws: Workspace, equipment_id: str):
 
 def write_forecasts(ws: Workspace, df, version: str) -> list[tuple[str, str]]:
     """A forecast run's rows, partitioned by the run's date (``generated_at``) and machine."""
-    return lake.write_partitioned(df, ws.table(FORECASTS.name), version, time_column=FORECASTS.time_column)
+    return lake.write_partitioned(df, ws.table(FORECASTS.name), version, time_column=FORECASTS.time_column) if df.height else []
 
 
 def write_rul(ws: Workspace, df, version: str) -> list[tuple[str, str]]:
     """A RUL run's rows, partitioned by the run's date (``generated_at``) and machine."""
-    return lake.write_partitioned(df, ws.table(RUL.name), version, time_column=RUL.time_column)
+    return lake.write_partitioned(df, ws.table(RUL.name), version, time_column=RUL.time_column) if df.height else []
 
 
 # -- versioned tables: clusters and defects (one version is current; the others are superseded) --------
