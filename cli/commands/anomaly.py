@@ -91,14 +91,10 @@ def threshold_set_cli(
     """
     from vibra_pipelines import anomaly
 
-    from vibra_pipelines.runs import run_record
-
     ws, settings = context(home, {"anomaly.model": model})
     machines(ws, settings, [equipment_id])
-    with run_record(ws, "threshold set", settings) as counts:
-        manifest = anomaly.set_threshold(ws, equipment_id, model=settings.anomaly.model, quantile=quantile,
-                                         value=value, z=z)
-        counts.update(equipment_id=equipment_id, version=manifest["version"], threshold=manifest["threshold"])
+    manifest = anomaly.set_threshold(ws, settings, equipment_id, model=settings.anomaly.model, quantile=quantile,
+                                     value=value, z=z)
     payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
                                         "weights_version")}
     output.emit(payload, as_json, lambda: output.say(

@@ -28,11 +28,12 @@ def cluster_cli(
 
     Example: vibra cluster --since 2026-01-01 --min-cluster-size 50
     """
-    from vibra_pipelines import cluster
+    from vibra_pipelines import cluster, defects
 
     ws, settings = context(home, {"cluster.min_cluster_size": min_cluster_size,
                                    "cluster.umap_components": umap_components, "cluster.sample": sample})
     result = cluster.run(ws, settings, since=utc(since), progress=output.stages(as_json))
+    defects.after_cluster(ws, settings, result, progress=output.stages(as_json))
     output.emit(result.as_dict(), as_json, lambda: output.cluster_summary(result))
 
 
@@ -76,12 +77,8 @@ def defects_add_cli(name: Annotated[str, typer.Argument(metavar="NAME", help="De
     """
     from vibra_pipelines import defects
 
-    from vibra_pipelines.runs import run_record
-
     ws, settings = context(home)
-    with run_record(ws, "defects add", settings) as counts:
-        row = defects.add_defect(ws, name, description, by)
-        counts.update(name=name)
+    row = defects.add_defect(ws, settings, name, description, by)
     output.emit(row, as_json, lambda: output.say(f"added defect {name}"))
 
 

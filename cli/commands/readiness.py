@@ -67,10 +67,11 @@ def snapshot_cli(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from vibra_pipelines import snapshot
+    from vibra_pipelines import readiness, snapshot
 
     ws, settings = context(home)
-    meta = snapshot.run(ws, settings, stratify=stratify, max_per_class=max_per_class, seed=seed)
+    meta = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings), stratify=stratify,
+                        max_per_class=max_per_class, seed=seed)
     output.emit(meta, as_json, lambda: output.say(
         f"snapshot {meta['version']}: {meta['rows']:,} windows ({meta['labelled_rows']:,} labelled, imbalance "
         f"{_fmt_ratio(meta['imbalance_ratio'])}), readiness {meta['readiness']['status']}; "
