@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from vibra import clustering, embedding, metrics
+from vibra import clustering, embedding, metrics, quality
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake
@@ -149,7 +149,8 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
     with run_record(ws, "cluster", settings) as counts:
         t0 = time.perf_counter()
         say("reading embeddings")
-        raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS], since=since)
+        raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS, *quality.COLUMNS], since=since)
+        raw = quality.drop_sensor_faults(ws, raw).drop(quality.COLUMNS, strict=False)  # sensor faults join no cluster
         if raw.height == 0:
             raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
                                 + "; run `vibra ingest` first")

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from vibra import knn
+from vibra import knn, quality
 from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
@@ -281,7 +281,8 @@ def population(ws: Workspace, settings: Settings, windows=None, embedding_versio
     caller has already read them (e.g. the clustering), else read from the lake."""
     if windows is not None:
         return Population(windows, labelled_windows(ws, windows), embedding_version or "")
-    raw = read_windows(ws, ["embedding", "embedding_version"])
+    raw = read_windows(ws, ["embedding", "embedding_version", *quality.COLUMNS])
+    raw = quality.drop_sensor_faults(ws, raw).drop(quality.COLUMNS, strict=False)  # nor get a defect
     if raw.height == 0:
         return Population(raw, raw, "")
     df, version, _ = current_embedding(ws, raw, settings)

@@ -14,6 +14,7 @@ from vibra import __version__
 from vibra.errors import InputError
 from vibra.forecast import Series, forecast_many, status_of, to_grid
 from vibra.physics import iso_limits
+from vibra.quality import drop_sensor_faults
 from vibra.settings import Settings
 from vibra.storage import artifacts
 from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
@@ -108,7 +109,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         machines = equipment_ids(ws, equipment)
         for i, eid in enumerate(machines):
             tick(i, len(machines), f"reading {eid}")
-            df = read_features(ws, eid)
+            df = drop_sensor_faults(ws, read_features(ws, eid))
             if df.height == 0:
                 continue
             first = df["window_start"].min()

@@ -19,6 +19,7 @@ import numpy as np
 from vibra import __version__, health
 from vibra import rul as rulmod
 from vibra.errors import InputError
+from vibra.quality import drop_sensor_faults
 from vibra.settings import Settings
 from vibra.storage import artifacts
 from vibra.storage.lake import partition_dir, write_parquet
@@ -114,7 +115,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         machines = equipment_ids(ws)
         for i, eid in enumerate(machines):
             tick(i, len(machines), f"reading {eid}")
-            df = read_features(ws, eid)
+            df = drop_sensor_faults(ws, read_features(ws, eid))
             if df.height == 0:
                 continue
             t, cols = _points(df)
