@@ -188,4 +188,5 @@ def test_forecast_cli_and_show(plant):
     (series,) = [s for s in payload["series"] if s["indicator"] == "rms"]
     assert series["history"] and len(series["forecast"]) == 72
     assert {"mean", "lo-80", "hi-80", "lo-95", "hi-95"} <= set(series["forecast"][0])
-    assert series["limit_source"].startswith("baseline p99")
+    name, rest = series["limit_source"].split(" ", 1)
+    assert name in ("alert", "danger") and "baseline" in rest and "p99" in rest, series["limit_source"]

@@ -36,7 +36,7 @@ DEFAULT_TOML = """\
 # channels = ["time", "x", "y"]   # column names for headerless CSV ("-" skips a column)
 # bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
 # iso_group = 2
-# iso_support = "rigid"
+# iso_support = "flexible"   # group 2 (15–300 kW) flexible: A/B 2.3, B/C 4.5, C/D 7.1 mm/s
 """
 
 
