@@ -150,7 +150,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
         t0 = time.perf_counter()
         say("reading embeddings")
         raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS, *quality.COLUMNS], since=since)
-        raw = quality.drop_sensor_faults(ws, raw).drop(quality.COLUMNS, strict=False)  # sensor faults join no cluster
+        raw = quality.drop_sensor_faults(ws, raw).drop(set(quality.COLUMNS) - set(EVIDENCE_COLUMNS))  # sensor faults join no cluster
         if raw.height == 0:
             raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
                                 + "; run `vibra ingest` first")

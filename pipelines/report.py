@@ -7,6 +7,7 @@ clusterings still gets a report.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -14,25 +15,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 
 from vibra import __version__
 from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
-from vibra.physics import iso_limits
-from vibra.report import svg
+from vibra.report import fleet, plots, svg
 from vibra.settings import Settings
 from vibra.storage import artifacts
-from vibra.storage.lake import partition_files, read_frame, write_text
+from vibra.storage.lake import write_text
 from vibra.workspace import Workspace
 
-from vibra_pipelines import anomaly, cluster, diagnose, forecast, status
+from vibra_pipelines import anomaly, cluster, diagnose, report_machine, report_signals, status
 from vibra_pipelines import rul as rul_stage
 from vibra_pipelines.runs import recorded
 
 PROJECTION_POINTS = 1500  # markers on the clusters page
 MAX_DEFECT_ROWS = 30  # recordings listed on a machine page
-ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
-FAULT_NAMES = {"env_bpfo": "outer race", "env_bpfi": "inner race", "env_bsf": "ball", "env_ftf": "cage"}
 
 
 @dataclass
@@ -55,185 +52,6 @@ def _slug(equipment_id: str) -> str:
 def latest_readiness(ws: Workspace) -> dict | None:
     """The latest readiness report (``vibra readiness``), or None before the first one."""
     return artifacts.store(ws.artifacts, "readiness").latest_manifest()
-
-
-def _hourly(ws: Workspace, eid: str):
-    import polars as pl
-
-    files = partition_files(ws.table("hourly"), eid)
-    if not files:
-        return pl.DataFrame()
-    return read_frame(files).sort("hour")
-
-
-def _trend_chart(hourly, column: str, title: str, unit: str, bands=None) -> str:
-    import polars as pl
-
-    chart = svg.Chart(title=title, y_label=unit)
-    if hourly.height and f"{column}_mean" in hourly.columns:
-        for i, (channel,) in enumerate(hourly.select("channel").unique(maintain_order=True).iter_rows()):
-            part = hourly.filter(pl.col("channel") == channel)
-            y = part[f"{column}_mean"].to_numpy()
-            if np.isfinite(y).any():
-                chart.lines.append(svg.Line(f"channel {channel}", part["hour"].to_list(), y.tolist(),
-                                            svg.PALETTE[i % len(svg.PALETTE)]))
-    chart.bands = bands or []
-    return svg.render(chart)
-
-
-def _iso_bands(settings: Settings, eid: str) -> list[tuple]:
-    limits = iso_limits(settings.equipment_for(eid))
-    if limits is None:
-        return []
-    return [(0, limits.ab, svg.ZONE_COLOURS["A"], "zone A"), (limits.ab, limits.bc, svg.ZONE_COLOURS["B"], "zone B"),
-            (limits.bc, limits.cd, svg.ZONE_COLOURS["C"], "zone C"), (limits.cd, 1e9, svg.ZONE_COLOURS["D"], "zone D")]
-
-
-def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
-    import polars as pl
-
-    hourly = _hourly(ws, eid)
-    eq = settings.equipment_for(eid)
-    page = {"equipment_id": eid, "slug": _slug(eid), "label": eq.label or "", "info": info, "charts": {},
-            "missing": [], "episodes": [], "forecast": None}
-    page["charts"]["rms"] = _trend_chart(hourly, "rms", "RMS acceleration, hourly mean", eq.units or "signal units")
-    page["charts"]["velocity"] = _trend_chart(hourly, "velocity_rms_mm_s", "Velocity RMS 10–1000 Hz with ISO 20816 zones",
-                                              "mm/s", _iso_bands(settings, eid))
-    page["charts"]["kurtosis"] = _trend_chart(hourly, "kurtosis", "Kurtosis (Pearson, Gaussian = 3)", "–")
-    page["charts"]["crest"] = _trend_chart(hourly, "crest_factor", "Crest factor", "peak / RMS")
-    # latest windows: ISO zone and the bearing fault bands
-    feats = anomaly.read_features(ws, eid)
-    zone, fault = None, None
-    if feats.height:
-        last = feats.filter(pl.col("window_start") >= feats["window_start"].max() - pl.duration(hours=1))
-        zones = [z for z in last["iso_zone"].to_list() if z] if "iso_zone" in last.columns else []
-        zone = max(zones, key=lambda z: ZONE_RANK[z]) if zones else None
-        env_cols = [c for c in FAULT_NAMES if c in last.columns]
-        levels = {c: float(np.nanmedian(last[c].to_numpy())) for c in env_cols if np.isfinite(last[c].to_numpy()).any()}
-        if levels:
-            page["charts"]["faults"] = svg.bars(
-                "Envelope fault-band levels, last hour (median over windows)", "level ÷ local noise floor",
-                [FAULT_NAMES[c] for c in levels], list(levels.values()), ref=(3.0, "3× floor: a clear line"))
-            top = max(levels, key=levels.get)
-            if levels[top] >= 3.0:
-                fault = f"{FAULT_NAMES[top]} band {levels[top]:.1f}× floor"
-        else:
-            page["missing"].append("fault bands: set rpm and bearing geometry for this machine")
-    spectrum = _envelope_spectrum(ws, settings, eid, feats)
-    if spectrum:
-        page["charts"]["envelope"] = spectrum
-    # anomaly timeline and episodes
-    scores = anomaly.read_scores(ws, eid)
-    model = settings.anomaly.model
-    if scores.height and (scores["model_type"] == model).any():
-        cur = scores.filter(pl.col("model_type") == model)
-        # the version that scored the latest window, with the online chain it continues (detect --update)
-        latest = cur.sort("window_start").tail(1)
-        cur = cur.filter(pl.col("model_version").is_in(anomaly.chain_of(ws, latest["scope"][0], model,
-                                                                         latest["model_version"][0]))
-                         & (pl.col("scope") == latest["scope"][0])).sort("window_start")
-        chart = svg.Chart(title=f"Anomaly score ({model}) and threshold", y_label="score")
-        chart.lines = [svg.Line("score", cur["window_start"].to_list(), cur["score"].to_list(), svg.PALETTE[0])]
-        chart.hlines = [(float(cur["threshold"][0]), svg.PALETTE[3], "threshold")]
-        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model, frames=(scores, feats))
-        for e in episodes:
-            chart.points.append(([datetime.fromisoformat(e["start"])], [e["peak_score"]], svg.PALETTE[3],
-                                 "alarm episode start"))
-        page["charts"]["anomaly"] = svg.render(chart)
-        page["episodes"] = episodes
-    else:
-        page["missing"].append("anomaly timeline: run `vibra train` and `vibra detect`")
-    # forecast with intervals and the alarm limit
-    try:
-        shown = forecast.show(ws, eid)
-    except InputError:
-        shown = None
-        page["missing"].append("forecast: run `vibra forecast`")
-    if shown:
-        best = sorted(shown["series"], key=lambda s: (s["status"] != "ok", s["channel"]))[0]
-        chart = svg.Chart(title=f"{best['indicator']} ({best['channel']}): history, forecast and limit",
-                          y_label=best["indicator"])
-        hist = best["history"][-500:]
-        chart.lines.append(svg.Line("history", [datetime.fromisoformat(h["ds"]) for h in hist],
-                                    [h["value"] for h in hist], svg.PALETTE[0]))
-        fut = best["forecast"]
-        if fut:
-            fx = [datetime.fromisoformat(f["ds"]) for f in fut]
-            for level, colour in (("95", svg.PALETTE[5]), ("80", svg.PALETTE[1])):
-                if f"lo-{level}" in fut[0]:
-                    chart.intervals.append((fx, [f[f"lo-{level}"] for f in fut], [f[f"hi-{level}"] for f in fut],
-                                            colour, f"{level} % interval"))
-            chart.lines.append(svg.Line(f"forecast ({best['model']})", fx, [f["mean"] for f in fut], svg.PALETTE[3], dash=True))
-        if best["limit"] is not None:
-            chart.hlines.append((best["limit"], svg.PALETTE[6], f"limit: {best['limit_source']}"))
-        page["charts"]["forecast"] = svg.render(chart)
-        page["forecast"] = best
-    page["zone"], page["fault_hint"] = zone, fault
-    return page
-
-
-def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> str | None:
-    """The latest window's envelope spectrum with the bearing defect frequencies marked, read back
-    from the kept raw waveform or the source file (None when neither can be read)."""
-
-    from vibra.physics import envelope_spectra, fault_frequencies_hz
-    from vibra.readers import open_recording
-    from vibra.signal.indicators import window_spectra
-    from vibra.storage import catalog, raw
-
-    eq = settings.equipment_for(eid)
-    if feats.height == 0 or eq.bearing is None or "envelope_band_lo_hz" not in feats.columns:
-        return None
-    last = feats.sort("window_start").tail(1).row(0, named=True)
-    if last["rpm"] is None or not np.isfinite(last["envelope_band_lo_hz"] or np.nan):
-        return None
-    rows = catalog.query(ws.catalog_path, "SELECT source_path FROM recordings WHERE recording_id = ? LIMIT 1",
-                         [last["recording_id"]])
-    rule = eq.rule_for(Path(rows[0][0]).name) if rows else None
-    if rule is not None and rule.decimate:  # window indices count decimated samples: not this simple read
-        return None
-    length, fs = settings.features.frame_length, float(last["sample_rate_hz"])
-    start = int(last["window_index"]) * settings.features.hop_length
-    try:
-        raw_file = raw.find(ws.table("raw"), eid, last["recording_id"])
-        if raw_file is not None:
-            meta, chunks = raw.read(raw_file)
-            channels = meta.channels
-        elif rows and Path(rows[0][0]).exists():
-            rec = open_recording(Path(rows[0][0]), eq, settings.ingest.chunk_rows)
-            chunks, channels = rec.chunks, rec.channels
-        else:
-            return None
-        if last["channel"] not in channels:
-            return None
-        column, seen, parts = channels.index(last["channel"]), 0, []
-        for chunk in chunks:  # read only as far as the window: recordings can be larger than memory
-            parts.append(np.asarray(chunk)[:, column])
-            seen += parts[-1].shape[0]
-            if seen >= start + length:
-                break
-        x = np.concatenate(parts) if parts else np.empty(0)
-    except CorruptError:
-        raise  # a damaged file is the workspace's problem, not a missing chart: never hidden
-    except VibraError:
-        return None
-    window = x[start:start + length]
-    if window.shape[0] < length or not np.isfinite(window).all():
-        return None
-    freqs, spec, _ = window_spectra(window[None, :], fs)
-    env_freqs, amp = envelope_spectra(freqs, spec, (last["envelope_band_lo_hz"], last["envelope_band_hi_hz"]))
-    faults = fault_frequencies_hz(eq.bearing, last["rpm"])
-    top = 4 * max(faults["bpfi"], 2 * faults["bsf"])
-    keep = (env_freqs > 2) & (env_freqs <= top)
-    chart = svg.Chart(title=f"Envelope spectrum, channel {last['channel']}, {last['window_start']:%Y-%m-%d %H:%M} UTC "
-                            f"(band {last['envelope_band_lo_hz']:.0f}–{last['envelope_band_hi_hz']:.0f} Hz)",
-                      y_label="envelope amplitude", x_label="frequency (Hz)")
-    chart.lines.append(svg.Line("envelope spectrum", env_freqs[keep].tolist(), amp[0, keep].tolist(), svg.PALETTE[0]))
-    marks = {"BPFO": faults["bpfo"], "BPFI": faults["bpfi"], "BSF (2×)": 2 * faults["bsf"], "FTF": faults["ftf"]}
-    colours = (svg.PALETTE[3], svg.PALETTE[2], svg.PALETTE[4], svg.PALETTE[6])
-    for colour, (name, f) in zip(colours, marks.items()):
-        chart.vlines += [(h * f, colour, f"{name} {f:.1f} Hz" if h == 1 else f"{h}×") for h in (1, 2, 3) if h * f <= top]
-    return svg.render(chart)
 
 
 def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | None]:
@@ -264,24 +82,31 @@ def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | Non
     return entry, svg.render(chart)
 
 
-def _fleet_row(page: dict) -> dict:
-    fc = page["forecast"] or {}
-    ttt = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None,
-           **(fc.get("time_to_threshold") or {})}
-    active = any(e for e in page["episodes"]) and page["episodes"][-1]["end"] >= (page["info"].get("last_recorded_at") or "")
-    return {
-        "equipment_id": page["equipment_id"], "slug": page["slug"], "label": page["label"], "zone": page["zone"],
+def _fleet_row(page: dict, now: datetime) -> dict:
+    """The fleet table's row of one machine (see :mod:`vibra.report.fleet`)."""
+    active = bool(page["episodes"]) and page["episodes"][-1]["end"] >= (page["info"].get("last_recorded_at") or "")
+    nxt = report_machine.next_limit(page)
+    verdict = (page.get("diagnosis") or [None])[0]
+    defect = (page.get("defects") or {}).get("top")
+    last = page["info"].get("last_recorded_at")
+    row = {
+        "equipment_id": page["equipment_id"], "slug": page["slug"], "label": page["label"], "zone": page.get("zone"),
+        "zone_since": page.get("zone_since"), "value": page.get("value"), "unit": page.get("unit"),
+        "state": page.get("state"), "spark": page.get("spark") or [],
         "alarm": "alarm" if active else ("past alarms" if page["episodes"] else "normal"),
-        "episodes": len(page["episodes"]), "risk": ttt.get("crossing_probability"),
-        "ttt": ttt, "status": fc.get("status"), "last": page["info"].get("last_recorded_at"),
-        "fault": page["fault_hint"], "defect": (page.get("defects") or {}).get("top"),
-        "diagnosis": (page.get("diagnosis") or [None])[0],
-        "rul": (page.get("rul") or {}).get("text"),
+        "alarm_since": page["episodes"][-1]["start"] if active else None, "episodes": len(page["episodes"]),
+        "verdict": verdict["verdict"] if verdict else None, "evidence": verdict["text"] if verdict else None,
+        "next_limit": nxt["next_limit"], "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
+        "ttt_p90_h": nxt["ttt"].get("p90_h"), "crossing_probability": nxt["crossing_probability"],
+        "rul": (page.get("rul") or {}).get("text"), "defect": defect[0] if defect else None,
+        "defect_share": defect[1] if defect else None, "last_data": last,
+        "data_age_h": fleet.age_hours(last, now), "excluded_recordings": sum(page.get("excluded", {}).values()),
     }
-
-
-def _worst_first(row: dict) -> tuple:
-    return (row["alarm"] != "alarm", -ZONE_RANK[row["zone"]], -(row["risk"] or 0), row["equipment_id"])
+    lim = page.get("velocity_limits")
+    row["spark_svg"] = plots.sparkline(row["spark"], limit=lim.alert if lim else None,
+                                       title=f"velocity of the last {len(row['spark'])} recordings (mm/s)")
+    row["status_text"] = fleet.status_text(row)
+    return row
 
 
 def _clusters_page(ws: Workspace, settings: Settings, env, common: dict) -> str:
@@ -306,6 +131,14 @@ def _clusters_page(ws: Workspace, settings: Settings, env, common: dict) -> str:
                              "#999999" if cid < 0 else svg.PALETTE[i % len(svg.PALETTE)],
                              "noise" if cid < 0 else names.get(cid, str(cid))))
     return env.get_template("clusters.html").render(c=table, projection=svg.render(chart), **common)
+
+
+def _previous(path: Path) -> dict:
+    """The fleet state the previous report left (``fleet.json``), or {} for a first report."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _defects(ws: Workspace, eid: str) -> dict | None:
@@ -356,36 +189,51 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     from markupsafe import Markup
 
     started = time.perf_counter()
-    out = (out or ws.reports).expanduser().resolve()
     st = status.run(ws, equipment)
     infos = {e["equipment_id"]: e for e in st["equipment"]}
     ids = anomaly.equipment_ids(ws, equipment)
     env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
+    env.filters["age"] = fleet.age_text
+    env.filters["minute"] = lambda v: str(v or "—")[:16].replace("T", " ")  # timestamps to the minute
     verdicts: dict[str, list[dict]] = {}
     for r in diagnose.run(ws, settings, equipment=equipment).recordings:  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
     rul_latest = rul_stage.latest(ws) or {}
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
+    now = datetime.now(timezone.utc)
     for eid in ids:
         try:
-            page = {**_machine(ws, settings, eid, infos.get(eid, {})), "defects": _defects(ws, eid),
-                    "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
+            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {})), "slug": _slug(eid),
+                    "defects": _defects(ws, eid), "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
             page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}))
+            page["names"].update(report_signals.file_names(ws, [r["recording_id"] for r in page["diagnosis"]]
+                                                           + [r["recording_id"] for r in (page["defects"] or {}).get("rows", [])]))
             pages.append(page)
         except CorruptError:
             raise  # one line naming the damaged file and `vibra doctor --repair`, not a page saying "missing"
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
-                          "charts": {}, "missing": [str(exc)], "episodes": [], "forecast": None, "zone": None,
-                          "fault_hint": None, "defects": None, "diagnosis": [], "rul": None})
-    rows = sorted((_fleet_row(p) for p in pages), key=_worst_first)
+                          "charts": {}, "missing": [str(exc)], "episodes": [], "forecasts": [], "zone": None,
+                          "defects": None, "diagnosis": [], "rul": None, "excluded": {}, "names": {}})
+    rows = sorted((_fleet_row(p, now) for p in pages), key=fleet.worst_first)
+    out = (out or ws.reports).expanduser().resolve()
+    previous = _previous(out / "fleet.json")
+    for r in rows:
+        r["changes"] = fleet.changes(r, previous.get(r["equipment_id"])) if previous else []
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     common = {"generated": generated, "vibra_version": __version__, "workspace": str(ws.root)}
     readiness_summary = latest_readiness(ws)
-    written = {"index.html": env.get_template("index.html").render(rows=rows, status=st, readiness=readiness_summary,
-                                                                   **common)}
+    excluded = {}
+    for p in pages:
+        for reason, n in p.get("excluded", {}).items():
+            excluded[reason] = excluded.get(reason, 0) + n
+    written = {"index.html": env.get_template("index.html").render(
+        rows=rows, status=st, readiness=readiness_summary, excluded=excluded, had_previous=bool(previous),
+        zones=sorted({r["zone"] for r in rows if r["zone"]}), defects=sorted({r["defect"] for r in rows if r["defect"]}),
+        **common),
+        "fleet.csv": fleet.to_csv(rows), "fleet.json": json.dumps(fleet.memory(rows), indent=1)}
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
     written["clusters.html"] = _clusters_page(ws, settings, env, common)
@@ -402,7 +250,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     for name, text in written.items():  # each page replaced atomically: a reader never sees half a page
         total += write_text(out / name, text).stat().st_size
     if pdf:
-        for printed in to_pdf([out / name for name in written]):
+        for printed in to_pdf([out / name for name in written if name.endswith(".html")]):
             written[str(printed.relative_to(out))] = ""
             total += printed.stat().st_size
     return ReportResult(out=str(out), index=str(out / "index.html"), pages=sorted(written), machines=len(pages),
