@@ -77,10 +77,19 @@ def to_csv(rows: list[dict]) -> str:
         values = []
         for c in CSV_COLUMNS:
             v = r.get(c)
-            values.append("; ".join(v) if isinstance(v, list) else "" if v is None else
-                          f"{v:.4g}" if isinstance(v, float) else v)
+            text = "; ".join(v) if isinstance(v, list) else "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+            # a spreadsheet runs a cell starting with = + - @ as a formula: a label is data, never code
+            values.append("'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text)
         writer.writerow(values)
     return buf.getvalue()
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def memory(rows: list[dict]) -> dict:
