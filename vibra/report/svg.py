@@ -86,7 +86,7 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
 
 
-ROBUST_Q = (0.5, 99.5)  # percentiles of the lines' values the y axis spans (with >= ROBUST_MIN points)
+ROBUST_Q = (0.5, 99.5)  # percentiles of the lines' values the y axis spans at most (with >= ROBUST_MIN points)
 ROBUST_MIN = 50
 CHAR_W = 6.2  # px per character of 11 px text, for laying labels out
 
@@ -102,6 +102,9 @@ def _y_range(chart: Chart) -> tuple[float, float] | None:
     lo, hi = min(ys), max(ys)
     if chart.robust and line_y.shape[0] >= ROBUST_MIN:
         q_lo, q_hi = np.percentile(line_y, ROBUST_Q)
+        p25, p75 = np.percentile(line_y, (25, 75))
+        if p75 > p25:  # and no further than 6 interquartile ranges out (a lone window is past the 99.5th)
+            q_lo, q_hi = max(q_lo, p25 - 6 * (p75 - p25)), min(q_hi, p75 + 6 * (p75 - p25))
         span = max(q_hi - q_lo, 1e-12)
         rest = other + [q_lo, q_hi]  # marked points (e.g. sensor faults) sit at the edge, never stretch the axis
         # one bad window must not flatten the chart: clip only far outliers
