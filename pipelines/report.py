@@ -216,7 +216,8 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
         except VibraError as exc:
             pages.append({"equipment_id": eid, "slug": _slug(eid), "label": "", "info": infos.get(eid, {}),
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecasts": [], "zone": None,
-                          "defects": None, "diagnosis": [], "rul": None, "excluded": {}, "names": {}})
+                          "defects": None, "diagnosis": [], "rul": None, "excluded": {}, "names": {}, "value": None,
+                          "zone_since": None, "state": None, "velocity_limits": None, "spark": []})
     rows = sorted((_fleet_row(p, now) for p in pages), key=fleet.worst_first)
     out = (out or ws.reports).expanduser().resolve()
     previous = _previous(out / "fleet.json")
