@@ -84,7 +84,9 @@ def status(settings: Settings, eid: str, points, vel_lim) -> dict:
     out = {"value": None, "unit": "mm/s", "zone": None, "zone_since": None, "state": None, "spark": []}
     if "velocity_rms_mm_s" not in points.columns:
         return out
-    good = points.filter(pl.col("sensor_fault").is_null())
+    # recordings with any channel flagged are left out whole: the worst of the remaining channels would dip
+    flagged = points.filter(pl.col("sensor_fault").is_not_null())["recording_id"].unique()
+    good = points.filter(~pl.col("recording_id").is_in(flagged.implode()) if flagged.len() else pl.lit(True))
     worst = good.group_by("recording_id").agg(pl.col("t").min(), pl.col("velocity_rms_mm_s").max()).sort("t")
     v = worst["velocity_rms_mm_s"].to_numpy().astype(float)
     if not np.isfinite(v).any():
@@ -118,6 +120,8 @@ def forecast_charts(ws: Workspace, eid: str) -> tuple[list[str], list[dict], lis
         if not missing:
             missing.append("forecast: none yet for this machine (`vibra forecast`)")
         return [], [], missing
+    # velocity first: the indicator the levels are set for; then the others
+    shown = sorted(shown, key=lambda s: (s["indicator"] != "velocity_rms_mm_s", s["indicator"], s["channel"]))
     out = []
     for s in shown[:6]:
         label = INDICATOR_LABELS.get(s["indicator"], s["indicator"])
@@ -136,7 +140,7 @@ def forecast_charts(ws: Workspace, eid: str) -> tuple[list[str], list[dict], lis
             chart.lines.append(svg.Line(f"forecast ({s['model']})", fx, [f["mean"] for f in fut], svg.PALETTE[3], dash=True))
         if s["limit"] is not None:
             chart.hlines.append((s["limit"], svg.PALETTE[6], s["limit_source"].split(" from ")[0]))
-        out.append(svg.render(chart))
+        out.append((s["indicator"], svg.render(chart)))
     return out, shown, missing
 
 
@@ -225,7 +229,10 @@ def build(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
     page["charts"]["anomaly"], page["episodes"] = anomaly_chart(ws, settings, eid, feats)
     if page["charts"]["anomaly"] is None:
         page["missing"].append("anomaly timeline: run `vibra train` and `vibra detect`")
-    page["charts"]["forecasts"], page["forecasts"], missing = forecast_charts(ws, eid)
+    charts, page["forecasts"], missing = forecast_charts(ws, eid)
+    main = {ind for ind, _ in charts} & {"velocity_rms_mm_s"} or {ind for ind, _ in charts}
+    page["charts"]["forecasts"] = [c for ind, c in charts if ind in main]  # beside the velocity trend
+    page["charts"]["forecasts_other"] = [c for ind, c in charts if ind not in main]
     page["missing"] += missing
     return page
 
