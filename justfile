@@ -12,6 +12,12 @@ setup:
 demo: setup
     {{venv}}/bin/vibra demo
 
+# the report screenshots in docs/ (the demo's fleet page and its outer-race pump's page), from a fresh demo
+screenshots: setup
+    rm -rf /tmp/vibra-shots && {{venv}}/bin/vibra demo --home /tmp/vibra-shots > /dev/null
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir=/tmp/vibra-shots/profile --window-size=1340,900 --screenshot=docs/report-fleet.png file:///tmp/vibra-shots/reports/index.html
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir=/tmp/vibra-shots/profile --window-size=1340,2600 --screenshot=docs/report-machine.png file:///tmp/vibra-shots/reports/machines/pump-02.html
+
 # the test suite (what CI runs)
 test: setup
     {{venv}}/bin/python -m pytest

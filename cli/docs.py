@@ -32,6 +32,7 @@ EQUIPMENT_DOCS: dict[str, str] = {
     "iso_group": "ISO 20816-3 machine group (1 or 2)",
     "iso_support": "ISO 20816-3 support (`rigid` / `flexible`)",
     "alarm_limits_mm_s": "three increasing A/B, B/C, C/D limits (mm/s RMS) overriding ISO",
+    "alert_danger_mm_s": "velocity alert and danger (trip) levels (mm/s RMS); default: the B/C boundary and 1.25 × the C/D boundary",
     "envelope_band_hz": "`[low, high]` demodulation band for the envelope indicators (default: chosen by "
                         "spectral kurtosis)",
     "start_rule": "`{ regex = \"acc_(\\\\d+)\", origin = 2010-12-01T09:00:00Z, step_s = 10 }`: start = origin + "

@@ -17,6 +17,7 @@ import numpy as np
 from vibra.errors import InputError, NotReadyError
 from vibra.models import FAMILIES, make, registry
 from vibra.models.registry import FLEET, lineage  # noqa: F401 - re-exported
+from vibra.quality import drop_sensor_faults
 from vibra.models.matrix import key_stats, select_features, standardise
 from vibra.settings import Settings
 from vibra.storage import tables
@@ -103,7 +104,7 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     total = len(machines) + (1 if fleet else 0)
     for i, eid in enumerate(machines):
         tick(i, total, eid)
-        base = _baseline(read_features(ws, eid, since, until), days, since, until)
+        base = _baseline(drop_sensor_faults(ws, read_features(ws, eid, since, until)), days, since, until)
         if base.height < MIN_BASELINE_WINDOWS:
             result.skipped[eid] = (f"baseline has {base.height} windows (< {MIN_BASELINE_WINDOWS}); ingest more "
                                    "data or widen --baseline-days / --since")
@@ -170,7 +171,7 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
         if not scopes:
             result.per_equipment[eid] = {"skipped": "no trained model; run `vibra train`"}
             continue
-        df = read_features(ws, eid, since)
+        df = drop_sensor_faults(ws, read_features(ws, eid, since))  # a failing sensor raises no alarm
         info = result.per_equipment.setdefault(eid, {"scored": 0, "anomalous": 0})
         for scope in scopes:
             for model_type, version in registry.pointers(scope).items():

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from vibra import clustering, embedding, metrics
+from vibra import clustering, embedding, metrics, quality
 from vibra.embedding import matrix as embedding_matrix
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
@@ -118,7 +118,9 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
     result = ClusterResult()
     t0 = time.perf_counter()
     say("reading embeddings")
-    raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS], since=since)
+    raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS, *quality.COLUMNS], since=since)
+    # sensor faults join no cluster
+    raw = quality.drop_sensor_faults(ws, raw).drop(set(quality.COLUMNS) - set(EVIDENCE_COLUMNS))
     if raw.height == 0:
         raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
                             + "; run `vibra ingest` first")

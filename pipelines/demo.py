@@ -69,8 +69,8 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7, p
     result.train = anomaly.train(ws, settings, models=list(FAMILIES), baseline_days=max(days * 0.2, 0.05))
     result.detect = anomaly.detect(ws, settings)
     result.episodes = anomaly.episodes(ws, settings)
-    say("forecasting rms 72 h ahead, with the time until each machine's limit")
-    result.forecast = forecast.run(ws, settings, indicators=["rms"])
+    say("forecasting velocity and rms 72 h ahead, with the time until each machine's next level (alert, then danger)")
+    result.forecast = forecast.run(ws, settings, indicators=["velocity_rms_mm_s", "rms"])
     if made.events_path:
         say("importing the earlier lives' failures and replacements from maintenance_events.csv, then estimating "
             "each machine's remaining useful life from them")

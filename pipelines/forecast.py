@@ -13,7 +13,8 @@ import numpy as np
 from vibra import __version__
 from vibra.errors import InputError
 from vibra.forecast import LEVELS, Series, forecast_many, status_of, to_grid
-from vibra.physics import iso_limits
+from vibra.limits import limits_for
+from vibra.quality import drop_sensor_faults
 from vibra.settings import Settings
 from vibra.storage import artifacts, tables
 from vibra.storage.tables import equipment_ids, read_features
@@ -22,7 +23,6 @@ from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, count_forecast, recorded
 
-LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
 
 
 def forecast_store(ws: Workspace) -> artifacts.VersionedStore:
@@ -46,20 +46,16 @@ class ForecastRun(StageResult):
 
 def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
            level: float) -> tuple[float | None, str]:
-    """The alarm limit for a series and where it comes from (see docs/explanation.md, "Forecasting")."""
-    eq = settings.equipment_for(eid)
-    if indicator == "velocity_rms_mm_s":
-        limits = iso_limits(eq)
-        if limits is not None:
-            for name, value in (("B/C", limits.bc), ("C/D", limits.cd)):
-                if level < value:
-                    return value, f"{name} boundary {value:g} mm/s from {limits.source}"
-            return limits.cd, f"C/D boundary {limits.cd:g} mm/s from {limits.source} (already exceeded)"
-    finite = baseline[np.isfinite(baseline)]
-    if finite.shape[0] >= 10:
-        p99 = float(np.quantile(finite, 0.99))
-        return p99 * LIMIT_FACTOR, f"baseline p99 {p99:.4g} × {LIMIT_FACTOR:g} (first {settings.anomaly.baseline_days:g} days)"
-    return None, "no limit: no ISO class or alarm limits and too short a baseline"
+    """The next level (alert, then danger) not yet crossed at ``level``, and where it comes from
+    (see :mod:`vibra.limits` and docs/explanation.md, "Forecasting")."""
+    found = limits_for(settings.equipment_for(eid), indicator, baseline,
+                       what=f"baseline (first {settings.anomaly.baseline_days:g} days)")
+    if found is None:
+        return None, "no limit: no ISO class or alert/danger levels and too short a baseline"
+    nxt = found.next_level(level)
+    if nxt is None:
+        return found.danger, f"danger {found.danger:.4g} {found.unit} from {found.source} (already exceeded)".replace("  ", " ")
+    return nxt[1], f"{nxt[0]} {nxt[1]:.4g} {found.unit} from {found.source}".replace("  ", " ")
 
 
 def _default_indicator(df) -> str:
@@ -95,7 +91,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     machines = equipment_ids(ws, equipment)
     for i, eid in enumerate(machines):
         tick(i, len(machines), f"reading {eid}")
-        df = read_features(ws, eid)
+        df = drop_sensor_faults(ws, read_features(ws, eid))
         if df.height == 0:
             continue
         first = df["window_start"].min()

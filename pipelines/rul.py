@@ -22,6 +22,7 @@ from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import artifacts
 from vibra.storage import tables
+from vibra.quality import drop_sensor_faults
 from vibra.storage.labels import list_events
 from vibra.storage.tables import equipment_ids, read_features
 from vibra.workspace import Workspace
@@ -115,7 +116,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     machines = equipment_ids(ws)
     for i, eid in enumerate(machines):
         tick(i, len(machines), f"reading {eid}")
-        df = read_features(ws, eid)
+        df = drop_sensor_faults(ws, read_features(ws, eid))
         if df.height == 0:
             continue
         t, cols = _points(df)

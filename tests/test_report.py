@@ -29,7 +29,8 @@ CHROMIUM_OWN = re.compile(r"(^|\.)(google\.com|googleapis\.com|gstatic\.com|gvt1
 def rendered(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     ws, _ = init_workspace(root / "ws")
-    synth.run(root / "export", n_equipment=3, days=3, seed=12, start=START, sensor_faults=False, workspace=ws)
+    # sensor faults on: fan-03 gets a spike, a flat-line, a clipped and a NaN-gap recording (seed 12)
+    synth.run(root / "export", n_equipment=3, days=3, seed=12, start=START, sensor_faults=True, workspace=ws)
     text = ws.config_path.read_text().replace('label = "Pump 02"', f'label = "{EVIL}"')
     ws.config_path.write_text(text)
     settings = load_settings(ws.config_path, {})
@@ -37,12 +38,13 @@ def rendered(tmp_path_factory):
     ingest.run(ws, settings, root / "export")
     anomaly.train(ws, settings, models=["iforest"], baseline_days=1)
     anomaly.detect(ws, settings)
-    forecast.run(ws, settings, indicators=["rms"])
+    forecast.run(ws, settings, indicators=["velocity_rms_mm_s"])
     fast = replace(settings, cluster=replace(settings.cluster, umap_components=0))
     cluster.run(ws, fast)
     pump = status.recordings(ws).filter(pl.col("equipment_id") == "pump-02").sort("recorded_at")
     defects.label_recording(ws, fast, pump["recording_id"][-1], "bearing_outer_race")
     readiness.run(ws, settings)
+    report.run(ws, settings, out=root / "out")  # a previous report: the second one says what changed
     result = report.run(ws, settings, out=root / "out")
     return ws, result
 
@@ -57,8 +59,12 @@ def test_every_page_is_written_and_user_text_is_escaped(rendered):
     pages = _pages(result)
     assert {"index.html", "clusters.html", "readiness.html", "machines/pump-02.html"} <= set(pages)
     for name, html in pages.items():
+        if not name.endswith(".html"):
+            continue  # fleet.csv and fleet.json hold the label as data
         assert EVIL not in html, name
-        assert "<script" not in html.lower(), name  # no scripts at all
+        # one inline script, on the fleet page only (sort and filter), never a script file
+        assert html.lower().count("<script") == (1 if name == "index.html" else 0), name
+        assert "<script src" not in html.lower(), name
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages["index.html"]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages["machines/pump-02.html"]
 
@@ -66,6 +72,8 @@ def test_every_page_is_written_and_user_text_is_escaped(rendered):
 def test_pages_reference_nothing_outside(rendered):
     _, result = rendered
     for name, html in _pages(result).items():
+        if not name.endswith(".html"):
+            continue
         refs = re.findall(r"""(?:src|href|srcset)\s*=\s*["']?([^"' >]+)""", html, re.I)
         assert all(not re.match(r"^(https?:)?//", r, re.I) for r in refs), (name, refs)
         assert not re.search(r"url\(\s*['\"]?(https?:)?//", html, re.I) and "@import" not in html
@@ -74,8 +82,8 @@ def test_pages_reference_nothing_outside(rendered):
 def test_machine_page_has_the_charts_an_analyst_needs(rendered):
     _, result = rendered
     html = _pages(result)["machines/pump-02.html"]
-    for title in ("Velocity RMS 10–1000 Hz with ISO 20816 zones", "history, forecast and limit",
-                  "Anomaly score", "Envelope fault-band levels", "Envelope spectrum", "BPFO", "Kurtosis"):
+    for title in ("Velocity RMS 10–1000 Hz, ISO 20816 zones, alert and danger", "history, forecast and next level",
+                  "Anomaly score", "Bearing fault evidence", "Envelope spectrum", "BPFO", "Kurtosis"):
         assert title in html, title
     assert html.count("<svg") >= 6 and "zone D" in html and "time (UTC)" in html
 
@@ -158,3 +166,101 @@ def test_machine_page_and_fleet_table_show_the_bearing_diagnosis(rendered):
         assert 'id="diagnosis"' in machine and latest["text"] in machine, eid
         assert latest["text"] in pages["index.html"], eid
         assert latest["verdict"] in {"outer_race", "inner_race", "ball", "unknown"}
+
+
+def _truth(ws) -> pl.DataFrame:
+    return pl.read_csv(Path(ws.root).parent / "export" / "truth.csv")
+
+
+def _recording_of(ws, file: str) -> str:
+    recs = status.recordings(ws)
+    (rid,) = recs.filter(pl.col("source_path").str.ends_with(file))["recording_id"].to_list()
+    return rid
+
+
+def test_a_spike_recording_raises_no_alarm_and_joins_no_cluster(rendered):
+    from vibra import quality
+    from vibra.storage.tables import read_features
+
+    ws, result = rendered
+    truth = _truth(ws)
+    (file,) = truth.filter(pl.col("sensor_fault") == "spikes")["file"].to_list()
+    eid = file.split("/")[0]
+    rid = _recording_of(ws, file.split("/")[-1])
+    feats = quality.mark_sensor_faults(ws, read_features(ws, eid))
+    spiky = feats.filter(pl.col("recording_id") == rid)
+    # the spike is in channel x only; kurtosis there reaches ~1900 (Gaussian = 3)
+    assert spiky.filter(pl.col("channel") == "x")["sensor_fault"].to_list() == ["spikes"] * 3
+    assert spiky.filter(pl.col("channel") == "x")["kurtosis"].max() > 100
+    scores = anomaly.read_scores(ws, eid)
+    assert scores.height > 0
+    assert scores.filter((pl.col("recording_id") == rid) & (pl.col("channel") == "x")).height == 0  # never scored
+    episodes = anomaly.episodes(ws, load_settings(ws.config_path, {}), equipment=[eid])
+    assert all(c["z"] < 100 for e in episodes for c in e["top_indicators"] if c["indicator"] == "kurtosis")
+    members = cluster.read_clusters(ws)
+    assert members.height > 0
+    assert members.filter((pl.col("recording_id") == rid) & (pl.col("channel") == "x")).height == 0
+    knn = defects.read_defects(ws, [eid])
+    assert knn.filter((pl.col("recording_id") == rid) & (pl.col("channel") == "x")).height == 0
+    # every sensor fault synth made is flagged with its own reason, and counted on the pages
+    flagged = feats.filter(pl.col("sensor_fault").is_not_null()).select("recording_id", "sensor_fault").unique()
+    assert set(flagged["sensor_fault"]) == {"spikes", "flat line", "clipping", "NaN gap"}
+    pages = _pages(result)
+    assert "1 recording with spikes" in pages["index.html"] and "1 recording with spikes" in pages[f"machines/{eid}.html"]
+    assert 'class="flagged"' in pages[f"machines/{eid}.html"]  # drawn as marked points on the trends
+
+
+def test_limits_zones_and_the_fleet_text(rendered):
+    import csv
+    import io
+
+    from vibra.limits import velocity_limits
+    from vibra.storage.tables import read_features
+
+    ws, result = rendered
+    settings = load_settings(ws.config_path, {})
+    rows = {r["equipment_id"]: r for r in csv.DictReader(io.StringIO((Path(result.out) / "fleet.csv").read_text()))}
+    assert set(rows) == {"motor-01", "pump-02", "fan-03"}
+    assert rows["motor-01"]["zone"] in {"A", "B"}  # the healthy machine (measured 1.17 mm/s, zone A)
+    # the faulty machines before their onset are healthy too: their first 12 h sit in A/B
+    for eid in ("pump-02", "fan-03"):
+        lim = velocity_limits(settings.equipment_for(eid))
+        first = read_features(ws, eid).sort("window_start").head(24)["velocity_rms_mm_s"].to_numpy()
+        assert (first < lim.alert).all(), (eid, first.max(), lim)  # measured max 2.9 mm/s vs alert 4.5
+    lim = velocity_limits(settings.equipment_for("pump-02"))
+    assert (lim.alert, lim.danger) == (4.5, 8.875)  # group 2 flexible: B/C 4.5, 1.25 × C/D 7.1
+    index = _pages(result)["index.html"]
+    for eid, row in rows.items():
+        assert row["value"] and row["unit"] == "mm/s" and f"{float(row['value']):.2f} mm/s" in index
+        if row["zone"] in ("C", "D"):
+            assert re.search(rf"in {row['zone']} since \d\d-\d\d \d\d:\d\d", index), eid
+    # a machine past its alert level is measured to danger, not "exceeded 0 h"
+    for row in rows.values():
+        if row["next_limit"] and row["next_limit"] != "beyond danger":
+            assert re.match(r"(alert|danger) velocity [\d.]+ mm/s (in \d+ (h|min|d)|: no crossing)", row["next_limit"])
+    assert "Changed since previous report" in index and "no change" in index  # the second report of the fixture
+    assert 'href="fleet.csv"' in index
+
+
+def test_machine_page_spectra_and_evidence(rendered):
+    ws, result = rendered
+    html = _pages(result)["machines/pump-02.html"]
+    for channel in ("x", "y"):  # every channel, not one picked silently
+        assert f"Spectrum, channel {channel}: pump-02_" in html and f"Spectrogram, channel {channel}" in html
+    assert "baseline (06-01 00:00)" in html and "shaft 1×/2×/3×" in html and "= 3.58 orders" in html
+    assert "velocity (mm/s RMS per line)" in html and "frequency (Hz)" in html
+    assert re.search(r"pump-02_2026-06-0\dT\d\d-00-00\.csv", html)  # file names, not hashes, in the tables
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", html)  # timestamps to the minute
+    # the outer-race machine: only the outer race bars are coloured (the verdict's rule)
+    bars = re.search(r"Bearing fault evidence.*?</svg>", html, re.S).group(0)
+    assert "named: outer race" in bars and bars.count('fill="#D55E00"><title>') == 1  # one coloured bar
+    assert bars.count('fill="#8C8C8C"><title>') == 2  # inner race and ball now: grey
+
+
+def test_fleet_page_sorts_and_filters_in_the_browser(rendered, tmp_path, chromium):
+    _, result = rendered
+    dom = _chromium(["--dump-dom", Path(result.index).as_uri()], tmp_path).stdout
+    assert '<form id="filters">' in dom and "3 of 3 shown" in dom  # the script ran and showed the controls
+    assert dom.count('<svg class="spark"') == 3
+    html = _pages(result)["index.html"]
+    assert '<form id="filters" hidden>' in html  # without the script the controls stay hidden, the table complete

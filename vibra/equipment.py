@@ -30,12 +30,12 @@ EQUIPMENT_EXAMPLE = """\
 # channels = ["time", "x", "y"]   # column names for headerless CSV ("-" skips a column)
 # bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
 # iso_group = 2
-# iso_support = "rigid"
+# iso_support = "flexible"   # group 2 (15–300 kW) flexible: A/B 2.3, B/C 4.5, C/D 7.1 mm/s
 """
 
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
-    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
+    "alarm_limits_mm_s", "alert_danger_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
     "csv",
 }
 FORMAT_KEYS = {"kind", "delimiter", "header"}
@@ -115,6 +115,7 @@ class Equipment:
     iso_group: int | None = None
     iso_support: str | None = None
     alarm_limits_mm_s: tuple[float, ...] | None = None
+    alert_danger_mm_s: tuple[float, float] | None = None  # velocity alert and danger (trip) levels
     label: str | None = None
     envelope_band_hz: tuple[float, float] | None = None
     files: tuple[FileRule, ...] = ()
@@ -197,6 +198,13 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
             raise ConfigError(f"{where} alarm_limits_mm_s = {limits!r}: must be three increasing numbers "
                               "(A/B, B/C, C/D boundaries in mm/s RMS)")
         limits = tuple(float(v) for v in limits)
+    alert_danger = raw.get("alert_danger_mm_s")
+    if alert_danger is not None:
+        if not (isinstance(alert_danger, list) and len(alert_danger) == 2
+                and all(isinstance(v, (int, float)) for v in alert_danger) and 0 < alert_danger[0] < alert_danger[1]):
+            raise ConfigError(f"{where} alert_danger_mm_s = {alert_danger!r}: must be two increasing numbers "
+                              "(alert and danger levels in mm/s RMS), e.g. [4.5, 9.0]")
+        alert_danger = (float(alert_danger[0]), float(alert_danger[1]))
     label = raw.get("label")
     band = raw.get("envelope_band_hz")
     if band is not None:
@@ -296,6 +304,7 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
         iso_group=iso_group,
         iso_support=iso_support,
         alarm_limits_mm_s=limits,
+        alert_danger_mm_s=alert_danger,
         label=str(label) if label is not None else None,
         envelope_band_hz=band,
         files=tuple(files),

@@ -80,7 +80,7 @@ def make_plan(n_equipment: int, days: float, seed: int, start: datetime, *, samp
         onset = math.inf if fault == "normal" else float(rng.uniform(0.2, 0.4)) * span
         equipment = Equipment(
             equipment_id=eid, sample_rate_hz=sample_rate_hz, units="g", rpm=rpm, bearing=bearing,
-            iso_group=2, iso_support="rigid", label=f"{KIND_BY_FAULT[fault].title()} {i + 1:02d}",
+            iso_group=2, iso_support="flexible", label=f"{KIND_BY_FAULT[fault].title()} {i + 1:02d}",
         )
         resonance = float(min(rng.uniform(2_500.0, 3_500.0), 0.3 * sample_rate_hz))
         machines.append(SynthMachine(equipment, fault, onset, span, resonance))

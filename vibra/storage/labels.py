@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import TYPE_CHECKING
 
-from vibra import embedding
+from vibra import embedding, quality
 from vibra.storage import catalog
 from vibra.storage.tables import WINDOW_KEYS, read_windows
 
@@ -107,7 +107,8 @@ def population(ws: Workspace, settings: Settings, windows=None, embedding_versio
     caller has already read them (e.g. the clustering), else read from the lake."""
     if windows is not None:
         return Population(windows, labelled_windows(ws, windows), embedding_version or "")
-    raw = read_windows(ws, ["embedding", "embedding_version"])
+    raw = read_windows(ws, ["embedding", "embedding_version", *quality.COLUMNS])
+    raw = quality.drop_sensor_faults(ws, raw).drop(quality.COLUMNS, strict=False)  # a sensor fault gets no defect
     if raw.height == 0:
         return Population(raw, raw, "")
     df, version, _ = embedding.current_only(raw, settings.features.bands_hz)

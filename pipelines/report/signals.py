@@ -1,0 +1,127 @@
+"""The report's waveform reads: a recording's samples from the kept raw waveform or its source file,
+and the spectra charts built from them (velocity spectrum baseline vs now, envelope spectrum,
+spectrogram of the last recordings), per channel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vibra.errors import CorruptError, VibraError
+from vibra.physics import fault_frequencies_hz
+from vibra.report import spectra
+from vibra.settings import Settings
+from vibra.workspace import Workspace
+
+SPECTROGRAM_RECORDINGS = 24  # columns of the spectrogram
+MAX_SECONDS = 10.0           # read at most this much of a recording for a spectrum
+
+
+def file_names(ws: Workspace, recording_ids: list[str]) -> dict[str, str]:
+    """``{recording_id: source file name}`` from the ledger (what an analyst recognises, not a hash)."""
+    from vibra.storage import catalog
+
+    if not recording_ids:
+        return {}
+    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path FROM recordings WHERE recording_id IN "
+                                          f"({', '.join('?' for _ in recording_ids)})", list(recording_ids))
+    return {rid: Path(src).name for rid, src in rows}
+
+
+def read_signal(ws: Workspace, settings: Settings, eid: str, recording_id: str, sample_rate_hz: float
+                ) -> tuple[np.ndarray, list[str]] | None:
+    """Up to ``MAX_SECONDS`` of a recording as (samples × channels, channel names), or None when
+    neither the kept raw waveform nor the source file can be read (or the file is decimated)."""
+    from vibra.storage import catalog, tables
+
+    eq = settings.equipment_for(eid)
+    rows = catalog.query(ws.catalog_path, "SELECT source_path FROM recordings WHERE recording_id = ? LIMIT 1",
+                         [recording_id])
+    rule = eq.rule_for(Path(rows[0][0]).name) if rows else None
+    if rule is not None and rule.decimate:  # the features' sample indices count decimated samples
+        return None
+    wanted = int(MAX_SECONDS * sample_rate_hz)
+    try:
+        if not rows:
+            return None
+        back = tables.read_recording(ws, settings, eid, recording_id, rows[0][0])
+        chunks, channels = back.chunks, list(back.channels)
+        parts, seen = [], 0
+        for chunk in chunks:  # recordings can be larger than memory: read only what the spectrum needs
+            parts.append(np.asarray(chunk, dtype=float).reshape(-1, len(channels)))
+            seen += parts[-1].shape[0]
+            if seen >= wanted:
+                break
+    except CorruptError:
+        raise  # a damaged file is the workspace's problem, not a missing chart: never hidden
+    except VibraError:
+        return None
+    if not parts:
+        return None
+    return np.concatenate(parts)[:wanted], channels
+
+
+def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, str]) -> dict[str, list[str]]:
+    """Per channel: the spectrum (now vs baseline), the envelope spectrum and the spectrogram.
+
+    ``clean``: the machine's features without sensor-fault windows; ``names``: recording file names."""
+    import polars as pl
+
+    eq = settings.equipment_for(eid)
+    out: dict[str, list[str]] = {"spectrum": [], "envelope": [], "spectrogram": []}
+    if clean.height == 0:
+        return out
+    per = (clean.group_by("recording_id").agg(pl.col("window_start").min().alias("t"), pl.col("sample_rate_hz").first(),
+                                              pl.col("rpm").first()).sort("t"))
+    recent = per.tail(SPECTROGRAM_RECORDINGS).rows(named=True)
+    first = per.row(0, named=True)
+    signals = {}
+    for rec in {first["recording_id"]: first, **{r["recording_id"]: r for r in recent}}.values():
+        got = read_signal(ws, settings, eid, rec["recording_id"], float(rec["sample_rate_hz"]))
+        if got is not None:
+            signals[rec["recording_id"]] = (rec, *got)
+    latest = recent[-1]
+    if latest["recording_id"] not in signals:
+        return out
+    _, x_now, channels = signals[latest["recording_id"]]
+    rpm = latest["rpm"] or eq.rpm
+    shaft = rpm / 60.0 if rpm else None
+    faults = fault_frequencies_hz(eq.bearing, rpm) if eq.bearing is not None and rpm else None
+    fs = float(latest["sample_rate_hz"])
+    length = settings.features.frame_length
+    for c, channel in enumerate(channels):
+        if channel not in set(clean["channel"].to_list()):
+            continue  # a channel flagged as a sensor fault in the latest recording
+        freqs, now, unit_label = spectra.line_spectrum(x_now[:, c], fs, eq.units, length)
+        base = None
+        if first["recording_id"] in signals and first["recording_id"] != latest["recording_id"]:
+            _, x_base, ch_base = signals[first["recording_id"]]
+            if channel in ch_base and float(first["sample_rate_hz"]) == fs:
+                base = spectra.line_spectrum(x_base[:, ch_base.index(channel)], fs, eq.units, length)[1]
+        out["spectrum"].append(spectra.spectrum_chart(
+            freqs, now, base if base is not None and base.shape == now.shape else None, unit_label, channel=channel,
+            when=latest["t"], name=names.get(latest["recording_id"], latest["recording_id"][:12]),
+            base_when=first["t"] if base is not None else None, shaft_hz=shaft, faults_hz=faults))
+        last = clean.filter((pl.col("recording_id") == latest["recording_id"]) & (pl.col("channel") == channel))
+        if faults and shaft and "envelope_band_lo_hz" in last.columns and last.height:
+            w = last.sort("window_index").row(-1, named=True)
+            lo, hi = w["envelope_band_lo_hz"], w["envelope_band_hi_hz"]
+            start = int(w["window_index"]) * settings.features.hop_length
+            window = x_now[start:start + length, c]
+            if lo is not None and np.isfinite(lo) and window.shape[0] == length:
+                chart = spectra.envelope_chart(window, fs, (lo, hi), channel=channel, when=w["window_start"],
+                                               name=names.get(latest["recording_id"], ""), units=eq.units,
+                                               shaft_hz=shaft, faults_hz=faults)
+                if chart:
+                    out["envelope"].append(chart)
+        columns = [(r, sig[:, chs.index(channel)]) for rid, (r, sig, chs) in signals.items()
+                   if r in recent and channel in chs and float(r["sample_rate_hz"]) == fs]
+        if len(columns) >= 2:
+            specs = [spectra.line_spectrum(x, fs, eq.units, length) for _, x in columns]
+            if all(s[1].shape == specs[0][1].shape for s in specs):
+                top = spectra.VELOCITY_TOP_HZ if unit_label.startswith("velocity") else float(freqs[-1])
+                out["spectrogram"].append(spectra.spectrogram(
+                    [r["t"] for r, _ in columns], [names.get(r["recording_id"], "") for r, _ in columns],
+                    [s[1] for s in specs], specs[0][0], channel=channel, unit_label=unit_label, top_hz=top))
+    return out

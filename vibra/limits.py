@@ -1,0 +1,116 @@
+"""Alert and danger (trip) levels per machine and indicator, and what comes next.
+
+* Velocity RMS (mm/s): the machine's own ``alert_danger_mm_s`` if set; else from its ISO 20816-3
+  zones (``iso_group`` + ``iso_support`` or ``alarm_limits_mm_s``): **alert** at the B/C boundary
+  (zone C: not for long-term operation) and **danger** at 1.25 × the C/D boundary (ISO 20816-3
+  Annex: a TRIP value normally not above 1.25 × the upper limit of zone C).
+* Any other indicator: from the machine's own baseline — alert = baseline p99 × ``ALERT_FACTOR``
+  (the limit the forecasts have always used), danger = baseline p99 × ``DANGER_FACTOR``.
+
+Time to limit is always measured to the **next** level not yet crossed: alert while below it,
+then danger; a machine beyond danger has no next level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from vibra.physics import iso_limits
+from vibra.settings import Equipment
+
+TRIP_FACTOR = 1.25  # danger = this × the C/D boundary
+ALERT_FACTOR = 2.0  # alert = baseline p99 × this
+DANGER_FACTOR = 4.0  # danger = baseline p99 × this
+MIN_BASELINE = 10   # finite baseline values needed for derived levels
+VELOCITY = "velocity_rms_mm_s"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Alert and danger levels of one indicator, in its unit, and where they come from."""
+
+    alert: float
+    danger: float
+    unit: str
+    source: str
+
+    def state(self, value: float | None) -> str | None:
+        """``normal``, ``alert`` or ``danger`` for a value (None when it is missing)."""
+        if value is None or not np.isfinite(value):
+            return None
+        return "danger" if value >= self.danger else "alert" if value >= self.alert else "normal"
+
+    def next_level(self, value: float) -> tuple[str, float] | None:
+        """The next level not yet crossed at ``value``: ``("alert", a)``, ``("danger", d)`` or None."""
+        if value < self.alert:
+            return "alert", self.alert
+        if value < self.danger:
+            return "danger", self.danger
+        return None
+
+
+def velocity_limits(equipment: Equipment) -> Limits | None:
+    """Velocity alert/danger for a machine, or None without a class, zones or own levels."""
+    if equipment.alert_danger_mm_s:
+        alert, danger = equipment.alert_danger_mm_s
+        return Limits(alert, danger, "mm/s", f"[equipment.{equipment.equipment_id}] alert_danger_mm_s")
+    zones = iso_limits(equipment)
+    if zones is None:
+        return None
+    return Limits(zones.bc, round(TRIP_FACTOR * zones.cd, 3), "mm/s",
+                  f"B/C and {TRIP_FACTOR:g} × C/D boundary of {zones.source}")
+
+
+def baseline_limits(baseline: np.ndarray, unit: str = "", what: str = "baseline") -> Limits | None:
+    """Alert/danger from an indicator's baseline values (None when fewer than ``MIN_BASELINE`` are finite)."""
+    finite = np.asarray(baseline, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.shape[0] < MIN_BASELINE:
+        return None
+    p99 = float(np.quantile(finite, 0.99))
+    return Limits(p99 * ALERT_FACTOR, p99 * DANGER_FACTOR, unit,
+                  f"{what} p99 {p99:.4g} × {ALERT_FACTOR:g} (alert) / × {DANGER_FACTOR:g} (danger)")
+
+
+def limits_for(equipment: Equipment, indicator: str, baseline: np.ndarray, unit: str = "",
+               what: str = "baseline") -> Limits | None:
+    """The levels of ``indicator`` on a machine: velocity from its class, the rest from its baseline."""
+    if indicator == VELOCITY:
+        found = velocity_limits(equipment)
+        if found is not None:
+            return found
+    return baseline_limits(baseline, unit, what)
+
+
+def since(times: list[datetime], values: np.ndarray, level: float) -> datetime | None:
+    """When the trailing run of values at or above ``level`` began (None if the last value is below)."""
+    v = np.asarray(values, dtype=float)
+    above = np.where(np.isfinite(v), v >= level, False)
+    if v.shape[0] == 0 or not above[-1]:
+        return None
+    below = np.nonzero(~above)[0]
+    return times[int(below[-1]) + 1] if below.shape[0] else times[0]
+
+
+def hours_text(h: float | None) -> str:
+    """``19 h``, ``3.2 d``, ``25 min``: a time to limit as people read it."""
+    if h is None:
+        return "—"
+    if h < 1:
+        return f"{h * 60:.0f} min"
+    return f"{h:.0f} h" if h < 72 else f"{h / 24:.1f} d"
+
+
+def next_limit_text(name: str, value: float, unit: str, ttt: dict | None) -> str:
+    """``danger 11.2 mm/s in 19 h (9–40 h)``, ``… not within the horizon`` when nothing crosses."""
+    head = f"{name} {value:.3g} {unit}".rstrip()
+    ttt = ttt or {}
+    if ttt.get("p50_h") is None and ttt.get("p10_h") is None:
+        return f"{head}: no crossing forecast"
+    p50 = hours_text(ttt.get("p50_h")) if ttt.get("p50_h") is not None else "beyond horizon"
+    lo = hours_text(ttt.get("p10_h"))
+    hi = hours_text(ttt.get("p90_h")) if ttt.get("p90_h") is not None else "beyond horizon"
+    return f"{head} in {p50} ({lo}–{hi})"

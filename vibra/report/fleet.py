@@ -1,0 +1,98 @@
+"""The fleet table: one row per machine answering which / why / by when, worst first, what changed
+since the previous report, and the same rows as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
+STATE_RANK = {"danger": 2, "alert": 1, "normal": 0, None: -1}
+CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "value", "unit", "state", "alarm", "alarm_since",
+               "verdict", "evidence", "next_limit", "ttt_p50_h", "ttt_p10_h", "ttt_p90_h", "crossing_probability",
+               "rul", "defect", "last_data", "data_age_h", "excluded_recordings", "changes")
+
+
+def worst_first(row: dict) -> tuple:
+    """Active alarm, then danger/alert state, then ISO zone, then the soonest next-limit crossing."""
+    p50 = row.get("ttt_p50_h")
+    return (row["alarm"] != "alarm", -STATE_RANK[row.get("state")], -ZONE_RANK[row.get("zone")],
+            p50 if p50 is not None else float("inf"), row["equipment_id"])
+
+
+def status_text(row: dict) -> str:
+    """``in D since 11-28 14:00; danger 11.2 mm/s in 19 h (9–40 h)``."""
+    parts = []
+    if row.get("zone"):
+        since = row.get("zone_since")
+        parts.append(f"in {row['zone']}" + (f" since {since[5:16].replace('T', ' ')}" if since else ""))
+    if row.get("next_limit"):
+        parts.append(row["next_limit"])
+    elif row.get("state") == "danger":
+        parts.append("beyond danger")
+    return "; ".join(parts)
+
+
+def changes(row: dict, before: dict | None) -> list[str]:
+    """What changed since the previous report for one machine: new alarm, zone change, new defect or verdict."""
+    if before is None:
+        return ["new in the report"]
+    out = []
+    if row["alarm"] == "alarm" and before.get("alarm") != "alarm":
+        out.append("new alarm")
+    elif row["alarm"] != "alarm" and before.get("alarm") == "alarm":
+        out.append("alarm cleared")
+    if row.get("zone") != before.get("zone") and row.get("zone"):
+        out.append(f"zone {before.get('zone') or '—'} → {row['zone']}")
+    if row.get("state") != before.get("state") and row.get("state") in ("alert", "danger"):
+        out.append(f"now {row['state']}")
+    if row.get("verdict") and row.get("verdict") != before.get("verdict") and row["verdict"] != "unknown":
+        out.append(f"new verdict: {row['verdict'].replace('_', ' ')}")
+    if row.get("defect") and row.get("defect") != before.get("defect"):
+        out.append(f"new defect: {row['defect']}")
+    return out
+
+
+def age_hours(last: str | None, now: datetime) -> float | None:
+    if not last:
+        return None
+    return max(0.0, (now - datetime.fromisoformat(last)).total_seconds() / 3600.0)
+
+
+def age_text(hours: float | None) -> str:
+    if hours is None:
+        return "—"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
+
+
+def to_csv(rows: list[dict]) -> str:
+    """The fleet table as CSV (one row per machine, ``CSV_COLUMNS``), for a spreadsheet."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        values = []
+        for c in CSV_COLUMNS:
+            v = r.get(c)
+            text = "; ".join(v) if isinstance(v, list) else "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+            # a spreadsheet runs a cell starting with = + - @ as a formula: a label is data, never code
+            values.append("'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text)
+        writer.writerow(values)
+    return buf.getvalue()
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def memory(rows: list[dict]) -> dict:
+    """What the next report compares against (kept as ``fleet.json`` beside the pages)."""
+    keep = ("alarm", "zone", "state", "verdict", "defect")
+    return {r["equipment_id"]: {k: r.get(k) for k in keep} for r in rows}

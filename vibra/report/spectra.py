@@ -1,0 +1,105 @@
+"""Spectra an analyst reads: the velocity (or acceleration) spectrum with shaft-order and bearing
+defect cursors, baseline vs now, the envelope spectrum, and a spectrogram over recordings.
+
+Pure functions over arrays; the report stage reads the waveforms.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+from vibra.physics import ACCELERATION_MM_S2, VELOCITY_MM_S, envelope_spectra
+from vibra.report import plots, svg
+from vibra.signal.indicators import frame, window_spectra
+
+VELOCITY_TOP_HZ = 1000.0  # ISO 20816 velocity band ends here
+DEFECTS = (("BPFO", "bpfo", 1.0, svg.PALETTE[3]), ("BPFI", "bpfi", 1.0, svg.PALETTE[2]),
+           ("2×BSF", "bsf", 2.0, svg.PALETTE[4]), ("FTF", "ftf", 1.0, svg.PALETTE[6]))
+
+
+def line_spectrum(x: np.ndarray, sample_rate_hz: float, units: str | None, frame_length: int
+                  ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Welch-averaged amplitude spectrum (r.m.s. per line) of one channel: velocity in mm/s when
+    ``units`` is an acceleration or velocity unit, else the signal's own units.
+
+    Returns (frequencies_hz, amplitude, unit label)."""
+    frames = frame(x, frame_length, frame_length // 2)
+    if frames.shape[0] == 0:
+        frames = x[None, :]
+    freqs, _, power = window_spectra(np.array(frames, dtype=float), sample_rate_hz)
+    p = power.mean(axis=0)
+    unit = (units or "").strip()
+    if unit in ACCELERATION_MM_S2:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(freqs > 0, p * (ACCELERATION_MM_S2[unit] / (2 * np.pi * np.maximum(freqs, 1e-9))) ** 2, 0.0)
+        return freqs, np.sqrt(v), "velocity (mm/s RMS per line)"
+    if unit in VELOCITY_MM_S:
+        return freqs, np.sqrt(p) * VELOCITY_MM_S[unit], "velocity (mm/s RMS per line)"
+    return freqs, np.sqrt(p), f"amplitude ({unit or 'signal units'} RMS per line)"
+
+
+def _cursors(chart: svg.Chart, shaft_hz: float | None, faults_hz: dict[str, float] | None, top: float) -> None:
+    """1×/2×/3× and defect-frequency cursors with a key entry per family; labels in Hz and orders."""
+    if shaft_hz:
+        for h in (1, 2, 3):
+            if h * shaft_hz <= top:
+                chart.vlines.append((h * shaft_hz, svg.PALETTE[0], f"{h}× {h * shaft_hz:.1f} Hz",
+                                     f"shaft 1×/2×/3× ({shaft_hz:.2f} Hz)"))
+    for name, key, mult, colour in DEFECTS if faults_hz else ():
+        f = mult * faults_hz[key]
+        order = f / shaft_hz if shaft_hz else None
+        if f <= top:
+            chart.vlines.append((f, colour, f"{name} {f:.1f} Hz" + (f" ({order:.2f}×)" if order else ""),
+                                 f"{name} {f:.1f} Hz" + (f" = {order:.2f} orders" if order else "")))
+
+
+def spectrum_chart(freqs: np.ndarray, now: np.ndarray, base: np.ndarray | None, unit_label: str, *, channel: str,
+                   when: datetime, name: str, base_when: datetime | None, shaft_hz: float | None,
+                   faults_hz: dict[str, float] | None) -> str:
+    """The latest spectrum of a channel (and the baseline's, dashed) up to 1 kHz (velocity) or Nyquist."""
+    top = min(VELOCITY_TOP_HZ, float(freqs[-1])) if unit_label.startswith("velocity") else float(freqs[-1])
+    if shaft_hz:  # the orders an analyst reads: up to 12× or past the third harmonic of the highest defect line
+        highest = max([m * faults_hz[k] for _, k, m, _ in DEFECTS] if faults_hz else [0.0])
+        top = min(top, max(12 * shaft_hz, 3.3 * highest))
+    keep = (freqs >= (2.0 if unit_label.startswith("velocity") else 0.0)) & (freqs <= top)
+    orders = f"; 1× = {shaft_hz:.2f} Hz = {60 * shaft_hz:.0f} r/min" if shaft_hz else ""
+    chart = svg.Chart(title=f"Spectrum, channel {channel}: {name} ({when:%Y-%m-%d %H:%M} UTC)",
+                      y_label=unit_label, x_label=f"frequency (Hz){orders}", robust=False)
+    chart.lines.append(svg.Line(f"now ({when:%m-%d %H:%M})", freqs[keep].tolist(), now[keep].tolist(), svg.PALETTE[0]))
+    if base is not None and base_when is not None:
+        chart.lines.append(svg.Line(f"baseline ({base_when:%m-%d %H:%M})", freqs[keep].tolist(), base[keep].tolist(),
+                                    "#7F7F7F", dash=True))
+    _cursors(chart, shaft_hz, faults_hz, top)
+    return svg.render(chart)
+
+
+def envelope_chart(x: np.ndarray, sample_rate_hz: float, band_hz: tuple[float, float], *, channel: str,
+                   when: datetime, name: str, units: str | None, shaft_hz: float, faults_hz: dict[str, float]) -> str | None:
+    """Envelope spectrum of one window (band-passed ``band_hz``) with the defect cursors."""
+    if not np.isfinite(x).all() or x.shape[0] < 16:
+        return None
+    freqs, spec, _ = window_spectra(x[None, :], sample_rate_hz)
+    env_freqs, amp = envelope_spectra(freqs, spec, band_hz)
+    top = 4 * max(faults_hz["bpfi"], 2 * faults_hz["bsf"])
+    keep = (env_freqs > 2) & (env_freqs <= top)
+    chart = svg.Chart(title=f"Envelope spectrum, channel {channel}: {name} ({when:%Y-%m-%d %H:%M} UTC), "
+                            f"band {band_hz[0]:.0f}–{band_hz[1]:.0f} Hz",
+                      y_label=f"envelope amplitude ({(units or 'signal units').strip()})",
+                      x_label=f"frequency (Hz); 1× = {shaft_hz:.2f} Hz", robust=False)
+    chart.lines.append(svg.Line("envelope spectrum", env_freqs[keep].tolist(), amp[0, keep].tolist(), svg.PALETTE[0]))
+    _cursors(chart, shaft_hz, faults_hz, top)
+    return svg.render(chart)
+
+
+def spectrogram(times: list[datetime], names: list[str], spectra: list[np.ndarray], freqs: np.ndarray, *,
+                channel: str, unit_label: str, top_hz: float) -> str:
+    """Last recordings' spectra of a channel as a heat map (dB re the largest line)."""
+    keep = freqs <= top_hz
+    m = np.vstack([s[keep] for s in spectra])
+    ref = float(np.nanmax(m)) if np.isfinite(m).any() and np.nanmax(m) > 0 else 1.0
+    with np.errstate(divide="ignore"):
+        db = 20 * np.log10(np.maximum(m, ref * 1e-6) / ref)
+    return plots.heatmap(f"Spectrogram, channel {channel}: last {len(times)} recordings ({unit_label})",
+                         times, freqs[keep], db, unit="dB re max", names=names)
