@@ -16,8 +16,6 @@ deleted.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -26,20 +24,16 @@ from pathlib import Path
 from vibra.errors import CorruptArtifactError
 from vibra.settings import Settings
 from vibra.storage import artifacts, catalog, lake, migrations, staging, tables
-from vibra.storage.tables import WINDOW_KEYS
-from vibra.storage.locks import exclusive, table_exclusive
+from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import recorded
 
-KEYS = WINDOW_KEYS
-QUARANTINE = ".quarantine"  # under data/: damaged files moved aside by --repair, never deleted
-PART_OF_RECORDING = re.compile(r"^part-([0-9a-f]{16})\.parquet$")  # features and raw: one file per recording
+QUARANTINE = staging.QUARANTINE  # under data/: damaged files moved aside by --repair, never deleted
 REBUILT_BY = {"hourly": "rebuilt from the features table now", "scores": "scored again by the next `vibra detect`",
               "clusters": "written again by the next `vibra cluster`",
               "defects": "written again by the next `vibra cluster` or `vibra defects train`",
               "forecasts": "written again by `vibra forecast --force`"}
-TMP_PID = re.compile(r"\.tmp-(\d+)-")
 
 
 @dataclass
@@ -51,59 +45,6 @@ class Finding:
     repair: str          # what --repair does ("" = nothing safe to do)
     examples: list
     repaired: bool = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _leftovers(ws: Workspace) -> list[Path]:
-    """Temporary files of writers that are gone, and work folders of killed runs."""
-    out = []
-    for root in (ws.lake, ws.artifacts):
-        if not root.exists():
-            continue
-        for p in root.rglob(f"*{lake.TMP_MARK}*"):
-            m = TMP_PID.search(p.name)
-            if m and _alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
-                continue  # a running writer's file
-            out.append(p)
-        for p in root.rglob(".tmp-*"):
-            m = TMP_PID.search(p.name)
-            if p.is_dir() and not (m and _alive(int(m.group(1))) and int(m.group(1)) != os.getpid()):
-                out.append(p)
-    for work_root in (ws.data / ".compact", ws.data / ".rebuild"):
-        if work_root.exists():
-            out += [p for p in work_root.iterdir()]
-    return sorted(set(out))
-
-
-def _rewrite(ws: Workspace, table: str, part: Path, select_sql: str) -> None:
-    """Rewrite one partition through ``select_sql`` (reading view ``src``), swapped in atomically."""
-    import duckdb
-
-    files = sorted(part.glob("*.parquet"))
-    work = ws.data / ".compact" / f"doctor-{uuid.uuid4().hex[:8]}"
-    twin = work / "twin" / part.relative_to(ws.lake)
-    twin.mkdir(parents=True)
-    try:
-        out = twin / f"part-repaired-{uuid.uuid4().hex[:12]}.parquet"
-        with duckdb.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
-            src = ("(SELECT * FROM read_parquet([" + ", ".join(lake.sql_literal(f) for f in files)
-                   + "], union_by_name = true, hive_partitioning = false))")
-            con.execute(f"COPY ({select_sql.replace('FROM src', 'FROM ' + src)}) TO {lake.sql_literal(out)} "
-                        "(FORMAT parquet, COMPRESSION zstd)")
-        with table_exclusive(ws.table(table) / lake.TABLE_LOCK):
-            lake.exchange(part, twin)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _doctor_counts(report: dict) -> dict:
@@ -129,21 +70,18 @@ def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
 
 def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     findings: list[Finding] = []
-    left = _leftovers(ws)
+    left = staging.leftovers(ws)
     if left:
         f = Finding("leftover_temporary_files", "warning", len(left),
                     "temporary files or work folders of runs that were killed; readers never see them, "
                     "they only take space", "delete them (a killed rebuild's moved-aside partitions are put back first)",
                     [str(p) for p in left[:5]])
         if repair:
-            staging.recover(ws)
-            staging.clean_compact_leftovers(ws)
-            for p in _leftovers(ws):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            staging.clean_leftovers(ws)
             f.repaired = True
         findings.append(f)
 
-    damaged = _damaged_lake_files(ws)
+    damaged = tables.damaged_files(ws)
     if damaged:
         findings.append(_lake_finding(ws, damaged, repair))
     skip = set() if repair else set(damaged)  # repaired: moved aside, so no longer listed
@@ -153,7 +91,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     expired = {r[0] for r in ledger if r[2] == "expired"}
     counts = tables.recording_window_counts(ws, skip)
     unreadable = {m.group(1) for f in skip if f.parent.parent.parent.name == "features"
-                  and (m := PART_OF_RECORDING.match(f.name))}  # explained by the damaged-file finding
+                  and (m := lake.OWN_FILE.match(f.name))}  # explained by the damaged-file finding
     missing = [r for rid, r in completed.items() if (r[3] or 0) > 0 and rid not in counts and rid[:16] not in unreadable]
     if missing:
         f = Finding("completed_without_windows", "error", len(missing),
@@ -198,10 +136,8 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
                          "keep one copy of each window", dups[:5])
             findings.append(f2)
         if repair:
-            keep = "', '".join(sorted(completed) + sorted(expired))
-            for part in sorted(affected):
-                _rewrite(ws, "features", part, f"""SELECT * FROM src WHERE recording_id IN ('{keep}')
-                    QUALIFY row_number() OVER (PARTITION BY {', '.join(KEYS)} ORDER BY window_start) = 1""")
+            for part in sorted(affected):  # keep the ledger's recordings, one copy of each window
+                staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired)
             for f in findings:
                 if f.check in ("orphan_windows", "earlier_version_windows", "duplicate_windows"):
                     f.repaired = True
@@ -209,16 +145,12 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
             hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})
 
-    empty = [p for t in tables.retainable() for p in ws.table(t).glob("date=*/equipment=*")
-             if p.is_dir() and not any(p.iterdir())]
+    empty = tables.empty_partitions(ws, tables.retainable())
     if empty:
         f = Finding("empty_partitions", "info", len(empty), "partition folders holding no file", "remove the folders",
                     [str(p) for p in empty[:5]])
         if repair:
-            for p in empty:
-                p.rmdir()
-                if not any(p.parent.iterdir()):
-                    p.parent.rmdir()
+            tables.remove_empty(empty)
             f.repaired = True
         findings.append(f)
 
@@ -227,7 +159,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     if have != migrations.CURRENT:
         findings.append(Finding("catalog_schema", "error", 1, f"catalog schema version {have}, this vibra expects "
                                 f"{migrations.CURRENT}", "run `vibra migrate`", []))
-    old = [f for f in _old_schema_files(ws) if f not in skip]
+    old = [f for f in tables.files_without(ws, tables.FEATURES, "embedding_version") if f not in skip]
     if old:
         findings.append(Finding("features_schema", "info", len(old),
                                 "features files written before the embedding carried its version; clustering and "
@@ -236,19 +168,6 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
     findings += _artifact_findings(ws, repair)
     return findings
-
-
-def _damaged_lake_files(ws: Workspace) -> dict[Path, str]:
-    """{file: problem} for every lake Parquet file whose footer does not read (each file on its own)."""
-    out = {}
-    if not ws.lake.exists():
-        return out
-    for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in lake.partition_files(table):
-            problem = lake.damaged(f)
-            if problem:
-                out[f] = problem
-    return out
 
 
 def _lake_finding(ws: Workspace, damaged: dict[Path, str], repair: bool) -> Finding:
@@ -277,15 +196,10 @@ def _quarantine(ws: Workspace, damaged: dict[Path, str]) -> tuple[int | None, li
     prefixes, rebuild, notes = set(), set(), []
     for path in damaged:
         rel = path.relative_to(ws.lake)
-        target = ws.data / QUARANTINE / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}")
-        with table_exclusive(ws.lake / rel.parts[0] / lake.TABLE_LOCK):
-            os.replace(path, target)
+        staging.quarantine(ws, path)
         table = rel.parts[0]
         date, eid = rel.parts[1].split("=", 1)[1], rel.parts[2].split("=", 1)[1]
-        if table in ("features", "raw") and (m := PART_OF_RECORDING.match(path.name)):
+        if table in ("features", "raw") and (m := lake.OWN_FILE.match(path.name)):
             prefixes.add(m.group(1))
         if table in ("features", "hourly"):
             rebuild.add((date, eid))
@@ -371,17 +285,4 @@ def _artifact_findings(ws: Workspace, repair: bool) -> list[Finding]:
                            else target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}"))
             f.repaired = True
         out.append(f)
-    return out
-
-
-def _old_schema_files(ws: Workspace) -> list[Path]:
-    import pyarrow.parquet as pq
-
-    out = []
-    for f in lake.partition_files(ws.table("features")):
-        try:
-            if "embedding_version" not in pq.read_schema(f).names:
-                out.append(f)
-        except Exception:  # noqa: BLE001 - a damaged file is reported by its own check
-            continue
     return out

@@ -253,7 +253,7 @@ def partition_dates(table_dir: Path, equipment_id: str | None = None) -> list[st
 
 
 RECORDING_FILE = "part-{}.parquet"  # one recording's own file in a partition: part-<recording_id[:16]>.parquet
-_OWN_FILE = re.compile(r"^part-[0-9a-f]{16}\.parquet$")
+OWN_FILE = re.compile(r"^part-([0-9a-f]{16})\.parquet$")  # group 1: the recording_id prefix
 
 
 def recording_partitions(table_dir: Path, equipment_id: str, recording_ids: set[str]) -> dict[Path, list[Path]]:
@@ -269,7 +269,7 @@ def recording_partitions(table_dir: Path, equipment_id: str, recording_ids: set[
     for part in sorted(table_dir.glob(f"date=*/equipment={equipment_id}")):
         files = sorted(part.glob("*.parquet"))
         hits = [f for f in files if f.name in own]
-        merged = [str(f) for f in files if f.name not in own and not _OWN_FILE.match(f.name)]
+        merged = [str(f) for f in files if f.name not in own and not OWN_FILE.match(f.name)]
         if merged:
             with duckdb.connect() as con:
                 rows = con.execute("SELECT DISTINCT filename FROM read_parquet(?, filename = true, union_by_name = true, "
@@ -297,7 +297,7 @@ def remove_recordings(table_dir: Path, found: dict[Path, list[Path]], recording_
     from vibra.storage.locks import table_exclusive
 
     for part, files in found.items():
-        merged = [f for f in files if not _OWN_FILE.match(f.name)]
+        merged = [f for f in files if not OWN_FILE.match(f.name)]
         if not merged:
             for f in files:
                 if f.name not in keep:

@@ -1,0 +1,56 @@
+"""Scans of the lake's files for ``vibra doctor``: files that do not read, files written before a
+column existed, partition folders holding no file. Each file is looked at on its own, so a damaged
+one is a finding, never a crash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from vibra.storage import lake
+from vibra.storage.tables.registry import Table
+
+if TYPE_CHECKING:
+    from vibra.workspace import Workspace
+
+
+def damaged_files(ws: Workspace) -> dict[Path, str]:
+    """{file: problem} for every lake Parquet file whose footer does not read (each file on its own)."""
+    out = {}
+    if not ws.lake.exists():
+        return out
+    for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in lake.partition_files(table):
+            problem = lake.damaged(f)
+            if problem:
+                out[f] = problem
+    return out
+
+
+def files_without(ws: Workspace, table: Table, column: str) -> list[Path]:
+    """Files of ``table`` whose schema lacks ``column`` (written before it existed); unreadable ones are left
+    to :func:`damaged_files`."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for f in lake.partition_files(ws.table(table.name)):
+        try:
+            if column not in pq.read_schema(f).names:
+                out.append(f)
+        except Exception:  # noqa: BLE001 - a damaged file is reported by its own check
+            continue
+    return out
+
+
+def empty_partitions(ws: Workspace, names: Iterable[str]) -> list[Path]:
+    """Partition folders of the tables ``names`` that hold no file."""
+    return [p for t in names for p in ws.table(t).glob("date=*/equipment=*") if p.is_dir() and not any(p.iterdir())]
+
+
+def remove_empty(partitions: Iterable[Path]) -> None:
+    """Remove empty partition folders (and their date folder when it is left empty too)."""
+    for p in partitions:
+        p.rmdir()
+        if not any(p.parent.iterdir()):
+            p.parent.rmdir()
