@@ -30,7 +30,7 @@ import json, resource, sys, time
 from pathlib import Path
 import numpy as np
 from vibra.readers import open_recording
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 rec = open_recording(Path(sys.argv[1]), Equipment("bench"), 262_144)

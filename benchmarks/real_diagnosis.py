@@ -11,9 +11,11 @@ Protocol (issue 16). CWRU 12 kHz drive-end files (``../shared/data/real/cwru_12k
   spectral-kurtosis band, whitened spectral-kurtosis band) and the rule's floor and ratio are chosen
   on one condition (0 hp, 1 hp, 0.007 in or 0.021 in) and scored on the other (1 hp, 0 hp,
   0.021 in, 0.007 in).
-* **Defect kNN**: one recording per class labelled at one (load, size) condition, every window of
-  the other fault recordings scored; then each class left unlabelled in turn (it should be
-  abstained on).
+* **Ball bound**: per ball recording, the share of windows whose ball evidence reaches the floor
+  under any of the four envelope methods — the most the rule could name right without guessing.
+* **Defect kNN**: one recording per class labelled at one (load, size) condition (radii and the
+  centroid share calibrated on those recordings alone), every window of the other fault recordings
+  scored; then each class left unlabelled in turn (it should be abstained on); Normal_0 scored too.
 
 FEMTO and IMS have no per-window fault labels: the share of late-life windows where one family
 stands out is reported as evidence, beside the same share in early life.
@@ -42,7 +44,7 @@ from conftest import REAL  # noqa: E402  the tests' data location, shared, not c
 from vibra import diagnosis, knn  # noqa: E402
 from vibra.physics import Machine, bearing_orders, candidate_bands, fault_frequencies_hz, spectral_kurtosis_band  # noqa: E402
 from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
-from vibra.signal.indicators import window_spectra  # noqa: E402
+from vibra.signal.indicators import band_column, window_spectra  # noqa: E402
 
 START_MARK, END_MARK = "<!-- real-diagnosis:start -->", "<!-- real-diagnosis:end -->"
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
@@ -70,6 +72,7 @@ class Record:
     frames: np.ndarray
     evidence: dict  # method -> (n, 3)
     embedding: np.ndarray | None = None
+    columns: dict | None = None  # the features table's indicator columns (for the embedding-weight variants)
 
 
 # -- CWRU ---------------------------------------------------------------------------------------
@@ -107,7 +110,9 @@ def load_cwru() -> list[Record]:
         assert np.allclose(stored, ev["cpw_full"], equal_nan=True), row["file"]
         out.append(Record(file=row["file"].removesuffix(".mat"), fault=row["fault_type"], load_hp=int(row["load_hp"]),
                           size_in=row["fault_diameter_in"] or "-", rpm=rpm, fs=fs, frames=frames, evidence=ev,
-                          embedding=np.vstack(table["embedding"].to_list()).astype(np.float32)))
+                          embedding=np.vstack(table["embedding"].to_list()).astype(np.float32),
+                          columns={c: table[c].to_numpy() for c in table.columns
+                                   if table[c].dtype.is_numeric()}))
     return out
 
 
@@ -168,7 +173,14 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
              f"12 kHz drive-end channel, 6205 geometry, rpm from each file, {FRAME}-sample windows (the product "
              "default), the per-window verdict of `vibra.diagnosis` (cepstral pre-whitening, full-band squared "
              "envelope, evidence in orders over the local floor and over what white noise gives). The rule names "
-             f"the top family when its evidence is ≥ floor and ≥ ratio × the runner-up, else `unknown`.", ""]
+             f"the top family when its evidence is ≥ floor and ≥ ratio × the runner-up, else `unknown`.", "",
+             "**Where each constant comes from** (none is chosen on the recordings it is scored on): the rule's "
+             "floor and ratio, the slip and floor-reach of the line search and the noise normalisation are set "
+             "against white Gaussian noise; in the leave-one-condition-out table the method, floor and ratio are "
+             "re-chosen on the tuning condition only; the kNN's per-class radii and centroid share are calibrated "
+             "on the labelled recordings of the fold only. Two exceptions, disclosed where they apply: the kNN's "
+             "radius quantile and the embedding's weights were settled before this protocol while looking at CWRU "
+             "over all conditions.", ""]
     fixed = score(faults, "cpw_full", diagnosis.FLOOR, diagnosis.RATIO)
     noise = diagnosis.noise_named_share(FRAME)
     figures = {"fixed": {f: fixed[f] for f in ("outer_race", "inner_race", "ball")}, "noise_named": noise}
@@ -226,10 +238,85 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
         figures["methods"][m] = {k: s[k] for k in ("outer_race", "inner_race", "ball")}
         lines.append(f"| {METHOD_TEXT[m]} | {pct(s['outer_race']['right'])} | {pct(s['inner_race']['right'])} | "
                      f"{pct(s['ball']['right'])} | {pct(s['ball']['race'])} |")
-    lines += ["", "Ball faults are the known hard case of this data set: Smith & Randall (2015) find most CWRU "
-              "drive-end ball records not diagnosable by envelope analysis. Here their evidence mostly stays "
-              "under the floor, so the verdict is `unknown` rather than a wrong race — the ball target of "
-              "≥ 50 % named right is not met; the ≤ 20 % called-a-race target is.", ""]
+    bound_lines, figures["ball_bound"] = ball_bound(faults)
+    lines += bound_lines
+    return lines, figures
+
+
+def strongest_ball_line(frames: np.ndarray, fs: float, rpm: float, g: diagnosis.Geometry) -> np.ndarray:
+    """Per window, the strongest single ball-related line of the whitened SES, peak over its local floor.
+
+    Lines: FTF, BSF × 1–4, BSF ± FTF and 2×BSF ± FTF — any of them, not the rule's pattern, so this
+    is generous to the ball: what could be found by looking anywhere a ball fault could show.
+    """
+    freqs, spec = diagnosis.frame_spectra(frames, fs)
+    ses = diagnosis.squared_envelope_spectrum(diagnosis.whiten(spec), freqs)
+    bin_orders = (freqs[1] - freqs[0]) / (rpm / 60.0)
+    orders = [g.ftf, g.bsf, 2 * g.bsf, 3 * g.bsf, 4 * g.bsf, g.bsf - g.ftf, g.bsf + g.ftf,
+              2 * g.bsf - g.ftf, 2 * g.bsf + g.ftf]
+    return np.max(np.stack([diagnosis._line_ratio(ses, bin_orders, o) for o in orders]), axis=0)
+
+
+LONG = 4  # the longer-window reference: 4 consecutive product windows (16,384 samples, 1.4 s)
+
+
+def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
+    """Per ball recording: does any window carry ball evidence at all, by any of the envelope methods?
+
+    What the rule could name at best: a window whose ball evidence stays under the floor under every
+    method has nothing to name, and calling it `ball` anyway would be a guess (by elimination),
+    not a diagnosis. Longer windows (4 × the product's) are a reference for what more averaging gives.
+    """
+    g = diagnosis.Geometry.of(bearing_orders(B6205))
+    lines = ["### Ball faults: the evidence there is (the bound on the ball target)", "",
+             "Per ball recording: the share of windows whose ball evidence (2×BSF harmonics with FTF sidebands) "
+             f"reaches the floor ({diagnosis.FLOOR:g}× noise) under each envelope method, under any of them, the share "
+             "where ball is the strongest family at all, the largest ball evidence of any window, and what the rule "
+             f"names — at the product's {FRAME}-sample windows and, as a reference, at {LONG * FRAME}-sample windows "
+             "(more averaging per window).", "",
+             "| file | windows | ball ≥ floor: " + " / ".join(METHOD_TEXT[m] for m in METHODS) + " | any method | "
+             f"ball strongest family | largest ball evidence | any ball-related line above noise q0.95 | named ball | "
+             f"named ball, {LONG * FRAME}-sample windows |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    figures = {}
+    rng = np.random.default_rng(20_251_202)  # white-noise reference for the single-line column
+    line_q95 = float(np.quantile(strongest_ball_line(rng.standard_normal((512, FRAME)), 12_000.0, 1797.0, g), 0.95))
+    single = {r.file: float(np.mean(strongest_ball_line(r.frames, r.fs, r.rpm, g) > line_q95)) for r in faults}
+    balls = [r for r in faults if r.fault == "ball"]
+    for r in balls:
+        ev = r.evidence
+        above = {m: np.nan_to_num(ev[m][:, 2]) >= diagnosis.FLOOR for m in METHODS}
+        anyway = np.logical_or.reduce(list(above.values()))
+        top = np.argmax(np.nan_to_num(ev["cpw_full"], nan=-1.0), axis=1) == 2
+        named = diagnosis.verdicts(ev["cpw_full"]) == "ball"
+        n_long = r.frames.shape[0] // LONG
+        long = r.frames[: n_long * LONG].reshape(n_long, LONG * FRAME)
+        named_long = diagnosis.verdicts(diagnosis.window_evidence(long, r.fs, r.rpm, g)) == "ball"
+        figures[r.file] = {"any_method": float(anyway.mean()), "named": float(named.mean()),
+                           "named_long": float(named_long.mean()), "max": float(np.nanmax(ev["cpw_full"][:, 2]))}
+        lines.append(f"| {r.file} | {ev['cpw_full'].shape[0]} | " + " / ".join(pct(above[m].mean()) for m in METHODS)
+                     + f" | **{pct(anyway.mean())}** | {pct(top.mean())} | {np.nanmax(ev['cpw_full'][:, 2]):.1f}× | "
+                     f"{pct(single[r.file])} | {pct(named.mean())} | {pct(named_long.mean())} ({n_long} windows) |")
+    bound = float(np.mean(np.concatenate([
+        np.logical_or.reduce([np.nan_to_num(r.evidence[m][:, 2]) >= diagnosis.FLOOR for m in METHODS]) for r in balls])))
+    figures["pooled_any_method"] = bound
+    figures["single_line"] = single
+    races = [single[r.file] for r in faults if r.fault != "ball"]
+    lines += ["", f"Pooled over the four ball recordings, **{pct(bound)}** of windows carry ball evidence at the floor "
+              "under any of the four methods: that is the most the rule could name right without guessing, and the "
+              "≥ 50 % ball target is out of reach on these files. The 0.007 in ball recordings (B007_0, B007_1) show "
+              "no ball evidence at the floor in any window by any method, nor with 4× longer windows; the 0.021 in ones "
+              "show it in a minority of windows. This matches the literature: Smith & Randall (2015), benchmarking "
+              "envelope analysis, CPW and spectral-kurtosis methods on every CWRU record, find the drive-end ball "
+              "faults the least diagnosable category — many ball records show no ball-fault signature with any of "
+              "the methods. (Their per-record table could not be consulted while writing this; the bound above is "
+              "measured here, per file.) Even the most generous reading — any single ball-related line (FTF, BSF × 1–4, "
+              "BSF ± FTF, 2×BSF ± FTF) above the 95th percentile of what white noise gives, 5 % of noise windows "
+              f"by construction — finds one in {pct(min(single[r.file] for r in balls))}–"
+              f"{pct(max(single[r.file] for r in balls))} of the ball recordings' windows, and also in "
+              f"{pct(min(races))}–{pct(max(races))} of the race-fault recordings' windows (harmonics of BPFO and "
+              "BPFI fall near ball lines), so a lone line does not identify a ball. The rule says `unknown` on those "
+              "windows rather than naming a race: the ≤ 20 % called-a-race target holds.", ""]
     return lines, figures
 
 
@@ -238,9 +325,13 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
 CONDITIONS = [(0, "0.007"), (1, "0.007"), (0, "0.021"), (1, "0.021")]
 
 
-def knn_scores(faults: list[Record], params: dict) -> dict:
-    """kNN transfer: per labelled condition, and pooled; then each class never labelled."""
-    per_condition = []
+def knn_scores(faults: list[Record], params: dict, normal: list[Record] = ()) -> dict:
+    """kNN transfer: per labelled condition, and pooled; then each class never labelled.
+
+    Everything the kNN calibrates (per-class radii, the centroid share) comes from the labelled
+    recordings of the condition alone; ``normal`` windows, if given, are scored by each model too.
+    """
+    per_condition, shares, normal_got = [], [], []
     answered_right, answered = 0, 0
     abst: dict[str, list[float]] = {"outer_race": [], "inner_race": [], "ball": []}
     for load, size in CONDITIONS:
@@ -249,6 +340,8 @@ def knn_scores(faults: list[Record], params: dict) -> dict:
                         np.concatenate([[r.fault] * r.embedding.shape[0] for r in train]), **params)
         got = {f: np.concatenate([knn.predict(model, r.embedding)[0] for r in faults
                                   if r.fault == f and r not in train]) for f in abst}
+        shares.append(model.centroid_share)
+        normal_got += [knn.predict(model, r.embedding)[0] for r in normal]
         for f, v in got.items():
             ans = v != knn.UNKNOWN
             answered += int(ans.sum())
@@ -264,40 +357,95 @@ def knn_scores(faults: list[Record], params: dict) -> dict:
                             np.concatenate([[r.fault] * r.embedding.shape[0] for r in train]), **params)
             names += [knn.predict(model, r.embedding)[0] for r in faults if r.fault == left_out]
         unseen[left_out] = np.concatenate(names)
-    return {"per_condition": per_condition, "answered_right": answered_right / max(answered, 1),
+    return {"per_condition": per_condition, "shares": shares, "answered_right": answered_right / max(answered, 1),
+            "normal": np.concatenate(normal_got) if normal_got else np.array([], dtype=str),
+            "normal_abstention": (float(np.mean(np.concatenate(normal_got) == knn.UNKNOWN)) if normal_got
+                                  else float("nan")),
             "abstention": {f: float(np.mean(v)) for f, v in abst.items()},
             "unseen": unseen, "unseen_abstention": {f: float(np.mean(v == knn.UNKNOWN)) for f, v in unseen.items()}}
 
 
+def _variant_dimensions(variant: str) -> tuple:
+    """The embedding's dimensions re-weighed: a sensitivity check, not a product setting."""
+    from vibra import embedding
+
+    dims = embedding._DIMENSIONS
+    evidence = tuple(d for d in dims if d[2] == "log10_capped")
+    if variant == "evidence only":  # three equal-weight fault-family evidences, nothing chosen
+        return evidence
+    if variant == "shape weights of revision 1":  # the other dimensions 3× heavier (their revision-1 scales)
+        return tuple(d if d[2] == "log10_capped" else (*d[:4], d[4] / 3) for d in dims)
+    raise ValueError(variant)
+
+
+def embed(records: list[Record], variant: str) -> list[Record]:
+    """Copies of the records with the embedding of a variant weighting."""
+    import dataclasses
+
+    from vibra import embedding
+
+    dims = _variant_dimensions(variant)
+    saved = embedding._DIMENSIONS, embedding.BAND_SCALE
+    bands = [band_column(lo, hi) for lo, hi in FeatureSettings().bands_hz]
+    try:
+        embedding._DIMENSIONS = dims
+        if variant == "evidence only":
+            bands = []
+        elif variant == "shape weights of revision 1":
+            embedding.BAND_SCALE = saved[1] / 3
+        return [dataclasses.replace(r, embedding=embedding.vectors(r.columns, bands, r.fs)) for r in records]
+    finally:
+        embedding._DIMENSIONS, embedding.BAND_SCALE = saved
+
+
 def knn_section(records: list[Record]) -> tuple[list[str], dict]:
     faults = [r for r in records if r.fault != "normal"]
-    s = knn_scores(faults, KNN)
+    s = knn_scores(faults, KNN, [r for r in records if r.fault == "normal"])
     lines = ["### Defect kNN from one labelled recording per class", "",
              "The product's embedding (`vibra.embedding`: fault-family evidence capped at 3× noise weighed most, "
-             "shape dimensions lightly) and kNN (k = "
-             f"{KNN['k']}, per-class radius = {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g} of the "
-             "class's own neighbour distances). One recording per class labelled at one (load, size) condition; "
-             "every window of the other nine fault recordings scored (other load, other size, or both).", "",
-             "| labelled condition | right on answered windows | abstained, outer | abstained, inner | "
-             "abstained, ball | right, outer | right, inner | right, ball |", "|---|---|---|---|---|---|---|---|"]
-    for (load, size), got in s["per_condition"]:
+             f"shape dimensions lightly) and kNN (`vibra.knn`, k = {KNN['k']}). A class's abstention radius is the "
+             f"larger of {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g} of its own windows' neighbour distances "
+             "and *share* × the distance from its centroid to the nearest other class's centroid; *share* (0–0.5) is "
+             "calibrated on the labelled windows alone — the largest at which each labelled class, left out in turn, "
+             f"is still abstained on in ≥ {100 * knn.ABSTAIN_HELD_OUT:.0f} % of its windows by a model of the others "
+             "(a target set before measuring: the ≥ 90 % never-labelled target plus a margin; 0 when fewer than "
+             "three classes are labelled). One recording per class labelled at one (load, size) condition; every "
+             "window of the other nine fault recordings scored (other load, other size, or both). Nothing is "
+             "calibrated on the scored recordings.", "",
+             "| labelled condition | share calibrated | right on answered windows | abstained, outer | abstained, inner | "
+             "abstained, ball | right, outer | right, inner | right, ball |", "|---|---|---|---|---|---|---|---|---|"]
+    for ((load, size), got), share in zip(s["per_condition"], s["shares"]):
         answered = np.concatenate([v[v != knn.UNKNOWN] == f for f, v in got.items()])
-        lines.append(f"| {load} hp, {size} in | {pct(answered.mean()) if answered.size else '—'} | "
+        lines.append(f"| {load} hp, {size} in | {share:g} | {pct(answered.mean()) if answered.size else '—'} | "
                      + " | ".join(pct(np.mean(v == knn.UNKNOWN)) for v in got.values()) + " | "
                      + " | ".join(pct(np.mean(v == f)) for f, v in got.items()) + " |")
     lines += ["", f"Pooled: right on answered windows **{pct(s['answered_right'])}**; abstention outer "
               f"{pct(s['abstention']['outer_race'])}, inner {pct(s['abstention']['inner_race'])}, ball "
               f"{pct(s['abstention']['ball'])}.", "",
+              f"Normal_0 scored by the same three-class models: abstained {pct(s['normal_abstention'])}, named "
+              f"{instead(s['normal'], knn.UNKNOWN)}. **A labelled ball class does not tell ball from healthy here**: "
+              "the drive-end ball recordings carry almost no ball evidence (table above), so their windows sit where "
+              "a healthy bearing's do, and a healthy window falls inside the ball class's radius (with or without "
+              "the centroid share: the own-spread radius alone already takes it) — and the other way round when "
+              "Normal_0 is labelled (below). Do not trust a kNN `ball` answer on such data without the envelope "
+              "evidence behind it. (Normal_0 also comes from the other acquisition chain; see the caveat above.)", "",
               "Never-labelled class (the other two classes labelled at each condition; that class's windows of every "
               "recording scored — they should be `unknown`):", "",
               "| never labelled | windows | abstained | called one of the labelled classes |", "|---|---|---|---|"]
     for f, v in s["unseen"].items():
         lines.append(f"| {f.replace('_', ' ')} | {v.shape[0]} | **{pct(np.mean(v == knn.UNKNOWN))}** | "
                      f"{instead(v, knn.UNKNOWN)} |")
-    lines += ["", "Sensitivity to the radius (the product default is marked). The radius quantile (0.99 → 0.9: with "
-              "~30 labelled windows a class's q0.99 is its single farthest window) and the embedding's weights were "
-              "settled while looking at these CWRU figures over all conditions, so for those two choices the kNN "
-              "figures are not strictly held out; the diagnosis rule above is.", "",
+    normal_lines, figures_normal = normal_labelled(records)
+    lines += normal_lines
+    lines += ["", "The never-labelled figures come from two-class models, where the centroid share is 0 (nothing can be "
+              "left out), so they test the own-spread radius; the share's safety is what its calibration measures "
+              "on the labelled condition.", "",
+              "Sensitivity to the own-spread radius, with the centroid share calibrated as above (the product default "
+              "is marked). Two choices were made while looking at CWRU over all conditions, before this protocol "
+              "existed: the radius quantile (0.99 → 0.9: with ~30 labelled windows a class's q0.99 is its single "
+              "farthest window) and the embedding's weights (revision 2: evidence weighed most, shape dimensions "
+              "a third). For those two the kNN figures are not strictly held out; the centroid share, the per-class "
+              "radii and the diagnosis rule above are.", "",
               "| radius | right on answered | abstained outer / inner / ball | never-labelled abstained outer / inner / ball |",
               "|---|---|---|---|"]
     for q in (0.9, 0.99):
@@ -307,7 +455,62 @@ def knn_section(records: list[Record]) -> tuple[list[str], dict]:
             lines.append(f"| {factor:g} × q{q:g}{mark} | {pct(t['answered_right'])} | "
                          + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
                          + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
-    return lines + [""], {k: s[k] for k in ("answered_right", "abstention", "unseen_abstention")}
+    for variant in ("shape weights of revision 1", "evidence only"):
+        t = knn_scores(embed(faults, variant), KNN)
+        lines.append(f"| {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g}, embedding: {variant} | "
+                     f"{pct(t['answered_right'])} | " + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
+                     + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
+    t = knn_scores(faults, {**KNN, "calibrate": False})
+    lines.append(f"| {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g}, no centroid share (the previous rule) | "
+                 f"{pct(t['answered_right'])} | " + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
+                 + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
+    lines += ["", "The embedding's weights matter: with the revision-1 weights of the shape and spectral-balance "
+              "dimensions the outer race is abstained on in two windows of three. An embedding of the three "
+              "fault-family evidences alone with equal weights — nothing to choose, so nothing chosen on CWRU — "
+              "answers nearly as well, but leaves the never-labelled outer and inner race at the edge of the 90 % "
+              "target; it is a candidate for the next embedding revision, not adopted here (the clustering and "
+              "the synthetic-plant figures depend on the embedding too)."]
+    return lines + [""], {**{k: s[k] for k in ("answered_right", "abstention", "unseen_abstention", "shares",
+                                               "normal_abstention")}, "normal_labelled": figures_normal}
+
+
+def normal_labelled(records: list[Record]) -> tuple[list[str], dict]:
+    """Normal_0 labelled as a third class beside one inner- and one outer-race recording; ball never.
+
+    What a user who labels a healthy recording gets: do the race faults transfer, and is the
+    never-labelled ball abstained on or called healthy?
+    """
+    normal = [r for r in records if r.fault == "normal"]
+    faults = [r for r in records if r.fault != "normal"]
+    lines = ["", "Normal_0 labelled as a third class (with the inner- and outer-race recording of each condition; "
+             "ball never labelled; the acquisition-chain caveat applies):", "",
+             "| labelled condition | share calibrated | race faults named right | race faults abstained (without the "
+             "share) | ball abstained | ball called normal |", "|---|---|---|---|---|---|"]
+    out = []
+    for load, size in CONDITIONS:
+        train = normal + [r for r in faults if r.load_hp == load and r.size_in == size and r.fault != "ball"]
+        x = np.vstack([r.embedding for r in train])
+        y = np.concatenate([[r.fault] * r.embedding.shape[0] for r in train])
+        row = {}
+        for calibrate in (True, False):
+            model = knn.fit(x, y, **KNN, calibrate=calibrate)
+            scored = [r for r in faults if r.fault != "ball" and r not in train]
+            races = np.concatenate([knn.predict(model, r.embedding)[0] for r in scored])
+            truth = np.concatenate([[r.fault] * r.embedding.shape[0] for r in scored])
+            balls = np.concatenate([knn.predict(model, r.embedding)[0] for r in faults if r.fault == "ball"])
+            row[calibrate] = {"share": model.centroid_share, "race_right": float(np.mean(races == truth)),
+                              "race_abstained": float(np.mean(races == knn.UNKNOWN)),
+                              "ball_abstained": float(np.mean(balls == knn.UNKNOWN)),
+                              "ball_normal": float(np.mean(balls == "normal"))}
+        out.append(row[True] | {"race_abstained_without": row[False]["race_abstained"]})
+        lines.append(f"| {load} hp, {size} in | {row[True]['share']:g} | {pct(row[True]['race_right'])} | "
+                     f"{pct(row[True]['race_abstained'])} "
+                     f"({pct(row[False]['race_abstained'])}) | {pct(row[True]['ball_abstained'])} | "
+                     f"{pct(row[True]['ball_normal'])} |")
+    lines += ["", "The race faults transfer; the never-labelled ball is called healthy, with or without the centroid "
+              "share — its windows carry no more bearing evidence than the healthy recording's. On CWRU the kNN "
+              "cannot tell a drive-end ball fault from a healthy bearing, whichever of the two is labelled."]
+    return lines, out
 
 
 # -- FEMTO and IMS: evidence, not ground truth ----------------------------------------------------

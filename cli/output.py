@@ -101,6 +101,10 @@ def envelope(payload: Any, command: str | None = None) -> dict:
 
 
 def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
+    """``payload`` (a stage's result — its ``as_dict()`` is the JSON — or a plain dict or list) as the JSON
+    contract with ``--json``, else ``human()``."""
+    if hasattr(payload, "as_dict"):
+        payload = payload.as_dict()
     if as_json:
         sys.stdout.write(json.dumps(_normalise(envelope(payload)), indent=2, default=_default) + "\n")
     else:

@@ -22,7 +22,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from vibra.models import FAMILIES
 from vibra.settings import Settings, load_settings
 from vibra.workspace import Workspace, find_workspace
 
@@ -105,27 +104,23 @@ def detect_machine(ws: Workspace, settings: Settings, equipment_id: str):
 def forecast_fleet(ws: Workspace, settings: Settings, indicators: list[str] | None):
     from vibra_pipelines import forecast
 
-    result = forecast.run(ws, settings, indicators=indicators)
-    return {"version": result.version, "series": len(result.series), "skipped_unchanged": result.skipped_unchanged,
-            "statuses": _tally(s.get("status") for s in result.series)}
+    return forecast.run(ws, settings, indicators=indicators).as_dict()
 
 
 @_retrying
 def rul_task(ws: Workspace, settings: Settings):
     from vibra_pipelines import rul
 
-    r = rul.run(ws, settings)
-    return {"version": r.version, "failed_lives": r.library.get("n_failed", 0),
-            "trusted": r.library.get("trusted", False), "statuses": _tally(m.get("status") for m in r.machines)}
+    return rul.run(ws, settings).as_dict()
 
 
 @_retrying
 def cluster_task(ws: Workspace, settings: Settings):
-    from vibra_pipelines import cluster
+    from vibra_pipelines import cluster, defects
 
-    r = cluster.run(ws, settings)
-    return {"version": r.version, "windows": r.windows, "clusters": r.n_clusters, "noise_ratio": r.noise_ratio,
-            "drift": {k: r.drift.get(k) for k in ("n_births", "n_deaths", "max_centroid_shift")}}
+    result = cluster.run(ws, settings)
+    defects.after_cluster(ws, settings, result)  # the kNN retrain rule, after every clustering
+    return result.as_dict()
 
 
 @_retrying
@@ -139,9 +134,9 @@ def readiness_task(ws: Workspace, settings: Settings):
 
 @_retrying
 def snapshot_task(ws: Workspace, settings: Settings):
-    from vibra_pipelines import snapshot
+    from vibra_pipelines import readiness, snapshot
 
-    meta = snapshot.run(ws, settings)
+    meta = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings))
     return {"version": meta["version"], "rows": meta["rows"], "data_sha256": meta["data_sha256"]}
 
 
@@ -149,8 +144,7 @@ def snapshot_task(ws: Workspace, settings: Settings):
 def report_task(ws: Workspace, settings: Settings):
     from vibra_pipelines import report
 
-    r = report.run(ws, settings)
-    return {"index": r.index, "machines": r.machines, "pages": len(r.pages)}
+    return report.run(ws, settings).as_dict()
 
 
 @_retrying
@@ -164,13 +158,6 @@ def maintenance_task(ws: Workspace, settings: Settings, keep: int):
     removed = maintain.gc(ws, settings, keep)
     return {"compacted": compacted.tables, "gc_removed": {k: len(v) for k, v in removed.items()},
             "doctor_ok": checked["ok"], "doctor_findings": [f["check"] for f in checked["findings"]]}
-
-
-def _tally(values) -> dict:
-    out: dict = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 def _per_machine(futures: dict) -> tuple[dict, dict]:
@@ -222,8 +209,7 @@ def _ingest(ws, settings, source: str, runner) -> dict:
         except ValueError:
             machine = Path(path).parent.name
         by_machine[machine] = by_machine.get(machine, 0) + 1
-    return {"new": result.new, "skipped": result.skipped, "duplicates": result.duplicates, "failed": result.failed,
-            "windows": result.windows, "failed_by_machine": by_machine,
+    return {**result.as_dict(), "failed_by_machine": by_machine,
             "failures": {p: r for p, r in list(result.failures.items())[:20]}}
 
 
@@ -252,7 +238,7 @@ def train_flow(home: str | None = None, models: list[str] | None = None, task_ru
     """Retrain every machine's anomaly models (per-machine tasks)."""
     ws, settings = context(home)
     done, failed = _machines(ws, "train", settings, task_runner(settings, task_runner_kind, dask_address),
-                             models or list(FAMILIES))
+                             models)  # None: every family, as `vibra train`
     get_run_logger().info("train: %d machines, %d failed", len(done), len(failed))
     return _finish({"models": sum(len(d["models"]) for d in done.values())}, {f"train:{k}": v for k, v in failed.items()})
 
@@ -350,6 +336,7 @@ def nightly(home: str | None = None, source: str = "", task_runner_kind: str | N
     done, failed = _machines(ws, "detect", settings, runner)
     summary["detect"] = {"machines": len(done), "scored": sum(d["scored"] for d in done.values())}
     failures.update({f"detect:{k}": v for k, v in failed.items()})
+    # None: the pipeline's default indicators, as `vibra forecast` without --indicator
     for name, fn, args in (("forecast", forecast_fleet, (None,)), ("rul", rul_task, ()), ("cluster", cluster_task, ()),
                            ("readiness", readiness_task, ())):
         summary[name], failed = _single(name, fn, ws, settings, *args)

@@ -21,13 +21,14 @@ from typing import Callable
 import numpy as np
 
 from vibra import clustering, embedding, metrics
+from vibra.embedding import matrix as embedding_matrix
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
-from vibra.storage import artifacts, catalog, lake
-from vibra.storage.tables import WINDOW_KEYS, read_windows  # noqa: F401 - re-exported
+from vibra.storage import artifacts, tables
+from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_windows  # noqa: F401 - read_clusters re-exported
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import StageResult, recorded
 
 KEYS = list(WINDOW_KEYS)
 EVIDENCE_COLUMNS = sorted({name for name, _ in clustering.EVIDENCE})
@@ -42,40 +43,8 @@ def latest_manifest(ws: Workspace) -> dict | None:
     return clustering_store(ws).latest_manifest()
 
 
-def read_clusters(ws: Workspace, version: str | None = None):
-    """The clusters table of one clustering (the latest by default); empty when there is none."""
-    import duckdb
-    import polars as pl
-
-    manifest = latest_manifest(ws) if version is None else clustering_store(ws).read_manifest(version)
-    files = lake.partition_files(ws.table("clusters"))
-    if not manifest or not files:
-        return pl.DataFrame()
-    with duckdb.connect() as con, lake.reading(files):
-        con.execute("SET TimeZone = 'UTC'")
-        return catalog.frame(con,
-            "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE clustering_version = ?",
-            [[str(f) for f in files], manifest["version"]])
-
-
-def embedding_matrix(df) -> np.ndarray:
-    """The ``embedding`` list column as a (n, d) float32 array."""
-    if df.height == 0:
-        return np.empty((0, 0), dtype=np.float32)
-    return np.asarray(df["embedding"].to_list(), dtype=np.float32)
-
-
-def current_embedding(ws: Workspace, df, settings: Settings):
-    """Rows of the current embedding version only, and how many of other versions were left out."""
-    import polars as pl
-
-    version = embedding.version_of(embedding.definition(settings.features.bands_hz))
-    keep = df.filter(pl.col("embedding_version") == version)
-    return keep, version, df.height - keep.height
-
-
 @dataclass
-class ClusterResult:
+class ClusterResult(StageResult):
     version: str | None = None
     windows: int = 0
     fitted_on: int = 0
@@ -86,12 +55,13 @@ class ClusterResult:
     drift: dict = field(default_factory=dict)
     psi_max: float | None = None
     seconds: dict = field(default_factory=dict)
-    knn: dict = field(default_factory=dict)
+    knn: dict = field(default_factory=dict)  # filled by the caller's kNN retrain (defects.after_cluster)
+    # (windows with KEYS, window_start, embedding; embedding version): what the kNN retrain works on
+    population: tuple | None = field(default=None, repr=False, compare=False)
 
-    def as_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"windows": self.windows, "clusters": self.n_clusters, "noise_ratio": self.noise_ratio,
+                "version": self.version}
 
 
 def _sizes(df, column: str, cluster_ids) -> dict:
@@ -122,7 +92,6 @@ def _summaries(df, fleet_medians: dict) -> list[dict]:
 
 def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | None, str | None]:
     """Embeddings of the latest training snapshot (for the PSI), if one exists with this embedding version."""
-    import polars as pl
 
     snapshots = artifacts.store(ws.artifacts, "snapshots")
     version = snapshots.latest()
@@ -132,9 +101,10 @@ def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | 
     meta = snapshots.read_manifest(version)
     if meta.get("embedding_version") != emb_version or not (folder / "data.parquet").exists():
         return None, version
-    return embedding_matrix(pl.read_parquet(folder / "data.parquet", columns=["embedding"])), version
+    return embedding_matrix(snapshots.read_frame(version, "data.parquet", columns=["embedding"])), version
 
 
+@recorded("cluster")
 def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min_cluster_size: int | None = None,
         umap_components: int | None = None, sample: int | None = None,
         progress: Callable[[str], None] | None = None) -> ClusterResult:
@@ -146,110 +116,101 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
     components = cfg.umap_components if umap_components is None else umap_components
     n_sample = cfg.sample if sample is None else sample
     result = ClusterResult()
-    with run_record(ws, "cluster", settings) as counts:
-        t0 = time.perf_counter()
-        say("reading embeddings")
-        raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS], since=since)
-        if raw.height == 0:
-            raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
-                                + "; run `vibra ingest` first")
-        df, emb_version, other = current_embedding(ws, raw, settings)
-        result.other_embedding_versions = other
-        if df.height < 2:
-            raise NotReadyError(f"{df.height} window(s) carry the current embedding {emb_version} ({other} carry an "
-                                "older one); run `vibra features rebuild` to recompute them")
-        x = embedding_matrix(df)
-        result.windows = df.height
-        result.seconds["read"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    say("reading embeddings")
+    raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS], since=since)
+    if raw.height == 0:
+        raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
+                            + "; run `vibra ingest` first")
+    df, emb_version, other = embedding.current_only(raw, settings.features.bands_hz)
+    result.other_embedding_versions = other
+    if df.height < 2:
+        raise NotReadyError(f"{df.height} window(s) carry the current embedding {emb_version} ({other} carry an "
+                            "older one); run `vibra features rebuild` to recompute them")
+    x = embedding_matrix(df)
+    result.windows = df.height
+    result.seconds["read"] = round(time.perf_counter() - t0, 2)
 
-        idx = clustering.stratified_sample(df["equipment_id"].to_numpy(), n_sample, cfg.seed)
-        mcs = min_cluster_size if min_cluster_size else (cfg.min_cluster_size or clustering.auto_min_cluster_size(len(idx)))
-        result.fitted_on = len(idx)
-        t1 = time.perf_counter()
-        say(f"UMAP of {len(idx):,} windows to {components} dimensions" if components else "HDBSCAN on the embedding")
-        z = clustering.reduce(x[idx].astype(np.float64), components, cfg.umap_neighbors, cfg.seed)
-        result.seconds["umap"] = round(time.perf_counter() - t1, 2)
-        t2 = time.perf_counter()
-        if components:
-            say(f"HDBSCAN of {len(idx):,} points (min cluster size {mcs})")
-        labels_fit = clustering.hdbscan(z, mcs)
-        result.seconds["hdbscan"] = round(time.perf_counter() - t2, 2)
-        t3 = time.perf_counter()
-        labels = np.empty(df.height, dtype=np.int64)
-        labels[idx] = labels_fit
-        rest = np.setdiff1d(np.arange(df.height), idx, assume_unique=True)
-        if rest.size:
-            say(f"assigning {rest.size:,} more windows to their nearest sampled neighbours")
-        labels[rest] = clustering.assign_nearest(x[idx], labels_fit, x[rest])
-        result.seconds["assign"] = round(time.perf_counter() - t3, 2)
+    idx = clustering.stratified_sample(df["equipment_id"].to_numpy(), n_sample, cfg.seed)
+    mcs = min_cluster_size if min_cluster_size else (cfg.min_cluster_size or clustering.auto_min_cluster_size(len(idx)))
+    result.fitted_on = len(idx)
+    t1 = time.perf_counter()
+    say(f"UMAP of {len(idx):,} windows to {components} dimensions" if components else "HDBSCAN on the embedding")
+    z = clustering.reduce(x[idx].astype(np.float64), components, cfg.umap_neighbors, cfg.seed)
+    result.seconds["umap"] = round(time.perf_counter() - t1, 2)
+    t2 = time.perf_counter()
+    if components:
+        say(f"HDBSCAN of {len(idx):,} points (min cluster size {mcs})")
+    labels_fit = clustering.hdbscan(z, mcs)
+    result.seconds["hdbscan"] = round(time.perf_counter() - t2, 2)
+    t3 = time.perf_counter()
+    labels = np.empty(df.height, dtype=np.int64)
+    labels[idx] = labels_fit
+    rest = np.setdiff1d(np.arange(df.height), idx, assume_unique=True)
+    if rest.size:
+        say(f"assigning {rest.size:,} more windows to their nearest sampled neighbours")
+    labels[rest] = clustering.assign_nearest(x[idx], labels_fit, x[rest])
+    result.seconds["assign"] = round(time.perf_counter() - t3, 2)
 
-        cluster_ids = sorted(int(c) for c in np.unique(labels) if c >= 0)
-        result.n_clusters = len(cluster_ids)
-        result.noise_ratio = float(np.mean(labels < 0))
-        result.validity = clustering.validity(z, labels_fit, cfg.seed)
-        cents = clustering.centroids(x, labels)
+    cluster_ids = sorted(int(c) for c in np.unique(labels) if c >= 0)
+    result.n_clusters = len(cluster_ids)
+    result.noise_ratio = float(np.mean(labels < 0))
+    result.validity = clustering.validity(z, labels_fit, cfg.seed)
+    cents = clustering.centroids(x, labels)
 
-        now = datetime.now(timezone.utc)
-        params = {"since": since.isoformat() if since else None, "min_cluster_size": mcs, "umap_components": components,
-                  "umap_neighbors": cfg.umap_neighbors, "sample": n_sample, "seed": cfg.seed}
-        digest = hashlib.sha256(json.dumps([params, labels.tolist()[:100000]]).encode()).hexdigest()[:8]
-        version = artifacts.new_version(digest, now=now)
-        result.version = version
-        df = df.with_columns(cluster_id=pl.Series(labels, dtype=pl.Int64))
+    now = datetime.now(timezone.utc)
+    params = {"since": since.isoformat() if since else None, "min_cluster_size": mcs, "umap_components": components,
+              "umap_neighbors": cfg.umap_neighbors, "sample": n_sample, "seed": cfg.seed}
+    digest = hashlib.sha256(json.dumps([params, labels.tolist()[:100000]]).encode()).hexdigest()[:8]
+    version = artifacts.new_version(digest, now=now)
+    result.version = version
+    df = df.with_columns(cluster_id=pl.Series(labels, dtype=pl.Int64))
 
-        fleet = {c: float(df[c].median()) for c in EVIDENCE_COLUMNS if df[c].null_count() < df.height}
-        previous = latest_manifest(ws)
-        drift = clustering.compare(
-            {int(k): np.asarray(v) for k, v in (previous or {}).get("centroids", {}).items()}
-            if previous and previous.get("embedding_version") == emb_version else {},
-            cents, previous.get("validity") if previous else None, result.validity)
-        result.drift = {"previous_version": previous["version"] if previous else None, **drift.as_dict()}
-        ref, snap_version = _snapshot_embeddings(ws, emb_version)
-        psi = clustering.psi(ref, x) if ref is not None and ref.shape[1] == x.shape[1] and len(ref) >= 10 else None
-        result.psi_max = float(psi.max()) if psi is not None else None
-        embeddings = artifacts.store(ws.artifacts, "embedding")
-        names = (embeddings.read_manifest(emb_version).get("names") or []) if emb_version in embeddings.versions() else []
-        psi_info = ({"snapshot_version": snap_version, "max": result.psi_max,
-                     "per_dimension": dict(zip(names or range(len(psi)), np.round(psi, 4).tolist()))}
-                    if psi is not None else {"snapshot_version": snap_version,
-                                             "note": "no training snapshot with this embedding yet (`vibra snapshot`)"})
+    fleet = {c: float(df[c].median()) for c in EVIDENCE_COLUMNS if df[c].null_count() < df.height}
+    previous = latest_manifest(ws)
+    drift = clustering.compare(
+        {int(k): np.asarray(v) for k, v in (previous or {}).get("centroids", {}).items()}
+        if previous and previous.get("embedding_version") == emb_version else {},
+        cents, previous.get("validity") if previous else None, result.validity)
+    result.drift = {"previous_version": previous["version"] if previous else None, **drift.as_dict()}
+    ref, snap_version = _snapshot_embeddings(ws, emb_version)
+    psi = clustering.psi(ref, x) if ref is not None and ref.shape[1] == x.shape[1] and len(ref) >= 10 else None
+    result.psi_max = float(psi.max()) if psi is not None else None
+    embeddings = artifacts.store(ws.artifacts, "embedding")
+    names = (embeddings.read_manifest(emb_version).get("names") or []) if emb_version in embeddings.versions() else []
+    psi_info = ({"snapshot_version": snap_version, "max": result.psi_max,
+                 "per_dimension": dict(zip(names or range(len(psi)), np.round(psi, 4).tolist()))}
+                if psi is not None else {"snapshot_version": snap_version,
+                                         "note": "no training snapshot with this embedding yet (`vibra snapshot`)"})
 
-        proj_idx = idx if len(idx) <= PROJECTION_POINTS else np.sort(
-            np.random.default_rng(cfg.seed).choice(idx, PROJECTION_POINTS, replace=False))
-        pos = np.searchsorted(idx, proj_idx)
-        xy = clustering.projection_2d(z)[pos]
-        say("writing the clusters table")
-        table = ws.table("clusters")
-        out = df.select(*KEYS, "window_start", "cluster_id").with_columns(clustering_version=pl.lit(version))
-        lake.write_partitioned(out, table, version)
-        manifest = {
-            "version": version, "created_at": now.isoformat(), "embedding_version": emb_version,
-            "parameters": params, "windows": df.height, "fitted_on": len(idx),
-            "other_embedding_versions_skipped": other, "n_clusters": result.n_clusters,
-            "noise_ratio": result.noise_ratio, "validity": result.validity,
-            "validity_metric": "silhouette (clustered sample, reduced space)",
-            "sizes": {str(c): int(np.sum(labels == c)) for c in cluster_ids},
-            "centroids": {str(c): np.round(v, 5).tolist() for c, v in cents.items()},
-            "clusters": _summaries(df, fleet), "fleet_medians": fleet,
-            "projection": {"method": "PCA of the reduced space" if components else "PCA of the embedding",
-                           "x": np.round(xy[:, 0], 4).tolist(), "y": np.round(xy[:, 1], 4).tolist(),
-                           "cluster_id": labels[proj_idx].tolist(),
-                           "equipment_id": df["equipment_id"].gather(proj_idx).to_list()},
-            "drift": result.drift, "psi": psi_info, "seconds": result.seconds,
-        }
-        clustering_store(ws).put(version, manifest)
-        for f in lake.partition_files(table):  # the previous clustering's files, now superseded
-            if f.name != f"part-{version}.parquet":
-                f.unlink(missing_ok=True)
-        _gauges(ws, manifest)
-        result.seconds["total"] = round(time.perf_counter() - t0, 2)
-        from vibra_pipelines import defects
-
-        # the windows just read are the population the kNN works on: no second read of the lake
-        pop = defects.population(ws, settings, df.select(*KEYS, "window_start", "embedding"), emb_version)
-        result.knn = defects.after_change(ws, settings, trigger="cluster", pop=pop, progress=progress)
-        counts.update(windows=result.windows, clusters=result.n_clusters, noise_ratio=result.noise_ratio,
-                      version=version)
+    proj_idx = idx if len(idx) <= PROJECTION_POINTS else np.sort(
+        np.random.default_rng(cfg.seed).choice(idx, PROJECTION_POINTS, replace=False))
+    pos = np.searchsorted(idx, proj_idx)
+    xy = clustering.projection_2d(z)[pos]
+    say("writing the clusters table")
+    out = df.select(*KEYS, "window_start", "cluster_id").with_columns(clustering_version=pl.lit(version))
+    tables.write_clusters(ws, out, version)
+    manifest = {
+        "version": version, "created_at": now.isoformat(), "embedding_version": emb_version,
+        "parameters": params, "windows": df.height, "fitted_on": len(idx),
+        "other_embedding_versions_skipped": other, "n_clusters": result.n_clusters,
+        "noise_ratio": result.noise_ratio, "validity": result.validity,
+        "validity_metric": "silhouette (clustered sample, reduced space)",
+        "sizes": {str(c): int(np.sum(labels == c)) for c in cluster_ids},
+        "centroids": {str(c): np.round(v, 5).tolist() for c, v in cents.items()},
+        "clusters": _summaries(df, fleet), "fleet_medians": fleet,
+        "projection": {"method": "PCA of the reduced space" if components else "PCA of the embedding",
+                       "x": np.round(xy[:, 0], 4).tolist(), "y": np.round(xy[:, 1], 4).tolist(),
+                       "cluster_id": labels[proj_idx].tolist(),
+                       "equipment_id": df["equipment_id"].gather(proj_idx).to_list()},
+        "drift": result.drift, "psi": psi_info, "seconds": result.seconds,
+    }
+    clustering_store(ws).put(version, manifest)
+    tables.drop_superseded_clusters(ws, version)
+    _gauges(ws, manifest)
+    result.seconds["total"] = round(time.perf_counter() - t0, 2)
+    # the windows just read are the population the caller's kNN retrain works on: no second read
+    result.population = (df.select(*KEYS, "window_start", "embedding"), emb_version)
     return result
 
 

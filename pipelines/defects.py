@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import csv
 import getpass
-import hashlib
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -28,12 +26,15 @@ from vibra import knn
 from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.storage import artifacts, catalog, lake
-from vibra.storage.tables import WINDOW_KEYS, read_windows
+from vibra.embedding import matrix as embedding_matrix
+from vibra.storage import artifacts, catalog, tables
+from vibra.storage.labels import (  # noqa: F401 - label_digest, list_events re-exported for the CLI
+    Population, label_digest, labelled_clusters, labelled_windows, list_events, population)
+from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_defects  # noqa: F401 - read_defects re-exported
+from vibra.summaries import assignments, cluster_table  # noqa: F401 - `vibra defects assignments`, `vibra clusters`
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import current_embedding, embedding_matrix, latest_manifest, read_clusters
-from vibra_pipelines.runs import recorded, run_record
+from vibra_pipelines.runs import recorded
 
 KEYS = list(WINDOW_KEYS)
 
@@ -64,7 +65,8 @@ def defect_types(ws: Workspace) -> list[dict]:
     return [dict(zip(("name", "description", "source", "created_by", "created_at"), r)) for r in rows]
 
 
-def add_defect(ws: Workspace, name: str, description: str = "", who: str | None = None) -> dict:
+@recorded("defects add", lambda row: {"name": row["name"]})
+def add_defect(ws: Workspace, settings: Settings, name: str, description: str = "", who: str | None = None) -> dict:
     if not DEFECT_RE.match(name):
         raise InputError(f"defect name {name!r}: use lower-case letters, digits and _ (e.g. bearing_outer_race)")
     catalog.ensure(ws.catalog_path)
@@ -210,82 +212,15 @@ def list_labels(ws: Workspace) -> list[dict]:
     return [_public(dict(zip(LABEL_COLUMNS, r))) for r in rows]
 
 
-def labelled_windows(ws: Workspace, windows):
-    """``windows`` (with KEYS and window_start) joined with their labels: defect and label_source.
-
-    A window covered by several labels takes the most recent one.
-    """
-    import duckdb
-    import polars as pl
-
-    if windows.height == 0 or not ws.catalog_path.exists():
-        return windows.head(0).with_columns(defect=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
-    with catalog.connect(ws.catalog_path, read_only=True) as con:
-        labels = catalog.frame(con, "SELECT * FROM labels")
-        lw = catalog.frame(con, "SELECT * FROM label_windows")
-    if labels.height == 0:
-        return windows.head(0).with_columns(defect=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
-    keys = windows.select(*KEYS, "window_start")
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("w", keys.to_arrow())
-        con.register("labels", labels.to_arrow())
-        con.register("lw", lw.to_arrow() if lw.height else pl.DataFrame(schema={"label_id": pl.String, **{
-            k: keys.schema[k] for k in KEYS}}).to_arrow())
-        hits = catalog.frame(con, """
-            WITH hit AS (
-              SELECT w.equipment_id, w.recording_id, w.channel, w.window_index, l.defect, l.kind, l.source, l.created_at
-              FROM w JOIN labels l ON l.kind = 'recording' AND l.recording_id = w.recording_id
-              UNION ALL
-              SELECT w.equipment_id, w.recording_id, w.channel, w.window_index, l.defect, l.kind, l.source, l.created_at
-              FROM w JOIN labels l ON l.kind = 'range' AND l.equipment_id = w.equipment_id
-                   AND w.window_start >= l.start_at AND w.window_start < l.end_at
-              UNION ALL
-              SELECT w.equipment_id, w.recording_id, w.channel, w.window_index, l.defect, l.kind, l.source, l.created_at
-              FROM w JOIN lw USING (equipment_id, recording_id, channel, window_index)
-                     JOIN labels l ON l.label_id = lw.label_id)
-            SELECT equipment_id, recording_id, channel, window_index, defect,
-                   kind || ' (' || source || ')' AS label_source
-            FROM hit QUALIFY row_number() OVER (PARTITION BY equipment_id, recording_id, channel, window_index
-                                                ORDER BY created_at DESC) = 1""")
-    return windows.join(hits, on=KEYS, how="inner")
-
-
 # -- the kNN --------------------------------------------------------------------------------------
+
+def latest_manifest(ws: Workspace) -> dict | None:
+    """The latest clustering's manifest, or None."""
+    return artifacts.store(ws.artifacts, "clustering").latest_manifest()
+
 
 def latest_knn(ws: Workspace) -> dict | None:
     return knn_store(ws).latest_manifest()
-
-
-def _labelled_clusters(ws: Workspace) -> list[str]:
-    rows = catalog.query(ws.catalog_path, "SELECT DISTINCT clustering_version || ':' || cluster_id FROM labels "
-                                          "WHERE kind = 'cluster' ORDER BY 1")
-    return [r[0] for r in rows]
-
-
-@dataclass
-class Population:
-    """The current embeddings and their labels."""
-
-    windows: object  # polars frame: KEYS, window_start, embedding
-    labelled: object  # windows with defect, label_source
-    embedding_version: str
-
-    @property
-    def coverage(self) -> float:
-        return self.labelled.height / self.windows.height if self.windows.height else 0.0
-
-
-def population(ws: Workspace, settings: Settings, windows=None, embedding_version: str | None = None) -> Population:
-    """The current embedding's windows and their labels; ``windows`` (KEYS, window_start, embedding) when the
-    caller has already read them (e.g. the clustering), else read from the lake."""
-    if windows is not None:
-        return Population(windows, labelled_windows(ws, windows), embedding_version or "")
-    raw = read_windows(ws, ["embedding", "embedding_version"])
-    if raw.height == 0:
-        return Population(raw, raw, "")
-    df, version, _ = current_embedding(ws, raw, settings)
-    return Population(df, labelled_windows(ws, df), version)
 
 
 def retrain_reason(ws: Workspace, settings: Settings, pop: Population) -> str | None:
@@ -303,7 +238,7 @@ def retrain_reason(ws: Workspace, settings: Settings, pop: Population) -> str | 
     change = abs(now - before) / before if before else float("inf")
     if change > settings.defects.retrain_coverage_change:
         return f"label coverage moved from {before:.2%} to {now:.2%} (more than {settings.defects.retrain_coverage_change:.0%})"
-    new = set(_labelled_clusters(ws)) - set(current.get("labelled_clusters", []))
+    new = set(labelled_clusters(ws)) - set(current.get("labelled_clusters", []))
     if len(new) >= settings.defects.retrain_new_clusters:
         return f"{len(new)} clusters labelled since the last training"
     return None
@@ -333,7 +268,7 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
             "radii": model.radii,
             "radius_rule": f"per class: {cfg.radius_factor:g} × q{cfg.radius_quantile:g} of the class's labelled windows' "
                            f"mean distance to their {cfg.k} nearest labelled neighbours of the same class",
-            "labelled_clusters": _labelled_clusters(ws),
+            "labelled_clusters": labelled_clusters(ws),
         })
 
 
@@ -358,12 +293,7 @@ def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> 
     out = pop.windows.select(*KEYS, "window_start").with_columns(
         defect=pl.Series(defect, dtype=pl.String), defect_confidence=pl.Series(confidence),
         neighbour_distance=pl.Series(distance), knn_version=pl.lit(manifest["version"]))
-    table = ws.table("defects")
-    lake.write_partitioned(out, table, manifest["version"])
-    lake.write_json(table / "_current.json", {"knn_version": manifest["version"]})
-    for f in lake.partition_files(table):
-        if f.name != f"part-{manifest['version']}.parquet":
-            f.unlink(missing_ok=True)
+    tables.write_defects(ws, out, manifest["version"])
     shares = out.group_by("defect").agg(pl.len()).sort("defect")
     return {"assigned": out.height, "knn_version": manifest["version"], "per_defect": dict(shares.iter_rows())}
 
@@ -388,91 +318,21 @@ def after_change(ws: Workspace, settings: Settings, trigger: str, pop: Populatio
     return out
 
 
+def after_cluster(ws: Workspace, settings: Settings, result, progress: Callable[[str], None] | None = None) -> dict:
+    """The retrain rule after ``vibra cluster`` (its :class:`ClusterResult`): the windows it just read are the
+    population the kNN works on, so the lake is not read again. Fills and returns ``result.knn``."""
+    frame, version = result.population if result.population is not None else (None, None)
+    pop = population(ws, settings, frame, version) if frame is not None else None
+    result.knn = after_change(ws, settings, trigger="cluster", pop=pop, progress=progress)
+    return result.knn
+
+
+@recorded("defects train", lambda r: {"n_labels": r["knn"]["n_labels"], "assigned": r["assignment"]["assigned"]})
 def train_now(ws: Workspace, settings: Settings) -> dict:
-    with run_record(ws, "defects train", settings) as counts:
-        pop = population(ws, settings)
-        manifest = train(ws, settings, pop, reason="asked (vibra defects train)")
-        assigned = assign(ws, settings, pop)
-        counts.update(n_labels=manifest["n_labels"], assigned=assigned["assigned"])
+    pop = population(ws, settings)
+    manifest = train(ws, settings, pop, reason="asked (vibra defects train)")
+    assigned = assign(ws, settings, pop)
     return {"knn": manifest, "assignment": assigned}
-
-
-def read_defects(ws: Workspace, equipment: list[str] | None = None):
-    import duckdb
-    import polars as pl
-
-    files = [f for eid in (equipment or [None]) for f in lake.partition_files(ws.table("defects"), eid)]
-    if not files:
-        return pl.DataFrame()
-    with duckdb.connect() as con, lake.reading(files):
-        con.execute("SET TimeZone = 'UTC'")
-        return catalog.frame(con, f"SELECT * FROM {lake.READ_FILES}", [[str(f) for f in files]])
-
-
-def assignments(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
-    """Per equipment and recording: windows per assigned defect (``unknown`` included)."""
-    import polars as pl
-
-    df = read_defects(ws, equipment)
-    if df.height == 0:
-        return []
-    grouped = (df.group_by("equipment_id", "recording_id", "defect")
-               .agg(pl.len().alias("windows"), pl.col("defect_confidence").mean().alias("mean_confidence"),
-                    pl.col("window_start").min().alias("first"))
-               .sort("equipment_id", "first", "recording_id", "defect"))
-    out: dict = {}
-    for r in grouped.iter_rows(named=True):
-        item = out.setdefault((r["equipment_id"], r["recording_id"]), {
-            "equipment_id": r["equipment_id"], "recording_id": r["recording_id"], "first": r["first"].isoformat(),
-            "windows": {}, "mean_confidence": {}})
-        item["windows"][r["defect"]] = int(r["windows"])
-        item["mean_confidence"][r["defect"]] = round(float(r["mean_confidence"]), 3)
-    return list(out.values())
-
-
-def cluster_table(ws: Workspace, settings: Settings) -> dict:
-    """``vibra clusters``: each cluster of the latest clustering with its label, evidence and drift."""
-    import polars as pl
-
-    manifest = latest_manifest(ws)
-    if not manifest:
-        raise NotReadyError("no clustering yet; run `vibra cluster` first")
-    members = read_clusters(ws)
-    labelled = labelled_windows(ws, members)
-    direct = (labelled.filter(pl.col("cluster_id") >= 0).group_by("cluster_id", "defect", "label_source")
-              .agg(pl.len().alias("n")).sort("n", descending=True))
-    defects = read_defects(ws)
-    knn_major = pl.DataFrame()
-    if defects.height:
-        knn_major = (members.join(defects.select(*KEYS, "defect"), on=KEYS)
-                     .group_by("cluster_id", "defect").agg(pl.len().alias("n")).sort("n", descending=True))
-    rows = []
-    for c in manifest["clusters"]:
-        cid = c["cluster_id"]
-        mine = direct.filter(pl.col("cluster_id") == cid)
-        label, source, labelled_n = None, None, int(mine["n"].sum()) if mine.height else 0
-        if mine.height:
-            label = mine["defect"][0]
-            source = f"{mine['label_source'][0]}: {mine['n'][0]} of {labelled_n} labelled windows"
-        elif knn_major.height and knn_major.filter(pl.col("cluster_id") == cid).height:
-            k = knn_major.filter(pl.col("cluster_id") == cid)
-            label, source = k["defect"][0], f"knn: {k['n'][0]} of {c['size']} windows"
-        mix = {}
-        for d, n in mine.group_by("defect").agg(pl.col("n").sum()).iter_rows() if mine.height else []:
-            mix[d] = int(n)
-        rows.append({**c, "label": label, "label_source": source, "labelled_windows": labelled_n,
-                     "labels_in_cluster": dict(sorted(mix.items(), key=lambda kv: -kv[1]))})
-    return {"version": manifest["version"], "created_at": manifest["created_at"],
-            "embedding_version": manifest["embedding_version"], "windows": manifest["windows"],
-            "n_clusters": manifest["n_clusters"], "noise_ratio": manifest["noise_ratio"],
-            "noise_windows": int(members.filter(pl.col("cluster_id") < 0).height),
-            "validity": manifest["validity"], "drift": manifest["drift"], "psi": manifest["psi"], "clusters": rows}
-
-
-def label_digest(ws: Workspace) -> str:
-    """A hash of the label set (for snapshots and reports)."""
-    rows = catalog.query(ws.catalog_path, "SELECT label_id FROM labels ORDER BY label_id")
-    return hashlib.sha256(",".join(r[0] for r in rows).encode()).hexdigest()[:16]
 
 
 # -- failure and replacement events (run-to-failure histories for RUL) ----------------------------
@@ -544,13 +404,3 @@ def import_events(ws: Workspace, settings: Settings, path: Path, *, who: str | N
     stored = [_public(_insert_label(ws, {**t, "source": f"import:{Path(path).name}", "created_by": _who(who)}))
               for t in todo]
     return {"imported": len(stored), "already_recorded": skipped, "events": stored}
-
-
-def list_events(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
-    """Failure and replacement events, per machine in time order: equipment_id, kind, at, source, note."""
-    catalog.ensure(ws.catalog_path)
-    rows = catalog.query(ws.catalog_path, "SELECT equipment_id, kind, start_at, source, created_by, note FROM labels "
-                                          "WHERE kind IN ('failure', 'replacement') ORDER BY equipment_id, start_at")
-    out = [{"equipment_id": e, "kind": k, "at": t.astimezone(timezone.utc), "source": s, "created_by": c,
-            "note": n or ""} for e, k, t, s, c, n in rows]
-    return [r for r in out if not equipment or r["equipment_id"] in equipment]

@@ -13,10 +13,11 @@ from vibra.workspace import Workspace, init_workspace
 from vibra.models import FAMILIES
 
 from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, rul, snapshot, status, synth
+from vibra_pipelines.runs import StageResult
 
 
 @dataclass
-class DemoResult:
+class DemoResult(StageResult):
     workspace: str
     source: str
     synth: synth.SynthResult
@@ -77,13 +78,14 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7, p
         result.rul = rul.run(ws, settings)
     say("clustering fault signatures (UMAP compiles on its first use: about a minute)")
     result.cluster = cluster.run(ws, settings)
+    defects.after_cluster(ws, settings, result.cluster)
     log = ws.root / "maintenance_log.csv"
     _maintenance_log(ws, source / "truth.csv", log)
     say(f"labelling one recording per fault from {log.name} (as a maintenance log would), which trains the defect kNN")
     result.labels = defects.label_import(ws, settings, log, who="demo")
     result.readiness = readiness.run(ws, settings)
     if result.readiness["status"] != "red":
-        result.snapshot = snapshot.run(ws, settings)
+        result.snapshot = snapshot.run(ws, settings, readiness=result.readiness)
     else:
         red = sorted({m["name"] for m in result.readiness["metrics"] if m["status"] == "red"})
         say(f"readiness is red ({', '.join(red)}): no training snapshot, as the nightly flow would skip it")

@@ -9,24 +9,19 @@ fault (largest top evidence); without one on any channel it is ``unknown``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import numpy as np
-
-from vibra import diagnosis
+from vibra import diagnosis, summaries
 from vibra.settings import Settings
-from vibra.storage.tables import read_windows
 from vibra.workspace import Workspace
 
+from vibra_pipelines.runs import StageResult
 
 
 @dataclass
-class DiagnoseResult:
+class DiagnoseResult(StageResult):
     recordings: list[dict] = field(default_factory=list)  # newest first within each machine
     rule: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def latest(self) -> dict[str, dict]:
         """Each machine's newest recording verdict."""
@@ -45,45 +40,5 @@ def rule_text() -> str:
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None) -> DiagnoseResult:
     """Verdicts of every recording (of ``equipment``), newest first per machine."""
-    import polars as pl
-
     del settings  # the rule's constants are the library's (first principles); nothing here is a setting
-    cols = list(diagnosis.EVIDENCE_COLUMNS)
-    df = read_windows(ws, cols + ["sample_rate_hz"], equipment=equipment)
-    result = DiagnoseResult(rule=rule_text())
-    if df.height == 0:
-        return result
-    df = df.with_columns([pl.col(c).cast(pl.Float64) for c in cols])
-    groups = (df.group_by("equipment_id", "recording_id", "channel", maintain_order=True)
-              .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max().alias("fs"),
-                   *[pl.col(c) for c in cols]))
-    per_recording: dict[tuple[str, str], list[dict]] = {}
-    for row in groups.iter_rows(named=True):
-        ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
-        band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
-        v = diagnosis.recording_verdict(ev, band_text=band)
-        per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(
-            {"channel": row["channel"], "first": row["first"], **v.as_dict()})
-    rows = []
-    for (eid, rid), channels in per_recording.items():
-        def strength(c: dict) -> tuple:
-            top = max((x for x in c["evidence"].values() if np.isfinite(x)), default=-np.inf)
-            return (c["verdict"] != diagnosis.UNKNOWN, top)
-
-        channels.sort(key=lambda c: c["channel"])
-        best = max(channels, key=strength)
-        rows.append({"equipment_id": eid, "recording_id": rid, "first": best["first"].isoformat(),
-                     "verdict": best["verdict"], "channel": best["channel"], "text": best["text"],
-                     "evidence": {k: _round(v) for k, v in best["evidence"].items()},
-                     "window_share": {k: round(v, 3) for k, v in best["window_share"].items()},
-                     "n_windows": best["n_windows"],
-                     "channels": [{"channel": c["channel"], "verdict": c["verdict"], "text": c["text"]}
-                                  for c in channels]})
-    rows.sort(key=lambda r: (r["equipment_id"], r["first"]), reverse=True)
-    rows.sort(key=lambda r: r["equipment_id"])
-    result.recordings = rows
-    return result
-
-
-def _round(v: float) -> float | None:
-    return round(float(v), 2) if np.isfinite(v) else None
+    return DiagnoseResult(recordings=summaries.verdicts(ws, equipment), rule=rule_text())

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from vibra.errors import CorruptArtifactError
 from vibra.settings import Settings
-from vibra.storage import artifacts, catalog, lake, migrations
+from vibra.storage import artifacts, catalog, lake, migrations, staging, tables
 from vibra.storage.tables import WINDOW_KEYS
 from vibra.storage.locks import exclusive, table_exclusive
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import recorded
 
 KEYS = WINDOW_KEYS
 QUARANTINE = ".quarantine"  # under data/: damaged files moved aside by --repair, never deleted
@@ -84,19 +84,6 @@ def _leftovers(ws: Workspace) -> list[Path]:
     return sorted(set(out))
 
 
-def _recording_counts(ws: Workspace, skip: set[Path]):
-    """{recording_id: (rows, distinct keys)} over the features table (files in ``skip`` left out)."""
-    import duckdb
-
-    files = [str(f) for f in lake.partition_files(ws.table("features")) if f not in skip]
-    if not files:
-        return {}
-    with duckdb.connect() as con:
-        rows = con.execute("""SELECT recording_id, count(*), count(DISTINCT (channel, window_index))
-                              FROM read_parquet(?, union_by_name = true, hive_partitioning = false) GROUP BY 1""", [files]).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
 def _rewrite(ws: Workspace, table: str, part: Path, select_sql: str) -> None:
     """Rewrite one partition through ``select_sql`` (reading view ``src``), swapped in atomically."""
     import duckdb
@@ -119,6 +106,13 @@ def _rewrite(ws: Workspace, table: str, part: Path, select_sql: str) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _doctor_counts(report: dict) -> dict:
+    found = report["findings"]
+    return {"findings": len(found), "errors": sum(1 for f in found if f["severity"] == "error" and not f["repaired"]),
+            "repaired": sum(f["repaired"] for f in found)}
+
+
+@recorded(lambda kw: "doctor" + (" --repair" if kw.get("repair") else ""), _doctor_counts)
 def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
     """Every finding (and, with ``repair``, what was repaired); ``ok`` when no error remains."""
     from contextlib import nullcontext
@@ -126,18 +120,14 @@ def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
     catalog.ensure(ws.catalog_path)
     lock = exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest") \
         if repair else nullcontext()
-    with run_record(ws, "doctor" + (" --repair" if repair else ""), settings) as counts, lock:
+    with lock:
         findings = _run_checks(ws, repair)
         errors = [f for f in findings if f.severity == "error" and not f.repaired]
-        counts.update(findings=len(findings), errors=len(errors), repaired=sum(f.repaired for f in findings))
     return {"ok": not errors, "repair": repair, "checked_at": datetime.now(timezone.utc).isoformat(),
             "findings": [asdict(f) for f in findings]}
 
 
 def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
-    from vibra_pipelines import features as features_stage
-    from vibra_pipelines import maintain
-
     findings: list[Finding] = []
     left = _leftovers(ws)
     if left:
@@ -146,8 +136,8 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
                     "they only take space", "delete them (a killed rebuild's moved-aside partitions are put back first)",
                     [str(p) for p in left[:5]])
         if repair:
-            features_stage.recover(ws)
-            maintain.clean_compact_leftovers(ws)
+            staging.recover(ws)
+            staging.clean_compact_leftovers(ws)
             for p in _leftovers(ws):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             f.repaired = True
@@ -161,7 +151,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
     completed = {r[0]: r for r in ledger if r[2] == "completed"}
     expired = {r[0] for r in ledger if r[2] == "expired"}
-    counts = _recording_counts(ws, skip)
+    counts = tables.recording_window_counts(ws, skip)
     unreadable = {m.group(1) for f in skip if f.parent.parent.parent.name == "features"
                   and (m := PART_OF_RECORDING.match(f.name))}  # explained by the damaged-file finding
     missing = [r for rid, r in completed.items() if (r[3] or 0) > 0 and rid not in counts and rid[:16] not in unreadable]
@@ -183,20 +173,8 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
     orphans = sorted(rid for rid in counts if rid not in completed and rid not in expired)
     dups = sorted(rid for rid, (n, distinct) in counts.items() if n > distinct)
-    parts = sorted(ws.table("features").glob("date=*/equipment=*"))
     if orphans or dups:
-        import duckdb
-
-        affected: set[Path] = set()
-        with duckdb.connect() as con:
-            for part in parts:
-                files = [str(x) for x in part.glob("*.parquet") if x not in skip]
-                if not files:
-                    continue
-                ids = {r[0] for r in con.execute(f"SELECT DISTINCT recording_id FROM {lake.READ_FILES}",
-                                                 [files]).fetchall()}
-                if ids & (set(orphans) | set(dups)):
-                    affected.add(part)
+        affected = tables.partitions_holding(ws, tables.FEATURES, set(orphans) | set(dups), skip)
         if orphans:
             # an earlier version of a file whose content changed (kept beside the new one before ingest replaced them)
             earlier = {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT recording_id FROM recordings "
@@ -231,7 +209,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
             hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})
 
-    empty = [p for t in maintain.RETAINABLE for p in ws.table(t).glob("date=*/equipment=*")
+    empty = [p for t in tables.retainable() for p in ws.table(t).glob("date=*/equipment=*")
              if p.is_dir() and not any(p.iterdir())]
     if empty:
         f = Finding("empty_partitions", "info", len(empty), "partition folders holding no file", "remove the folders",
@@ -266,7 +244,7 @@ def _damaged_lake_files(ws: Workspace) -> dict[Path, str]:
     if not ws.lake.exists():
         return out
     for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(table.glob("date=*/equipment=*/*.parquet")):
+        for f in lake.partition_files(table):
             problem = lake.damaged(f)
             if problem:
                 out[f] = problem

@@ -4,7 +4,7 @@ time to the alarm limit, a manifest per run, and the ``forecasts`` table."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -12,15 +12,15 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError
-from vibra.forecast import Series, forecast_many, status_of, to_grid
+from vibra.forecast import LEVELS, Series, forecast_many, status_of, to_grid
 from vibra.physics import iso_limits
 from vibra.settings import Settings
-from vibra.storage import artifacts
-from vibra.storage.lake import partition_dates, partition_dir, partition_files, read_frame, write_parquet
+from vibra.storage import artifacts, tables
+from vibra.storage.tables import equipment_ids, read_features
+from vibra.summaries import latest_forecast as show  # noqa: F401 - `vibra forecast show`
 from vibra.workspace import Workspace
 
-from vibra_pipelines.anomaly import equipment_ids, read_features
-from vibra_pipelines.runs import count_forecast, run_record
+from vibra_pipelines.runs import StageResult, count_forecast, recorded
 
 LIMIT_FACTOR = 2.0  # derived limit = baseline p99 × this, when no ISO or machine limit applies
 
@@ -29,22 +29,8 @@ def forecast_store(ws: Workspace) -> artifacts.VersionedStore:
     return artifacts.store(ws.artifacts, "forecast")
 
 
-def parse_duration(text: str) -> float:
-    """``72h``, ``10min``, ``30s``, ``2d`` → seconds."""
-    units = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
-    for suffix in ("min", "s", "m", "h", "d"):
-        if text.endswith(suffix):
-            try:
-                value = float(text[: -len(suffix)])
-            except ValueError:
-                break
-            if value > 0:
-                return value * units[suffix]
-    raise InputError(f"duration {text!r}: use a number and a unit, e.g. 72h, 10min, 2d")
-
-
 @dataclass
-class ForecastRun:
+class ForecastRun(StageResult):
     version: str = ""
     series: list[dict] = field(default_factory=list)
     skipped_unchanged: int = 0
@@ -53,8 +39,9 @@ class ForecastRun:
     duration_s: float = 0.0
     manifest: str = ""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"series": len(self.series), "skipped": self.skipped_unchanged, "fallbacks": self.fallbacks,
+                "model_failures": self.model_failures}
 
 
 def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
@@ -81,8 +68,9 @@ def _default_indicator(df) -> str:
     return "rms"
 
 
+@recorded("forecast")
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, indicators: list[str] | None = None,
-        horizon_s: float | None = None, freq_s: float | None = None, levels=(80, 95), force: bool = False,
+        horizon_s: float | None = None, freq_s: float | None = None, levels=LEVELS, force: bool = False,
         min_points: int | None = None, progress: Callable[[int, int, str], None] | None = None) -> ForecastRun:
     """Forecast every machine × channel × indicator (defaults from ``[forecast]``).
 
@@ -102,80 +90,74 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     if (latest := store.latest_manifest()) is not None:
         previous = {s["key"]: s["data_end"] for s in latest["series"]}
     result = ForecastRun(version=version)
-    with run_record(ws, "forecast", settings) as counts:
-        todo: list[tuple[Series, dict]] = []
-        tick = progress if progress is not None else (lambda done, total, what: None)
-        machines = equipment_ids(ws, equipment)
-        for i, eid in enumerate(machines):
-            tick(i, len(machines), f"reading {eid}")
-            df = read_features(ws, eid)
-            if df.height == 0:
-                continue
-            first = df["window_start"].min()
-            for indicator in indicators or [_default_indicator(df)]:
-                if indicator not in df.columns:
-                    raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
-                                     f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
-                for (channel,), part in df.group_by(["channel"], maintain_order=True):
-                    key = f"{eid}|{channel}|{indicator}"
-                    times = part["window_start"].dt.epoch("us").to_numpy()
-                    values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
-                    data_end = part["window_start"].max().isoformat()
-                    info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
-                            "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
-                    if not force and previous.get(key) == data_end:
-                        result.skipped_unchanged += 1
-                        continue
-                    series, reason = to_grid(times, values, freq_s, key=key)
-                    if series is None:
-                        result.series.append({**info, "status": "refused", "reason": reason})
-                        continue
-                    in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
-                    baseline = in_base[indicator].cast(pl.Float64).to_numpy()
-                    limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]))
-                    info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
-                                limit=limit, limit_source=source)
-                    todo.append((series, info))
-        forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
-                                  n_jobs=settings.forecast.n_jobs, progress=progress)
-        rows = []
-        for (series, info), fc in zip(todo, forecasts):
-            info["status"] = fc.status
-            if fc.status == "insufficient_data":
-                info["points_needed"] = fc.needed
-                result.series.append(info)
-                continue
-            info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
-            info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
-                        trend_p=p, failed_models=fc.failed_models)
-            result.fallbacks += int(fc.fallback)
-            result.model_failures += len(fc.failed_models)
-            info["time_to_threshold"] = ttt
+    todo: list[tuple[Series, dict]] = []
+    tick = progress if progress is not None else (lambda done, total, what: None)
+    machines = equipment_ids(ws, equipment)
+    for i, eid in enumerate(machines):
+        tick(i, len(machines), f"reading {eid}")
+        df = read_features(ws, eid)
+        if df.height == 0:
+            continue
+        first = df["window_start"].min()
+        for indicator in indicators or [_default_indicator(df)]:
+            if indicator not in df.columns:
+                raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
+                                 f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
+            for (channel,), part in df.group_by(["channel"], maintain_order=True):
+                key = f"{eid}|{channel}|{indicator}"
+                times = part["window_start"].dt.epoch("us").to_numpy()
+                values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
+                data_end = part["window_start"].max().isoformat()
+                info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
+                        "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
+                if not force and previous.get(key) == data_end:
+                    result.skipped_unchanged += 1
+                    continue
+                series, reason = to_grid(times, values, freq_s, key=key)
+                if series is None:
+                    result.series.append({**info, "status": "refused", "reason": reason})
+                    continue
+                in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
+                baseline = in_base[indicator].cast(pl.Float64).to_numpy()
+                limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]))
+                info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
+                            limit=limit, limit_source=source)
+                todo.append((series, info))
+    forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
+                              n_jobs=settings.forecast.n_jobs, progress=progress)
+    rows = []
+    for (series, info), fc in zip(todo, forecasts):
+        info["status"] = fc.status
+        if fc.status == "insufficient_data":
+            info["points_needed"] = fc.needed
             result.series.append(info)
-            rows.append(_rows(series, fc, info, version, now, levels))
-        if rows:
-            table = pl.concat(rows, how="diagonal_relaxed")
-            for (eid,), part in table.group_by(["equipment_id"], maintain_order=True):
-                write_parquet(part, partition_dir(ws.table("forecasts"), now.date().isoformat(), eid)
-                              / f"part-{version}.parquet")
-        result.duration_s = time.perf_counter() - started
-        manifest = {
-            "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
-            "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
-            "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
-            "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
-                         "that did not fail on it (Naive when all failed)",
-            "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
-            "duration_s": result.duration_s,
-            "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
-                                                     for k, v in previous.items()
-                                                     if k not in {s["key"] for s in result.series}],
-        }
-        store.put(version, manifest)
-        result.manifest = str(store.root / version / store.manifest)
-        counts.update(series=len(result.series), skipped=result.skipped_unchanged, fallbacks=result.fallbacks,
-                      model_failures=result.model_failures)
-        count_forecast(ws, result.series, ok=True)
+            continue
+        info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
+        info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
+                    trend_p=p, failed_models=fc.failed_models)
+        result.fallbacks += int(fc.fallback)
+        result.model_failures += len(fc.failed_models)
+        info["time_to_threshold"] = ttt
+        result.series.append(info)
+        rows.append(_rows(series, fc, info, version, now, levels))
+    if rows:
+        tables.write_forecasts(ws, pl.concat(rows, how="diagonal_relaxed"), version)
+    result.duration_s = time.perf_counter() - started
+    manifest = {
+        "version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
+        "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
+        "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
+        "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
+                     "that did not fail on it (Naive when all failed)",
+        "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
+        "duration_s": result.duration_s,
+        "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
+                                                 for k, v in previous.items()
+                                                 if k not in {s["key"] for s in result.series}],
+    }
+    store.put(version, manifest)
+    result.manifest = str(store.root / version / store.manifest)
+    count_forecast(ws, result.series, ok=True)
     return result
 
 
@@ -198,38 +180,3 @@ def _rows(series: Series, fc, info: dict, version: str, now: datetime, levels) -
                            **{k: v for k, v in fc.bounds.items()}})
     out = pl.concat([history, future], how="diagonal_relaxed")
     return out.with_columns(**{k: pl.lit(v) for k, v in common.items()})
-
-
-def show(ws: Workspace, equipment_id: str, *, channel: str | None = None, indicator: str | None = None) -> dict:
-    """History and forecast of the latest run for one machine, in one payload (for a chart)."""
-    import polars as pl
-
-    table = ws.table("forecasts")
-    files = partition_files(table, equipment_id, partition_dates(table, equipment_id))
-    if not files:
-        raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
-    df = read_frame(files)
-    if channel:
-        df = df.filter(pl.col("channel") == channel)
-    if indicator:
-        df = df.filter(pl.col("indicator") == indicator)
-    if df.height == 0:
-        raise InputError(f"no forecast of {equipment_id!r} for channel={channel!r} indicator={indicator!r}")
-    latest = df.group_by("channel", "indicator").agg(pl.col("model_version").max())
-    df = df.join(latest, on=["channel", "indicator", "model_version"]).sort("channel", "indicator", "ds")
-    series = []
-    for (ch, ind), part in df.group_by(["channel", "indicator"], maintain_order=True):
-        first = part.row(0, named=True)
-        hist = part.filter(pl.col("kind") == "history")
-        fut = part.filter(pl.col("kind") == "forecast")
-        series.append({
-            "channel": ch, "indicator": ind, "model": first["model"], "model_version": first["model_version"],
-            "generated_at": first["generated_at"].isoformat(), "status": first["status"], "limit": first["limit"],
-            "limit_source": first["limit_source"],
-            "time_to_threshold": {"p10_h": first["ttt_p10_h"], "p50_h": first["ttt_p50_h"], "p90_h": first["ttt_p90_h"],
-                                  "crossing_probability": first["crossing_probability"]},
-            "history": [{"ds": t.isoformat(), "value": v} for t, v in zip(hist["ds"], hist["value"])],
-            "forecast": [{"ds": r["ds"].isoformat(), **{k: r[k] for k in ("mean", "lo-80", "hi-80", "lo-95", "hi-95")
-                                                        if k in r}} for r in fut.iter_rows(named=True)],
-        })
-    return {"equipment_id": equipment_id, "series": series}

@@ -22,11 +22,9 @@ still growing while it is read is deferred to the next run.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 import uuid
@@ -36,25 +34,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from vibra import __version__, embedding, hourly
+from vibra import __version__, hourly
 from vibra.errors import BusyError, CorruptError, InputError, VibraError
-from vibra.features import compute
 from vibra.hashing import sha256_file
-from vibra.physics import Machine
-from vibra.readers.timestamps import from_filename
-from vibra.signal.resample import decimate_chunks
-from vibra.settings import Equipment, Settings
-from vibra.storage import catalog, lake, raw
+from vibra.settings import Settings
+from vibra.storage import catalog, lake, raw, tables
 from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
+from vibra.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
+from vibra.recordings import check_times, compute_features, ensure_embedding_manifest, resolve, utc_of
+from vibra.sources import RETRY, SourceFile, display, scan
 from vibra.workspace import Workspace
 
-from vibra_pipelines.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
-from vibra_pipelines.runs import count_ingest, run_record
-from vibra_pipelines.sources import RETRY, SourceFile, display, scan
+from vibra_pipelines.runs import StageResult, count_ingest, recorded
 
 FLUSH_EVERY_S = 1.0
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 log = logging.getLogger("vibra")
 
 __all__ = ["IngestResult", "IngestStopped", "SourceFile", "run", "scan", "work_one"]
@@ -88,9 +82,11 @@ class FileResult:
 
 
 @dataclass
-class IngestResult:
+class IngestResult(StageResult):
     """Counts of one run; ``failures`` maps file → reason; ``notes``: what the scan and the run
     want the user to know (unreadable folders, vanished files, deferred files)."""
+
+    COUNTS = ("new", "skipped", "duplicates", "failed", "deferred", "windows")
 
     source: str
     files_seen: int = 0
@@ -107,12 +103,8 @@ class IngestResult:
     failures: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    def counts(self) -> dict:
+        return {**super().counts(), **({"status": "partial"} if self.failed else {})}
 
 
 sha256_of = sha256_file  # the recording id is the sha256 of the file's bytes
@@ -121,7 +113,7 @@ sha256_of = sha256_file  # the recording id is the sha256 of the file's bytes
 def _base_row(item: SourceFile, status: str, now: datetime) -> dict:
     return {
         "recording_id": "", "equipment_id": item.equipment_id, "source_path": display(item.path),
-        "size_bytes": item.size_bytes, "mtime": _utc(item.mtime), "status": status, "error": None,
+        "size_bytes": item.size_bytes, "mtime": utc_of(item.mtime), "status": status, "error": None,
         "n_samples": None, "channels": None, "sample_rate_hz": None, "recorded_at": None,
         "ingested_at": None, "n_windows": None, "warnings": [], "vibra_version": __version__, "rpm": None,
         "duplicate_of": None, "updated_at": now,
@@ -135,61 +127,6 @@ def settings_hash(settings: Settings, equipment_id: str) -> str:
                "sample_rate_hz": settings.ingest.sample_rate_hz, "features": asdict(settings.features),
                "max_span_s": settings.ingest.max_span_s, "max_clock_skew_s": settings.ingest.max_clock_skew_s}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def check_times(source: str, start: datetime, rate: float, n_samples: int, settings: Settings,
-                now: datetime | None = None) -> None:
-    """Refuse times no recording can have, before any timestamp is built from them.
-
-    ``n_samples`` at ``rate`` (Hz) from ``start`` must span at most ``[ingest] max_span_s`` and lie
-    between 1970-01-01 and now + ``[ingest] max_clock_skew_s``. Checked once with one window before
-    reading (a nonsense sample rate fails at once) and again with the whole file before writing.
-    Timestamps are microseconds in int64: past about 292,000 years they wrap, and Polars panics.
-    """
-    limits = settings.ingest
-    if start.tzinfo is None:  # a naive time is UTC (as everywhere in vibra)
-        start = start.replace(tzinfo=timezone.utc)
-    if not (math.isfinite(rate) and rate > 0):
-        raise InputError(f"{source}: sample rate {rate!r} Hz is not a positive number; fix the time column or "
-                         "sample_rate_hz")
-    span_s = n_samples / rate
-    if not span_s <= limits.max_span_s:
-        raise InputError(f"{source}: {n_samples} samples at {rate:.6g} Hz span {span_s:.3g} s, more than [ingest] "
-                         f"max_span_s = {limits.max_span_s:g} s; check the time column (a jump, or the wrong unit?) "
-                         "or sample_rate_hz")
-    if start < EPOCH:
-        raise InputError(f"{source}: recording starts {start:%Y-%m-%d %H:%M:%S} UTC, before 1970; check the file "
-                         "name, its time column or the start rule")
-    now = now or datetime.now(timezone.utc)
-    if start.timestamp() + span_s > now.timestamp() + limits.max_clock_skew_s:
-        raise RetryableInputError(f"{source}: recording starts {start:%Y-%m-%d %H:%M:%S} UTC and ends after now + "
-                                  f"[ingest] max_clock_skew_s ({limits.max_clock_skew_s:g} s); check the file name, "
-                                  "its time column or the recorder's clock")
-
-
-def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, *, file_rate: float | None,
-            file_start: datetime | None, file_rpm: float | None) -> tuple[float, datetime, float | None, list[str]]:
-    """Sample rate, start time and rpm of a recording from what the file said and the settings.
-
-    Precedence: the file's own values; then a matching ``[[equipment.<id>.files]]`` rule; then the
-    equipment; then the workspace default (rate) or the file name / start rule / mtime (start).
-    """
-    warnings = []
-    rule = equipment.rule_for(path.name)
-    rate = (file_rate or (rule and rule.sample_rate_hz) or equipment.sample_rate_hz
-            or (settings.ingest.sample_rate_hz or None))
-    if not rate:
-        raise InputError(f"{path}: unknown sample rate (no time column in the file, no "
-                         f"[equipment.{equipment.equipment_id}] sample_rate_hz, no [ingest] sample_rate_hz); "
-                         "set one in vibra.toml")
-    start = file_start or from_filename(path.name) or (
-        equipment.start_rule.start_for(path.name) if equipment.start_rule else None)
-    if start is None:
-        start = _utc(mtime)
-        warnings.append("no timestamp in the file or its name; used the file's modification time")
-    rpm = file_rpm or (rule and rule.rpm) or equipment.rpm
-    return float(rate), start, rpm, warnings
-
 
 
 def _unchanged(item: SourceFile) -> bool:
@@ -230,7 +167,7 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
         if not _unchanged(item):
             raise _Deferred()
         replace_versions(ws, item, keep=recording_id)
-        partitions = lake.write_partitioned(result.table, ws.table("features"), recording_id[:16])
+        partitions = tables.write_features(ws, result.table, recording_id)
         if writer is not None:
             writer.commit()
     except BaseException:
@@ -260,47 +197,7 @@ def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
         keep_name = {lake.RECORDING_FILE.format(keep[:16])} if keep else set()
         lake.remove_recordings(table, found, ids, ws.data / ".compact" / f"replace-{uuid.uuid4().hex[:8]}",
                                keep=keep_name)
-    for rid in ids - {keep}:
-        for f in ws.table("raw").glob(f"date=*/equipment={item.equipment_id}/{lake.RECORDING_FILE.format(rid[:16])}"):
-            f.unlink(missing_ok=True)
-
-
-def compute_features(settings: Settings, equipment_id: str, recording_id: str, chunks, channels, rate: float,
-                     start: datetime, rpm: float | None, source: str, *,
-                     gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
-    """A recording's indicators (FeatureResult with the physics warnings added), its times checked.
-
-    A matching ``files`` rule with ``decimate`` low-passes and decimates the samples first.
-    """
-    equipment = settings.equipment_for(equipment_id)
-    rule = equipment.rule_for(Path(source).name)
-    if rule is not None and rule.decimate:
-        q = rule.decimate
-        chunks, rate = decimate_chunks(chunks, q), rate / q
-        gaps = ((i // q, g) for i, g in (gaps if gaps is not None else []))  # lazy: filled while streaming
-    machine = Machine.of(equipment, rpm)
-    file_units = set((units or {}).values())
-    if machine.units is None and len(file_units) == 1:  # the file's own units (TDMS, UFF) when the config has none
-        machine = dataclasses.replace(machine, units=file_units.pop())
-    result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
-                     equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine,
-                     gaps=gaps, units=units)
-    check_times(source, start, rate, result.n_samples, settings)
-    result.warnings[:0] = machine.checks(rate, equipment_id)
-    return result
-
-
-def features_for(ws: Workspace, settings: Settings, equipment_id: str, recording_id: str, chunks, channels,
-                 rate: float, start: datetime, rpm: float | None, source: str, table_dir: Path | None = None,
-                 gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
-    """Compute a recording's indicators and write them to ``features`` (or ``table_dir``).
-
-    Returns (FeatureResult with the physics warnings added, partitions written).
-    """
-    result = compute_features(settings, equipment_id, recording_id, chunks, channels, rate, start, rpm, source,
-                              gaps=gaps, units=units)
-    partitions = lake.write_partitioned(result.table, table_dir or ws.table("features"), recording_id[:16])
-    return result, partitions
+    tables.drop_raw(ws, item.equipment_id, ids - {keep})
 
 
 class _Dedup:
@@ -375,11 +272,6 @@ def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) ->
         raise  # KeyboardInterrupt, SystemExit
 
 
-def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
-    """The manifest of the embedding the features written now carry (written once per definition)."""
-    return embedding.ensure_manifest(ws.artifacts / "models" / "embedding", embedding.definition(settings.features.bands_hz))
-
-
 def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item: SourceFile) -> FileResult:
     """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted).
 
@@ -397,6 +289,7 @@ def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item:
 FanOut = Callable[[list[SourceFile], dict[str, str]], list[FileResult]]
 
 
+@recorded("ingest")
 def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: bool = False, retry_failed: bool = False,
         progress: Callable[[str, dict], None] | None = None, fan_out: FanOut | None = None) -> IngestResult:
     """Ingest every new or changed file under ``source``; returns the run's counts.
@@ -420,33 +313,25 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
     ws.ensure()
     catalog.ensure(ws.catalog_path)
     result = IngestResult(source=display(source))
-    with run_record(ws, "ingest", settings) as counts, \
-            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                      on_wait=lambda msg: notify("wait", {"message": msg})):
+    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
+                   on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         try:
             _run(ws, settings, source, include_expired, retry_failed, notify, fan_out, result)
         except IngestStopped as exc:
             log.error("%s", exc, exc_info=exc.__cause__ or exc)
-            _record(counts, result)
+            exc.partial = result  # what completed before the stop: recorded with the failed run
             raise
         except BaseException as exc:
             if not (isinstance(exc, Exception) or is_panic(exc)) or isinstance(exc, VibraError):
                 raise
             log.error("ingest stopped", exc_info=exc)
-            _record(counts, result)
-            raise IngestStopped(describe(exc, None, ws)) from exc
+            stopped = IngestStopped(describe(exc, None, ws))
+            stopped.partial = result
+            raise stopped from exc
         result.seconds = time.perf_counter() - started
-        _record(counts, result)
-        if result.failed:
-            counts["status"] = "partial"
         count_ingest(ws, result)
     return result
-
-
-def _record(counts: dict, result: IngestResult) -> None:
-    counts.update(new=result.new, skipped=result.skipped, duplicates=result.duplicates, failed=result.failed,
-                  deferred=result.deferred, windows=result.windows)
 
 
 def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool, retry_failed: bool, notify,
@@ -609,8 +494,7 @@ def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], re
             kept = set(owner[rid][1])
             for date, eid in fr.partitions:
                 if (date, eid) not in kept:  # its windows landed elsewhere: remove that copy
-                    (lake.partition_dir(ws.table("features"), date, eid) / f"part-{rid[:16]}.parquet").unlink(
-                        missing_ok=True)
+                    tables.drop_recording_file(ws, tables.FEATURES, date, eid, rid)
             row = _base_row(item, "duplicate", now)
             row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now,
                        settings_hash=fr.row.get("settings_hash"))

@@ -17,7 +17,7 @@ import re
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,11 +25,11 @@ from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import catalog, lake, tables
 from vibra.storage.locks import exclusive, table_exclusive
+from vibra.storage.staging import COMPACT_DIR, clean_compact_leftovers
 from vibra.workspace import Workspace
 
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import StageResult, recorded
 
-COMPACT_DIR = ".compact"
 # raw keeps one file per recording by design (found by name); the rest can be merged
 COMPACTABLE = tables.compactable()
 RETAINABLE = tables.retainable()
@@ -38,30 +38,12 @@ FEATURE_FILE = re.compile(r"^part-([0-9a-f]{16})\.parquet$")
 
 
 @dataclass
-class CompactResult:
+class CompactResult(StageResult):
+    COUNTS = ("tables",)
+
     tables: dict = field(default_factory=dict)   # table -> {partitions, files_before, files_after, rows}
     skipped_uncommitted: int = 0
     seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def clean_compact_leftovers(ws: Workspace) -> list[str]:
-    """Remove what killed compactions left (twin folders: unused new files or already-swapped old ones)."""
-    root = ws.data / COMPACT_DIR
-    removed = []
-    if root.exists():
-        for work in root.iterdir():
-            # the exchange fallback (no renameat2) may have parked a partition under "<name>.exchange"
-            for side in work.glob("**/*.exchange"):
-                final = ws.lake / side.relative_to(work / "twin").parent / side.name.removesuffix(".exchange")
-                if not final.exists():
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    side.rename(final)
-            shutil.rmtree(work, ignore_errors=True)
-            removed.append(str(work))
-    return removed
 
 
 def _completed_ids(ws: Workspace) -> set[str]:
@@ -121,6 +103,7 @@ def compact_partition(ws: Workspace, table: str, part: Path, work: Path, keep_ap
             "kept_apart": len(apart)}
 
 
+@recorded("maintain compact")
 def compact(ws: Workspace, settings: Settings, *, tables: list[str] | None = None, min_files: int = 2) -> CompactResult:
     """Merge the small files of every partition holding at least ``min_files`` of them."""
     tables = tables or list(COMPACTABLE)
@@ -132,8 +115,7 @@ def compact(ws: Workspace, settings: Settings, *, tables: list[str] | None = Non
         raise InputError(f"--min-files {min_files}: use 2 or more")
     result = CompactResult()
     started = time.perf_counter()
-    with run_record(ws, "maintain compact", settings) as counts, \
-            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
+    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
         clean_compact_leftovers(ws)
         completed = _completed_ids(ws)
         work = ws.data / COMPACT_DIR / uuid.uuid4().hex[:8]
@@ -154,7 +136,6 @@ def compact(ws: Workspace, settings: Settings, *, tables: list[str] | None = Non
         finally:
             shutil.rmtree(work, ignore_errors=True)
         result.seconds = time.perf_counter() - started
-        counts.update(tables=result.tables)
     return result
 
 
@@ -168,6 +149,13 @@ def parse_age(text: str) -> timedelta:
     return timedelta(days=n) if unit == "d" else timedelta(weeks=n) if unit == "w" else timedelta(hours=n)
 
 
+def _retention_counts(out: dict) -> dict:
+    extra = {"bytes": out["bytes"]} if out["dry_run"] else {"recordings_expired": out["recordings_expired"]}
+    return {"table": out["table"], "dates": len(out["dates"]), "files": out["files"], **extra}
+
+
+# a dry run is recorded too: it is what an operator checks before the real one
+@recorded(lambda kw: "maintain retention" + (" --dry-run" if kw.get("dry_run") else ""), _retention_counts)
 def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *, dry_run: bool = False,
               now: datetime | None = None) -> dict:
     """Drop whole date partitions of ``table`` older than the age; the ledger keeps the recordings' history."""
@@ -179,12 +167,9 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
     files = [f for d in dates for f in folder.glob(f"date={d}/equipment=*/*.parquet")]
     out = {"table": table, "cutoff_date": cutoff, "dry_run": dry_run, "dates": dates, "files": len(files),
            "bytes": sum(f.stat().st_size for f in files), "recordings_expired": 0}
-    if dry_run:  # recorded too: a dry run is what an operator checks before the real one
-        with run_record(ws, "maintain retention --dry-run", settings) as counts:
-            counts.update(table=table, dates=len(dates), files=len(files), bytes=out["bytes"])
+    if dry_run:
         return out
-    with run_record(ws, "maintain retention", settings) as counts, \
-            exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
+    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
         expired = []
         if table == "features":
             expired = _recordings_only_in(ws, folder, dates)
@@ -202,7 +187,6 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
             hourly.rebuild(ws.lake, {(d, p.name.split("=", 1)[1]) for d in dates
                                      for p in ws.table("hourly").glob(f"date={d}/equipment=*")})
         out["recordings_expired"] = len(expired)
-        counts.update(table=table, dates=len(dates), files=len(files), recordings_expired=len(expired))
     return out
 
 
@@ -234,6 +218,7 @@ def _mark_expired(ws: Workspace, recording_ids: list[str]) -> None:
 
 # -- garbage collection -----------------------------------------------------------------------------
 
+@recorded("maintain gc", lambda removed: {k: len(v) for k, v in removed.items()})
 def gc(ws: Workspace, settings: Settings, keep: int) -> dict:
     """Old versions of every registered artifact kind (``vibra.storage.artifacts.KINDS``): all but the
     ``keep`` newest of each store, never the one ``latest`` names nor the newest that verifies.
@@ -242,7 +227,4 @@ def gc(ws: Workspace, settings: Settings, keep: int) -> dict:
 
     if keep < 1:
         raise InputError(f"--keep {keep}: keep at least 1 version")
-    with run_record(ws, "maintain gc", settings) as counts:
-        out = artifacts.collect(ws.artifacts, keep)
-        counts.update({k: len(v) for k, v in out.items()})
-    return out
+    return artifacts.collect(ws.artifacts, keep)

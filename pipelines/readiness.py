@@ -19,11 +19,12 @@ from vibra.readiness import GREEN, RANK, RED, Metric, metric, overall
 from vibra.settings import Settings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.signal.indicators import SPECTRAL_COLUMNS
-from vibra.storage import artifacts, catalog, lake
+from vibra.storage import artifacts, catalog, tables
+from vibra.storage.labels import labelled_windows, list_events
+from vibra.storage.tables import read_clusters, read_windows
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import latest_manifest, read_clusters, read_windows
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import recorded
 
 SCHEMA = {
     "status": "green | amber | red: the worst metric",
@@ -37,36 +38,8 @@ SCHEMA = {
 ISO_BAND_HIGH_HZ = 1000.0  # ISO 20816 velocity band is 10–1000 Hz: Nyquist must reach it
 
 
-def _window_stats(ws: Workspace, emb_version: str):
-    """Per equipment × channel: windows, with the current embedding, dimensions seen, missing cells, time span."""
-    import duckdb
-
-    files = [str(f) for f in lake.partition_files(ws.table("features"))]
-    if not files:
-        return []
-    with duckdb.connect() as con, lake.reading(files):
-        con.execute("SET TimeZone = 'UTC'")
-        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {lake.READ_FILES}", [files]).fetchall()}
-        numeric = [c for c in (*TIME_COLUMNS, *SPECTRAL_COLUMNS) if c in have]
-        missing = " + ".join(f"count(*) FILTER (WHERE {c} IS NULL OR isnan({c}))" for c in numeric) or "0"
-        version = "embedding_version" if "embedding_version" in have else "NULL::VARCHAR"
-        dims = "len(embedding)" if "embedding" in have else "NULL::BIGINT"
-        rows = con.execute(f"""
-            SELECT equipment_id, channel, count(*) AS n,
-                   count(*) FILTER (WHERE {version} = ? AND {dims} IS NOT NULL) AS current,
-                   count({dims}) AS with_embedding, list(DISTINCT {dims}) FILTER (WHERE {dims} IS NOT NULL) AS dims,
-                   {missing} AS missing_cells, {len(numeric)} AS numeric_columns,
-                   min(window_start) AS first, max(window_end) AS last
-            FROM {lake.READ_FILES} GROUP BY ALL ORDER BY ALL""", [emb_version, files]).fetchall()
-    names = ("equipment_id", "channel", "n", "current", "with_embedding", "dims", "missing_cells", "numeric_columns",
-             "first", "last")
-    return [dict(zip(names, r)) for r in rows]
-
-
 def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime,
              emb_version: str) -> tuple[list[Metric], dict, list]:
-    from vibra_pipelines import defects
-
     r = settings.readiness
     out: list[Metric] = []
     gauges: dict = {}
@@ -83,7 +56,7 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
                       + ("; run vibra features rebuild" if len(dims) > 1 else "")))
     gauges["coverage"], gauges["with_embedding"] = coverage, current
 
-    manifest = latest_manifest(ws)
+    manifest = artifacts.store(ws.artifacts, "clustering").latest_manifest()
     flagged: list[int] = []
     if manifest is None:
         note = "no clustering yet: run vibra cluster"
@@ -95,7 +68,7 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
     else:
         members = read_clusters(ws)
         sizes = {int(k): v for k, v in manifest["sizes"].items()}
-        labelled = defects.labelled_windows(ws, members)
+        labelled = labelled_windows(ws, members)
         labelled_ids = sorted({int(c) for c in labelled["cluster_id"].to_list() if c >= 0}) if labelled.height else []
         label_cov = len(labelled_ids) / len(sizes) if sizes else 0.0
         out.append(metric("noise_ratio", "workspace", manifest["noise_ratio"], r.noise_ratio_green, r.noise_ratio_red,
@@ -142,7 +115,7 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
         import polars as pl
 
         keys = read_windows(ws, ["embedding_version"]).filter(pl.col("embedding_version") == emb_version)
-        labelled = defects.labelled_windows(ws, keys)
+        labelled = labelled_windows(ws, keys)
         if labelled.height:
             counts = dict(labelled.group_by("defect").len().iter_rows())
     # RUL learns from run-to-failure lives: with 1 … MIN_LIVES − 1 failures its answer is the survival
@@ -150,7 +123,7 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
     # in use and has nothing to say: green, with a note, so a gate that never uses RUL is not held up.
     from vibra.rul import MIN_LIVES
 
-    n_failures = sum(1 for e in defects.list_events(ws) if e["kind"] == "failure")
+    n_failures = sum(1 for e in list_events(ws) if e["kind"] == "failure")
     rul_metric = metric("rul_failed_lives", "workspace", n_failures, MIN_LIVES, 0, "higher", ["rul"],
                         f"failures recorded (each ends a life in the RUL library); below {MIN_LIVES} the library is "
                         "too small to trust: record them with vibra label failure / import-events")
@@ -230,33 +203,39 @@ def _waveform(ws: Workspace, settings: Settings, stats: list[dict]) -> list[Metr
     return out
 
 
-def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, fail_on: str = "never",
-        now: datetime | None = None, record: bool = True) -> dict:
-    """Every readiness metric with its verdict, the overall status, and the Prometheus gauges."""
-    from contextlib import nullcontext
+def assess(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, fail_on: str = "never",
+           now: datetime | None = None) -> dict:
+    """Every readiness metric with its verdict and the overall status; sets the Prometheus gauges.
 
+    Neither recorded as a run nor stored: :func:`run` does both (``vibra readiness``); a snapshot
+    records the assessment of the lake it freezes."""
     now = now or datetime.now(timezone.utc)
     emb_version = embedding.version_of(embedding.definition(settings.features.bands_hz))
     catalog.ensure(ws.catalog_path)
-    ctx = run_record(ws, "readiness", settings) if record else nullcontext({})
-    with ctx as counts:
-        stats = _window_stats(ws, emb_version)
-        dataset, gauges, flagged = _dataset(ws, settings, stats, now, emb_version)
-        wave = _waveform(ws, settings, stats)
-        if equipment:
-            wave = [m for m in wave if m.scope.split("/")[1] in equipment]
-        found = dataset + wave
-        status, per_eq = overall(found)
-        report = {
-            "status": status, "generated_at": now.isoformat(), "embedding_version": emb_version,
-            "counts": {s: sum(1 for m in found if m.status == s) for s in RANK},
-            "equipment": per_eq, "metrics": [m.as_dict() for m in found], "flagged_for_merge": flagged,
-            "fail_on": fail_on, "failed": fail_on != "never" and RANK[status] >= RANK[fail_on],
-        }
-        _gauges(ws, report, gauges, stats, now)
-        if record:
-            artifacts.store(ws.artifacts, "readiness").put(artifacts.new_version("readiness", now=now), report)
-        counts.update(readiness=status, red=report["counts"][RED])
+    stats = tables.window_stats(ws, emb_version, (*TIME_COLUMNS, *SPECTRAL_COLUMNS))
+    dataset, gauges, flagged = _dataset(ws, settings, stats, now, emb_version)
+    wave = _waveform(ws, settings, stats)
+    if equipment:
+        wave = [m for m in wave if m.scope.split("/")[1] in equipment]
+    found = dataset + wave
+    status, per_eq = overall(found)
+    report = {
+        "status": status, "generated_at": now.isoformat(), "embedding_version": emb_version,
+        "counts": {s: sum(1 for m in found if m.status == s) for s in RANK},
+        "equipment": per_eq, "metrics": [m.as_dict() for m in found], "flagged_for_merge": flagged,
+        "fail_on": fail_on, "failed": fail_on != "never" and RANK[status] >= RANK[fail_on],
+    }
+    _gauges(ws, report, gauges, stats, now)
+    return report
+
+
+@recorded("readiness", lambda report: {"readiness": report["status"], "red": report["counts"][RED]})
+def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, fail_on: str = "never",
+        now: datetime | None = None) -> dict:
+    """:func:`assess`, recorded as a run and stored as the readiness store's new version."""
+    report = assess(ws, settings, equipment=equipment, fail_on=fail_on, now=now)
+    generated = datetime.fromisoformat(report["generated_at"])
+    artifacts.store(ws.artifacts, "readiness").put(artifacts.new_version("readiness", now=generated), report)
     return report
 
 

@@ -10,24 +10,23 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 
-from vibra import __version__
+from vibra import __version__, summaries
 from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
+from vibra.models import registry
 from vibra.physics import iso_limits
 from vibra.report import svg
 from vibra.settings import Settings
-from vibra.storage import artifacts
-from vibra.storage.lake import partition_files, read_frame, write_text
+from vibra.storage import artifacts, tables
+from vibra.storage.lake import write_text
 from vibra.workspace import Workspace
 
-from vibra_pipelines import anomaly, cluster, diagnose, forecast, status
-from vibra_pipelines import rul as rul_stage
-from vibra_pipelines.runs import recorded
+from vibra_pipelines.runs import StageResult, recorded
 
 PROJECTION_POINTS = 1500  # markers on the clusters page
 MAX_DEFECT_ROWS = 30  # recordings listed on a machine page
@@ -36,7 +35,7 @@ FAULT_NAMES = {"env_bpfo": "outer race", "env_bpfi": "inner race", "env_bsf": "b
 
 
 @dataclass
-class ReportResult:
+class ReportResult(StageResult):
     out: str
     index: str
     pages: list[str] = field(default_factory=list)
@@ -44,8 +43,8 @@ class ReportResult:
     bytes_written: int = 0
     seconds: float = 0.0
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"machines": self.machines, "pages": len(self.pages), "bytes": self.bytes_written}
 
 
 def _slug(equipment_id: str) -> str:
@@ -55,15 +54,6 @@ def _slug(equipment_id: str) -> str:
 def latest_readiness(ws: Workspace) -> dict | None:
     """The latest readiness report (``vibra readiness``), or None before the first one."""
     return artifacts.store(ws.artifacts, "readiness").latest_manifest()
-
-
-def _hourly(ws: Workspace, eid: str):
-    import polars as pl
-
-    files = partition_files(ws.table("hourly"), eid)
-    if not files:
-        return pl.DataFrame()
-    return read_frame(files).sort("hour")
 
 
 def _trend_chart(hourly, column: str, title: str, unit: str, bands=None) -> str:
@@ -92,7 +82,7 @@ def _iso_bands(settings: Settings, eid: str) -> list[tuple]:
 def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
     import polars as pl
 
-    hourly = _hourly(ws, eid)
+    hourly = tables.read_hourly(ws, eid)
     eq = settings.equipment_for(eid)
     page = {"equipment_id": eid, "slug": _slug(eid), "label": eq.label or "", "info": info, "charts": {},
             "missing": [], "episodes": [], "forecast": None}
@@ -102,7 +92,7 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
     page["charts"]["kurtosis"] = _trend_chart(hourly, "kurtosis", "Kurtosis (Pearson, Gaussian = 3)", "–")
     page["charts"]["crest"] = _trend_chart(hourly, "crest_factor", "Crest factor", "peak / RMS")
     # latest windows: ISO zone and the bearing fault bands
-    feats = anomaly.read_features(ws, eid)
+    feats = tables.read_features(ws, eid)
     zone, fault = None, None
     if feats.height:
         last = feats.filter(pl.col("window_start") >= feats["window_start"].max() - pl.duration(hours=1))
@@ -123,19 +113,19 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
     if spectrum:
         page["charts"]["envelope"] = spectrum
     # anomaly timeline and episodes
-    scores = anomaly.read_scores(ws, eid)
+    scores = tables.read_scores(ws, eid)
     model = settings.anomaly.model
     if scores.height and (scores["model_type"] == model).any():
         cur = scores.filter(pl.col("model_type") == model)
         # the version that scored the latest window, with the online chain it continues (detect --update)
         latest = cur.sort("window_start").tail(1)
-        cur = cur.filter(pl.col("model_version").is_in(anomaly.chain_of(ws, latest["scope"][0], model,
-                                                                         latest["model_version"][0]))
+        scope = registry.root(ws.artifacts) / latest["scope"][0]
+        cur = cur.filter(pl.col("model_version").is_in(registry.chain(scope, model, latest["model_version"][0]))
                          & (pl.col("scope") == latest["scope"][0])).sort("window_start")
         chart = svg.Chart(title=f"Anomaly score ({model}) and threshold", y_label="score")
         chart.lines = [svg.Line("score", cur["window_start"].to_list(), cur["score"].to_list(), svg.PALETTE[0])]
         chart.hlines = [(float(cur["threshold"][0]), svg.PALETTE[3], "threshold")]
-        episodes = anomaly.episodes(ws, settings, equipment=[eid], model=model, frames=(scores, feats))
+        episodes = summaries.episodes(ws, settings, equipment=[eid], model=model, scores_table=scores, features_table=feats)
         for e in episodes:
             chart.points.append(([datetime.fromisoformat(e["start"])], [e["peak_score"]], svg.PALETTE[3],
                                  "alarm episode start"))
@@ -145,7 +135,7 @@ def _machine(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
         page["missing"].append("anomaly timeline: run `vibra train` and `vibra detect`")
     # forecast with intervals and the alarm limit
     try:
-        shown = forecast.show(ws, eid)
+        shown = summaries.latest_forecast(ws, eid)
     except InputError:
         shown = None
         page["missing"].append("forecast: run `vibra forecast`")
@@ -177,9 +167,8 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
     from the kept raw waveform or the source file (None when neither can be read)."""
 
     from vibra.physics import envelope_spectra, fault_frequencies_hz
-    from vibra.readers import open_recording
     from vibra.signal.indicators import window_spectra
-    from vibra.storage import catalog, raw
+    from vibra.storage import catalog
 
     eq = settings.equipment_for(eid)
     if feats.height == 0 or eq.bearing is None or "envelope_band_lo_hz" not in feats.columns:
@@ -195,15 +184,10 @@ def _envelope_spectrum(ws: Workspace, settings: Settings, eid: str, feats) -> st
     length, fs = settings.features.frame_length, float(last["sample_rate_hz"])
     start = int(last["window_index"]) * settings.features.hop_length
     try:
-        raw_file = raw.find(ws.table("raw"), eid, last["recording_id"])
-        if raw_file is not None:
-            meta, chunks = raw.read(raw_file)
-            channels = meta.channels
-        elif rows and Path(rows[0][0]).exists():
-            rec = open_recording(Path(rows[0][0]), eq, settings.ingest.chunk_rows)
-            chunks, channels = rec.chunks, rec.channels
-        else:
+        if not rows:
             return None
+        back = tables.read_recording(ws, settings, eid, last["recording_id"], rows[0][0])
+        chunks, channels = back.chunks, back.channels
         if last["channel"] not in channels:
             return None
         column, seen, parts = channels.index(last["channel"]), 0, []
@@ -285,15 +269,13 @@ def _worst_first(row: dict) -> tuple:
 
 
 def _clusters_page(ws: Workspace, settings: Settings, env, common: dict) -> str:
-    from vibra_pipelines import defects
-
     try:
-        table = defects.cluster_table(ws, settings)
+        table = summaries.cluster_table(ws, settings)
     except NotReadyError:
         return env.get_template("placeholder.html").render(
             title="Clusters", message="No clustering yet: fault-signature discovery (`vibra cluster`) has not run in "
                                       "this workspace.", **common)
-    proj = (cluster.latest_manifest(ws) or {}).get("projection") or {}
+    proj = (artifacts.store(ws.artifacts, "clustering").latest_manifest() or {}).get("projection") or {}
     chart = svg.Chart(title="Windows by cluster (2-D view of the clustering space)", y_label="component 2",
                       x_label="component 1")
     step = max(1, -(-len(proj.get("cluster_id", [])) // PROJECTION_POINTS))
@@ -312,12 +294,10 @@ def _defects(ws: Workspace, eid: str) -> dict | None:
     """A machine's defect assignments: per recording counts (newest first) and the recent top defect."""
     import polars as pl
 
-    from vibra_pipelines import defects
-
-    df = defects.read_defects(ws, [eid])
+    df = tables.read_defects(ws, [eid])
     if df.height == 0:
         return None
-    rows = defects.assignments(ws, [eid])[::-1][:MAX_DEFECT_ROWS]
+    rows = summaries.assignments(ws, [eid])[::-1][:MAX_DEFECT_ROWS]
     last_day = df.filter(pl.col("window_start") >= df["window_start"].max() - timedelta(days=1))
     shares = last_day.group_by("defect").agg(pl.len().alias("n")).sort("n", descending=True)
     top = [(d, n / last_day.height) for d, n in shares.iter_rows()]
@@ -348,7 +328,7 @@ def to_pdf(html_files: list[Path]) -> list[Path]:
     return written
 
 
-@recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
+@recorded("report")
 def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
         pdf: bool = False) -> ReportResult:
     """Render the report into ``out`` (default the workspace's ``reports/``)."""
@@ -357,15 +337,15 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
 
     started = time.perf_counter()
     out = (out or ws.reports).expanduser().resolve()
-    st = status.run(ws, equipment)
+    st = summaries.status(ws, equipment)
     infos = {e["equipment_id"]: e for e in st["equipment"]}
-    ids = anomaly.equipment_ids(ws, equipment)
+    ids = tables.equipment_ids(ws, equipment)
     env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
     verdicts: dict[str, list[dict]] = {}
-    for r in diagnose.run(ws, settings, equipment=equipment).recordings:  # newest first per machine
+    for r in summaries.verdicts(ws, equipment):  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
-    rul_latest = rul_stage.latest(ws) or {}
+    rul_latest = artifacts.store(ws.artifacts, "rul").latest_manifest() or {}
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
     for eid in ids:

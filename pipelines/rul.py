@@ -10,7 +10,7 @@ the one whose RUL is estimated. See :mod:`vibra.health` and :mod:`vibra.rul` for
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -21,12 +21,12 @@ from vibra import rul as rulmod
 from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import artifacts
-from vibra.storage.lake import partition_dir, write_parquet
+from vibra.storage import tables
+from vibra.storage.labels import list_events
 from vibra.storage.tables import equipment_ids, read_features
 from vibra.workspace import Workspace
 
-from vibra_pipelines.defects import list_events
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import StageResult, recorded
 
 HISTORY_POINTS = 300  # HI points kept per machine in the manifest (for the report's chart)
 
@@ -36,15 +36,16 @@ def rul_store(ws: Workspace) -> artifacts.VersionedStore:
 
 
 @dataclass
-class RulRun:
+class RulRun(StageResult):
     version: str = ""
     library: dict = field(default_factory=dict)
     machines: list[dict] = field(default_factory=list)
     duration_s: float = 0.0
     manifest: str = ""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def counts(self) -> dict:
+        return {"machines": len(self.machines), "lives": self.library.get("n_lives", 0),
+                "failed_lives": self.library.get("n_failed", 0)}
 
 
 def _points(df) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -94,6 +95,7 @@ def _params(lives: list[health.Life]) -> health.HIParams:
     return health.HIParams(baseline_points=int(min(60, max(5, n // 5))))
 
 
+@recorded("rul")
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None,
         progress: Callable[[int, int, str], None] | None = None) -> RulRun:
     """Estimate the RUL of every machine (or those in ``equipment``) from the workspace's library.
@@ -106,95 +108,93 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     now = datetime.now(timezone.utc)
     version = artifacts.new_version(now=now)
     result = RulRun(version=version)
-    with run_record(ws, "rul", settings) as counts:
-        events = list_events(ws)
-        library: list[health.Life] = []
-        current: dict[str, tuple[health.Life | None, float]] = {}
-        tick = progress if progress is not None else (lambda done, total, what: None)
-        machines = equipment_ids(ws)
-        for i, eid in enumerate(machines):
-            tick(i, len(machines), f"reading {eid}")
-            df = read_features(ws, eid)
-            if df.height == 0:
-                continue
-            t, cols = _points(df)
-            lives, cur, start = split_lives(eid, t, cols, [e for e in events if e["equipment_id"] == eid])
-            library += lives
-            current[eid] = (cur, start)
-        wanted = equipment_ids(ws, equipment) if equipment else sorted(current)
-        n_failed = sum(1 for life in library if life.failed)
-        params = _params(library)
-        indicator, fitted = None, None
-        info = {"n_lives": len(library), "n_failed": n_failed, "min_lives": rulmod.MIN_LIVES,
-                "lives": [{"name": x.name, "length_s": x.length_s, "failed": x.failed} for x in library],
-                "params": vars(params)}
-        if n_failed >= 2:
-            indicator = health.select(library, params=params)
-            lives_hi = [rulmod.LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed)
-                        for x in library]
-            fitted = rulmod.fit_library(lives_hi, params)
-            info.update(indicator=indicator.as_dict(),
-                        survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
-                        trusted=n_failed >= rulmod.MIN_LIVES)
-        elif n_failed == 1:
-            prior = rulmod.WeibullPrior().fit([x.length_s for x in library], [x.failed for x in library])
-            info.update(survival_prior={"shape": prior.shape_, "scale_s": prior.scale_s_}, trusted=False)
+    events = list_events(ws)
+    library: list[health.Life] = []
+    current: dict[str, tuple[health.Life | None, float]] = {}
+    tick = progress if progress is not None else (lambda done, total, what: None)
+    machines = equipment_ids(ws)
+    for i, eid in enumerate(machines):
+        tick(i, len(machines), f"reading {eid}")
+        df = read_features(ws, eid)
+        if df.height == 0:
+            continue
+        t, cols = _points(df)
+        lives, cur, start = split_lives(eid, t, cols, [e for e in events if e["equipment_id"] == eid])
+        library += lives
+        current[eid] = (cur, start)
+    wanted = equipment_ids(ws, equipment) if equipment else sorted(current)
+    n_failed = sum(1 for life in library if life.failed)
+    params = _params(library)
+    indicator, fitted = None, None
+    info = {"n_lives": len(library), "n_failed": n_failed, "min_lives": rulmod.MIN_LIVES,
+            "lives": [{"name": x.name, "length_s": x.length_s, "failed": x.failed} for x in library],
+            "params": vars(params)}
+    if n_failed >= 2:
+        indicator = health.select(library, params=params)
+        lives_hi = [rulmod.LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed)
+                    for x in library]
+        fitted = rulmod.fit_library(lives_hi, params)
+        info.update(indicator=indicator.as_dict(), choice=fitted.choice,
+                    survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
+                    trusted=n_failed >= rulmod.MIN_LIVES)
+    elif n_failed == 1:
+        prior = rulmod.WeibullPrior().fit([x.length_s for x in library], [x.failed for x in library])
+        info.update(survival_prior={"shape": prior.shape_, "scale_s": prior.scale_s_}, trusted=False)
+    else:
+        info.update(trusted=False)
+    result.library = info
+    rows = []
+    for i, eid in enumerate(wanted):
+        tick(i, len(wanted), eid)
+        cur, start = current.get(eid, (None, 0.0))
+        row = {"equipment_id": eid, "life_start": datetime.fromtimestamp(start, timezone.utc).isoformat()}
+        if cur is None:
+            result.machines.append({**row, "status": "no_data", "reason": "no recordings since the last event"})
+            continue
+        row["elapsed_s"] = float(cur.times_s[-1])
+        if n_failed == 0:
+            result.machines.append({**row, "status": "no_library",
+                                    "reason": "no failed lives in the workspace: record failures with "
+                                              "`vibra label failure` or `vibra label import-events`"})
+            continue
+        if fitted is None:
+            est = prior.predict(rulmod.LifeHI(eid, cur.times_s, np.zeros_like(cur.times_s)))
+            est.reason = f"survival prior: only {n_failed} failed life in the library; " + est.reason
+            hi, onset = None, None
         else:
-            info.update(trusted=False)
-        result.library = info
-        rows = []
-        for i, eid in enumerate(wanted):
-            tick(i, len(wanted), eid)
-            cur, start = current.get(eid, (None, 0.0))
-            row = {"equipment_id": eid, "life_start": datetime.fromtimestamp(start, timezone.utc).isoformat()}
-            if cur is None:
-                result.machines.append({**row, "status": "no_data", "reason": "no recordings since the last event"})
+            try:
+                hi = indicator.transform(cur.columns)
+            except InputError as exc:
+                result.machines.append({**row, "status": "refused", "reason": str(exc)})
                 continue
-            row["elapsed_s"] = float(cur.times_s[-1])
-            if n_failed == 0:
-                result.machines.append({**row, "status": "no_library",
-                                        "reason": "no failed lives in the workspace: record failures with "
-                                                  "`vibra label failure` or `vibra label import-events`"})
-                continue
-            if fitted is None:
-                est = prior.predict(rulmod.LifeHI(eid, cur.times_s, np.zeros_like(cur.times_s)))
-                est.reason = f"survival prior: only {n_failed} failed life in the library; " + est.reason
-                hi, onset = None, None
-            else:
-                try:
-                    hi = indicator.transform(cur.columns)
-                except InputError as exc:
-                    result.machines.append({**row, "status": "refused", "reason": str(exc)})
-                    continue
-                est = rulmod.estimate(fitted, cur.times_s, hi)
-                onset = est.details.get("onset_s")
-            status = "ok" if n_failed >= rulmod.MIN_LIVES else "library_too_small"
-            entry = {**row, "status": status, "model": est.model, "p10_s": est.p10_s, "p50_s": est.p50_s,
-                     "p90_s": est.p90_s, "threshold": est.threshold, "threshold_source": est.threshold_source,
-                     "reason": est.reason, "onset_s": onset,
-                     "indicator": indicator.name if indicator else None,
-                     "models": {k: {q: v[q] for q in ("p10_s", "p50_s", "p90_s")}
-                                for k, v in est.details.get("models", {}).items()}}
-            if hi is not None:
-                step = max(1, hi.shape[0] // HISTORY_POINTS)
-                entry["history"] = {"elapsed_s": cur.times_s[::step].round(1).tolist(),
-                                    "hi": np.round(hi[::step], 4).tolist()}
-            result.machines.append(entry)
-            rows.append({k: entry.get(k) for k in ("equipment_id", "status", "model", "p10_s", "p50_s", "p90_s",
-                                                  "threshold", "elapsed_s", "onset_s", "indicator", "reason")})
-        tick(len(wanted), len(wanted), "")
-        result.duration_s = time.perf_counter() - started
-        table = pl.DataFrame(rows, schema={"equipment_id": pl.String, "status": pl.String, "model": pl.String,
-                                           "p10_s": pl.Float64, "p50_s": pl.Float64, "p90_s": pl.Float64,
-                                           "threshold": pl.Float64, "elapsed_s": pl.Float64, "onset_s": pl.Float64,
-                                           "indicator": pl.String, "reason": pl.String})
-        manifest = {"version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
-                    "library": info, "machines": result.machines, "duration_s": result.duration_s,
-                    "models": ["survival_prior (Weibull)", "exp_degradation (Bayesian)", "similarity"],
-                    "selection": "survival prior before onset or with < 3 failed lives; after onset the earlier "
-                                 "P10/P50 and later P90 of similarity and exponential degradation"}
-        result.manifest = publish(ws, version, now, manifest, table)
-        counts.update(machines=len(result.machines), lives=len(library), failed_lives=n_failed)
+            est = rulmod.estimate(fitted, cur.times_s, hi)
+            onset = est.details.get("onset_s")
+        status = "ok" if n_failed >= rulmod.MIN_LIVES else "library_too_small"
+        entry = {**row, "status": status, "model": est.model, "p10_s": est.p10_s, "p50_s": est.p50_s,
+                 "p90_s": est.p90_s, "threshold": est.threshold, "threshold_source": est.threshold_source,
+                 "reason": est.reason, "onset_s": onset,
+                 "indicator": indicator.name if indicator else None,
+                 "models": {k: {q: v[q] for q in ("p10_s", "p50_s", "p90_s")}
+                            for k, v in est.details.get("models", {}).items()}}
+        if hi is not None:
+            step = max(1, hi.shape[0] // HISTORY_POINTS)
+            entry["history"] = {"elapsed_s": cur.times_s[::step].round(1).tolist(),
+                                "hi": np.round(hi[::step], 4).tolist()}
+        result.machines.append(entry)
+        rows.append({k: entry.get(k) for k in ("equipment_id", "status", "model", "p10_s", "p50_s", "p90_s",
+                                              "threshold", "elapsed_s", "onset_s", "indicator", "reason")})
+    tick(len(wanted), len(wanted), "")
+    result.duration_s = time.perf_counter() - started
+    table = pl.DataFrame(rows, schema={"equipment_id": pl.String, "status": pl.String, "model": pl.String,
+                                       "p10_s": pl.Float64, "p50_s": pl.Float64, "p90_s": pl.Float64,
+                                       "threshold": pl.Float64, "elapsed_s": pl.Float64, "onset_s": pl.Float64,
+                                       "indicator": pl.String, "reason": pl.String})
+    manifest = {"version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
+                "library": info, "machines": result.machines, "duration_s": result.duration_s,
+                "models": ["survival_prior (Weibull)", "exp_degradation (Bayesian)", "similarity", "life_fraction"],
+                "selection": "survival prior before onset or with < 3 failed lives; after onset the model "
+                             "chosen by leave-one-life-out over the library (library.choice)"}
+    result.manifest = publish(ws, version, now, manifest, table)
     return result
 
 
@@ -203,9 +203,7 @@ def publish(ws: Workspace, version: str, now: datetime, manifest: dict, table) -
     through the store, which moves ``latest`` last: a reader never sees a half-written version."""
     import polars as pl
 
-    table = table.with_columns(model_version=pl.lit(version), generated_at=pl.lit(now))
-    for (eid,), part in table.group_by(["equipment_id"], maintain_order=True):
-        write_parquet(part, partition_dir(ws.table("rul"), now.date().isoformat(), eid) / f"part-{version}.parquet")
+    tables.write_rul(ws, table.with_columns(model_version=pl.lit(version), generated_at=pl.lit(now)), version)
     store = rul_store(ws)
     store.put(version, manifest)
     return str(store.root / version / store.manifest)

@@ -9,12 +9,13 @@ vibra version. A successful run also sets
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import logging
 import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, ClassVar, Iterator
 
 from vibra import __version__
 from vibra.settings import Settings
@@ -133,16 +134,61 @@ def count_forecast(ws: Workspace, series: list[dict], ok: bool) -> None:
         metrics.counter("vibra_forecasts_generated_total", "Series forecast, by status.", per)])
 
 
-def recorded(command: str, counts_of=lambda result: {}):
-    """Decorator: run ``fn(ws, settings, ...)`` inside :func:`run_record`; ``counts_of(result)`` gives its counts."""
+class StageResult:
+    """What a stage returns, in one shape for everyone who reads it.
+
+    A result is a dataclass deriving from this. :meth:`as_dict` is its JSON form (the CLI's
+    ``--json`` and a flow task's return): every field, nested results as their own ``as_dict()``;
+    a field declared with ``field(repr=False)`` is working state for a caller in Python and is left
+    out. :meth:`counts` is what the run record keeps (``vibra runs``, the log line): by default the
+    fields named in ``COUNTS``; a ``status`` key (``partial``) sets the run's status.
+    """
+
+    COUNTS: ClassVar[tuple[str, ...]] = ()
+
+    def as_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.repr}
+
+    def counts(self) -> dict:
+        return {name: getattr(self, name) for name in self.COUNTS}
+
+
+def _plain(value):
+    if isinstance(value, StageResult):
+        return value.as_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def recorded(command: str | Callable[[dict], str], counts_of: Callable[[object], dict] | None = None):
+    """Decorator: run ``fn(ws, settings, ...)`` inside :func:`run_record` — the one way a run is recorded.
+
+    The run's counts are the result's :meth:`StageResult.counts`, or ``counts_of(result)`` for a
+    stage that returns a plain dict; a stage that stops partway may attach its partial result to the
+    exception as ``partial``, whose counts are kept with the failed run. ``command`` may be a function of the call's keyword arguments
+    (``doctor`` or ``doctor --repair``).
+    """
     import functools
 
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(ws, settings, *args, **kwargs):
-            with run_record(ws, command, settings) as counts:
-                result = fn(ws, settings, *args, **kwargs)
-                counts.update(counts_of(result))
+            name = command(kwargs) if callable(command) else command
+            with run_record(ws, name, settings) as counts:
+                try:
+                    result = fn(ws, settings, *args, **kwargs)
+                except BaseException as exc:
+                    # a stage stopped partway attaches what it completed (``exc.partial``): kept with the failure
+                    partial = getattr(exc, "partial", None)
+                    if isinstance(partial, StageResult):
+                        counts.update({k: v for k, v in partial.counts().items() if k != "status"})
+                    raise
+                counts.update(counts_of(result) if counts_of is not None else result.counts())
             return result
         return wrapper
     return deco

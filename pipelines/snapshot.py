@@ -21,12 +21,11 @@ from vibra import __version__
 from vibra.errors import InputError, NotReadyError
 from vibra.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.storage import artifacts
-from vibra.storage.tables import WINDOW_KEYS
+from vibra.storage import artifacts, labels
+from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_defects
 from vibra.workspace import Workspace
 
-from vibra_pipelines.cluster import latest_manifest, read_clusters
-from vibra_pipelines.runs import run_record
+from vibra_pipelines.runs import recorded
 
 KEYS = list(WINDOW_KEYS)
 
@@ -46,9 +45,7 @@ def training_rows(ws: Workspace, settings: Settings):
     """Every window of the current embedding with cluster_id, defect and label_source, in key order."""
     import polars as pl
 
-    from vibra_pipelines import defects
-
-    pop = defects.population(ws, settings)
+    pop = labels.population(ws, settings)
     if pop.windows.height == 0:
         raise NotReadyError("no windows with the current embedding; run `vibra ingest` (or `vibra features rebuild`)")
     df = pop.windows.select(*KEYS, "window_start", "embedding")
@@ -58,7 +55,7 @@ def training_rows(ws: Workspace, settings: Settings):
     else:
         df = df.with_columns(cluster_id=pl.lit(None, pl.Int64))
     direct = pop.labelled.select(*KEYS, "defect", "label_source")
-    knn = defects.read_defects(ws)
+    knn = read_defects(ws)
     if knn.height:
         knn = (knn.filter(pl.col("defect") != "unknown")
                .select(*KEYS, pl.col("defect").alias("knn_defect"),
@@ -89,45 +86,46 @@ def select(df, stratify: str, max_per_class: int | None, seed: int):
     return df[rows]
 
 
-def run(ws: Workspace, settings: Settings, *, stratify: str = "equipment", max_per_class: int | None = None,
-        seed: int = 0) -> dict:
-    """Write a new snapshot version; returns its metadata."""
-    from vibra_pipelines import defects, readiness
+@recorded("snapshot", lambda meta: {"version": meta["version"], "rows": meta["rows"]})
+def run(ws: Workspace, settings: Settings, *, readiness: dict, stratify: str = "equipment",
+        max_per_class: int | None = None, seed: int = 0) -> dict:
+    """Write a new snapshot version; returns its metadata.
 
+    ``readiness`` is the readiness assessment of the lake now (``vibra_pipelines.readiness.assess``, made
+    by the caller): the snapshot records its status and red metrics.
+    """
     if stratify not in STRATA:
         raise InputError(f"--stratify {stratify!r}: use one of {', '.join(STRATA)}")
-    with run_record(ws, "snapshot", settings) as counts:
-        rows, emb_version = training_rows(ws, settings)
-        picked = select(rows, stratify, max_per_class, seed)
-        snapshots = store(ws)
-        with snapshots.staging() as tmp:
-            picked.write_parquet(tmp / "data.parquet", compression="zstd", statistics=True)
-            sha = sha256_file(tmp / "data.parquet")
-            now = datetime.now(timezone.utc)
-            version = artifacts.new_version(sha[:8], now=now)
-            classes = dict(sorted(
-                (k or UNLABELLED, v) for k, v in picked.group_by("defect").len().iter_rows()))
-            labelled = [v for k, v in classes.items() if k != UNLABELLED]
-            per_eq = dict(sorted(picked.group_by("equipment_id").len().iter_rows()))
-            knn = defects.latest_knn(ws)
-            clustering = latest_manifest(ws)
-            ready = readiness.run(ws, settings, record=False)
-            meta = snapshots.commit(tmp, version, {
-                "created_at": now.isoformat(), "rows": picked.height,
-                "rows_before_selection": rows.height, "stratify": stratify, "max_per_class": max_per_class,
-                "seed": seed, "class_balance": classes,
-                "imbalance_ratio": (max(labelled) / min(labelled)) if len(labelled) >= 2 else None,
-                "labelled_rows": int(sum(labelled)),
-                "equipment_share": {k: round(v / max(picked.height, 1), 6) for k, v in per_eq.items()},
-                "equipment_rows": per_eq, "embedding_version": emb_version,
-                "embedding_dimension": int(picked["embedding"].list.len().max() or 0) if picked.height else 0,
-                "clustering_version": clustering["version"] if clustering else None,
-                "knn_version": knn["version"] if knn else None, "label_digest": defects.label_digest(ws),
-                "data_sha256": sha, "vibra_version": __version__, "settings": settings.as_dict(),
-                "readiness": {"status": ready["status"], "counts": ready["counts"],
-                              "red": [f"{m['name']} ({m['scope']})" for m in ready["metrics"] if m["status"] == "red"]},
-            })
-        counts.update(version=version, rows=picked.height)
+    rows, emb_version = training_rows(ws, settings)
+    picked = select(rows, stratify, max_per_class, seed)
+    snapshots = store(ws)
+    with snapshots.staging() as tmp:
+        picked.write_parquet(tmp / "data.parquet", compression="zstd", statistics=True)
+        sha = sha256_file(tmp / "data.parquet")
+        now = datetime.now(timezone.utc)
+        version = artifacts.new_version(sha[:8], now=now)
+        classes = dict(sorted(
+            (k or UNLABELLED, v) for k, v in picked.group_by("defect").len().iter_rows()))
+        labelled = [v for k, v in classes.items() if k != UNLABELLED]
+        per_eq = dict(sorted(picked.group_by("equipment_id").len().iter_rows()))
+        knn = artifacts.store(ws.artifacts, "knn").latest_manifest()
+        clustering = artifacts.store(ws.artifacts, "clustering").latest_manifest()
+        ready = readiness
+        meta = snapshots.commit(tmp, version, {
+            "created_at": now.isoformat(), "rows": picked.height,
+            "rows_before_selection": rows.height, "stratify": stratify, "max_per_class": max_per_class,
+            "seed": seed, "class_balance": classes,
+            "imbalance_ratio": (max(labelled) / min(labelled)) if len(labelled) >= 2 else None,
+            "labelled_rows": int(sum(labelled)),
+            "equipment_share": {k: round(v / max(picked.height, 1), 6) for k, v in per_eq.items()},
+            "equipment_rows": per_eq, "embedding_version": emb_version,
+            "embedding_dimension": int(picked["embedding"].list.len().max() or 0) if picked.height else 0,
+            "clustering_version": clustering["version"] if clustering else None,
+            "knn_version": knn["version"] if knn else None, "label_digest": labels.label_digest(ws),
+            "data_sha256": sha, "vibra_version": __version__, "settings": settings.as_dict(),
+            "readiness": {"status": ready["status"], "counts": ready["counts"],
+                          "red": [f"{m['name']} ({m['scope']})" for m in ready["metrics"] if m["status"] == "red"]},
+        })
     return meta
 
 
@@ -155,11 +153,10 @@ def show(ws: Workspace, version: str) -> dict:
 
 def read(ws: Workspace, version: str):
     """A snapshot's rows, after checking the data file against its recorded sha256."""
-    import polars as pl
-
     show(ws, version)
-    folder, _ = store(ws).load(version)
-    return pl.read_parquet(folder / "data.parquet")
+    snapshots = store(ws)
+    snapshots.load(version)
+    return snapshots.read_frame(version, "data.parquet")
 
 
 def gc(ws: Workspace, keep: int) -> list[str]:

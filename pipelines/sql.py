@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vibra.errors import InputError
-from vibra.storage import lake
+from vibra.storage import lake, tables
 from vibra.workspace import Workspace
+
+from vibra_pipelines.runs import StageResult
 
 # Lake folders that are not tables of rows one would query.
 _NOT_TABLES = {"raw"}
 
 
 @dataclass
-class SqlResult:
+class SqlResult(StageResult):
     """Columns and rows of one query (rows as tuples of plain Python values)."""
 
     query: str
@@ -34,11 +36,8 @@ class SqlResult:
 
 
 def lake_tables(ws: Workspace) -> list[str]:
-    """Names of the lake tables that hold at least one Parquet file."""
-    if not ws.lake.is_dir():
-        return []
-    return sorted(p.name for p in ws.lake.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name not in _NOT_TABLES and lake.has_files(p))
+    """Names of the registered lake tables (:mod:`vibra.storage.tables`) that hold at least one Parquet file."""
+    return sorted(name for name in tables.TABLES if name not in _NOT_TABLES and lake.has_files(ws.table(name)))
 
 
 def connect(ws: Workspace):

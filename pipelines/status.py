@@ -3,53 +3,8 @@
 from __future__ import annotations
 
 from vibra.storage import catalog
-from vibra.storage.lake import has_files, parquet_glob, reading, sql_literal
+from vibra.summaries import status as run  # noqa: F401 - `vibra status`: the ledger's and the lake's totals
 from vibra.workspace import Workspace
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def run(ws: Workspace, equipment_ids: list[str] | None = None) -> dict:
-    """Status payload: keys ``total_files, pending, processing, completed, failed, duplicates,
-    features_total, last_recorded_at, equipment`` (per-equipment ``equipment_id, completed,
-    failed, windows, last_recorded_at``)."""
-    import duckdb
-
-    where = ""
-    params: list = []
-    if equipment_ids:
-        where = "WHERE equipment_id IN (SELECT unnest(?))"
-        params = [equipment_ids]
-    by_status = dict(catalog.query(ws.catalog_path, f"SELECT status, count(*) FROM {catalog.CURRENT} c {where} "
-                                                    "GROUP BY status", params))
-    per_eq = catalog.query(
-        ws.catalog_path,
-        f"SELECT equipment_id, count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
-        f"max(recorded_at) FILTER (status = 'completed') FROM {catalog.CURRENT} c {where} "
-        "GROUP BY equipment_id ORDER BY equipment_id", params)
-    windows: dict[str, int] = {}
-    features = ws.table("features")
-    if has_files(features):
-        with duckdb.connect() as con, reading(features):
-            rows = con.execute(f"SELECT equipment_id, count(*) FROM read_parquet({sql_literal(parquet_glob(features))}, "
-                               "hive_partitioning = true) GROUP BY equipment_id").fetchall()
-        windows = {e: n for e, n in rows if not equipment_ids or e in equipment_ids}
-    equipment = [{"equipment_id": e, "completed": c, "failed": f, "windows": windows.get(e, 0),
-                  "last_recorded_at": _iso(last)} for e, c, f, last in per_eq if e]
-    lasts = [row[3] for row in per_eq if row[3] is not None]
-    return {
-        "total_files": sum(by_status.values()),
-        "pending": by_status.get("pending", 0),
-        "processing": by_status.get("processing", 0),
-        "completed": by_status.get("completed", 0),
-        "failed": by_status.get("failed", 0),
-        "duplicates": by_status.get("duplicate", 0),
-        "features_total": sum(windows.values()),
-        "last_recorded_at": _iso(max(lasts)) if lasts else None,
-        "equipment": equipment,
-    }
 
 
 def recordings(ws: Workspace):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
@@ -16,9 +16,11 @@ from vibra.storage.lake import write_bytes as _write
 from vibra.synth import SENSOR_FAULTS, apply_sensor_fault, make_plan, past_lives, severity, signal
 from vibra.workspace import Workspace
 
+from vibra_pipelines.runs import StageResult
+
 
 @dataclass
-class SynthResult:
+class SynthResult(StageResult):
     out: str
     equipment: list[str]
     files: int
@@ -27,9 +29,6 @@ class SynthResult:
     equipment_toml: str
     workspace_sections_added: list[str] = field(default_factory=list)
     events_path: str = ""  # maintenance log of the past lives' failures and replacements (with past_lives)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _csv_bytes(x: np.ndarray) -> bytes:

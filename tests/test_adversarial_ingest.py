@@ -27,7 +27,8 @@ from vibra.settings import load_settings
 from vibra.storage import catalog
 from vibra.workspace import init_workspace
 
-from vibra_pipelines import doctor, ingest, maintain, sources, status, synth
+from vibra import sources
+from vibra_pipelines import doctor, ingest, maintain, status, synth
 from conftest import run_vibra, vibra_exe
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -140,7 +140,7 @@ def test_alarms_on_faulty_machines_not_on_the_healthy_one(plant):
 
 
 def test_threshold_change_is_a_new_version_without_retraining(plant):
-    ws, _, _, _ = plant
+    ws, settings, _, _ = plant
     scope = ws.artifacts / "models" / "anomaly" / "fan-03"
     before = registry.pointers(scope)["iforest"]
     _, old = registry.manifest_of(scope, "iforest")
@@ -152,10 +152,10 @@ def test_threshold_change_is_a_new_version_without_retraining(plant):
     _, new = registry.manifest_of(scope, "iforest")
     assert new["files"] == old["files"] and new["weights_version"] == old["weights_version"]
     assert new["threshold"] > old["threshold"] and new["threshold_rule"] == "quantile:0.995"
-    z_version = anomaly.set_threshold(ws, "fan-03", model="iforest", quantile=None, value=None, z=4.0)
+    z_version = anomaly.set_threshold(ws, settings, "fan-03", model="iforest", quantile=None, value=None, z=4.0)
     assert z_version["threshold_rule"] == "z:4" and z_version["files"] == old["files"]
     with pytest.raises(InputError, match="exactly one"):
-        anomaly.set_threshold(ws, "fan-03", model="iforest", quantile=0.9, value=1.0)
+        anomaly.set_threshold(ws, settings, "fan-03", model="iforest", quantile=0.9, value=1.0)
     weights = scope / "iforest" / new["version"] / "iforest.pkl"
     assert weights.stat().st_ino == (scope / "iforest" / before / "iforest.pkl").stat().st_ino  # the same bytes, linked
 

@@ -106,3 +106,27 @@ def test_human_output_is_plain_when_not_a_tty(tmp_path):
     run_vibra("init", str(tmp_path), check=True)
     out = run_vibra("status", cwd=tmp_path, check=True).stdout
     assert "\x1b[" not in out and "files" in out
+
+
+def test_cluster_and_forecast_options_are_in_the_run_record(tmp_path):
+    """A command's options reach the pipeline through the settings, so the run record holds the values
+    that ran (an option beats the environment, which beats vibra.toml)."""
+    from vibra.storage import catalog
+
+    run_vibra("init", str(tmp_path), check=True)
+    (tmp_path / "vibra.toml").write_text("[cluster]\nsample = 400\n[forecast]\nfreq_s = 600\n")
+    home = ["--home", str(tmp_path)]
+    proc = run_vibra("cluster", "--umap-components", "0", "--min-cluster-size", "7", "--sample", "500", *home,
+                     env={"VIBRA_CLUSTER_SAMPLE": "300"})
+    assert proc.returncode == 3, proc.stderr  # an empty lake: not ready, and the run is still recorded
+    run_vibra("forecast", "--horizon", "7d", "--freq", "2h", "--min-points", "9", *home, check=True)
+
+    def recorded(command: str) -> dict:
+        rows = catalog.query(tmp_path / "data" / "catalog.duckdb",
+                             "SELECT settings FROM runs WHERE command = ? ORDER BY started_at DESC", [command])
+        assert rows, command
+        return json.loads(rows[0][0])
+
+    cluster, forecast = recorded("cluster")["cluster"], recorded("forecast")["forecast"]
+    assert (cluster["min_cluster_size"], cluster["umap_components"], cluster["sample"]) == (7, 0, 500)
+    assert (forecast["horizon_h"], forecast["freq_s"], forecast["min_points"]) == (168.0, 7200.0, 9)

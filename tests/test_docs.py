@@ -102,7 +102,7 @@ def test_reference_is_current():
 
 
 def test_every_equipment_key_is_documented():
-    from vibra.settings import BEARING_KEYS, EQUIPMENT_KEYS, FILE_RULE_KEYS, FORMAT_KEYS, START_RULE_KEYS
+    from vibra.equipment import BEARING_KEYS, EQUIPMENT_KEYS, FILE_RULE_KEYS, FORMAT_KEYS, START_RULE_KEYS
 
     from vibra_cli.docs import EQUIPMENT_DOCS
 

@@ -118,6 +118,36 @@ def test_every_flow_gives_the_lake_the_cli_gives(tmp_path, harness):
     assert compacted.height > 0 and compacted.equals(_table(cli, "features"))  # compaction changed files, not rows
 
 
+def test_flow_tasks_default_to_what_the_cli_runs(tmp_path):
+    """The flows pass None where `vibra` passes nothing, so the pipelines' default is the one default:
+    the train task trains the families `vibra train` trains, the forecast task (as the nightly calls it)
+    forecasts the indicators `vibra forecast` forecasts. Task bodies run without a Prefect server."""
+    from vibra.settings import load_settings
+    from vibra_flows import stages
+    from vibra_pipelines import forecast
+    from vibra_pipelines.anomaly import equipment_ids
+
+    export = _plant(tmp_path, equipment=1, days=1.0)
+    ws = _workspace(tmp_path / "ws", export)
+    home = ["--home", str(ws.root)]
+    assert run_vibra("ingest", str(export), *home).returncode == 0
+    settings = load_settings(ws.config_path, {})
+    eid = equipment_ids(ws)[0]
+
+    cli = json.loads(run_vibra("train", "--json", *home, check=True).stdout)
+    flow = stages.train_machine.fn(ws, settings, eid, None)
+    assert sorted(m["model_type"] for m in flow["models"]) == sorted(m["model_type"] for m in cli["models"])
+    assert len(cli["models"]) >= 3  # every family, not only [anomaly] model
+
+    def indicators() -> set[str]:
+        return {s["indicator"] for s in forecast.forecast_store(ws).latest_manifest()["series"]}
+
+    stages.forecast_fleet.fn(ws, settings, None)  # first: a second run without --force skips unchanged series
+    by_flow = indicators()
+    run_vibra("forecast", "--force", *home, check=True)
+    assert by_flow and indicators() == by_flow
+
+
 def test_ingest_on_a_two_worker_dask_cluster_equals_sequential(tmp_path, harness):
     from vibra_flows import stages
 

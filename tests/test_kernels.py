@@ -118,6 +118,27 @@ def test_window_count_matches_framing(n, frame_length, hop):
         assert not frames.flags.writeable
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 3000), frame_length=st.integers(2, 300), hop=st.integers(1, 300),
+       keep=st.lists(st.booleans(), max_size=60), shift=st.integers(0, 50))
+def test_frame_at_starts_matches_a_slicing_loop(n, frame_length, hop, keep, shift):
+    """frame(..., starts): the windows at any increasing starts (some skipped, some shifted past a
+    break), as slicing x at each start gives them; a view when they are hop apart."""
+    hop = min(hop, frame_length)
+    x = np.random.default_rng(n).standard_normal(n)
+    starts = window_starts(n, frame_length, hop)
+    starts = starts[[k for k, on in zip(range(starts.shape[0]), keep) if on]] if keep else starts
+    if starts.shape[0] and starts[-1] + shift + frame_length <= n:
+        starts = np.concatenate([starts[: starts.shape[0] // 2], starts[starts.shape[0] // 2:] + shift])
+    frames = frame(x, frame_length, hop, starts)
+    expected = np.array([x[s:s + frame_length] for s in starts]).reshape(-1, frame_length)
+    assert np.array_equal(frames, expected)
+    if starts.shape[0] > 1 and np.all(np.diff(starts) == hop):
+        assert np.shares_memory(frames, x)
+    with pytest.raises(ValueError, match="outside the signal"):
+        frame(x, frame_length, hop, np.array([n - frame_length + 1]))
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 6000), min_size=1, max_size=5),
        hop=st.sampled_from([128, 200, 256]))

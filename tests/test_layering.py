@@ -59,3 +59,35 @@ def test_wheel_puts_no_generic_top_level_modules(tmp_path):
     assert top == {"vibra", "vibra_cli", "vibra_pipelines", "vibra_flows"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "vibra_pipelines/ingest.py" in names and "vibra_cli/main.py" in names
+    assert "vibra_cli/commands/ingest.py" in names  # the command modules ship too
+
+
+# A stage imports only the library and ``runs``: what two stages share lives in ``vibra/`` (or
+# ``vibra/storage/``). ``demo`` composes the stages as a flow does, so it is the one exception.
+STAGE_EXCEPTIONS = {"demo"}
+
+
+def _stage_imports() -> dict[str, set[str]]:
+    found = {}
+    for path in sorted((ROOT / "pipelines").rglob("*.py")):
+        module = path.relative_to(ROOT / "pipelines").with_suffix("").parts
+        stage = module[0]
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "vibra_pipelines":
+                    names |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == len(module):  # relative, up to pipelines/
+                names |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                names |= {a.name.split(".")[1] for a in node.names
+                          if a.name.startswith("vibra_pipelines.")}
+        found[stage] = found.get(stage, set()) | (names - {stage, "runs", "__init__"})
+    return found
+
+
+def test_stages_import_no_other_stage():
+    bad = {stage: sorted(names) for stage, names in _stage_imports().items()
+           if names and stage not in STAGE_EXCEPTIONS}
+    assert bad == {}

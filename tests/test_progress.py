@@ -24,8 +24,11 @@ def plant(tmp_path_factory):
     root = tmp_path_factory.mktemp("progress")
     ws, _ = init_workspace(root / "ws")
     synth.run(root / "export", n_equipment=MACHINES, days=2, seed=11, start=START, sensor_faults=False, workspace=ws)
-    ws.config_path.write_text(ws.config_path.read_text() + "\n[cluster]\numap_components = 0\n"
-                              "[anomaly]\nbaseline_days = 1\n[forecast]\nmin_points = 16\nfreq_s = 3600\n")
+    text = ws.config_path.read_text()  # the template has every (commented) section: set the keys in them
+    for header, lines in (("[cluster]\n", "umap_components = 0\n"), ("[anomaly]\n", "baseline_days = 1\n"),
+                          ("[forecast]\n", "min_points = 16\nfreq_s = 3600\n")):
+        text = text.replace(header, header + lines, 1)
+    ws.config_path.write_text(text)
     settings = load_settings(ws.config_path, {})
     ingest.run(ws, settings, root / "export")
     return ws, settings

@@ -14,7 +14,7 @@ import scipy.io.wavfile
 from vibra.errors import InputError
 from vibra.readers import format_of, open_recording
 from vibra.readers.timestamps import from_filename
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 EQ = Equipment("pump-1")
 

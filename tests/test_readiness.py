@@ -221,7 +221,7 @@ def test_verdict_does_not_depend_on_row_order(tmp_path_factory, seed):
     a, sa = craft(tmp_path_factory.mktemp("a"), windows=(30, 20), nan_cells=0.03, end=NOW - timedelta(hours=30))
     b, sb = craft(tmp_path_factory.mktemp("b"), windows=(30, 20), nan_cells=0.03, end=NOW - timedelta(hours=30),
                   order=shuffled)
-    ra, rb = readiness.run(a, sa, now=NOW, record=False), readiness.run(b, sb, now=NOW, record=False)
+    ra, rb = readiness.assess(a, sa, now=NOW), readiness.assess(b, sb, now=NOW)
     assert ra["status"] == rb["status"] and ra["equipment"] == rb["equipment"]
     assert [(m["name"], m["scope"], m["status"], m["value"]) for m in ra["metrics"]] == \
         [(m["name"], m["scope"], m["status"], m["value"]) for m in rb["metrics"]]
@@ -304,7 +304,7 @@ def test_synth_workspace_before_and_after_clustering_and_labelling(tmp_path):
     # newest data four days old: red on recency
     settings = load_settings(ws.config_path, {})
     last = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)["window_end"].max()
-    stale = readiness.run(ws, settings, now=last + timedelta(days=4), record=False)
+    stale = readiness.assess(ws, settings, now=last + timedelta(days=4))
     assert by_name(stale, "recency_gap_h")["status"] == "red" and stale["status"] == "red"
 
 
@@ -328,9 +328,9 @@ def labelled_plant(tmp_path_factory):
 
 def test_snapshot_round_trip_and_determinism(labelled_plant):
     ws, settings = labelled_plant
-    a = snapshot.run(ws, settings, stratify="equipment", max_per_class=40, seed=7)
-    b = snapshot.run(ws, settings, stratify="equipment", max_per_class=40, seed=7)
-    c = snapshot.run(ws, settings, stratify="equipment", max_per_class=40, seed=8)
+    a = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings), stratify="equipment", max_per_class=40, seed=7)
+    b = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings), stratify="equipment", max_per_class=40, seed=7)
+    c = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings), stratify="equipment", max_per_class=40, seed=8)
     pa = ws.artifacts / "snapshots" / a["version"] / "data.parquet"
     pb = ws.artifacts / "snapshots" / b["version"] / "data.parquet"
     assert a["version"] != b["version"] and pa.read_bytes() == pb.read_bytes()  # byte-identical
@@ -348,7 +348,7 @@ def test_snapshot_round_trip_and_determinism(labelled_plant):
     assert a["readiness"]["status"] in ("green", "amber", "red") and a["settings"]["cluster"]["umap_components"] == 0
     assert sum(a["class_balance"].values()) == a["rows"]
     # stratified by defect: at most N per class, unlabelled windows their own stratum
-    d = snapshot.run(ws, settings, stratify="defect", max_per_class=25, seed=1)
+    d = snapshot.run(ws, settings, readiness=readiness.assess(ws, settings), stratify="defect", max_per_class=25, seed=1)
     assert all(v <= 25 for v in d["class_balance"].values())
     listed = snapshot.versions(ws)
     assert listed[0]["version"] == d["version"] and listed[0]["latest"]

@@ -141,3 +141,55 @@ def test_reference_documents_every_setting_and_command():
 
     for path in walk(root, "vibra"):
         assert f"## `{path}`" in cli_md, path
+
+
+def test_checked_in_vibra_toml_is_the_generated_template():
+    """The repository's vibra.toml is what `vibra init` writes, generated from the SETTINGS table
+    (regenerate both with `python -m vibra_cli.docs`)."""
+    from pathlib import Path
+
+    from vibra.settings import toml_template
+
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "vibra.toml").read_text() == toml_template(), "vibra.toml is stale: run `python -m vibra_cli.docs`"
+
+
+def test_template_uncommented_gives_the_defaults_and_names_every_setting(tmp_path):
+    """Every setting is in the template at its default: uncommenting each `# key = value` line (and
+    nothing else) gives the same settings as no file at all."""
+    import re
+
+    from vibra.settings import toml_template
+
+    text = toml_template()
+    pattern = re.compile(r"^# ([a-z_0-9]+ = .*)$")
+    lines, seen = [], set()
+    section = None
+    for line in text.splitlines():
+        if line.startswith("# [equipment"):
+            break
+        if line.startswith("["):
+            section = line.strip("[]")
+        m = pattern.match(line)
+        if m:
+            seen.add((section, m.group(1).split(" = ")[0]))
+        lines.append(m.group(1) if m else line)
+    assert seen == {(s.section, s.key) for s in SETTINGS} | {("features", "bands_hz")}
+    path = _toml(tmp_path, "\n".join(lines) + "\n")
+    assert load_settings(path, {}).as_dict() == load_settings(None, {}).as_dict()
+
+
+def test_section_classes_follow_the_spec_table():
+    """The settings dataclasses are generated from SETTINGS: same fields, same defaults; and they pickle
+    (the flows hand settings to Dask workers)."""
+    import pickle
+    from dataclasses import fields
+
+    from vibra.settings import SECTIONS, Settings
+
+    defaults = Settings()
+    for name, cls in SECTIONS.items():
+        specs = {s.key: s.default for s in SETTINGS if s.section == name}
+        got = {f.name: getattr(getattr(defaults, name), f.name) for f in fields(cls) if f.name != "bands_hz"}
+        assert got == specs, name
+    assert pickle.loads(pickle.dumps(defaults)) == defaults

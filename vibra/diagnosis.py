@@ -255,9 +255,9 @@ def null_level(geometry: Geometry, frame_length: int, bin_orders: float, prewhit
     """
     rng = np.random.default_rng(20_251_202)
     x = rng.standard_normal((NULL_WINDOWS, frame_length))
-    fs = float(frame_length)  # 1 Hz bins: the shaft is then at 1 / bin_orders Hz
-    band = None if band_rel is None else (band_rel[0] * fs / 2, band_rel[1] * fs / 2)
-    ev = raw_evidence(x, fs, 60.0 / bin_orders, geometry, prewhiten=prewhiten, band_hz=band)
+    sample_rate_hz = float(frame_length)  # 1 Hz bins: the shaft is then at 1 / bin_orders Hz
+    band = None if band_rel is None else (band_rel[0] * sample_rate_hz / 2, band_rel[1] * sample_rate_hz / 2)
+    ev = raw_evidence(x, sample_rate_hz, 60.0 / bin_orders, geometry, prewhiten=prewhiten, band_hz=band)
     return tuple(float(v) for v in np.nanmedian(ev, axis=0))
 
 

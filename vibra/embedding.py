@@ -148,3 +148,19 @@ def ensure_manifest(root: Path, defn: dict) -> str:
     if current != version:  # the pointer only moves when the definition changed
         store.point(version)
     return version
+
+
+def matrix(df) -> np.ndarray:
+    """The ``embedding`` list column of a Polars frame as a (n, d) float32 array."""
+    if df.height == 0:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.asarray(df["embedding"].to_list(), dtype=np.float32)
+
+
+def current_only(df, bands_hz: tuple[tuple[float, float], ...]):
+    """Rows carrying the current embedding version only (that of ``bands_hz``): (rows, version, rows left out)."""
+    import polars as pl
+
+    version = version_of(definition(bands_hz))
+    keep = df.filter(pl.col("embedding_version") == version)
+    return keep, version, df.height - keep.height

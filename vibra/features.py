@@ -19,7 +19,7 @@ from vibra.settings import FeatureSettings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.physics import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
 from vibra import embedding
-from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, n_windows, spectral_from_power,
+from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, frame, n_windows, spectral_from_power,
                                      time_indicators, window_spectra)
 
 # A warning is recorded when at least this share of a channel is flat or clipped.
@@ -62,13 +62,9 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
     t = time_indicators(x, length, params.hop_length, starts)
     spectral = np.empty((starts.shape[0], 2 + len(params.bands_hz)))
     phys = np.full((starts.shape[0], len(PHYSICS_COLUMNS)), np.nan)
-    offsets = np.arange(length)
     for b in range(0, starts.shape[0], params.batch_windows):
         sel = starts[b:b + params.batch_windows]
-        if sel.shape[0] > 1 and params.hop_length == length and sel[-1] - sel[0] == (sel.shape[0] - 1) * length:
-            frames = x[sel[0]:sel[-1] + length].reshape(sel.shape[0], length)  # adjacent windows: a view
-        else:
-            frames = x[sel[:, None] + offsets]
+        frames = frame(x, length, params.hop_length, sel)
         freqs, spec, power = window_spectra(frames, sample_rate_hz)
         spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
         if physics is not None:

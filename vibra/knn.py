@@ -10,6 +10,15 @@ windows: ``factor`` × the ``quantile`` of each window's mean distance to its
 would be set by the widest class, and a tight, small class would then swallow
 windows that belong to nothing labelled — or, set by the tightest, the big
 classes would abstain on their own windows.
+
+A class's own spread, measured on one recording, is narrow: the same defect at another load or
+size lands just outside it. So each radius is at least ``share`` × the distance from the class's
+centroid to the nearest other class's centroid (part of the way towards the nearest labelled
+neighbour class, never past half-way). ``share`` is not a constant: it is calibrated on the
+labelled windows themselves by leaving each class out in turn — the largest share (0 to 0.5 in
+steps of 0.05) at which every left-out class is still abstained on in ``ABSTAIN_HELD_OUT``
+(95 %) of its windows by a model of the others. With fewer than three labelled classes nothing
+can be left out and still leave a centroid distance, so ``share`` is 0.
 """
 
 from __future__ import annotations
@@ -19,6 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 UNKNOWN = "unknown"
+ABSTAIN_HELD_OUT = 0.95  # a class no one labelled must be abstained on this often (the safety side)
+SHARES = tuple(round(0.05 * i, 2) for i in range(11))  # 0 … 0.5: never past half-way to the next class
+CALIBRATION_ROWS = 5_000  # held-out windows used per class in the calibration (a seeded subsample)
 
 
 @dataclass
@@ -28,6 +40,7 @@ class KnnModel:
     k: int
     radius: float           # the largest class radius (summary; kept for older readers)
     radii: dict[str, float] = field(default_factory=dict)  # per class; empty: ``radius`` for every class
+    centroid_share: float = 0.0  # radii are at least this × the distance to the nearest other class's centroid
 
     @property
     def classes(self) -> list[str]:
@@ -46,23 +59,86 @@ def _own_distances(x: np.ndarray, k: int) -> np.ndarray:
     return d[:, 1:].mean(axis=1)
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: float, radius_factor: float) -> KnnModel:
+def _own_radii(x: np.ndarray, y: np.ndarray, k: int, radius_quantile: float, radius_factor: float) -> dict[str, float]:
+    """``factor`` × the ``quantile`` of each class's own neighbour distances (pooled for one-window classes)."""
+    pooled = float(np.quantile(_own_distances(x, k), radius_quantile) * radius_factor)
+    radii = {}
+    for c in sorted(set(y.tolist())):
+        mine = x[y == c]
+        radii[c] = max(float(np.quantile(_own_distances(mine, k), radius_quantile) * radius_factor)
+                       if mine.shape[0] >= 2 else pooled, 1e-9)
+    return radii
+
+
+def _centroid_gaps(x: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Distance from each class's centroid to the nearest other class's centroid (0 when alone)."""
+    cent = {c: x[y == c].mean(axis=0, dtype=np.float64) for c in classes}
+    return {c: min((float(np.linalg.norm(cent[c] - cent[o])) for o in classes if o != c), default=0.0)
+            for c in classes}
+
+
+def _vote(xo: np.ndarray, codes: np.ndarray, n_classes: int, k: int, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(winning class code, mean distance to the neighbours that voted for it) of rows ``q``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    kk = min(k, xo.shape[0])
+    d, idx = NearestNeighbors(n_neighbors=kk).fit(xo).kneighbors(q)
+    votes = codes[idx]
+    counts = np.stack([(votes == j).sum(axis=1) for j in range(n_classes)], axis=1)
+    best = counts.argmax(axis=1)
+    voted = votes == best[:, None]
+    return best, (d * voted).sum(axis=1) / voted.sum(axis=1)
+
+
+def calibrate_share(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: float, radius_factor: float,
+                    need: float = ABSTAIN_HELD_OUT) -> float:
+    """The largest centroid share at which every class, left out, is abstained on in ≥ ``need`` of its windows.
+
+    Each class in turn plays the never-labelled class: a model of the other classes (their own
+    radii, floored at share × their centroid gaps among themselves) scores its windows. Only the
+    labelled windows are used. 0 with fewer than three classes.
+    """
+    classes = sorted(set(y.tolist()))
+    if len(classes) < 3:
+        return 0.0
+    ok = np.ones(len(SHARES), dtype=bool)
+    rng = np.random.default_rng(0)
+    for held in classes:
+        keep = y != held
+        xo, yo = x[keep], y[keep]
+        others = sorted(set(yo.tolist()))
+        own = _own_radii(xo, yo, k, radius_quantile, radius_factor)
+        gaps = _centroid_gaps(xo, yo, others)
+        q = x[~keep]
+        if q.shape[0] > CALIBRATION_ROWS:
+            q = q[rng.choice(q.shape[0], CALIBRATION_ROWS, replace=False)]
+        best, dist = _vote(xo, np.searchsorted(others, yo), len(others), k, q)
+        own_r = np.array([own[c] for c in others])[best]
+        gap_r = np.array([gaps[c] for c in others])[best]
+        for i, share in enumerate(SHARES):
+            ok[i] &= float(np.mean(dist > np.maximum(own_r, share * gap_r))) >= need
+    return float(max(s for s, good in zip(SHARES, ok) if good)) if ok.any() else 0.0
+
+
+def fit(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: float, radius_factor: float,
+        calibrate: bool = True) -> KnnModel:
     """Store the labelled windows and calibrate one abstention radius per class.
 
-    A class with a single labelled window takes the radius of all labelled windows together.
+    A class's radius is the larger of ``radius_factor`` × the ``radius_quantile`` of its own
+    windows' neighbour distances (a class with a single labelled window takes that of all labelled
+    windows together) and the calibrated share (:func:`calibrate_share`; 0 with ``calibrate=False``)
+    × the distance from its centroid to the nearest other class's centroid.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=object).astype(str)
     if x.shape[0] < 2:
         raise ValueError("at least two labelled windows are needed")
-    pooled = float(np.quantile(_own_distances(x, k), radius_quantile) * radius_factor)
-    radii = {}
-    for c in sorted(set(y.tolist())):
-        mine = x[y == c]
-        radii[c] = (float(np.quantile(_own_distances(mine, k), radius_quantile) * radius_factor)
-                    if mine.shape[0] >= 2 else pooled)
-        radii[c] = max(radii[c], 1e-9)
-    return KnnModel(x=x, y=y, k=k, radius=max(radii.values()), radii=radii)
+    radii = _own_radii(x, y, k, radius_quantile, radius_factor)
+    share = (calibrate_share(x, y, k=k, radius_quantile=radius_quantile, radius_factor=radius_factor)
+             if calibrate else 0.0)
+    gaps = _centroid_gaps(x, y, sorted(radii))
+    radii = {c: max(r, share * gaps[c]) for c, r in radii.items()}
+    return KnnModel(x=x, y=y, k=k, radius=max(radii.values()), radii=radii, centroid_share=share)
 
 
 def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,11 +176,14 @@ def save(model: KnnModel, path) -> None:
     """The labelled set and its radii, as one ``.npz`` (no pickle)."""
     names = np.array(sorted(model.radii), dtype="U64")
     np.savez_compressed(path, x=model.x, y=model.y.astype("U64"), k=np.int64(model.k), radius=np.float64(model.radius),
-                        radius_classes=names, radius_values=np.array([model.radii[c] for c in names], dtype=np.float64))
+                        radius_classes=names, radius_values=np.array([model.radii[c] for c in names], dtype=np.float64),
+                        centroid_share=np.float64(model.centroid_share))
 
 
 def load(path) -> KnnModel:
     with np.load(path, allow_pickle=False) as z:
         radii = ({str(c): float(v) for c, v in zip(z["radius_classes"], z["radius_values"])}
                  if "radius_classes" in z.files else {})
-        return KnnModel(x=z["x"], y=z["y"].astype(str), k=int(z["k"]), radius=float(z["radius"]), radii=radii)
+        share = float(z["centroid_share"]) if "centroid_share" in z.files else 0.0
+        return KnnModel(x=z["x"], y=z["y"].astype(str), k=int(z["k"]), radius=float(z["radius"]), radii=radii,
+                        centroid_share=share)

@@ -26,7 +26,7 @@ from importlib import resources
 import numpy as np
 
 from vibra.diagnosis import EVIDENCE_COLUMNS, Geometry, window_evidence
-from vibra.settings import Bearing, Equipment
+from vibra.equipment import Bearing, Equipment
 
 G_MM_S2 = 9806.65  # standard gravity, mm/s²
 

@@ -3,8 +3,7 @@
 Every model takes the library (lives of smoothed health indicators, see :mod:`vibra.health`)
 in ``fit`` and a machine's current life so far in ``predict``, and returns an
 :class:`Estimate`: P10 / P50 / P90 of the remaining life in seconds, and the failure
-threshold it used. Time is absolute seconds since the life started (lives differ in length
-by a factor of five and more, so nothing is rescaled by a life length the machine cannot know).
+threshold it used (if any). Time is seconds since the life started.
 
 * :class:`WeibullPrior` — the survival prior: a two-parameter Weibull fitted by maximum
   likelihood to the library's lifetimes (replacements without failure enter as right-censored),
@@ -14,7 +13,8 @@ by a factor of five and more, so nothing is rescaled by a life length the machin
   The amplitude's excess over its healthy level grows as ``θ·exp(β·τ)`` (τ: seconds since
   onset), so ``y = ln(exp(HI) − 1)`` is the line ``ln θ + β·τ``. The prior of (ln θ, β) is the
   mean and covariance of per-life least-squares fits over the library after their onset, with the
-  slope's SD widened to :data:`FLAT` × the fastest onset-to-failure rate in the library (a machine
+  slope's SD widened to ``flat`` (one of :data:`FLATS`, chosen by :func:`tune`) × the fastest
+  onset-to-failure rate in the library (a machine
   degrading faster than any before must be believed); it is updated with the machine's points
   since onset by the conjugate normal rule (noise variance from the library's healthy stretches;
   the likelihood divided by the smoothing span, because smoothed points are not independent;
@@ -26,9 +26,19 @@ by a factor of five and more, so nothing is rescaled by a life length the machin
   along every library life; the best-matching position gives that life's RUL, the match error
   its weight ``exp(−(d/d_min)²/2)``; quantiles from the weighted lives, each spread by a
   log-normal kernel so that five lives still give an interval.
+* :class:`LifeFraction` — the remaining life as a multiple of the time already run, from the
+  library's lives at comparable HI and onset share (similarity in life fraction, free of the
+  time scale); its answer is a low quantile on purpose.
+* :func:`tune` — nested model choice: leave-one-life-out over the library picks the model and its
+  settings (life-fraction kernel and quantile level; the other models' slope-prior width and an
+  early-on-purpose factor on their P50) with the fewest answers > 50 % late in the last 20 % of a
+  life, then the best PHM 2012 score, and widens its P10–P90 by a split-conformal rule over lives.
 * :func:`estimate` — the chosen model and why: the survival prior before onset (or with too
-  small a library), else the similarity and degradation estimates combined (their P10/P50/P90
-  averaged on a log scale) when both are available, else the one that is.
+  small a library), else the model :func:`tune` chose for this library.
+
+The answer called P50 is the chosen point, deliberately early where the tuning said so (the
+PHM 2012 score punishes a late answer four times an early one); the model's own median is in
+``details``.
 
 Pure: arrays in, dataclasses out; no files.
 """
@@ -45,8 +55,9 @@ from vibra.health import HIParams, end_value, onset_index
 
 QUANTILES = (0.1, 0.5, 0.9)
 MIN_LIVES = 3  # fewer failed lives than this: the library is too small to trust
-FLAT = 10.0  # the slope prior's SD in units of the fastest onset-to-failure rate of the library (chosen
-# from 1, 10, 100 on the FEMTO leave-one-bearing-out benchmark: the one constant set by looking at it)
+SHRINKS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)  # the other models' point: their P50 × one of these (tuned)
+FLATS = (1.0, 10.0, 100.0)  # the slope prior's SD in units of the fastest onset-to-failure rate of the library:
+# chosen among these per library by leave-one-life-out (:func:`tune`), never on the machine being estimated
 
 
 @dataclass
@@ -181,7 +192,9 @@ class ExpDegradation:
     name = "exp_degradation"
 
     def __init__(self, *, smooth_points: int = 9, n_draws: int = 4000, seed: int = 0, cap_factor: float = 3.0,
-                 forget_frac: float = 0.25, min_p_rising: float = 0.8, min_half_life_points: int = 10):
+                 forget_frac: float = 0.25, min_p_rising: float = 0.8, min_half_life_points: int = 10,
+                 flat: float = 10.0):
+        self.flat = flat
         self.min_half_life_points = min_half_life_points
         self.min_p_rising = min_p_rising
         self.smooth_points = smooth_points
@@ -211,9 +224,9 @@ class ExpDegradation:
         # sample covariance plus a floor, so two similar lives do not make the prior a point
         cov = np.cov(coefs.T) if len(coefs) > 2 else np.diag(coefs.var(axis=0))
         # the slope's prior must admit the fastest onset-to-failure rate seen in the library (times
-        # FLAT): slopes fitted over whole post-onset spans are small and alike, while the final stage
+        # ``flat``): slopes fitted over whole post-onset spans are small and alike, while the final stage
         # of a bearing can be much steeper, and a tight prior would overrule the machine's own points
-        beta_sd = max(float(np.sqrt(cov[1, 1])), max(fastest), 1e-12) * FLAT
+        beta_sd = max(float(np.sqrt(cov[1, 1])), max(fastest), 1e-12) * self.flat
         self.prior_cov_ = cov.copy()
         self.prior_cov_[0, 0] += 0.05
         self.prior_cov_[1, 1] = beta_sd ** 2
@@ -346,6 +359,280 @@ class Similarity:
                                                               d, rul, w / w.sum())]})
 
 
+# -- life fraction (similarity in life fraction), tuned inside the library ----------------------
+
+#: PHM 2012 accuracy is asymmetric, so the answer is not the median: the quantile level of the point
+#: estimate, the HI kernel's width and the interval's widening are chosen by leave-one-life-out over
+#: the library itself (nested: never on the machine being scored). These are the grids searched.
+POINT_LEVELS = tuple(float(round(q, 2)) for q in np.arange(0.05, 0.951, 0.05))
+# kernel widths (HI in ln units, ln(time since onset / elapsed)); None: that feature is not used
+BANDWIDTHS = tuple((bh, bu) for bh in (None, 0.5) for bu in (None, 1.0, 0.5))
+SCALES = ("elapsed", "onset")  # ρ = RUL / elapsed time, or RUL / time since onset
+WIDENINGS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+TARGET_COVERAGE = 0.8  # the P10–P90 interval is widened until it covers this share of held-out lives' points
+# the questions a held-out library life is asked: at these fractions of its life when past its onset, and
+# at these fractions of the span from its onset to its end (so a late onset still gives points)
+EVAL_LIFE_FRACTIONS = tuple(float(round(f, 2)) for f in np.arange(0.5, 0.951, 0.05))
+EVAL_ONSET_FRACTIONS = (0.25, 0.5, 0.75)
+# the issue's constraint: no answer more than 50 % late (point > 1.5 × true RUL) in the last 20 % of a life
+LATE_ZONE, LATE_LIMIT = 0.8, 1.5
+
+
+def _weighted_quantiles(samples: np.ndarray, weights: np.ndarray, levels) -> np.ndarray:
+    order = np.argsort(samples)
+    s, w = samples[order], weights[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return np.interp(np.asarray(levels, dtype=float), cdf, s)
+
+
+def _onset_known_index(life: LifeHI, params: HIParams) -> int | None:
+    """The first index at which the onset rule has decided (the onset plus ``persist_points − 1``)."""
+    if life.onset_s is None:
+        return None
+    return int(np.searchsorted(life.times_s, life.onset_s)) + params.persist_points - 1
+
+
+class LifeFraction:
+    """RUL as a multiple of the time the machine has already run, learned from the library's lives.
+
+    Every library life contributes the points it is asked at in :func:`tune` (after its onset is known:
+    see :func:`_eval_points`), each with ``ρ = RUL / elapsed`` — the life fraction ``f = 1 / (1 + ρ)`` —,
+    its HI ``h`` and its onset share ``u = ln(time since onset / elapsed)``. For a machine at elapsed
+    ``t`` the distribution of ``ln ρ`` is the library's, each life with the same total weight and each
+    point weighted by a Gaussian kernel on ``h`` and on ``u`` (``bandwidth`` = (width on h, width on
+    u); None: that feature unused); ``RUL = t·ρ``. The onset share tells a machine just past a late
+    onset (u ≪ 0: a short final stage) from one long past an early one (u ≈ 0: a long plateau). Life
+    fraction is free of the time scale, so lives of hours (FEMTO) and of days (IMS) inform each other,
+    and of the operating condition as far as the life's shape is.
+
+    The point answer (reported as P50) is the ``point_level`` quantile, not the median: a late answer
+    costs four times an early one. P10 / P90 are the 10 / 90 % quantiles, widened on the log scale
+    about the median by ``widen``.
+    """
+
+    name = "life_fraction"
+
+    def __init__(self, params: HIParams, *, point_level: float = 0.5,
+                 bandwidth: tuple[float | None, float | None] | None = None, widen: float = 1.0,
+                 scale: str = "elapsed"):
+        self.scale = scale
+        self.params = params
+        self.point_level = point_level
+        self.bandwidth = bandwidth
+        self.widen = widen
+        self.tuning_: dict = {"tuned": False}
+
+    def fit(self, library: list[LifeHI]) -> "LifeFraction":
+        h, u, rho, w = [], [], [], []
+        names = []
+        for life in library:
+            idx = _eval_points(life, self.params) if life.failed and life.length_s else []
+            t, hi = life.times_s[idx], life.hi[idx]
+            keep = (t > 0) & np.isfinite(hi)
+            t, hi = t[keep], hi[keep]
+            if t.size == 0:
+                continue
+            h.append(hi)
+            u.append(_onset_share(t, life.onset_s))
+            rho.append(np.log((life.length_s - t) / self._base(t, life.onset_s)))
+            w.append(np.full(t.size, 1.0 / t.size))
+            names.append(life.name)
+        if len(h) < 2:
+            raise InputError(f"life fraction: {len(h)} failed lives with a detected onset; needs 2")
+        self.h_, self.u_ = np.concatenate(h), np.concatenate(u)
+        self.log_rho_, self.w_ = np.concatenate(rho), np.concatenate(w)
+        self.lives_ = names
+        return self
+
+    def log_rho_quantiles(self, h_now: float, u_now: float, levels) -> np.ndarray:
+        """Quantiles of ln ρ at ``levels`` for a machine with HI ``h_now`` and onset share ``u_now``."""
+        w = self.w_
+        z2 = np.zeros_like(w)
+        for bw, x, now in zip(self.bandwidth or (None, None), (self.h_, self.u_), (h_now, u_now)):
+            if bw is not None and np.isfinite(now):
+                z2 = z2 + ((x - now) / bw) ** 2
+        w = w * np.exp(-0.5 * (z2 - z2.min()))  # shifted: a machine beyond the library's range keeps its nearest
+        return _weighted_quantiles(self.log_rho_, w, levels)
+
+    def _base(self, t: np.ndarray | float, onset_s: float | None):
+        """The time ρ is a multiple of: the elapsed time, or (``scale="onset"``) the time since onset,
+        floored at 1 % of the elapsed time."""
+        t = np.asarray(t, dtype=float)
+        if self.scale == "elapsed" or onset_s is None:
+            return t
+        return np.maximum(t - onset_s, 0.01 * t)
+
+    def _answer(self, elapsed: float, q: np.ndarray) -> tuple[float, float, float, float]:
+        """(P10, point, P90, median) in s from the quantiles at (0.1, point_level, 0.9, 0.5) of ln ρ."""
+        lo, pt, hi, med = q
+        lo, hi = med - self.widen * (med - lo), med + self.widen * (hi - med)
+        p10, p50, p90 = (elapsed * math.exp(x) for x in (lo, pt, hi))
+        return min(p10, p50), p50, max(p90, p50), elapsed * math.exp(med)
+
+    def predict(self, current: LifeHI) -> Estimate:
+        elapsed = float(current.times_s[-1])
+        finite = current.hi[np.isfinite(current.hi)]
+        h_now = float(finite[-1]) if finite.size else math.nan
+        onset = current.onset_s if current.onset_s is not None else elapsed
+        u_now = float(_onset_share(np.array([elapsed]), onset)[0])
+        q = self.log_rho_quantiles(h_now, u_now, (0.1, self.point_level, 0.9, 0.5))
+        p10, p50, p90, median = self._answer(float(self._base(elapsed, current.onset_s)), q)
+        bh, bu = self.bandwidth or (None, None)
+        kernel = ", ".join(([f"HI kernel width {bh}"] if bh else []) + ([f"onset-share kernel width {bu}"] if bu else [])
+                           ) or "all post-onset points alike"
+        return Estimate(self.name, p10, p50, p90, None, "none: remaining life as a multiple of the time run",
+                        f"RUL = elapsed × (remaining / elapsed) of {len(self.lives_)} library lives after their onset "
+                        f"({kernel}); the answer is their {100 * self.point_level:.0f} % quantile (late answers cost "
+                        f"more), the interval widened ×{self.widen:g}",
+                        {"median_s": median, "point_level": self.point_level, "bandwidth": self.bandwidth,
+                         "widen": self.widen, "tuning": self.tuning_})
+
+
+def _onset_share(t: np.ndarray, onset_s: float) -> np.ndarray:
+    """``ln(time since onset / elapsed)``: near 0 long after an early onset, very negative just after a late one
+    (the time since onset is floored at 1 % of the elapsed time)."""
+    t = np.asarray(t, dtype=float)
+    return np.log(np.maximum(t - onset_s, 0.01 * t) / np.maximum(t, 1e-9))
+
+
+def _eval_points(life: LifeHI, params: HIParams) -> list[int]:
+    """Indices of the questions a held-out library life is asked (see :data:`EVAL_LIFE_FRACTIONS`)."""
+    k = _onset_known_index(life, params)
+    if k is None or not life.length_s:
+        return []
+    last = int(np.searchsorted(life.times_s, life.length_s, side="left")) - 1  # true RUL > 0
+    if last < k:
+        return []
+    onset = float(life.times_s[k])
+    at = [f * life.length_s for f in EVAL_LIFE_FRACTIONS] + [onset + f * (life.length_s - onset)
+                                                             for f in EVAL_ONSET_FRACTIONS]
+    idx = {int(np.searchsorted(life.times_s, x, side="right")) - 1 for x in at}
+    return sorted(i for i in idx if k <= i <= last)
+
+
+def _widened(p10: float, p50: float, p90: float, widen: float) -> tuple[float, float, float]:
+    """P10 / P90 moved away from P50 by the factor ``widen`` on the log scale."""
+    lo, mid, hi = (math.log(max(x, 1e-3)) for x in (p10, p50, p90))
+    return min(math.exp(mid - widen * (mid - lo)), p50), p50, max(math.exp(mid + widen * (hi - mid)), p50)
+
+
+def _answer_of(choice: dict, lf: Estimate | None, sim: Estimate | None, deg: Estimate | None) -> Estimate | None:
+    """The estimate a model choice gives (before widening): ``life_fraction``; ``similarity``;
+    ``exp_degradation`` (similarity when the HI is not rising); ``combined``: the earliest P10 and P50
+    and the latest P90 of similarity and (when usable) exponential degradation."""
+    usable_deg = deg if deg is not None and deg.details.get("usable", True) else None
+    kind = choice["model"]
+    if kind == "life_fraction":
+        return lf
+    if kind == "similarity" or (kind == "exp_degradation" and usable_deg is None):
+        return sim
+    if kind == "exp_degradation":
+        return usable_deg
+    found = [e for e in (sim, usable_deg) if e is not None]
+    if not found:
+        return None
+    return Estimate("combined" if len(found) > 1 else found[0].model, min(e.p10_s for e in found),
+                    min(e.p50_s for e in found), max(e.p90_s for e in found))
+
+
+def tune(lives: list[LifeHI], params: HIParams) -> dict:
+    """The model and its settings for this library, chosen by leave-one-life-out over ``lives`` (nested:
+    the machine being estimated is never among them).
+
+    For each held-out failed life with an onset, every candidate is fitted on the other lives and asked
+    at the points of :func:`_eval_points` (the design of the benchmark's truncation points). Candidates:
+    life fraction for every scale in :data:`SCALES`, kernel in :data:`BANDWIDTHS` and point level in
+    :data:`POINT_LEVELS`; similarity; exponential degradation and the similarity + degradation
+    combination for every slope-prior width in :data:`FLATS`; the last three with their P50 times each
+    factor in :data:`SHRINKS` as the point. The winner has the fewest answers more than 50 % late in the
+    last 20 % of a life, then the best mean PHM 2012 accuracy (each held-out life weighs the same). Its
+    interval is then widened by a split-conformal rule over lives, the exchangeable units: each held-out
+    life needs the smallest factor in :data:`WIDENINGS` whose P10–P90 covers :data:`TARGET_COVERAGE` of
+    its points, and the library's factor is the ⌈(n + 1)·0.8⌉-th smallest of the n lives' needs. Fewer
+    than three such lives: the combination, unwidened, said so (``tuned`` False).
+    """
+    usable = [life for life in lives if life.failed and life.length_s and _eval_points(life, params)]
+    if len(usable) < 3:
+        return {"tuned": False, "model": "combined", "flat": 10.0, "widen": 1.0,
+                "reason": f"{len(usable)} failed lives with an onset; choosing a model needs 3"}
+    levels = (0.1, 0.9, 0.5) + POINT_LEVELS
+    # results[candidate key] = per held-out life, rows of (elapsed, true RUL, near end, (p10, point, p90))
+    results: dict[tuple, list[list[tuple]]] = {}
+    for held in usable:
+        train = [x for x in lives if x is not held]
+        lfs = {(sc, bw): LifeFraction(params, bandwidth=bw, scale=sc).fit(train) for sc in SCALES for bw in BANDWIDTHS}
+        try:
+            sim = Similarity().fit(train)
+        except InputError:
+            sim = None
+        degs = {}
+        for flat in FLATS:
+            try:
+                degs[flat] = ExpDegradation(smooth_points=params.smooth_points, flat=flat, n_draws=1000).fit(train)
+            except InputError:
+                degs[flat] = None
+        rows: dict[tuple, list[tuple]] = {}
+        for i in _eval_points(held, params):
+            t = float(held.times_s[i])
+            true, end = held.length_s - t, t >= LATE_ZONE * held.length_s
+            cur = LifeHI(held.name, held.times_s[: i + 1], held.hi[: i + 1], None, True, held.onset_s)
+            u = float(_onset_share(np.array([t]), held.onset_s)[0])
+            for bw, lf in lfs.items():
+                q = float(lf._base(t, held.onset_s)) * np.exp(lf.log_rho_quantiles(float(held.hi[i]), u, levels))
+                for j, level in enumerate(POINT_LEVELS):
+                    rows.setdefault(("life_fraction", bw, level), []).append((t, true, end, (q[0], q[3 + j], q[1], q[2])))
+            se = sim.predict(cur) if sim is not None else None
+            answers = {("similarity", None): se}
+            for flat, deg in degs.items():
+                de = deg.predict(cur) if deg is not None else None
+                for kind in ("exp_degradation", "combined"):
+                    answers[(kind, flat)] = _answer_of({"model": kind}, None, se, de)
+            for (kind, flat), e in answers.items():
+                if e is None:
+                    continue
+                for shrink in SHRINKS:  # the point is the model's P50 × shrink: early on purpose
+                    rows.setdefault((kind, flat, shrink), []).append(
+                        (t, true, end, (e.p10_s, shrink * e.p50_s, e.p90_s, e.p50_s)))
+        for key, r in rows.items():
+            results.setdefault(key, []).append(r)
+    best, per_model = None, {}
+    for key, per_life in results.items():
+        if len(per_life) < len(usable):
+            continue  # a candidate that could not answer for every held-out life is not compared
+        score = float(np.mean([np.mean([phm_accuracy(true, a[1]) for _, true, _, a in r]) for r in per_life]))
+        late = sum(a[1] > LATE_LIMIT * true for r in per_life for _, true, end, a in r if end)
+        if best is None or (late, -score) < (best[2], -best[1] - 1e-12):
+            best = (key, score, late)
+        if key[0] not in per_model or (late, -score) < (per_model[key[0]]["late_near_end"], -per_model[key[0]]["score"]):
+            per_model[key[0]] = {"settings": [x for x in key[1:]], "score": round(score, 4), "late_near_end": int(late)}
+    key, score, late = best
+
+    def covered(a, true, wf):
+        if key[0] == "life_fraction":  # quantiles of ln ρ, widened about their median a[3]
+            m = math.log(a[3])
+            lo, hi = math.exp(m - wf * (m - math.log(a[0]))), math.exp(m + wf * (math.log(a[2]) - m))
+        else:
+            lo, _, hi = _widened(a[0], a[3], a[2], wf)
+        return min(lo, a[1]) <= true <= max(hi, a[1])
+
+    # split-conformal over lives (see the docstring)
+    need = []
+    for r in results[key]:
+        ok = [wf for wf in WIDENINGS if np.mean([covered(a, true, wf) for _, true, _, a in r]) >= TARGET_COVERAGE]
+        need.append(ok[0] if ok else WIDENINGS[-1])
+    rank = min(len(need), math.ceil((len(need) + 1) * TARGET_COVERAGE))
+    widen = sorted(need)[rank - 1]
+    coverage = float(np.mean([covered(a, true, widen) for r in results[key] for _, true, _, a in r]))
+    choice = {"tuned": True, "model": key[0], "held_out_lives": len(usable), "score": round(score, 4),
+              "late_near_end": int(late), "coverage": round(coverage, 4), "widen": widen, "flat": 10.0,
+              "candidates": per_model}
+    if key[0] == "life_fraction":
+        choice.update(scale=key[1][0], bandwidth=key[1][1], point_level=float(key[2]))
+    else:
+        choice.update(flat=key[1] or 10.0, shrink=key[2])
+    return choice
+
+
 # -- the chosen model --------------------------------------------------------------------------
 
 @dataclass
@@ -357,6 +644,8 @@ class Library:
     prior: WeibullPrior
     degradation: ExpDegradation | None
     similarity: Similarity | None
+    life_fraction: LifeFraction | None = None
+    choice: dict = field(default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -377,23 +666,23 @@ def fit_library(lives: list[LifeHI], params: HIParams = HIParams(), *, window_s:
     lives = [LifeHI(life.name, life.times_s, life.hi, life.length_s, life.failed,
                     onset_time(life.times_s, life.hi, params)) for life in lives]
     prior = WeibullPrior().fit([life.length_s for life in lives], [life.failed for life in lives])
+    choice = tune(lives, params)
     try:
-        degradation = ExpDegradation(smooth_points=params.smooth_points).fit(lives)
+        degradation = ExpDegradation(smooth_points=params.smooth_points, flat=choice["flat"]).fit(lives)
     except InputError:
         degradation = None
     try:
         similarity = Similarity(**({"window_s": window_s} if window_s else {})).fit(lives)
     except InputError:
         similarity = None
-    return Library(lives, params, prior, degradation, similarity)
-
-
-def _log_mean(estimates: list[Estimate]) -> tuple[float, float, float]:
-    out = []
-    for key in ("p10_s", "p50_s", "p90_s"):
-        vals = np.array([max(getattr(e, key), 1.0) for e in estimates])
-        out.append(float(np.exp(np.mean(np.log(vals)))))
-    return out[0], out[1], out[2]
+    try:
+        life_fraction = LifeFraction(params, point_level=choice.get("point_level", 0.5), scale=choice.get("scale", "elapsed"),
+                                     bandwidth=choice.get("bandwidth"),
+                                     widen=choice["widen"] if choice["model"] == "life_fraction" else 1.0).fit(lives)
+        life_fraction.tuning_ = choice
+    except InputError:
+        life_fraction = None
+    return Library(lives, params, prior, degradation, similarity, life_fraction, choice)
 
 
 def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
@@ -416,29 +705,33 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
                         + prior.reason)
         prior.details.update(base)
         return prior
-    found, dropped = [], []
-    for model in (library.similarity, library.degradation):
+    found = {}
+    for model in (library.life_fraction, library.similarity, library.degradation):
         if model is not None:
-            e = model.predict(current)
-            (found if e.details.get("usable", True) else dropped).append(e)
-    models = {e.model: e.as_dict() for e in found + dropped}
-    if not found:
+            found[model.name] = model.predict(current)
+    models = {k: e.as_dict() for k, e in found.items()}
+    choice = library.choice
+    e = _answer_of(choice, found.get("life_fraction"), found.get("similarity"), found.get("exp_degradation"))
+    if e is None:
         prior.reason = "survival prior: no degradation model applies (" + (
-            "; ".join(f"{e.model}: HI not rising" for e in dropped) or "none fitted on the library") + "); " + prior.reason
+            "; ".join(f"{k}: HI not rising" for k in models) or "none fitted on the library") + "); " + prior.reason
         prior.details.update(base, models=models)
         return prior
-    if len(found) == 1:
-        e = found[0]
-        e.reason = f"{e.model}: the only degradation model that applies; {e.reason}"
-        e.details = {**base, "models": models}
-        return e
-    # late warnings cost the most (PHM 2012 punishes 5 % late like 20 % early): take the earlier
-    # P10 and P50 of the two models and the later P90, so the interval holds both
-    thr = library.degradation.threshold_hi if library.degradation else None
-    return Estimate("combined", min(e.p10_s for e in found), min(e.p50_s for e in found),
-                    max(e.p90_s for e in found), thr, found[-1].threshold_source,
-                    "after onset: similarity and exponential degradation combined (earlier P10/P50, later P90)",
-                    {**base, "models": models})
+    why = (f"chosen by leave-one-life-out over the library (PHM 2012 score {choice['score']:.2f}, "
+           f"{choice['late_near_end']} answers > 50 % late near the end, P10–P90 coverage "
+           f"{100 * choice['coverage']:.0f} % with widening ×{choice['widen']:g})" if choice.get("tuned")
+           else f"untuned ({choice.get('reason', '')})")
+    if e.model != "life_fraction":
+        p10, _, p90 = _widened(e.p10_s, e.p50_s, e.p90_s, choice.get("widen", 1.0))
+        p50 = choice.get("shrink", 1.0) * e.p50_s
+        p10, p90 = min(p10, p50), max(p90, p50)
+        e = Estimate(e.model, p10, p50, p90, library.degradation.threshold_hi if library.degradation else None,
+                     (found.get("exp_degradation") or found["similarity"]).threshold_source,
+                     "earliest P10/P50 and latest P90 of similarity and exponential degradation"
+                     if e.model == "combined" else e.reason)
+    e = Estimate(e.model, e.p10_s, e.p50_s, e.p90_s, e.threshold, e.threshold_source,
+                 f"after onset: {e.model}, {why}; {e.reason}", {**base, **e.details, "models": models})
+    return e
 
 
 def format_duration(seconds: float | None) -> str:
@@ -452,3 +745,4 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from vibra.physics import bearing_orders
-from vibra.settings import Bearing, Equipment
+from vibra.equipment import Bearing, Equipment
 
 FAULT_CYCLE = ("normal", "bearing_outer_race", "imbalance", "bearing_inner_race", "looseness", "bearing_ball")
 KIND_BY_FAULT = {"normal": "motor", "bearing_outer_race": "pump", "imbalance": "fan",
@@ -135,13 +135,13 @@ def severity(machine: SynthMachine, elapsed_s: float) -> float:
     return float(machine.peak * min(1.0, math.exp((elapsed_s - machine.span_s) / tau)))
 
 
-def _impacts(rng, n: int, fs: float, rate_hz: float, jitter: float = 0.01) -> np.ndarray:
-    """Unit impulses at ``rate_hz`` with ~1 % slip; returns an array of length ``n``."""
+def _impacts(rng, n: int, sample_rate_hz: float, rate_hz: float, jitter: float = 0.01) -> np.ndarray:
+    """Unit impulses at ``rate_hz`` (impacts per second) with ~1 % slip; returns an array of ``n`` samples."""
     out = np.zeros(n)
     period = 1.0 / rate_hz
     t = rng.uniform(0, period)
-    while t < n / fs:
-        out[int(t * fs)] += 1.0
+    while t < n / sample_rate_hz:
+        out[int(t * sample_rate_hz)] += 1.0
         t += period * (1.0 + jitter * rng.standard_normal())
     return out
 
@@ -150,9 +150,9 @@ def signal(machine: SynthMachine, elapsed_s: float, plan: Plan, rng) -> np.ndarr
     """One recording, shape (n_samples, 2): channels x and y, in g."""
     from scipy.signal import fftconvolve
 
-    fs = plan.sample_rate_hz
-    n = int(round(plan.seconds * fs))
-    t = np.arange(n) / fs
+    sample_rate_hz = plan.sample_rate_hz
+    n = int(round(plan.seconds * sample_rate_hz))
+    t = np.arange(n) / sample_rate_hz
     eq = machine.equipment
     fr = eq.rpm / 60.0
     sev = severity(machine, elapsed_s)
@@ -171,13 +171,13 @@ def signal(machine: SynthMachine, elapsed_s: float, plan: Plan, rng) -> np.ndarr
         elif machine.fault.startswith("bearing") and sev > 0:
             orders = bearing_orders(eq.bearing)
             which = {"bearing_outer_race": "bpfo", "bearing_inner_race": "bpfi", "bearing_ball": "bsf"}[machine.fault]
-            train = _impacts(rng, n, fs, orders[which] * fr)
+            train = _impacts(rng, n, sample_rate_hz, orders[which] * fr)
             if machine.fault == "bearing_inner_race":
                 train *= 1.0 + 0.8 * np.cos(2 * np.pi * fr * t)
             elif machine.fault == "bearing_ball":
                 train *= 1.0 + 0.6 * np.cos(2 * np.pi * orders["ftf"] * fr * t)
             zeta = 0.04
-            decay_t = np.arange(int(fs * 5 / (zeta * 2 * np.pi * machine.resonance_hz))) / fs
+            decay_t = np.arange(int(sample_rate_hz * 5 / (zeta * 2 * np.pi * machine.resonance_hz))) / sample_rate_hz
             ring = np.exp(-zeta * 2 * np.pi * machine.resonance_hz * decay_t) * np.sin(
                 2 * np.pi * machine.resonance_hz * decay_t)
             x += gain * 2.0 * sev * fftconvolve(train, ring)[:n]

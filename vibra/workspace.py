@@ -9,36 +9,6 @@ from vibra.errors import WorkspaceError
 
 CONFIG_NAME = "vibra.toml"
 
-DEFAULT_TOML = """\
-# vibra workspace settings. Precedence: CLI option > VIBRA_* environment > this file > defaults.
-# Every setting is listed in docs/reference/settings.md. Uncomment to change.
-
-[ingest]
-# max_concurrent_files = 2
-# sample_rate_hz = 0          # default when neither file nor equipment gives one (0 = none)
-# chunk_rows = 262144
-# lock_timeout_s = 3600
-
-[features]
-# frame_length = 4096         # window length, samples
-# hop_length = 4096           # samples between window starts
-# batch_windows = 256
-# bands_hz = [[0, 500], [500, 1000], [1000, 2000], [2000, 4000], [4000, 8000]]
-
-[query]
-# max_points = 5000
-
-# One section per machine; `vibra synth` appends the sections of the machines it makes.
-# [equipment.pump-01]
-# sample_rate_hz = 12800
-# units = "g"
-# rpm = 1780
-# channels = ["time", "x", "y"]   # column names for headerless CSV ("-" skips a column)
-# bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
-# iso_group = 2
-# iso_support = "rigid"
-"""
-
 
 @dataclass(frozen=True)
 class Workspace:
@@ -95,7 +65,9 @@ def init_workspace(directory: Path) -> tuple[Workspace, bool]:
     ws = Workspace(directory)
     created = not ws.config_path.exists()
     if created:
-        ws.config_path.write_text(DEFAULT_TOML)
+        from vibra.settings import toml_template
+
+        ws.config_path.write_text(toml_template())
     ws.ensure()
     return ws, created
 

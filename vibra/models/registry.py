@@ -24,6 +24,23 @@ from vibra.models.base import AnomalyModel, threshold_from
 from vibra.storage.artifacts import POINTER, VersionedStore, new_version
 
 
+FLEET = "_fleet"  # the scope of a model trained on every machine at once
+
+
+def root(artifacts: Path) -> Path:
+    """Where the anomaly models live: one scope folder per machine (and ``_fleet``)."""
+    return artifacts / "models" / "anomaly"
+
+
+def scopes_for(artifacts: Path, equipment_id: str) -> list[Path]:
+    """The scopes that score ``equipment_id``: its own (when it has a model) and the fleet's (when one exists)."""
+    models = root(artifacts)
+    scopes = [models / equipment_id] if pointers(models / equipment_id) else []
+    if pointers(models / FLEET):
+        scopes.append(models / FLEET)
+    return scopes
+
+
 def family_store(scope_dir: Path, model_type: str) -> VersionedStore:
     return VersionedStore(scope_dir / model_type, "anomaly")
 
@@ -121,3 +138,26 @@ def gc(root: Path, keep: int) -> list[str]:
     newest that verifies. Every store is checked before anything is deleted."""
     plans = [(store, store.gc_plan(keep)) for store in stores(root)]
     return [path for store, plan in plans for path in store.remove(plan)]
+
+
+def lineage(manifest: dict) -> list[str]:
+    """The versions whose scores count as ``manifest``'s own: itself and, for a version made by
+    ``detect --update``, every version of that online chain before it.
+
+    An online model scores a window once, then learns it (prequential): the score an earlier
+    state gave stays that window's score. A version made by ``threshold set`` (which copies the
+    manifest, ``previous_version`` set) or by ``train`` starts a new chain: its threshold or
+    weights differ, so it scores the history afresh.
+    """
+    own = [manifest["version"]]
+    if "updated_from" in manifest and "previous_version" not in manifest:
+        return list(manifest.get("online_versions", [manifest["updated_from"]])) + own
+    return own
+
+
+def chain(scope_dir: Path, model_type: str, version: str) -> list[str]:
+    """:func:`lineage` of a stored version; just ``[version]`` when its manifest is gone (gc)."""
+    if not (family_store(scope_dir, model_type).root / version / "manifest.json").exists():
+        return [version]
+    _, manifest = manifest_of(scope_dir, model_type, version)
+    return lineage(manifest)

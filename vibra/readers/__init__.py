@@ -1,7 +1,7 @@
 """Readers: one module per format, registered in :data:`READERS`, imported only when used.
 
 A file is read by its machine's ``format`` when that applies to its name (see
-:meth:`vibra.settings.Equipment.format_for`), else by its name's ending.
+:meth:`vibra.equipment.Equipment.format_for`), else by its name's ending.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vibra.errors import InputError
 from vibra.readers.base import Recording
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 # format → (module, function, file name endings, library that reads it). Every reader is called as
 # reader(path, equipment, chunk_rows, on_time_gap) and returns a Recording.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vibra.errors import InputError
 from vibra.readers.base import Recording
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 
 def read_audio(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str = "split") -> Recording:

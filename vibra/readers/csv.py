@@ -32,7 +32,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
 from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 SKIP = {"-", ""}
 _PEEK_BYTES = 65_536
@@ -368,10 +368,10 @@ def read_csv(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str
         recording.chunks = (chunk for chunk, _ in itertools.chain([first], batches))
         return recording
     seconds, start = _time_seconds(first[1], time_numeric, path)
-    rate, notes = reconcile_rate(path, sample_rate_from_times(seconds), equipment)
-    recording.sample_rate_hz, recording.start = rate, start
+    sample_rate_hz, notes = reconcile_rate(path, sample_rate_from_times(seconds), equipment)
+    recording.sample_rate_hz, recording.start = sample_rate_hz, start
     recording.warnings += notes
-    check = TimeCheck(path, rate, on_time_gap, recording.gaps)
+    check = TimeCheck(path, sample_rate_hz, on_time_gap, recording.gaps)
 
     def chunks():
         origin = start if not time_numeric else None

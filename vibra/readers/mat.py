@@ -20,7 +20,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import Recording
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 _CWRU_CHANNEL = re.compile(r"^X(?P<num>\d+)_(?P<ch>[A-Z]+)_time$")
 _CWRU_RPM = re.compile(r"^X(?P<num>\d+)RPM$")
@@ -49,7 +49,7 @@ def choose(path: Path, vectors: dict[str, int], scalars: dict[str, float]) -> Ch
         if m := _CWRU_RPM.match(name):
             rpm_by_number[m["num"]] = value
     warnings: list[str] = []
-    rate = None
+    sample_rate_hz = None
     if by_number:
         stem_numbers = set(re.findall(r"\d+", path.stem))
         match = [n for n in by_number if n in stem_numbers or n.lstrip("0") in {s.lstrip("0") for s in stem_numbers}]
@@ -62,7 +62,7 @@ def choose(path: Path, vectors: dict[str, int], scalars: dict[str, float]) -> Ch
         series = {name: name for name in vectors}
         lower = {k.lower(): v for k, v in scalars.items()}
         rpm = lower.get("rpm")
-        rate = lower.get("sample_rate_hz", lower.get("fs"))
+        sample_rate_hz = lower.get("sample_rate_hz", lower.get("fs"))
     if not series:
         raise InputError(f"{path}: no numeric signal vectors inside; expected e.g. X097_DE_time")
     length = max(vectors[v] for v in series.values())
@@ -70,7 +70,7 @@ def choose(path: Path, vectors: dict[str, int], scalars: dict[str, float]) -> Ch
     if dropped:
         warnings.append(f"channels {dropped} are shorter than the others and were left out")
     channels = {k: series[k] for k in sorted(series) if vectors[series[k]] == length}
-    return Choice(channels, length, rpm, rate, warnings)
+    return Choice(channels, length, rpm, sample_rate_hz, warnings)
 
 
 def _chunks(matrix: np.ndarray, chunk_rows: int):

@@ -15,7 +15,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.readers.base import Recording
 from vibra.readers.mat import choose
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 
 def read_mat73(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:

@@ -13,7 +13,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.readers.base import TIME_NAMES, Recording
 from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 
 def _seconds(column, origin_us: int | None):
@@ -52,11 +52,11 @@ def read_parquet(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap:
         if pa.types.is_timestamp(first.type):
             origin_us = first.slice(0, 1).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()[0]
             recording.start = first.cast(pa.timestamp("us", tz="UTC"))[0].as_py()
-        rate, notes = reconcile_rate(path, sample_rate_from_times(_seconds(first.slice(0, 10_000), origin_us)),
+        sample_rate_hz, notes = reconcile_rate(path, sample_rate_from_times(_seconds(first.slice(0, 10_000), origin_us)),
                                      equipment)
-        recording.sample_rate_hz = rate
+        recording.sample_rate_hz = sample_rate_hz
         recording.warnings += notes
-        check = TimeCheck(path, rate, on_time_gap, recording.gaps)
+        check = TimeCheck(path, sample_rate_hz, on_time_gap, recording.gaps)
     columns = channels + ([time_col] if check is not None else [])
 
     def chunks():

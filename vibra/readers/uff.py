@@ -17,7 +17,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import Recording
-from vibra.settings import Equipment
+from vibra.equipment import Equipment
 
 
 def _chunks(matrix: np.ndarray, chunk_rows: int):

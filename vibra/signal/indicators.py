@@ -28,12 +28,36 @@ def window_starts(n_samples: int, frame_length: int, hop_length: int) -> np.ndar
     return np.arange(n_windows(n_samples, frame_length, hop_length), dtype=np.int64) * hop_length
 
 
-def frame(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
-    """Read-only strided view of ``x`` as (n_windows, frame_length) windows."""
+def frame(x: np.ndarray, frame_length: int, hop_length: int, starts: np.ndarray | None = None) -> np.ndarray:
+    """``x`` as (n_windows, frame_length) windows: the one place a signal is cut into windows.
+
+    Parameters
+    ----------
+    x : (n_samples,) signal.
+    frame_length, hop_length : window length and step, samples.
+    starts : optional (n_windows,) increasing start samples (e.g. a slice of :func:`window_starts`, or
+        starts shifted past a break in the time base); default every complete window.
+
+    Returns
+    -------
+    (n_windows, frame_length) array: a read-only strided view of ``x`` (librosa's ``util.frame``)
+    when the windows are ``hop_length`` apart, else a copy gathered at ``starts``.
+    """
     if x.shape[0] < frame_length:
+        if starts is not None and len(starts):
+            raise ValueError("window starts fall outside the signal")
         return np.empty((0, frame_length), dtype=x.dtype)
-    view = np.lib.stride_tricks.sliding_window_view(x, frame_length)[::hop_length]
-    return view
+    view = np.lib.stride_tricks.sliding_window_view(x, frame_length)
+    if starts is None:
+        return view[::hop_length]
+    starts = np.asarray(starts, dtype=np.int64)
+    if starts.shape[0] == 0:
+        return view[:0]
+    if starts[0] < 0 or starts[-1] + frame_length > x.shape[0]:
+        raise ValueError("window starts fall outside the signal")
+    if starts.shape[0] == 1 or np.all(np.diff(starts) == hop_length):
+        return view[starts[0]:starts[-1] + 1:hop_length]  # evenly spaced: no copy
+    return view[starts]
 
 
 def band_column(low_hz: float, high_hz: float) -> str:

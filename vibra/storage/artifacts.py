@@ -169,6 +169,13 @@ class VersionedStore:
                                                       "newest version that verifies) or write a new version")
         return self.root / version, self.read_manifest(version)
 
+    def read_frame(self, version: str, name: str, columns: list[str] | None = None):
+        """The Parquet file ``name`` of ``version`` as a Polars frame (unverified: call :meth:`load` first
+        where the file must match its manifest's sha256)."""
+        import polars as pl
+
+        return pl.read_parquet(self.root / version / name, columns=columns)
+
     # -- writing ----------------------------------------------------------------------------------
 
     @contextmanager

@@ -1,0 +1,102 @@
+"""Anomaly models: `vibra train`, `detect`, `anomalies` and `vibra threshold set`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from vibra_cli import output
+from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc
+
+
+def train_cli(
+    model: Annotated[str, typer.Option("--model", help="iforest, hst, baseline or all.")] = "all",
+    equipment: EquipmentIds = None,
+    baseline_days: Annotated[Optional[float], typer.Option(min=0.01, help="Days from each machine's first "
+                                                           "window [anomaly] baseline_days.")] = None,
+    since: Since = None,
+    until: Annotated[Optional[str], typer.Option(metavar="TIME", help="Baseline ends before this time: ISO-8601 "
+                                                 "UTC or a duration ago (24h).")] = None,
+    fleet: Annotated[bool, typer.Option("--fleet", help="One model across machines, standardised per machine.")] = False,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Train anomaly models on each machine's baseline period; writes versioned artifacts with manifests.
+
+    Example: vibra train --model all --baseline-days 3
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = context(home, {"anomaly.baseline_days": baseline_days})
+    equipment = machines(ws, settings, equipment)
+    models = None if model == "all" else [model]  # None: every family, the pipeline's default
+    with output.bar("train", as_json) as tick:
+        result = anomaly.train(ws, settings, models=models, equipment=equipment, since=utc(since),
+                               until=utc(until), fleet=fleet, progress=tick)
+    output.emit(result.as_dict(), as_json, lambda: output.train_summary(result))
+    if not result.models:
+        raise typer.Exit(3)
+
+
+def detect_cli(equipment: EquipmentIds = None, model: Model = None, since: Since = None,
+               update: Annotated[bool, typer.Option("--update", help="Half-Space Trees keep learning online.")] = False,
+               home: Home = None, as_json: Json = False) -> None:
+    """Score the windows the current model versions have not scored yet; writes data/lake/scores.
+
+    Example: vibra detect --update
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = context(home)
+    equipment = machines(ws, settings, equipment)
+    with output.bar("detect", as_json) as tick:
+        result = anomaly.detect(ws, settings, equipment=equipment, models=[model] if model else None,
+                                since=utc(since), update=update, progress=tick)
+    output.emit(result.as_dict(), as_json, lambda: output.detect_summary(result))
+
+
+def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Since = None,
+                  home: Home = None, as_json: Json = False) -> None:
+    """Alarm episodes (k of the last m windows over threshold) with the indicators that stand out.
+
+    Example: vibra anomalies --equipment pump-02 --json
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = context(home, {"anomaly.model": model})
+    equipment = machines(ws, settings, equipment)
+    episodes = anomaly.episodes(ws, settings, equipment=equipment, since=utc(since))
+    output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
+
+
+threshold_app = typer.Typer(help="Anomaly thresholds. Example: vibra threshold set pump-02 --quantile 0.99",
+                            no_args_is_help=True)
+
+
+@threshold_app.command("set")
+def threshold_set_cli(
+    equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine whose model gets the new threshold.")],
+    quantile: Annotated[Optional[float], typer.Option(help="Quantile of the training scores, e.g. 0.99.")] = None,
+    value: Annotated[Optional[float], typer.Option(help="An explicit score threshold.")] = None,
+    z: Annotated[Optional[float], typer.Option(help="z rule: median + z·1.4826·MAD of the training scores.")] = None,
+    model: Model = None,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Write a new model version with another threshold over the same weights (no retraining):
+    a training-score quantile, a z rule, or a value.
+
+    Example: vibra threshold set pump-02 --quantile 0.99
+    """
+    from vibra_pipelines import anomaly
+
+    ws, settings = context(home, {"anomaly.model": model})
+    machines(ws, settings, [equipment_id])
+    manifest = anomaly.set_threshold(ws, settings, equipment_id, model=settings.anomaly.model, quantile=quantile,
+                                     value=value, z=z)
+    payload = {k: manifest[k] for k in ("model_type", "version", "previous_version", "threshold", "threshold_rule",
+                                        "weights_version")}
+    output.emit(payload, as_json, lambda: output.say(
+        f"{equipment_id}: {payload['model_type']} threshold {payload['threshold']:.4g} ({payload['threshold_rule']}) "
+        f"as version {payload['version']}"))

@@ -1,0 +1,81 @@
+"""Reading the lake: `vibra query recent` and `vibra sql`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from vibra.errors import VibraError
+
+from vibra_cli import output
+from vibra_cli.options import Home, Json, context, machines
+
+
+query_app = typer.Typer(help="Read the lake. Example: vibra query recent pump-02 --indicator rms --json",
+                        no_args_is_help=True)
+
+
+@query_app.command("recent")
+def recent_cli(
+    equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine id, as in `vibra status`.")],
+    channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None,
+    indicator: Annotated[str, typer.Option(help="Indicator with hourly aggregates.")] = "rms",
+    limit: Annotated[int, typer.Option(min=1, help="Points to return (capped by [query] max_points).")] = 24,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """The latest hourly points of one machine, newest first (reads only the newest partitions).
+
+    Example: vibra query recent pump-02 --channel x --indicator kurtosis --limit 48 --json
+    """
+    from vibra_pipelines import query
+
+    ws, settings = context(home)
+    machines(ws, settings, [equipment_id])
+    frame = query.recent(ws, settings, equipment_id, channel=channel, indicator=indicator, limit=limit)
+    output.emit(output.frame_records(frame), as_json, lambda: output.frame_table(frame, f"{equipment_id}: {indicator}"))
+
+
+def sql_cli(
+    query: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="One SQL statement; omit it for an interactive prompt.")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Print at most this many rows.")] = 1000,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Query the lake with DuckDB: a view per lake table (features, hourly, scores, forecasts,
+    clusters, defects, ...) and the ledger (recordings, runs) attached read-only.
+
+    Example: vibra sql "SELECT equipment_id, count(*) AS windows FROM features GROUP BY 1"
+    """
+    from vibra.workspace import find_workspace
+
+    from vibra_pipelines import sql
+
+    ws = find_workspace(home, None)
+    if query is not None:
+        result = sql.run(ws, query, max_rows=max_rows)
+        output.sql_result(result, as_json=as_json, as_csv=as_csv)
+        return
+    output.say("vibra sql: one statement per line (end a longer one with ';'); .tables lists the views; "
+               ".quit or Ctrl-D leaves")
+    buffer = ""
+    while True:
+        try:
+            line = input("vibra> " if not buffer else "   ...> ")
+        except EOFError:
+            break
+        if not buffer and line.strip() in (".quit", ".exit"):
+            break
+        if not buffer and line.strip() == ".tables":
+            output.say(", ".join(sql.connect(ws)[1]) or "no tables yet")
+            continue
+        buffer = f"{buffer}\n{line}" if buffer else line
+        if buffer.strip() and (buffer.rstrip().endswith(";") or "\n" not in buffer and not line.rstrip().endswith(",")):
+            try:
+                output.sql_result(sql.run(ws, buffer.strip().rstrip(";"), max_rows=max_rows), as_json=as_json,
+                                  as_csv=as_csv)
+            except VibraError as exc:
+                output.say_err(f"error: {exc}")
+            buffer = ""

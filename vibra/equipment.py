@@ -1,0 +1,323 @@
+"""Machines: what the files of one machine do not say themselves (``[equipment.<id>]`` of
+``vibra.toml``), and the parsing and validation of those sections.
+
+:func:`parse_equipment` turns one ``[equipment.<id>]`` table into a frozen :class:`Equipment`;
+:func:`vibra.settings.load_settings` calls it for every section. ``vibra synth`` writes sections
+back with :func:`equipment_toml`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from vibra.errors import ConfigError
+
+EQUIPMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# The commented example at the end of the vibra.toml template (vibra.settings.toml_template).
+EQUIPMENT_EXAMPLE = """\
+# One section per machine; `vibra synth` appends the sections of the machines it makes.
+# [equipment.pump-01]
+# sample_rate_hz = 12800
+# units = "g"
+# rpm = 1780
+# channels = ["time", "x", "y"]   # column names for headerless CSV ("-" skips a column)
+# bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
+# iso_group = 2
+# iso_support = "rigid"
+"""
+
+EQUIPMENT_KEYS = {
+    "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
+    "alarm_limits_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
+    "csv",
+}
+FORMAT_KEYS = {"kind", "delimiter", "header"}
+CSV_KEYS = {"delimiter", "decimal"}
+# `format.kind`: "text" (delimited text, any extension) or a reader of vibra.readers.READERS
+FORMAT_KINDS = ("text", "csv", "parquet", "mat", "audio", "tdms", "uff")
+FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm", "decimate"}
+START_RULE_KEYS = {"regex", "origin", "step_s"}
+BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
+
+
+@dataclass(frozen=True)
+class Bearing:
+    """Rolling-element bearing geometry (millimetres, degrees)."""
+
+    n_elements: int
+    ball_diameter_mm: float
+    pitch_diameter_mm: float
+    contact_angle_deg: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileRule:
+    """``[[equipment.<id>.files]]``: settings for the files whose name matches ``glob``."""
+
+    glob: str
+    sample_rate_hz: float | None = None
+    rpm: float | None = None
+    decimate: int | None = None
+
+
+@dataclass(frozen=True)
+class StartRule:
+    """``start_rule``: recording start = ``origin + step_s × N``, N the number ``regex`` captures
+    from the file name (for exports whose names carry a sequence number, not a time)."""
+
+    regex: str
+    origin: datetime
+    step_s: float
+
+    def start_for(self, name: str) -> datetime | None:
+        m = re.search(self.regex, name)
+        if not m or not m.groups():
+            return None
+        return self.origin + timedelta(seconds=float(m.group(1)) * self.step_s)
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """``format = { kind = "text", delimiter = "\\t", header = false }``: how a machine's files are read
+    whatever their extension (``header`` None: detected, a first row of numbers being data)."""
+
+    kind: str
+    delimiter: str = ","
+    header: bool | None = None
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """``csv = { delimiter = ";", decimal = "," }``: a machine's CSV dialect when sniffing it is not wanted
+    or fails (``delimiter`` None: sniffed from the first lines)."""
+
+    delimiter: str | None = None
+    decimal: str = "."
+
+
+@dataclass(frozen=True)
+class Equipment:
+    """``[equipment.<id>]``: what the files of one machine do not say themselves."""
+
+    equipment_id: str
+    sample_rate_hz: float | None = None
+    units: str | None = None
+    rpm: float | None = None
+    channels: tuple[str, ...] | None = None
+    bearing: Bearing | None = None
+    iso_group: int | None = None
+    iso_support: str | None = None
+    alarm_limits_mm_s: tuple[float, ...] | None = None
+    label: str | None = None
+    envelope_band_hz: tuple[float, float] | None = None
+    files: tuple[FileRule, ...] = ()
+    start_rule: StartRule | None = None
+    format: FileFormat | None = None
+    file_pattern: str | None = None  # glob, or a regular expression when it starts with "^"
+    full_scale: float | None = None  # physical value of digital full scale (audio files)
+    csv: CsvDialect | None = None
+
+    def format_for(self, name: str) -> FileFormat | None:
+        """The machine's ``format`` if it applies to this file name (every file without ``file_pattern``)."""
+        if self.format is None:
+            return None
+        if self.file_pattern is None:
+            return self.format
+        if self.file_pattern.startswith("^"):
+            return self.format if re.search(self.file_pattern, name) else None
+        return self.format if fnmatch.fnmatch(name, self.file_pattern) else None
+
+    def rule_for(self, name: str) -> FileRule | None:
+        """The first ``files`` rule whose glob matches a file name."""
+        return next((r for r in self.files if fnmatch.fnmatch(name, r.glob)), None)
+
+
+def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> Equipment:
+    """One ``[equipment.<id>]`` table of ``origin`` (a file name, for messages) as an :class:`Equipment`;
+    a bad key or value raises :class:`~vibra.errors.ConfigError` naming it and the fix."""
+    where = f"{origin} [equipment.{equipment_id}]"
+    if not EQUIPMENT_ID_RE.match(equipment_id):
+        raise ConfigError(f"{where}: equipment id must match {EQUIPMENT_ID_RE.pattern}")
+    unknown = set(raw) - EQUIPMENT_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(EQUIPMENT_KEYS)}")
+
+    def positive(key: str, high: float) -> float | None:
+        if key not in raw:
+            return None
+        v = raw[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= high:
+            raise ConfigError(f"{where} {key} = {v!r}: must be a number in (0, {high:g}]")
+        return float(v)
+
+    bearing = None
+    if "bearing" in raw:
+        b = raw["bearing"]
+        if not isinstance(b, Mapping) or set(b) - BEARING_KEYS or not {"n_elements", "ball_diameter_mm", "pitch_diameter_mm"} <= set(b):
+            raise ConfigError(f"{where} bearing = {b!r}: must be a table with n_elements, ball_diameter_mm, "
+                              "pitch_diameter_mm and optional contact_angle_deg")
+        n, d, big_d = b["n_elements"], b["ball_diameter_mm"], b["pitch_diameter_mm"]
+        angle = b.get("contact_angle_deg", 0.0)
+        if not (isinstance(n, int) and 3 <= n <= 100):
+            raise ConfigError(f"{where} bearing.n_elements = {n!r}: must be an integer in 3..100")
+        if not (isinstance(d, (int, float)) and isinstance(big_d, (int, float)) and 0 < d < big_d):
+            raise ConfigError(f"{where} bearing: ball_diameter_mm = {d!r}, pitch_diameter_mm = {big_d!r}: "
+                              "need 0 < ball_diameter_mm < pitch_diameter_mm")
+        if not (isinstance(angle, (int, float)) and 0 <= angle < 90):
+            raise ConfigError(f"{where} bearing.contact_angle_deg = {angle!r}: must be a number in 0..90")
+        bearing = Bearing(n, float(d), float(big_d), float(angle))
+
+    channels = raw.get("channels")
+    if channels is not None:
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels) or not channels:
+            raise ConfigError(f"{where} channels = {channels!r}: must be a list of column names, "
+                              'one per column of a headerless file ("-" skips a column), e.g. ["time", "x", "y"]')
+        channels = tuple(channels)
+
+    iso_group = raw.get("iso_group")
+    if iso_group is not None and iso_group not in (1, 2):
+        raise ConfigError(f"{where} iso_group = {iso_group!r}: must be 1 or 2 (ISO 20816-3 machine group)")
+    iso_support = raw.get("iso_support")
+    if iso_support is not None and iso_support not in ("rigid", "flexible"):
+        raise ConfigError(f"{where} iso_support = {iso_support!r}: must be \"rigid\" or \"flexible\"")
+    units = raw.get("units")
+    if units is not None and not isinstance(units, str):
+        raise ConfigError(f"{where} units = {units!r}: must be a unit name such as \"g\", \"m/s^2\", \"mm/s\", \"A\"")
+    limits = raw.get("alarm_limits_mm_s")
+    if limits is not None:
+        if not (isinstance(limits, list) and len(limits) == 3 and all(isinstance(v, (int, float)) for v in limits)
+                and 0 < limits[0] < limits[1] < limits[2]):
+            raise ConfigError(f"{where} alarm_limits_mm_s = {limits!r}: must be three increasing numbers "
+                              "(A/B, B/C, C/D boundaries in mm/s RMS)")
+        limits = tuple(float(v) for v in limits)
+    label = raw.get("label")
+    band = raw.get("envelope_band_hz")
+    if band is not None:
+        if not (isinstance(band, list) and len(band) == 2 and all(isinstance(v, (int, float)) for v in band)
+                and 0 <= band[0] < band[1]):
+            raise ConfigError(f"{where} envelope_band_hz = {band!r}: must be [low_hz, high_hz] with 0 <= low < high")
+        band = (float(band[0]), float(band[1]))
+    files = []
+    for rule in raw.get("files", []):
+        if not isinstance(rule, Mapping) or "glob" not in rule or set(rule) - FILE_RULE_KEYS:
+            raise ConfigError(f"{where} files: each [[equipment.{equipment_id}.files]] needs glob = \"…\" and "
+                              f"may set sample_rate_hz, rpm, decimate; got {dict(rule) if isinstance(rule, Mapping) else rule!r}")
+        for key in ("sample_rate_hz", "rpm"):
+            v = rule.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf):
+                raise ConfigError(f"{where} files glob {rule['glob']!r}: {key} = {v!r} must be a positive number")
+        q = rule.get("decimate")
+        if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 2 <= q <= 64):
+            raise ConfigError(f"{where} files glob {rule['glob']!r}: decimate = {q!r} must be an integer in 2..64")
+        files.append(FileRule(str(rule["glob"]), *(float(rule[k]) if k in rule else None
+                                                    for k in ("sample_rate_hz", "rpm")), q))
+    start_rule = None
+    if "start_rule" in raw:
+        r = raw["start_rule"]
+        if not isinstance(r, Mapping) or set(r) != START_RULE_KEYS:
+            raise ConfigError(f"{where} start_rule = {r!r}: must be {{ regex = \"acc_(\\\\d+)\", "
+                              "origin = 2010-12-01T00:00:00Z, step_s = 10 }")
+        origin = r["origin"]
+        if isinstance(origin, str):
+            try:
+                origin = datetime.fromisoformat(origin.replace("Z", "+00:00"))
+            except ValueError:
+                raise ConfigError(f"{where} start_rule.origin = {origin!r}: not an ISO-8601 time") from None
+        if not isinstance(origin, datetime):
+            raise ConfigError(f"{where} start_rule.origin = {origin!r}: must be a date-time such as 2010-12-01T00:00:00Z")
+        if origin.tzinfo is None:
+            origin = origin.replace(tzinfo=timezone.utc)
+        try:
+            compiled = re.compile(r["regex"])
+        except (re.error, TypeError):
+            raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: not a valid regular expression") from None
+        if compiled.groups != 1:
+            raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: needs exactly one (group) capturing the number")
+        step = r["step_s"]
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
+            raise ConfigError(f"{where} start_rule.step_s = {step!r}: must be a positive number of seconds")
+        start_rule = StartRule(r["regex"], origin, float(step))
+    fmt = None
+    if "format" in raw:
+        f = raw["format"]
+        if (not isinstance(f, Mapping) or set(f) - FORMAT_KEYS or f.get("kind") not in FORMAT_KINDS
+                or not (isinstance(f.get("delimiter", ","), str) and len(f.get("delimiter", ",")) == 1)
+                or f.get("header", None) not in (None, True, False)):
+            raise ConfigError(f"{where} format = {f!r}: must be {{ kind = \"text\", delimiter = \"\\t\", header = false }} "
+                              f"(kind one of {', '.join(FORMAT_KINDS)}; delimiter one character; header true/false)")
+        fmt = FileFormat(f["kind"], f.get("delimiter", ","), f.get("header"))
+    dialect = None
+    if "csv" in raw:
+        c = raw["csv"]
+        example = 'csv = { delimiter = ";", decimal = "," }'
+        if not isinstance(c, Mapping) or set(c) - CSV_KEYS or not c:
+            raise ConfigError(f"{where} csv = {c!r}: must be {example} (keys delimiter and/or decimal)")
+        delimiter, decimal = c.get("delimiter"), c.get("decimal", ".")
+        if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1
+                                          and delimiter not in "\r\n\"0123456789.-+eE"):
+            raise ConfigError(f"{where} csv.delimiter = {delimiter!r}: must be one character such as \",\", \";\", "
+                              "\"\\t\" or \"|\"")
+        if decimal not in (".", ","):
+            raise ConfigError(f"{where} csv.decimal = {decimal!r}: must be \".\" or \",\"")
+        if decimal == "," and delimiter == ",":
+            raise ConfigError(f"{where} csv = {c!r}: a decimal comma cannot go with a comma delimiter; "
+                              "use delimiter = \";\" (the usual pairing)")
+        if delimiter is not None and fmt is not None:
+            raise ConfigError(f"{where}: both format.delimiter and csv.delimiter; keep one "
+                              "(format's applies to the files matching file_pattern)")
+        dialect = CsvDialect(delimiter, decimal)
+    pattern = raw.get("file_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{where} file_pattern = {pattern!r}: must be a glob such as \"????.??.??.??.??.??\" "
+                              "or a regular expression starting with ^")
+        if pattern.startswith("^"):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where} file_pattern = {pattern!r}: not a valid regular expression ({exc})") from None
+        if fmt is None:
+            raise ConfigError(f"{where} file_pattern = {pattern!r} without format: say how those files are read, "
+                              "e.g. format = { kind = \"text\", delimiter = \"\\t\", header = false }")
+    return Equipment(
+        equipment_id=equipment_id,
+        sample_rate_hz=positive("sample_rate_hz", 10_000_000),
+        units=units,
+        rpm=positive("rpm", 1_000_000),
+        channels=channels,
+        bearing=bearing,
+        iso_group=iso_group,
+        iso_support=iso_support,
+        alarm_limits_mm_s=limits,
+        label=str(label) if label is not None else None,
+        envelope_band_hz=band,
+        files=tuple(files),
+        start_rule=start_rule,
+        format=fmt,
+        file_pattern=pattern,
+        full_scale=positive("full_scale", 1e12),
+        csv=dialect,
+    )
+
+
+def equipment_toml(equipment: Equipment) -> str:
+    """``[equipment.<id>]`` section text for an :class:`Equipment` (used by ``synth``)."""
+    lines = [f"[equipment.{equipment.equipment_id}]"]
+    for key in ("sample_rate_hz", "units", "rpm", "iso_group", "iso_support", "label", "envelope_band_hz"):
+        value = getattr(equipment, key)
+        if value is not None:
+            lines.append(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
+    if equipment.channels:
+        lines.append(f"channels = {json.dumps(list(equipment.channels))}")
+    if equipment.bearing:
+        b = equipment.bearing
+        lines.append(f"bearing = {{ n_elements = {b.n_elements}, ball_diameter_mm = {b.ball_diameter_mm!r}, "
+                     f"pitch_diameter_mm = {b.pitch_diameter_mm!r}, contact_angle_deg = {b.contact_angle_deg!r} }}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,266 @@
+"""Read-only summaries of a workspace, shown by the CLI and rendered by the report: the ledger's status,
+a machine's latest forecast, the latest clustering's table, the defect assignments and the alarm episodes.
+
+They read the lake through :mod:`vibra.storage.tables`, the labels through :mod:`vibra.storage.labels`
+and the artifacts through their stores; they write nothing, so any stage (or the report) may call them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vibra import diagnosis
+from vibra.alarms import k_of_m
+from vibra.errors import InputError, NotReadyError
+from vibra.models import registry
+from vibra.models.matrix import standardise, transform
+from vibra.storage import artifacts, catalog, tables
+from vibra.storage.labels import labelled_windows
+from vibra.storage.tables import (WINDOW_KEYS, equipment_ids, read_clusters, read_defects, read_features, read_scores,
+                                 read_windows)
+
+if TYPE_CHECKING:
+    from vibra.settings import Settings
+    from vibra.workspace import Workspace
+
+KEYS = list(WINDOW_KEYS)
+
+
+# -- the ledger ------------------------------------------------------------------------------------
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def status(ws: Workspace, equipment_ids: list[str] | None = None) -> dict:
+    """Status payload: keys ``total_files, pending, processing, completed, failed, duplicates,
+    features_total, last_recorded_at, equipment`` (per-equipment ``equipment_id, completed,
+    failed, windows, last_recorded_at``)."""
+    where = ""
+    params: list = []
+    if equipment_ids:
+        where = "WHERE equipment_id IN (SELECT unnest(?))"
+        params = [equipment_ids]
+    by_status = dict(catalog.query(ws.catalog_path, f"SELECT status, count(*) FROM {catalog.CURRENT} c {where} "
+                                                    "GROUP BY status", params))
+    per_eq = catalog.query(
+        ws.catalog_path,
+        f"SELECT equipment_id, count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
+        f"max(recorded_at) FILTER (status = 'completed') FROM {catalog.CURRENT} c {where} "
+        "GROUP BY equipment_id ORDER BY equipment_id", params)
+    windows = {e: n for e, n in tables.window_counts(ws).items() if not equipment_ids or e in equipment_ids}
+    equipment = [{"equipment_id": e, "completed": c, "failed": f, "windows": windows.get(e, 0),
+                  "last_recorded_at": _iso(last)} for e, c, f, last in per_eq if e]
+    lasts = [row[3] for row in per_eq if row[3] is not None]
+    return {
+        "total_files": sum(by_status.values()),
+        "pending": by_status.get("pending", 0),
+        "processing": by_status.get("processing", 0),
+        "completed": by_status.get("completed", 0),
+        "failed": by_status.get("failed", 0),
+        "duplicates": by_status.get("duplicate", 0),
+        "features_total": sum(windows.values()),
+        "last_recorded_at": _iso(max(lasts)) if lasts else None,
+        "equipment": equipment,
+    }
+
+
+# -- forecasts -------------------------------------------------------------------------------------
+
+def latest_forecast(ws: Workspace, equipment_id: str, *, channel: str | None = None, indicator: str | None = None) -> dict:
+    """History and forecast of the latest run for one machine, in one payload (for a chart)."""
+    import polars as pl
+
+    df = tables.read_forecasts(ws, equipment_id)
+    if df.height == 0:
+        raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
+    if channel:
+        df = df.filter(pl.col("channel") == channel)
+    if indicator:
+        df = df.filter(pl.col("indicator") == indicator)
+    if df.height == 0:
+        raise InputError(f"no forecast of {equipment_id!r} for channel={channel!r} indicator={indicator!r}")
+    latest = df.group_by("channel", "indicator").agg(pl.col("model_version").max())
+    df = df.join(latest, on=["channel", "indicator", "model_version"]).sort("channel", "indicator", "ds")
+    series = []
+    for (ch, ind), part in df.group_by(["channel", "indicator"], maintain_order=True):
+        first = part.row(0, named=True)
+        hist = part.filter(pl.col("kind") == "history")
+        fut = part.filter(pl.col("kind") == "forecast")
+        series.append({
+            "channel": ch, "indicator": ind, "model": first["model"], "model_version": first["model_version"],
+            "generated_at": first["generated_at"].isoformat(), "status": first["status"], "limit": first["limit"],
+            "limit_source": first["limit_source"],
+            "time_to_threshold": {"p10_h": first["ttt_p10_h"], "p50_h": first["ttt_p50_h"], "p90_h": first["ttt_p90_h"],
+                                  "crossing_probability": first["crossing_probability"]},
+            "history": [{"ds": t.isoformat(), "value": v} for t, v in zip(hist["ds"], hist["value"])],
+            "forecast": [{"ds": r["ds"].isoformat(), **{k: r[k] for k in ("mean", "lo-80", "hi-80", "lo-95", "hi-95")
+                                                        if k in r}} for r in fut.iter_rows(named=True)],
+        })
+    return {"equipment_id": equipment_id, "series": series}
+
+
+# -- clusters and defects --------------------------------------------------------------------------
+
+def assignments(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
+    """Per equipment and recording: windows per assigned defect (``unknown`` included)."""
+    import polars as pl
+
+    df = read_defects(ws, equipment)
+    if df.height == 0:
+        return []
+    grouped = (df.group_by("equipment_id", "recording_id", "defect")
+               .agg(pl.len().alias("windows"), pl.col("defect_confidence").mean().alias("mean_confidence"),
+                    pl.col("window_start").min().alias("first"))
+               .sort("equipment_id", "first", "recording_id", "defect"))
+    out: dict = {}
+    for r in grouped.iter_rows(named=True):
+        item = out.setdefault((r["equipment_id"], r["recording_id"]), {
+            "equipment_id": r["equipment_id"], "recording_id": r["recording_id"], "first": r["first"].isoformat(),
+            "windows": {}, "mean_confidence": {}})
+        item["windows"][r["defect"]] = int(r["windows"])
+        item["mean_confidence"][r["defect"]] = round(float(r["mean_confidence"]), 3)
+    return list(out.values())
+
+
+def cluster_table(ws: Workspace, settings: Settings) -> dict:
+    """``vibra clusters``: each cluster of the latest clustering with its label, evidence and drift."""
+    import polars as pl
+
+    manifest = artifacts.store(ws.artifacts, "clustering").latest_manifest()
+    if not manifest:
+        raise NotReadyError("no clustering yet; run `vibra cluster` first")
+    members = read_clusters(ws)
+    labelled = labelled_windows(ws, members)
+    direct = (labelled.filter(pl.col("cluster_id") >= 0).group_by("cluster_id", "defect", "label_source")
+              .agg(pl.len().alias("n")).sort("n", descending=True))
+    defects = read_defects(ws)
+    knn_major = pl.DataFrame()
+    if defects.height:
+        knn_major = (members.join(defects.select(*KEYS, "defect"), on=KEYS)
+                     .group_by("cluster_id", "defect").agg(pl.len().alias("n")).sort("n", descending=True))
+    rows = []
+    for c in manifest["clusters"]:
+        cid = c["cluster_id"]
+        mine = direct.filter(pl.col("cluster_id") == cid)
+        label, source, labelled_n = None, None, int(mine["n"].sum()) if mine.height else 0
+        if mine.height:
+            label = mine["defect"][0]
+            source = f"{mine['label_source'][0]}: {mine['n'][0]} of {labelled_n} labelled windows"
+        elif knn_major.height and knn_major.filter(pl.col("cluster_id") == cid).height:
+            k = knn_major.filter(pl.col("cluster_id") == cid)
+            label, source = k["defect"][0], f"knn: {k['n'][0]} of {c['size']} windows"
+        mix = {}
+        for d, n in mine.group_by("defect").agg(pl.col("n").sum()).iter_rows() if mine.height else []:
+            mix[d] = int(n)
+        rows.append({**c, "label": label, "label_source": source, "labelled_windows": labelled_n,
+                     "labels_in_cluster": dict(sorted(mix.items(), key=lambda kv: -kv[1]))})
+    return {"version": manifest["version"], "created_at": manifest["created_at"],
+            "embedding_version": manifest["embedding_version"], "windows": manifest["windows"],
+            "n_clusters": manifest["n_clusters"], "noise_ratio": manifest["noise_ratio"],
+            "noise_windows": int(members.filter(pl.col("cluster_id") < 0).height),
+            "validity": manifest["validity"], "drift": manifest["drift"], "psi": manifest["psi"], "clusters": rows}
+
+
+# -- alarm episodes --------------------------------------------------------------------------------
+
+def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, model: str | None = None,
+             since: datetime | None = None, top: int = 3, scores_table=None, features_table=None) -> list[dict]:
+    """Alarm episodes: runs of windows where ``alarm_k`` of the last ``alarm_m`` windows of a
+    channel are over threshold, with the indicators that stand out most at the peak.
+
+    ``scores_table``, ``features_table``: the scores and features of the one machine asked for, when the
+    caller has read them already (polars DataFrames; None: read here).
+    """
+    import polars as pl
+
+    model_type = model or settings.anomaly.model
+    k, m = settings.anomaly.alarm_k, settings.anomaly.alarm_m
+    out = []
+    for eid in equipment_ids(ws, equipment):
+        scores = scores_table if scores_table is not None else read_scores(ws, eid, since)
+        if scores.height == 0:
+            continue
+        for scope in registry.scopes_for(ws.artifacts, eid):
+            version = registry.pointers(scope).get(model_type)
+            if version is None:
+                continue
+            _, manifest = registry.manifest_of(scope, model_type, version)
+            cur = (scores.filter((pl.col("model_type") == model_type) & (pl.col("model_version").is_in(registry.lineage(manifest)))
+                                 & (pl.col("scope") == scope.name))
+                   .sort("channel", "window_start"))
+            if cur.height == 0:
+                continue
+            cur = k_of_m(cur, k=k, m=m)
+            alarms = cur.filter(pl.col("alarm"))
+            if alarms.height == 0:
+                continue
+            feats = features_table if features_table is not None else read_features(ws, eid, since)
+            for (channel, _), ep in alarms.group_by(["channel", "episode"], maintain_order=True):
+                peak = ep.sort("score", descending=True).head(1)
+                row = feats.join(peak.select(KEYS), on=KEYS)
+                contributors = []
+                if row.height:
+                    z = standardise(row, manifest["features"], manifest["standardisation"], manifest["standardise_by"])[0]
+                    order = np.argsort(-np.abs(np.nan_to_num(z)))[:top]
+                    raw = transform(row, manifest["features"])[0]
+                    contributors = [{"indicator": manifest["features"][i], "z": round(float(z[i]), 2),
+                                     "value": float(row[manifest["features"][i]][0])} for i in order
+                                    if np.isfinite(raw[i])]
+                out.append({
+                    "equipment_id": eid, "channel": channel, "model_type": model_type, "model_version": version,
+                    "start": ep["window_start"].min().isoformat(), "end": ep["window_start"].max().isoformat(),
+                    "windows": ep.height, "peak_score": float(ep["score"].max()),
+                    "threshold": float(ep["threshold"][0]), "top_indicators": contributors,
+                })
+    return sorted(out, key=lambda e: (e["equipment_id"], e["start"]))
+
+
+# -- bearing-fault verdicts --------------------------------------------------------------------------
+
+def verdicts(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
+    """The bearing-fault verdict of every recording (of ``equipment``), newest first per machine, from the
+    evidence columns the features carry (:mod:`vibra.diagnosis`): a recording's verdict is its channel's
+    with the clearest named fault."""
+    import polars as pl
+
+    cols = list(diagnosis.EVIDENCE_COLUMNS)
+    df = read_windows(ws, cols + ["sample_rate_hz"], equipment=equipment)
+    if df.height == 0:
+        return []
+    df = df.with_columns([pl.col(c).cast(pl.Float64) for c in cols])
+    groups = (df.group_by("equipment_id", "recording_id", "channel", maintain_order=True)
+              .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max().alias("fs"),
+                   *[pl.col(c) for c in cols]))
+    per_recording: dict[tuple[str, str], list[dict]] = {}
+    for row in groups.iter_rows(named=True):
+        ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
+        band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
+        v = diagnosis.recording_verdict(ev, band_text=band)
+        per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(
+            {"channel": row["channel"], "first": row["first"], **v.as_dict()})
+    rows = []
+    for (eid, rid), channels in per_recording.items():
+        def strength(c: dict) -> tuple:
+            top = max((x for x in c["evidence"].values() if np.isfinite(x)), default=-np.inf)
+            return (c["verdict"] != diagnosis.UNKNOWN, top)
+
+        channels.sort(key=lambda c: c["channel"])
+        best = max(channels, key=strength)
+        rows.append({"equipment_id": eid, "recording_id": rid, "first": best["first"].isoformat(),
+                     "verdict": best["verdict"], "channel": best["channel"], "text": best["text"],
+                     "evidence": {k: _round(v) for k, v in best["evidence"].items()},
+                     "window_share": {k: round(v, 3) for k, v in best["window_share"].items()},
+                     "n_windows": best["n_windows"],
+                     "channels": [{"channel": c["channel"], "verdict": c["verdict"], "text": c["text"]}
+                                  for c in channels]})
+    rows.sort(key=lambda r: (r["equipment_id"], r["first"]), reverse=True)
+    rows.sort(key=lambda r: r["equipment_id"])
+    return rows
+
+
+def _round(v: float) -> float | None:
+    return round(float(v), 2) if np.isfinite(v) else None
