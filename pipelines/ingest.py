@@ -42,6 +42,7 @@ from vibra.storage import catalog, lake, raw, tables
 from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
+from vibra.prefetch import prefetch
 from vibra.readers import hashed_while_read
 from vibra.recordings import check_times, compute_features, ensure_embedding_manifest, resolve, utc_of
 from vibra.sources import RETRY, SourceFile, display, scan
@@ -50,6 +51,7 @@ from vibra.workspace import Workspace
 from vibra_pipelines.runs import StageResult, count_ingest, recorded
 
 FLUSH_EVERY_S = 1.0
+PREFETCH_BLOCKS = 1  # blocks a file's reader parses ahead of the one being computed
 log = logging.getLogger("vibra")
 
 __all__ = ["IngestResult", "IngestStopped", "SourceFile", "run", "scan", "work_one"]
@@ -169,7 +171,8 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
                                          file_start=recording.start, file_rpm=recording.rpm)
     check_times(source, start, rate, settings.features.frame_length, settings)
     writer = None
-    chunks = guarded(item.path, recording.chunks)
+    # the next block parses on a thread while this one is computed (one block ahead: memory stays flat)
+    chunks = guarded(item.path, prefetch(recording.chunks, PREFETCH_BLOCKS))
     if settings.ingest.keep_raw:  # the raw file is named by the id: hashed before reading
         meta = RawMeta(recording_id, item.equipment_id, source, list(recording.channels),
                        recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
