@@ -105,9 +105,10 @@ def load_cwru() -> list[Record]:
         table = features.compute([x[:, None]], ["DE"], sample_rate_hz=fs, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  params=params, equipment_id="cwru-de", recording_id=row["file"],
                                  machine=Machine(units="g", rpm=rpm, bearing=B6205)).table
-        # the product's evidence columns are the fixed rule's evidence (the same function, same windows)
+        # the product's evidence columns are the fixed rule's evidence (the same function, same windows),
+        # computed in float32 by ingest: 2.6e-4 relative at most (tests/test_features_precision.py)
         stored = table.select(list(diagnosis.EVIDENCE_COLUMNS)).to_numpy()
-        assert np.allclose(stored, ev["cpw_full"], equal_nan=True), row["file"]
+        assert np.allclose(stored, ev["cpw_full"], rtol=1e-3, equal_nan=True), row["file"]
         out.append(Record(file=row["file"].removesuffix(".mat"), fault=row["fault_type"], load_hp=int(row["load_hp"]),
                           size_in=row["fault_diameter_in"] or "-", rpm=rpm, fs=fs, frames=frames, evidence=ev,
                           embedding=np.vstack(table["embedding"].to_list()).astype(np.float32),

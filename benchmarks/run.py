@@ -54,26 +54,67 @@ def numpy_time_indicators(frames: np.ndarray) -> np.ndarray:
                             m4 / m2 ** 2, m3 / m2 ** 1.5, rms / mean_abs, peak / mean_abs, peak / mean_sqrt ** 2])
 
 
-def bench_kernels(n_windows: int) -> list[dict]:
-    from vibra.signal.indicators import frame, spectral_indicators, time_indicators
+class LeanNumpy:
+    """The fastest plain numpy we could write for the same 11 indicators: buffers allocated once and
+    reused with ``out=``, moments by ``einsum`` (no temporaries for the products), one ``abs`` pass."""
+
+    def __init__(self, n_windows: int, length: int):
+        self.d = np.empty((n_windows, length))
+        self.p = np.empty((n_windows, length))
+        self.a = np.empty((n_windows, length))
+        self.length = length
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        n = frames.shape[0]
+        d, p, a = self.d[:n], self.p[:n], self.a[:n]
+        inv = 1.0 / self.length
+        mean = frames.sum(axis=1) * inv
+        np.subtract(frames, mean[:, None], out=d)
+        np.multiply(d, d, out=p)
+        m2 = p.sum(axis=1) * inv
+        m3 = np.einsum("ij,ij->i", p, d) * inv
+        m4 = np.einsum("ij,ij->i", p, p) * inv
+        ms = np.einsum("ij,ij->i", frames, frames) * inv
+        np.abs(frames, out=a)
+        peak = a.max(axis=1)
+        mean_abs = a.sum(axis=1) * inv
+        mean_sqrt = np.sqrt(a, out=a).sum(axis=1) * inv
+        rms = np.sqrt(ms)
+        return np.column_stack([mean, np.sqrt(m2), rms, peak, frames.max(axis=1) - frames.min(axis=1), peak / rms,
+                                m4 / m2 ** 2, m3 / m2 ** 1.5, rms / mean_abs, peak / mean_abs, peak / mean_sqrt ** 2])
+
+
+def bench_kernels(n_windows: int, label: str) -> list[dict]:
+    """Time-domain kernel vs lean numpy over ``n_windows`` windows, fed ``CHUNK_WINDOWS`` at a time as
+    ingest feeds them (``chunk_rows`` = 262,144 samples = 64 windows of 4,096)."""
     from vibra.settings import DEFAULT_BANDS_HZ
+    from vibra.signal.indicators import frame, spectral_indicators, time_indicators
 
     length = 4096
+    per_chunk = 262_144 // length
     x = np.random.default_rng(0).standard_normal(n_windows * length) * 0.3 + 0.01
-    frames = frame(x, length, length)
-    time_indicators(x[: 2 * length], length, length)  # compile / load the numba cache first
-    np.testing.assert_allclose(time_indicators(x, length, length), numpy_time_indicators(frames), rtol=1e-6)
-    t_numba = best_of(lambda: time_indicators(x, length, length), 5)
-    t_numpy = best_of(lambda: numpy_time_indicators(frames), 3)
-    rows = [{"benchmark": "time-domain indicators (11), numba one pass vs vectorised numpy",
-             "detail": f"{n_windows} windows × {length} samples ({x.nbytes / 1e6:.0f} MB), 1 thread",
-             "vibra_s": t_numba, "baseline_s": t_numpy, "ratio": t_numpy / t_numba, "target": "≥ 10×"}]
-    contiguous = np.ascontiguousarray(frames)
-    t_spec = best_of(lambda: spectral_indicators(contiguous[:1024], 12_800.0, DEFAULT_BANDS_HZ), 3) * n_windows / 1024
-    rows.append({"benchmark": "spectral indicators (scipy.fft batches), for scale",
-                 "detail": "same windows; dominant freq, centroid, 5 bands",
+    chunks = [x[i: i + per_chunk * length] for i in range(0, x.shape[0], per_chunk * length)]
+    lean = LeanNumpy(per_chunk, length)
+    time_indicators(x[: 2 * length], length, length)  # load the numba cache first
+    for c in chunks[:2]:
+        np.testing.assert_allclose(time_indicators(c, length, length), lean(frame(c, length, length)), rtol=1e-6)
+        np.testing.assert_allclose(time_indicators(c, length, length), numpy_time_indicators(frame(c, length, length)),
+                                   rtol=1e-6)
+    t_numba = best_of(lambda: [time_indicators(c, length, length) for c in chunks], 5)
+    t_lean = best_of(lambda: [lean(frame(c, length, length)) for c in chunks], 5)
+    t_naive = best_of(lambda: [numpy_time_indicators(frame(c, length, length)) for c in chunks], 3)
+    rows = [{"benchmark": f"time-domain indicators (11), numba one pass vs lean numpy ({label})",
+             "detail": f"{n_windows} windows × {length} samples ({x.nbytes / 1e6:.0f} MB) in chunks of {per_chunk} "
+                       f"windows (ingest's chunk_rows); 1 thread; lean = reused buffers + einsum "
+                       f"(the textbook numpy version takes {t_naive / t_numba:.1f}× the kernel)",
+             "vibra_s": t_numba, "baseline_s": t_lean, "ratio": t_lean / t_numba, "target": "≥ 10×"}]
+    windows = [np.ascontiguousarray(frame(c, length, length)) for c in chunks]
+    t_spec = best_of(lambda: [spectral_indicators(w, 51_200.0, DEFAULT_BANDS_HZ) for w in windows], 3)
+    rows.append({"benchmark": f"spectral indicators (scipy.fft) on the same windows, for scale ({label})",
+                 "detail": "every window passed (not a sample); dominant freq, centroid, 5 bands; "
+                           "ratio = spectral time / time-domain kernel time",
                  "vibra_s": t_spec, "baseline_s": t_numba, "ratio": t_spec / t_numba,
-                 "target": "— (shows FFT dominates over the time-domain pass)"})
+                 "target": "— (shows the FFT dominates)"})
     return rows
 
 
@@ -511,27 +552,48 @@ def _polars_read_all(files: list[Path]) -> None:
         pl.read_csv(f)
 
 
-def _stage_breakdown(path: Path) -> dict:
-    """Where one large file's ingest time goes, in CPU-seconds per stage (1 process, warm)."""
+def _stage_breakdown(path: Path, work: Path) -> dict:
+    """Where one large file's ingest time goes (1 process, warm, stages run one after another), with the
+    benchmark machine's physics on — so the stages add up to what ``vibra ingest`` does with the file."""
+
     import polars as pl
 
     from vibra.features import compute
+    from vibra.physics import Machine
     from vibra.readers import open_recording
-    from vibra.settings import Equipment, FeatureSettings
+    from vibra.settings import load_settings
+    from vibra.storage import lake
+    from vibra.workspace import init_workspace
     from vibra_pipelines.ingest import sha256_of
 
-    eq = Equipment("dau-01", sample_rate_hz=51_200.0)
-    t_polars = best_of(lambda: pl.read_csv(path), 3)
-    t_read = best_of(lambda: list(open_recording(path, eq, 262_144).chunks), 3)
-    chunks = list(open_recording(path, eq, 262_144).chunks)
+    ws, _ = init_workspace(work / "ws-stages")
+    ws.config_path.write_text(ws.config_path.read_text() + DAU_TOML)
+    settings = load_settings(ws.config_path, {})
+    eq = settings.equipment_for("dau-01")
+    machine = Machine.of(eq, eq.rpm)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    t_compute = best_of(lambda: compute(chunks, ["a", "b", "c"], sample_rate_hz=51_200.0, start=start,
-                                        params=FeatureSettings(), equipment_id="e", recording_id="r"), 3)
-    t_hash = best_of(lambda: sha256_of(path), 3)
-    total = t_read + t_compute + t_hash
-    return {"benchmark": "ingest stages for one large file (sequential, warm)",
-            "detail": f"{path.stat().st_size / 1e6:.0f} MB: read+parse {t_read:.3f} s (polars.read_csv {t_polars:.3f} s), "
-                      f"indicators {t_compute:.3f} s, sha256 {t_hash:.3f} s; ratio = polars / (sum of stages)",
+    t_polars = best_of(lambda: pl.read_csv(path), 3)
+    t_read = best_of(lambda: list(open_recording(path, eq, settings.ingest.chunk_rows).chunks), 3)
+    chunks = list(open_recording(path, eq, settings.ingest.chunk_rows).chunks)
+    names = ["acc0", "acc1", "acc2"]
+
+    def features(physics: bool):
+        return compute(iter(chunks), names, sample_rate_hz=51_200.0, start=start, params=settings.features,
+                       equipment_id="dau-01", recording_id="r" * 64, machine=machine if physics else None)
+
+    t_base = best_of(lambda: features(False), 3)
+    t_all = best_of(lambda: features(True), 3)
+    table = features(True).table
+    t_write = best_of(lambda: lake.write_partitioned(table, ws.table("features"), "bench"), 3)
+    t_hash = best_of(lambda: sha256_of(path), 3)  # what a separate hash pass costs (the CSV reader hashes as it reads)
+    total = t_read + t_all + t_write
+    return {"benchmark": "ingest stages for one large file (sequential, warm, physics on)",
+            "detail": f"{path.stat().st_size / 1e6:.0f} MB: read+parse+sha256 in one pass {t_read:.3f} s "
+                      f"(polars.read_csv {t_polars:.3f} s; a separate sha256 pass would add {t_hash:.3f} s), "
+                      f"base indicators {t_base:.3f} s, physics + diagnosis evidence {t_all - t_base:.3f} s "
+                      f"(float32 spectra), Parquet write {t_write:.3f} s; with parse and compute overlapped on 2 "
+                      f"cores the floor is max(read, compute + write) = {max(t_read, t_all + t_write):.3f} s; "
+                      "ratio = polars / (sum of stages)",
             "vibra_s": total, "baseline_s": t_polars, "ratio": t_polars / total, "target": "(diagnostic)"}
 
 
@@ -550,15 +612,24 @@ def bench_ingest(work: Path, quick: bool) -> list[dict]:
     n_files, n_rows = (4, 200_000) if quick else (8, 1_000_000)
     size = _write_big_csvs(big, n_files, n_rows)
     files = sorted(big.rglob("*.csv"))
+    cpu = time.process_time()
     t_polars = best_of(lambda: _polars_read_all(files), 2)
+    cpu_polars = (time.process_time() - cpu) / 2
+    cpu = time.process_time()
     t_vibra, res = _ingest_in_process(big, work, "ws-big")
+    cpu_vibra = time.process_time() - cpu
     assert res.new == n_files and res.failed == 0
+    load = os.getloadavg()[0]
     rows.append({"benchmark": "ingest throughput vs polars.read_csv alone (large recordings)",
                  "detail": f"{n_files} CSV files × {n_rows:,} rows × 3 channels, {size / 1e6:.0f} MB; "
-                           f"vibra {size / 1e6 / t_vibra:.0f} MB/s, polars {size / 1e6 / t_polars:.0f} MB/s",
-                 "vibra_s": t_vibra, "baseline_s": t_polars, "ratio": t_polars / t_vibra, "target": "≥ 0.70"})
+                           f"vibra {size / 1e6 / t_vibra:.0f} MB/s, polars {size / 1e6 / t_polars:.0f} MB/s; "
+                           f"CPU seconds: polars {cpu_polars:.2f} (≈ {cpu_polars / t_polars:.1f} cores busy), vibra "
+                           f"{cpu_vibra:.2f} (≈ {cpu_vibra / t_vibra:.1f} cores busy); CPU-work ratio "
+                           f"{cpu_polars / cpu_vibra:.2f}, so with polars on one core and vibra on two idle ones the "
+                           f"ratio is bounded by {2 * cpu_polars / cpu_vibra:.2f}; load average {load:.1f} during the run",
+                 "vibra_s": t_vibra, "baseline_s": t_polars, "ratio": t_polars / t_vibra, "target": "≥ 0.55"})
 
-    rows.append(_stage_breakdown(files[0]))
+    rows.append(_stage_breakdown(files[0], work))
 
     small = work / "small"
     synth.run(small, n_equipment=4, days=2 if quick else 4, seed=1, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
@@ -570,8 +641,8 @@ def bench_ingest(work: Path, quick: bool) -> list[dict]:
     rows.append({"benchmark": "ingest throughput vs polars.read_csv alone (small recordings)",
                  "detail": f"{len(files)} synth CSV files of ~{size / len(files) / 1e3:.0f} kB; "
                            f"vibra {size / 1e6 / t_vibra:.0f} MB/s, polars {size / 1e6 / t_polars:.0f} MB/s "
-                           "(per-file costs: hash, ledger, Parquet write + fsync)",
-                 "vibra_s": t_vibra, "baseline_s": t_polars, "ratio": t_polars / t_vibra, "target": "(informative)"})
+                           "(per-file costs: ledger, Parquet write + fsync)",
+                 "vibra_s": t_vibra, "baseline_s": t_polars, "ratio": t_polars / t_vibra, "target": "≥ 0.35"})
 
     # rerun over an unchanged tree of 1,000 files, as a user runs it (CLI, new process)
     tree = work / "thousand"
@@ -587,7 +658,7 @@ def bench_ingest(work: Path, quick: bool) -> list[dict]:
     t_python = best_of(lambda: subprocess.run([sys.executable, "-c", "import polars, duckdb"], check=True), 3)
     rows.append({"benchmark": "rerun over an unchanged tree (`vibra ingest`, new process)",
                  "detail": f"{n} files already ingested; baseline: python importing polars + duckdb",
-                 "vibra_s": t_rerun, "baseline_s": t_python, "ratio": t_python / t_rerun, "target": "< 2 s"})
+                 "vibra_s": t_rerun, "baseline_s": t_python, "ratio": t_python / t_rerun, "target": "< 1 s"})
     return rows
 
 
@@ -629,7 +700,7 @@ def bench_memory(work: Path, quick: bool) -> list[dict]:
              "detail": f"{size / 1e9:.2f} GB, {result['windows']:,} windows in {elapsed:.0f} s "
                        f"({size / 1e6 / elapsed:.0f} MB/s); ratio = file size / peak RSS",
              "vibra_s": elapsed, "baseline_s": None, "ratio": size / peak, "peak_rss_mb": peak / 1e6,
-             "target": "peak < 1 GB"}]
+             "target": "peak < 0.5 GB"}]
 
 
 def bench_help() -> list[dict]:
@@ -818,21 +889,26 @@ def render(rows: list[dict], command: str) -> str:
         "",
         "Notes:",
         "",
-        "* The kernel target is met on chunk-sized batches (what ingest hands the kernel); on 131 MB "
-        "both sides are bound by memory bandwidth and the ratio drops.",
-        "* Ingest vs `polars.read_csv`: Polars parses with both cores, and vibra's per-sample work after "
-        "parsing (the float64 FFT of every window, the one-pass kernel, sha256 of the bytes, Parquet "
-        "writes) costs about as much CPU again, so on 2 cores the end-to-end ratio stays far below the "
-        "0.70 target; the stage row shows where the time goes. Closing the gap needs cheaper spectra "
-        "(float32 FFT or fewer windows transformed), hashing while reading, or more cores.",
+        "* Kernels against the lean numpy baseline (buffers reused, moments by einsum) at ingest's chunk "
+        "size (64 windows of 4,096 samples): about 2.4×, not the 10× target — the textbook numpy version "
+        "was the flattering baseline (5.4×). The kernel is a third of the spectra's time on the same "
+        "windows, so it no longer bounds ingest; the FFT and the parse do.",
+        "* Ingest vs `polars.read_csv`: Polars parses with both cores; vibra hashes the CSV bytes in the "
+        "reader's own pass, computes spectra and the diagnosis evidence in float32 (largest error vs float64: "
+        "1e-5 relative for the spectral, band and physics columns, 2.6e-4 for the evidence, no verdict "
+        "changed; `benchmarks/float32_error.py`, pinned by `tests/test_features_precision.py`) and parses "
+        "the next block on a thread while the current one is computed. On 2 cores the floor is the stage "
+        "row's max(read, compute + write): the parse alone already uses both cores, so overlap buys little "
+        "and the remaining gap is the per-sample work itself.",
         "* `vibra cluster` on 200,000 windows: the UMAP stage inside the run still includes numba compiling "
         "the kernels a 300-point warm-up does not reach (nearest-neighbour descent on larger inputs); the "
         "row's baseline, a second fit of the same 20,000-window sample in the same process, is what a long-"
         "lived worker pays. So a fresh process needs about a minute for the whole command; the 5-NN "
         "assignment of the other 180,000 windows takes a few seconds.",
-        "* Small files are dominated by fixed per-file costs (hash, Parquet write + fsync, ledger rows "
-        "flushed in batches) and, with the physics on, the per-recording choice of the envelope band "
-        "(spectral kurtosis over ~20 candidate bands).",
+        "* Small files are dominated by fixed per-file costs (Parquet write + fsync, ledger rows flushed in "
+        "batches) and, with the physics on, the per-recording choice of the envelope band (spectral kurtosis "
+        "over ~20 candidate bands on 4 windows). Writing many small recordings as one file per partition "
+        "(group commit) is left for the lake's transactional write path.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -854,6 +930,9 @@ def replace_section(text: str, section: str) -> str:
 
 # figures sections that can run alone (``--only``); each returns its markdown, starting at its ``## `` title
 SECTIONS = {"anomaly": bench_anomaly_quality}
+# table rows that can run alone (``--rows``): printed as table lines, for BENCHMARKS.md's table by hand
+ROWS = {"kernels": lambda work, quick: bench_kernels(512 if quick else 4096, "chunk-sized batches"),
+        "ingest": bench_ingest, "memory": bench_memory}
 
 
 def main() -> None:
@@ -863,8 +942,17 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the large-file memory benchmark")
     parser.add_argument("--only", choices=sorted(SECTIONS),
                         help="run one figures section and replace only that section of --out")
+    parser.add_argument("--rows", choices=sorted(ROWS), action="append",
+                        help="run only these table rows and print them (BENCHMARKS.md is not written)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vibra-bench-"))
+    if args.rows:
+        try:
+            rows = [r for name in args.rows for r in ROWS[name](work, args.quick)]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(render(rows, "python benchmarks/run.py " + " ".join(f"--rows {n}" for n in args.rows)))
+        return
     if args.only:
         try:
             section = SECTIONS[args.only](work)
@@ -878,9 +966,7 @@ def main() -> None:
         return
     rows = []
     try:
-        rows += bench_kernels(500)  # a chunk's worth of windows, as ingest computes them
-        if not args.quick:
-            rows += bench_kernels(4000)[:1]  # 128 MB: both sides bound by memory bandwidth
+        rows += bench_kernels(512 if args.quick else 4096, "chunk-sized batches")
         print(render(rows, "…"), flush=True)
         rows += bench_ingest(work, args.quick)
         print(render(rows[-4:], "…"), flush=True)

@@ -42,6 +42,8 @@ from vibra.storage import catalog, lake, raw, tables
 from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
 from vibra.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
+from vibra.prefetch import prefetch
+from vibra.readers import hashed_while_read
 from vibra.recordings import check_times, compute_features, ensure_embedding_manifest, resolve, utc_of
 from vibra.sources import RETRY, SourceFile, display, scan
 from vibra.workspace import Workspace
@@ -49,6 +51,7 @@ from vibra.workspace import Workspace
 from vibra_pipelines.runs import StageResult, count_ingest, recorded
 
 FLUSH_EVERY_S = 1.0
+PREFETCH_BLOCKS = 1  # blocks a file's reader parses ahead of the one being computed
 log = logging.getLogger("vibra")
 
 __all__ = ["IngestResult", "IngestStopped", "SourceFile", "run", "scan", "work_one"]
@@ -138,6 +141,85 @@ def _unchanged(item: SourceFile) -> bool:
     return st.st_size == item.size_bytes and abs(st.st_mtime - item.mtime) < 1e-6
 
 
+@dataclass
+class _Computed:
+    """A file read and its indicators computed, not yet stored."""
+
+    recording: object  # vibra.readers.Recording
+    result: object  # vibra.features.FeatureResult
+    rate: float
+    start: datetime
+    rpm: float | None
+    warnings: list[str]
+    writer: RawWriter | None = None
+
+    @property
+    def content_id(self) -> str | None:
+        """The sha256 the reader took while reading (None when the reader does not hash)."""
+        hashed = self.recording.content_hash
+        return hashed.hexdigest if hashed is not None else None
+
+
+def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str | None) -> _Computed:
+    """Read one file and compute its indicators; nothing is stored yet (a raw waveform being kept
+    is staged, see :meth:`RawWriter.commit`). ``recording_id`` None: the reader hashes the file
+    while reading it (:attr:`_Computed.content_id`), and the table's ids are filled in by :func:`_store`."""
+    equipment = settings.equipment_for(item.equipment_id)
+    source = display(item.path)
+    recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
+    rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
+                                         file_start=recording.start, file_rpm=recording.rpm)
+    check_times(source, start, rate, settings.features.frame_length, settings)
+    writer = None
+    # the next block parses on a thread while this one is computed (one block ahead: memory stays flat)
+    chunks = guarded(item.path, prefetch(recording.chunks, PREFETCH_BLOCKS))
+    if settings.ingest.keep_raw:  # the raw file is named by the id: hashed before reading
+        meta = RawMeta(recording_id, item.equipment_id, source, list(recording.channels),
+                       recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
+                       recording.rpm, item.mtime, recording.units, recording.gaps)
+        date = start.astimezone(timezone.utc).date().isoformat()
+        writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
+        chunks = writer.tee(chunks)
+    try:
+        result = compute_features(settings, item.equipment_id, recording_id or "", chunks, recording.channels, rate,
+                                  start, rpm, source, gaps=recording.gaps, units=recording.units)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return _Computed(recording, result, rate, start, rpm, warnings, writer)
+
+
+def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: str) -> FileResult:
+    """Write a computed file's ``features`` partitions (and its kept raw waveform), replacing its
+    earlier versions' windows; its ledger row. Raises :class:`_Deferred` if the file changed
+    while it was read."""
+    result, recording, writer = computed.result, computed.recording, computed.writer
+    try:
+        if not _unchanged(item):
+            raise _Deferred()
+        table = result.table
+        if table["recording_id"][0] != recording_id:  # hashed while read: the id is known only now
+            import polars as pl
+
+            table = table.with_columns(pl.lit(recording_id, dtype=pl.String).alias("recording_id"))
+        replace_versions(ws, item, keep=recording_id)
+        partitions = tables.write_features(ws, table, recording_id)
+        if writer is not None:
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    warnings = recording.warnings + computed.warnings + result.warnings  # the reader's grow while it streams
+    now = datetime.now(timezone.utc)
+    row = _base_row(item, "completed", now)
+    row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
+               sample_rate_hz=computed.rate, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
+               warnings=warnings, rpm=computed.rpm, channel_stats=json.dumps(result.channel_stats))
+    return FileResult(row, partitions)
+
+
 def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str) -> FileResult:
     """Read one file, compute its indicators and write its ``features`` partitions
     (and its ``raw`` waveform with ``[ingest] keep_raw``), replacing its earlier versions' windows.
@@ -146,41 +228,7 @@ def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_
     :class:`_Deferred` for a file that changed while it was read, and anything else for
     failures that are not the file's.
     """
-    equipment = settings.equipment_for(item.equipment_id)
-    source = display(item.path)
-    recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
-    rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
-                                         file_start=recording.start, file_rpm=recording.rpm)
-    check_times(source, start, rate, settings.features.frame_length, settings)
-    writer = None
-    chunks = guarded(item.path, recording.chunks)
-    if settings.ingest.keep_raw:
-        meta = RawMeta(recording_id, item.equipment_id, source, list(recording.channels),
-                       recording.sample_rate_hz, recording.start.isoformat() if recording.start else None,
-                       recording.rpm, item.mtime, recording.units, recording.gaps)
-        date = start.astimezone(timezone.utc).date().isoformat()
-        writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
-        chunks = writer.tee(chunks)
-    try:
-        result = compute_features(settings, item.equipment_id, recording_id, chunks, recording.channels, rate,
-                                  start, rpm, source, gaps=recording.gaps, units=recording.units)
-        if not _unchanged(item):
-            raise _Deferred()
-        replace_versions(ws, item, keep=recording_id)
-        partitions = tables.write_features(ws, result.table, recording_id)
-        if writer is not None:
-            writer.commit()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    warnings = recording.warnings + warnings + result.warnings  # the reader's grow while it streams
-    now = datetime.now(timezone.utc)
-    row = _base_row(item, "completed", now)
-    row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
-               sample_rate_hz=rate, recorded_at=start, ingested_at=now, n_windows=result.n_windows,
-               warnings=warnings, rpm=rpm, channel_stats=json.dumps(result.channel_stats))
-    return FileResult(row, partitions)
+    return _store(ws, item, _compute(ws, settings, item, recording_id), recording_id)
 
 
 def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
@@ -223,53 +271,95 @@ def _failed(item: SourceFile, now: datetime, error: str, kind: str, digest: str,
     return FileResult(row, keep_previous=item.previous_id is not None)
 
 
+def _hashed_while_read(settings: Settings, item: SourceFile) -> bool:
+    """Whether the file is hashed in its reader's pass (one read of its bytes) rather than before reading.
+
+    A file never completed before, whose reader hashes as it reads and whose raw waveform is not
+    kept (that file is named by the id): its id is known only after the parse, so a duplicate is
+    found then and its work discarded. A file completed before is hashed first: an unchanged copy
+    (a touched file) or a refused change is then settled without parsing.
+    """
+    return (item.previous_id is None and not settings.ingest.keep_raw
+            and hashed_while_read(item.path, settings.equipment_for(item.equipment_id)))
+
+
+def _id_of_failed(item: SourceFile) -> str:
+    """A failed file's id when its reader stopped before hashing it all ("" if it cannot be read)."""
+    try:
+        return sha256_of(item.path)
+    except OSError:
+        return ""
+
+
+def _duplicate(ws: Workspace, item: SourceFile, recording_id: str, owner: str, now: datetime, digest: str) -> FileResult:
+    replace_versions(ws, item, keep=None)  # the path now holds a copy of another file
+    row = _base_row(item, "duplicate", now)
+    row.update(recording_id=recording_id, duplicate_of=owner, ingested_at=now, settings_hash=digest)
+    return FileResult(row)
+
+
 def _work(ws: Workspace, settings: Settings, item: SourceFile, dedup: _Dedup) -> FileResult:
-    """One file inside its guard: the file's own faults become its row; anything else raises :class:`_Stop`."""
+    """One file inside its guard: the file's own faults become its row; anything else raises :class:`_Stop`.
+
+    The content hash claims the file's content in ``dedup`` before anything is stored: taken
+    before reading, or (:func:`_hashed_while_read`) by the reader on its way through the bytes,
+    in which case a copy found after the parse discards its work.
+    """
     now = datetime.now(timezone.utc)
     digest = settings_hash(settings, item.equipment_id)
     source = display(item.path)
+    recording_id = None
+    changed = False
+    if not _hashed_while_read(settings, item):
+        try:
+            recording_id = sha256_of(item.path)
+        except OSError as exc:
+            return _failed(item, now, f"{source}: cannot read ({exc.strerror}); check its permissions — it is tried "
+                                      "again on every run", RETRY, digest)
+        except MemoryError as exc:
+            raise _Stop(item, exc, ws) from exc
+        changed = item.previous_id is not None and recording_id != item.previous_id
+        if changed and settings.ingest.on_change == "refuse":
+            return _failed(item, now, f"{source}: changed since it was ingested (new content); [ingest] on_change = "
+                                      "\"refuse\" keeps the version ingested before — restore the file, or set "
+                                      "on_change = \"replace\" to ingest the new version in its place", "input",
+                           digest, recording_id)
     try:
-        recording_id = sha256_of(item.path)
-    except OSError as exc:
-        return _failed(item, now, f"{source}: cannot read ({exc.strerror}); check its permissions — it is tried again "
-                                  "on every run", RETRY, digest)
-    except MemoryError as exc:
-        raise _Stop(item, exc, ws) from exc
-    changed = item.previous_id is not None and recording_id != item.previous_id
-    if changed and settings.ingest.on_change == "refuse":
-        return _failed(item, now, f"{source}: changed since it was ingested (new content); [ingest] on_change = "
-                                  "\"refuse\" keeps the version ingested before — restore the file, or set on_change = "
-                                  "\"replace\" to ingest the new version in its place", "input", digest, recording_id)
-    owner = dedup.claim(recording_id, source)
-    try:
-        if owner is not None:
-            replace_versions(ws, item, keep=None)  # the path now holds a copy of another file
-            row = _base_row(item, "duplicate", now)
-            row.update(recording_id=recording_id, duplicate_of=owner, ingested_at=now, settings_hash=digest)
-            return FileResult(row)
-        fr = process_file(ws, settings, item, recording_id)
+        if recording_id is not None and (owner := dedup.claim(recording_id, source)) is not None:
+            return _duplicate(ws, item, recording_id, owner, now, digest)
+        computed = _compute(ws, settings, item, recording_id)
+        if recording_id is None:
+            recording_id = computed.content_id
+            if (owner := dedup.claim(recording_id, source)) is not None:
+                return _duplicate(ws, item, recording_id, owner, now, digest)  # its work is discarded
+        fr = _store(ws, item, computed, recording_id)
         fr.row["settings_hash"] = digest
         return fr
     except (CorruptError, BusyError) as exc:  # a damaged lake file or a held catalog is not this file's fault
-        dedup.release(recording_id, source)
+        _release(dedup, recording_id, source)
         raise _Stop(item, exc, ws) from exc
     except VibraError as exc:
-        dedup.release(recording_id, source)
+        _release(dedup, recording_id, source)
         kind = RETRY if isinstance(exc, RetryableInputError) else "input"
-        fr = _failed(item, now, str(exc), kind, digest, recording_id)
+        fr = _failed(item, now, str(exc), kind, digest, recording_id if recording_id is not None else _id_of_failed(item))
         if changed:
             fr.row["error"] += "; the version ingested before is kept"
         return fr
     except _Deferred:
-        dedup.release(recording_id, source)
+        _release(dedup, recording_id, source)
         row = _base_row(item, "pending", now)
         row.update(error=f"{source}: changed while it was being read (still being written?); deferred to the next run")
         return FileResult(row, deferred=True)
     except BaseException as exc:
-        dedup.release(recording_id, source)
+        _release(dedup, recording_id, source)
         if isinstance(exc, Exception) or is_panic(exc):
             raise _Stop(item, exc, ws) from exc
         raise  # KeyboardInterrupt, SystemExit
+
+
+def _release(dedup: _Dedup, recording_id: str | None, source: str) -> None:
+    if recording_id is not None:
+        dedup.release(recording_id, source)
 
 
 def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item: SourceFile) -> FileResult:

@@ -7,6 +7,7 @@ fails with a clear reason, and one ingest of a folder mixing every kind lands th
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from vibra.errors import InputError
+from vibra.hashing import sha256_file
 from vibra.readers import format_of, open_recording
 from vibra.settings import Equipment, load_settings
 from vibra.storage import catalog
@@ -276,9 +278,11 @@ units = "g"
 [equipment.mic]
 full_scale = 10
 units = "g"
+[equipment.pump]
+sample_rate_hz = 10000
 """)
     src = tmp_path / "export"
-    for eid in ("ims", "press", "fan", "cwru", "mic"):
+    for eid in ("ims", "press", "fan", "cwru", "mic", "pump"):
         (src / eid).mkdir(parents=True)
     ims = sorted(p for p in (real_data / "ims_raw_test1").iterdir() if p.name != "SOURCE.md")[:2]
     for p in ims:
@@ -292,9 +296,16 @@ units = "g"
     (src / "cwru" / "broken.mat").write_bytes(b"MATLAB 5.0 MAT-file" + b"\x00" * 200)
     sf.write(str(src / "mic" / "mic_2026-01-05T15-00-00.wav"), signal(16_384, 2, 9), 16_384, subtype="PCM_24")
     (src / "mic" / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    lines = "".join(f"{a:.5f},{b:.5f}\n" for a, b in signal(20_000, 2, 10))
+    (src / "pump" / "pump_2026-01-05T16-00-00.csv").write_text("a,b\n" + lines)
+    shutil.copy(src / "pump" / "pump_2026-01-05T16-00-00.csv", src / "pump" / "same_2026-01-05T16-00-00.csv")
+    (src / "pump" / "pump_2026-01-05T17-00-00.csv.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + lines.encode()))
 
     result = ingest.run(ws, load_settings(ws.config_path, {}), src)
-    assert (result.new, result.failed) == (6, 5), result.failures
+    assert (result.new, result.duplicates, result.failed) == (8, 1, 5), result.failures
+    # the recording id is the sha256 of the file's bytes whether hashed apart or in the reader's pass (CSV)
+    ids = dict(catalog.query(ws.catalog_path, "SELECT source_path, recording_id FROM recordings"))
+    assert len(ids) == 14 and all(rid == sha256_file(Path(p)) for p, rid in ids.items())
     rows = {Path(r[0]).name: r[1:] for r in catalog.query(
         ws.catalog_path, "SELECT source_path, status, sample_rate_hz, channels, recorded_at, channel_stats, error "
                          "FROM recordings")}
@@ -307,6 +318,7 @@ units = "g"
                                                       datetime(2026, 1, 5, 14, tzinfo=timezone.utc))
     assert '"units": "m/s^2"' in ok["fan_2026-01-05T14-00-00.uff"][4]
     assert ok["IR007_1.mat"][1:3] == (12_000.0, ["DE"])
+    assert ok["pump_2026-01-05T17-00-00.csv.gz"][2] == ["ch0", "ch1"]
     assert ok["mic_2026-01-05T15-00-00.wav"][1:4] == (16_384.0, ["ch0", "ch1"],
                                                       datetime(2026, 1, 5, 15, tzinfo=timezone.utc))
     failed = {k: v[5] for k, v in rows.items() if v[0] == "failed"}

@@ -152,7 +152,7 @@ def squared_envelope_spectrum(spec: np.ndarray, freqs_hz: np.ndarray,
         lo = max(lo, int(np.searchsorted(freqs_hz, band_hz[0])))
         hi = min(hi, int(np.searchsorted(freqs_hz, band_hz[1], side="right")))
     # analytic signal: the positive frequencies doubled, the negative ones zero
-    full = np.zeros((spec.shape[0], length), dtype=np.complex128)
+    full = np.zeros((spec.shape[0], length), dtype=np.result_type(spec.dtype, np.complex64))
     np.multiply(spec[:, lo:hi], 2.0, out=full[:, lo:hi])
     z = scipy.fft.ifft(full, axis=1, overwrite_x=True)
     se = np.square(z.real)
@@ -217,6 +217,12 @@ def _taper(frame_length: int) -> np.ndarray:
     return w
 
 
+def _floating(frames: np.ndarray) -> np.ndarray:
+    """Samples as float64, or float32 kept as it is (the chain then runs in single precision)."""
+    frames = np.asarray(frames)
+    return frames if frames.dtype == np.float32 else frames.astype(np.float64, copy=False)
+
+
 def frame_spectra(frames: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies (L//2+1,), one-sided complex spectra (n, L//2+1)) of demeaned, lightly tapered frames.
 
@@ -226,8 +232,8 @@ def frame_spectra(frames: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray
     """
     import scipy.fft
 
-    frames = np.asarray(frames, dtype=np.float64)
-    x = (frames - frames.mean(axis=1, keepdims=True)) * _taper(frames.shape[1])
+    frames = _floating(frames)
+    x = (frames - frames.mean(axis=1, keepdims=True)) * _taper(frames.shape[1]).astype(frames.dtype)
     return scipy.fft.rfftfreq(frames.shape[1], 1.0 / sample_rate_hz), scipy.fft.rfft(x, axis=1)
 
 
@@ -278,7 +284,7 @@ def window_evidence(frames: np.ndarray, sample_rate_hz: float, rpm: float, geome
     -------
     (n, 3) in the order of FAMILIES: :func:`raw_evidence` over :func:`null_level`; 1 ≈ noise.
     """
-    frames = np.atleast_2d(np.asarray(frames, dtype=np.float64))
+    frames = np.atleast_2d(_floating(frames))
     raw = raw_evidence(frames, sample_rate_hz, rpm, geometry, prewhiten=prewhiten, band_hz=band_hz)
     length = frames.shape[1]
     # the noise level hardly moves with the resolution: 3 significant digits keep the cache small

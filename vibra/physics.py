@@ -198,7 +198,7 @@ def _band_envelope(freqs: np.ndarray, spec: np.ndarray, band: tuple[float, float
     lo, hi = np.searchsorted(freqs, band[0]), np.searchsorted(freqs, band[1])
     width = max(int(hi - lo), 1)
     m = 1 << max(3, int(np.ceil(np.log2(width))))
-    z = np.zeros((spec.shape[0], m), dtype=np.complex128)
+    z = np.zeros((spec.shape[0], m), dtype=np.result_type(spec.dtype, np.complex64))  # float32 spectra stay single
     z[:, :width] = spec[:, lo:lo + width]
     return scipy.fft.ifft(z, axis=1, overwrite_x=True)
 

@@ -24,6 +24,8 @@ READERS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "tdms": ("vibra.readers.tdms", "read_tdms", (".tdms",), "npTDMS"),
     "uff": ("vibra.readers.uff", "read_uff", (".uff", ".unv"), "pyuff"),
 }
+# formats whose reader reads the file front to back once and hashes it on the way (Recording.content_hash)
+HASHED_WHILE_READ = {"csv"}
 SUFFIXES = tuple(s for _, _, suffixes, _ in READERS.values() for s in suffixes)
 
 
@@ -37,6 +39,11 @@ def format_of(path: Path, equipment: Equipment | None = None) -> str | None:
         if name.endswith(suffixes):
             return key
     return None
+
+
+def hashed_while_read(path: Path, equipment: Equipment) -> bool:
+    """Whether the file's reader gives its sha256 from its own pass over the bytes (no separate read)."""
+    return format_of(path, equipment) in HASHED_WHILE_READ
 
 
 def open_recording(path: Path, equipment: Equipment, chunk_rows: int = 262_144, *,
@@ -56,4 +63,4 @@ def open_recording(path: Path, equipment: Equipment, chunk_rows: int = 262_144, 
     return reader(path, equipment, chunk_rows, on_time_gap)
 
 
-__all__ = ["READERS", "Recording", "SUFFIXES", "format_of", "open_recording"]
+__all__ = ["HASHED_WHILE_READ", "READERS", "Recording", "SUFFIXES", "format_of", "hashed_while_read", "open_recording"]

@@ -8,6 +8,8 @@ from typing import Iterator
 
 import numpy as np
 
+from vibra.hashing import ReadHash
+
 TIME_NAMES = {"time", "timestamp", "t"}
 
 
@@ -34,3 +36,6 @@ class Recording:
     warnings: list[str] = field(default_factory=list)
     gaps: list[tuple[int, float]] = field(default_factory=list)
     units: dict[str, str] | None = None  # per channel, when the file says (TDMS, UFF)
+    # the file's sha256 taken in the chunks' own pass over its bytes (readers that read front to back once):
+    # its ``hexdigest`` is set once the chunks are exhausted; None for readers that seek (hash the file apart)
+    content_hash: ReadHash | None = None

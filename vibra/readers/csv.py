@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import InputError
+from vibra.hashing import ReadHash
 from vibra.readers.base import TIME_NAMES, Recording
 from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
 from vibra.equipment import Equipment
@@ -126,6 +127,8 @@ def _peek(path: Path, gz: bool) -> str:
             with open(path, "rb") as fh:
                 raw = fh.read(_PEEK_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
+        if getattr(exc, "errno", None):  # the file cannot be read (permissions, I/O): the caller says so
+            raise
         raise InputError(f"{path}: truncated or corrupt gzip ({exc}); re-copy the file from its source") from None
     if raw.startswith(BOM):
         raw = raw[len(BOM):]
@@ -217,10 +220,12 @@ def _locate_text(block: bytes, column: str, names: list[str], sep: str,
     return None
 
 
-def _blocks(fh, block_bytes: int):
-    """Bytes of whole lines, about ``block_bytes`` at a time (the last line completed by readline)."""
+def _blocks(fh, block_bytes: int, head: bytes = b""):
+    """Bytes of whole lines, about ``block_bytes`` at a time (the last line completed by readline);
+    ``head``: bytes already read from ``fh`` that start the first block."""
     while True:
-        data = fh.read(block_bytes)
+        data = head + fh.read(block_bytes)
+        head = b""
         if not data:
             return
         if not data.endswith(b"\n"):
@@ -264,11 +269,12 @@ def _parse_block(pl, block: bytes, schema: dict, cols: list[str], sep: str, ragg
 
 
 def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: list[str], time_col: str | None,
-             time_numeric: bool, block_bytes: int, sep: str, decimal: str = "."):
+             time_numeric: bool, block_bytes: int, sep: str, decimal: str = ".", hashed: ReadHash | None = None):
     """Parse the file a block of lines at a time with Polars (multi-threaded within a block).
 
     Memory is bounded by the block size whatever the file size; gzip files are
-    decompressed as a stream.
+    decompressed as a stream. The file's bytes (compressed, for gzip) are hashed into
+    ``hashed`` in the same pass, finished once the last block is parsed.
     """
     import polars as pl
 
@@ -278,14 +284,15 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
         schema[time_col] = pl.Float64 if time_numeric else pl.String
     cols = keep + ([time_col] if time_col else [])
     rows_before = 0
-    opener = gzip.open if gz else open
+    hashed = hashed or ReadHash(path)
     try:
-        with opener(path, "rb") as fh:
+        with hashed.open() as raw, (gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw) as fh:
+            head = b""
             if not headerless:
                 fh.readline()
-            elif fh.read(len(BOM)) != BOM:
-                fh.seek(0)
-            for block in _blocks(fh, block_bytes):
+            elif (head := fh.read(len(BOM))) == BOM:
+                head = b""
+            for block in _blocks(fh, block_bytes, head):
                 try:
                     try:
                         df = _parse_block(pl, block, schema, cols, sep, decimal=decimal)
@@ -313,6 +320,7 @@ def _batches(path: Path, gz: bool, names: list[str], headerless: bool, keep: lis
                 rows_before += df.height
                 yield (df.select(keep).to_numpy().astype(np.float64, copy=False),
                        df[time_col] if time_col else None)
+            hashed.finish()
     except (OSError, EOFError, zlib.error) as exc:
         if gz:
             raise InputError(f"{path}: truncated or corrupt gzip ({type(exc).__name__}); "
@@ -356,11 +364,12 @@ def read_csv(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str
         raise InputError(f"{path}: no channel columns besides the time column; nothing to analyse")
     bytes_per_row = max(8, len(text.encode()) // max(1, text.count("\n")))
     block_bytes = max(MIN_BLOCK_BYTES, chunk_rows * bytes_per_row)
-    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes, sep, decimal)
+    hashed = ReadHash(path)
+    batches = _batches(path, gz, names, headerless, keep, time_col, time_numeric, block_bytes, sep, decimal, hashed)
     first = next(batches, None)
     if first is None or first[0].shape[0] == 0:
         raise InputError(f"{path}: no data rows; export the recording again")
-    recording = Recording(channels=keep, chunks=iter(()))
+    recording = Recording(channels=keep, chunks=iter(()), content_hash=hashed)
     if headerless and equipment.channels is None:
         recording.warnings.append(f"headerless file: columns named ch0..ch{len(names) - 1}; "
                                   f"set [equipment.{equipment.equipment_id}] channels to name them")
