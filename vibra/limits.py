@@ -95,13 +95,13 @@ def since(times: list[datetime], values: np.ndarray, level: float) -> datetime |
     return times[int(below[-1]) + 1] if below.shape[0] else times[0]
 
 
-def hours_text(h: float | None) -> str:
-    """``19 h``, ``3.2 d``, ``25 min``: a time to limit as people read it."""
+def hours_text(h: float | None, *, days_from_h: float = 72.0, day_digits: int = 1) -> str:
+    """``19 h``, ``3.2 d``, ``25 min``: a duration as people read it (days from ``days_from_h`` hours)."""
     if h is None:
         return "—"
     if h < 1:
         return f"{h * 60:.0f} min"
-    return f"{h:.0f} h" if h < 72 else f"{h / 24:.1f} d"
+    return f"{h:.0f} h" if h < days_from_h else f"{h / 24:.{day_digits}f} d"
 
 
 def next_limit_text(name: str, value: float, unit: str, ttt: dict | None) -> str:

@@ -7,6 +7,8 @@ import csv
 import io
 from datetime import datetime
 
+from vibra.limits import hours_text
+
 ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
 STATE_RANK = {"danger": 2, "alert": 1, "normal": 0, None: -1}
 CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "value", "unit", "state", "alarm", "alarm_since",
@@ -61,11 +63,8 @@ def age_hours(last: str | None, now: datetime) -> float | None:
 
 
 def age_text(hours: float | None) -> str:
-    if hours is None:
-        return "—"
-    if hours < 1:
-        return f"{hours * 60:.0f} min"
-    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
+    """A data age: ``40 min``, ``5 h``, whole days from two days on."""
+    return hours_text(hours, days_from_h=48.0, day_digits=0)
 
 
 def to_csv(rows: list[dict]) -> str:

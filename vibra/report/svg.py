@@ -237,32 +237,3 @@ def render(chart: Chart) -> str:
                    f'<text x="{x + 14}" y="{y + 9}" class="legend">{escape(name)}</text></g>')
     out.append("</svg>")
     return "".join(out)
-
-
-def bars(title: str, y_label: str, labels: list[str], values: list[float], *, ref: tuple | None = None) -> str:
-    """A labelled bar chart (e.g. fault-band levels), with an optional reference line (y, label)."""
-    top = max([v for v in values if np.isfinite(v)] + ([ref[0]] if ref else []) + [1e-9]) * 1.15
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-    out = [f'<svg class="chart" role="img" viewBox="0 0 {W} {H}">', f"<title>{escape(title)}</title>",
-           f'<text x="{LEFT}" y="20" font-weight="bold">{escape(title)}</text>']
-    for t in _ticks(0, top):
-        y = TOP + (1 - t / top) * ph
-        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                   f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
-    slot = pw / max(len(values), 1)
-    for i, (label, v) in enumerate(zip(labels, values)):
-        h = 0 if not np.isfinite(v) else v / top * ph
-        x = LEFT + i * slot + slot * 0.2
-        out.append(f'<rect x="{x:.1f}" y="{TOP + ph - h:.1f}" width="{slot * 0.6:.1f}" height="{h:.1f}" '
-                   f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(label)}: {_fmt(v)}</title></rect>')
-        out.append(f'<text x="{x + slot * 0.3:.1f}" y="{TOP + ph - h - 4:.1f}" text-anchor="middle" class="tick">'
-                   f"{_fmt(v)}</text>")
-        out.append(f'<text x="{x + slot * 0.3:.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" class="tick">'
-                   f"{escape(label)}</text>")
-    if ref:
-        y = TOP + (1 - ref[0] / top) * ph
-        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#000" stroke-dasharray="6 3"/>'
-                   f'<text x="{W - RIGHT - 4}" y="{y - 4:.1f}" text-anchor="end" class="limit">{escape(ref[1])}</text>')
-    out.append(f'<text transform="translate(14 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
-               f"{escape(y_label)}</text></svg>")
-    return "".join(out)
