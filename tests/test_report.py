@@ -179,7 +179,7 @@ def _recording_of(ws, file: str) -> str:
 
 
 def test_a_spike_recording_raises_no_alarm_and_joins_no_cluster(rendered):
-    from vibra import quality
+    from vibra import quality, summaries
     from vibra.storage.tables import read_features
 
     ws, result = rendered
@@ -202,6 +202,10 @@ def test_a_spike_recording_raises_no_alarm_and_joins_no_cluster(rendered):
     assert members.filter((pl.col("recording_id") == rid) & (pl.col("channel") == "x")).height == 0
     knn = defects.read_defects(ws, [eid])
     assert knn.filter((pl.col("recording_id") == rid) & (pl.col("channel") == "x")).height == 0
+    # nor is a bearing fault named from it: the channel says why, the verdict comes from the others
+    (diag,) = [r for r in summaries.verdicts(ws, [eid]) if r["recording_id"] == rid]
+    assert {c["channel"]: c["text"] for c in diag["channels"]}["x"] == "not diagnosed: sensor fault (spikes)"
+    assert diag["channel"] != "x"
     # every sensor fault synth made is flagged with its own reason, and counted on the pages
     flagged = feats.filter(pl.col("sensor_fault").is_not_null()).select("recording_id", "sensor_fault").unique()
     assert set(flagged["sensor_fault"]) == {"spikes", "flat line", "clipping", "NaN gap"}

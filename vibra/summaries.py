@@ -224,22 +224,29 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
 def verdicts(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
     """The bearing-fault verdict of every recording (of ``equipment``), newest first per machine, from the
     evidence columns the features carry (:mod:`vibra.diagnosis`): a recording's verdict is its channel's
-    with the clearest named fault."""
+    with the clearest named fault. A channel whose sensor failed (:mod:`vibra.quality`) is not diagnosed:
+    it says so and never names a fault."""
     import polars as pl
 
+    from vibra import quality
+
     cols = list(diagnosis.EVIDENCE_COLUMNS)
-    df = read_windows(ws, cols + ["sample_rate_hz"], equipment=equipment)
+    df = read_windows(ws, cols + list(quality.COLUMNS) + ["sample_rate_hz"], equipment=equipment)
     if df.height == 0:
         return []
-    df = df.with_columns([pl.col(c).cast(pl.Float64) for c in cols])
+    df = quality.mark_sensor_faults(ws, df.with_columns([pl.col(c).cast(pl.Float64) for c in cols]))
     groups = (df.group_by("equipment_id", "recording_id", "channel", maintain_order=True)
               .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max().alias("fs"),
-                   *[pl.col(c) for c in cols]))
+                   pl.col("sensor_fault").first(), *[pl.col(c) for c in cols]))
     per_recording: dict[tuple[str, str], list[dict]] = {}
     for row in groups.iter_rows(named=True):
-        ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
-        band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
-        v = diagnosis.recording_verdict(ev, band_text=band)
+        if row["sensor_fault"]:  # the sensor made this signal, not the bearing: no fault is named from it
+            v = diagnosis.Verdict(diagnosis.UNKNOWN, {f: float("nan") for f in diagnosis.FAMILIES}, {},
+                                  len(row[cols[0]]), f"not diagnosed: sensor fault ({row['sensor_fault']})")
+        else:
+            ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
+            band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
+            v = diagnosis.recording_verdict(ev, band_text=band)
         per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(
             {"channel": row["channel"], "first": row["first"], **v.as_dict()})
     rows = []
