@@ -42,6 +42,7 @@ FEMTO = REAL / "femto_learning"
 IMS = REAL / "ims_test2_features" / "test2_timefeatures.csv"
 BEARINGS = ("Bearing1_1", "Bearing1_2", "Bearing2_1", "Bearing2_2", "Bearing3_1", "Bearing3_2")
 CANDS = None
+SPANS = rul.SMOOTH_SPANS
 FRACTIONS = (0.5, 0.7, 0.9)
 ONSET_FRACTIONS = (0.25, 0.5, 0.75)
 BEGIN, END = "<!-- real-rul:begin -->", "<!-- real-rul:end -->"
@@ -104,16 +105,13 @@ class Point:
 
 
 def library_of(train: list[health.Life], params: health.HIParams) -> tuple[health.Indicator, rul.Library]:
-    indicator = health.select(train, params=params, candidates=CANDS)
-    lives = [rul.LifeHI(life.name, life.times_s, indicator.transform(life.columns), life.length_s, life.failed)
-             for life in train]
-    return indicator, rul.fit_library(lives, params)
+    return rul.fit_lives(train, params, spans=SPANS, candidates=CANDS)
 
 
 def points_of(life: health.Life, indicator: health.Indicator, params: health.HIParams) -> list[float]:
     """Truncation fractions of the held-out life (see the module docstring)."""
     h = indicator.transform(life.columns)
-    i = health.onset_index(h, params)
+    i = health.onset_index(h, indicator.params)
     fracs = list(FRACTIONS)
     if i is not None:
         on = life.times_s[i] / life.length_s
@@ -187,7 +185,8 @@ def _choice(c: dict) -> str:
         what = f"life fraction per {c['scale']}, kernel {tuple(c['bandwidth'])}, quantile {c['point_level']:.2f}"
     else:
         what = f"{c['model']} (slope-prior width {c['flat']:g}, P50 × {c['shrink']:g})"
-    return f"{what}, widening ×{c['widen']:g} (inner score {c['score']:.3f}, {c['late_near_end']} late)"
+    span = f", HI smoothing {c['smooth_points']} points" if "smooth_points" in c else ""
+    return f"{what}, widening ×{c['widen']:g}{span} (inner score {c['score']:.3f}, {c['late_near_end']} late)"
 
 
 def _h(s: float) -> str:
