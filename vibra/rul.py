@@ -33,8 +33,11 @@ threshold it used (if any). Time is seconds since the life started.
   settings (life-fraction kernel and quantile level; the other models' slope-prior width and an
   early-on-purpose factor on their P50) with the fewest answers > 50 % late in the last 20 % of a
   life, then the best PHM 2012 score, and widens its P10–P90 by a split-conformal rule over lives.
+* :func:`fit_lives` — from raw lives: the HI (and its smoothing span, one of :data:`SMOOTH_SPANS`)
+  and the fitted library, the span chosen by the same leave-one-life-out figures as the model.
 * :func:`estimate` — the chosen model and why: the survival prior before onset (or with too
-  small a library), else the model :func:`tune` chose for this library.
+  small a library), else the model :func:`tune` chose for this library. Its ``basis`` says which
+  (:data:`BASES`), and :func:`rul_text` shows a prior as a prior, never as a bare RUL.
 
 The answer called P50 is the chosen point, deliberately early where the tuning said so (the
 PHM 2012 score punishes a late answer four times an early one); the model's own median is in
