@@ -331,12 +331,10 @@ def demo_summary(result) -> None:
     if result.forecast is not None:
         forecast_table(result.forecast)
     if result.rul is not None:
-        from vibra.rul import format_duration
-
         for m in result.rul.machines:
             if "p50_s" in m:
-                say(f"RUL {m['equipment_id']}: P50 {format_duration(m['p50_s'])} (P10 {format_duration(m['p10_s'])}"
-                    f" – P90 {format_duration(m['p90_s'])}), {m['model']}")
+                say(f"RUL {m['equipment_id']}: P50 {m['text']}, {m['model']}" if m["basis"] == "model"
+                    else f"RUL {m['equipment_id']}: {m['text']}")
     if result.cluster is not None:
         cluster_summary(result.cluster)
     if result.labels and result.labels.get("retrain", {}).get("assignment"):

@@ -131,11 +131,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             "lives": [{"name": x.name, "length_s": x.length_s, "failed": x.failed} for x in library],
             "params": vars(params)}
     if n_failed >= 2:
-        indicator = health.select(library, params=params)
-        lives_hi = [rulmod.LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed)
-                    for x in library]
-        fitted = rulmod.fit_library(lives_hi, params)
-        info.update(indicator=indicator.as_dict(), choice=fitted.choice,
+        # the indicator, its smoothing span and the model, all chosen over the library (rul.fit_lives)
+        indicator, fitted = rulmod.fit_lives(library, params)
+        info.update(indicator=indicator.as_dict(), choice=fitted.choice, params=vars(fitted.params),
                     survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
                     trusted=n_failed >= rulmod.MIN_LIVES)
     elif n_failed == 1:
@@ -161,6 +159,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         if fitted is None:
             est = prior.predict(rulmod.LifeHI(eid, cur.times_s, np.zeros_like(cur.times_s)))
             est.reason = f"survival prior: only {n_failed} failed life in the library; " + est.reason
+            est.basis = "prior_small_library"
             hi, onset = None, None
         else:
             try:
@@ -171,7 +170,10 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             est = rulmod.estimate(fitted, cur.times_s, hi)
             onset = est.details.get("onset_s")
         status = "ok" if n_failed >= rulmod.MIN_LIVES else "library_too_small"
-        entry = {**row, "status": status, "model": est.model, "p10_s": est.p10_s, "p50_s": est.p50_s,
+        # basis: a model's answer after onset, or the survival prior (not a prediction of this machine)
+        entry = {**row, "status": status, "model": est.model, "basis": est.basis,
+                 "text": rulmod.rul_text(est.p10_s, est.p50_s, est.p90_s, est.basis),
+                 "p10_s": est.p10_s, "p50_s": est.p50_s,
                  "p90_s": est.p90_s, "threshold": est.threshold, "threshold_source": est.threshold_source,
                  "reason": est.reason, "onset_s": onset,
                  "indicator": indicator.name if indicator else None,

@@ -39,6 +39,11 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
         assert by_id[eid]["status"] == "ok" and by_id[eid]["model"] != "survival_prior"
         assert 0 <= by_id[eid]["p10_s"] <= by_id[eid]["p50_s"] <= by_id[eid]["p90_s"]
     assert "RUL P50 (P10–P90)" in index.read_text()
+    # the healthy motor has no onset: its answer is the survival prior of the other machines' lives, said as such
+    assert by_id["motor-01"]["basis"] == "prior_no_onset" and by_id["motor-01"]["model"] == "survival_prior"
+    assert "RUL motor-01: no onset yet — survival prior P50" in proc.stdout
+    assert "no onset yet — survival prior P50" in index.read_text()
+    assert "no onset yet — survival prior P50" in (home / "reports" / "machines" / "motor-01.html").read_text()
     assert 'id="rul"' in (home / "reports" / "machines" / "pump-02.html").read_text()
     assert (home / "artifacts" / "readiness" / "latest.json").exists()
     assert "vibra_readiness_status" in (home / "artifacts" / "metrics" / "vibra.prom").read_text()

@@ -33,8 +33,11 @@ threshold it used (if any). Time is seconds since the life started.
   settings (life-fraction kernel and quantile level; the other models' slope-prior width and an
   early-on-purpose factor on their P50) with the fewest answers > 50 % late in the last 20 % of a
   life, then the best PHM 2012 score, and widens its P10–P90 by a split-conformal rule over lives.
+* :func:`fit_lives` — from raw lives: the HI (and its smoothing span, one of :data:`SMOOTH_SPANS`)
+  and the fitted library, the span chosen by the same leave-one-life-out figures as the model.
 * :func:`estimate` — the chosen model and why: the survival prior before onset (or with too
-  small a library), else the model :func:`tune` chose for this library.
+  small a library), else the model :func:`tune` chose for this library. Its ``basis`` says which
+  (:data:`BASES`), and :func:`rul_text` shows a prior as a prior, never as a bare RUL.
 
 The answer called P50 is the chosen point, deliberately early where the tuning said so (the
 PHM 2012 score punishes a late answer four times an early one); the model's own median is in
@@ -46,12 +49,12 @@ Pure: arrays in, dataclasses out; no files.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from vibra.errors import InputError
-from vibra.health import HIParams, end_value, onset_index
+from vibra.health import HIParams, Indicator, Life, end_value, onset_index, select
 
 QUANTILES = (0.1, 0.5, 0.9)
 MIN_LIVES = 3  # fewer failed lives than this: the library is too small to trust
@@ -75,9 +78,18 @@ class LifeHI:
     onset_s: float | None = None
 
 
+#: What an answer rests on: a degradation model after onset (``model``), or the survival prior of the
+#: library's lifetimes — before onset, with too small a library, or when no model applies. A prior is not
+#: a prediction of this machine and is shown as such wherever the answer is (:func:`rul_text`).
+BASES = ("model", "prior_no_onset", "prior_small_library", "prior_no_model")
+PRIOR_WHY = {"prior_no_onset": "no onset yet", "prior_small_library": "library too small",
+             "prior_no_model": "no degradation model applies"}
+
+
 @dataclass
 class Estimate:
-    """P10 / P50 / P90 of the remaining life (s), the model that gave it and the threshold used."""
+    """P10 / P50 / P90 of the remaining life (s), the model that gave it, the threshold used, and its
+    ``basis`` (one of :data:`BASES`)."""
 
     model: str
     p10_s: float
@@ -87,9 +99,22 @@ class Estimate:
     threshold_source: str = ""
     reason: str = ""
     details: dict = field(default_factory=dict)
+    basis: str = "model"
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def rul_text(p10_s: float, p50_s: float, p90_s: float, basis: str = "model") -> str:
+    """How an answer reads in the fleet table, on the machine page and in ``vibra rul``.
+
+    A model's answer: ``4.2 h (1.0 h–9.0 h)`` (P50 (P10–P90)). The survival prior says what it is:
+    ``no onset yet — survival prior P50 12.5 h (3.0 h–20.1 h)``.
+    """
+    span = f"{format_duration(p50_s)} ({format_duration(p10_s)}–{format_duration(p90_s)})"
+    if basis == "model":
+        return span
+    return f"{PRIOR_WHY.get(basis, basis)} — survival prior P50 {span}"
 
 
 def phm_accuracy(true_rul: float, predicted_rul: float) -> float:
@@ -161,7 +186,7 @@ class WeibullPrior:
         return Estimate(self.name, p10, p50, p90, None, "none: lifetimes only",
                         f"Weibull over {self.n_lives_} lives (shape {self.shape_:.2f}, scale {self.scale_s_:.0f} s), "
                         f"conditioned on {elapsed:.0f} s survived",
-                        {"shape": self.shape_, "scale_s": self.scale_s_})
+                        {"shape": self.shape_, "scale_s": self.scale_s_}, basis="prior_no_onset")
 
 
 # -- exponential degradation, Bayesian ---------------------------------------------------------
@@ -685,11 +710,44 @@ def fit_library(lives: list[LifeHI], params: HIParams = HIParams(), *, window_s:
     return Library(lives, params, prior, degradation, similarity, life_fraction, choice)
 
 
+#: spans (points) of the causal HI smoothing tried per library: a long span steadies the HI, a short one
+#: lags less at the end of a life, where the remaining life can be shorter than the smoothing lag
+SMOOTH_SPANS = (9, 5)
+
+
+def fit_lives(lives: list[Life], params: HIParams = HIParams(), *, spans: tuple[int, ...] = SMOOTH_SPANS,
+              candidates: tuple[str, ...] | None = None) -> tuple[Indicator, Library]:
+    """The health indicator and the fitted library of raw ``lives``, the HI smoothing span chosen inside
+    the library.
+
+    For each span in ``spans`` the indicator is selected (:func:`vibra.health.select`) and the models
+    tuned by leave-one-life-out (:func:`tune`); the span whose tuned choice has the fewest answers more
+    than 50 % late near the end of a life, then the best inner PHM 2012 score, wins (ties: the longer
+    span, listed first). Nested like :func:`tune`: the machine being estimated takes no part. Every
+    span's inner figures are in ``library.choice["spans"]``.
+    """
+    best, tried = None, []
+    for span in spans:
+        p = replace(params, smooth_points=span)
+        indicator = select(lives, params=p, candidates=candidates)
+        his = [LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed) for x in lives]
+        library = fit_library(his, p)
+        c = library.choice
+        key = (c["late_near_end"], -c["score"]) if c.get("tuned") else (math.inf, 0.0)
+        tried.append({"smooth_points": span, "indicator": indicator.name, "model": c["model"],
+                      "score": c.get("score"), "late_near_end": c.get("late_near_end")})
+        if best is None or key < best[0]:
+            best = (key, indicator, library)
+    _, indicator, library = best
+    library.choice = {**library.choice, "smooth_points": library.params.smooth_points, "spans": tried}
+    return indicator, library
+
+
 def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
     """The RUL of a machine whose current life has run ``times_s`` (s since its start) with HI ``hi``.
 
     Before onset, or when the library holds fewer than :data:`MIN_LIVES` failed lives, the
-    answer is the survival prior, said as such in ``reason``.
+    answer is the survival prior, said as such in ``reason`` and ``basis``.
     """
     times_s, hi = np.asarray(times_s, dtype=float), np.asarray(hi, dtype=float)
     onset = onset_time(times_s, hi, library.params)
@@ -699,11 +757,13 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
     if onset is None:
         prior.reason = "survival prior: no degradation onset yet (HI inside its healthy band); " + prior.reason
         prior.details.update(base)
+        prior.basis = "prior_no_onset"
         return prior
     if library.n_failed < MIN_LIVES:
         prior.reason = (f"survival prior: only {library.n_failed} failed lives in the library (< {MIN_LIVES}); "
                         + prior.reason)
         prior.details.update(base)
+        prior.basis = "prior_small_library"
         return prior
     found = {}
     for model in (library.life_fraction, library.similarity, library.degradation):
@@ -716,6 +776,7 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
         prior.reason = "survival prior: no degradation model applies (" + (
             "; ".join(f"{k}: HI not rising" for k in models) or "none fitted on the library") + "); " + prior.reason
         prior.details.update(base, models=models)
+        prior.basis = "prior_no_model"
         return prior
     why = (f"chosen by leave-one-life-out over the library (PHM 2012 score {choice['score']:.2f}, "
            f"{choice['late_near_end']} answers > 50 % late near the end, P10–P90 coverage "

@@ -77,7 +77,6 @@ def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = F
 
     Example: vibra rul --equipment pump-02 --json
     """
-    from vibra.rul import format_duration
     from vibra_pipelines import rul
 
     ws, settings = context(home)
@@ -90,9 +89,7 @@ def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = F
         output.say(f"library: {lib['n_failed']} failed lives of {lib['n_lives']}"
                    + (f", indicator {lib['indicator']['name']}" if lib.get("indicator") else "")
                    + ("" if lib.get("trusted") else f" (fewer than {lib['min_lives']}: too small to trust)"))
-        rows = [{**m, "RUL P50 (P10–P90)": (f"{format_duration(m['p50_s'])} ({format_duration(m['p10_s'])}–"
-                                             f"{format_duration(m['p90_s'])})" if "p50_s" in m else "—")}
-                for m in result.machines]
+        rows = [{**m, "RUL P50 (P10–P90)": m.get("text", "—")} for m in result.machines]
         output.rows_table(rows, "remaining useful life", ["equipment_id", "status", "model", "RUL P50 (P10–P90)",
                                                           "reason"])
     output.emit(result.as_dict(), as_json, human)

@@ -57,12 +57,12 @@ def latest_readiness(ws: Workspace) -> dict | None:
 def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | None]:
     """The machine's latest RUL (with P10/P50/P90 as text) and a chart of its health indicator since
     its life started, the onset and the failure threshold, with the RUL interval after the last point."""
-    from vibra.rul import format_duration
+    from vibra.rul import rul_text
 
     if not entry or "p50_s" not in entry:
         return entry, None
-    entry = {**entry, "text": f"{format_duration(entry['p50_s'])} ({format_duration(entry['p10_s'])}–"
-                              f"{format_duration(entry['p90_s'])})",
+    basis = entry.get("basis", "model")  # manifests before the basis field held model answers or said so in reason
+    entry = {**entry, "basis": basis, "text": rul_text(entry["p10_s"], entry["p50_s"], entry["p90_s"], basis),
              "trusted": library.get("trusted", False), "n_failed": library.get("n_failed", 0)}
     hist = entry.get("history")
     if not hist:
@@ -77,7 +77,8 @@ def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | Non
     if entry.get("onset_s") is not None:
         chart.vlines.append((entry["onset_s"] / h, svg.PALETTE[2], "onset"))
     now = entry["elapsed_s"]
-    for key, label in (("p10_s", "RUL P10"), ("p50_s", "RUL P50"), ("p90_s", "RUL P90")):
+    what = "RUL" if basis == "model" else "survival prior"
+    for key, label in (("p10_s", f"{what} P10"), ("p50_s", f"{what} P50"), ("p90_s", f"{what} P90")):
         chart.vlines.append(((now + entry[key]) / h, svg.PALETTE[3], label))
     return entry, svg.render(chart)
 
