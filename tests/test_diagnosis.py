@@ -55,6 +55,13 @@ def test_squared_envelope_spectrum_matches_scipy_hilbert():
     assert abs(freqs[np.argmax(got[5:])+5] - 97) < 2 * FS / L  # the modulation line
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 1000, 4096, 4097])
+def test_taper_is_scipys_tukey(m):
+    # written out so that ingest need not import scipy.signal (~40 MB of RSS): it must stay scipy's window
+    diagnosis._taper.cache_clear()
+    assert np.array_equal(diagnosis._taper(m), scipy.signal.windows.tukey(m, diagnosis.TAPER))
+
+
 def test_clashing_lines_are_dropped_from_both_families():
     lines = diagnosis._lines(G, 0.098)
     carriers = {f: [round(c, 2) for c, _ in groups] for f, groups in lines.items()}
