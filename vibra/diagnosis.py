@@ -163,9 +163,20 @@ def squared_envelope_spectrum(spec: np.ndarray, freqs_hz: np.ndarray,
     return np.abs(scipy.fft.rfft(se, axis=1))
 
 
-def _line_ratio(ses: np.ndarray, bin_orders: float, order: float) -> np.ndarray | None:
-    """Peak within ±SLIP·order (at least ±1 bin) over the median of the ±FLOOR_REACH·order around it."""
-    n_bins = ses.shape[1]
+def median_rows(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=1)`` of a 2-D float array, to the bit (NaN where a row holds NaN), without
+    np.median's per-call overhead (~15 µs, which the ~25 medians of every block of windows pay)."""
+    k = a.shape[1]
+    mid = sorted({(k - 1) // 2, k // 2, k - 1})  # k - 1: a NaN, larger than everything, lands last
+    part = np.partition(a, mid, axis=1)
+    med = part[:, k // 2] if k % 2 else (part[:, k // 2 - 1] + part[:, k // 2]) / 2
+    last = part[:, -1]
+    return np.where(np.isnan(last), last, med)
+
+
+@functools.lru_cache(maxsize=256)
+def _line_bins(n_bins: int, bin_orders: float, order: float) -> tuple[int, int, np.ndarray] | None:
+    """(lo, hi, bins around) of a line's search zone and its floor's reach; None if it does not fit."""
     centre = order / bin_orders
     half = max(SLIP * centre, 1.0)
     lo, hi = int(math.ceil(centre - half)), int(math.floor(centre + half))
@@ -175,8 +186,18 @@ def _line_ratio(ses: np.ndarray, bin_orders: float, order: float) -> np.ndarray 
     around = np.r_[max(MIN_ENV_BIN, lo - reach):lo, hi + 1:min(n_bins, hi + 1 + reach)]
     if around.shape[0] < 8:
         return None
+    around.flags.writeable = False
+    return lo, hi, around
+
+
+def _line_ratio(ses: np.ndarray, bin_orders: float, order: float) -> np.ndarray | None:
+    """Peak within ±SLIP·order (at least ±1 bin) over the median of the ±FLOOR_REACH·order around it."""
+    bins = _line_bins(ses.shape[1], bin_orders, order)
+    if bins is None:
+        return None
+    lo, hi, around = bins
     peak = ses[:, lo:hi + 1].max(axis=1)
-    floor = np.median(ses[:, around], axis=1)
+    floor = median_rows(ses[:, around])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(floor > 0, peak / floor, np.nan)
 
