@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,16 +282,18 @@ NULL_WINDOWS = 512
 
 @functools.lru_cache(maxsize=64)
 def null_level(geometry: Geometry, frame_length: int, bin_orders: float, prewhiten: bool = True,
-               band_rel: tuple[float, float] | None = None) -> tuple[float, ...]:
+               band_rel: tuple[float, float] | None = None, dtype: str = "float64") -> tuple[float, ...]:
     """Median evidence per family of white Gaussian noise through the same chain (seeded).
 
     Families read different numbers of lines with different search widths, so their evidence
     under noise differs (about 1.3–1.6); dividing by this makes 1 mean "what noise gives" for
     every family and every geometry. ``bin_orders`` = the spectrum's bin spacing in orders;
-    ``band_rel`` = the envelope band as fractions of Nyquist.
+    ``band_rel`` = the envelope band as fractions of Nyquist; ``dtype``: the precision the chain runs
+    in, that of the windows it normalises (float32: ~5× cheaper — 0.05 vs 0.25 CPU-s, paid once per
+    process and machine — and within 1e-7 of the float64 level).
     """
     rng = np.random.default_rng(20_251_202)
-    x = rng.standard_normal((NULL_WINDOWS, frame_length))
+    x = rng.standard_normal((NULL_WINDOWS, frame_length)).astype(dtype, copy=False)
     sample_rate_hz = float(frame_length)  # 1 Hz bins: the shaft is then at 1 / bin_orders Hz
     band = None if band_rel is None else (band_rel[0] * sample_rate_hz / 2, band_rel[1] * sample_rate_hz / 2)
     ev = raw_evidence(x, sample_rate_hz, 60.0 / bin_orders, geometry, prewhiten=prewhiten, band_hz=band)
@@ -321,7 +324,12 @@ def window_evidence(frames: np.ndarray, sample_rate_hz: float, rpm: float, geome
     bin_orders = float(f"{sample_rate_hz / length / (rpm / 60.0):.3g}")
     nyquist = sample_rate_hz / 2.0
     band_rel = None if band_hz is None else (round(band_hz[0] / nyquist, 4), round(band_hz[1] / nyquist, 4))
-    return raw / np.asarray(null_level(geometry, length, bin_orders, prewhiten, band_rel))
+    with _NULL_LOCK:  # files computed on two threads wait for one null level rather than both computing it
+        null = null_level(geometry, length, bin_orders, prewhiten, band_rel, frames.dtype.name)
+    return raw / np.asarray(null)
+
+
+_NULL_LOCK = threading.Lock()
 
 
 def verdicts(evidence: np.ndarray, *, floor: float = FLOOR, ratio: float = RATIO) -> np.ndarray:
