@@ -55,6 +55,28 @@ def test_squared_envelope_spectrum_matches_scipy_hilbert():
     assert abs(freqs[np.argmax(got[5:])+5] - 97) < 2 * FS / L  # the modulation line
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 1000, 4096, 4097])
+def test_taper_is_scipys_tukey(m):
+    # written out so that ingest need not import scipy.signal (~40 MB of RSS): it must stay scipy's window
+    diagnosis._taper.cache_clear()
+    assert np.array_equal(diagnosis._taper(m), scipy.signal.windows.tukey(m, diagnosis.TAPER))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_rows_is_numpys_median_to_the_bit(dtype):
+    rng = np.random.default_rng(7)
+    for k in range(1, 50):
+        a = (rng.standard_normal((6, k)) ** 2).astype(dtype)
+        if k > 2:
+            a[1, k // 2] = np.nan  # a NaN row gives NaN, as np.median does
+            a[3, 0] = np.inf
+        a[4] = 0.25  # ties
+        expected = np.median(a, axis=1)
+        got = diagnosis.median_rows(a)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_clashing_lines_are_dropped_from_both_families():
     lines = diagnosis._lines(G, 0.098)
     carriers = {f: [round(c, 2) for c, _ in groups] for f, groups in lines.items()}

@@ -73,10 +73,12 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
     for b in range(0, starts.shape[0], params.batch_windows):
         sel = starts[b:b + params.batch_windows]
         frames = frame(x, length, params.hop_length, sel)
-        freqs, spec, power = window_spectra(frames.astype(SPECTRA_DTYPE, copy=False), sample_rate_hz)
+        single = frames.astype(SPECTRA_DTYPE, copy=False)  # one cast shared by the spectra and the evidence
+        freqs, spec, power = window_spectra(single, sample_rate_hz)
         spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
         if physics is not None:
-            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power, frames.astype(EVIDENCE_DTYPE, copy=False))
+            evidence_frames = single if EVIDENCE_DTYPE == SPECTRA_DTYPE else frames.astype(EVIDENCE_DTYPE, copy=False)
+            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power, evidence_frames)
     return t, spectral, phys
 
 

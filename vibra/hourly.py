@@ -53,6 +53,8 @@ def rebuild_dirty(lake: Path) -> int:
 
 def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
     """Recompute ``hourly`` for the given (date, equipment_id) partitions; returns rows written."""
+    if not partitions:  # every ingest calls this, a rerun with nothing new too: no DuckDB to start then
+        return 0
     import duckdb
 
     total = 0

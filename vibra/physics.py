@@ -25,7 +25,7 @@ from importlib import resources
 
 import numpy as np
 
-from vibra.diagnosis import EVIDENCE_COLUMNS, Geometry, window_evidence
+from vibra.diagnosis import EVIDENCE_COLUMNS, Geometry, median_rows, window_evidence
 from vibra.equipment import Bearing, Equipment
 
 G_MM_S2 = 9806.65  # standard gravity, mm/s²
@@ -160,6 +160,9 @@ def velocity_rms_mm_s(freqs: np.ndarray, power: np.ndarray, units: str, rpm: flo
     return np.sqrt(power[:, band] @ weight)
 
 
+_LOBE = np.arange(-2, 3)  # a Hann main lobe: the peak bin ±2
+
+
 def order_amplitudes(freqs: np.ndarray, power: np.ndarray, rpm: float, orders=(1, 2, 3)) -> np.ndarray:
     """Amplitude (signal units, 0-peak) at each order of shaft speed, per window.
 
@@ -177,10 +180,11 @@ def order_amplitudes(freqs: np.ndarray, power: np.ndarray, rpm: float, orders=(1
         if lo > hi:
             continue
         peak = lo + np.argmax(power[:, lo:hi + 1], axis=1)
+        # the 5 bins of each window's lobe in one gather, added in the same order as one at a time
+        near = power[np.arange(power.shape[0])[:, None], np.clip(peak[:, None] + _LOBE, 0, power.shape[1] - 1)]
         lobe = np.zeros(power.shape[0])
-        for offset in range(-2, 3):
-            idx = np.clip(peak + offset, 0, power.shape[1] - 1)
-            lobe += power[np.arange(power.shape[0]), idx]
+        for offset in range(_LOBE.shape[0]):
+            lobe += near[:, offset]
         out[:, j] = np.sqrt(2.0 * lobe)
     return out
 
@@ -263,6 +267,20 @@ def envelope_spectra(freqs: np.ndarray, spec: np.ndarray, band: tuple[float, flo
     return np.arange(amp.shape[1]) * (freqs[1] - freqs[0]), amp
 
 
+@functools.lru_cache(maxsize=256)
+def _fault_bins(n_bins: int, df: float, f: float, half: float) -> tuple[int, int, np.ndarray] | None:
+    """(lo, hi, bins around) of :func:`fault_band_levels`' search zone at ``f`` ± ``half`` and its floor."""
+    lo, hi = int(np.ceil((f - half) / df)), int(np.floor((f + half) / df))
+    if lo < MIN_ENV_BIN or hi >= n_bins - 1 or lo > hi:
+        return None
+    reach = max(int(round(0.2 * f / df)), 12)
+    around = np.r_[max(MIN_ENV_BIN, lo - reach):lo, hi + 1:min(n_bins, hi + 1 + reach)]
+    if around.shape[0] < 4:
+        return None
+    around.flags.writeable = False
+    return lo, hi, around
+
+
 def fault_band_levels(env_freqs: np.ndarray, env_amp: np.ndarray, faults_hz: dict[str, float]) -> np.ndarray:
     """Normalised envelope level at each defect frequency, per window: (n, 4) for FAULTS.
 
@@ -281,15 +299,12 @@ def fault_band_levels(env_freqs: np.ndarray, env_amp: np.ndarray, faults_hz: dic
         for h in range(1, HARMONICS + 1):
             f = h * base
             half = max(FAULT_TOLERANCE * f, df)
-            lo, hi = int(np.ceil((f - half) / df)), int(np.floor((f + half) / df))
-            if lo < MIN_ENV_BIN or hi >= n_bins - 1 or lo > hi:
+            bins = _fault_bins(n_bins, float(df), float(f), float(half))
+            if bins is None:
                 continue
-            reach = max(int(round(0.2 * f / df)), 12)
-            around = np.r_[max(MIN_ENV_BIN, lo - reach):lo, hi + 1:min(n_bins, hi + 1 + reach)]
-            if around.shape[0] < 4:
-                continue
+            lo, hi, around = bins
             peak = env_amp[:, lo:hi + 1].max(axis=1)
-            floor = np.median(env_amp[:, around], axis=1)
+            floor = median_rows(env_amp[:, around])
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratios.append(np.where(floor > 0, peak / floor, np.nan))
         if ratios:

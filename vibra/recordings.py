@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from vibra import embedding
 from vibra.errors import InputError
 from vibra.faults import RetryableInputError
-from vibra.features import compute
 from vibra.physics import Machine
 from vibra.readers.timestamps import from_filename
 from vibra.settings import Equipment, Settings
@@ -93,6 +92,8 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
 
     A matching ``files`` rule with ``decimate`` low-passes and decimates the samples first.
     """
+    from vibra.features import compute  # here, not at the top: numba loads only when a file is computed
+
     equipment = settings.equipment_for(equipment_id)
     rule = equipment.rule_for(Path(source).name)
     if rule is not None and rule.decimate:
