@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -243,8 +242,7 @@ def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
     if found:
         hourly.mark_dirty(ws.lake, {(p.parent.name.split("=", 1)[1], item.equipment_id) for p in found})
         keep_name = {lake.RECORDING_FILE.format(keep[:16])} if keep else set()
-        lake.remove_recordings(table, found, ids, ws.data / ".compact" / f"replace-{uuid.uuid4().hex[:8]}",
-                               keep=keep_name)
+        lake.remove_recordings(table, found, ids, keep=keep_name)
     tables.drop_raw(ws, item.equipment_id, ids - {keep})
 
 

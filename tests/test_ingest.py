@@ -67,16 +67,16 @@ def test_lake_layout_and_duckdb_hive_read(plant):
     assert files and all(p.parent.name.startswith("equipment=") for p in files)
     con = duckdb.connect()
     n, eqs = con.execute(f"SELECT count(*), count(DISTINCT equipment) FROM read_parquet("
-                         f"'{ws.lake}/features/**/*.parquet', hive_partitioning = true)").fetchone()
+                         f"'{ws.lake}/features/*/*/*.parquet', hive_partitioning = true)").fetchone()
     assert n == status.run(ws)["features_total"] == 72 and eqs == 2
     row = con.execute(f"SELECT equipment, equipment_id, date, CAST(window_start AS DATE) FROM read_parquet("
-                      f"'{ws.lake}/features/**/*.parquet', hive_partitioning = true) LIMIT 1").fetchone()
+                      f"'{ws.lake}/features/*/*/*.parquet', hive_partitioning = true) LIMIT 1").fetchone()
     assert row[0] == row[1] and str(row[2]) == str(row[3])
-    hourly = pl.read_parquet(ws.lake / "hourly" / "**" / "*.parquet")
+    hourly = pl.read_parquet(ws.lake / "hourly" / "*" / "*" / "*.parquet")
     assert hourly["n_windows"].sum() == 72
     assert {"rms_mean", "rms_max", "rms_p95", "kurtosis_p95"} <= set(hourly.columns)
     # hourly means equal the mean over the windows of each hour
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     check = feats.group_by("equipment_id", "channel", pl.col("window_start").dt.truncate("1h").alias("hour")).agg(
         pl.col("rms").mean().alias("want"))
     joined = hourly.join(check, on=["equipment_id", "channel", "hour"])
@@ -192,7 +192,7 @@ def test_real_cwru_files_ingest(tmp_path, real_data):
         shutil.copy(real_data / "cwru_12k_de" / name, source / name)
     result = ingest.run(ws, _settings(ws), source.parent)
     assert result.new == 3 and result.failed == 0
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     assert set(feats["channel"]) == {"DE", "FE", "BA"}
     assert set(feats["rpm"]) == {1797.0, 1796.0}
     # 0.007 in inner-race faults are impulsive on the drive-end accelerometer: kurtosis well above Gaussian 3
@@ -268,10 +268,10 @@ def test_killed_ingest_loses_nothing_and_rerun_completes(tmp_path):
     st = status.run(ws)
     assert st["completed"] == 192 and st["pending"] == st["processing"] == 0
     con = duckdb.connect()
-    glob = f"'{ws.lake}/features/**/*.parquet'"
+    glob = f"'{ws.lake}/features/*/*/*.parquet'"
     total, distinct = con.execute(f"SELECT count(*), count(DISTINCT (recording_id, channel, window_index)) "
                                   f"FROM read_parquet({glob})").fetchone()
     assert total == distinct == st["features_total"] == 192 * 6
-    hourly_windows = con.execute(f"SELECT sum(n_windows) FROM read_parquet('{ws.lake}/hourly/**/*.parquet')").fetchone()[0]
+    hourly_windows = con.execute(f"SELECT sum(n_windows) FROM read_parquet('{ws.lake}/hourly/*/*/*.parquet')").fetchone()[0]
     assert hourly_windows == total
     assert not list((ws.lake / "hourly" / ".dirty").glob("*"))
