@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from vibra.settings import load_settings
-from vibra.storage import catalog
+from vibra.storage import catalog, lake
 from vibra.workspace import init_workspace
 
 from vibra_pipelines import ingest, status, synth
@@ -243,26 +243,39 @@ def test_status_and_query_answer_while_ingest_runs(tmp_path):
 
 
 def test_killed_ingest_loses_nothing_and_rerun_completes(tmp_path):
-    """SIGKILL an ingest part-way; the rerun finishes the job with no duplicated or missing rows."""
+    """SIGKILL an ingest inside a batch (files written, their group commit not made yet); the batch's files
+    were never visible nor completed, and the rerun finishes the job with no duplicated or missing rows."""
     import signal
 
     ws, _ = init_workspace(tmp_path / "ws")
     source = tmp_path / "export"
     synth.run(source, n_equipment=4, days=2, seed=4, start=START, sensor_faults=False, workspace=ws)
+    table = ws.table("features")
     proc = _spawn_ingest(ws, source)
     deadline = time.monotonic() + 120
-    landed = 0
+    landed, uncommitted = 0, []
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet"))) >= 20:
-            proc.send_signal(signal.SIGSTOP)  # frozen: the count below is what the kill interrupts
-            landed = len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet")))
-            break
+        # mid-batch: at least one batch committed and files of the next one written but not committed
+        if len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet"))) >= 20 and lake.is_table(table) \
+                and lake.untracked(table):
+            proc.send_signal(signal.SIGSTOP)  # frozen: what is below is what the kill interrupts
+            uncommitted = lake.untracked(table)
+            if uncommitted:
+                landed = len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet")))
+                break
+            proc.send_signal(signal.SIGCONT)  # the batch was committed meanwhile: wait for the next one
         time.sleep(0.01)
-    assert 20 <= landed < 192, f"the kill did not land mid-ingest ({landed} recordings' files written)"
+    assert 20 <= landed < 192 and uncommitted, f"the kill did not land inside a batch ({landed} files, {uncommitted})"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     done_before = status.run(ws)["completed"]
     assert done_before < 192, "the ingest finished before it could be killed; the test proves nothing"
+    completed = {r[0][:16] for r in catalog.query(ws.catalog_path, "SELECT recording_id FROM recordings "
+                                                                   "WHERE status = 'completed'")}
+    # the uncommitted batch's recordings are not completed (back to pending for the rerun), nor visible
+    assert not {f.name.removeprefix("part-").removesuffix(".parquet") for f in uncommitted} & completed
+    assert not set(uncommitted) & set(lake.partition_files(table))
+    assert len(lake.partition_files(table)) >= len(completed)  # what the ledger completed is committed
     result = ingest.run(ws, _settings(ws), source)
     assert result.new == 192 - done_before and result.failed == 0
     st = status.run(ws)
@@ -275,3 +288,4 @@ def test_killed_ingest_loses_nothing_and_rerun_completes(tmp_path):
     hourly_windows = con.execute(f"SELECT sum(n_windows) FROM read_parquet('{ws.lake}/hourly/*/*/*.parquet')").fetchone()[0]
     assert hourly_windows == total
     assert not list((ws.lake / "hourly" / ".dirty").glob("*"))
+    assert not lake.untracked(table)  # the killed batch's files were written again and committed

@@ -202,8 +202,13 @@ def table_dir_of(final: Path) -> Path | None:
 
 
 def is_table(table_dir: Path) -> bool:
-    """Whether ``table_dir`` has a transaction log (a folder written before Delta has none until migrated)."""
-    return (Path(table_dir) / LOG_DIR).is_dir()
+    """Whether ``table_dir`` has a transaction log with a commit (a folder written before Delta has none
+    until migrated; a log folder without a commit is a first commit that failed, e.g. on a full disk)."""
+    try:
+        with os.scandir(Path(table_dir) / LOG_DIR) as entries:
+            return any(_COMMIT_FILE.match(e.name) or e.name == "_last_checkpoint" for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def partition_of(path: Path) -> tuple[str, str]:
@@ -371,6 +376,8 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
         held = {p for _, _, p in active(table_dir)} if remove else set()
         actions = [_add_action(table_dir, f, data_change) for f in add]
         actions += [_remove_action(table_dir, f, data_change) for f in remove if f in held]
+        if not actions:  # only files the table does not hold were to go: nothing to commit
+            return
         dt.create_write_transaction(actions, mode="append", schema=dt.schema(), partition_by=PARTITION_BY)
 
 

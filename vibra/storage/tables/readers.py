@@ -144,13 +144,6 @@ def window_stats(ws: Workspace, embedding_version: str, numeric: Iterable[str]) 
     return [dict(zip(names, r)) for r in rows]
 
 
-def drop_recording_file(ws: Workspace, table: Table, date: str, equipment_id: str, recording_id: str) -> None:
-    """Remove a recording's own file (``part-<id[:16]>.parquet``) in one partition of ``table`` from the table
-    (one commit) and delete it, if it is there."""
-    own = lake.RECORDING_FILE.format(recording_id[:16])
-    lake.remove_files(f for f in files_of(ws, table, equipment_id, [date]) if f.name == own)
-
-
 def drop_raw(ws: Workspace, equipment_id: str, recording_ids: Iterable[str]) -> None:
     """Delete the kept raw waveforms of these recordings of one machine (``raw`` is plain files, no log)."""
     own = {lake.RECORDING_FILE.format(r[:16]) for r in recording_ids}
@@ -181,6 +174,17 @@ def partitions_holding(ws: Workspace, table: Table, recording_ids: set[str], ski
         if ids & recording_ids:
             out.add(part)
     return out
+
+
+def stage_features(ws: Workspace, df, recording_id: str) -> list[Path]:
+    """A recording's windows written into ``features``, its own file per partition, but not committed:
+    invisible to readers until :func:`commit_features` adds them (many recordings in one commit)."""
+    return lake.write_files(df, ws.table(FEATURES.name), recording_id[:16])
+
+
+def commit_features(ws: Workspace, files: list[Path]) -> None:
+    """Add staged ``features`` files to the table in one commit (nothing to do for none)."""
+    lake.commit(ws.table(FEATURES.name), add=files)
 
 
 def write_features(ws: Workspace, df, recording_id: str, table_dir: Path | None = None) -> list[tuple[str, str]]:
