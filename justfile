@@ -26,10 +26,12 @@ test: setup
 lint: setup
     {{venv}}/bin/ruff check vibra cli pipelines flows tests benchmarks
 
-# benchmarks; writes BENCHMARKS.md (readers.py adds its section: peak RSS reading a 2 GiB TDMS file)
+# benchmarks; writes BENCHMARKS.md (readers.py adds its section: peak RSS reading a 2 GiB TDMS file;
+# lake.py its section: Delta Lake against plain Parquet, growth to 10,000 commits, compaction)
 bench: setup
     {{venv}}/bin/python benchmarks/run.py
     {{venv}}/bin/python benchmarks/readers.py
+    {{venv}}/bin/python benchmarks/lake.py
 
 # real-data quality figures into their BENCHMARKS.md sections: diagnosis (CWRU leave-one-condition-out, FEMTO, IMS) and RUL (FEMTO leave-one-bearing-out, IMS)
 bench-real: setup

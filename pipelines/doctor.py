@@ -1,7 +1,10 @@
 """``vibra doctor``: does the lake agree with the ledger? Explain every finding; repair what is safe.
 
-Checks: leftover temporary files and work folders of killed runs; lake files
-that do not read (each file's Parquet footer, one file at a time); completed
+Checks: leftover temporary files and work folders of killed runs, and lake
+files no commit of their table names (a writer killed between writing its file
+and committing it: invisible to readers); lake files that do not read (each
+file's Parquet footer, one file at a time) or that a table's log lists but are
+gone; completed
 recordings without windows; windows of recordings the ledger does not hold as
 completed (orphans); windows stored twice; empty partition folders; the
 catalog's schema version; files written before a column existed; and every
@@ -73,8 +76,8 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
     left = staging.leftovers(ws)
     if left:
         f = Finding("leftover_temporary_files", "warning", len(left),
-                    "temporary files or work folders of runs that were killed; readers never see them, "
-                    "they only take space", "delete them (a killed rebuild's moved-aside partitions are put back first)",
+                    "temporary files, work folders or lake files no commit names, left by runs that were killed; "
+                    "readers never see them, they only take space", "delete them",
                     [str(p) for p in left[:5]])
         if repair:
             staging.clean_leftovers(ws)

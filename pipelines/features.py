@@ -1,13 +1,15 @@
 """The features-rebuild stage: recompute the ``features`` table after an indicator definition
 (or a machine's settings) changed, from the kept raw waveforms or the recorded source files.
 
-Each (date, equipment) partition is rebuilt in a staging folder and swapped in whole, so a
-reader sees the old partition or the new one, never a mix of definitions.
+Each touched (date, equipment) partition is rebuilt in a staging folder and all of them replace
+the old ones in one commit of the table's log, so a reader sees the old partitions or the new
+ones, never a mix of definitions.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,6 @@ from vibra.settings import Settings
 from vibra.recordings import compute_features, ensure_embedding_manifest, resolve
 from vibra.storage import catalog, tables
 from vibra.storage import staging as staging_area
-from vibra.storage.lake import partition_dir
 from vibra.storage.staging import recover  # noqa: F401 - re-exported (doctor --repair calls it)
 from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
@@ -113,13 +114,10 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
                             staging_area.copy_recording_rows(files, rid, staging / part.relative_to(table) / f"part-{rid[:16]}.parquet")
                     result.recordings += 1
                     notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
-            for date, eid in sorted(touched):
-                if not partition_dir(staging, date, eid).exists():
-                    partition_dir(staging, date, eid).mkdir(parents=True)
-                staging_area.swap_partition(table, work, date, eid)
+            staging_area.replace_partitions(table, staging, touched)
             result.partitions = len(touched)
         finally:
-            staging_area.restore(table, work)
+            shutil.rmtree(work, ignore_errors=True)
         catalog.write_rows(ws.catalog_path, updated)
         hourly.rebuild(ws.lake, touched)
         result.seconds = time.perf_counter() - started

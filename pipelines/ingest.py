@@ -14,6 +14,12 @@ Everything else — the lake's disk full or read-only, the catalog, memory, a bu
 or a Rust panic — stops the run (:class:`IngestStopped`) with no file blamed:
 what completed is kept and a plain rerun does the rest.
 
+Group commit: a file's windows are written to the ``features`` table but not committed; every
+second (or every :data:`BATCH_FILES` files) the files finished since are added to the table in one
+Delta commit, then their ledger rows are written in one transaction. A run killed mid-batch leaves
+that batch's files invisible (no commit names them) and their rows pending, so the rerun processes
+them again: nothing is lost or stored twice.
+
 A completed file whose content changed is a new version of the same recording:
 its old windows are removed just before the new ones are written, never both
 kept (``[ingest] on_change = "refuse"`` keeps the old version instead). A file
@@ -27,7 +33,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -50,7 +55,8 @@ from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, count_ingest, recorded
 
-FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_S = 1.0  # a batch: the files finished within a second ...
+BATCH_FILES = 256  # ... or this many, whichever comes first: one lake commit and one ledger transaction
 PREFETCH_BLOCKS = 1  # blocks a file's reader parses ahead of the one being computed
 log = logging.getLogger("vibra")
 
@@ -75,10 +81,12 @@ class FileResult:
     """One file's outcome. ``row`` is its ledger row; ``keep_previous``: the new version failed or
     was refused and the row is not written (the version completed before stays current);
     ``deferred``: the file changed while being read; ``adopt``: earlier versions held by
-    duplicates of this file, whose ownership passes to them."""
+    duplicates of this file, whose ownership passes to them; ``files``: its ``features`` files,
+    written but not yet committed to the table (its batch's commit adds them)."""
 
     row: dict
     partitions: list[tuple[str, str]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
     keep_previous: bool = False
     deferred: bool = False
     adopt: list[str] = field(default_factory=list)
@@ -191,7 +199,7 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
 
 
 def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: str) -> FileResult:
-    """Write a computed file's ``features`` partitions (and its kept raw waveform), replacing its
+    """Write a computed file's ``features`` files, uncommitted (and its kept raw waveform), replacing its
     earlier versions' windows; its ledger row. Raises :class:`_Deferred` if the file changed
     while it was read."""
     result, recording, writer = computed.result, computed.recording, computed.writer
@@ -204,7 +212,7 @@ def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: s
 
             table = table.with_columns(pl.lit(recording_id, dtype=pl.String).alias("recording_id"))
         replace_versions(ws, item, keep=recording_id)
-        partitions = tables.write_features(ws, table, recording_id)
+        files = tables.stage_features(ws, table, recording_id)  # committed with its batch (_settle)
         if writer is not None:
             writer.commit()
     except BaseException:
@@ -217,12 +225,13 @@ def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: s
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
                sample_rate_hz=computed.rate, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
                warnings=warnings, rpm=computed.rpm, channel_stats=json.dumps(result.channel_stats))
-    return FileResult(row, partitions)
+    return FileResult(row, [lake.partition_of(f) for f in files], files=files)
 
 
 def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str) -> FileResult:
-    """Read one file, compute its indicators and write its ``features`` partitions
-    (and its ``raw`` waveform with ``[ingest] keep_raw``), replacing its earlier versions' windows.
+    """Read one file, compute its indicators and write its ``features`` files, uncommitted (the
+    caller commits ``files`` with :func:`vibra.storage.tables.commit_features`), and its ``raw``
+    waveform with ``[ingest] keep_raw``, replacing its earlier versions' windows.
 
     Raises :class:`InputError` for a file that cannot be used (nothing written then),
     :class:`_Deferred` for a file that changed while it was read, and anything else for
@@ -243,8 +252,7 @@ def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
     if found:
         hourly.mark_dirty(ws.lake, {(p.parent.name.split("=", 1)[1], item.equipment_id) for p in found})
         keep_name = {lake.RECORDING_FILE.format(keep[:16])} if keep else set()
-        lake.remove_recordings(table, found, ids, ws.data / ".compact" / f"replace-{uuid.uuid4().hex[:8]}",
-                               keep=keep_name)
+        lake.remove_recordings(table, found, ids, keep=keep_name)
     tables.drop_raw(ws, item.equipment_id, ids - {keep})
 
 
@@ -390,8 +398,9 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
     (path, bytes, status) and ``wait`` (message) events, for a progress bar.
     ``fan_out(files, completed)`` (e.g. a Prefect flow mapping a task over the
     files, on threads or Dask workers) replaces the local thread pool: it returns
-    :func:`work_one`'s result for every file, in order; the ledger is written once
-    at the end, holding the ingest lock throughout.
+    :func:`work_one`'s result for every file, in order (files written, not committed);
+    the lake commit and the ledger are written once at the end, holding the ingest
+    lock throughout.
 
     Raises :class:`IngestStopped` when the environment fails or vibra hits a bug: what
     completed before is recorded, no file is blamed, and a plain rerun resumes.
@@ -490,7 +499,11 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
 
 
 def _settle(ws: Workspace, settled: list[FileResult]) -> None:
-    """Write the ledger for finished files: hourly marks first, then the rows in one transaction."""
+    """Close a batch of finished files: their ``features`` files in one commit of the table, then the
+    hourly marks, then the rows in one transaction. Killed before the commit, the batch's files stay
+    invisible and its rows pending (the rerun does them again); killed after it, the rerun writes the
+    same files under the same names again, so nothing is ever stored twice."""
+    tables.commit_features(ws, [f for fr in settled if not fr.keep_previous for f in fr.files])
     parts = {p for fr in settled for p in fr.partitions}
     if parts:
         hourly.mark_dirty(ws.lake, parts)  # before the rows say "completed"; rebuilt at the end
@@ -536,7 +549,8 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
                 nxt = None if stops else next(queue, None)
                 if nxt is not None:
                     running[pool.submit(_work, ws, settings, nxt, dedup)] = nxt
-            if pending_rows and (time.monotonic() - last_flush >= FLUSH_EVERY_S or not running):
+            if pending_rows and (time.monotonic() - last_flush >= FLUSH_EVERY_S or len(pending_rows) >= BATCH_FILES
+                                 or not running):
                 in_flight = [display(i.path) for i in running.values()]
                 flush()
                 catalog.mark_processing(ws.catalog_path, in_flight, datetime.now(timezone.utc))
@@ -582,9 +596,8 @@ def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], re
         rid = fr.row.get("recording_id")
         if fr.row["status"] == "completed" and rid in owner:
             kept = set(owner[rid][1])
-            for date, eid in fr.partitions:
-                if (date, eid) not in kept:  # its windows landed elsewhere: remove that copy
-                    tables.drop_recording_file(ws, tables.FEATURES, date, eid, rid)
+            # its windows landed elsewhere: remove that copy (written, not committed)
+            lake.remove_files(f for f in fr.files if lake.partition_of(f) not in kept)
             row = _base_row(item, "duplicate", now)
             row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now,
                        settings_hash=fr.row.get("settings_hash"))

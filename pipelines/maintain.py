@@ -1,7 +1,7 @@
 """Housekeeping: compaction, retention, garbage collection and the integrity check (``vibra doctor``).
 
-The file-level work lives in :mod:`vibra.storage.compaction` (twin folders swapped in atomically,
-date folders dropped in one rename each); this stage holds the ingest lock, checks the options,
+The file-level work lives in :mod:`vibra.storage.compaction` (Delta Lake's optimize per partition,
+dates removed in one commit then vacuumed); this stage holds the ingest lock, checks the options,
 keeps the ledger in step and records the run.
 """
 
@@ -16,7 +16,6 @@ from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import catalog, compaction, tables
 from vibra.storage.locks import exclusive
-from vibra.storage.staging import COMPACT_DIR, clean_compact_leftovers  # noqa: F401 - COMPACT_DIR re-exported
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, recorded
@@ -53,7 +52,6 @@ def compact(ws: Workspace, settings: Settings, *, tables: list[str] | None = Non
     result = CompactResult()
     started = time.perf_counter()
     with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
-        clean_compact_leftovers(ws)
         # a recording's own features file is merged only once the ledger holds it as completed
         result.tables, result.skipped_uncommitted = compaction.compact(
             ws, tables, min_files, keep_apart={"features": _completed_ids(ws)})
@@ -92,9 +90,9 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
         return out
     with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
         expired = compaction.recordings_only_in(ws, table, dates) if table == "features" else []
-        with compaction.dropping_dates(ws, table, dates):
-            if expired:
-                _mark_expired(ws, expired)
+        compaction.drop_dates(ws, table, dates)  # one commit: the dates are gone at once; then vacuumed
+        if expired:
+            _mark_expired(ws, expired)
         if table == "features":
             from vibra import hourly
 

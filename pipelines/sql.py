@@ -1,7 +1,9 @@
 """``vibra sql``: DuckDB over the workspace, one view per lake table, the ledger read-only.
 
-The views are plain ``read_parquet`` globs with hive partitioning, so a query sees
-exactly what ``vibra status`` and the report see. The catalog is attached read-only
+Each view reads the table's current files, as its Delta log lists them when the
+connection opens (with the ``date`` and ``equipment`` partition columns), so a query
+sees exactly what ``vibra status`` and the report see, never a file a compaction
+has merged away. The catalog is attached read-only
 as ``catalog`` (its ``recordings`` and ``runs`` tables are also exposed as views of the
 same names), so a query can never change the ledger.
 """
@@ -48,8 +50,8 @@ def connect(ws: Workspace):
     con.execute("SET TimeZone = 'UTC'")
     views = []
     for name in lake_tables(ws):
-        glob = lake.sql_literal(lake.parquet_glob(ws.table(name)))
-        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet({glob}, hive_partitioning = true, '
+        files = ", ".join(lake.sql_literal(f) for f in lake.partition_files(ws.table(name)))
+        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], hive_partitioning = true, '
                     "union_by_name = true)")
         views.append(name)
     if ws.catalog_path.exists():

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from hypothesis.extra.numpy import arrays
 
 from vibra.settings import load_settings
-from vibra.storage import catalog
+from vibra.storage import lake, catalog
 from vibra.workspace import init_workspace
 
 from vibra import sources
@@ -76,16 +76,16 @@ def _rows(ws) -> dict[str, dict]:
 def _lake_counts(ws) -> tuple[int, int, int]:
     """(feature rows, distinct window keys, hourly n_windows summed)."""
     con = duckdb.connect()
-    feats = f"read_parquet('{ws.lake}/features/**/*.parquet', hive_partitioning = false)"
+    feats = f"read_parquet('{ws.lake}/features/*/*/*.parquet', hive_partitioning = false)"
     total, distinct = con.execute(f"SELECT count(*), count(DISTINCT (recording_id, channel, window_index)) "
                                   f"FROM {feats}").fetchone()
-    hourly = con.execute(f"SELECT coalesce(sum(n_windows), 0) FROM read_parquet('{ws.lake}/hourly/**/*.parquet', "
+    hourly = con.execute(f"SELECT coalesce(sum(n_windows), 0) FROM read_parquet('{ws.lake}/hourly/*/*/*.parquet', "
                          "hive_partitioning = false)").fetchone()[0]
     return total, distinct, hourly
 
 
 def _windows_of(ws, recording_id: str) -> int:
-    return duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{ws.lake}/features/**/*.parquet', "
+    return duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{ws.lake}/features/*/*/*.parquet', "
                                     "hive_partitioning = false) WHERE recording_id = ?", [recording_id]).fetchone()[0]
 
 
@@ -432,6 +432,7 @@ def test_doctor_names_windows_of_an_earlier_file_version(plant):
     _csv(path, rows=RATE, seed=43)
     ingest.run(ws, _settings(ws), source)
     old_file.write_bytes(kept)  # the earlier version's windows are back beside the new ones
+    lake.commit(ws.table("features"), add=[old_file])  # (a restore of the table, log included)
     report = doctor.check(ws, _settings(ws))
     checks = {f["check"]: f for f in report["findings"]}
     assert not report["ok"] and "orphan_windows" not in checks

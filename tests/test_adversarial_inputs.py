@@ -80,9 +80,9 @@ def test_inf_samples_are_counted_warned_and_their_window_skipped(tmp_path):
     status, _, warns = _ledger(ws)["a_2026-03-01T05-00-00.csv"]
     assert status == "completed"
     assert any("2 infinite" in w and "2 window(s) skipped" in w for w in warns), warns
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet")
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet")
     assert feats["window_index"].to_list() == [2] and feats["rms"].is_finite().all()
-    hourly = pl.read_parquet(ws.lake / "hourly" / "**" / "*.parquet")
+    hourly = pl.read_parquet(ws.lake / "hourly" / "*" / "*" / "*.parquet")
     assert hourly["rms_mean"].is_finite().all()
 
 
@@ -124,7 +124,7 @@ def test_time_gap_splits_windows_and_keeps_true_times(tmp_path):
     assert result.new == 1
     status, _, warns = _ledger(ws)["gap.csv"]
     assert any("1 gap(s), first at row 5001 (3600 s)" in w for w in warns), warns
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet").sort("window_index")
     starts = [(s - START).total_seconds() for s in feats["window_start"].to_list()]
     ends = [(s - START).total_seconds() for s in feats["window_end"].to_list()]
     # windows 0..3 before the gap (4 × 1.024 s), window 4 (samples 4096..5119) spans it: dropped,
@@ -136,7 +136,7 @@ def test_time_gap_splits_windows_and_keeps_true_times(tmp_path):
     from vibra_pipelines import features as features_stage
 
     features_stage.rebuild(ws, settings)
-    again = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    again = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet").sort("window_index")
     assert again["window_index"].to_list() == feats["window_index"].to_list()
     assert again["window_start"].to_list() == feats["window_start"].to_list()
 
@@ -150,13 +150,13 @@ def test_time_gap_kept_with_the_raw_waveform(tmp_path):
     env = {"VIBRA_FEATURES_FRAME_LENGTH": "1024", "VIBRA_FEATURES_HOP_LENGTH": "1024", "VIBRA_INGEST_KEEP_RAW": "1"}
     settings = load_settings(ws.config_path, env)
     ingest.run(ws, settings, source)
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet").sort("window_index")
     assert 4 not in feats["window_index"].to_list()  # samples 4096..5119 span the gap
     path.unlink()  # the export is gone: only the raw waveform remains
     from vibra_pipelines import features as features_stage
 
     assert features_stage.rebuild(ws, settings).from_raw == 1
-    again = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet").sort("window_index")
+    again = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet").sort("window_index")
     assert again["window_index"].to_list() == feats["window_index"].to_list()
     assert again["window_start"].to_list() == feats["window_start"].to_list()
 

@@ -79,7 +79,7 @@ def _scored(ws: Workspace, truth_path) -> pl.DataFrame:
     truth = pl.read_csv(truth_path)
     files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
-    scores = pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
+    scores = pl.read_parquet(ws.lake / "scores" / "*" / "*" / "*.parquet", hive_partitioning=False)
     return scores.join(files, on="recording_id").join(truth.select("file", "fault_type", "severity"), on="file")
 
 
@@ -259,7 +259,7 @@ def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
     anomaly.detect(ws, settings)
     files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
-    scores = (pl.read_parquet(ws.lake / "scores" / "**" / "*.parquet", hive_partitioning=False)
+    scores = (pl.read_parquet(ws.lake / "scores" / "*" / "*" / "*.parquet", hive_partitioning=False)
               .join(files, on="recording_id").sort("channel", "window_start", "window_index")
               .with_columns(alarm=pl.col("is_anomaly").cast(pl.Int32).rolling_sum(5, min_samples=1).over("channel") >= 3))
     second_half = scores.filter((pl.col("file") == "Normal_0") & (pl.col("window_start") >= mid))

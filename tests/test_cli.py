@@ -85,7 +85,7 @@ def test_new_user_walkthrough(tmp_path):
 
     status = json.loads(run_vibra("status", "--json", cwd=ws, check=True).stdout)
     n = duckdb.connect().execute(
-        f"SELECT count(*) FROM read_parquet('{ws}/data/lake/features/**/*.parquet', hive_partitioning = true)"
+        f"SELECT count(*) FROM read_parquet('{ws}/data/lake/features/*/*/*.parquet', hive_partitioning = true)"
     ).fetchone()[0]
     assert n == status["features_total"] > 0
 

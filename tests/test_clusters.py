@@ -155,7 +155,7 @@ def plant(tmp_path_factory):
 
 def test_features_carry_the_embedding_version_and_its_manifest(plant):
     ws, settings, _ = plant
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     version = embedding.version_of(embedding.definition(settings.features.bands_hz))
     assert set(feats["embedding_version"]) == {version}
     manifest = json.loads((ws.artifacts / "models" / "embedding" / version / "manifest.json").read_text())
@@ -287,7 +287,7 @@ def test_an_older_embedding_is_never_mixed_in(plant, tmp_path):
     df.write_parquet(part)
     result = cluster.run(other, settings)
     assert result.other_embedding_versions == df.height
-    assert result.windows == pl.read_parquet(other.lake / "features" / "**" / "*.parquet",
+    assert result.windows == pl.read_parquet(other.lake / "features" / "*" / "*" / "*.parquet",
                                              hive_partitioning=False).height - df.height
 
 

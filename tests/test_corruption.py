@@ -182,6 +182,7 @@ def test_commands_over_a_truncated_features_file_give_one_line(ws, command):
         shutil.copy(sorted(ws.lake.glob("features/date=*/equipment=*/part-*.parquet"))[1],
                     victim.with_name("part-copy.parquet"))
         victim = victim.with_name("part-copy.parquet")
+        lake.commit(ws.table("features"), add=[victim])
     _truncate(victim)
     _one_line_naming(run_vibra(*command, "--home", str(ws.root)), victim)
 

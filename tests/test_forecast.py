@@ -161,7 +161,7 @@ def test_time_to_threshold_against_the_held_back_truth(plant):
     """The P50 crossing time of a degrading machine, checked against when its rms really crossed."""
     ws, settings, src, held, result = plant
     ingest.run(ws, settings, held)
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     checked = 0
     for s in result.series:
         if s["status"] != "ok" or s["time_to_threshold"]["p50_h"] is None:

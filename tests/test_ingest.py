@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from vibra.settings import load_settings
-from vibra.storage import catalog
+from vibra.storage import catalog, lake
 from vibra.workspace import init_workspace
 
 from vibra_pipelines import ingest, status, synth
@@ -67,16 +67,16 @@ def test_lake_layout_and_duckdb_hive_read(plant):
     assert files and all(p.parent.name.startswith("equipment=") for p in files)
     con = duckdb.connect()
     n, eqs = con.execute(f"SELECT count(*), count(DISTINCT equipment) FROM read_parquet("
-                         f"'{ws.lake}/features/**/*.parquet', hive_partitioning = true)").fetchone()
+                         f"'{ws.lake}/features/*/*/*.parquet', hive_partitioning = true)").fetchone()
     assert n == status.run(ws)["features_total"] == 72 and eqs == 2
     row = con.execute(f"SELECT equipment, equipment_id, date, CAST(window_start AS DATE) FROM read_parquet("
-                      f"'{ws.lake}/features/**/*.parquet', hive_partitioning = true) LIMIT 1").fetchone()
+                      f"'{ws.lake}/features/*/*/*.parquet', hive_partitioning = true) LIMIT 1").fetchone()
     assert row[0] == row[1] and str(row[2]) == str(row[3])
-    hourly = pl.read_parquet(ws.lake / "hourly" / "**" / "*.parquet")
+    hourly = pl.read_parquet(ws.lake / "hourly" / "*" / "*" / "*.parquet")
     assert hourly["n_windows"].sum() == 72
     assert {"rms_mean", "rms_max", "rms_p95", "kurtosis_p95"} <= set(hourly.columns)
     # hourly means equal the mean over the windows of each hour
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     check = feats.group_by("equipment_id", "channel", pl.col("window_start").dt.truncate("1h").alias("hour")).agg(
         pl.col("rms").mean().alias("want"))
     joined = hourly.join(check, on=["equipment_id", "channel", "hour"])
@@ -192,7 +192,7 @@ def test_real_cwru_files_ingest(tmp_path, real_data):
         shutil.copy(real_data / "cwru_12k_de" / name, source / name)
     result = ingest.run(ws, _settings(ws), source.parent)
     assert result.new == 3 and result.failed == 0
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     assert set(feats["channel"]) == {"DE", "FE", "BA"}
     assert set(feats["rpm"]) == {1797.0, 1796.0}
     # 0.007 in inner-race faults are impulsive on the drive-end accelerometer: kurtosis well above Gaussian 3
@@ -243,35 +243,49 @@ def test_status_and_query_answer_while_ingest_runs(tmp_path):
 
 
 def test_killed_ingest_loses_nothing_and_rerun_completes(tmp_path):
-    """SIGKILL an ingest part-way; the rerun finishes the job with no duplicated or missing rows."""
+    """SIGKILL an ingest inside a batch (files written, their group commit not made yet); the batch's files
+    were never visible nor completed, and the rerun finishes the job with no duplicated or missing rows."""
     import signal
 
     ws, _ = init_workspace(tmp_path / "ws")
     source = tmp_path / "export"
     synth.run(source, n_equipment=4, days=2, seed=4, start=START, sensor_faults=False, workspace=ws)
+    table = ws.table("features")
     proc = _spawn_ingest(ws, source)
     deadline = time.monotonic() + 120
-    landed = 0
+    landed, uncommitted = 0, []
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet"))) >= 20:
-            proc.send_signal(signal.SIGSTOP)  # frozen: the count below is what the kill interrupts
-            landed = len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet")))
-            break
+        # mid-batch: at least one batch committed and files of the next one written but not committed
+        if len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet"))) >= 20 and lake.is_table(table) \
+                and lake.untracked(table):
+            proc.send_signal(signal.SIGSTOP)  # frozen: what is below is what the kill interrupts
+            uncommitted = lake.untracked(table)
+            if uncommitted:
+                landed = len(list(ws.lake.glob("features/date=*/equipment=*/*.parquet")))
+                break
+            proc.send_signal(signal.SIGCONT)  # the batch was committed meanwhile: wait for the next one
         time.sleep(0.01)
-    assert 20 <= landed < 192, f"the kill did not land mid-ingest ({landed} recordings' files written)"
+    assert 20 <= landed < 192 and uncommitted, f"the kill did not land inside a batch ({landed} files, {uncommitted})"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     done_before = status.run(ws)["completed"]
     assert done_before < 192, "the ingest finished before it could be killed; the test proves nothing"
+    completed = {r[0][:16] for r in catalog.query(ws.catalog_path, "SELECT recording_id FROM recordings "
+                                                                   "WHERE status = 'completed'")}
+    # the uncommitted batch's recordings are not completed (back to pending for the rerun), nor visible
+    assert not {f.name.removeprefix("part-").removesuffix(".parquet") for f in uncommitted} & completed
+    assert not set(uncommitted) & set(lake.partition_files(table))
+    assert len(lake.partition_files(table)) >= len(completed)  # what the ledger completed is committed
     result = ingest.run(ws, _settings(ws), source)
     assert result.new == 192 - done_before and result.failed == 0
     st = status.run(ws)
     assert st["completed"] == 192 and st["pending"] == st["processing"] == 0
     con = duckdb.connect()
-    glob = f"'{ws.lake}/features/**/*.parquet'"
+    glob = f"'{ws.lake}/features/*/*/*.parquet'"
     total, distinct = con.execute(f"SELECT count(*), count(DISTINCT (recording_id, channel, window_index)) "
                                   f"FROM read_parquet({glob})").fetchone()
     assert total == distinct == st["features_total"] == 192 * 6
-    hourly_windows = con.execute(f"SELECT sum(n_windows) FROM read_parquet('{ws.lake}/hourly/**/*.parquet')").fetchone()[0]
+    hourly_windows = con.execute(f"SELECT sum(n_windows) FROM read_parquet('{ws.lake}/hourly/*/*/*.parquet')").fetchone()[0]
     assert hourly_windows == total
     assert not list((ws.lake / "hourly" / ".dirty").glob("*"))
+    assert not lake.untracked(table)  # the killed batch's files were written again and committed

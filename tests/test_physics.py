@@ -130,7 +130,7 @@ def _cwru_workspace(tmp_path, real_data, names):
     rec = catalog.query(ws.catalog_path, "SELECT recording_id, source_path, sample_rate_hz FROM recordings")
     files = pl.DataFrame(rec, schema=["recording_id", "source_path", "rate"], orient="row").with_columns(
         file=pl.col("source_path").str.extract(r"([^/]+)\.mat$"))
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     return feats.join(files, on="recording_id").filter(pl.col("channel") == "DE")
 
 
@@ -168,7 +168,7 @@ def test_femto_run_to_failure_trends(tmp_path, real_data):
     src = stage(sorted((real_data / "femto_bearing1_1").glob("acc_*.csv")), tmp_path / "src" / "bearing1_1")
     result = ingest.run(ws, load_settings(ws.config_path, {}), src)
     assert result.new == 326 and result.failed == 0
-    f = (pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    f = (pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
          .filter(pl.col("channel") == "horizontal").sort("window_start"))
     assert f.height == 326
     assert f["window_start"][0] == datetime(2010, 12, 1, 9, 0, 10, tzinfo=timezone.utc)
@@ -208,7 +208,7 @@ def test_synthetic_bearing_faults_are_named(tmp_path):
     synth.run(tmp_path / "src", n_equipment=4, days=4, seed=5, start=START, sensor_faults=False, workspace=ws)
     ingest.run(ws, load_settings(ws.config_path, {}), tmp_path / "src")
     truth = pl.read_csv(tmp_path / "src" / "truth.csv")
-    feats = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)
+    feats = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)
     files = status.recordings(ws).select("recording_id", "source_path").with_columns(
         file=pl.col("source_path").str.extract(r"/([^/]+/[^/]+)$"))
     df = feats.join(files, on="recording_id").join(truth, on="file").filter(pl.col("severity") > 0.5)

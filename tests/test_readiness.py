@@ -303,7 +303,7 @@ def test_synth_workspace_before_and_after_clustering_and_labelling(tmp_path):
     assert after["counts"]["red"] < b["counts"]["red"]
     # newest data four days old: red on recency
     settings = load_settings(ws.config_path, {})
-    last = pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False)["window_end"].max()
+    last = pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False)["window_end"].max()
     stale = readiness.assess(ws, settings, now=last + timedelta(days=4))
     assert by_name(stale, "recency_gap_h")["status"] == "red" and stale["status"] == "red"
 

@@ -30,7 +30,7 @@ def plant(tmp_path):
 
 
 def _features(ws) -> pl.DataFrame:
-    return pl.read_parquet(ws.lake / "features" / "**" / "*.parquet", hive_partitioning=False).sort(KEYS)
+    return pl.read_parquet(ws.lake / "features" / "*" / "*" / "*.parquet", hive_partitioning=False).sort(KEYS)
 
 
 def _set(ws, text: str) -> None:
@@ -79,7 +79,7 @@ def test_rebuild_from_source_equals_a_fresh_ingest_with_the_new_definition(plant
     assert st["features_total"] == after.height
     n_windows = catalog.query(ws.catalog_path, "SELECT sum(n_windows) FROM recordings WHERE status = 'completed'")
     assert n_windows[0][0] == after.height
-    hourly = pl.read_parquet(ws.lake / "hourly" / "**" / "*.parquet")
+    hourly = pl.read_parquet(ws.lake / "hourly" / "*" / "*" / "*.parquet")
     assert hourly["n_windows"].sum() == after.height
     assert not (ws.data / ".rebuild").exists() or not any((ws.data / ".rebuild").iterdir())
 

@@ -29,7 +29,7 @@ def test_sql_counts_match_a_plain_duckdb_read(plant):
     assert payload["schema_version"] == 1 and payload["command"] == "sql"
     assert {"features", "hourly", "recordings", "runs"} <= set(payload["views"])
     expected = duckdb.connect().execute(
-        f"SELECT equipment_id, count(*) FROM read_parquet('{plant}/data/lake/features/**/*.parquet', "
+        f"SELECT equipment_id, count(*) FROM read_parquet('{plant}/data/lake/features/*/*/*.parquet', "
         "hive_partitioning = true) GROUP BY 1 ORDER BY 1").fetchall()
     assert [(r["equipment_id"], r["windows"]) for r in payload["rows"]] == expected
     assert len(expected) == 2 and all(n > 0 for _, n in expected)

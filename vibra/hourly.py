@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vibra.storage.lake import partition_dir, partition_files, reading, replace_into, sql_literal, temp_path
+from vibra.storage.lake import commit, partition_dir, partition_files, reading, replace_into, sql_literal, temp_path
 
 HOURLY_INDICATORS = ("rms", "peak", "crest_factor", "kurtosis", "skewness", "dominant_freq_hz",
                      "velocity_rms_mm_s")
@@ -58,6 +58,7 @@ def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
     import duckdb
 
     total = 0
+    added, removed = [], []  # committed to the hourly table in one transaction at the end
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -65,7 +66,7 @@ def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
             files = partition_files(lake / "features", equipment_id, [date])
             out = partition_dir(lake / "hourly", date, equipment_id) / "part-0.parquet"
             if not files:
-                out.unlink(missing_ok=True)
+                removed.append(out)
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_path(out)
@@ -76,10 +77,14 @@ def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
                     con.execute(f"COPY ({hourly_sql(files, columns)}) TO {sql_literal(tmp)} "
                                 "(FORMAT parquet, COMPRESSION zstd)")
                 replace_into(tmp, out)
+                added.append(out)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
             total += con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(out)})").fetchone()[0]
     finally:
         con.close()
+    commit(lake / "hourly", add=added, remove=removed)
+    for f in removed:
+        f.unlink(missing_ok=True)
     return total

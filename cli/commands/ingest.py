@@ -67,8 +67,8 @@ features_app = typer.Typer(help="The features table. Example: vibra features reb
 @features_app.command("rebuild")
 def rebuild_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
     """Recompute the features (and hourly) tables with the current settings, from the kept raw
-    waveforms (`[ingest] keep_raw`) or else the recorded source files; each partition is swapped
-    in whole. Exit 1 when some recording could not be rebuilt (its old rows are kept).
+    waveforms (`[ingest] keep_raw`) or else the recorded source files; the rebuilt partitions replace the old
+    ones in one commit. Exit 1 when some recording could not be rebuilt (its old rows are kept).
 
     Example: vibra features rebuild --equipment pump-02 --json
     """

@@ -28,8 +28,8 @@ def doctor_cli(repair: Annotated[bool, typer.Option("--repair", help="Repair wha
 
 
 def migrate_cli(home: Home = None, as_json: Json = False) -> None:
-    """Bring the catalog's schema and the artifacts' pointers to this vibra's version (also done on every
-    open; idempotent).
+    """Bring the catalog's schema, the lake's tables (Delta Lake) and the artifacts' pointers to this vibra's
+    version (the catalog's is also done on every open; idempotent).
 
     Example: vibra migrate
     """
@@ -38,10 +38,12 @@ def migrate_cli(home: Home = None, as_json: Json = False) -> None:
     ws, _ = context(home)
     with catalog.connect(ws.catalog_path) as con:
         before, after = migrations.migrate(con)
+    converted = migrations.migrate_lake(ws.lake)
     rewritten = artifacts.migrate(ws.artifacts)
-    payload = {"from": before, "to": after, "artifacts_rewritten": rewritten}
+    payload = {"from": before, "to": after, "lake_tables_converted": converted, "artifacts_rewritten": rewritten}
     output.emit(payload, as_json, lambda: output.say(
         (f"catalog schema version {before} → {after}" if before != after else f"catalog schema is current ({after})")
+        + "".join(f"\nlake table {t}: {n} file(s) adopted by its new Delta log" for t, n in converted.items())
         + (f"\n{len(rewritten)} artifact pointer(s) or folder(s) moved to the current layout" if rewritten else "")))
 
 
@@ -72,8 +74,8 @@ def compact_cli(table: Annotated[Optional[list[str]], typer.Option("--table", me
                 min_files: Annotated[int, typer.Option("--min-files", min=2, help="Compact partitions holding at "
                                                        "least N files.")] = 2,
                 home: Home = None, as_json: Json = False) -> None:
-    """Merge each partition's small Parquet files into one, sorted by equipment, recording, channel, time;
-    swapped in atomically (readers see the old files or the new one, never both, never neither).
+    """Merge each partition's small Parquet files with Delta Lake's optimize, one commit per partition
+    (readers see the old files or the merged one, never both, never neither).
 
     Example: vibra maintain compact --table features --min-files 8
     """

@@ -1,13 +1,25 @@
-"""The lake: ``data/lake/<table>/date=YYYY-MM-DD/equipment=<id>/part-*.parquet``.
+"""The lake: Delta Lake tables ``data/lake/<table>/`` partitioned ``date=YYYY-MM-DD/equipment=<id>/``.
 
-Every file is written to a hidden temporary name in its final folder and
-renamed into place, so readers see the old file or the new one, never half.
+The data files stay Parquet in the same folders; which of them make up the table is
+what the table's transaction log (``<table>/_delta_log/``, written through
+``deltalake``, delta-rs) says. A writer writes its file (hidden temporary name, then
+renamed into place) and then commits it; a file removed from the table (compaction,
+retention, a replaced recording) is removed by a commit in the same transaction as
+its successor, so a reader listing the table's files sees the old ones or the new
+ones, never both and never neither. A file on disk that no commit names (a writer
+killed between its rename and its commit) is invisible; ``vibra doctor --repair``
+deletes it. Readers therefore list files through :func:`partition_files`, never by
+globbing folders. ``raw`` is not a table of rows: its one-file-per-recording
+waveforms stay plain files (``vibra.storage.raw``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,50 +28,8 @@ from typing import Iterable
 TMP_MARK = ".tmp-"
 # DuckDB over a list of lake files (bound as the parameter): schemas of any age, no columns from folder names
 READ_FILES = "read_parquet(?, union_by_name = true, hive_partitioning = false)"
-TABLE_LOCK = ".lock"  # in each table folder: writers hold it shared, compaction's swap exclusively
-
-
-def table_of(final: Path) -> Path | None:
-    """The table folder of a partition file (``<table>/date=…/equipment=…/<file>``), else None."""
-    if final.parent.name.startswith("equipment=") and final.parent.parent.name.startswith("date="):
-        return final.parent.parent.parent
-    return None
-
-
-def writing(final: Path):
-    """The lock a writer of ``final`` holds: its table's lock, shared (a no-op outside the lake)."""
-    from contextlib import nullcontext
-
-    from vibra.storage.locks import shared
-
-    table = table_of(final)
-    return shared(table / TABLE_LOCK) if table is not None else nullcontext()
-
-
-def exchange(a: Path, b: Path) -> None:
-    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
-
-    Where the kernel or filesystem cannot, falls back to three renames through a
-    side name (``a`` then briefly absent); callers recover from that side name.
-    """
-    import ctypes
-    import errno
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        fn = None
-    if fn is not None:
-        if fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(err, os.strerror(err), str(a))
-    side = a.with_name(a.name + ".exchange")
-    os.rename(a, side)
-    os.rename(b, a)
-    os.rename(side, b)
+LOG_DIR = "_delta_log"  # in each table folder: the Delta transaction log
+PARTITION_BY = ["date", "equipment"]
 
 
 def sql_literal(path: Path | str) -> str:
@@ -85,14 +55,13 @@ def replace_into(tmp: Path, final: Path) -> None:
 def write_bytes(final: Path, payload: bytes) -> Path:
     """Write ``payload`` to ``final`` atomically (temporary name in the same folder, then rename)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    with writing(final):
-        tmp = temp_path(final)
-        try:
-            tmp.write_bytes(payload)
-            replace_into(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    tmp = temp_path(final)
+    try:
+        tmp.write_bytes(payload)
+        replace_into(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return final
 
 
@@ -138,7 +107,7 @@ def damaged(path: Path | str) -> str | None:
     try:
         pq.read_metadata(str(path))
     except FileNotFoundError:
-        return None  # gone since it was listed (compaction swapped it): not damage
+        return None  # gone since it was listed (a compaction removed it): not damage
     except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError for every kind of damage
         if "magic bytes" in str(exc) or os.path.getsize(path) < 12:
             return f"damaged: no Parquet footer ({os.path.getsize(path)} bytes; truncated, or not a Parquet file)"
@@ -147,8 +116,11 @@ def damaged(path: Path | str) -> str | None:
 
 
 def _reader_error(exc: BaseException) -> bool:
-    """An error raised by a Parquet reader (DuckDB, pyarrow, Polars) or the file system — not a bug of ours."""
-    return isinstance(exc, OSError) or any(
+    """An error raised by a Parquet reader (DuckDB, pyarrow, Polars, delta-rs) or the file system — not a bug of ours."""
+    import sys
+
+    delta = sys.modules.get("deltalake.exceptions")  # delta-rs's errors live in its compiled `_internal`
+    return isinstance(exc, OSError) or (delta is not None and isinstance(exc, delta.DeltaError)) or any(
         (cls.__module__ or "").split(".")[0].lstrip("_") in ("duckdb", "pyarrow", "polars")
         for cls in type(exc).__mro__)
 
@@ -171,7 +143,7 @@ def reading(files: Iterable[Path | str] | Path):
     except Exception as exc:
         if not _reader_error(exc):
             raise
-        candidates = (sorted(Path(files).glob("**/*.parquet")) if isinstance(files, (str, Path))
+        candidates = (partition_files(Path(files)) if isinstance(files, (str, Path))
                       else [Path(f) for f in files])
         for path in candidates:
             problem = damaged(path)
@@ -189,67 +161,350 @@ def read_frame(files: list[Path], columns: list[str] | None = None):
                          how="diagonal_relaxed")
 
 
-def write_parquet(df, final: Path) -> Path:
-    """Write a Polars frame to ``final`` atomically (temporary name, then rename)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with writing(final):
-        tmp = temp_path(final)
+# -- the transaction log --------------------------------------------------------------------------
+
+_GUARD = threading.Lock()
+_LOCKS: dict[str, threading.RLock] = {}
+
+
+def _commit_lock(table_dir: Path) -> threading.RLock:
+    """One committer at a time per table within a process (threads of one ingest); between processes
+    delta-rs's optimistic concurrency orders the commits (appends never conflict)."""
+    with _GUARD:
+        return _LOCKS.setdefault(str(Path(table_dir).absolute()), threading.RLock())  # re-entered by commit → active
+
+
+_TABLES: dict[str, object] = {}  # table folder → its DeltaTable, brought up to date before each use
+
+
+def _table(table_dir: Path):
+    """The table's DeltaTable at its newest version (loaded once per process, then updated incrementally).
+    Call with the table's commit lock held."""
+    from deltalake import DeltaTable
+
+    key = str(Path(table_dir).absolute())
+    dt = _TABLES.get(key)
+    if dt is None:
+        dt = _TABLES[key] = DeltaTable(key)
+    else:
         try:
-            df.write_parquet(tmp, compression="zstd", statistics=True)
-            replace_into(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            dt.update_incremental()
+        except Exception:  # noqa: BLE001 - the folder was replaced under us (a table recreated): load it afresh
+            dt = _TABLES[key] = DeltaTable(key)
+    return dt
+
+
+def table_dir_of(final: Path) -> Path | None:
+    """The table folder of a partition file (``<table>/date=…/equipment=…/<file>``), else None."""
+    if final.parent.name.startswith("equipment=") and final.parent.parent.name.startswith("date="):
+        return final.parent.parent.parent
+    return None
+
+
+def is_table(table_dir: Path) -> bool:
+    """Whether ``table_dir`` has a transaction log with a commit (a folder written before Delta has none
+    until migrated; a log folder without a commit is a first commit that failed, e.g. on a full disk)."""
+    try:
+        with os.scandir(Path(table_dir) / LOG_DIR) as entries:
+            return any(_COMMIT_FILE.match(e.name) or e.name == "_last_checkpoint" for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def partition_of(path: Path) -> tuple[str, str]:
+    """(date, equipment_id) of a partition file, from its folders."""
+    return path.parent.parent.name.split("=", 1)[1], path.parent.name.split("=", 1)[1]
+
+
+def _on_disk(table_dir: Path) -> list[Path]:
+    return sorted(table_dir.glob("date=*/equipment=*/*.parquet")) if table_dir.exists() else []
+
+
+def active(table_dir: Path) -> list[tuple[str, str, Path]]:
+    """(date, equipment_id, file) of every file of the table now, from its log.
+
+    A folder without a log (a workspace written before the lake became Delta, not yet
+    migrated) is read as its files lie.
+    """
+    table_dir = Path(table_dir)
+    if not is_table(table_dir):
+        return [(*partition_of(f), f) for f in _on_disk(table_dir)]
+    import pyarrow as pa
+
+    head = _log_head(table_dir)
+    cached = _ACTIVE.get(str(table_dir))
+    if cached is not None and cached[0] == head:
+        return cached[1]
+    with _commit_lock(table_dir):
+        dt = _table(table_dir)
+        adds = pa.table(dt.get_add_actions(flatten=True))
+        version = dt.version()
+    out = []
+    if adds.num_rows:
+        cols = adds.select(["path", "partition.date", "partition.equipment"]).to_pydict()
+        out = [(d, e, table_dir / p) for p, d, e in zip(cols["path"], cols["partition.date"], cols["partition.equipment"])]
+    name = f"{version:020d}.json"
+    try:  # the commit file's mtime too: a table deleted and written again reuses version numbers
+        _ACTIVE[str(table_dir)] = (f"{name}@{(table_dir / LOG_DIR / name).stat().st_mtime_ns}", out)
+    except OSError:
+        pass
+
+    return out
+
+
+_ACTIVE: dict[str, tuple[str, list]] = {}  # table folder → (newest commit file, its files): readers list once per commit
+_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
+
+
+def _log_head(table_dir: Path) -> str:
+    """The newest commit file of the table's log (its version), by listing the log folder."""
+    log = Path(table_dir) / LOG_DIR
+    with os.scandir(log) as entries:
+        name = max((e.name for e in entries if _COMMIT_FILE.match(e.name)), default="")
+    try:
+        return f"{name}@{(log / name).stat().st_mtime_ns}" if name else ""
+    except OSError:
+        return ""
+
+
+def _delta_type(t):
+    """An Arrow type Delta can hold: nanosecond timestamps as microseconds, all-null columns as strings."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(t) and t.unit != "us":
+        return pa.timestamp("us", t.tz)
+    if pa.types.is_null(t):
+        return pa.string()
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(_delta_type(t.value_type))
+    return t
+
+
+def _schema_of(files: list[Path]):
+    """The union of the files' schemas, in Delta's types, with the partition columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields: dict[str, object] = {}
+    for f in files:
+        for field in pq.read_schema(f):
+            if field.name not in fields and field.name not in PARTITION_BY:
+                fields[field.name] = pa.field(field.name, _delta_type(field.type))
+    return pa.schema(list(fields.values()) + [pa.field(p, pa.string()) for p in PARTITION_BY])
+
+
+def _add_action(table_dir: Path, f: Path, data_change: bool = True):
+    import pyarrow.parquet as pq
+    from deltalake.transaction import AddAction
+
+    st = f.stat()
+    date, equipment = partition_of(f)
+    return AddAction(f.relative_to(table_dir).as_posix(), st.st_size, {"date": date, "equipment": equipment},
+                     int(st.st_mtime * 1000), data_change, json.dumps({"numRecords": pq.read_metadata(f).num_rows}))
+
+
+def _remove_action(table_dir: Path, f: Path, data_change: bool = True):
+    from deltalake.transaction import RemoveAction
+
+    date, equipment = partition_of(f)
+    try:
+        size = f.stat().st_size
+    except OSError:
+        size = None
+    return RemoveAction(path=f.relative_to(table_dir).as_posix(), data_change=data_change,
+                        deletion_timestamp=int(time.time() * 1000), size=size,
+                        partition_values={"date": date, "equipment": equipment})
+
+
+def _create(table_dir: Path, files: list[Path]) -> None:
+    """Start the table's log with ``files`` (every one already in its partition folder)."""
+    from deltalake import Schema
+    from deltalake.transaction import create_table_with_add_actions
+
+    create_table_with_add_actions(str(table_dir), Schema.from_arrow(_schema_of(files)),
+                                  [_add_action(table_dir, f) for f in files], mode="error",
+                                  partition_by=PARTITION_BY, name=table_dir.name)
+
+
+def convert(table_dir: Path) -> int:
+    """Make a folder of hive-partitioned Parquet files a Delta table in place (its files stay where they
+    are; one commit adds them all). Returns the files adopted; 0 when it is one already or empty."""
+    table_dir = Path(table_dir)
+    with _commit_lock(table_dir):
+        if is_table(table_dir):
+            return 0
+        files = _on_disk(table_dir)
+        if files:
+            _create(table_dir, files)
+        return len(files)
+
+
+def _evolve(dt, files: list[Path]) -> bool:
+    """Add to the table's schema the columns ``files`` have and it has not yet (schemas grow over versions)."""
+    import pyarrow as pa
+    from deltalake import Schema
+
+    have = {f.name for f in dt.schema().fields}
+    new = [f for f in _schema_of(files) if f.name not in have]
+    if new:
+        dt.alter.add_columns(Schema.from_arrow(pa.schema(new)).fields)
+    return bool(new)
+
+
+def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (), *, data_change: bool = True) -> None:
+    """Add and remove files of the table in one transaction: readers see all of it or none of it.
+
+    Files to add must already be in their partition folders (an added file whose path the
+    table already holds replaces that entry). The removed files stay on disk for readers
+    that listed them; :func:`remove_files` and :func:`vacuum` delete them.
+    """
+    table_dir = Path(table_dir)
+    add, remove = [Path(f) for f in add], [Path(f) for f in remove]
+    if not add and not remove:
+        return
+    with _commit_lock(table_dir):
+        if not is_table(table_dir):
+            # a folder of plain files (``raw``, or a table written before Delta): removing is the caller's
+            # unlink; the first file added makes it a table of what lies there
+            files = sorted(set(_on_disk(table_dir)) - set(remove))
+            if add and files:
+                _create(table_dir, files)
+            return
+        dt = _table(table_dir)
+        if add and _evolve(dt, add):
+            dt = _table(table_dir)
+        held = {p for _, _, p in active(table_dir)} if remove else set()
+        actions = [_add_action(table_dir, f, data_change) for f in add]
+        actions += [_remove_action(table_dir, f, data_change) for f in remove if f in held]
+        if not actions:  # only files the table does not hold were to go: nothing to commit
+            return
+        dt.create_write_transaction(actions, mode="append", schema=dt.schema(), partition_by=PARTITION_BY)
+
+
+def remove_files(files: Iterable[Path]) -> None:
+    """Remove lake files from their tables (one commit per table), then delete them."""
+    by_table: dict[Path, list[Path]] = {}
+    for f in files:
+        table = table_dir_of(Path(f))
+        if table is not None:
+            by_table.setdefault(table, []).append(Path(f))
+    for table, gone in by_table.items():
+        commit(table, remove=gone)
+        for f in gone:
+            f.unlink(missing_ok=True)
+
+
+def compact(table_dir: Path, date: str, equipment_id: str) -> dict:
+    """Merge one partition's files with Delta's optimize (one commit); the merged-away files are deleted
+    at once. Returns {files_before, files_after, rows}."""
+    before = set(partition_files(table_dir, equipment_id, [date]))
+    with reading(sorted(before)), _commit_lock(table_dir):
+        _table(table_dir).optimize.compact(
+            partition_filters=[("date", "=", date), ("equipment", "=", equipment_id)], max_concurrent_tasks=1)
+    after = set(partition_files(table_dir, equipment_id, [date]))
+    for f in before - after:
+        f.unlink(missing_ok=True)
+    import pyarrow.parquet as pq
+
+    return {"files_before": len(before), "files_after": len(after),
+            "rows": sum(pq.read_metadata(f).num_rows for f in after)}
+
+
+def delete_partitions(table_dir: Path, dates: list[str]) -> int:
+    """Remove every file of the given dates in one commit, then delete them (and their emptied folders) and
+    vacuum what older runs left unreferenced; returns the files removed."""
+    gone = [p for d, _, p in active(table_dir) if d in set(dates)]
+    commit(table_dir, remove=gone)
+    for f in gone:
+        f.unlink(missing_ok=True)
+    for d in dates:
+        for folder in [*Path(table_dir).glob(f"date={d}/equipment=*"), Path(table_dir) / f"date={d}"]:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    vacuum(table_dir, retention_hours=VACUUM_HOURS)
+    return len(gone)
+
+
+VACUUM_HOURS = 1  # a file no commit holds is deleted by vacuum once it is this old (never a writer's file in flight)
+
+
+def vacuum(table_dir: Path, retention_hours: float = VACUUM_HOURS) -> list[str]:
+    """Delete files the log no longer holds, older than ``retention_hours``; returns their paths."""
+    if not is_table(table_dir):
+        return []
+    with _commit_lock(table_dir):
+        return list(_table(table_dir).vacuum(retention_hours=int(retention_hours), dry_run=False,
+                                                      enforce_retention_duration=False))
+
+
+def untracked(table_dir: Path) -> list[Path]:
+    """Files in the table's partition folders that its log does not hold (a writer killed before its commit)."""
+    if not is_table(table_dir):
+        return []
+    held = {p for _, _, p in active(table_dir)}
+    return [f for f in _on_disk(table_dir) if f not in held]
+
+
+def write_parquet(df, final: Path) -> Path:
+    """Write a Polars frame to ``final`` (temporary name, then rename) and commit it to its table."""
+    _write_file(df, final)
+    table = table_dir_of(final)
+    if table is not None:
+        commit(table, add=[final])
+    return final
+
+
+def _write_file(df, final: Path) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(final)
+    try:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        replace_into(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return final
 
 
 def write_partitioned(df, table_dir: Path, name: str, time_column: str = "window_start") -> list[tuple[str, str]]:
-    """Split ``df`` by UTC date of ``time_column`` and ``equipment_id``; write ``part-<name>.parquet`` in each.
+    """Split ``df`` by UTC date of ``time_column`` and ``equipment_id``; write ``part-<name>.parquet`` in each
+    and commit them all in one transaction.
 
     Returns the (date, equipment_id) partitions written.
     """
+    files = write_files(df, table_dir, name, time_column)
+    commit(table_dir, add=files)
+    return [partition_of(f) for f in files]
+
+
+def write_files(df, table_dir: Path, name: str, time_column: str = "window_start") -> list[Path]:
+    """Write ``df`` as :func:`write_partitioned` does but commit nothing: the files stay invisible to readers
+    until a :func:`commit` adds them (a staging folder, or many writes gathered into one commit)."""
     import polars as pl
 
     first, last = df[time_column].min(), df[time_column].max()
     equipment = df["equipment_id"].unique()
     if first.date() == last.date() and equipment.len() == 1:  # the usual case: one file, no split
-        date = first.date().isoformat()
-        write_parquet(df, partition_dir(table_dir, date, equipment[0]) / f"part-{name}.parquet")
-        return [(date, equipment[0])]
+        return [_write_file(df, partition_dir(table_dir, first.date().isoformat(), equipment[0]) / f"part-{name}.parquet")]
     keyed = df.with_columns(_date=pl.col(time_column).dt.convert_time_zone("UTC").dt.date().cast(pl.String))
-    written = []
-    for (date, equipment_id), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True):
-        write_parquet(part.drop("_date"), partition_dir(table_dir, date, equipment_id) / f"part-{name}.parquet")
-        written.append((date, equipment_id))
-    return written
-
-
-def parquet_glob(table_dir: Path) -> str:
-    return str(table_dir / "**" / "*.parquet")
+    return [_write_file(part.drop("_date"), partition_dir(table_dir, date, equipment_id) / f"part-{name}.parquet")
+            for (date, equipment_id), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True)]
 
 
 def has_files(table_dir: Path) -> bool:
-    return any(table_dir.glob("date=*/equipment=*/*.parquet")) if table_dir.exists() else False
+    return bool(active(table_dir))
 
 
 def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Iterable[str] | None = None) -> list[Path]:
-    """Parquet files of the partitions asked for, found from folder names alone (partition pruning)."""
-    if not table_dir.exists():
-        return []
-    eq = f"equipment={equipment_id}" if equipment_id else "equipment=*"
-    if dates is None:
-        return sorted(table_dir.glob(f"date=*/{eq}/*.parquet"))
-    return sorted(p for d in dates for p in table_dir.glob(f"date={d}/{eq}/*.parquet"))
+    """The table's current files in the partitions asked for (partition pruning on the log's values)."""
+    wanted = None if dates is None else set(dates)
+    return sorted(p for d, e, p in active(table_dir)
+                  if (equipment_id is None or e == equipment_id) and (wanted is None or d in wanted))
 
 
 def partition_dates(table_dir: Path, equipment_id: str | None = None) -> list[str]:
     """Dates that have a partition (for ``equipment_id`` when given), newest first."""
-    if not table_dir.exists():
-        return []
-    dates = [p.name.split("=", 1)[1] for p in table_dir.glob("date=*") if p.is_dir()]
-    if equipment_id:
-        dates = [d for d in dates if (table_dir / f"date={d}" / f"equipment={equipment_id}").is_dir()]
-    return sorted(dates, reverse=True)
+    return sorted({d for d, e, _ in active(table_dir) if equipment_id is None or e == equipment_id}, reverse=True)
 
 
 RECORDING_FILE = "part-{}.parquet"  # one recording's own file in a partition: part-<recording_id[:16]>.parquet
@@ -257,7 +512,7 @@ OWN_FILE = re.compile(r"^part-([0-9a-f]{16})\.parquet$")  # group 1: the recordi
 
 
 def recording_partitions(table_dir: Path, equipment_id: str, recording_ids: set[str]) -> dict[Path, list[Path]]:
-    """Partition folder → the files in it holding rows of these recordings.
+    """Partition folder → the table's files in it holding rows of these recordings.
 
     A recording's own ``part-<id[:16]>.parquet`` is found by name; files merged by compaction (any
     other name) are asked for the recordings' rows.
@@ -265,13 +520,15 @@ def recording_partitions(table_dir: Path, equipment_id: str, recording_ids: set[
     import duckdb
 
     own = {RECORDING_FILE.format(r[:16]) for r in recording_ids}
+    by_part: dict[Path, list[Path]] = {}
+    for f in partition_files(table_dir, equipment_id):
+        by_part.setdefault(f.parent, []).append(f)
     found: dict[Path, list[Path]] = {}
-    for part in sorted(table_dir.glob(f"date=*/equipment={equipment_id}")):
-        files = sorted(part.glob("*.parquet"))
+    for part, files in sorted(by_part.items()):
         hits = [f for f in files if f.name in own]
         merged = [str(f) for f in files if f.name not in own and not OWN_FILE.match(f.name)]
         if merged:
-            with duckdb.connect() as con:
+            with duckdb.connect() as con, reading(merged):
                 rows = con.execute("SELECT DISTINCT filename FROM read_parquet(?, filename = true, union_by_name = true, "
                                    "hive_partitioning = false) WHERE recording_id IN (SELECT unnest(?))",
                                    [merged, sorted(recording_ids)]).fetchall()
@@ -281,46 +538,38 @@ def recording_partitions(table_dir: Path, equipment_id: str, recording_ids: set[
     return found
 
 
-def remove_recordings(table_dir: Path, found: dict[Path, list[Path]], recording_ids: set[str], work: Path,
+def remove_recordings(table_dir: Path, found: dict[Path, list[Path]], recording_ids: set[str],
                       keep: set[str] = frozenset()) -> None:
-    """Remove the rows of ``recording_ids`` from the partitions :func:`recording_partitions` found.
+    """Remove the rows of ``recording_ids`` from the partitions :func:`recording_partitions` found, in one commit.
 
-    A recording's own file is deleted (unless its name is in ``keep``: it is about to be
-    replaced in one rename). A merged file holding some of their rows is rewritten without
-    them in a twin of the partition under ``work``, swapped in by :func:`exchange` under the
-    table's exclusive lock, as compaction does, so a reader sees all old rows or none.
+    A recording's own file is removed (unless its name is in ``keep``: it is about to be
+    replaced under the same name). A merged file holding some of their rows is rewritten
+    without them beside it, and the commit swaps the two, so a reader sees all old rows
+    or none.
     """
-    import shutil
-
     import duckdb
 
-    from vibra.storage.locks import table_exclusive
-
-    for part, files in found.items():
-        merged = [f for f in files if not OWN_FILE.match(f.name)]
-        if not merged:
+    remove, add = [], []
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        for part, files in found.items():
             for f in files:
-                if f.name not in keep:
-                    f.unlink(missing_ok=True)
-            continue
-        twin = work / "twin" / part.relative_to(table_dir.parent)
-        twin.mkdir(parents=True)
-        try:
-            with duckdb.connect() as con:
-                con.execute("SET TimeZone = 'UTC'")
-                for f in merged:
-                    src = f"read_parquet({sql_literal(f)}, hive_partitioning = false)"
-                    left = con.execute(f"SELECT count(*) FROM {src} WHERE recording_id NOT IN (SELECT unnest(?))",
-                                       [sorted(recording_ids)]).fetchone()[0]
-                    if left:
-                        con.execute(f"COPY (SELECT * FROM {src} WHERE recording_id NOT IN "
-                                    f"({', '.join(sql_literal(r) for r in sorted(recording_ids))})) "
-                                    f"TO {sql_literal(twin / f.name)} (FORMAT parquet, COMPRESSION zstd)")
-            with table_exclusive(table_dir / TABLE_LOCK):
-                for f in part.glob("*.parquet"):
-                    if f not in files or f.name in keep:
-                        (twin / f.name).hardlink_to(f)
-                exchange(part, twin)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
+                if f.name in keep:
+                    continue
+                remove.append(f)
+                if OWN_FILE.match(f.name):
+                    continue
+                src = f"read_parquet({sql_literal(f)}, hive_partitioning = false)"
+                left = con.execute(f"SELECT count(*) FROM {src} WHERE recording_id NOT IN (SELECT unnest(?))",
+                                   [sorted(recording_ids)]).fetchone()[0]
+                if left:
+                    out = part / f"part-rewritten-{uuid.uuid4().hex[:12]}.parquet"
+                    tmp = temp_path(out)
+                    con.execute(f"COPY (SELECT * FROM {src} WHERE recording_id NOT IN "
+                                f"({', '.join(sql_literal(r) for r in sorted(recording_ids))})) "
+                                f"TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+                    replace_into(tmp, out)
+                    add.append(out)
+    commit(table_dir, add=add, remove=remove)
+    for f in remove:
+        f.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""Advisory file locks between processes (``fcntl.flock``).
+"""Advisory file locks between processes (``fcntl.flock``): the workspace's run locks (``data/.ingest.lock``,
+the catalog's). Lake tables take no lock: their Delta logs order commits (:mod:`vibra.storage.lake`).
 
 A lock is released by the kernel when its holder dies, so a crashed run never
 leaves the workspace locked.
@@ -47,30 +48,3 @@ def exclusive(path: Path, *, timeout_s: float, what: str,
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-@contextmanager
-def _held(path: Path, mode: int) -> Iterator[None]:
-    """Hold ``flock(mode)`` on ``path`` for the body, waiting for it as long as it takes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def shared(path: Path):
-    """Hold a shared lock on ``path`` for the body (many holders at once; waits while someone holds it
-    exclusively). Lake writers hold their table's lock shared; compaction takes it exclusively only for
-    the instant it swaps a partition, so a file being written is never swapped away."""
-    return _held(path, fcntl.LOCK_SH)
-
-
-def table_exclusive(path: Path):
-    """Hold ``path`` exclusively (blocking): no lake writer of the table is mid-write."""
-    return _held(path, fcntl.LOCK_EX)

@@ -1,11 +1,13 @@
-"""Rewriting lake partitions beside the live ones and swapping them in, and recovering from a crash midway.
+"""Rewriting lake partitions beside the live ones and committing them in, and cleaning up after a crash.
 
 The features rebuild writes each (date, equipment) partition anew in a staging folder under
-``data/.rebuild/<id>/`` and swaps it in with two renames (the old one moved to ``trash`` first);
-compaction builds twins under ``data/.compact/<id>/``. Both live outside the lake, so no reader
-ever sees them; whatever a killed run left there is put back or removed here (by the next run or
-``vibra doctor --repair``). ``vibra doctor`` finds those leftovers here, rewrites a partition
-without orphan or duplicate windows, and moves damaged lake files aside (``data/.quarantine/``).
+``data/.rebuild/<id>/``, outside the lake, then moves the staged files into the partition folders
+under new names (invisible: no commit names them yet) and replaces the partitions in one commit of
+the table's log (:func:`replace_partitions`). Whatever a killed run left (its work folder, files no
+commit names) is garbage by construction and removed here (by the next run or ``vibra doctor
+--repair``). ``vibra doctor`` finds those leftovers here, rewrites a partition without orphan or
+duplicate windows (one commit), and moves damaged lake files aside (``data/.quarantine/``) after a
+commit has removed them from their table.
 """
 
 from __future__ import annotations
@@ -17,16 +19,15 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibra.storage.lake import (READ_FILES, TABLE_LOCK, TMP_MARK, exchange, partition_dir, partition_files, reading,
-                                sql_literal)
-from vibra.storage.locks import table_exclusive
+from vibra.storage import lake
+from vibra.storage.lake import READ_FILES, TMP_MARK, partition_dir, partition_files, reading, sql_literal
 
 if TYPE_CHECKING:
     from vibra.storage.tables import Table
     from vibra.workspace import Workspace
 
 REBUILD_DIR = ".rebuild"  # under data/, outside the lake, so no glob over the lake ever sees it
-COMPACT_DIR = ".compact"
+COMPACT_DIR = ".compact"  # work folders of compactions before the lake was Delta: only ever leftovers now
 QUARANTINE = ".quarantine"  # under data/: damaged files moved aside by ``vibra doctor --repair``, never deleted
 TMP_PID = re.compile(r"\.tmp-(\d+)-")
 
@@ -59,52 +60,32 @@ def copy_recording_rows(files: list[Path], recording_id: str, target: Path) -> N
                     [[str(f) for f in files], recording_id])
 
 
-def swap_partition(table_dir: Path, work: Path, date: str, equipment_id: str) -> None:
-    """Replace one partition folder by its rebuilt twin: two renames, then delete the old one."""
-    final = partition_dir(table_dir, date, equipment_id)
-    new = partition_dir(work / "staging", date, equipment_id)
-    trash = partition_dir(work / "trash", date, equipment_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        trash.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(final, trash)
-    os.rename(new, final)
-    shutil.rmtree(trash, ignore_errors=True)
+def replace_partitions(table_dir: Path, staging: Path, partitions: set[tuple[str, str]]) -> None:
+    """Replace the ``partitions`` of ``table_dir`` by what ``staging`` holds for them, in one commit.
 
-
-def restore(table_dir: Path, work: Path) -> None:
-    """Put back any old partition moved aside but not replaced, then drop the work folder."""
-    for trash in (work / "trash").glob("date=*/equipment=*"):
-        final = table_dir / trash.parent.name / trash.name
-        if not final.exists():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(trash, final)
-    shutil.rmtree(work, ignore_errors=True)
+    The staged files move into their partition folders under new names (invisible until the
+    commit); the commit adds them and removes every earlier file of those partitions, so a reader
+    sees the old partitions or the rebuilt ones, never a mix; the removed files are deleted after."""
+    added = []
+    for f in sorted(staging.glob("date=*/equipment=*/*.parquet")):  # the rebuild's own folder: every file is staged
+        date, eid = f.parent.parent.name.split("=", 1)[1], f.parent.name.split("=", 1)[1]
+        final = partition_dir(table_dir, date, eid) / f"part-rebuilt-{uuid.uuid4().hex[:12]}.parquet"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(f, final)
+        added.append(final)
+    old = [f for date, eid in partitions for f in partition_files(table_dir, eid, [date])]
+    lake.commit(table_dir, add=added, remove=old)
+    for f in old:
+        f.unlink(missing_ok=True)
 
 
 def recover(ws: Workspace) -> None:
-    """Undo what a crashed rebuild left behind (see :func:`restore`)."""
+    """Remove what a crashed rebuild left behind: its work folders (staged files never committed to the
+    table are only garbage; files it moved into the lake but did not commit are :func:`leftovers`)."""
     root = ws.data / REBUILD_DIR
     if root.exists():
         for work in root.iterdir():
-            restore(ws.table("features"), work)
-
-
-def clean_compact_leftovers(ws: Workspace) -> list[str]:
-    """Remove what killed compactions left (twin folders: unused new files or already-swapped old ones)."""
-    root = ws.data / COMPACT_DIR
-    removed = []
-    if root.exists():
-        for work in root.iterdir():
-            # the exchange fallback (no renameat2) may have parked a partition under "<name>.exchange"
-            for side in work.glob("**/*.exchange"):
-                final = ws.lake / side.relative_to(work / "twin").parent / side.name.removesuffix(".exchange")
-                if not final.exists():
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    side.rename(final)
             shutil.rmtree(work, ignore_errors=True)
-            removed.append(str(work))
-    return removed
 
 
 # -- what ``vibra doctor`` finds and repairs ------------------------------------------------------------
@@ -140,48 +121,54 @@ def leftovers(ws: Workspace) -> list[Path]:
     for work_root in (ws.data / COMPACT_DIR, ws.data / REBUILD_DIR):
         if work_root.exists():
             out += [p for p in work_root.iterdir()]
+    if ws.lake.exists():  # a writer killed between writing its file and committing it
+        for table in ws.lake.iterdir():
+            if table.is_dir() and not table.name.startswith("."):
+                out += lake.untracked(table)
     return sorted(set(out))
 
 
 def clean_leftovers(ws: Workspace) -> None:
-    """Put back what a killed rebuild moved aside, then remove every leftover :func:`leftovers` finds."""
-    recover(ws)
-    clean_compact_leftovers(ws)
+    """Remove every leftover :func:`leftovers` finds."""
     for p in leftovers(ws):
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str]) -> None:
     """Rewrite one partition of ``table`` keeping only rows of ``recording_ids``, one per key (the earliest
-    by the table's time column); the rewritten twin is swapped in atomically under the table's lock."""
+    by the table's time column); one commit replaces the partition's files by the rewritten one."""
     import duckdb
 
-    files = sorted(part.glob("*.parquet"))
-    work = ws.data / COMPACT_DIR / f"doctor-{uuid.uuid4().hex[:8]}"
-    twin = work / "twin" / part.relative_to(ws.lake)
-    twin.mkdir(parents=True)
+    table_dir = ws.table(table.name)
+    date, eid = part.parent.name.split("=", 1)[1], part.name.split("=", 1)[1]
+    files = partition_files(table_dir, eid, [date])
+    out = part / f"part-repaired-{uuid.uuid4().hex[:12]}.parquet"
+    tmp = lake.temp_path(out)
     try:
-        out = twin / f"part-repaired-{uuid.uuid4().hex[:12]}.parquet"
-        with duckdb.connect() as con:
+        with duckdb.connect() as con, reading(files):
             con.execute("SET TimeZone = 'UTC'")
             con.execute(f"COPY (SELECT * FROM {READ_FILES} WHERE recording_id IN (SELECT unnest(?)) "
                         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(table.keys)} "
-                        f"ORDER BY {table.time_column}) = 1) TO {sql_literal(out)} (FORMAT parquet, COMPRESSION zstd)",
+                        f"ORDER BY {table.time_column}) = 1) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)",
                         [[str(f) for f in files], sorted(recording_ids)])
-        with table_exclusive(ws.table(table.name) / TABLE_LOCK):
-            exchange(part, twin)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        lake.replace_into(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    lake.commit(table_dir, add=[out], remove=files)
+    for f in files:
+        f.unlink(missing_ok=True)
 
 
 def quarantine(ws: Workspace, path: Path) -> Path:
-    """Move a damaged lake file to ``data/.quarantine/`` (same relative path; kept, never deleted), under its
-    table's lock; returns where it went."""
+    """Remove a damaged lake file from its table (one commit), then move it to ``data/.quarantine/`` (same
+    relative path; kept, never deleted); returns where it went."""
     rel = path.relative_to(ws.lake)
     target = ws.data / QUARANTINE / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         target = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}")
-    with table_exclusive(ws.lake / rel.parts[0] / TABLE_LOCK):
+    lake.commit(ws.lake / rel.parts[0], remove=[path])  # out of the table first, then moved aside
+    if path.exists():
         os.replace(path, target)
     return target

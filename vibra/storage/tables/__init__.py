@@ -6,9 +6,9 @@ Stages read and write the lake only through this package; none builds a glob or 
 """
 
 from vibra.storage.tables.readers import (
+    commit_features,
     dates_in,
     drop_raw,
-    drop_recording_file,
     equipment_ids,
     files_of,
     partitions_holding,
@@ -28,6 +28,7 @@ from vibra.storage.tables.readers import (
     write_features,
     write_forecasts,
     write_rul,
+    stage_features,
     write_scores,
 )
 from vibra.storage.tables.recordings import ReadBack, read_recording
@@ -51,11 +52,11 @@ from vibra.storage.tables.registry import (
 )
 
 __all__ = [
-    "CLUSTERS", "DEFECTS", "FEATURES", "FORECASTS", "HOURLY", "PARTITION_KEYS", "RAW", "RUL", "ReadBack",
-    "SCORES", "TABLES", "Table", "WINDOW_KEYS", "compactable", "damaged_files", "dates_in", "define", "drop_raw",
-    "drop_recording_file", "drop_superseded_clusters", "empty_partitions", "equipment_ids", "files_of",
+    "CLUSTERS", "DEFECTS", "FEATURES", "FORECASTS", "HOURLY", "PARTITION_KEYS", "RAW", "RUL", "ReadBack", "SCORES",
+    "TABLES", "Table", "WINDOW_KEYS", "commit_features", "compactable", "damaged_files", "dates_in", "define",
+    "drop_raw", "drop_superseded_clusters", "empty_partitions", "equipment_ids", "files_of",
     "files_without", "partitions_holding", "read_clusters", "read_defects", "read_features", "read_forecasts",
     "read_hourly", "read_recording", "read_scores", "read_windows", "recording_window_counts", "remove_empty",
-    "retainable", "window_counts", "window_stats", "write_clusters", "write_defects", "write_features",
-    "write_forecasts", "write_rul", "write_scores",
+    "retainable", "stage_features", "window_counts", "window_stats", "write_clusters", "write_defects",
+    "write_features", "write_forecasts", "write_rul", "write_scores",
 ]

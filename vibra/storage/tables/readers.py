@@ -1,8 +1,9 @@
 """Typed readers and writers of the lake's tables: the one place a stage's rows come from and go to.
 
-File lists come from :func:`vibra.storage.lake.partition_files` / ``partition_dates`` (partition
-pruning by machine and date) and every write goes through :func:`vibra.storage.lake.write_partitioned`,
-so how the lake stores a partition is the lake module's business alone. Frames are Polars.
+File lists come from :func:`vibra.storage.lake.partition_files` / ``partition_dates`` (the table's
+current files as its Delta log lists them, pruned by machine and date) and every write goes through
+:func:`vibra.storage.lake.write_partitioned` (one commit per write), so how the lake stores a partition
+is the lake module's business alone. Frames are Polars.
 """
 
 from __future__ import annotations
@@ -143,16 +144,8 @@ def window_stats(ws: Workspace, embedding_version: str, numeric: Iterable[str]) 
     return [dict(zip(names, r)) for r in rows]
 
 
-def drop_recording_file(ws: Workspace, table: Table, date: str, equipment_id: str, recording_id: str) -> None:
-    """Delete a recording's own file (``part-<id[:16]>.parquet``) in one partition of ``table``, if it is there."""
-    own = lake.RECORDING_FILE.format(recording_id[:16])
-    for f in files_of(ws, table, equipment_id, [date]):
-        if f.name == own:
-            f.unlink(missing_ok=True)
-
-
 def drop_raw(ws: Workspace, equipment_id: str, recording_ids: Iterable[str]) -> None:
-    """Delete the kept raw waveforms of these recordings of one machine."""
+    """Delete the kept raw waveforms of these recordings of one machine (``raw`` is plain files, no log)."""
     own = {lake.RECORDING_FILE.format(r[:16]) for r in recording_ids}
     for f in files_of(ws, RAW, equipment_id):
         if f.name in own:
@@ -183,10 +176,24 @@ def partitions_holding(ws: Workspace, table: Table, recording_ids: set[str], ski
     return out
 
 
+def stage_features(ws: Workspace, df, recording_id: str) -> list[Path]:
+    """A recording's windows written into ``features``, its own file per partition, but not committed:
+    invisible to readers until :func:`commit_features` adds them (many recordings in one commit)."""
+    return lake.write_files(df, ws.table(FEATURES.name), recording_id[:16])
+
+
+def commit_features(ws: Workspace, files: list[Path]) -> None:
+    """Add staged ``features`` files to the table in one commit (nothing to do for none)."""
+    lake.commit(ws.table(FEATURES.name), add=files)
+
+
 def write_features(ws: Workspace, df, recording_id: str, table_dir: Path | None = None) -> list[tuple[str, str]]:
-    """A recording's windows into ``features`` (or a staging copy of it, ``table_dir``), in its own file
-    per partition; returns the (date, equipment_id) partitions written."""
-    return lake.write_partitioned(df, table_dir or ws.table(FEATURES.name), recording_id[:16])
+    """A recording's windows into ``features`` (one commit), or into a staging folder ``table_dir`` (files
+    only, committed later by :func:`vibra.storage.staging.replace_partitions`), in its own file per
+    partition; returns the (date, equipment_id) partitions written."""
+    if table_dir is None:
+        return lake.write_partitioned(df, ws.table(FEATURES.name), recording_id[:16])
+    return [lake.partition_of(f) for f in lake.write_files(df, table_dir, recording_id[:16])]
 
 
 # -- hourly, scores, forecasts, RUL -----------------------------------------------------------------------
@@ -237,10 +244,9 @@ def write_rul(ws: Workspace, df, version: str) -> list[tuple[str, str]]:
 # -- versioned tables: clusters and defects (one version is current; the others are superseded) --------
 
 def _drop_others(ws: Workspace, table: Table, version: str) -> None:
-    """Remove every file of ``table`` but ``version``'s (once ``version`` is the one readers select)."""
-    for f in files_of(ws, table):
-        if f.name != f"part-{version}.parquet":
-            f.unlink(missing_ok=True)
+    """Remove every file of ``table`` but ``version``'s (once ``version`` is the one readers select), in one
+    commit, then delete them."""
+    lake.remove_files(f for f in files_of(ws, table) if f.name != f"part-{version}.parquet")
 
 
 def read_clusters(ws: Workspace, version: str | None = None):

@@ -1,5 +1,5 @@
-"""Scans of the lake's files for ``vibra doctor``: files that do not read, files written before a
-column existed, partition folders holding no file. Each file is looked at on its own, so a damaged
+"""Scans of the lake's files for ``vibra doctor``: files that do not read or that a table's log lists but
+are gone, files written before a column existed, partition folders holding no file. Each file is looked at on its own, so a damaged
 one is a finding, never a crash.
 """
 
@@ -16,13 +16,15 @@ if TYPE_CHECKING:
 
 
 def damaged_files(ws: Workspace) -> dict[Path, str]:
-    """{file: problem} for every lake Parquet file whose footer does not read (each file on its own)."""
+    """{file: problem} for every file of a lake table whose footer does not read (each file on its own), or
+    that the table's log lists but that is not there."""
     out = {}
     if not ws.lake.exists():
         return out
     for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in lake.partition_files(table):
-            problem = lake.damaged(f)
+            problem = lake.damaged(f) if f.exists() else \
+                "gone: the table's log lists it but the file is not there (deleted by hand, or a partial restore)"
             if problem:
                 out[f] = problem
     return out
