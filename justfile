@@ -27,7 +27,7 @@ lint: setup
     {{venv}}/bin/ruff check vibra cli pipelines flows tests benchmarks
 
 # benchmarks; writes BENCHMARKS.md (readers.py adds its section: peak RSS reading a 2 GiB TDMS file;
-# lake.py its section: Delta Lake against plain Parquet, growth to 10,000 commits, compaction)
+# lake.py its section, ~30 min: Delta against plain Parquet, 10,000 appends, a 10,000-machine day, compaction)
 bench: setup
     {{venv}}/bin/python benchmarks/run.py
     {{venv}}/bin/python benchmarks/readers.py
