@@ -436,7 +436,6 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
 def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool, retry_failed: bool, notify,
          fan_out: FanOut | None, result: IngestResult) -> None:
     hourly.rebuild_dirty(ws.lake)  # left over by a run that crashed
-    ensure_embedding_manifest(ws, settings)
     found = scan(source)
     result.ignored = len(found.ignored)
     result.notes += found.warnings
@@ -491,6 +490,8 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
         result.failed += 1
         result.failures[bad.path] = bad.reason
     catalog.write_rows(ws.catalog_path, rows)
+    if todo:  # the embedding the new features carry (an unchanged rerun writes none, and loads no numpy)
+        ensure_embedding_manifest(ws, settings)
     notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
     if fan_out is None:
         _process_all(ws, settings, todo, _Dedup(index.completed), result, notify)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import duckdb
 import pytest
@@ -29,6 +30,25 @@ def test_help_does_not_import_heavy_libraries():
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_an_unchanged_rerun_loads_neither_numpy_nor_numba(tmp_path):
+    """The rerun over files already ingested (what a cron job runs every few minutes) only reads the
+    ledger and stats the files: numpy (~0.1 s, ~10 MB) and numba (~120 MB) stay unloaded."""
+    from vibra.workspace import init_workspace
+    from vibra_pipelines import synth
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    synth.run(tmp_path / "export", n_equipment=1, days=2 / 24, seed=3, start=datetime(2026, 6, 1, tzinfo=timezone.utc),
+              sensor_faults=False, workspace=ws)
+    run_vibra("ingest", str(tmp_path / "export"), "--home", str(ws.root), check=True)
+    code = ("import sys; sys.modules['numpy'] = sys.modules['numba'] = None; "  # importing either now fails
+            "from vibra_cli.main import main; "
+            f"sys.argv = ['vibra', 'ingest', {str(tmp_path / 'export')!r}, '--home', {str(ws.root)!r}, '--json']; main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["new"] == 0 and result["skipped"] > 0
 
 
 def test_usage_error_exits_2():

@@ -12,13 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibra import embedding
 from vibra.errors import InputError
 from vibra.faults import RetryableInputError
-from vibra.physics import Machine
 from vibra.readers.timestamps import from_filename
 from vibra.settings import Equipment, Settings
-from vibra.signal.resample import decimate_chunks
 
 if TYPE_CHECKING:
     from vibra.workspace import Workspace
@@ -92,7 +89,10 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
 
     A matching ``files`` rule with ``decimate`` low-passes and decimates the samples first.
     """
-    from vibra.features import compute  # here, not at the top: numba loads only when a file is computed
+    # here, not at the top: numpy and numba load only when a file is computed (an unchanged rerun needs neither)
+    from vibra.features import compute
+    from vibra.physics import Machine
+    from vibra.signal.resample import decimate_chunks
 
     equipment = settings.equipment_for(equipment_id)
     rule = equipment.rule_for(Path(source).name)
@@ -114,4 +114,6 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
 
 def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
     """The manifest of the embedding the features written now carry (written once per definition)."""
+    from vibra import embedding
+
     return embedding.ensure_manifest(ws.artifacts / "models" / "embedding", embedding.definition(settings.features.bands_hz))

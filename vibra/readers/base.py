@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterator
 
 from vibra.hashing import ReadHash
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TIME_NAMES = {"time", "timestamp", "t"}
 

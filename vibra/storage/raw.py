@@ -16,9 +16,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from vibra.storage.lake import partition_dir, replace_into, temp_path
 
@@ -67,6 +68,7 @@ class RawWriter:
         self._writer = None
 
     def tee(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -100,6 +102,7 @@ class RawWriter:
 
 def read(path: Path, batch_rows: int = 262_144) -> tuple[RawMeta, Iterator[np.ndarray]]:
     """Metadata and float64 chunks (rows, channels) of a raw file."""
+    import numpy as np
     import pyarrow.parquet as pq
 
     from vibra.storage.lake import reading

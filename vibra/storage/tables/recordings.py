@@ -12,13 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
-
 from vibra.errors import InputError
 from vibra.storage import raw
 from vibra.storage.tables.registry import RAW
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from vibra.settings import Settings
     from vibra.workspace import Workspace
 
