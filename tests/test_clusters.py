@@ -301,18 +301,22 @@ def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
     home = ["--home", str(ws.root)]
     assert run_vibra("ingest", str(src), *home).returncode == 0
     result = json.loads(run_vibra("cluster", "--json", *home, check=True).stdout)  # UMAP, the default
-    assert result["n_clusters"] >= 4 and result["noise_ratio"] < 0.02  # measured 21 clusters, noise 0.004
+    # measured at seed 0: 17 clusters, noise 0.027; over [cluster] seed 0-3: 15-17 clusters, noise 0.013-0.033
+    # (float64 spectra, before 2026-12-02: noise 0.008-0.013 over the same seeds)
+    assert result["n_clusters"] >= 4 and result["noise_ratio"] < 0.035
     for name, fault in (("Normal_0.mat", "normal"), ("IR007_0.mat", "bearing_inner_race"),
                         ("OR007@6_0.mat", "bearing_outer_race")):
         assert run_vibra("label", "recording", name, fault, *home).returncode == 0
     score = cwru_score(ws)
     de = score["DE"]
-    # measured (embedding rev 2, clusters over UMAP): drive-end ARI 0.871; unseen recordings of labelled
+    # measured (embedding rev 2, clusters over UMAP, float32 spectra): drive-end ARI 0.823 at seed 0, and
+    # 0.794 / 0.871 / 0.824 at seeds 1-3 (the same four values in another order with float64 spectra: the
+    # earlier 0.871 was the kindest of four seeds, not the level; no seed is chosen); unseen recordings of labelled
     # classes: inner race 0.945, outer race 0.351 correct (0.333 before the kNN's centroid share; labelled
     # at 0.007 in / 0 hp with Normal_0 as the third class, the other outer-race
     # recordings fall outside its radius: abstained, never called another fault), 1.00 correct where it
-    # answers; ball (never labelled) abstained on 0.836
-    assert de["ari"] > 0.84
+    # answers; ball (never labelled) abstained on 0.833 (0.836 before)
+    assert de["ari"] > 0.80
     assert de["per_class"]["IR"]["accuracy"] > 0.92
     assert de["per_class"]["OR"]["accuracy"] > 0.33
     assert de["accuracy_answered"] > 0.98
