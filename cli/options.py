@@ -34,6 +34,10 @@ def context(home: Optional[Path], overrides: dict | None = None):
 
     ws = find_workspace(home, None)
     settings = load_settings(ws.config_path, os.environ, overrides)
+    if settings.lake.uri:  # the lake on object storage: this process's folders become its cache
+        from vibra.storage import remote
+
+        remote.configure(ws, settings)
     for warning in settings.warnings:  # stderr, so --json output stays parseable
         output._console(stderr=True).print(f"warning: {warning}", markup=False)
     return ws, settings

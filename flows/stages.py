@@ -35,6 +35,10 @@ def context(home: str | None) -> tuple[Workspace, Settings]:
     ws = find_workspace(home, os.environ.get("VIBRA_HOME"))
     ARGUMENTS.set(f"flow home={ws.root}")
     settings = load_settings(ws.config_path, os.environ)
+    if settings.lake.uri:
+        from vibra.storage import remote
+
+        remote.configure(ws, settings)
     for warning in settings.warnings:  # e.g. a mistyped VIBRA_* name in the deployment's environment
         logging.getLogger("vibra.flows").warning(warning)
     return ws, settings

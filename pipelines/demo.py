@@ -60,6 +60,10 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7, p
     made = synth.run(source, n_equipment=n_equipment, days=days, seed=seed, start=start, workspace=ws,
                      n_past_lives=past_lives)
     settings = load_settings(ws.config_path, env or {})
+    if settings.lake.uri:
+        from vibra.storage import remote
+
+        remote.configure(ws, settings)
     say("ingesting")
     ingested = ingest.run(ws, settings, source, progress=progress)
     result = DemoResult(workspace=str(ws.root), source=str(source), synth=made, ingest=ingested,

@@ -62,6 +62,10 @@ class Spec:
 
 
 SETTINGS: tuple[Spec, ...] = (
+    Spec("lake", "uri", str, "", doc="where the lake, the model artifacts and kept raw waveforms live: empty = this "
+         "workspace's data/lake and artifacts; s3://bucket/prefix = object storage (credentials, region and an "
+         "S3-compatible endpoint from the standard AWS_* environment: AWS_PROFILE or AWS_ACCESS_KEY_ID, AWS_REGION, "
+         "AWS_ENDPOINT_URL); the DuckDB ledger stays in this workspace"),
     Spec("ingest", "max_concurrent_files", int, 2, 1, 64,
          "files read and processed at once (threads)"),
     Spec("ingest", "sample_rate_hz", float, 0.0, 0, 10_000_000,
@@ -207,6 +211,7 @@ def _section(name: str, section: str, *extra: tuple[str, type, Any]) -> type:
     return cls
 
 
+LakeSettings = _section("LakeSettings", "lake")
 IngestSettings = _section("IngestSettings", "ingest")
 FeatureSettings = _section("FeatureSettings", "features", ("bands_hz", tuple, DEFAULT_BANDS_HZ))
 QuerySettings = _section("QuerySettings", "query")
@@ -219,7 +224,7 @@ FlowSettings = _section("FlowSettings", "flows")
 
 # section name → its class, in the order of Settings' fields and of the run manifests
 SECTIONS: dict[str, type] = {
-    "ingest": IngestSettings, "features": FeatureSettings, "query": QuerySettings, "anomaly": AnomalySettings,
+    "lake": LakeSettings, "ingest": IngestSettings, "features": FeatureSettings, "query": QuerySettings, "anomaly": AnomalySettings,
     "forecast": ForecastSettings, "cluster": ClusterSettings, "defects": DefectSettings,
     "readiness": ReadinessSettings, "flows": FlowSettings,
 }
@@ -227,6 +232,7 @@ SECTIONS: dict[str, type] = {
 
 @dataclass(frozen=True)
 class Settings:
+    lake: LakeSettings = field(default_factory=LakeSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     query: QuerySettings = field(default_factory=QuerySettings)

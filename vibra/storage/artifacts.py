@@ -30,6 +30,7 @@ from typing import Iterator
 
 from vibra.errors import CorruptArtifactError
 from vibra.hashing import sha256_file
+from vibra.storage import remote
 from vibra.storage.lake import read_json, write_json
 
 POINTER = "latest.json"
@@ -201,6 +202,9 @@ class VersionedStore:
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
         os.rename(staged, self.root / version)
+        store = remote.of(self.root)
+        if store is not None:  # on object storage: the version's files first, then the pointer names it
+            store.push_dir(self.root / version)
         if point:
             self.point(version)
         return body
@@ -239,7 +243,10 @@ class VersionedStore:
 
     def remove(self, versions: list[str]) -> list[str]:
         removed = []
+        store = remote.of(self.root)
         for v in versions:
+            if store is not None:
+                store.delete_dir(self.root / v)
             shutil.rmtree(self.root / v)
             removed.append(str(self.root / v))
         return removed

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
+from vibra.storage import remote
+
 TMP_MARK = ".tmp-"
 # DuckDB over a list of lake files (bound as the parameter): schemas of any age, no columns from folder names
 READ_FILES = "read_parquet(?, union_by_name = true, hive_partitioning = false)"
@@ -62,7 +64,22 @@ def write_bytes(final: Path, payload: bytes) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    push(final)
     return final
+
+
+def push(path: Path) -> None:
+    """Upload a file written under a folder mirrored to object storage (see :mod:`vibra.storage.remote`)."""
+    store = remote.of(path)
+    if store is not None and not any(part.startswith(".") for part in
+                                     Path(path).absolute().relative_to(store.local).parts[:-1]):
+        # (a file in a hidden folder is this process's own: a staged artifact version, hourly's marks)
+        store.upload(path)
+        st = path.stat()
+        _PUSHED[str(path)] = (st.st_size, st.st_mtime_ns)
+
+
+_PUSHED: dict[str, tuple[int, int]] = {}  # files this process uploaded, as they were: a commit need not again
 
 
 def write_text(final: Path, text: str) -> Path:
@@ -183,14 +200,16 @@ def _table(table_dir: Path):
     from deltalake import DeltaTable
 
     key = str(Path(table_dir).absolute())
+    store = remote.of(table_dir)
+    uri, options = (store.url(table_dir), store.storage_options()) if store else (key, None)
     dt = _TABLES.get(key)
     if dt is None:
-        dt = _TABLES[key] = DeltaTable(key)
+        dt = _TABLES[key] = DeltaTable(uri, storage_options=options)
     else:
         try:
             dt.update_incremental()
         except Exception:  # noqa: BLE001 - the folder was replaced under us (a table recreated): load it afresh
-            dt = _TABLES[key] = DeltaTable(key)
+            dt = _TABLES[key] = DeltaTable(uri, storage_options=options)
     return dt
 
 
@@ -204,6 +223,13 @@ def table_dir_of(final: Path) -> Path | None:
 def is_table(table_dir: Path) -> bool:
     """Whether ``table_dir`` has a transaction log with a commit (a folder written before Delta has none
     until migrated; a log folder without a commit is a first commit that failed, e.g. on a full disk)."""
+    store = remote.of(table_dir)
+    if store is not None:
+        key = str(Path(table_dir).absolute())
+        if key not in _REMOTE_TABLES and any(_COMMIT_FILE.match(p.name) or p.name == "_last_checkpoint"
+                                             for p, _ in store.listing(Path(table_dir) / LOG_DIR)):
+            _REMOTE_TABLES.add(key)
+        return key in _REMOTE_TABLES
     try:
         with os.scandir(Path(table_dir) / LOG_DIR) as entries:
             return any(_COMMIT_FILE.match(e.name) or e.name == "_last_checkpoint" for e in entries)
@@ -216,7 +242,15 @@ def partition_of(path: Path) -> tuple[str, str]:
     return path.parent.parent.name.split("=", 1)[1], path.parent.name.split("=", 1)[1]
 
 
+_REMOTE_TABLES: set[str] = set()  # tables on object storage known to have a log (a log never goes away)
+
+
 def _on_disk(table_dir: Path) -> list[Path]:
+    store = remote.of(table_dir)
+    if store is not None:  # the store's objects, as local paths (not fetched)
+        return [p for p, _ in store.listing(Path(table_dir), ".parquet")
+                if p.parent.name.startswith("equipment=") and p.parent.parent.name.startswith("date=")
+                and p.parent.parent.parent == Path(table_dir).absolute()]
     return sorted(table_dir.glob("date=*/equipment=*/*.parquet")) if table_dir.exists() else []
 
 
@@ -231,18 +265,30 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
         return [(*partition_of(f), f) for f in _on_disk(table_dir)]
     import pyarrow as pa
 
-    head = _log_head(table_dir)
+    store = remote.of(table_dir)
+    head = None if store else _log_head(table_dir)
     cached = _ACTIVE.get(str(table_dir))
-    if cached is not None and cached[0] == head:
+    if cached is not None and cached[0] == head and head is not None:
         return cached[1]
     with _commit_lock(table_dir):
         dt = _table(table_dir)
+        if store is not None:
+            version = dt.version()
+            if cached is not None and cached[0] == version:
+                return cached[1]
         adds = pa.table(dt.get_add_actions(flatten=True))
         version = dt.version()
     out = []
     if adds.num_rows:
-        cols = adds.select(["path", "partition.date", "partition.equipment"]).to_pydict()
+        cols = adds.select(["path", "partition.date", "partition.equipment", "size_bytes",
+                            "modification_time"]).to_pydict()
         out = [(d, e, table_dir / p) for p, d, e in zip(cols["path"], cols["partition.date"], cols["partition.equipment"])]
+        if store is not None:  # what a cached copy must match
+            for p, size, when in zip(cols["path"], cols["size_bytes"], cols["modification_time"]):
+                _SIZES[str(table_dir / p)] = (size, _millis(when))
+    if store is not None:
+        _ACTIVE[str(table_dir)] = (version, out)
+        return out
     name = f"{version:020d}.json"
     try:  # the commit file's mtime too: a table deleted and written again reuses version numbers
         _ACTIVE[str(table_dir)] = (f"{name}@{(table_dir / LOG_DIR / name).stat().st_mtime_ns}", out)
@@ -250,6 +296,17 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
         pass
 
     return out
+
+
+_SIZES: dict[str, tuple[int, int | None]] = {}  # a remote table's file → (size, modification ms) from its log
+
+
+def _millis(when) -> int | None:
+    if when is None:
+        return None
+    if hasattr(when, "timestamp"):
+        return int(round(when.timestamp() * 1000))
+    return int(when)
 
 
 _ACTIVE: dict[str, tuple[str, list]] = {}  # table folder → (newest commit file, its files): readers list once per commit
@@ -287,7 +344,10 @@ def _schema_of(files: list[Path]):
 
     fields: dict[str, object] = {}
     for f in files:
-        for field in pq.read_schema(f):
+        store = remote.of(f)
+        schema = (pq.read_schema(store.key(f), filesystem=store.fs) if store is not None and not Path(f).exists()
+                  else pq.read_schema(f))
+        for field in schema:
             if field.name not in fields and field.name not in PARTITION_BY:
                 fields[field.name] = pa.field(field.name, _delta_type(field.type))
     return pa.schema(list(fields.values()) + [pa.field(p, pa.string()) for p in PARTITION_BY])
@@ -297,10 +357,21 @@ def _add_action(table_dir: Path, f: Path, data_change: bool = True):
     import pyarrow.parquet as pq
     from deltalake.transaction import AddAction
 
-    st = f.stat()
     date, equipment = partition_of(f)
-    return AddAction(f.relative_to(table_dir).as_posix(), st.st_size, {"date": date, "equipment": equipment},
-                     int(st.st_mtime * 1000), data_change, json.dumps({"numRecords": pq.read_metadata(f).num_rows}))
+    store = remote.of(table_dir)
+    try:
+        st = f.stat()
+        size, mtime, rows = st.st_size, int(st.st_mtime * 1000), pq.read_metadata(f).num_rows
+    except FileNotFoundError:
+        if store is None:
+            raise
+        # written and uploaded by another process (a Dask worker): described from the store
+        size, mtime = store.size(f), int(time.time() * 1000)
+        if size is None:
+            raise
+        rows = pq.read_metadata(store.key(f), filesystem=store.fs).num_rows
+    return AddAction(f.relative_to(table_dir).as_posix(), size, {"date": date, "equipment": equipment},
+                     mtime, data_change, json.dumps({"numRecords": rows}))
 
 
 def _remove_action(table_dir: Path, f: Path, data_change: bool = True):
@@ -321,9 +392,11 @@ def _create(table_dir: Path, files: list[Path]) -> None:
     from deltalake import Schema
     from deltalake.transaction import create_table_with_add_actions
 
-    create_table_with_add_actions(str(table_dir), Schema.from_arrow(_schema_of(files)),
+    store = remote.of(table_dir)
+    create_table_with_add_actions(store.url(table_dir) if store else str(table_dir), Schema.from_arrow(_schema_of(files)),
                                   [_add_action(table_dir, f) for f in files], mode="error",
-                                  partition_by=PARTITION_BY, name=table_dir.name)
+                                  partition_by=PARTITION_BY, name=table_dir.name,
+                                  storage_options=store.storage_options() if store else None)
 
 
 def convert(table_dir: Path) -> int:
@@ -362,6 +435,7 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
     add, remove = [Path(f) for f in add], [Path(f) for f in remove]
     if not add and not remove:
         return
+    _upload(add)
     with _commit_lock(table_dir):
         if not is_table(table_dir):
             # a folder of plain files (``raw``, or a table written before Delta): removing is the caller's
@@ -381,6 +455,30 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
         dt.create_write_transaction(actions, mode="append", schema=dt.schema(), partition_by=PARTITION_BY)
 
 
+def _upload(files: list[Path]) -> None:
+    """Put on the store the files to commit that this process wrote and has not uploaded yet."""
+    for f in files:
+        store = remote.of(f)
+        if store is None:
+            return
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            continue  # written and uploaded elsewhere (a Dask worker)
+        if _PUSHED.get(str(f)) != (st.st_size, st.st_mtime_ns):
+            push(f)
+
+
+def unlink(files: Iterable[Path]) -> None:
+    """Delete lake files (and their objects, for a lake on object storage)."""
+    files = list(files)
+    for f in files:
+        Path(f).unlink(missing_ok=True)
+    store = remote.of(files[0]) if files else None
+    if store is not None:
+        store.delete(files)
+
+
 def remove_files(files: Iterable[Path]) -> None:
     """Remove lake files from their tables (one commit per table), then delete them."""
     by_table: dict[Path, list[Path]] = {}
@@ -390,8 +488,7 @@ def remove_files(files: Iterable[Path]) -> None:
             by_table.setdefault(table, []).append(Path(f))
     for table, gone in by_table.items():
         commit(table, remove=gone)
-        for f in gone:
-            f.unlink(missing_ok=True)
+        unlink(gone)
 
 
 def compact(table_dir: Path, date: str, equipment_id: str) -> dict:
@@ -402,8 +499,7 @@ def compact(table_dir: Path, date: str, equipment_id: str) -> dict:
         _table(table_dir).optimize.compact(
             partition_filters=[("date", "=", date), ("equipment", "=", equipment_id)], max_concurrent_tasks=1)
     after = set(partition_files(table_dir, equipment_id, [date]))
-    for f in before - after:
-        f.unlink(missing_ok=True)
+    unlink(before - after)
     import pyarrow.parquet as pq
 
     return {"files_before": len(before), "files_after": len(after),
@@ -415,8 +511,7 @@ def delete_partitions(table_dir: Path, dates: list[str]) -> int:
     vacuum what older runs left unreferenced; returns the files removed."""
     gone = [p for d, _, p in active(table_dir) if d in set(dates)]
     commit(table_dir, remove=gone)
-    for f in gone:
-        f.unlink(missing_ok=True)
+    unlink(gone)
     for d in dates:
         for folder in [*Path(table_dir).glob(f"date={d}/equipment=*"), Path(table_dir) / f"date={d}"]:
             if folder.is_dir() and not any(folder.iterdir()):
@@ -463,6 +558,7 @@ def _write_file(df, final: Path) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    push(final)  # on object storage: uploaded now, invisible until a commit names it
     return final
 
 
@@ -491,6 +587,16 @@ def write_files(df, table_dir: Path, name: str, time_column: str = "window_start
             for (date, equipment_id), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True)]
 
 
+def tables_in(lake_root: Path) -> list[Path]:
+    """The table folders of the lake (on the store, for a lake on object storage)."""
+    store = remote.of(lake_root)
+    if store is not None:
+        found = store.folders(Path(lake_root))
+    else:
+        found = sorted(p for p in Path(lake_root).iterdir() if p.is_dir()) if Path(lake_root).exists() else []
+    return [p for p in found if not p.name.startswith((".", "_"))]
+
+
 def has_files(table_dir: Path) -> bool:
     return bool(active(table_dir))
 
@@ -498,8 +604,12 @@ def has_files(table_dir: Path) -> bool:
 def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Iterable[str] | None = None) -> list[Path]:
     """The table's current files in the partitions asked for (partition pruning on the log's values)."""
     wanted = None if dates is None else set(dates)
-    return sorted(p for d, e, p in active(table_dir)
-                  if (equipment_id is None or e == equipment_id) and (wanted is None or d in wanted))
+    files = sorted(p for d, e, p in active(table_dir)
+                   if (equipment_id is None or e == equipment_id) and (wanted is None or d in wanted))
+    store = remote.of(table_dir)
+    if store is not None:  # a lake on object storage: its files are read from this process's cache
+        store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
+    return files
 
 
 def partition_dates(table_dir: Path, equipment_id: str | None = None) -> list[str]:
@@ -571,5 +681,4 @@ def remove_recordings(table_dir: Path, found: dict[Path, list[Path]], recording_
                     replace_into(tmp, out)
                     add.append(out)
     commit(table_dir, add=add, remove=remove)
-    for f in remove:
-        f.unlink(missing_ok=True)
+    unlink(remove)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     import numpy as np
 
-from vibra.storage.lake import partition_dir, replace_into, temp_path
+from vibra.storage.lake import partition_dir, push, replace_into, temp_path
 
 META_KEY = b"vibra"
 GAPS_KEY = "vibra_gaps"
@@ -52,10 +52,18 @@ def raw_path(table_dir: Path, date: str, meta: RawMeta) -> Path:
 
 
 def find(table_dir: Path, equipment_id: str, recording_id: str) -> Path | None:
-    """The raw file of a recording, if it was kept."""
+    """The raw file of a recording, if it was kept (fetched into the cache for a lake on object storage)."""
+    from vibra.storage import remote
+
+    name = f"part-{recording_id[:16]}.parquet"
+    store = remote.of(table_dir)
+    if store is not None:
+        hit = next(((p, size) for p, size in store.listing(table_dir, name)
+                    if p.name == name and p.parent.name == f"equipment={equipment_id}"), None)
+        return store.fetch(hit[0], hit[1]) if hit else None
     if not table_dir.exists():
         return None
-    return next(iter(table_dir.glob(f"date=*/equipment={equipment_id}/part-{recording_id[:16]}.parquet")), None)
+    return next(iter(table_dir.glob(f"date=*/equipment={equipment_id}/{name}")), None)
 
 
 class RawWriter:
@@ -91,6 +99,7 @@ class RawWriter:
             self._writer.close()
             self._writer = None
             replace_into(self.tmp, self.final)
+            push(self.final)
         return self.final
 
     def abort(self) -> None:

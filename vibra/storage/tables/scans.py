@@ -19,9 +19,7 @@ def damaged_files(ws: Workspace) -> dict[Path, str]:
     """{file: problem} for every file of a lake table whose footer does not read (each file on its own), or
     that the table's log lists but that is not there."""
     out = {}
-    if not ws.lake.exists():
-        return out
-    for table in sorted(p for p in ws.lake.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for table in lake.tables_in(ws.lake):
         for f in lake.partition_files(table):
             problem = lake.damaged(f) if f.exists() else \
                 "gone: the table's log lists it but the file is not there (deleted by hand, or a partial restore)"

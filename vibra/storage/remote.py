@@ -1,0 +1,262 @@
+"""Object storage: the lake, the model artifacts and the kept raw waveforms at a URI.
+
+``[lake] uri`` (or ``VIBRA_LAKE_URI``) empty keeps everything in the workspace folder. An
+``s3://bucket/prefix`` URI puts the store there: the Delta tables at ``<uri>/<table>/`` (their logs
+and Parquet files, readable by Spark, Trino, DuckDB or Polars without vibra), the artifact stores
+at ``<uri>/_artifacts/``. Credentials and the region come from the standard AWS environment
+(``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``AWS_REGION``); an
+S3-compatible store (MinIO, Ceph, moto) is reached with ``AWS_ENDPOINT_URL``.
+
+The workspace's ``data/lake`` and ``artifacts`` folders are then a private cache of this one
+process: a file is written there first, uploaded whole (an object appears complete or not at
+all) and only then committed to its table's log; a reader lists a table through its log on the
+store and downloads the files it has not cached yet. Lake files never change once committed
+(a replaced file is a new commit naming it again, with a new size or time), so a cached copy is
+checked by size and modification time only. Nothing in the cache is needed by anyone else: two
+machines sharing only the URI see the same lake. Concurrent commits to a table are ordered by the
+store's conditional writes (``If-None-Match``, which S3 has had since 2024), as on a local disk.
+
+One filesystem abstraction carries every byte: :mod:`pyarrow.fs` (``S3FileSystem``), whose
+options delta-rs is given too (:meth:`Remote.storage_options`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+ARTIFACTS = "_artifacts"  # the artifact stores' prefix under the lake URI
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A local folder mirrored at ``uri`` (``s3://bucket/prefix``)."""
+
+    uri: str
+    local: Path
+
+    @property
+    def _bucket_prefix(self) -> str:
+        return self.uri.removeprefix("s3://").rstrip("/")
+
+    def key(self, path: Path | str) -> str:
+        """``bucket/prefix/<path relative to the local folder>``: a path for :attr:`fs`."""
+        rel = Path(path).relative_to(self.local).as_posix()
+        return self._bucket_prefix if rel == "." else f"{self._bucket_prefix}/{rel}"
+
+    def url(self, path: Path | str) -> str:
+        return "s3://" + self.key(path)
+
+    def local_of(self, key: str) -> Path:
+        rel = key.removeprefix(self._bucket_prefix).lstrip("/")
+        return self.local / rel if rel else self.local
+
+    @property
+    def fs(self):
+        return s3_filesystem()
+
+    def storage_options(self) -> dict[str, str]:
+        return delta_options()
+
+    # -- moving bytes --------------------------------------------------------------------------------
+
+    def upload(self, path: Path) -> None:
+        """Put the local file ``path`` at its key (one PUT: the object appears whole or not at all)."""
+        from pyarrow import fs as pafs
+
+        pafs.copy_files(str(path), self.key(path), destination_filesystem=self.fs)
+
+    def fetch(self, path: Path, size: int | None = None, mtime_ms: int | None = None) -> Path:
+        """The local copy of ``path``'s object, downloaded when it is missing or differs in size or
+        modification time from what the log says (``size``/``mtime_ms``); returns ``path``."""
+        try:
+            st = path.stat()
+            if (size is None or st.st_size == size) and (mtime_ms is None or int(st.st_mtime * 1000) == mtime_ms):
+                return path
+        except FileNotFoundError:
+            pass
+        from vibra.storage.lake import replace_into, temp_path
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(path)
+        try:
+            with self.fs.open_input_stream(self.key(path)) as src, open(tmp, "wb") as dst:
+                while chunk := src.read(8 << 20):
+                    dst.write(chunk)
+            if mtime_ms is not None:
+                os.utime(tmp, ns=(mtime_ms * 1_000_000, mtime_ms * 1_000_000))
+            replace_into(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
+
+    def fetch_all(self, items: Iterable[tuple[Path, int | None, int | None]]) -> None:
+        """Fetch many files at once (a few downloads in flight: listing a table fetches its new files)."""
+        todo = list(items)
+
+        def one(item) -> None:
+            try:
+                self.fetch(*item)
+            except FileNotFoundError:
+                pass  # listed by the log but gone from the store: readers and `vibra doctor` name it
+
+        if len(todo) <= 1:
+            for item in todo:
+                one(item)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(one, todo))
+
+    def delete(self, paths: Iterable[Path]) -> None:
+        for path in paths:
+            try:
+                self.fs.delete_file(self.key(path))
+            except FileNotFoundError:
+                pass
+
+    def delete_dir(self, folder: Path) -> None:
+        try:
+            self.fs.delete_dir(self.key(folder))
+        except FileNotFoundError:
+            pass
+
+    def listing(self, folder: Path, suffix: str = "") -> list[tuple[Path, int]]:
+        """(local path, size) of every object under ``folder`` whose name ends with ``suffix``."""
+        from pyarrow import fs as pafs
+
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.key(folder), recursive=True, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        return sorted((self.local_of(i.path), i.size) for i in infos
+                      if i.type == pafs.FileType.File and i.path.endswith(suffix))
+
+    def folders(self, folder: Path) -> list[Path]:
+        """The local paths of the immediate sub-folders of ``folder`` on the store."""
+        from pyarrow import fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(self.key(folder), recursive=False, allow_not_found=True))
+        return sorted(self.local_of(i.path) for i in infos if i.type == pafs.FileType.Directory)
+
+    def size(self, path: Path) -> int | None:
+        from pyarrow import fs as pafs
+
+        info = self.fs.get_file_info(self.key(path))
+        return info.size if info.type == pafs.FileType.File else None
+
+    def pull(self, folder: Path | None = None) -> int:
+        """Bring the local folder up to date with the store (every object missing or of another size
+        locally, and every ``latest.json`` pointer, which is the one kind of file rewritten in place)."""
+        todo = []
+        for path, size in self.listing(folder or self.local):
+            if path.name == "latest.json" or not path.is_file() or path.stat().st_size != size:
+                path.unlink(missing_ok=True)
+                todo.append((path, size, None))
+        self.fetch_all(todo)
+        return len(todo)
+
+    def push_dir(self, folder: Path) -> None:
+        """Upload every file under ``folder`` (a published artifact version)."""
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self.upload, files))
+
+
+# -- the registry: which local folders are mirrors of a store ------------------------------------------
+
+_REMOTES: dict[Path, Remote] = {}
+_GUARD = threading.Lock()
+
+
+def register(local: Path, uri: str) -> Remote:
+    remote = Remote(uri.rstrip("/"), Path(local).absolute())
+    with _GUARD:
+        _REMOTES[remote.local] = remote
+    return remote
+
+
+def unregister(local: Path) -> None:
+    with _GUARD:
+        _REMOTES.pop(Path(local).absolute(), None)
+
+
+def of(path: Path | str) -> Remote | None:
+    """The store a local path is mirrored to, or None (a plain local workspace: the common case)."""
+    if not _REMOTES:
+        return None
+    p = Path(path).absolute()
+    for local, remote in _REMOTES.items():
+        if p == local or local in p.parents:
+            return remote
+    return None
+
+
+def configure(ws, settings) -> Remote | None:
+    """Point the workspace's lake and artifact folders at ``settings.lake.uri`` (None: stays local).
+    Pulls the artifact stores (models, manifests, pointers) so every reader finds them locally."""
+    uri = (getattr(getattr(settings, "lake", None), "uri", "") or "").strip()
+    if not uri:
+        unregister(ws.lake)
+        unregister(ws.artifacts)
+        return None
+    if not uri.startswith("s3://") or len(uri) <= len("s3://"):
+        from vibra.errors import ConfigError
+
+        raise ConfigError(f"[lake] uri = {uri!r}: use s3://bucket/prefix, or leave it empty for the workspace's "
+                          "data/lake")
+    lake = register(ws.lake, uri)
+    art = register(ws.artifacts, f"{lake.uri}/{ARTIFACTS}")
+    art.pull()
+    return lake
+
+
+# -- the filesystem and delta-rs's options, from the standard AWS environment -------------------------
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+_FS: dict[tuple, object] = {}
+
+
+def s3_filesystem():
+    """One ``pyarrow.fs.S3FileSystem`` per process and environment."""
+    from pyarrow import fs as pafs
+
+    endpoint = _endpoint()
+    key = (endpoint, _region(), os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_PROFILE"))
+    fs = _FS.get(key)
+    if fs is None:
+        kwargs: dict = {"region": _region()}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+        if os.environ.get("AWS_ACCESS_KEY_ID"):
+            kwargs.update(access_key=os.environ["AWS_ACCESS_KEY_ID"],
+                          secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                          session_token=os.environ.get("AWS_SESSION_TOKEN"))
+        fs = _FS[key] = pafs.S3FileSystem(**kwargs)
+    return fs
+
+
+def delta_options() -> dict[str, str]:
+    """delta-rs's ``storage_options`` for the same store (credentials it reads from the environment)."""
+    out = {"AWS_REGION": _region()}
+    endpoint = _endpoint()
+    if endpoint:
+        out["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            out["AWS_ALLOW_HTTP"] = "true"
+    return out
