@@ -173,3 +173,17 @@ def test_killed_ingest_on_s3_then_rerun_loses_and_doubles_nothing(s3, tmp_path):
     finally:
         remote.unregister(ws.lake)
         remote.unregister(ws.artifacts)
+
+
+def test_an_unreachable_store_is_one_error_line_blaming_no_file(s3, tmp_path):
+    ws, _ = init_workspace(tmp_path / "ws")
+    export = tmp_path / "export"
+    synth.run(export, n_equipment=1, days=0.2, seed=5, start=START, sensor_faults=False, workspace=ws)
+    for env in ({**s3, "VIBRA_LAKE_URI": "s3://no-such-bucket/plant"},                       # refused
+                {**s3, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "VIBRA_LAKE_URI": _uri()}):  # unreachable
+        got = run_vibra("ingest", str(export), "--home", str(ws.root), env=env, timeout=300)
+        assert got.returncode == 1, got.stderr
+        line = [x for x in got.stderr.splitlines() if x.startswith("error:")]
+        assert len(line) == 1 and "object store" in line[0] and env["VIBRA_LAKE_URI"] in line[0], got.stderr
+        assert "Traceback" not in got.stderr or "ingest stopped" in line[0]
+    assert status.run(ws)["failed"] == 0  # no file blamed

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from vibra.errors import StoreError
+
 ARTIFACTS = "_artifacts"  # the artifact stores' prefix under the lake URI
 
 
@@ -225,8 +227,29 @@ def configure(ws, settings) -> Remote | None:
                           "data/lake")
     lake = register(ws.lake, uri)
     art = register(ws.artifacts, f"{lake.uri}/{ARTIFACTS}")
-    art.pull()
+    try:
+        art.pull()
+    except OSError as exc:
+        raise StoreError(explain(exc, lake.uri)) from exc
     return lake
+
+
+_STORE_MARKS = ("AWS Error", "S3 error", "Generic S3", "error sending request", "Could not connect", "ObjectStore",
+                "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
+def failure(exc: BaseException) -> bool:
+    """Whether an exception is the object store's (unreachable, refused, no such bucket), not a file's or a bug."""
+    text = str(exc)
+    return bool(_REMOTES) and any(mark in text for mark in _STORE_MARKS)
+
+
+def explain(exc: BaseException, uri: str | None = None) -> str:
+    """One line: the store failed, why (its first line), and what to check."""
+    where = uri or (next(iter(_REMOTES.values())).uri if _REMOTES else "the object store")
+    first = (str(exc).strip().splitlines() or [""])[0][:240]
+    return (f"the lake's object store {where} failed ({first}); check the bucket, AWS_ENDPOINT_URL, the credentials "
+            "(AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the network, then run the command again")
 
 
 # -- the filesystem and delta-rs's options, from the standard AWS environment -------------------------
