@@ -83,9 +83,9 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
         raise InputError(f"--table {table!r}: choose one of {', '.join(RETAINABLE)}")
     cutoff = ((now or datetime.now(timezone.utc)) - parse_age(older_than)).date().isoformat()
     dates = compaction.dates_before(ws, table, cutoff)
-    files = compaction.files_on(ws, table, dates)
+    files = compaction.files_on(ws, table, dates, fetch=False)  # counted, not read
     out = {"table": table, "cutoff_date": cutoff, "dry_run": dry_run, "dates": dates, "files": len(files),
-           "bytes": sum(f.stat().st_size for f in files), "recordings_expired": 0}
+           "bytes": compaction.sizes(files), "recordings_expired": 0}
     if dry_run:
         return out
     with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):

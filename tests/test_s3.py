@@ -18,7 +18,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from vibra.settings import load_settings
-from vibra.storage import remote
+from vibra.storage import lake, remote
 from vibra.workspace import init_workspace
 from vibra_pipelines import doctor, ingest, status, synth
 
@@ -117,7 +117,7 @@ def _spawn(ws, env: dict, *args):
                             stderr=subprocess.PIPE, text=True, env=full)
 
 
-def test_killed_ingest_on_s3_then_rerun_loses_and_doubles_nothing(s3, tmp_path):
+def test_killed_ingest_on_s3_then_rerun_loses_and_doubles_nothing(s3, tmp_path, monkeypatch):
     uri = _uri()
     env = {**s3, "VIBRA_LAKE_URI": uri}
     ws, _ = init_workspace(tmp_path / "ws")
@@ -165,6 +165,20 @@ def test_killed_ingest_on_s3_then_rerun_loses_and_doubles_nothing(s3, tmp_path):
         report = doctor.check(ws, settings, repair=True)  # the killed batch's uploaded, uncommitted files
         assert report["ok"], report
         assert doctor.check(ws, settings)["findings"] == []
+        # an upload no commit names (a writer elsewhere, or killed): left alone while young, deleted once old
+        import boto3
+
+        committed_one = lake.partition_files(ws.table("features"))[0]
+        stray = committed_one.with_name("part-" + "e" * 16 + ".parquet")
+        key = remote.of(stray).key(stray).split("/", 1)[1]
+        client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+        client.put_object(Bucket=BUCKET, Key=key, Body=committed_one.read_bytes())
+        assert doctor.check(ws, settings)["findings"] == []  # younger than the grace: maybe about to be committed
+        monkeypatch.setattr(lake, "VACUUM_HOURS", 0)
+        found = doctor.check(ws, settings, repair=True)
+        assert [f["check"] for f in found["findings"]] == ["leftover_temporary_files"], found
+        assert key not in _keys(uri) and doctor.check(ws, settings)["findings"] == []
+        assert _features_on_store(uri).height == 72 * 6  # the committed rows untouched
         # and DuckDB over the table's current files, as the README shows
         dataset = DeltaTable(f"{uri}/features", storage_options=options).to_pyarrow_dataset()
         with duckdb.connect() as con:

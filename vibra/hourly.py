@@ -4,6 +4,7 @@ changed, so reruns and late files always give the same table."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from vibra.storage.lake import commit, partition_dir, partition_files, reading, replace_into, sql_literal, temp_path, unlink
@@ -64,9 +65,11 @@ def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
         con.execute("SET TimeZone = 'UTC'")
         for date, equipment_id in sorted(partitions):
             files = partition_files(lake / "features", equipment_id, [date])
-            out = partition_dir(lake / "hourly", date, equipment_id) / "part-0.parquet"
+            # a new name each time: a committed file is never overwritten (a reader holding the log's size and a
+            # store's object under that name must agree); the partition's earlier files leave in the same commit
+            removed += partition_files(lake / "hourly", equipment_id, [date], fetch=False)
+            out = partition_dir(lake / "hourly", date, equipment_id) / f"part-{uuid.uuid4().hex[:16]}.parquet"
             if not files:
-                removed.append(out)
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_path(out)

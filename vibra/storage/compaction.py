@@ -67,9 +67,12 @@ def dates_before(ws: Workspace, table: str, cutoff: str) -> list[str]:
     return sorted(d for d in lake.partition_dates(ws.table(table)) if d < cutoff)
 
 
-def files_on(ws: Workspace, table: str, dates: list[str]) -> list[Path]:
-    """The Parquet files of ``table`` on these dates (every machine)."""
-    return lake.partition_files(ws.table(table), None, dates)
+def files_on(ws: Workspace, table: str, dates: list[str], *, fetch: bool = True) -> list[Path]:
+    """The Parquet files of ``table`` on these dates (every machine); ``fetch``: see ``lake.partition_files``."""
+    return lake.partition_files(ws.table(table), None, dates, fetch=fetch)
+
+
+sizes = lake.sizes  # bytes of lake files, from the log for a lake on object storage
 
 
 def partitions_on(ws: Workspace, table: str, dates: list[str]) -> set[tuple[str, str]]:

@@ -71,9 +71,7 @@ def write_bytes(final: Path, payload: bytes) -> Path:
 def push(path: Path) -> None:
     """Upload a file written under a folder mirrored to object storage (see :mod:`vibra.storage.remote`)."""
     store = remote.of(path)
-    if store is not None and not any(part.startswith(".") for part in
-                                     Path(path).absolute().relative_to(store.local).parts[:-1]):
-        # (a file in a hidden folder is this process's own: a staged artifact version, hourly's marks)
+    if store is not None and store.shared(path):
         store.upload(path)
         st = path.stat()
         _PUSHED[str(path)] = (st.st_size, st.st_mtime_ns)
@@ -226,10 +224,16 @@ def is_table(table_dir: Path) -> bool:
     store = remote.of(table_dir)
     if store is not None:
         key = str(Path(table_dir).absolute())
-        if key not in _REMOTE_TABLES and any(_COMMIT_FILE.match(p.name) or p.name == "_last_checkpoint"
-                                             for p, _ in store.listing(Path(table_dir) / LOG_DIR)):
+        if key in _REMOTE_TABLES:
+            return True
+        if time.monotonic() - _NOT_TABLES.get(key, -1e9) < 5.0:  # (``raw`` never is one: one LIST per 5 s)
+            return False
+        if any(_COMMIT_FILE.match(p.name) or p.name == "_last_checkpoint"
+               for p, _ in store.listing(Path(table_dir) / LOG_DIR)):
             _REMOTE_TABLES.add(key)
-        return key in _REMOTE_TABLES
+            return True
+        _NOT_TABLES[key] = time.monotonic()
+        return False
     try:
         with os.scandir(Path(table_dir) / LOG_DIR) as entries:
             return any(_COMMIT_FILE.match(e.name) or e.name == "_last_checkpoint" for e in entries)
@@ -243,6 +247,7 @@ def partition_of(path: Path) -> tuple[str, str]:
 
 
 _REMOTE_TABLES: set[str] = set()  # tables on object storage known to have a log (a log never goes away)
+_NOT_TABLES: dict[str, float] = {}  # ... and when a folder there was last seen without one
 
 
 def _on_disk(table_dir: Path) -> list[Path]:
@@ -442,8 +447,15 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
             # unlink; the first file added makes it a table of what lies there
             files = sorted(set(_on_disk(table_dir)) - set(remove))
             if add and files:
-                _create(table_dir, files)
-            return
+                try:
+                    _create(table_dir, files)
+                    return
+                except Exception as exc:  # noqa: BLE001 - another process made the first commit meanwhile
+                    if "exists" not in str(exc).lower():
+                        raise
+                    _NOT_TABLES.pop(str(table_dir.absolute()), None)  # an append to it follows
+            else:
+                return
         dt = _table(table_dir)
         if add and _evolve(dt, add):
             dt = _table(table_dir)
@@ -533,11 +545,33 @@ def vacuum(table_dir: Path, retention_hours: float = VACUUM_HOURS) -> list[str]:
 
 
 def untracked(table_dir: Path) -> list[Path]:
-    """Files in the table's partition folders that its log does not hold (a writer killed before its commit)."""
+    """Files in the table's partition folders that its log does not hold (a writer killed before its commit).
+
+    On object storage only objects older than :data:`VACUUM_HOURS` count: the ingest lock is a local file,
+    so a younger one may be a writer's on another machine, uploaded and about to be committed."""
     if not is_table(table_dir):
         return []
     held = {p for _, _, p in active(table_dir)}
+    store = remote.of(table_dir)
+    if store is not None:
+        return [p for p, _ in store.listing(Path(table_dir), ".parquet", older_than_s=VACUUM_HOURS * 3600)
+                if p in set(_on_disk(table_dir)) and p not in held]
     return [f for f in _on_disk(table_dir) if f not in held]
+
+
+def sizes(files: Iterable[Path]) -> int:
+    """Bytes of lake files, from the log (or the store) for a lake on object storage: nothing is fetched."""
+    total = 0
+    for f in files:
+        known = _SIZES.get(str(f))
+        if known is not None:
+            total += known[0]
+        elif Path(f).exists():
+            total += Path(f).stat().st_size
+        else:
+            store = remote.of(f)
+            total += (store.size(Path(f)) or 0) if store is not None else 0
+    return total
 
 
 def write_parquet(df, final: Path) -> Path:
@@ -601,13 +635,15 @@ def has_files(table_dir: Path) -> bool:
     return bool(active(table_dir))
 
 
-def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Iterable[str] | None = None) -> list[Path]:
-    """The table's current files in the partitions asked for (partition pruning on the log's values)."""
+def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Iterable[str] | None = None, *,
+                    fetch: bool = True) -> list[Path]:
+    """The table's current files in the partitions asked for (partition pruning on the log's values); for a lake
+    on object storage, fetched into the cache unless ``fetch`` is False (files to remove, to count)."""
     wanted = None if dates is None else set(dates)
     files = sorted(p for d, e, p in active(table_dir)
                    if (equipment_id is None or e == equipment_id) and (wanted is None or d in wanted))
     store = remote.of(table_dir)
-    if store is not None and is_table(table_dir):  # on object storage: read from this process's cache
+    if fetch and store is not None and is_table(table_dir):  # on object storage: read from this process's cache
         # (``raw`` is no table: its big waveforms are fetched one at a time, by ``raw.find``)
         store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
     return files

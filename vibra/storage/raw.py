@@ -13,6 +13,7 @@ column showed, known only once it has been read, under ``vibra_gaps`` in the foo
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,16 +52,24 @@ def raw_path(table_dir: Path, date: str, meta: RawMeta) -> Path:
     return partition_dir(table_dir, date, meta.equipment_id) / f"part-{meta.recording_id[:16]}.parquet"
 
 
+_LISTED: dict[tuple[str, str], tuple[float, dict]] = {}  # (raw folder, machine) → when listed, its files by name
+
+
 def find(table_dir: Path, equipment_id: str, recording_id: str) -> Path | None:
     """The raw file of a recording, if it was kept (fetched into the cache for a lake on object storage)."""
     from vibra.storage import remote
 
     name = f"part-{recording_id[:16]}.parquet"
     store = remote.of(table_dir)
-    if store is not None:
-        hit = next(((p, size) for p, size in store.listing(table_dir, name)
-                    if p.name == name and p.parent.name == f"equipment={equipment_id}"), None)
-        return store.fetch(hit[0], hit[1]) if hit else None
+    if store is not None:  # one listing of the store's raw files serves many lookups (a rebuild asks for each)
+        key = (str(table_dir), equipment_id)
+        when, known = _LISTED.get(key, (-1e9, {}))
+        if name not in known and time.monotonic() - when > 10.0:
+            known = {p.name: (p, size) for p, size in store.listing(table_dir, ".parquet")
+                     if p.parent.name == f"equipment={equipment_id}"}
+            _LISTED[key] = (time.monotonic(), known)
+        hit = known.get(name)
+        return store.fetch(*hit) if hit else None
     if not table_dir.exists():
         return None
     return next(iter(table_dir.glob(f"date=*/equipment={equipment_id}/{name}")), None)

@@ -31,6 +31,7 @@ from typing import Iterable
 from vibra.errors import StoreError
 
 ARTIFACTS = "_artifacts"  # the artifact stores' prefix under the lake URI
+LOCAL_ONLY = ("metrics",)  # folders of a mirrored root that stay this machine's (node_exporter reads its own metrics)
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,14 @@ class Remote:
 
         pafs.copy_files(str(path), self.key(path), destination_filesystem=self.fs)
 
-    def fetch(self, path: Path, size: int | None = None, mtime_ms: int | None = None) -> Path:
+    def fetch(self, path: Path, size: int | None = None, mtime_ms: int | None = None, force: bool = False) -> Path:
         """The local copy of ``path``'s object, downloaded when it is missing or differs in size or
-        modification time from what the log says (``size``/``mtime_ms``); returns ``path``."""
+        modification time from what the log says (``size``/``mtime_ms``), or always with ``force``
+        (replaced atomically: a reader sees the old copy or the new one); returns ``path``."""
         try:
             st = path.stat()
-            if (size is None or st.st_size == size) and (mtime_ms is None or int(st.st_mtime * 1000) == mtime_ms):
+            if not force and (size is None or st.st_size == size) and \
+                    (mtime_ms is None or int(st.st_mtime * 1000) == mtime_ms):
                 return path
         except FileNotFoundError:
             pass
@@ -96,7 +99,7 @@ class Remote:
             raise
         return path
 
-    def fetch_all(self, items: Iterable[tuple[Path, int | None, int | None]]) -> None:
+    def fetch_all(self, items: Iterable[tuple]) -> None:
         """Fetch many files at once (a few downloads in flight: listing a table fetches its new files)."""
         todo = list(items)
 
@@ -137,9 +140,20 @@ class Remote:
             return []
         return [i for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix)]
 
-    def listing(self, folder: Path, suffix: str = "") -> list[tuple[Path, int]]:
-        """(local path, size) of every object under ``folder`` whose name ends with ``suffix``."""
-        return sorted((self.local_of(i.path), i.size) for i in self._objects(folder, suffix))
+    def shared(self, path: Path) -> bool:
+        """Whether a file under the local folder belongs on the store: not in a hidden folder (a staged
+        version, hourly's marks: this process's own) nor in a :data:`LOCAL_ONLY` one."""
+        parts = Path(path).absolute().relative_to(self.local).parts
+        return not (parts and parts[0] in LOCAL_ONLY) and not any(p.startswith(".") for p in parts[:-1])
+
+    def listing(self, folder: Path, suffix: str = "", *, older_than_s: float | None = None) -> list[tuple[Path, int]]:
+        """(local path, size) of every object under ``folder`` whose name ends with ``suffix`` (and, with
+        ``older_than_s``, last written longer ago than that)."""
+        import time
+
+        cutoff = None if older_than_s is None else (time.time() - older_than_s) * 1e9
+        return sorted((self.local_of(i.path), i.size) for i in self._objects(folder, suffix)
+                      if cutoff is None or (i.mtime_ns is not None and i.mtime_ns < cutoff))
 
     def folders(self, folder: Path) -> list[Path]:
         """The local paths of the immediate sub-folders of ``folder`` on the store."""
@@ -155,24 +169,23 @@ class Remote:
         return info.size if info.type == pafs.FileType.File else None
 
     def pull(self, folder: Path | None = None) -> int:
-        """Bring the local folder up to date with the store: every object missing locally, or of another
-        size or modification time (a ``latest.json`` pointer is rewritten in place with the same size).
-        Returns the files downloaded."""
-        todo = [(self.local_of(i.path), i.size, int(i.mtime_ns // 1_000_000) if i.mtime_ns else None)
-                for i in self._objects(folder or self.local)]
+        """Bring the local folder up to date with the store. The ``latest.json`` pointers first, always
+        downloaded (one is rewritten in place with the same size, within the store's one-second times),
+        then every other object missing locally or of another size: a version is uploaded before
+        a pointer names it, so the second listing holds every version a fetched pointer names. Local
+        copies are replaced atomically, never deleted first. Returns the files downloaded."""
+        root = folder or self.local
+        pointers = [i for i in self._objects(root, "latest.json") if i.path.endswith("/latest.json")]
+        self.fetch_all((self.local_of(i.path), None, None, True) for i in pointers)
         stale = []
-        for path, size, mtime_ms in todo:
-            try:
-                st = path.stat()
-                if st.st_size == size and (mtime_ms is None or int(st.st_mtime * 1000) == mtime_ms):
-                    continue
-            except FileNotFoundError:
-                pass
-            stale.append((path, size, mtime_ms))
-        for path, _, _ in stale:
-            path.unlink(missing_ok=True)
+        for i in self._objects(root):  # a version's files never change once written: the size tells a torn copy
+            path = self.local_of(i.path)
+            if i.path.endswith("/latest.json") or not self.shared(path) or \
+                    (path.is_file() and path.stat().st_size == i.size):
+                continue
+            stale.append((path, i.size, None, True))
         self.fetch_all(stale)
-        return len(stale)
+        return len(pointers) + len(stale)
 
     def push_dir(self, folder: Path) -> None:
         """Upload every file under ``folder`` (a published artifact version)."""
