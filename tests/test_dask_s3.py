@@ -1,0 +1,224 @@
+"""Dask without a shared filesystem: ingest workers given only the lake URI and their source file.
+
+A moto S3 server stands in for the object store and a real Prefect server for the API the workers
+report to; the Dask workers are processes (spawned) with private workspaces in temporary folders.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from vibra.settings import load_settings
+from vibra.sources import display, scan
+from vibra.storage import catalog, lake, remote, tables
+from vibra.workspace import init_workspace
+from vibra_pipelines import ingest, synth
+
+pytest.importorskip("moto.server")
+pytest.importorskip("prefect_dask")
+
+START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+BUCKET = "vibra-lake"
+PREFECT_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server with one bucket; yields its endpoint URL."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def aws(s3, monkeypatch):
+    """The standard AWS environment pointing at the moto server (inherited by spawned workers)."""
+    for k, v in {"AWS_ENDPOINT_URL": s3, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    return s3
+
+
+def _objects(endpoint: str, prefix: str) -> list[str]:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    # (not pyarrow's empty folder markers: deleting a folder's last object leaves its parent's "<key>/")
+    return [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+            if not o["Key"].endswith("/")]
+
+
+def _export(root: Path, seed: int) -> Path:
+    export = root / "export"
+    synth.run(export, n_equipment=2, days=1, seed=seed, start=START, sensor_faults=False)
+    machine = sorted(p for p in export.iterdir() if p.is_dir())[0]
+    first = sorted(machine.glob("*.csv*"))[0]
+    shutil.copy2(first, machine / ("copy-of-first" + "".join(first.suffixes)))  # a copy within the run
+    return export
+
+
+def _workspace(root: Path, export: Path):
+    ws, _ = init_workspace(root)
+    ws.config_path.write_text((export / "equipment.toml").read_text())
+    return ws
+
+
+def _ledger(ws) -> pl.DataFrame:
+    rows = catalog.query(ws.catalog_path, "SELECT source_path, recording_id, status, n_windows, duplicate_of, error "
+                                          f"FROM {catalog.CURRENT} c ORDER BY source_path")
+    return pl.DataFrame(rows, schema=["source_path", "recording_id", "status", "n_windows", "duplicate_of", "error"],
+                        orient="row")
+
+
+def _table(ws, name: str) -> pl.DataFrame:
+    """Every row of a table as its log lists it (fetched from the store for a lake on object storage)."""
+    files = lake.partition_files(ws.table(name))
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
+    df = df.select(sorted(df.columns))
+    return df.sort([c for c in df.columns if not isinstance(df[c].dtype, (pl.List, pl.Array))])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path, monkeypatch):
+    """A running Prefect server (its own PREFECT_HOME); PREFECT_API_URL set here and for spawned workers."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_ENV, PREFECT_HOME=str(tmp_path / "prefect-server"))
+    exe = str(Path(sys.executable).with_name("prefect"))
+    server = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "prefect server did not start"
+            time.sleep(1)
+        for k, v in {**PREFECT_ENV, "PREFECT_API_URL": url, "PREFECT_HOME": str(tmp_path / "prefect-client")}.items():
+            monkeypatch.setenv(k, v)
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_dask_process_workers_sharing_only_the_lake_uri_equal_sequential(tmp_path, aws, prefect_server, monkeypatch):
+    from vibra_flows import stages
+
+    export = _export(tmp_path, seed=31)
+    seq = _workspace(tmp_path / "seq", export)
+    ingest.run(seq, load_settings(seq.config_path, {}), export)  # a local lake, one process
+    flow_ws = _workspace(tmp_path / "flow", export)
+    monkeypatch.setenv("VIBRA_LAKE_URI", f"s3://{BUCKET}/flow")
+    monkeypatch.setenv("VIBRA_FLOWS_DASK_WORKERS", "2")
+
+    started = time.perf_counter()
+    st = stages.ingest_flow(home=str(flow_ws.root), source=str(export), task_runner_kind="dask", return_state=True)
+    seconds = time.perf_counter() - started
+    assert st.is_completed(), st.message
+    out = st.result()
+    n_files = 2 * 24 + 1
+    assert (out["new"], out["duplicates"], out["failed"]) == (n_files - 1, 1, 0), out
+    # the work was done by other processes (Dask's spawned workers), every file by one of them
+    pids = {int(w.rsplit(" ", 1)[1]) for w in out["workers"]}
+    assert os.getpid() not in pids and sum(out["workers"].values()) == n_files, out["workers"]
+    assert _objects(aws, "flow/_incoming") == []  # the shipped source files are gone
+
+    assert _ledger(seq).equals(_ledger(flow_ws)) and _ledger(seq).height == n_files
+    # read back through a fresh, empty cache of the URI: the content is on the store, not in the flow's folder
+    reader, _ = init_workspace(tmp_path / "reader")
+    remote.configure(reader, load_settings(flow_ws.config_path, {"VIBRA_LAKE_URI": f"s3://{BUCKET}/flow"}))
+    try:
+        for name in ("features", "hourly"):
+            a, b = _table(seq, name), _table(reader, name)
+            assert a.height > 0 and a.columns == b.columns, name
+            assert a.equals(b), name
+    finally:
+        remote.unregister(reader.lake)
+        remote.unregister(reader.artifacts)
+    print(f"ingest flow on 2 Dask process workers: {n_files} files in {seconds:.1f} s")
+
+
+def _work_in(conn, settings, completed, job):  # a spawned process: nothing of the test's but its arguments
+    from vibra_pipelines import ingest_remote
+
+    conn.send(ingest_remote.work(settings, completed, job))
+    conn.close()
+
+
+def test_a_worker_needs_neither_the_export_nor_the_workspace(tmp_path, aws):
+    from vibra_pipelines import ingest_remote
+
+    export = _export(tmp_path, seed=32)
+    ws = _workspace(tmp_path / "ws", export)
+    settings = load_settings(ws.config_path, {"VIBRA_LAKE_URI": f"s3://{BUCKET}/iso"})
+    remote.configure(ws, settings)
+    try:
+        item = next(f for f in scan(export.resolve()).files if not f.path.name.startswith("copy-of"))
+        with ingest_remote.incoming(ws, [item]) as [job]:
+            hidden = export.rename(tmp_path / ".gone")  # the export is out of reach once the file is shipped
+            ctx = multiprocessing.get_context("spawn")
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_work_in, args=(theirs, settings, {}, job))
+            proc.start()
+            shipped = mine.recv()
+            proc.join(60)
+            assert _objects(aws, "iso/_incoming")  # in transit while the run lasts
+        assert _objects(aws, "iso/_incoming") == []
+        assert proc.exitcode == 0 and shipped.worker.rsplit(" ", 1)[1] != str(os.getpid())
+        root = Path(shipped.root)
+        assert not root.exists() and tmp_path not in root.parents  # a private workspace, deleted after the task
+        fr = shipped.result
+        assert fr.row["status"] == "completed" and fr.row["source_path"] == display(item.path)
+        assert fr.files and all(not f.is_absolute() for f in fr.files)
+        assert all(_objects(aws, f"iso/{f.as_posix()}") for f in fr.files)  # uploaded, not yet committed
+        assert not any((ws.lake / f).exists() for f in fr.files)  # nothing written into the flow's folder
+        hidden.rename(export)
+        # the flow's side: the files commit from the store; the table then equals a local ingest of that file
+        tables.commit_features(ws, [ws.lake / f for f in fr.files])
+        local = _workspace(tmp_path / "local", export)
+        alone = tmp_path / "alone" / item.equipment_id
+        alone.mkdir(parents=True)
+        shutil.copy2(item.path, alone / item.path.name)
+        ingest.run(local, load_settings(local.config_path, {}), alone.parent)
+        assert _table(ws, "features").equals(_table(local, "features"))
+    finally:
+        remote.unregister(ws.lake)
+        remote.unregister(ws.artifacts)
