@@ -6,6 +6,7 @@ report to; the Dask workers are processes (spawned) with private workspaces in t
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -40,6 +41,7 @@ def s3():
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     endpoint = f"http://127.0.0.1:{server._server.server_port}"
@@ -139,7 +141,7 @@ def prefect_server(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_dask_process_workers_sharing_only_the_lake_uri_equal_sequential(tmp_path, aws, prefect_server, monkeypatch):
+def test_nightly_on_dask_process_workers_sharing_only_the_lake_uri_equals_sequential(tmp_path, aws, prefect_server, monkeypatch):
     from vibra_flows import stages
 
     export = _export(tmp_path, seed=31)
@@ -150,10 +152,11 @@ def test_dask_process_workers_sharing_only_the_lake_uri_equal_sequential(tmp_pat
     monkeypatch.setenv("VIBRA_FLOWS_DASK_WORKERS", "2")
 
     started = time.perf_counter()
-    st = stages.ingest_flow(home=str(flow_ws.root), source=str(export), task_runner_kind="dask", return_state=True)
+    st = stages.nightly(home=str(flow_ws.root), source=str(export), task_runner_kind="dask", return_state=True)
     seconds = time.perf_counter() - started
-    assert st.is_completed(), st.message
-    out = st.result()
+    assert st.is_completed() and st.name == "Completed", st.message  # not Partial: every stage ran
+    summary = st.result()
+    out = summary["ingest"]
     n_files = 2 * 24 + 1
     assert (out["new"], out["duplicates"], out["failed"]) == (n_files - 1, 1, 0), out
     # the work was done by other processes (Dask's spawned workers), every file by one of them
@@ -173,7 +176,8 @@ def test_dask_process_workers_sharing_only_the_lake_uri_equal_sequential(tmp_pat
     finally:
         remote.unregister(reader.lake)
         remote.unregister(reader.artifacts)
-    print(f"ingest flow on 2 Dask process workers: {n_files} files in {seconds:.1f} s")
+    assert summary["report"] and summary["maintenance"]["doctor_ok"], summary  # the later stages read the store
+    print(f"nightly, ingest on 2 Dask process workers {out['workers']}: {n_files} files in {seconds:.1f} s")
 
 
 def _work_in(conn, settings, completed, job):  # a spawned process: nothing of the test's but its arguments
