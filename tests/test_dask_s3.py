@@ -226,3 +226,31 @@ def test_a_worker_needs_neither_the_export_nor_the_workspace(tmp_path, aws):
     finally:
         remote.unregister(ws.lake)
         remote.unregister(ws.artifacts)
+
+
+def test_the_local_cluster_is_processes_with_a_lake_uri_and_says_when_no_prefect_server(tmp_path, caplog):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from vibra_flows import stages
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    local = load_settings(ws.config_path, {})
+    on_store = load_settings(ws.config_path, {"VIBRA_LAKE_URI": f"s3://{BUCKET}/x"})
+    log = logging.getLogger("vibra.flows")
+    log.addHandler(caplog.handler)  # (Prefect's logging setup may stop it propagating to the root)
+    try:
+        with temporary_settings(restore_defaults={PREFECT_API_URL}):
+            threads = stages.task_runner(local, "dask")
+            assert not caplog.records
+            procs = stages.task_runner(on_store, "dask")
+    finally:
+        log.removeHandler(caplog.handler)
+    assert threads.cluster_kwargs["processes"] is False and procs.cluster_kwargs["processes"] is True
+    assert "PREFECT_API_URL is not set" in caplog.text
+    assert not stages.ships_files(local, threads) and stages.ships_files(on_store, procs)
+    assert stages.ships_files(on_store, stages.task_runner(on_store, "dask", "tcp://scheduler:8786"))
+    # per-machine tasks record runs in the flow's ledger: they stay on its threads when workers share only the URI
+    assert isinstance(stages.machine_runner(on_store, procs), ThreadPoolTaskRunner)
+    assert stages.machine_runner(local, threads) is threads
+    assert not stages.ships_files(on_store, stages.task_runner(on_store, "thread"))
