@@ -32,6 +32,8 @@ pytest.importorskip("prefect_dask")
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 BUCKET = "vibra-lake"
+# one file at a time: which of two copies owns their content is then file order, as in the flow's commit
+ONE_AT_A_TIME = {"VIBRA_INGEST_MAX_CONCURRENT_FILES": "1"}
 PREFECT_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
 
 
@@ -146,7 +148,7 @@ def test_nightly_on_dask_process_workers_sharing_only_the_lake_uri_equals_sequen
 
     export = _export(tmp_path, seed=31)
     seq = _workspace(tmp_path / "seq", export)
-    ingest.run(seq, load_settings(seq.config_path, {}), export)  # a local lake, one process
+    ingest.run(seq, load_settings(seq.config_path, ONE_AT_A_TIME), export)  # a local lake, one process
     flow_ws = _workspace(tmp_path / "flow", export)
     monkeypatch.setenv("VIBRA_LAKE_URI", f"s3://{BUCKET}/flow")
     monkeypatch.setenv("VIBRA_FLOWS_DASK_WORKERS", "2")
@@ -164,20 +166,33 @@ def test_nightly_on_dask_process_workers_sharing_only_the_lake_uri_equals_sequen
     assert os.getpid() not in pids and sum(out["workers"].values()) == n_files, out["workers"]
     assert _objects(aws, "flow/_incoming") == []  # the shipped source files are gone
 
-    assert _ledger(seq).equals(_ledger(flow_ws)) and _ledger(seq).height == n_files
+    assert summary["report"] and summary["maintenance"]["doctor_ok"], summary  # the later stages read the store
+    print(f"nightly, ingest on 2 Dask process workers {out['workers']}: {n_files} files in {seconds:.1f} s")
     # read back through a fresh, empty cache of the URI: the content is on the store, not in the flow's folder
     reader, _ = init_workspace(tmp_path / "reader")
     remote.configure(reader, load_settings(flow_ws.config_path, {"VIBRA_LAKE_URI": f"s3://{BUCKET}/flow"}))
     try:
-        for name in ("features", "hourly"):
-            a, b = _table(seq, name), _table(reader, name)
-            assert a.height > 0 and a.columns == b.columns, name
-            assert a.equals(b), name
+        _same(seq, flow_ws, reader, n_files)
+        # a changed file: a worker removes the old version's windows on the store; the flow commits the new ones
+        changed = sorted(export.glob("*/*.csv"))[-1]
+        lines = changed.read_text().splitlines()
+        changed.write_text("\n".join([*lines[:-1], "0.5,0.5"]) + "\n")
+        ingest.run(seq, load_settings(seq.config_path, ONE_AT_A_TIME), export)
+        st = stages.ingest_flow(home=str(flow_ws.root), source=str(export), task_runner_kind="dask",
+                                return_state=True)
+        assert st.is_completed() and st.result()["new"] == 1, st.result()
+        _same(seq, flow_ws, reader, n_files)
     finally:
         remote.unregister(reader.lake)
         remote.unregister(reader.artifacts)
-    assert summary["report"] and summary["maintenance"]["doctor_ok"], summary  # the later stages read the store
-    print(f"nightly, ingest on 2 Dask process workers {out['workers']}: {n_files} files in {seconds:.1f} s")
+
+
+def _same(seq, flow_ws, reader, n_files: int) -> None:
+    assert _ledger(seq).equals(_ledger(flow_ws)) and _ledger(seq).height == n_files
+    for name in ("features", "hourly"):
+        a, b = _table(seq, name), _table(reader, name)
+        assert a.height > 0 and a.columns == b.columns, name
+        assert a.equals(b), name
 
 
 def _work_in(conn, settings, completed, job):  # a spawned process: nothing of the test's but its arguments
