@@ -118,10 +118,10 @@ def ingest_file(ws: Workspace, settings: Settings, completed: dict, item):
 
 
 @_retrying
-def ingest_shipped(settings: Settings, completed: dict, job):
+def ingest_shipped(settings: Settings, job):
     from vibra_pipelines import ingest_remote
 
-    return ingest_remote.work(settings, completed, job)
+    return ingest_remote.work(settings, job)
 
 
 @_retrying
@@ -223,9 +223,9 @@ def _ingest_files(ws: Workspace, settings: Settings, todo: list, completed: dict
 
 
 @flow(name="ingest-shipped-files", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def _ingest_shipped(settings: Settings, jobs: list, completed: dict) -> list:
+def _ingest_shipped(settings: Settings, jobs: list) -> list:
     one = ingest_shipped.with_options(retries=settings.flows.retries)
-    futures = [one.submit(settings, completed, job) for job in jobs]
+    futures = [one.submit(settings, job) for job in jobs]
     return [f.result() for f in futures]
 
 
@@ -255,7 +255,7 @@ def _ingest(ws, settings, source: str, runner) -> dict:
             return _ingest_files.with_options(task_runner=runner)(ws, settings, todo, completed)
         shipped = _ingest_shipped.with_options(task_runner=runner)
         results, by_worker = ingest_remote.fan_out(ws, settings, todo, completed,
-                                                   lambda jobs, done: shipped(settings, jobs, done))
+                                                   lambda jobs: shipped(settings, jobs))
         workers.update(by_worker)
         return results
 

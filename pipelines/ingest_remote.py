@@ -20,6 +20,7 @@ removal makes stale come back in the result's ``partitions`` and are marked in t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import socket
 import tempfile
@@ -41,15 +42,18 @@ INCOMING = "_incoming"  # source files in transit, under the lake URI (a "_" fol
 
 @dataclass(frozen=True)
 class Job:
-    """One file for a worker: everything it gets besides the settings and the ``completed`` hashes.
+    """One file for a worker: everything it gets besides the settings.
 
     ``seen_mtime`` is the modification time the file had before and after its upload (None: it changed
-    meanwhile, still being written; the worker then defers it as a local ingest would)."""
+    meanwhile, still being written; the worker then defers it as a local ingest would). ``completed``
+    is the ledger's entry for the content uploaded ({recording_id: file that owns it}, or empty): all
+    a worker's duplicate check needs of the ledger's content hashes, which could be millions."""
 
     uri: str
     url: str
     item: SourceFile
     seen_mtime: float | None
+    completed: dict[str, str]
 
 
 @dataclass
@@ -62,13 +66,15 @@ class Shipped:
 
 
 @contextmanager
-def incoming(ws: Workspace, todo: list[SourceFile]) -> Iterator[list[Job]]:
-    """Upload ``todo``'s files under a prefix of their own and yield one :class:`Job` each; the prefix
-    is deleted on the way out, whatever happened."""
+def incoming(ws: Workspace, todo: list[SourceFile], completed: dict[str, str]) -> Iterator[list[Job]]:
+    """Upload ``todo``'s files under a prefix of their own (hashed on the way: the recording id) and yield
+    one :class:`Job` each; the prefix is deleted on the way out, whatever happened."""
     store = remote.of(ws.lake)
     if store is None:
-        raise ValueError(f"{ws.lake}: not a lake on object storage; workers without a shared filesystem need "
-                         "[lake] uri")
+        from vibra.errors import ConfigError
+
+        raise ConfigError(f"{ws.lake}: not a lake on object storage; workers without a shared filesystem need "
+                          "[lake] uri = \"s3://bucket/prefix\"")
     run = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     prefix = f"{store.key(ws.lake)}/{INCOMING}/{run}"
     fs = store.fs
@@ -80,13 +86,17 @@ def incoming(ws: Workspace, todo: list[SourceFile]) -> Iterator[list[Job]]:
         try:
             src = open(item.path, "rb")
         except OSError:  # unreadable here: the flow records it as a local ingest does (see fan_out)
-            return Job(store.uri, "", item, None)
+            return Job(store.uri, "", item, None, {})
+        digest = hashlib.sha256()
         with src, fs.open_output_stream(key) as dst:
             while chunk := src.read(8 << 20):
+                digest.update(chunk)
                 dst.write(chunk)
         after = _stat(item.path)
         same = before is not None and before == after == (item.size_bytes, item.mtime)
-        return Job(store.uri, f"s3://{key}", item, item.mtime if same else None)
+        rid = digest.hexdigest()
+        return Job(store.uri, f"s3://{key}", item, item.mtime if same else None,
+                   {rid: completed[rid]} if rid in completed else {})
 
     try:
         from concurrent.futures import ThreadPoolExecutor
@@ -109,7 +119,7 @@ def _stat(path: Path) -> tuple[int, float] | None:
     return st.st_size, st.st_mtime
 
 
-def work(settings: Settings, completed: dict[str, str], job: Job) -> Shipped:
+def work(settings: Settings, job: Job) -> Shipped:
     """Ingest one shipped file in a private workspace (runs on the worker; touches nothing of the flow's)."""
     from vibra_pipelines import ingest
 
@@ -124,7 +134,7 @@ def work(settings: Settings, completed: dict[str, str], job: Job) -> Shipped:
                 return text.replace(shown, real) if isinstance(text, str) else text
 
             # this file's own earlier content is its own, under the name the worker reads it by
-            mine = {rid: shown if path == real else path for rid, path in completed.items()}
+            mine = {rid: shown if path == real else path for rid, path in job.completed.items()}
             try:
                 fr = ingest.work_one(ws, settings, mine, dataclasses.replace(job.item, path=local))
             except ingest.IngestStopped as exc:
@@ -155,7 +165,7 @@ def _download(job: Job, folder: Path) -> Path:
     return local
 
 
-Dispatch = Callable[[list[Job], dict[str, str]], list[Shipped]]
+Dispatch = Callable[[list[Job]], list[Shipped]]
 
 
 def fan_out(ws: Workspace, settings: Settings, todo: list[SourceFile], completed: dict[str, str],
@@ -168,8 +178,8 @@ def fan_out(ws: Workspace, settings: Settings, todo: list[SourceFile], completed
     process cannot read is not shipped: its failed row is made here, as a local ingest makes it."""
     from vibra_pipelines import ingest
 
-    with incoming(ws, todo) as jobs:
-        answers = iter(dispatch([j for j in jobs if j.url], completed))
+    with incoming(ws, todo, completed) as jobs:
+        answers = iter(dispatch([j for j in jobs if j.url]))
         results, workers = [], {}
         for item, job in zip(todo, jobs):
             if not job.url:

@@ -197,10 +197,10 @@ def _same(seq, flow_ws, reader, n_files: int) -> None:
         assert a.equals(b), name
 
 
-def _work_in(conn, settings, completed, job):  # a spawned process: nothing of the test's but its arguments
+def _work_in(conn, settings, job):  # a spawned process: nothing of the test's but its arguments
     from vibra_pipelines import ingest_remote
 
-    conn.send(ingest_remote.work(settings, completed, job))
+    conn.send(ingest_remote.work(settings, job))
     conn.close()
 
 
@@ -213,11 +213,11 @@ def test_a_worker_needs_neither_the_export_nor_the_workspace(tmp_path, aws):
     remote.configure(ws, settings)
     try:
         item = next(f for f in scan(export.resolve()).files if not f.path.name.startswith("copy-of"))
-        with ingest_remote.incoming(ws, [item]) as [job]:
+        with ingest_remote.incoming(ws, [item], {}) as [job]:
             hidden = export.rename(tmp_path / ".gone")  # the export is out of reach once the file is shipped
             ctx = multiprocessing.get_context("spawn")
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_work_in, args=(theirs, settings, {}, job))
+            proc = ctx.Process(target=_work_in, args=(theirs, settings, job))
             proc.start()
             shipped = mine.recv()
             proc.join(60)
@@ -289,7 +289,7 @@ def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws)
 
     def fan_out(todo, completed):
         results, by_worker = ingest_remote.fan_out(
-            ws, settings, todo, completed, lambda jobs, done: [ingest_remote.work(settings, done, j) for j in jobs])
+            ws, settings, todo, completed, lambda jobs: [ingest_remote.work(settings, j) for j in jobs])
         workers.update(by_worker)
         return results
 
@@ -300,6 +300,8 @@ def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws)
 
     try:
         both()
+        touched = sorted(export.glob("*/*.csv"))[0]
+        os.utime(touched, (time.time(), time.time()))  # same content, new time: its own, not a duplicate
         changed = sorted(export.glob("*/*.csv"))[-1]
         before = set(_objects(aws, "raw/raw/"))
         lines = changed.read_text().splitlines()
