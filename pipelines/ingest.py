@@ -602,7 +602,9 @@ def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], re
             row = _base_row(item, "duplicate", now)
             row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now,
                        settings_hash=fr.row.get("settings_hash"))
-            fr = FileResult(row)
+            # its partitions stay marked for hourly: a worker without this workspace returns there the partitions
+            # it made stale removing the file's earlier version (ingest_remote); the others rebuild unchanged
+            fr = FileResult(row, partitions=fr.partitions)
         elif fr.row["status"] == "completed":
             owner[rid] = (display(item.path), fr.partitions)
         _adopters(fr, item)
