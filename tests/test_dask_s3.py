@@ -310,8 +310,30 @@ def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws)
         after = set(_objects(aws, "raw/raw/"))
         assert len(before - after) == 1 and len(after - before) == 1  # the old waveform replaced, not kept
         assert sorted(p.name for p in local.table("raw").rglob("*.parquet")) == sorted(k.rsplit("/", 1)[1] for k in after)
+
+        # a changed file that is now a copy of a new file of the same run, found so at the commit: the hourly
+        # partition of its earlier version (another day: a name without a time takes the file's mtime) is
+        # rebuilt all the same, from the partitions the worker returned
+        base = changed.read_text().splitlines()
+
+        def put(name: str, last: str, day: int) -> None:
+            (changed.parent / name).write_text("\n".join([*base[:-1], last]) + "\n")
+            when = datetime(2026, 3, day, 12, tzinfo=timezone.utc).timestamp()
+            os.utime(changed.parent / name, (when, when))
+
+        put("zz-extra.csv", "0.25,0.25", 5)
+        both()
+        assert "2026-03-05" in _dates(local)
+        put("y-new.csv", "0.125,0.125", 6)
+        put("zz-extra.csv", "0.125,0.125", 7)
+        both()
+        assert "2026-03-05" not in _dates(local) and _dates(local) == _dates(ws)
         assert list(workers) == [f"{socket.gethostname()} pid {os.getpid()}"]
         assert _objects(aws, "raw/_incoming") == []
     finally:
         remote.unregister(ws.lake)
         remote.unregister(ws.artifacts)
+
+
+def _dates(ws) -> set[str]:
+    return {d.isoformat() for d in _table(ws, "hourly")["hour"].dt.date()}
