@@ -371,7 +371,8 @@ def _release(dedup: _Dedup, recording_id: str | None, source: str) -> None:
 
 
 def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item: SourceFile) -> FileResult:
-    """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted).
+    """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted, or in
+    a private workspace whose lake is a cache of the same URI: see :mod:`vibra_pipelines.ingest_remote`).
 
     ``completed`` maps content hashes already ingested to their files: such a
     file is a duplicate and is not read. Copies of one another within the same
