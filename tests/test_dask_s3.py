@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -274,7 +275,7 @@ def test_the_local_cluster_is_processes_with_a_lake_uri_and_says_when_no_prefect
 
 
 def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws):
-    """The round trip in one process (workers called in turn): a changed file's old windows and raw waveform
+    """The round trip in one process (a worker's threads): a changed file's old windows and raw waveform
     go from the store, the new ones come, and lake and ledger equal a local ingest's."""
     from vibra_pipelines import ingest_remote
 
@@ -287,9 +288,12 @@ def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws)
     local = _workspace(tmp_path / "local", export)
     workers: dict[str, int] = {}
 
+    def dispatch(jobs):  # a worker with several threads: private workspaces come and go side by side
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            return list(pool.map(lambda j: ingest_remote.work(settings, j), jobs))
+
     def fan_out(todo, completed):
-        results, by_worker = ingest_remote.fan_out(
-            ws, settings, todo, completed, lambda jobs: [ingest_remote.work(settings, j) for j in jobs])
+        results, by_worker = ingest_remote.fan_out(ws, settings, todo, completed, dispatch)
         workers.update(by_worker)
         return results
 

@@ -592,11 +592,11 @@ def forget(root: Path) -> None:
     deleted after its task: a long-lived worker must not keep a DeltaTable per finished task)."""
     prefix = str(Path(root).absolute())
     inside = lambda key: key == prefix or key.startswith(prefix + os.sep)  # noqa: E731
-    with _GUARD:
+    with _GUARD:  # (other threads may add keys meanwhile: each cache is copied before it is scanned)
         for cache in (_TABLES, _ACTIVE, _SIZES, _PUSHED, _LOCKS):
-            for key in [k for k in cache if inside(k)]:
-                del cache[key]
-        _REMOTE_TABLES.difference_update({k for k in _REMOTE_TABLES if inside(k)})
+            for key in [k for k in list(cache) if inside(k)]:
+                cache.pop(key, None)
+        _REMOTE_TABLES.difference_update({k for k in list(_REMOTE_TABLES) if inside(k)})
 
 
 def tables_in(lake_root: Path) -> list[Path]:
