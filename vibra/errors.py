@@ -27,6 +27,10 @@ class BusyError(VibraError):
     """Another process holds a resource this command needs."""
 
 
+class StoreError(VibraError):
+    """The object store holding the lake (``[lake] uri``) cannot be reached or refuses a request."""
+
+
 class NotReadyError(VibraError):
     """The data is not ready for the requested step."""
 

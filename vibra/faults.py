@@ -109,6 +109,10 @@ def describe(exc: BaseException, item: SourceFile | None = None, ws: Workspace |
 
     where = f" while ingesting {display(item.path)}" if item is not None else ""
     tail = "no file was marked failed; fix the cause and run `vibra ingest` again to resume"
+    from vibra.storage import remote
+
+    if remote.failure(exc):
+        return f"ingest stopped{where}: {remote.explain(exc)}; {tail}"
     code = os_errno(exc)
     if code is None and ws is not None and free_bytes(ws.lake) < LOW_SPACE_BYTES:
         # Polars sometimes reports a full disk as a corrupt-file error ("Invalid thrift: transport error")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vibra.storage.lake import commit, partition_dir, partition_files, reading, replace_into, sql_literal, temp_path
+from vibra.storage.lake import commit, partition_dir, partition_files, reading, replace_into, sql_literal, temp_path, unlink
 
 HOURLY_INDICATORS = ("rms", "peak", "crest_factor", "kurtosis", "skewness", "dominant_freq_hz",
                      "velocity_rms_mm_s")
@@ -94,6 +94,5 @@ def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:
     finally:
         con.close()
     commit(lake / "hourly", add=added, remove=removed)
-    for f in removed:
-        f.unlink(missing_ok=True)
+    unlink(removed)
     return total

@@ -619,7 +619,8 @@ def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Ite
     files = sorted(p for d, e, p in active(table_dir)
                    if (equipment_id is None or e == equipment_id) and (wanted is None or d in wanted))
     store = remote.of(table_dir)
-    if store is not None:  # a lake on object storage: its files are read from this process's cache
+    if store is not None and is_table(table_dir):  # on object storage: read from this process's cache
+        # (``raw`` is no table: its big waveforms are fetched one at a time, by ``raw.find``)
         store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
     return files
 

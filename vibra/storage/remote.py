@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from vibra.errors import StoreError
+
 ARTIFACTS = "_artifacts"  # the artifact stores' prefix under the lake URI
 
 
@@ -126,16 +128,18 @@ class Remote:
         except FileNotFoundError:
             pass
 
-    def listing(self, folder: Path, suffix: str = "") -> list[tuple[Path, int]]:
-        """(local path, size) of every object under ``folder`` whose name ends with ``suffix``."""
+    def _objects(self, folder: Path, suffix: str = "") -> list:
         from pyarrow import fs as pafs
 
         try:
             infos = self.fs.get_file_info(pafs.FileSelector(self.key(folder), recursive=True, allow_not_found=True))
         except FileNotFoundError:
             return []
-        return sorted((self.local_of(i.path), i.size) for i in infos
-                      if i.type == pafs.FileType.File and i.path.endswith(suffix))
+        return [i for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix)]
+
+    def listing(self, folder: Path, suffix: str = "") -> list[tuple[Path, int]]:
+        """(local path, size) of every object under ``folder`` whose name ends with ``suffix``."""
+        return sorted((self.local_of(i.path), i.size) for i in self._objects(folder, suffix))
 
     def folders(self, folder: Path) -> list[Path]:
         """The local paths of the immediate sub-folders of ``folder`` on the store."""
@@ -151,15 +155,24 @@ class Remote:
         return info.size if info.type == pafs.FileType.File else None
 
     def pull(self, folder: Path | None = None) -> int:
-        """Bring the local folder up to date with the store (every object missing or of another size
-        locally, and every ``latest.json`` pointer, which is the one kind of file rewritten in place)."""
-        todo = []
-        for path, size in self.listing(folder or self.local):
-            if path.name == "latest.json" or not path.is_file() or path.stat().st_size != size:
-                path.unlink(missing_ok=True)
-                todo.append((path, size, None))
-        self.fetch_all(todo)
-        return len(todo)
+        """Bring the local folder up to date with the store: every object missing locally, or of another
+        size or modification time (a ``latest.json`` pointer is rewritten in place with the same size).
+        Returns the files downloaded."""
+        todo = [(self.local_of(i.path), i.size, int(i.mtime_ns // 1_000_000) if i.mtime_ns else None)
+                for i in self._objects(folder or self.local)]
+        stale = []
+        for path, size, mtime_ms in todo:
+            try:
+                st = path.stat()
+                if st.st_size == size and (mtime_ms is None or int(st.st_mtime * 1000) == mtime_ms):
+                    continue
+            except FileNotFoundError:
+                pass
+            stale.append((path, size, mtime_ms))
+        for path, _, _ in stale:
+            path.unlink(missing_ok=True)
+        self.fetch_all(stale)
+        return len(stale)
 
     def push_dir(self, folder: Path) -> None:
         """Upload every file under ``folder`` (a published artifact version)."""
@@ -216,8 +229,29 @@ def configure(ws, settings) -> Remote | None:
                           "data/lake")
     lake = register(ws.lake, uri)
     art = register(ws.artifacts, f"{lake.uri}/{ARTIFACTS}")
-    art.pull()
+    try:
+        art.pull()
+    except OSError as exc:
+        raise StoreError(explain(exc, lake.uri)) from exc
     return lake
+
+
+_STORE_MARKS = ("AWS Error", "S3 error", "Generic S3", "error sending request", "Could not connect", "ObjectStore",
+                "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
+def failure(exc: BaseException) -> bool:
+    """Whether an exception is the object store's (unreachable, refused, no such bucket), not a file's or a bug."""
+    text = str(exc)
+    return bool(_REMOTES) and any(mark in text for mark in _STORE_MARKS)
+
+
+def explain(exc: BaseException, uri: str | None = None) -> str:
+    """One line: the store failed, why (its first line), and what to check."""
+    where = uri or (next(iter(_REMOTES.values())).uri if _REMOTES else "the object store")
+    first = (str(exc).strip().splitlines() or [""])[0][:240]
+    return (f"the lake's object store {where} failed ({first}); check the bucket, AWS_ENDPOINT_URL, the credentials "
+            "(AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the network, then run the command again")
 
 
 # -- the filesystem and delta-rs's options, from the standard AWS environment -------------------------

@@ -75,8 +75,7 @@ def replace_partitions(table_dir: Path, staging: Path, partitions: set[tuple[str
         added.append(final)
     old = [f for date, eid in partitions for f in partition_files(table_dir, eid, [date])]
     lake.commit(table_dir, add=added, remove=old)
-    for f in old:
-        f.unlink(missing_ok=True)
+    lake.unlink(old)
 
 
 def recover(ws: Workspace) -> None:
@@ -121,17 +120,15 @@ def leftovers(ws: Workspace) -> list[Path]:
     for work_root in (ws.data / COMPACT_DIR, ws.data / REBUILD_DIR):
         if work_root.exists():
             out += [p for p in work_root.iterdir()]
-    if ws.lake.exists():  # a writer killed between writing its file and committing it
-        for table in ws.lake.iterdir():
-            if table.is_dir() and not table.name.startswith("."):
-                out += lake.untracked(table)
+    for table in lake.tables_in(ws.lake):  # a writer killed between writing its file and committing it
+        out += lake.untracked(table)
     return sorted(set(out))
 
 
 def clean_leftovers(ws: Workspace) -> None:
     """Remove every leftover :func:`leftovers` finds."""
     for p in leftovers(ws):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else lake.unlink([p])  # (and its uploaded object)
 
 
 def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str]) -> None:
@@ -156,8 +153,7 @@ def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str
         tmp.unlink(missing_ok=True)
         raise
     lake.commit(table_dir, add=[out], remove=files)
-    for f in files:
-        f.unlink(missing_ok=True)
+    lake.unlink(files)
 
 
 def quarantine(ws: Workspace, path: Path) -> Path:

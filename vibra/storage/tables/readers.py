@@ -147,7 +147,7 @@ def window_stats(ws: Workspace, embedding_version: str, numeric: Iterable[str]) 
 def drop_raw(ws: Workspace, equipment_id: str, recording_ids: Iterable[str]) -> None:
     """Delete the kept raw waveforms of these recordings of one machine (``raw`` is plain files, no log)."""
     own = {lake.RECORDING_FILE.format(r[:16]) for r in recording_ids}
-    lake.unlink([f for f in files_of(ws, RAW, equipment_id) if f.name in own])  # and their objects, on a store
+    lake.unlink([f for f in files_of(ws, RAW, equipment_id) if f.name in own])
 
 
 def recording_window_counts(ws: Workspace, skip: set[Path] = frozenset()) -> dict[str, tuple[int, int]]:
