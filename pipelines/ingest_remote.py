@@ -8,7 +8,7 @@ temporary folder whose lake is a cache of the URI, downloads the file under its 
 original modification time (so "changed while it was being read" means what it does locally), and runs
 :func:`vibra_pipelines.ingest.work_one` on it: the ``features`` files (and kept raw waveforms) are
 uploaded as they are written, uncommitted. It returns the file's result with the flow's names put back
-and its files relative to the lake; :func:`fan_out` maps them into the flow's workspace, whose
+and its files (``features``, raw) relative to the lake; :func:`fan_out` maps them into the flow's workspace, whose
 :func:`vibra_pipelines.ingest.run` commits them (``lake.commit`` describes files that exist only on the
 store) and writes the DuckDB ledger, which no worker touches.
 
@@ -147,6 +147,7 @@ def work(settings: Settings, job: Job) -> Shipped:
             # hourly partitions made stale by removing earlier versions: marked by the flow, which rebuilds
             fr.partitions = sorted(set(fr.partitions) | hourly.marked(ws.lake))
             fr.files = [f.relative_to(ws.lake) for f in fr.files]
+            fr.raw = fr.raw.relative_to(ws.lake) if fr.raw is not None else None
             return Shipped(fr, f"{socket.gethostname()} pid {os.getpid()}", str(ws.root))
         finally:
             remote.unregister(ws.lake)
@@ -188,6 +189,11 @@ def fan_out(ws: Workspace, settings: Settings, todo: list[SourceFile], completed
             shipped = next(answers)
             fr = shipped.result
             fr.files = [ws.lake / f for f in fr.files]  # on the store; this lake is a cache
+            fr.raw = ws.lake / fr.raw if fr.raw is not None else None
+            for f in [*fr.files, *([fr.raw] if fr.raw is not None else [])]:
+                # a cached copy under the same name is an earlier version (a file ingested again with the same
+                # content and day): the commit must describe, and readers fetch, the worker's new object
+                f.unlink(missing_ok=True)
             results.append(fr)
             workers[shipped.worker] = workers.get(shipped.worker, 0) + 1
     return results, workers

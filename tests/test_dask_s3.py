@@ -279,8 +279,7 @@ def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws)
     go from the store, the new ones come, and lake and ledger equal a local ingest's."""
     from vibra_pipelines import ingest_remote
 
-    # (no copy within the run: with raw kept, the fan-out's later copy leaves its raw file — see ingest._commit)
-    export = _export(tmp_path, seed=33, n_equipment=1, days=0.25, copy=False)
+    export = _export(tmp_path, seed=33, n_equipment=1, days=0.25)  # a copy within the run: raw written twice
     ws = _workspace(tmp_path / "ws", export)
     keep = {**ONE_AT_A_TIME, "VIBRA_INGEST_KEEP_RAW": "1"}
     settings = load_settings(ws.config_path, {**keep, "VIBRA_LAKE_URI": f"s3://{BUCKET}/raw"})
