@@ -5,7 +5,9 @@ Flows: ``ingest``, ``train``, ``detect``, ``forecast``, ``cluster_refresh``, ``r
 ``snapshot``, ``report``, ``maintenance``, ``rul`` and ``nightly`` (ingest → detect → forecast → RUL →
 cluster refresh → readiness → snapshot when readiness is not red → report → maintenance). Per-file
 (ingest) and per-machine (train, detect) tasks fan out on threads or, with
-``task_runner="dask"``, on Dask workers (``dask_address`` or a local cluster). One machine
+``task_runner="dask"``, on Dask workers (``dask_address`` or a local cluster). With ``[lake] uri`` on
+object storage, ingest workers share nothing with the flow but the URI (:func:`ships_files`); the
+per-machine tasks then stay on the flow's threads (:func:`machine_runner`). One machine
 failing does not fail the night: failures are collected, reported in the summary, and the
 flow ends in a ``Partial`` state (type COMPLETED) whose message names them.
 """
@@ -57,10 +59,39 @@ def task_runner(settings: Settings, kind: str | None = None, dask_address: str |
     address = dask_address if dask_address is not None else settings.flows.dask_address
     if address:
         return DaskTaskRunner(address=address)
-    # a local cluster of thread workers: Prefect's API stays in this process (process workers would each
-    # start a temporary Prefect server unless PREFECT_API_URL names a running one)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers or settings.flows.dask_workers,
-                                          "processes": False, "threads_per_worker": 1, "dashboard_address": None})
+    n_workers = dask_workers or settings.flows.dask_workers
+    if settings.lake.uri:
+        # the lake on object storage: process workers, each given only the URI and its source file (what a
+        # cluster of other machines gets; see ships_files). They report to PREFECT_API_URL's server.
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            logging.getLogger("vibra.flows").warning(
+                "task runner dask with [lake] uri: PREFECT_API_URL is not set, so each Dask worker process starts "
+                "a temporary Prefect server of its own (about a minute each) and its task runs are not seen by "
+                "this flow's server; start one (`prefect server start`) and set PREFECT_API_URL")
+        return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "processes": True, "threads_per_worker": 1,
+                                              "dashboard_address": None})
+    # a local lake: thread workers, which share this process's Prefect API (no server needed) and its files
+    # anyway (process workers on the same machine would add only their start-up)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "processes": False, "threads_per_worker": 1,
+                                          "dashboard_address": None})
+
+
+def ships_files(settings: Settings, runner) -> bool:
+    """Whether per-file ingest tasks go to workers that share only the lake URI with this flow: Dask with
+    ``[lake] uri`` (:mod:`vibra_pipelines.ingest_remote`). Without a URI, Dask workers need the workspace and
+    the export at the same paths; threads share this process."""
+    return bool(settings.lake.uri) and not isinstance(runner, ThreadPoolTaskRunner)
+
+
+def machine_runner(settings: Settings, runner):
+    """The runner for per-machine (train, detect) tasks: ``runner``, except that tasks which record their
+    runs in this workspace's DuckDB ledger stay on this process's threads when the workers share only the
+    lake URI (they have no workspace, and one ledger file has one writer)."""
+    if ships_files(settings, runner):
+        return ThreadPoolTaskRunner(max_workers=settings.ingest.max_concurrent_files)
+    return runner
 
 
 def _retrying(fn):
@@ -84,6 +115,13 @@ def ingest_file(ws: Workspace, settings: Settings, completed: dict, item):
     from vibra_pipelines import ingest
 
     return ingest.work_one(ws, settings, completed, item)
+
+
+@_retrying
+def ingest_shipped(settings: Settings, job):
+    from vibra_pipelines import ingest_remote
+
+    return ingest_remote.work(settings, job)
 
 
 @_retrying
@@ -184,6 +222,13 @@ def _ingest_files(ws: Workspace, settings: Settings, todo: list, completed: dict
     return [f.result() for f in futures]
 
 
+@flow(name="ingest-shipped-files", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def _ingest_shipped(settings: Settings, jobs: list) -> list:
+    one = ingest_shipped.with_options(retries=settings.flows.retries)
+    futures = [one.submit(settings, job) for job in jobs]
+    return [f.result() for f in futures]
+
+
 @flow(name="per-machine", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def _per_machine_flow(ws: Workspace, settings: Settings, stage: str, ids: list[str], models: list[str] | None = None):
     retries = settings.flows.retries
@@ -199,10 +244,20 @@ def _per_machine_flow(ws: Workspace, settings: Settings, stage: str, ids: list[s
 # -- the flows ---------------------------------------------------------------------------------------
 
 def _ingest(ws, settings, source: str, runner) -> dict:
-    from vibra_pipelines import ingest
+    from vibra_pipelines import ingest, ingest_remote
+
+    workers: dict[str, int] = {}
 
     def fan_out(todo, completed):
-        return _ingest_files.with_options(task_runner=runner)(ws, settings, todo, completed) if todo else []
+        if not todo:
+            return []
+        if not ships_files(settings, runner):
+            return _ingest_files.with_options(task_runner=runner)(ws, settings, todo, completed)
+        shipped = _ingest_shipped.with_options(task_runner=runner)
+        results, by_worker = ingest_remote.fan_out(ws, settings, todo, completed,
+                                                   lambda jobs: shipped(settings, jobs))
+        workers.update(by_worker)
+        return results
 
     result = ingest.run(ws, settings, Path(source), fan_out=fan_out)
     by_machine: dict[str, int] = {}
@@ -214,7 +269,8 @@ def _ingest(ws, settings, source: str, runner) -> dict:
             machine = Path(path).parent.name
         by_machine[machine] = by_machine.get(machine, 0) + 1
     return {**result.as_dict(), "failed_by_machine": by_machine,
-            "failures": {p: r for p, r in list(result.failures.items())[:20]}}
+            "failures": {p: r for p, r in list(result.failures.items())[:20]},
+            **({"workers": workers} if workers else {})}
 
 
 @flow(name="ingest", log_prints=True)
@@ -233,7 +289,7 @@ def _machines(ws: Workspace, stage: str, settings: Settings, runner, models=None
     ids = anomaly.equipment_ids(ws)
     if not ids:
         return {}, {}
-    return _per_machine_flow.with_options(task_runner=runner)(ws, settings, stage, ids, models)
+    return _per_machine_flow.with_options(task_runner=machine_runner(settings, runner))(ws, settings, stage, ids, models)
 
 
 @flow(name="train", log_prints=True)

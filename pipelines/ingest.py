@@ -82,7 +82,8 @@ class FileResult:
     was refused and the row is not written (the version completed before stays current);
     ``deferred``: the file changed while being read; ``adopt``: earlier versions held by
     duplicates of this file, whose ownership passes to them; ``files``: its ``features`` files,
-    written but not yet committed to the table (its batch's commit adds them)."""
+    written but not yet committed to the table (its batch's commit adds them); ``raw``: its kept raw
+    waveform, when ``[ingest] keep_raw`` wrote one."""
 
     row: dict
     partitions: list[tuple[str, str]] = field(default_factory=list)
@@ -90,6 +91,7 @@ class FileResult:
     keep_previous: bool = False
     deferred: bool = False
     adopt: list[str] = field(default_factory=list)
+    raw: Path | None = None
 
 
 @dataclass
@@ -225,7 +227,8 @@ def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: s
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
                sample_rate_hz=computed.rate, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
                warnings=warnings, rpm=computed.rpm, channel_stats=json.dumps(result.channel_stats))
-    return FileResult(row, [lake.partition_of(f) for f in files], files=files)
+    return FileResult(row, [lake.partition_of(f) for f in files], files=files,
+                      raw=writer.final if writer is not None else None)
 
 
 def process_file(ws: Workspace, settings: Settings, item: SourceFile, recording_id: str) -> FileResult:
@@ -371,7 +374,8 @@ def _release(dedup: _Dedup, recording_id: str | None, source: str) -> None:
 
 
 def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item: SourceFile) -> FileResult:
-    """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted).
+    """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted, or in
+    a private workspace whose lake is a cache of the same URI: see :mod:`vibra_pipelines.ingest_remote`).
 
     ``completed`` maps content hashes already ingested to their files: such a
     file is a duplicate and is not read. Copies of one another within the same
@@ -590,7 +594,7 @@ def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], re
     """Settle copies within the run (the first file in order owns the content), then write the ledger."""
     if len(results) != len(todo):
         raise VibraError(f"fan-out returned {len(results)} results for {len(todo)} files; nothing recorded")
-    owner: dict[str, tuple[str, list]] = {}
+    owner: dict[str, tuple[str, list, Path | None]] = {}
     final = []
     now = datetime.now(timezone.utc)
     for item, fr in zip(todo, results):
@@ -599,12 +603,16 @@ def _commit(ws: Workspace, todo: list[SourceFile], results: list[FileResult], re
             kept = set(owner[rid][1])
             # its windows landed elsewhere: remove that copy (written, not committed)
             lake.remove_files(f for f in fr.files if lake.partition_of(f) not in kept)
+            if fr.raw is not None and fr.raw != owner[rid][2]:  # its raw waveform too (``raw`` has no log)
+                lake.unlink([fr.raw])
             row = _base_row(item, "duplicate", now)
             row.update(recording_id=rid, duplicate_of=owner[rid][0], ingested_at=now,
                        settings_hash=fr.row.get("settings_hash"))
-            fr = FileResult(row)
+            # its partitions stay marked for hourly: a worker without this workspace returns there the partitions
+            # it made stale removing the file's earlier version (ingest_remote); the others rebuild unchanged
+            fr = FileResult(row, partitions=fr.partitions)
         elif fr.row["status"] == "completed":
-            owner[rid] = (display(item.path), fr.partitions)
+            owner[rid] = (display(item.path), fr.partitions, fr.raw)
         _adopters(fr, item)
         _count(result, fr, item)
         final.append(fr)

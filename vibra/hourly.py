@@ -45,11 +45,20 @@ def rebuild_dirty(lake: Path) -> int:
     if not folder.exists():
         return 0
     marks = list(folder.iterdir())
-    parts = {tuple(m.name.split("__", 1)) for m in marks if "__" in m.name}
-    rows = rebuild(lake, parts)  # type: ignore[arg-type]
+    rows = rebuild(lake, _partitions_of(marks))
     for m in marks:
         m.unlink(missing_ok=True)
     return rows
+
+
+def marked(lake: Path) -> set[tuple[str, str]]:
+    """The (date, equipment_id) partitions marked dirty and not rebuilt yet."""
+    folder = lake / "hourly" / DIRTY
+    return _partitions_of(folder.iterdir()) if folder.exists() else set()
+
+
+def _partitions_of(marks) -> set[tuple[str, str]]:
+    return {tuple(m.name.split("__", 1)) for m in marks if "__" in m.name}  # type: ignore[misc]
 
 
 def rebuild(lake: Path, partitions: set[tuple[str, str]]) -> int:

@@ -621,6 +621,18 @@ def write_files(df, table_dir: Path, name: str, time_column: str = "window_start
             for (date, equipment_id), part in keyed.group_by(["_date", "equipment_id"], maintain_order=True)]
 
 
+def forget(root: Path) -> None:
+    """Drop what this process remembers of the files and tables under ``root`` (a worker's private cache,
+    deleted after its task: a long-lived worker must not keep a DeltaTable per finished task)."""
+    prefix = str(Path(root).absolute())
+    inside = lambda key: key == prefix or key.startswith(prefix + os.sep)  # noqa: E731
+    with _GUARD:  # (other threads may add keys meanwhile: each cache is copied before it is scanned)
+        for cache in (_TABLES, _ACTIVE, _SIZES, _PUSHED, _LOCKS):
+            for key in [k for k in list(cache) if inside(k)]:
+                cache.pop(key, None)
+        _REMOTE_TABLES.difference_update({k for k in list(_REMOTE_TABLES) if inside(k)})
+
+
 def tables_in(lake_root: Path) -> list[Path]:
     """The table folders of the lake (on the store, for a lake on object storage)."""
     store = remote.of(lake_root)

@@ -219,7 +219,9 @@ def of(path: Path | str) -> Remote | None:
     if not _REMOTES:
         return None
     p = Path(path).absolute()
-    for local, remote in _REMOTES.items():
+    with _GUARD:  # a worker's threads register and unregister their private caches while others look up
+        remotes = list(_REMOTES.items())
+    for local, remote in remotes:
         if p == local or local in p.parents:
             return remote
     return None
