@@ -627,7 +627,7 @@ def forget(root: Path) -> None:
     prefix = str(Path(root).absolute())
     inside = lambda key: key == prefix or key.startswith(prefix + os.sep)  # noqa: E731
     with _GUARD:  # (other threads may add keys meanwhile: each cache is copied before it is scanned)
-        for cache in (_TABLES, _ACTIVE, _SIZES, _PUSHED, _LOCKS):
+        for cache in (_TABLES, _ACTIVE, _SIZES, _PUSHED, _LOCKS, _NOT_TABLES):
             for key in [k for k in list(cache) if inside(k)]:
                 cache.pop(key, None)
         _REMOTE_TABLES.difference_update({k for k in list(_REMOTE_TABLES) if inside(k)})
