@@ -226,13 +226,12 @@ def is_table(table_dir: Path) -> bool:
         key = str(Path(table_dir).absolute())
         if key in _REMOTE_TABLES:
             return True
-        if time.monotonic() - _NOT_TABLES.get(key, -1e9) < 5.0:  # (``raw`` never is one: one LIST per 5 s)
+        if Path(table_dir).name == RAW:  # plain files by design, never a table: no LIST per lookup
             return False
         if any(_COMMIT_FILE.match(p.name) or p.name == "_last_checkpoint"
                for p, _ in store.listing(Path(table_dir) / LOG_DIR)):
             _REMOTE_TABLES.add(key)
             return True
-        _NOT_TABLES[key] = time.monotonic()
         return False
     try:
         with os.scandir(Path(table_dir) / LOG_DIR) as entries:
@@ -247,7 +246,7 @@ def partition_of(path: Path) -> tuple[str, str]:
 
 
 _REMOTE_TABLES: set[str] = set()  # tables on object storage known to have a log (a log never goes away)
-_NOT_TABLES: dict[str, float] = {}  # ... and when a folder there was last seen without one
+RAW = "raw"  # the one lake folder that is no table (one waveform file per recording, see vibra.storage.raw)
 
 
 def _on_disk(table_dir: Path) -> list[Path]:
@@ -452,8 +451,7 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
                     return
                 except Exception as exc:  # noqa: BLE001 - another process made the first commit meanwhile
                     if "exists" not in str(exc).lower():
-                        raise
-                    _NOT_TABLES.pop(str(table_dir.absolute()), None)  # an append to it follows
+                        raise  # (else: appended to the table the other process made, below)
             else:
                 return
         dt = _table(table_dir)
@@ -627,7 +625,7 @@ def forget(root: Path) -> None:
     prefix = str(Path(root).absolute())
     inside = lambda key: key == prefix or key.startswith(prefix + os.sep)  # noqa: E731
     with _GUARD:  # (other threads may add keys meanwhile: each cache is copied before it is scanned)
-        for cache in (_TABLES, _ACTIVE, _SIZES, _PUSHED, _LOCKS, _NOT_TABLES):
+        for cache in (_TABLES, _ACTIVE, _SIZES, _PUSHED, _LOCKS):
             for key in [k for k in list(cache) if inside(k)]:
                 cache.pop(key, None)
         _REMOTE_TABLES.difference_update({k for k in list(_REMOTE_TABLES) if inside(k)})
