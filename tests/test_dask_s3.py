@@ -113,6 +113,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _drain_prefect() -> None:
+    """Send this process's pending Prefect logs and events now: an events worker left holding this server's
+    URL after it stops would retry for ever, and a later test's Prefect harness waits for every worker to
+    drain at its exit (as the harness itself drains before it stops its server)."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        try:
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        except RuntimeError:  # never started
+            pass
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())
+
+
 @pytest.fixture
 def prefect_server(tmp_path, monkeypatch):
     """A running Prefect server (its own PREFECT_HOME); PREFECT_API_URL set here and for spawned workers."""
@@ -140,6 +164,7 @@ def prefect_server(tmp_path, monkeypatch):
 
         with temporary_settings({PREFECT_API_URL: url}):
             yield url
+            _drain_prefect()  # while the server still answers
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
