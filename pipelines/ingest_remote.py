@@ -158,9 +158,7 @@ def _download(job: Job, folder: Path) -> Path:
     """The job's file under its own name in ``folder``, with the modification time the flow saw."""
     folder.mkdir(parents=True, exist_ok=True)
     local = folder / Path(job.url).name
-    with remote.s3_filesystem().open_input_stream(job.url.removeprefix("s3://")) as src, open(local, "wb") as dst:
-        while chunk := src.read(8 << 20):
-            dst.write(chunk)
+    remote.download(job.url.removeprefix("s3://"), local)
     when = job.seen_mtime if job.seen_mtime is not None else 0.0  # 0: not the scan's time, so deferred
     os.utime(local, (when, when))
     return local

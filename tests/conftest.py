@@ -59,6 +59,38 @@ def stage(paths, machine_dir: Path, *, hour_apart: bool = False) -> Path:
     return machine_dir.parent
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_prefect_server(port: int, env: dict, timeout_s: float = 180) -> subprocess.Popen:
+    """``prefect server start`` on 127.0.0.1:``port`` in its own session (stop it with ``os.killpg``), returned
+    once its health endpoint answers."""
+    import time
+    import urllib.request
+
+    exe = str(Path(sys.executable).with_name("prefect"))
+    server = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            if server.poll() is None:
+                os.killpg(server.pid, 9)
+            raise AssertionError("prefect server did not start")
+        time.sleep(1)
+
+
 def vibra_exe() -> str:
     exe = Path(sys.executable).with_name("vibra")
     return str(exe) if exe.exists() else "vibra"

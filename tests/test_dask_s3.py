@@ -11,10 +11,7 @@ import multiprocessing
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +24,8 @@ from vibra.sources import display, scan
 from vibra.storage import catalog, lake, remote, tables
 from vibra.workspace import init_workspace
 from vibra_pipelines import ingest, synth
+
+from conftest import free_port, start_prefect_server
 
 pytest.importorskip("moto.server")
 pytest.importorskip("prefect_dask")
@@ -107,12 +106,6 @@ def _table(ws, name: str) -> pl.DataFrame:
     return df.sort([c for c in df.columns if not isinstance(df[c].dtype, (pl.List, pl.Array))])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _drain_prefect() -> None:
     """Send this process's pending Prefect logs and events now: an events worker left holding this server's
     URL after it stops would retry for ever, and a later test's Prefect harness waits for every worker to
@@ -140,24 +133,12 @@ def _drain_prefect() -> None:
 @pytest.fixture
 def prefect_server(tmp_path, monkeypatch):
     """A running Prefect server (its own PREFECT_HOME); PREFECT_API_URL set here and for spawned workers."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_ENV, PREFECT_HOME=str(tmp_path / "prefect-server"))
-    exe = str(Path(sys.executable).with_name("prefect"))
-    server = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = start_prefect_server(port, env)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "prefect server did not start"
-            time.sleep(1)
         for k, v in {**PREFECT_ENV, "PREFECT_API_URL": url, "PREFECT_HOME": str(tmp_path / "prefect-client")}.items():
             monkeypatch.setenv(k, v)
         from prefect.settings import PREFECT_API_URL, temporary_settings

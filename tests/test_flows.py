@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from vibra.storage import catalog
 from vibra.workspace import init_workspace
 from vibra_pipelines import synth
 
-from conftest import run_vibra
+from conftest import free_port, run_vibra, start_prefect_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -185,12 +183,6 @@ def test_nightly_with_one_broken_machine_is_partial(tmp_path, harness):
     assert summary["snapshot"]["skipped"].startswith("readiness red")  # 2 days < 14: no training snapshot
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _prefect(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     exe = str(Path(sys.executable).with_name("prefect"))
     return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
@@ -201,27 +193,14 @@ def test_real_server_work_pool_deploy_worker_nightly(tmp_path):
     """The README's platform steps: server, work pool, `prefect deploy --all`, worker, a triggered nightly run."""
     export = _plant(tmp_path, seed=17, equipment=2, days=1)
     ws = _workspace(tmp_path / "ws", export)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIBRA_"))}
     env.update(PREFECT_ENV, PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
                VIBRA_REPO=str(ROOT), VIBRA_HOME=str(ws.root), VIBRA_SOURCE=str(export))
+    server = start_prefect_server(port, env)
     exe = str(Path(sys.executable).with_name("prefect"))
-    server = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     worker = None
     try:
-        deadline = time.monotonic() + 180
-        import urllib.request
-
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "prefect server did not start"
-            time.sleep(1)
         made = _prefect(["work-pool", "create", "vibra", "--type", "process"], env)
         assert made.returncode == 0, made.stdout + made.stderr
         deployed = _prefect(["--no-prompt", "deploy", "--all"], env)

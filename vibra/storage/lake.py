@@ -249,10 +249,10 @@ _REMOTE_TABLES: set[str] = set()  # tables on object storage known to have a log
 RAW = "raw"  # the one lake folder that is no table (one waveform file per recording, see vibra.storage.raw)
 
 
-def _on_disk(table_dir: Path) -> list[Path]:
+def _on_disk(table_dir: Path, older_than_s: float | None = None) -> list[Path]:
     store = remote.of(table_dir)
     if store is not None:  # the store's objects, as local paths (not fetched)
-        return [p for p, _ in store.listing(Path(table_dir), ".parquet")
+        return [p for p, _ in store.listing(Path(table_dir), ".parquet", older_than_s=older_than_s)
                 if p.parent.name.startswith("equipment=") and p.parent.parent.name.startswith("date=")
                 and p.parent.parent.parent == Path(table_dir).absolute()]
     return sorted(table_dir.glob("date=*/equipment=*/*.parquet")) if table_dir.exists() else []
@@ -289,7 +289,7 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
         out = [(d, e, table_dir / p) for p, d, e in zip(cols["path"], cols["partition.date"], cols["partition.equipment"])]
         if store is not None:  # what a cached copy must match
             for p, size, when in zip(cols["path"], cols["size_bytes"], cols["modification_time"]):
-                _SIZES[str(table_dir / p)] = (size, _millis(when))
+                _SIZES[str(table_dir / p)] = (size, when)  # (ms since the epoch, as the add action wrote it)
     if store is not None:
         _ACTIVE[str(table_dir)] = (version, out)
         return out
@@ -303,14 +303,6 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
 
 
 _SIZES: dict[str, tuple[int, int | None]] = {}  # a remote table's file → (size, modification ms) from its log
-
-
-def _millis(when) -> int | None:
-    if when is None:
-        return None
-    if hasattr(when, "timestamp"):
-        return int(round(when.timestamp() * 1000))
-    return int(when)
 
 
 _ACTIVE: dict[str, tuple[str, list]] = {}  # table folder → (newest commit file, its files): readers list once per commit
@@ -550,11 +542,8 @@ def untracked(table_dir: Path) -> list[Path]:
     if not is_table(table_dir):
         return []
     held = {p for _, _, p in active(table_dir)}
-    store = remote.of(table_dir)
-    if store is not None:
-        return [p for p, _ in store.listing(Path(table_dir), ".parquet", older_than_s=VACUUM_HOURS * 3600)
-                if p in set(_on_disk(table_dir)) and p not in held]
-    return [f for f in _on_disk(table_dir) if f not in held]
+    age = VACUUM_HOURS * 3600 if remote.of(table_dir) is not None else None
+    return [f for f in _on_disk(table_dir, age) if f not in held]
 
 
 def sizes(files: Iterable[Path]) -> int:

@@ -88,9 +88,7 @@ class Remote:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(path)
         try:
-            with self.fs.open_input_stream(self.key(path)) as src, open(tmp, "wb") as dst:
-                while chunk := src.read(8 << 20):
-                    dst.write(chunk)
+            download(self.key(path), tmp)
             if mtime_ms is not None:
                 os.utime(tmp, ns=(mtime_ms * 1_000_000, mtime_ms * 1_000_000))
             replace_into(tmp, path)
@@ -268,6 +266,13 @@ def explain(exc: BaseException, uri: str | None = None) -> str:
 
 
 # -- the filesystem and delta-rs's options, from the standard AWS environment -------------------------
+
+def download(key: str, dest: Path) -> None:
+    """Copy the object ``key`` (``bucket/path``) of the AWS environment's store to the local file ``dest``."""
+    with s3_filesystem().open_input_stream(key) as src, open(dest, "wb") as dst:
+        while chunk := src.read(8 << 20):
+            dst.write(chunk)
+
 
 def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
