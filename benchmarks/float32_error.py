@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vibra import features as F
-from vibra.physics import Machine
+from vibra.ingest import features as F
+from vibra.physics.indicators import Machine
 from vibra.settings import Bearing, Equipment, FeatureSettings
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "cwru_12k_de"

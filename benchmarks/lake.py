@@ -66,9 +66,9 @@ mode, export, home, repeat = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), 
 import os, shutil
 from vibra.storage import lake, remote
 if mode == "plain":
-    import vibra.hourly
+    import vibra.storage.hourly
     lake.commit = lambda *a, **k: None
-    vibra.hourly.commit = lake.commit
+    vibra.storage.hourly.commit = lake.commit
 from vibra.settings import load_settings
 from vibra.workspace import init_workspace
 from vibra_pipelines import ingest, query

@@ -5,7 +5,7 @@ Run with ``just bench-real`` or ``.venv/bin/python benchmarks/real_diagnosis.py 
 Protocol (issue 16). CWRU 12 kHz drive-end files (``../shared/data/real/cwru_12k_de``):
 
 * **Fixed rule**: whitened full-band envelope, floor 2.0× noise, 1.5× the runner-up — constants set
-  against white noise (:func:`vibra.diagnosis.noise_named_share`), nothing fitted on CWRU. Scored on
+  against white noise (:func:`vibra.diagnosis.bearing.noise_named_share`), nothing fitted on CWRU. Scored on
   every file.
 * **Leave one condition out**: the envelope method (whitened full band, plain full band, the
   spectral-kurtosis band, whitened spectral-kurtosis band) and the rule's floor and ratio are chosen
@@ -41,8 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import REAL  # noqa: E402  the tests' data location, shared, not copied
 
-from vibra import diagnosis, knn  # noqa: E402
-from vibra.physics import Machine, bearing_orders, candidate_bands, fault_frequencies_hz, spectral_kurtosis_band  # noqa: E402
+from vibra.diagnosis import bearing  # noqa: E402
+from vibra.discovery import knn  # noqa: E402
+from vibra.physics.indicators import Machine, bearing_orders, candidate_bands, fault_frequencies_hz, spectral_kurtosis_band  # noqa: E402
 from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
 from vibra.signal.indicators import band_column, window_spectra  # noqa: E402
 
@@ -81,11 +82,11 @@ def load_cwru() -> list[Record]:
     import scipy.io
     import scipy.signal
 
-    from vibra import features
+    from vibra.ingest import features
 
     folder = REAL / "cwru_12k_de"
     rows = list(csv.DictReader((folder / "labels.csv").open()))
-    g = diagnosis.Geometry.of(bearing_orders(B6205))
+    g = bearing.Geometry.of(bearing_orders(B6205))
     params = FeatureSettings()
     out = []
     for row in rows:
@@ -98,16 +99,16 @@ def load_cwru() -> list[Record]:
         frames = x[:n * FRAME].reshape(n, FRAME)
         freqs, spec, _ = window_spectra(frames, fs)
         band, _ = spectral_kurtosis_band(freqs, spec[:4], candidate_bands(fs, fault_frequencies_hz(B6205, rpm), rpm))
-        ev = {"cpw_full": diagnosis.window_evidence(frames, fs, rpm, g),
-              "env_full": diagnosis.window_evidence(frames, fs, rpm, g, prewhiten=False),
-              "sk_band": diagnosis.window_evidence(frames, fs, rpm, g, prewhiten=False, band_hz=band),
-              "cpw_sk_band": diagnosis.window_evidence(frames, fs, rpm, g, band_hz=band)}
+        ev = {"cpw_full": bearing.window_evidence(frames, fs, rpm, g),
+              "env_full": bearing.window_evidence(frames, fs, rpm, g, prewhiten=False),
+              "sk_band": bearing.window_evidence(frames, fs, rpm, g, prewhiten=False, band_hz=band),
+              "cpw_sk_band": bearing.window_evidence(frames, fs, rpm, g, band_hz=band)}
         table = features.compute([x[:, None]], ["DE"], sample_rate_hz=fs, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  params=params, equipment_id="cwru-de", recording_id=row["file"],
                                  machine=Machine(units="g", rpm=rpm, bearing=B6205)).table
         # the product's evidence columns are the fixed rule's evidence (the same function, same windows),
         # computed in float32 by ingest: 2.6e-4 relative at most (tests/test_features_precision.py)
-        stored = table.select(list(diagnosis.EVIDENCE_COLUMNS)).to_numpy()
+        stored = table.select(list(bearing.EVIDENCE_COLUMNS)).to_numpy()
         assert np.allclose(stored, ev["cpw_full"], rtol=1e-3, equal_nan=True), row["file"]
         out.append(Record(file=row["file"].removesuffix(".mat"), fault=row["fault_type"], load_hp=int(row["load_hp"]),
                           size_in=row["fault_diameter_in"] or "-", rpm=rpm, fs=fs, frames=frames, evidence=ev,
@@ -122,16 +123,16 @@ def score(records: list[Record], method: str, floor: float, ratio: float) -> dic
     per = {}
     pooled: dict[str, list[np.ndarray]] = {}
     for r in records:
-        v = diagnosis.verdicts(r.evidence[method], floor=floor, ratio=ratio)
+        v = bearing.verdicts(r.evidence[method], floor=floor, ratio=ratio)
         per[r.file] = v
         pooled.setdefault(r.fault, []).append(v)
     out = {"per_file": per}
     for fault, parts in pooled.items():
         v = np.concatenate(parts)
         out[fault] = {"windows": int(v.shape[0]), "right": float(np.mean(v == fault)),
-                      "unknown": float(np.mean(v == diagnosis.UNKNOWN)),
+                      "unknown": float(np.mean(v == bearing.UNKNOWN)),
                       "race": float(np.mean(np.isin(v, ["outer_race", "inner_race"]))),
-                      "named": float(np.mean(v != diagnosis.UNKNOWN))}
+                      "named": float(np.mean(v != bearing.UNKNOWN))}
     return out
 
 
@@ -145,9 +146,9 @@ def objective(s: dict) -> float:
 
 def tune(records: list[Record]) -> tuple[str, float, float]:
     """The (method, floor, ratio) with the best objective; ties go to the fixed rule's choices (listed first)."""
-    best, best_j = ("cpw_full", diagnosis.FLOOR, diagnosis.RATIO), -1.0
+    best, best_j = ("cpw_full", bearing.FLOOR, bearing.RATIO), -1.0
     grid = [(m, f, r) for m in METHODS for f in FLOORS for r in RATIOS]
-    grid.sort(key=lambda c: c != ("cpw_full", diagnosis.FLOOR, diagnosis.RATIO))
+    grid.sort(key=lambda c: c != ("cpw_full", bearing.FLOOR, bearing.RATIO))
     for m, f, r in grid:
         j = objective(score(records, m, f, r))
         if j > best_j + 1e-9:
@@ -172,7 +173,7 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
     normal = [r for r in records if r.fault == "normal"]
     lines = ["## CWRU drive-end bearing diagnosis, leave one condition out", "",
              f"12 kHz drive-end channel, 6205 geometry, rpm from each file, {FRAME}-sample windows (the product "
-             "default), the per-window verdict of `vibra.diagnosis` (cepstral pre-whitening, full-band squared "
+             "default), the per-window verdict of `vibra.diagnosis.bearing` (cepstral pre-whitening, full-band squared "
              "envelope, evidence in orders over the local floor and over what white noise gives). The rule names "
              f"the top family when its evidence is ≥ floor and ≥ ratio × the runner-up, else `unknown`.", "",
              "**Where each constant comes from** (none is chosen on the recordings it is scored on): the rule's "
@@ -182,11 +183,11 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
              "on the labelled recordings of the fold only. Two exceptions, disclosed where they apply: the kNN's "
              "radius quantile and the embedding's weights were settled before this protocol while looking at CWRU "
              "over all conditions.", ""]
-    fixed = score(faults, "cpw_full", diagnosis.FLOOR, diagnosis.RATIO)
-    noise = diagnosis.noise_named_share(FRAME)
+    fixed = score(faults, "cpw_full", bearing.FLOOR, bearing.RATIO)
+    noise = bearing.noise_named_share(FRAME)
     figures = {"fixed": {f: fixed[f] for f in ("outer_race", "inner_race", "ball")}, "noise_named": noise}
-    lines += [f"### Fixed rule (nothing tuned on CWRU): whitened full band, floor {diagnosis.FLOOR:g}, ratio "
-              f"{diagnosis.RATIO:g}", "",
+    lines += [f"### Fixed rule (nothing tuned on CWRU): whitened full band, floor {bearing.FLOOR:g}, ratio "
+              f"{bearing.RATIO:g}", "",
               f"The constants are set against white Gaussian noise, where this rule names a fault in "
               f"{100 * noise:.1f} % of windows. Pooled over the 12 fault recordings:", "",
               "| fault | windows | named right | unknown | called a race fault |", "|---|---|---|---|---|"]
@@ -199,11 +200,11 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
     for r in faults + normal:
         v = fixed["per_file"].get(r.file)
         if v is None:
-            v = diagnosis.verdicts(r.evidence["cpw_full"])
-        rv = diagnosis.recording_verdict(r.evidence["cpw_full"])
-        right = np.mean(v == r.fault) if r.fault != "normal" else np.mean(v == diagnosis.UNKNOWN)
+            v = bearing.verdicts(r.evidence["cpw_full"])
+        rv = bearing.recording_verdict(r.evidence["cpw_full"])
+        right = np.mean(v == r.fault) if r.fault != "normal" else np.mean(v == bearing.UNKNOWN)
         lines.append(f"| {r.file} | {r.fault.replace('_', ' ')} | {r.load_hp} | {r.size_in} | {v.shape[0]} | "
-                     f"{pct(right)} | {instead(v, r.fault if r.fault != 'normal' else diagnosis.UNKNOWN)} | "
+                     f"{pct(right)} | {instead(v, r.fault if r.fault != 'normal' else bearing.UNKNOWN)} | "
                      f"{rv.text} |")
     lines += ["", "Normal_0 row: *right* = `unknown` (no fault named). **Caveat**: Normal_0 is the only healthy "
               "recording and it comes from another acquisition chain (48 kHz, decimated here to 12 kHz), so a "
@@ -235,7 +236,7 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
               "|---|---|---|---|---|"]
     figures["methods"] = {}
     for m in METHODS:
-        s = score(faults, m, diagnosis.FLOOR, diagnosis.RATIO)
+        s = score(faults, m, bearing.FLOOR, bearing.RATIO)
         figures["methods"][m] = {k: s[k] for k in ("outer_race", "inner_race", "ball")}
         lines.append(f"| {METHOD_TEXT[m]} | {pct(s['outer_race']['right'])} | {pct(s['inner_race']['right'])} | "
                      f"{pct(s['ball']['right'])} | {pct(s['ball']['race'])} |")
@@ -244,18 +245,18 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
     return lines, figures
 
 
-def strongest_ball_line(frames: np.ndarray, fs: float, rpm: float, g: diagnosis.Geometry) -> np.ndarray:
+def strongest_ball_line(frames: np.ndarray, fs: float, rpm: float, g: bearing.Geometry) -> np.ndarray:
     """Per window, the strongest single ball-related line of the whitened SES, peak over its local floor.
 
     Lines: FTF, BSF × 1–4, BSF ± FTF and 2×BSF ± FTF — any of them, not the rule's pattern, so this
     is generous to the ball: what could be found by looking anywhere a ball fault could show.
     """
-    freqs, spec = diagnosis.frame_spectra(frames, fs)
-    ses = diagnosis.squared_envelope_spectrum(diagnosis.whiten(spec), freqs)
+    freqs, spec = bearing.frame_spectra(frames, fs)
+    ses = bearing.squared_envelope_spectrum(bearing.whiten(spec), freqs)
     bin_orders = (freqs[1] - freqs[0]) / (rpm / 60.0)
     orders = [g.ftf, g.bsf, 2 * g.bsf, 3 * g.bsf, 4 * g.bsf, g.bsf - g.ftf, g.bsf + g.ftf,
               2 * g.bsf - g.ftf, 2 * g.bsf + g.ftf]
-    return np.max(np.stack([diagnosis._line_ratio(ses, bin_orders, o) for o in orders]), axis=0)
+    return np.max(np.stack([bearing._line_ratio(ses, bin_orders, o) for o in orders]), axis=0)
 
 
 LONG = 4  # the longer-window reference: 4 consecutive product windows (16,384 samples, 1.4 s)
@@ -268,10 +269,10 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
     method has nothing to name, and calling it `ball` anyway would be a guess (by elimination),
     not a diagnosis. Longer windows (4 × the product's) are a reference for what more averaging gives.
     """
-    g = diagnosis.Geometry.of(bearing_orders(B6205))
+    g = bearing.Geometry.of(bearing_orders(B6205))
     lines = ["### Ball faults: the evidence there is (the bound on the ball target)", "",
              "Per ball recording: the share of windows whose ball evidence (2×BSF harmonics with FTF sidebands) "
-             f"reaches the floor ({diagnosis.FLOOR:g}× noise) under each envelope method, under any of them, the share "
+             f"reaches the floor ({bearing.FLOOR:g}× noise) under each envelope method, under any of them, the share "
              "where ball is the strongest family at all, the largest ball evidence of any window, and what the rule "
              f"names — at the product's {FRAME}-sample windows and, as a reference, at {LONG * FRAME}-sample windows "
              "(more averaging per window).", "",
@@ -286,20 +287,20 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
     balls = [r for r in faults if r.fault == "ball"]
     for r in balls:
         ev = r.evidence
-        above = {m: np.nan_to_num(ev[m][:, 2]) >= diagnosis.FLOOR for m in METHODS}
+        above = {m: np.nan_to_num(ev[m][:, 2]) >= bearing.FLOOR for m in METHODS}
         anyway = np.logical_or.reduce(list(above.values()))
         top = np.argmax(np.nan_to_num(ev["cpw_full"], nan=-1.0), axis=1) == 2
-        named = diagnosis.verdicts(ev["cpw_full"]) == "ball"
+        named = bearing.verdicts(ev["cpw_full"]) == "ball"
         n_long = r.frames.shape[0] // LONG
         long = r.frames[: n_long * LONG].reshape(n_long, LONG * FRAME)
-        named_long = diagnosis.verdicts(diagnosis.window_evidence(long, r.fs, r.rpm, g)) == "ball"
+        named_long = bearing.verdicts(bearing.window_evidence(long, r.fs, r.rpm, g)) == "ball"
         figures[r.file] = {"any_method": float(anyway.mean()), "named": float(named.mean()),
                            "named_long": float(named_long.mean()), "max": float(np.nanmax(ev["cpw_full"][:, 2]))}
         lines.append(f"| {r.file} | {ev['cpw_full'].shape[0]} | " + " / ".join(pct(above[m].mean()) for m in METHODS)
                      + f" | **{pct(anyway.mean())}** | {pct(top.mean())} | {np.nanmax(ev['cpw_full'][:, 2]):.1f}× | "
                      f"{pct(single[r.file])} | {pct(named.mean())} | {pct(named_long.mean())} ({n_long} windows) |")
     bound = float(np.mean(np.concatenate([
-        np.logical_or.reduce([np.nan_to_num(r.evidence[m][:, 2]) >= diagnosis.FLOOR for m in METHODS]) for r in balls])))
+        np.logical_or.reduce([np.nan_to_num(r.evidence[m][:, 2]) >= bearing.FLOOR for m in METHODS]) for r in balls])))
     figures["pooled_any_method"] = bound
     figures["single_line"] = single
     races = [single[r.file] for r in faults if r.fault != "ball"]
@@ -368,7 +369,7 @@ def knn_scores(faults: list[Record], params: dict, normal: list[Record] = ()) ->
 
 def _variant_dimensions(variant: str) -> tuple:
     """The embedding's dimensions re-weighed: a sensitivity check, not a product setting."""
-    from vibra import embedding
+    from vibra.discovery import embedding
 
     dims = embedding._DIMENSIONS
     evidence = tuple(d for d in dims if d[2] == "log10_capped")
@@ -383,7 +384,7 @@ def embed(records: list[Record], variant: str) -> list[Record]:
     """Copies of the records with the embedding of a variant weighting."""
     import dataclasses
 
-    from vibra import embedding
+    from vibra.discovery import embedding
 
     dims = _variant_dimensions(variant)
     saved = embedding._DIMENSIONS, embedding.BAND_SCALE
@@ -403,8 +404,8 @@ def knn_section(records: list[Record]) -> tuple[list[str], dict]:
     faults = [r for r in records if r.fault != "normal"]
     s = knn_scores(faults, KNN, [r for r in records if r.fault == "normal"])
     lines = ["### Defect kNN from one labelled recording per class", "",
-             "The product's embedding (`vibra.embedding`: fault-family evidence capped at 3× noise weighed most, "
-             f"shape dimensions lightly) and kNN (`vibra.knn`, k = {KNN['k']}). A class's abstention radius is the "
+             "The product's embedding (`vibra.discovery.embedding`: fault-family evidence capped at 3× noise weighed most, "
+             f"shape dimensions lightly) and kNN (`vibra.discovery.knn`, k = {KNN['k']}). A class's abstention radius is the "
              f"larger of {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g} of its own windows' neighbour distances "
              "and *share* × the distance from its centroid to the nearest other class's centroid; *share* (0–0.5) is "
              "calibrated on the labelled windows alone — the largest at which each labelled class, left out in turn, "
@@ -525,7 +526,7 @@ def _femto_snapshots(folder: Path):
 
 
 def femto_ims_section() -> list[str]:
-    g = diagnosis.Geometry.of(bearing_orders(FEMTO_BEARING))
+    g = bearing.Geometry.of(bearing_orders(FEMTO_BEARING))
     lines = ["## FEMTO PRONOSTIA and IMS: where one family stands out (evidence, not ground truth)", "",
              "FEMTO: horizontal channel, one 2,560-sample snapshot (0.1 s at 25.6 kHz) per window, so the envelope "
              f"resolves 10 Hz ≈ 0.33 orders — 2×BSF ({2 * g.bsf:.2f}) and BPFI ({g.bpfi:.2f}) are not separable at "
@@ -545,16 +546,16 @@ def femto_ims_section() -> list[str]:
             continue
         idx, frames = zip(*_femto_snapshots(folder))
         idx, frames = np.array(idx), np.vstack(frames)
-        v = diagnosis.verdicts(diagnosis.window_evidence(frames, 25_600.0, rpm, g))
+        v = bearing.verdicts(bearing.window_evidence(frames, 25_600.0, rpm, g))
         late = np.argsort(idx)[-50:]
         early = np.argsort(idx)[: max(1, int(0.2 * (len(idx) - 50)))]
-        lines.append(f"| {name} | {rpm:g} | {early.size} | {pct(np.mean(v[early] != diagnosis.UNKNOWN))} | "
-                     f"{late.size} | {pct(np.mean(v[late] != diagnosis.UNKNOWN))} | "
-                     f"{instead(v[late], diagnosis.UNKNOWN)} |")
+        lines.append(f"| {name} | {rpm:g} | {early.size} | {pct(np.mean(v[early] != bearing.UNKNOWN))} | "
+                     f"{late.size} | {pct(np.mean(v[late] != bearing.UNKNOWN))} | "
+                     f"{instead(v[late], bearing.UNKNOWN)} |")
     ims = REAL / "ims_raw_test1"
     files = sorted(p for p in ims.iterdir() if re.fullmatch(r"[\d.]+", p.name)) if ims.exists() else []
     if files:
-        gi = diagnosis.Geometry.of(bearing_orders(IMS_BEARING))
+        gi = bearing.Geometry.of(bearing_orders(IMS_BEARING))
         per_bearing = {b: [] for b in range(4)}
         for p in files:
             data = np.loadtxt(p)  # tab-separated, 20,480 × 8, g
@@ -562,7 +563,7 @@ def femto_ims_section() -> list[str]:
             for b in range(4):
                 for ch in (2 * b, 2 * b + 1):
                     fr = data[: n * FRAME, ch].reshape(n, FRAME)
-                    per_bearing[b].append(diagnosis.verdicts(diagnosis.window_evidence(fr, 20_000.0, 2000.0, gi)))
+                    per_bearing[b].append(bearing.verdicts(bearing.window_evidence(fr, 20_000.0, 2000.0, gi)))
         lines += ["", f"IMS test 1 (ims_raw_test1): only the first {len(files)} snapshots of the run are in the shared "
                   "data — healthy bearings at the start of the test — so there is no late life to read; what it "
                   "shows is how often the rule names a fault on healthy bearings (20 kHz, both accelerometers of "
@@ -570,8 +571,8 @@ def femto_ims_section() -> list[str]:
                   "| bearing | windows | named a fault | families |", "|---|---|---|---|"]
         for b, parts in per_bearing.items():
             v = np.concatenate(parts)
-            lines.append(f"| {b + 1} | {v.shape[0]} | {pct(np.mean(v != diagnosis.UNKNOWN))} | "
-                         f"{instead(v, diagnosis.UNKNOWN)} |")
+            lines.append(f"| {b + 1} | {v.shape[0]} | {pct(np.mean(v != bearing.UNKNOWN))} | "
+                         f"{instead(v, bearing.UNKNOWN)} |")
     return lines + [""]
 
 

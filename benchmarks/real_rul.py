@@ -10,7 +10,7 @@ Protocol (nothing is tuned on the bearing being scored):
   five bearings only (their full lives, the per-snapshot feature tables: every 10 s snapshot); the
   model and its settings (life-fraction kernel, scale and quantile level; slope-prior width and the
   early factor of the other models; the interval's widening) are chosen by leave-one-life-out over
-  those five (:func:`vibra.rul.tune`) — nested, the held-out bearing never takes part;
+  those five (:func:`vibra.prognostics.rul.tune`) — nested, the held-out bearing never takes part;
 * the held-out bearing is truncated at 50, 70 and 90 % of its life, and — when fewer than three of
   those fall after its detected onset — at 25, 50 and 75 % of the span from its onset to its end;
   at each point the models see only the snapshots up to it;
@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import REAL  # noqa: E402
 
-from vibra import health, quality, rul  # noqa: E402
+from vibra.ingest import quality  # noqa: E402
+from vibra.prognostics import health, rul  # noqa: E402
 
 FEMTO = REAL / "femto_learning"
 IMS = REAL / "ims_test2_features" / "test2_timefeatures.csv"
@@ -53,7 +54,7 @@ IMS_COLUMNS = {"rms": ("B1_rms",), "peak": ("B1_max",), "kurtosis": ("B1_kurtosi
 
 
 def without_spikes(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The columns with every snapshot × channel that :mod:`vibra.quality` calls a sensor spike (crest
+    """The columns with every snapshot × channel that :mod:`vibra.ingest.quality` calls a sensor spike (crest
     factor ≥ ``SPIKE_CREST`` and kurtosis ≥ ``SPIKE_KURTOSIS``) set to NaN: what ``drop_sensor_faults``
     does to the product's features before ``vibra rul`` reads them (the HI averages the other channel,
     or carries its last value when both are out)."""
@@ -262,7 +263,7 @@ BOUND_ROWS = (("rho_elapsed_in_sample", "one ρ × elapsed for all six, chosen o
 # measured by hand this round, one full LOBO run each (score after onset, coverage, late after + before onset, IMS)
 VARIANTS = (
     "| round 2 as merged (sensor spikes in the HI, smoothing 9 points) | 0.120 | 84 % | 0 + 1 | 0.062 |",
-    "| sensor spikes out (`vibra.quality` rule) | 0.113 | 95 % | 0 + 1 | 0.062 |",
+    "| sensor spikes out (`vibra.ingest.quality` rule) | 0.113 | 95 % | 0 + 1 | 0.062 |",
     "| … and onset persistence 10 points instead of 5 | 0.115 | 78 % | 0 + 2 | 0.062 |",
     "| … and onset persistence 20 points | 0.081 | 67 % | 4 + 1 | 0.072 |",
     "| … and smoothing 5 points, fixed (picked on LOBO, so not kept) | 0.156 | 95 % | 0 + 1 | 0.062 |",
@@ -281,13 +282,13 @@ def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: 
              "Leave-one-bearing-out over the six FEMTO / PRONOSTIA learning bearings (IEEE PHM 2012; three operating "
              "conditions; lives 5,140–28,020 s): for each held-out bearing the health indicator is chosen (Coble & Hines "
              "fitness) and every model fitted on the other five only, and the model and all its settings are chosen by "
-             "leave-one-life-out over those five (`vibra.rul.tune`, nested: the held-out bearing never takes part). "
+             "leave-one-life-out over those five (`vibra.prognostics.rul.tune`, nested: the held-out bearing never takes part). "
              "Truncation at 50 / 70 / 90 % of life, plus 25 / 50 / 75 % of the span from the detected onset to the end "
              "when fewer than three of those fall after onset. Score = mean PHM 2012 accuracy of the P50 "
              "(Er = 100·(true − P50)/true; A = exp(−ln 0.5·Er/5) if Er ≤ 0 else exp(ln 0.5·Er/20)). Yardsticks at the "
              "same points: the library's mean remaining life at the same elapsed time, and the Weibull survival prior "
              "alone. Data: the per-snapshot feature tables (every 10 s snapshot); time = nominal elapsed seconds.", "",
-             "Rules (fixed in `vibra/rul.py`, not tuned on the held-out bearing): the inner questions are asked at "
+             "Rules (fixed in `vibra/prognostics/rul.py`, not tuned on the held-out bearing): the inner questions are asked at "
              "5 % steps from 50 to 95 % of each library life after its onset plus 25 / 50 / 75 % of its onset-to-end "
              "span (the benchmark's own design); candidates: life fraction (ρ = RUL / elapsed or RUL / time since onset; "
              "kernels on HI and on ln(time since onset / elapsed); point = its 5 … 95 % quantile), similarity, "
@@ -296,9 +297,9 @@ def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: 
              "last 20 % of a life (the issue's constraint), then the best mean accuracy; its P10–P90 is widened on the "
              "log scale by a split-conformal rule over lives (each inner life's smallest widening that covers 80 % of "
              "its points; the ⌈(n+1)·0.8⌉-th smallest of those). The answer called P50 is that deliberately early point. "
-             "The HI's causal smoothing span is chosen the same way among 9 and 5 points (`vibra.rul.fit_lives`: fewest "
+             "The HI's causal smoothing span is chosen the same way among 9 and 5 points (`vibra.prognostics.rul.fit_lives`: fewest "
              "inner late answers, then the best inner score). Sensor spikes are out before the HI: a snapshot × channel "
-             "with crest factor ≥ 20 and kurtosis ≥ 100 (`vibra.quality`'s rule, which `drop_sensor_faults` applies in "
+             "with crest factor ≥ 20 and kurtosis ≥ 100 (`vibra.ingest.quality`'s rule, which `drop_sensor_faults` applies in "
              "the product) is dropped, the HI averaging the other channel. Onset: the smoothed HI above mean + 4 SD of "
              "its first 60 points (and ≥ 0.3 above their mean) for 5 points in a row.", "",
              f"HI parameters: {vars(params)}, the smoothing span chosen per fold among {list(SPANS)} points. "

@@ -196,8 +196,8 @@ def _ingest_in_process(source: Path, workdir: Path, name: str, env: dict | None 
 
 def bench_physics() -> list[dict]:
     """Cost of the physics indicators against the base set, on the same chunks."""
-    from vibra.features import compute
-    from vibra.physics import Machine
+    from vibra.ingest.features import compute
+    from vibra.physics.indicators import Machine
     from vibra.settings import Bearing, Equipment, FeatureSettings
 
     fs = 51_200.0
@@ -320,7 +320,7 @@ def _anomaly_quality_one(work: Path, seed: int, days: int, baseline: int) -> dic
     import polars as pl
     from sklearn.metrics import roc_auc_score
 
-    from vibra.models import FAMILIES
+    from vibra.anomaly import FAMILIES
     from vibra.settings import load_settings
     from vibra.workspace import init_workspace
     from vibra_pipelines import anomaly, ingest, status, synth
@@ -375,7 +375,7 @@ def _anomaly_quality_one(work: Path, seed: int, days: int, baseline: int) -> dic
 def bench_anomaly_quality(work: Path) -> str:
     """Seeded synth over several seeds: ROC AUC per family, detection delay from the true onset,
     false alarm episodes per healthy machine-day; machines whose fault starts inside training apart."""
-    from vibra.models import FAMILIES
+    from vibra.anomaly import FAMILIES
 
     days, baseline = 8, 2
     runs = [_anomaly_quality_one(work, seed, days, baseline) for seed in QUALITY_SEEDS]
@@ -425,7 +425,7 @@ def bench_anomaly_quality(work: Path) -> str:
 
 def bench_report(work: Path, n_machines: int) -> list[dict]:
     """`vibra report` over many machines with 30 days of hourly windows (features + hourly only)."""
-    from vibra import hourly
+    from vibra.storage import hourly
     from vibra.settings import load_settings
     from vibra.workspace import Workspace
     from vibra_pipelines import report
@@ -492,7 +492,7 @@ def cwru_anomaly_figures(work: Path) -> str:
 
     import polars as pl
 
-    from vibra.models import FAMILIES
+    from vibra.anomaly import FAMILIES
     from vibra.settings import load_settings
     from vibra.workspace import init_workspace
     from vibra_pipelines import anomaly, ingest, status
@@ -539,8 +539,8 @@ def forecast_figures(work: Path) -> tuple[list[dict], str]:
     """Series per second at scale, and the run-to-failure figures (IMS, FEMTO)."""
     import polars as pl
 
-    from vibra.forecast import Series, forecast_many
-    from vibra.forecast_eval import end_of_life, remaining_life, rolling_mase
+    from vibra.prognostics.forecast import Series, forecast_many
+    from vibra.prognostics.forecast_eval import end_of_life, remaining_life, rolling_mase
 
     rng = np.random.default_rng(6)
     n_series, points = 100, 720
@@ -593,8 +593,8 @@ def _stage_breakdown(path: Path, work: Path) -> dict:
 
     import polars as pl
 
-    from vibra.features import compute
-    from vibra.physics import Machine
+    from vibra.ingest.features import compute
+    from vibra.physics.indicators import Machine
     from vibra.readers import open_recording
     from vibra.settings import load_settings
     from vibra.storage import lake
@@ -638,7 +638,7 @@ def _small_file_floor(export: Path, files: list[Path], work: Path) -> dict:
     no ledger, commit or threads; spread perfectly over 2 cores, that bounds the small-file ratio."""
 
     from vibra.readers import open_recording
-    from vibra.recordings import compute_features
+    from vibra.ingest.recordings import compute_features
     from vibra.settings import load_settings
     from vibra.storage import lake
     from vibra.workspace import init_workspace
@@ -837,7 +837,7 @@ def bench_clustering(work: Path, n_windows: int) -> list[dict]:
 
     import polars as pl
 
-    from vibra import clustering
+    from vibra.discovery import clustering
     from vibra.settings import load_settings
     from vibra.storage.lake import write_partitioned
     from vibra.workspace import Workspace, init_workspace
@@ -886,7 +886,7 @@ def cluster_quality_figures(work: Path) -> str:
 
     import polars as pl
 
-    from vibra.cluster_eval import evaluate
+    from vibra.discovery.evaluation import evaluate
     from vibra.settings import load_settings
     from vibra.workspace import Workspace, init_workspace
     from vibra_pipelines import cluster, defects, ingest, status

@@ -80,7 +80,7 @@ def task_runner(settings: Settings, kind: str | None = None, dask_address: str |
 
 def ships_files(settings: Settings, runner) -> bool:
     """Whether per-file ingest tasks go to workers that share only the lake URI with this flow: Dask with
-    ``[lake] uri`` (:mod:`vibra_pipelines.ingest_remote`). Without a URI, Dask workers need the workspace and
+    ``[lake] uri`` (:mod:`vibra_pipelines.ingest.remote`). Without a URI, Dask workers need the workspace and
     the export at the same paths; threads share this process."""
     return bool(settings.lake.uri) and not isinstance(runner, ThreadPoolTaskRunner)
 
@@ -119,7 +119,7 @@ def ingest_file(ws: Workspace, settings: Settings, completed: dict, item):
 
 @_retrying
 def ingest_shipped(settings: Settings, job):
-    from vibra_pipelines import ingest_remote
+    from vibra_pipelines.ingest import remote as ingest_remote
 
     return ingest_remote.work(settings, job)
 
@@ -244,7 +244,8 @@ def _per_machine_flow(ws: Workspace, settings: Settings, stage: str, ids: list[s
 # -- the flows ---------------------------------------------------------------------------------------
 
 def _ingest(ws, settings, source: str, runner) -> dict:
-    from vibra_pipelines import ingest, ingest_remote
+    from vibra_pipelines import ingest
+    from vibra_pipelines.ingest import remote as ingest_remote
 
     workers: dict[str, int] = {}
 

@@ -15,14 +15,14 @@ from typing import Callable
 import numpy as np
 
 from vibra.errors import InputError, NotReadyError
-from vibra.models import FAMILIES, make, registry
-from vibra.models.registry import FLEET, lineage  # noqa: F401 - re-exported
-from vibra.quality import drop_sensor_faults
-from vibra.models.matrix import key_stats, select_features, standardise
+from vibra.anomaly import FAMILIES, make, registry
+from vibra.anomaly.registry import FLEET, lineage  # noqa: F401 - re-exported
+from vibra.ingest.quality import drop_sensor_faults
+from vibra.anomaly.matrix import key_stats, select_features, standardise
 from vibra.settings import Settings
 from vibra.storage import tables
 from vibra.storage.tables import WINDOW_KEYS, equipment_ids, read_features, read_scores  # noqa: F401 - re-exported
-from vibra.summaries import episodes  # noqa: F401 - re-exported (vibra anomalies)
+from vibra.report.summaries import episodes  # noqa: F401 - re-exported (vibra anomalies)
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, count_training, recorded
@@ -36,7 +36,7 @@ def models_root(ws: Workspace) -> Path:
 
 
 def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[str]:
-    """:func:`~vibra.models.registry.lineage` of a stored version of ``scope``'s model."""
+    """:func:`~vibra.anomaly.registry.lineage` of a stored version of ``scope``'s model."""
     return registry.chain(models_root(ws) / scope, model_type, version)
 
 

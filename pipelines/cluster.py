@@ -20,8 +20,12 @@ from typing import Callable
 
 import numpy as np
 
-from vibra import clustering, embedding, metrics, quality
-from vibra.embedding import matrix as embedding_matrix
+from vibra.discovery import clustering, embedding
+
+from vibra.storage import metrics
+
+from vibra.ingest import quality
+from vibra.discovery.embedding import matrix as embedding_matrix
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
 from vibra.storage import artifacts, tables

@@ -22,16 +22,16 @@ from typing import Callable
 
 import numpy as np
 
-from vibra import knn
+from vibra.discovery import knn
 from vibra.errors import InputError, NotReadyError
-from vibra.hashing import sha256_file
+from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.embedding import matrix as embedding_matrix
+from vibra.discovery.embedding import matrix as embedding_matrix
 from vibra.storage import artifacts, catalog, tables
 from vibra.storage.labels import (  # noqa: F401 - label_digest, list_events re-exported for the CLI
     Population, label_digest, labelled_clusters, labelled_windows, list_events, population)
 from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_defects  # noqa: F401 - read_defects re-exported
-from vibra.summaries import assignments, cluster_table  # noqa: F401 - `vibra defects assignments`, `vibra clusters`
+from vibra.report.summaries import assignments, cluster_table  # noqa: F401 - `vibra defects assignments`, `vibra clusters`
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import recorded

@@ -10,7 +10,7 @@ from typing import Callable
 from vibra.settings import load_settings
 from vibra.workspace import Workspace, init_workspace
 
-from vibra.models import FAMILIES
+from vibra.anomaly import FAMILIES
 
 from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, rul, snapshot, status, synth
 from vibra_pipelines.runs import StageResult

@@ -1,7 +1,7 @@
 """The diagnose stage: a bearing-fault verdict per recording, from the evidence columns in the lake.
 
 Ingest stores each window's fault-family evidence (``evidence_outer_race``, ``evidence_inner_race``,
-``evidence_ball``; :mod:`vibra.diagnosis`). The verdict is computed from those stored columns on
+``evidence_ball``; :mod:`vibra.diagnosis.bearing`). The verdict is computed from those stored columns on
 demand — by ``vibra diagnose`` and by the report — so it is never out of step with the features and
 needs no table of its own. A recording's verdict is that of its channel with the clearest named
 fault (largest top evidence); without one on any channel it is ``unknown``.
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vibra import diagnosis, summaries
+from vibra.diagnosis import bearing
+
+from vibra.report import summaries
 from vibra.settings import Settings
 from vibra.workspace import Workspace
 
@@ -34,7 +36,7 @@ class DiagnoseResult(StageResult):
 
 def rule_text() -> str:
     return (f"a family is named when its evidence (whitened full-band envelope lines in orders, ÷ the local "
-            f"floor, ÷ what white noise gives) is ≥ {diagnosis.FLOOR:g} and ≥ {diagnosis.RATIO:g}× the next "
+            f"floor, ÷ what white noise gives) is ≥ {bearing.FLOOR:g} and ≥ {bearing.RATIO:g}× the next "
             "family, on the median over the recording's windows; otherwise unknown")
 
 

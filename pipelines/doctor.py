@@ -144,7 +144,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
             for f in findings:
                 if f.check in ("orphan_windows", "earlier_version_windows", "duplicate_windows"):
                     f.repaired = True
-            from vibra import hourly
+            from vibra.storage import hourly
 
             hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})
 
@@ -194,7 +194,7 @@ def _lake_finding(ws: Workspace, damaged: dict[Path, str], repair: bool) -> Find
 
 def _quarantine(ws: Workspace, damaged: dict[Path, str]) -> tuple[int | None, list[str]]:
     """Move damaged lake files aside; mark their recordings for re-ingest; rebuild hourly aggregates."""
-    from vibra import hourly
+    from vibra.storage import hourly
 
     prefixes, rebuild, notes = set(), set(), []
     for path in damaged:

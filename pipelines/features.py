@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from vibra import hourly
+from vibra.storage import hourly
 from vibra.errors import VibraError
 from vibra.settings import Settings
-from vibra.recordings import compute_features, ensure_embedding_manifest, resolve
+from vibra.ingest.recordings import compute_features, ensure_embedding_manifest, resolve
 from vibra.storage import catalog, tables
 from vibra.storage import staging as staging_area
 from vibra.storage.staging import recover  # noqa: F401 - re-exported (doctor --repair calls it)

@@ -12,13 +12,13 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError
-from vibra.forecast import LEVELS, Series, forecast_many, status_of, to_grid
-from vibra.limits import limits_for
-from vibra.quality import drop_sensor_faults
+from vibra.prognostics.forecast import LEVELS, Series, forecast_many, status_of, to_grid
+from vibra.physics.limits import limits_for
+from vibra.ingest.quality import drop_sensor_faults
 from vibra.settings import Settings
 from vibra.storage import artifacts, tables
 from vibra.storage.tables import equipment_ids, read_features
-from vibra.summaries import latest_forecast as show  # noqa: F401 - `vibra forecast show`
+from vibra.report.summaries import latest_forecast as show  # noqa: F401 - `vibra forecast show`
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, count_forecast, recorded
@@ -47,7 +47,7 @@ class ForecastRun(StageResult):
 def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
            level: float) -> tuple[float | None, str]:
     """The next level (alert, then danger) not yet crossed at ``level``, and where it comes from
-    (see :mod:`vibra.limits` and docs/explanation.md, "Forecasting")."""
+    (see :mod:`vibra.physics.limits` and docs/explanation.md, "Forecasting")."""
     found = limits_for(settings.equipment_for(eid), indicator, baseline,
                        what=f"baseline (first {settings.anomaly.baseline_days:g} days)")
     if found is None:
@@ -71,7 +71,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     """Forecast every machine × channel × indicator (defaults from ``[forecast]``).
 
     ``progress(done, total, what)``: first per machine read, then per candidate model fitted
-    on the batch of series (see :func:`~vibra.forecast.forecast_many`)."""
+    on the batch of series (see :func:`~vibra.prognostics.forecast.forecast_many`)."""
     import polars as pl
 
     horizon_s = horizon_s or settings.forecast.horizon_h * 3600

@@ -94,7 +94,7 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
         if expired:
             _mark_expired(ws, expired)
         if table == "features":
-            from vibra import hourly
+            from vibra.storage import hourly
 
             hourly.rebuild(ws.lake, compaction.partitions_on(ws, "hourly", dates))
         out["recordings_expired"] = len(expired)

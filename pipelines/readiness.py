@@ -4,7 +4,7 @@ Dataset metrics come from the ``features`` table (one aggregate query), the
 latest clustering and the labels; waveform metrics from the ledger's per-channel
 sample counts (NaN, flat line, clipping), the recordings' times and the
 machines' settings. Every metric names the steps it blocks. See
-:mod:`vibra.readiness` for the verdict rules.
+:mod:`vibra.discovery.readiness` for the verdict rules.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from vibra import embedding, metrics
-from vibra.readiness import GREEN, RANK, RED, Metric, metric, overall
+from vibra.discovery import embedding
+
+from vibra.storage import metrics
+from vibra.discovery.readiness import GREEN, RANK, RED, Metric, metric, overall
 from vibra.settings import Settings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.signal.indicators import SPECTRAL_COLUMNS
@@ -121,7 +123,7 @@ def _dataset(ws: Workspace, settings: Settings, stats: list[dict], now: datetime
     # RUL learns from run-to-failure lives: with 1 … MIN_LIVES − 1 failures its answer is the survival
     # prior of too few lives (amber: it holds up RUL, not training or snapshots). With none, RUL is not
     # in use and has nothing to say: green, with a note, so a gate that never uses RUL is not held up.
-    from vibra.rul import MIN_LIVES
+    from vibra.prognostics.rul import MIN_LIVES
 
     n_failures = sum(1 for e in list_events(ws) if e["kind"] == "failure")
     rul_metric = metric("rul_failed_lives", "workspace", n_failures, MIN_LIVES, 0, "higher", ["rul"],

@@ -4,7 +4,7 @@ the remaining useful life of every machine's current life, the ``rul`` table and
 A machine's life runs from its install or last replacement (or its first data) to its failure
 (``vibra label failure``); a replacement without a failure ends a life as right-censored. Every
 machine's finished lives form the library; each machine's current life (after its last event) is
-the one whose RUL is estimated. See :mod:`vibra.health` and :mod:`vibra.rul` for the maths.
+the one whose RUL is estimated. See :mod:`vibra.prognostics.health` and :mod:`vibra.prognostics.rul` for the maths.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from typing import Callable
 
 import numpy as np
 
-from vibra import __version__, health
-from vibra import rul as rulmod
+from vibra import __version__
+
+from vibra.prognostics import health
+from vibra.prognostics import rul as rulmod
 from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import artifacts
 from vibra.storage import tables
-from vibra.quality import drop_sensor_faults
+from vibra.ingest.quality import drop_sensor_faults
 from vibra.storage.labels import list_events
 from vibra.storage.tables import equipment_ids, read_features
 from vibra.workspace import Workspace

@@ -59,7 +59,7 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
     log.info("run finished", extra={"run_id": run["run_id"], "command": command, "status": run["status"],
                                     "counts": counts, "seconds": round(time.perf_counter() - started, 3)})
     if run["status"] in ("ok", "partial"):
-        from vibra import metrics
+        from vibra.storage import metrics
 
         metrics.update(ws.metrics_path, merge=[metrics.gauge(
             "vibra_last_success_timestamp_seconds", "Unix time of the last successful run of each job.",
@@ -88,7 +88,7 @@ def history(ws: Workspace, limit: int = 20, command: str | None = None) -> list[
 
 def count_ingest(ws: Workspace, result) -> None:
     """Ingest counters (they accumulate across runs)."""
-    from vibra import metrics
+    from vibra.storage import metrics
 
     metrics.update(ws.metrics_path, counters=[
         metrics.counter("vibra_ingest_files_total", "Files seen by ingest, by outcome.",
@@ -103,8 +103,8 @@ def count_ingest(ws: Workspace, result) -> None:
 
 def count_training(ws: Workspace, models: list[dict], scopes_root) -> None:
     """Retrain counters per model family and the version each machine's ``latest`` names now."""
-    from vibra import metrics
-    from vibra.models import registry
+    from vibra.storage import metrics
+    from vibra.anomaly import registry
 
     retrains: dict = {}
     for m in models:
@@ -122,7 +122,7 @@ def count_training(ws: Workspace, models: list[dict], scopes_root) -> None:
 
 
 def count_forecast(ws: Workspace, series: list[dict], ok: bool) -> None:
-    from vibra import metrics
+    from vibra.storage import metrics
 
     per: dict = {}
     for s in series:

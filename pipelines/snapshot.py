@@ -19,7 +19,7 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import InputError, NotReadyError
-from vibra.hashing import sha256_file
+from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.storage import artifacts, labels
 from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_defects

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vibra.storage import catalog
-from vibra.summaries import status as run  # noqa: F401 - `vibra status`: the ledger's and the lake's totals
+from vibra.report.summaries import status as run  # noqa: F401 - `vibra status`: the ledger's and the lake's totals
 from vibra.workspace import Workspace
 
 

@@ -27,7 +27,7 @@ from vibra.settings import load_settings
 from vibra.storage import lake, catalog
 from vibra.workspace import init_workspace
 
-from vibra import sources
+from vibra.ingest import sources
 from vibra_pipelines import doctor, ingest, maintain, status, synth
 from conftest import run_vibra, vibra_exe
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vibra.errors import ConfigError, InputError
-from vibra.features import compute
+from vibra.ingest.features import compute
 from vibra.readers import open_recording
 from vibra.settings import Equipment, FeatureSettings, load_settings
 from vibra.storage import catalog

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vibra.alarms import k_of_m
+from vibra.anomaly.alarms import k_of_m
 
 
 def _naive(flags: list[bool], k: int, m: int) -> list[bool]:
@@ -35,7 +35,7 @@ def test_k_of_m_refuses_an_impossible_rule():
 
 
 def test_forecast_status_rule():
-    from vibra.forecast import Forecast, status_of
+    from vibra.prognostics.forecast import Forecast, status_of
 
     n, h = 60, 12
     rising = np.linspace(1.0, 2.0, n)

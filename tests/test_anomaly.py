@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from conftest import CWRU_TOML, stage
 
 from vibra.errors import CorruptArtifactError, InputError
-from vibra.models import FAMILIES, make, registry
+from vibra.anomaly import FAMILIES, make, registry
 from vibra.settings import load_settings
 from vibra.workspace import Workspace, init_workspace
 from vibra_pipelines import anomaly, ingest, status, synth

@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from vibra import clustering, embedding, knn, metrics
-from vibra.cluster_eval import evaluate
+from vibra.discovery import clustering, embedding, knn
+
+from vibra.storage import metrics
+from vibra.discovery.evaluation import evaluate
 from vibra.settings import load_settings
 from vibra.workspace import init_workspace
 from vibra_pipelines import cluster, defects, ingest, status, synth

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from vibra.settings import load_settings
-from vibra.sources import display, scan
+from vibra.ingest.sources import display, scan
 from vibra.storage import catalog, lake, remote, tables
 from vibra.workspace import init_workspace
 from vibra_pipelines import ingest, synth
@@ -205,14 +205,14 @@ def _same(seq, flow_ws, reader, n_files: int) -> None:
 
 
 def _work_in(conn, settings, job):  # a spawned process: nothing of the test's but its arguments
-    from vibra_pipelines import ingest_remote
+    from vibra_pipelines.ingest import remote as ingest_remote
 
     conn.send(ingest_remote.work(settings, job))
     conn.close()
 
 
 def test_a_worker_needs_neither_the_export_nor_the_workspace(tmp_path, aws):
-    from vibra_pipelines import ingest_remote
+    from vibra_pipelines.ingest import remote as ingest_remote
 
     export = _export(tmp_path, seed=32)
     ws = _workspace(tmp_path / "ws", export)
@@ -283,7 +283,7 @@ def test_the_local_cluster_is_processes_with_a_lake_uri_and_says_when_no_prefect
 def test_shipped_changed_files_with_raw_kept_equal_a_local_ingest(tmp_path, aws):
     """The round trip in one process (a worker's threads): a changed file's old windows and raw waveform
     go from the store, the new ones come, and lake and ledger equal a local ingest's."""
-    from vibra_pipelines import ingest_remote
+    from vibra_pipelines.ingest import remote as ingest_remote
 
     export = _export(tmp_path, seed=33, n_equipment=1, days=0.25)  # a copy within the run: raw written twice
     ws = _workspace(tmp_path / "ws", export)

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from vibra import diagnosis
-from vibra.physics import bearing_orders
+from vibra.diagnosis import bearing
+from vibra.physics.indicators import bearing_orders
 from vibra.settings import Bearing, load_settings
 from vibra.workspace import init_workspace
 
 from conftest import CWRU_PHYSICS_TOML, run_vibra, stage
 
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
-G = diagnosis.Geometry.of(bearing_orders(B6205))
+G = bearing.Geometry.of(bearing_orders(B6205))
 FS, L = 12_000.0, 4096
 
 
@@ -34,10 +34,10 @@ def test_whitening_is_the_cepstrum_zeroed_but_at_zero_quefrency():
     kept = np.zeros_like(cep)
     kept[0] = cep[0]
     reference = np.exp(np.fft.rfft(kept).real) * np.exp(1j * np.angle(spec))
-    got = diagnosis.whiten(spec[None, :])[0]
+    got = bearing.whiten(spec[None, :])[0]
     np.testing.assert_allclose(got * np.exp(cep[0]), reference, rtol=1e-9, atol=1e-12)
     assert np.allclose(np.abs(got), 1.0)
-    assert diagnosis.whiten(np.zeros((1, 4), complex)).tolist() == [[0, 0, 0, 0]]
+    assert bearing.whiten(np.zeros((1, 4), complex)).tolist() == [[0, 0, 0, 0]]
 
 
 def test_squared_envelope_spectrum_matches_scipy_hilbert():
@@ -49,7 +49,7 @@ def test_squared_envelope_spectrum_matches_scipy_hilbert():
     clean = np.fft.irfft(spec, L)
     se = np.abs(scipy.signal.hilbert(clean)) ** 2
     reference = np.abs(np.fft.rfft((se - se.mean()) * np.hanning(L + 1)[:-1]))
-    got = diagnosis.squared_envelope_spectrum(spec[None, :], np.fft.rfftfreq(L, 1 / FS))[0]
+    got = bearing.squared_envelope_spectrum(spec[None, :], np.fft.rfftfreq(L, 1 / FS))[0]
     np.testing.assert_allclose(got, reference, rtol=1e-6, atol=1e-6 * reference.max())
     freqs = np.fft.rfftfreq(L, 1 / FS)
     assert abs(freqs[np.argmax(got[5:])+5] - 97) < 2 * FS / L  # the modulation line
@@ -58,8 +58,8 @@ def test_squared_envelope_spectrum_matches_scipy_hilbert():
 @pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 1000, 4096, 4097])
 def test_taper_is_scipys_tukey(m):
     # written out so that ingest need not import scipy.signal (~40 MB of RSS): it must stay scipy's window
-    diagnosis._taper.cache_clear()
-    assert np.array_equal(diagnosis._taper(m), scipy.signal.windows.tukey(m, diagnosis.TAPER))
+    bearing._taper.cache_clear()
+    assert np.array_equal(bearing._taper(m), scipy.signal.windows.tukey(m, bearing.TAPER))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -72,13 +72,13 @@ def test_median_rows_is_numpys_median_to_the_bit(dtype):
             a[3, 0] = np.inf
         a[4] = 0.25  # ties
         expected = np.median(a, axis=1)
-        got = diagnosis.median_rows(a)
+        got = bearing.median_rows(a)
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
 
 
 def test_clashing_lines_are_dropped_from_both_families():
-    lines = diagnosis._lines(G, 0.098)
+    lines = bearing._lines(G, 0.098)
     carriers = {f: [round(c, 2) for c, _ in groups] for f, groups in lines.items()}
     # 6205: 3×BPFO (10.75) ≈ 2×BPFI (10.83); 4×BPFO (14.34) ≈ 3×(2×BSF) (14.14)
     assert carriers == {"outer_race": [3.58, 7.17], "inner_race": [5.42, 16.25], "ball": [4.71, 9.43]}
@@ -120,41 +120,41 @@ def test_synthetic_faults_are_named_at_any_speed(rpm):
              "inner_race": _bearing_signal(G.bpfi, rpm, modulate=1.0, depth=0.8, seed=2),
              "ball": _bearing_signal(2 * G.bsf, rpm, modulate=G.ftf, depth=0.8, seed=3)}
     for fault, x in cases.items():
-        v = diagnosis.verdicts(diagnosis.window_evidence(_frames(x), FS, rpm, G))
+        v = bearing.verdicts(bearing.window_evidence(_frames(x), FS, rpm, G))
         # measured: 0.65–1.0 of 0.34 s windows named right (fewest for the ball at 2400 rpm), none wrong
         assert np.mean(v == fault) >= 0.6, (fault, rpm, v)
         assert np.isin(v, [fault, "unknown"]).all(), (fault, rpm, v)
-        rec = diagnosis.recording_verdict(diagnosis.window_evidence(_frames(x), FS, rpm, G))
-        assert rec.verdict == fault and diagnosis.FAMILY_TEXT[fault] in rec.text and "× the floor" in rec.text
+        rec = bearing.recording_verdict(bearing.window_evidence(_frames(x), FS, rpm, G))
+        assert rec.verdict == fault and bearing.FAMILY_TEXT[fault] in rec.text and "× the floor" in rec.text
 
 
 def test_whitening_recovers_a_fault_the_discrete_lines_hide():
     # under shaft and gear-mesh lines far stronger than the impacts the plain envelope sees no
     # outer-race pattern, the whitened one does (measured: 1.0 of windows vs 0.0)
     x = _bearing_signal(G.bpfo, 1797.0, seed=7)
-    whitened = diagnosis.verdicts(diagnosis.window_evidence(_frames(x), FS, 1797.0, G))
-    plain = diagnosis.verdicts(diagnosis.window_evidence(_frames(x), FS, 1797.0, G, prewhiten=False))
+    whitened = bearing.verdicts(bearing.window_evidence(_frames(x), FS, 1797.0, G))
+    plain = bearing.verdicts(bearing.window_evidence(_frames(x), FS, 1797.0, G, prewhiten=False))
     assert np.mean(whitened == "outer_race") >= 0.9 and np.mean(plain == "outer_race") <= 0.1, (whitened, plain)
 
 
 def test_noise_is_unknown_and_the_rule_constants_hold_against_noise():
     # the verdict's floor and ratio are set so white noise is named in ~1 % of windows or fewer
-    assert diagnosis.noise_named_share(L, n_windows=2000) <= 0.01  # measured 0.004 (3000 windows)
+    assert bearing.noise_named_share(L, n_windows=2000) <= 0.01  # measured 0.004 (3000 windows)
     x = np.random.default_rng(5).standard_normal((40, L))
-    ev = diagnosis.window_evidence(x, FS, 1797.0, G)
+    ev = bearing.window_evidence(x, FS, 1797.0, G)
     assert np.median(ev) == pytest.approx(1.0, abs=0.15)  # evidence is in multiples of what noise gives
-    rec = diagnosis.recording_verdict(ev)
+    rec = bearing.recording_verdict(ev)
     assert rec.verdict == "unknown" and "no fault family stands out" in rec.text
 
 
 def test_recording_verdict_rule_and_words():
     ev = np.array([[8.7, 1.1, 1.0]] * 5 + [[1.0, 1.0, 1.0]] * 2)
-    v = diagnosis.recording_verdict(ev, band_text=" in 0.1–6 kHz")
+    v = bearing.recording_verdict(ev, band_text=" in 0.1–6 kHz")
     assert v.verdict == "outer_race" and v.text.startswith("outer race: BPFO harmonics 1–3 at 8.7× the floor in 0.1–6 kHz")
     assert v.window_share == pytest.approx({"outer_race": 5 / 7, "unknown": 2 / 7})
-    close = diagnosis.recording_verdict(np.array([[3.0, 2.5, 1.0]]))
+    close = bearing.recording_verdict(np.array([[3.0, 2.5, 1.0]]))
     assert close.verdict == "unknown" and "less than 1.5× apart" in close.text
-    assert diagnosis.recording_verdict(np.full((3, 3), np.nan)).verdict == "unknown"
+    assert bearing.recording_verdict(np.full((3, 3), np.nan)).verdict == "unknown"
 
 
 # -- the real CWRU files, leave one condition out --------------------------------------------------
@@ -174,7 +174,7 @@ def cwru():
 def test_cwru_fixed_rule_scored_on_every_fault_file(cwru):
     bench, records = cwru
     faults = [r for r in records if r.fault != "normal"]
-    s = bench.score(faults, "cpw_full", diagnosis.FLOOR, diagnosis.RATIO)
+    s = bench.score(faults, "cpw_full", bearing.FLOOR, bearing.RATIO)
     # nothing of the rule is fitted on CWRU (the constants are set against white noise)
     assert s["outer_race"]["right"] >= 0.95   # measured 0.983 (116 windows)
     assert s["inner_race"]["right"] >= 0.95   # measured 0.983
@@ -182,7 +182,7 @@ def test_cwru_fixed_rule_scored_on_every_fault_file(cwru):
     assert s["ball"]["right"] >= 0.05         # measured 0.069: the ball target (50 %) is NOT met
     for r in faults:
         if r.fault != "ball":
-            assert diagnosis.recording_verdict(r.evidence["cpw_full"]).verdict == r.fault, r.file
+            assert bearing.recording_verdict(r.evidence["cpw_full"]).verdict == r.fault, r.file
 
 
 @pytest.mark.parametrize("fold", ["load 0→1", "load 1→0", "size 0.007→0.021", "size 0.021→0.007"])
@@ -202,9 +202,9 @@ def test_cwru_tuned_on_one_condition_scored_on_the_other(cwru, fold):
 def test_cwru_whitening_beats_the_plain_envelope_on_ball_files(cwru):
     bench, records = cwru
     faults = [r for r in records if r.fault != "normal"]
-    cpw = bench.score(faults, "cpw_full", diagnosis.FLOOR, diagnosis.RATIO)
-    plain = bench.score(faults, "env_full", diagnosis.FLOOR, diagnosis.RATIO)
-    sk = bench.score(faults, "sk_band", diagnosis.FLOOR, diagnosis.RATIO)
+    cpw = bench.score(faults, "cpw_full", bearing.FLOOR, bearing.RATIO)
+    plain = bench.score(faults, "env_full", bearing.FLOOR, bearing.RATIO)
+    sk = bench.score(faults, "sk_band", bearing.FLOOR, bearing.RATIO)
     # measured: ball called a race 0.0 whitened vs 0.23 plain full band and 0.22 in the kurtogram band
     assert plain["ball"]["race"] > 0.15 and sk["ball"]["race"] > 0.15 and cpw["ball"]["race"] < 0.05
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vibra import features
-from vibra.diagnosis import EVIDENCE_COLUMNS
+from vibra.ingest import features
+from vibra.diagnosis.bearing import EVIDENCE_COLUMNS
 from vibra.signal._kernels import TIME_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

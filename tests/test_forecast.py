@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vibra.forecast import Series, forecast_many, time_to_threshold, to_grid, trend_test
+from vibra.prognostics.forecast import Series, forecast_many, time_to_threshold, to_grid, trend_test
 from vibra.settings import load_settings
 from vibra.workspace import init_workspace
 from vibra_pipelines import forecast, ingest, synth

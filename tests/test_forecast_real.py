@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from vibra.forecast_eval import end_of_life, remaining_life, rolling_mase
+from vibra.prognostics.forecast_eval import end_of_life, remaining_life, rolling_mase
 
 
 @pytest.fixture

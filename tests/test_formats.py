@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vibra.errors import InputError
-from vibra.hashing import sha256_file
+from vibra.storage.hashing import sha256_file
 from vibra.readers import format_of, open_recording
 from vibra.settings import Equipment, load_settings
 from vibra.storage import catalog

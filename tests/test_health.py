@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibra import health
+from vibra.prognostics import health
 from vibra.errors import InputError
 
 P = health.HIParams(baseline_points=40, smooth_points=5, persist_points=5)

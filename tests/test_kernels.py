@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 from hypothesis import given, settings, strategies as st
 
-from vibra.features import compute, indicator_columns
+from vibra.ingest.features import compute, indicator_columns
 from vibra.settings import FeatureSettings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.signal.indicators import (flat_and_clipped, frame, n_windows, spectral_indicators, time_indicators,

@@ -58,7 +58,7 @@ def test_wheel_puts_no_generic_top_level_modules(tmp_path):
     top = {t for t in top if not t.endswith(".dist-info")}
     assert top == {"vibra", "vibra_cli", "vibra_pipelines", "vibra_flows"}
     names = zipfile.ZipFile(wheel).namelist()
-    assert "vibra_pipelines/ingest.py" in names and "vibra_cli/main.py" in names
+    assert "vibra_pipelines/ingest/__init__.py" in names and "vibra_cli/main.py" in names
     assert "vibra_cli/commands/ingest.py" in names  # the command modules ship too
 
 
@@ -72,7 +72,7 @@ def _stage_imports() -> dict[str, set[str]]:
     found = {}
     for path in sorted((ROOT / "pipelines").rglob("*.py")):
         module = path.relative_to(ROOT / "pipelines").with_suffix("").parts
-        stage = module[0].split("_", 1)[0]  # ingest_remote is part of ingest (its fan-out to workers)
+        stage = module[0].split("_", 1)[0]  # a package (ingest/) or <stage>_<part>.py is part of its stage
         names = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

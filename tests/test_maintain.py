@@ -313,7 +313,7 @@ def test_metrics_accumulate_and_parse(tmp_path):
     assert samples[("vibra_windows_computed_total", ())] == _features(ws).height
     assert samples[("vibra_ingest_bytes_total", ())] == sum(p.stat().st_size for p in arriving.rglob("*.csv*"))
     assert samples[("vibra_last_success_timestamp_seconds", (("job", "ingest"),))] > 0
-    from vibra.models import FAMILIES
+    from vibra.anomaly import FAMILIES
     from vibra_pipelines import anomaly, forecast
 
     anomaly.train(ws, settings, models=["baseline"], baseline_days=0.3)

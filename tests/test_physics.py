@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 import scipy.stats
 
-from vibra.features import compute
-from vibra.physics import (G_MM_S2, Machine, bearing_orders, fault_frequencies_hz, iso_limits, iso_table,
+from vibra.ingest.features import compute
+from vibra.physics.indicators import (G_MM_S2, Machine, bearing_orders, fault_frequencies_hz, iso_limits, iso_table,
                            order_amplitudes, velocity_rms_mm_s)
 from vibra.settings import Bearing, Equipment, FeatureSettings, load_settings
 from vibra.signal.indicators import power_spectra
@@ -181,7 +181,7 @@ def test_femto_run_to_failure_trends(tmp_path, real_data):
 
 
 def test_spectral_kurtosis_picks_the_ringing_resonance():
-    from vibra.physics import candidate_bands, spectral_kurtosis_band
+    from vibra.physics.indicators import candidate_bands, spectral_kurtosis_band
     from vibra.signal.indicators import window_spectra
 
     fs, n = 12_000.0, 4096

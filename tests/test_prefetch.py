@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vibra.prefetch import prefetch
+from vibra.ingest.prefetch import prefetch
 
 
 class Source:

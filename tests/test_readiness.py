@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from vibra import embedding, readiness as verdicts
+from vibra.discovery import embedding, readiness as verdicts
 from vibra.settings import load_settings
 from vibra.signal._kernels import TIME_COLUMNS
 from vibra.signal.indicators import SPECTRAL_COLUMNS

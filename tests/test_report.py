@@ -179,7 +179,8 @@ def _recording_of(ws, file: str) -> str:
 
 
 def test_a_spike_recording_raises_no_alarm_and_joins_no_cluster(rendered):
-    from vibra import quality, summaries
+    from vibra.ingest import quality
+    from vibra.report import summaries
     from vibra.storage.tables import read_features
 
     ws, result = rendered
@@ -218,7 +219,7 @@ def test_limits_zones_and_the_fleet_text(rendered):
     import csv
     import io
 
-    from vibra.limits import velocity_limits
+    from vibra.physics.limits import velocity_limits
     from vibra.storage.tables import read_features
 
     ws, result = rendered

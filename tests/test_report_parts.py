@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 
-from vibra import quality
-from vibra.limits import baseline_limits, next_limit_text, since, velocity_limits
+from vibra.ingest import quality
+from vibra.physics.limits import baseline_limits, next_limit_text, since, velocity_limits
 from vibra.report import svg
 from vibra.report.fleet import changes, to_csv
 from vibra.settings import Equipment, load_settings

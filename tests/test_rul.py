@@ -14,7 +14,7 @@ import pytest
 
 from conftest import run_vibra
 
-from vibra import health, rul
+from vibra.prognostics import health, rul
 from vibra.errors import InputError
 
 P = health.HIParams(baseline_points=40, smooth_points=5, persist_points=5)

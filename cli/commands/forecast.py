@@ -38,7 +38,7 @@ def forecast_cli(
     if ctx.invoked_subcommand is not None:
         return
     from vibra.durations import parse_duration
-    from vibra.forecast import LEVELS
+    from vibra.prognostics.forecast import LEVELS
 
     from vibra_pipelines import forecast
 

@@ -16,7 +16,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
-from vibra import __version__, summaries
+from vibra import __version__
+
+
+from vibra.report import summaries
 from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
 from vibra.report import fleet, plots, svg
 from vibra.settings import Settings
@@ -57,7 +60,7 @@ def latest_readiness(ws: Workspace) -> dict | None:
 def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | None]:
     """The machine's latest RUL (with P10/P50/P90 as text) and a chart of its health indicator since
     its life started, the onset and the failure threshold, with the RUL interval after the last point."""
-    from vibra.rul import rul_text
+    from vibra.prognostics.rul import rul_text
 
     if not entry or "p50_s" not in entry:
         return entry, None

@@ -8,12 +8,18 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from vibra import diagnosis, limits, quality, summaries
+from vibra.diagnosis import bearing
+
+from vibra.physics import limits
+
+from vibra.ingest import quality
+
+from vibra.report import summaries
 from vibra.errors import InputError
-from vibra.physics import iso_limits
+from vibra.physics.indicators import iso_limits
 from vibra.report import plots, svg
 from vibra.settings import Settings
-from vibra.models import registry
+from vibra.anomaly import registry
 from vibra.storage import artifacts, tables
 from vibra.workspace import Workspace
 
@@ -151,8 +157,8 @@ def evidence_bars(settings: Settings, clean) -> str | None:
     verdict rule names (≥ FLOOR and ≥ RATIO × the next) is coloured."""
     import polars as pl
 
-    cols = [c for c in diagnosis.EVIDENCE_COLUMNS if c in clean.columns]
-    if len(cols) != len(diagnosis.FAMILIES) or clean.height == 0:
+    cols = [c for c in bearing.EVIDENCE_COLUMNS if c in clean.columns]
+    if len(cols) != len(bearing.FAMILIES) or clean.height == 0:
         return None
     base = clean.filter(pl.col("window_start") < clean["window_start"].min() + timedelta(days=settings.anomaly.baseline_days))
     last = clean.filter(pl.col("window_start") >= clean["window_start"].max() - timedelta(hours=1))
@@ -164,14 +170,14 @@ def evidence_bars(settings: Settings, clean) -> str | None:
     now, before = med(last), med(base)
     if not np.isfinite(now).any():
         return None
-    named = str(diagnosis.verdicts(np.array([now]))[0])
-    highlight = diagnosis.FAMILIES.index(named) if named in diagnosis.FAMILIES else None
+    named = str(bearing.verdicts(np.array([now]))[0])
+    highlight = bearing.FAMILIES.index(named) if named in bearing.FAMILIES else None
     note = (f"named: {FAMILY_NAMES[named]}" if highlight is not None else
-            f"none named (rule: ≥ {diagnosis.FLOOR:g} and ≥ {diagnosis.RATIO:g}× the next)")
+            f"none named (rule: ≥ {bearing.FLOOR:g} and ≥ {bearing.RATIO:g}× the next)")
     return plots.grouped_bars("Bearing fault evidence: now (last hour) against the machine's baseline",
-                              "evidence (× what noise gives)", [FAMILY_NAMES[f] for f in diagnosis.FAMILIES],
+                              "evidence (× what noise gives)", [FAMILY_NAMES[f] for f in bearing.FAMILIES],
                               [("baseline median", before), ("now, last hour median", now)], highlight=highlight,
-                              ref=(diagnosis.FLOOR, f"{diagnosis.FLOOR:g}: a family can be named"), note=note)
+                              ref=(bearing.FLOOR, f"{bearing.FLOOR:g}: a family can be named"), note=note)
 
 
 def anomaly_chart(ws: Workspace, settings: Settings, eid: str, feats) -> tuple[str | None, list[dict]]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterator
 
-from vibra.hashing import ReadHash
+from vibra.storage.hashing import ReadHash
 
 if TYPE_CHECKING:
     import numpy as np

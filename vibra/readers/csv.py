@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import InputError
-from vibra.hashing import ReadHash
+from vibra.storage.hashing import ReadHash
 from vibra.readers.base import TIME_NAMES, Recording
 from vibra.readers.timestamps import TimeCheck, reconcile_rate, sample_rate_from_times
 from vibra.equipment import Equipment

@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import datetime
 
-from vibra.limits import hours_text
+from vibra.physics.limits import hours_text
 
 ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
 STATE_RANK = {"danger": 2, "alert": 1, "normal": 0, None: -1}

@@ -1,1 +1,2 @@
-"""Signal processing: framing, one-pass indicator kernels, spectra."""
+"""Signal processing on arrays: framing into windows, one-pass indicator kernels, spectra,
+resampling. Nothing here knows about machines, files or tables."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from vibra.errors import CorruptArtifactError
-from vibra.hashing import sha256_file
+from vibra.storage.hashing import sha256_file
 from vibra.storage import remote
 from vibra.storage.lake import read_json, write_json
 

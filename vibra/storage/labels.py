@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import TYPE_CHECKING
 
-from vibra import embedding, quality
+from vibra.discovery import embedding
+
+from vibra.ingest import quality
 from vibra.storage import catalog
 from vibra.storage.tables import WINDOW_KEYS, read_windows
 

@@ -18,9 +18,9 @@ import numpy as np
 
 from vibra import __version__
 from vibra.errors import NotReadyError
-from vibra.hashing import sha256_file
-from vibra.models import make
-from vibra.models.base import AnomalyModel, threshold_from
+from vibra.storage.hashing import sha256_file
+from vibra.anomaly import make
+from vibra.anomaly.base import AnomalyModel, threshold_from
 from vibra.storage.artifacts import POINTER, VersionedStore, new_version
 
 

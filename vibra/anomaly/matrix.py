@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vibra.models.base import robust_stats, robust_z
+from vibra.anomaly.base import robust_stats, robust_z
 
 CANDIDATES = (
     "rms", "peak", "crest_factor", "kurtosis", "skewness", "shape_factor", "impulse_factor", "clearance_factor",

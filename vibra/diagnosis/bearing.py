@@ -9,7 +9,7 @@ Reserve University data: a benchmark study", MSSP 64-65, 2015):
    discrete lines of shaft, gear and electrical origin lose their dominance, and what remains
    impulsive in time — the bearing impacts — carries the envelope.
 2. **Squared envelope spectrum (SES)** of the whitened signal over the full band (no band is
-   chosen from the file); the spectral-kurtosis band of :mod:`vibra.physics` is the alternative
+   chosen from the file); the spectral-kurtosis band of :mod:`vibra.physics.indicators` is the alternative
    the benchmark compares against (``benchmarks/real_diagnosis.py``).
 3. **Evidence per fault family in orders** (multiples of the shaft speed, so a changed rpm does not
    move it): for each line the largest SES amplitude within a slip tolerance, over the median of
@@ -61,7 +61,7 @@ RATIO = 1.5
 
 @dataclass(frozen=True)
 class Geometry:
-    """Defect frequencies as orders of shaft speed (see :func:`vibra.physics.bearing_orders`)."""
+    """Defect frequencies as orders of shaft speed (see :func:`vibra.physics.indicators.bearing_orders`)."""
 
     bpfo: float
     bpfi: float

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vibra.forecast import Series, forecast_many, time_to_threshold
+from vibra.prognostics.forecast import Series, forecast_many, time_to_threshold
 
 
 def rolling_mase(y: np.ndarray, step_s: float, horizon: int, origins: int = 8, start: float = 0.3) -> float:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vibra import diagnosis
-from vibra.alarms import k_of_m
+from vibra.diagnosis import bearing
+from vibra.anomaly.alarms import k_of_m
 from vibra.errors import InputError, NotReadyError
-from vibra.models import registry
-from vibra.models.matrix import standardise, transform
+from vibra.anomaly import registry
+from vibra.anomaly.matrix import standardise, transform
 from vibra.storage import artifacts, catalog, tables
 from vibra.storage.labels import labelled_windows
 from vibra.storage.tables import (WINDOW_KEYS, equipment_ids, read_clusters, read_defects, read_features, read_scores,
@@ -223,14 +223,14 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
 
 def verdicts(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
     """The bearing-fault verdict of every recording (of ``equipment``), newest first per machine, from the
-    evidence columns the features carry (:mod:`vibra.diagnosis`): a recording's verdict is its channel's
-    with the clearest named fault. A channel whose sensor failed (:mod:`vibra.quality`) is not diagnosed:
+    evidence columns the features carry (:mod:`vibra.diagnosis.bearing`): a recording's verdict is its channel's
+    with the clearest named fault. A channel whose sensor failed (:mod:`vibra.ingest.quality`) is not diagnosed:
     it says so and never names a fault."""
     import polars as pl
 
-    from vibra import quality
+    from vibra.ingest import quality
 
-    cols = list(diagnosis.EVIDENCE_COLUMNS)
+    cols = list(bearing.EVIDENCE_COLUMNS)
     df = read_windows(ws, cols + list(quality.COLUMNS) + ["sample_rate_hz"], equipment=equipment)
     if df.height == 0:
         return []
@@ -241,19 +241,19 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
     per_recording: dict[tuple[str, str], list[dict]] = {}
     for row in groups.iter_rows(named=True):
         if row["sensor_fault"]:  # the sensor made this signal, not the bearing: no fault is named from it
-            v = diagnosis.Verdict(diagnosis.UNKNOWN, {f: float("nan") for f in diagnosis.FAMILIES}, {},
+            v = bearing.Verdict(bearing.UNKNOWN, {f: float("nan") for f in bearing.FAMILIES}, {},
                                   len(row[cols[0]]), f"not diagnosed: sensor fault ({row['sensor_fault']})")
         else:
             ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
             band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
-            v = diagnosis.recording_verdict(ev, band_text=band)
+            v = bearing.recording_verdict(ev, band_text=band)
         per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(
             {"channel": row["channel"], "first": row["first"], **v.as_dict()})
     rows = []
     for (eid, rid), channels in per_recording.items():
         def strength(c: dict) -> tuple:
             top = max((x for x in c["evidence"].values() if np.isfinite(x)), default=-np.inf)
-            return (c["verdict"] != diagnosis.UNKNOWN, top)
+            return (c["verdict"] != bearing.UNKNOWN, top)
 
         channels.sort(key=lambda c: c["channel"])
         best = max(channels, key=strength)

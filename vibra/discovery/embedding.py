@@ -34,7 +34,7 @@ import numpy as np
 # Non-finite results (missing physics, empty bands) become 0 = the centre.
 #
 # Transfer (CODE_REVISION 2): a defect labelled at one load, size or speed must be found at another.
-# The bearing fault-family evidence of vibra.diagnosis (whitened full-band envelope lines, in orders,
+# The bearing fault-family evidence of vibra.diagnosis.bearing (whitened full-band envelope lines, in orders,
 # over noise) is what does not move with rpm, load or band choice, so it carries most weight. It is
 # capped at EVIDENCE_CAP = the verdict's floor × ratio (2 × 1.5): beyond the point where the rule is
 # sure, more evidence says how big the defect is, not which one, and an uncapped 0.007 in outer-race

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vibra.models.base import AnomalyModel
+from vibra.anomaly.base import AnomalyModel
 
 
 class HalfSpaceTreesModel(AnomalyModel):

@@ -17,7 +17,7 @@ from vibra.readers import open_recording
 from vibra.settings import Equipment
 from vibra.workspace import Workspace
 
-from vibra.sources import SourceFile, display
+from vibra.ingest.sources import SourceFile, display
 
 
 class IngestStopped(VibraError):

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import numpy as np
 
-from vibra.physics import iso_limits
+from vibra.physics.indicators import iso_limits
 from vibra.settings import Equipment
 
 TRIP_FACTOR = 1.25  # danger = this × the C/D boundary

@@ -25,7 +25,7 @@ from importlib import resources
 
 import numpy as np
 
-from vibra.diagnosis import EVIDENCE_COLUMNS, Geometry, median_rows, window_evidence
+from vibra.diagnosis.bearing import EVIDENCE_COLUMNS, Geometry, median_rows, window_evidence
 from vibra.equipment import Bearing, Equipment
 
 G_MM_S2 = 9806.65  # standard gravity, mm/s²
@@ -317,7 +317,7 @@ class ChannelPhysics:
 
     The envelope band is chosen once, on the first block's first windows (or taken
     from ``[equipment.<id>] envelope_band_hz``), and kept for the whole recording.
-    The fault-family evidence (``evidence_*``, :mod:`vibra.diagnosis`) needs no band: it is
+    The fault-family evidence (``evidence_*``, :mod:`vibra.diagnosis.bearing`) needs no band: it is
     the full-band envelope after cepstral pre-whitening.
     """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vibra.knn import UNKNOWN
+from vibra.discovery.knn import UNKNOWN
 
 
 def evaluate(truth: np.ndarray, cluster_id: np.ndarray, defect: np.ndarray, labelled: np.ndarray) -> dict:

@@ -31,9 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from vibra import hourly
+from vibra.storage import hourly
 from vibra.settings import Settings
-from vibra.sources import SourceFile, display
+from vibra.ingest.sources import SourceFile, display
 from vibra.storage import lake, remote
 from vibra.workspace import Workspace
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vibra.errors import InputError
-from vibra.faults import RetryableInputError
+from vibra.ingest.faults import RetryableInputError
 from vibra.readers.timestamps import from_filename
 from vibra.settings import Equipment, Settings
 
@@ -90,8 +90,8 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
     A matching ``files`` rule with ``decimate`` low-passes and decimates the samples first.
     """
     # here, not at the top: numpy and numba load only when a file is computed (an unchanged rerun needs neither)
-    from vibra.features import compute
-    from vibra.physics import Machine
+    from vibra.ingest.features import compute
+    from vibra.physics.indicators import Machine
     from vibra.signal.resample import decimate_chunks
 
     equipment = settings.equipment_for(equipment_id)
@@ -114,6 +114,6 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
 
 def ensure_embedding_manifest(ws: Workspace, settings: Settings) -> str:
     """The manifest of the embedding the features written now carry (written once per definition)."""
-    from vibra import embedding
+    from vibra.discovery import embedding
 
     return embedding.ensure_manifest(ws.artifacts / "models" / "embedding", embedding.definition(settings.features.bands_hz))

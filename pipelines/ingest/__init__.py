@@ -39,18 +39,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from vibra import __version__, hourly
+from vibra import __version__
+
+from vibra.storage import hourly
 from vibra.errors import BusyError, CorruptError, InputError, VibraError
-from vibra.hashing import sha256_file
+from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.storage import catalog, lake, raw, tables
 from vibra.storage.raw import RawMeta, RawWriter
 from vibra.storage.locks import exclusive
-from vibra.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
-from vibra.prefetch import prefetch
+from vibra.ingest.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
+from vibra.ingest.prefetch import prefetch
 from vibra.readers import hashed_while_read
-from vibra.recordings import check_times, compute_features, ensure_embedding_manifest, resolve, utc_of
-from vibra.sources import RETRY, SourceFile, display, scan
+from vibra.ingest.recordings import check_times, compute_features, ensure_embedding_manifest, resolve, utc_of
+from vibra.ingest.sources import RETRY, SourceFile, display, scan
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, count_ingest, recorded
@@ -156,7 +158,7 @@ class _Computed:
     """A file read and its indicators computed, not yet stored."""
 
     recording: object  # vibra.readers.Recording
-    result: object  # vibra.features.FeatureResult
+    result: object  # vibra.ingest.features.FeatureResult
     rate: float
     start: datetime
     rpm: float | None
@@ -375,7 +377,7 @@ def _release(dedup: _Dedup, recording_id: str | None, source: str) -> None:
 
 def work_one(ws: Workspace, settings: Settings, completed: dict[str, str], item: SourceFile) -> FileResult:
     """Hash, read and compute one file (the unit a flow fans out; runs anywhere the workspace is mounted, or in
-    a private workspace whose lake is a cache of the same URI: see :mod:`vibra_pipelines.ingest_remote`).
+    a private workspace whose lake is a cache of the same URI: see :mod:`vibra_pipelines.ingest.remote`).
 
     ``completed`` maps content hashes already ingested to their files: such a
     file is a duplicate and is not read. Copies of one another within the same

@@ -1,6 +1,6 @@
 """Remaining useful life (RUL) from a library of run-to-failure lives.
 
-Every model takes the library (lives of smoothed health indicators, see :mod:`vibra.health`)
+Every model takes the library (lives of smoothed health indicators, see :mod:`vibra.prognostics.health`)
 in ``fit`` and a machine's current life so far in ``predict``, and returns an
 :class:`Estimate`: P10 / P50 / P90 of the remaining life in seconds, and the failure
 threshold it used (if any). Time is seconds since the life started.
@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from vibra.errors import InputError
-from vibra.health import HIParams, Indicator, Life, end_value, onset_index, select
+from vibra.prognostics.health import HIParams, Indicator, Life, end_value, onset_index, select
 
 QUANTILES = (0.1, 0.5, 0.9)
 MIN_LIVES = 3  # fewer failed lives than this: the library is too small to trust
@@ -720,7 +720,7 @@ def fit_lives(lives: list[Life], params: HIParams = HIParams(), *, spans: tuple[
     """The health indicator and the fitted library of raw ``lives``, the HI smoothing span chosen inside
     the library.
 
-    For each span in ``spans`` the indicator is selected (:func:`vibra.health.select`) and the models
+    For each span in ``spans`` the indicator is selected (:func:`vibra.prognostics.health.select`) and the models
     tuned by leave-one-life-out (:func:`tune`); the span whose tuned choice has the fewest answers more
     than 50 % late near the end of a life, then the best inner PHM 2012 score, wins (ties: the longer
     span, listed first). Nested like :func:`tune`: the machine being estimated takes no part. Every

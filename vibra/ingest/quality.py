@@ -15,7 +15,7 @@ when its sensor or cable, not the machine, made the signal:
 
 The whole recording × channel is excluded, not only the windows a spike falls in: a sensor that
 spikes in one window is not trusted in its neighbours. The shares are those above which ingest
-already records a warning (``vibra.features.FLAT_WARN_SHARE``, ``CLIP_WARN_SHARE``).
+already records a warning (``vibra.ingest.features.FLAT_WARN_SHARE``, ``CLIP_WARN_SHARE``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from vibra.features import CLIP_WARN_SHARE, FLAT_WARN_SHARE
+from vibra.ingest.features import CLIP_WARN_SHARE, FLAT_WARN_SHARE
 
 SPIKE_CREST = 20.0
 SPIKE_KURTOSIS = 100.0

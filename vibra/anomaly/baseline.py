@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vibra.models.base import AnomalyModel, robust_stats, robust_z
+from vibra.anomaly.base import AnomalyModel, robust_stats, robust_z
 
 
 class RobustBaselineModel(AnomalyModel):
