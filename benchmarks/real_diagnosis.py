@@ -43,7 +43,10 @@ from conftest import REAL  # noqa: E402  the tests' data location, shared, not c
 
 from vibra.diagnosis import bearing  # noqa: E402
 from vibra.discovery import knn  # noqa: E402
-from vibra.physics.indicators import Machine, bearing_orders, candidate_bands, fault_frequencies_hz, spectral_kurtosis_band  # noqa: E402
+from vibra.physics.bearing import Geometry, fault_frequencies_hz  # noqa: E402
+from vibra.physics.indicators import Machine, candidate_bands  # noqa: E402
+from vibra.signal import envelope  # noqa: E402
+from vibra.signal.envelope import spectral_kurtosis_band  # noqa: E402
 from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
 from vibra.signal.indicators import band_column, window_spectra  # noqa: E402
 
@@ -86,7 +89,7 @@ def load_cwru() -> list[Record]:
 
     folder = REAL / "cwru_12k_de"
     rows = list(csv.DictReader((folder / "labels.csv").open()))
-    g = bearing.Geometry.of(bearing_orders(B6205))
+    g = Geometry.of(B6205)
     params = FeatureSettings()
     out = []
     for row in rows:
@@ -245,18 +248,18 @@ def cwru_section(records: list[Record]) -> tuple[list[str], dict]:
     return lines, figures
 
 
-def strongest_ball_line(frames: np.ndarray, fs: float, rpm: float, g: bearing.Geometry) -> np.ndarray:
+def strongest_ball_line(frames: np.ndarray, fs: float, rpm: float, g: Geometry) -> np.ndarray:
     """Per window, the strongest single ball-related line of the whitened SES, peak over its local floor.
 
     Lines: FTF, BSF × 1–4, BSF ± FTF and 2×BSF ± FTF — any of them, not the rule's pattern, so this
     is generous to the ball: what could be found by looking anywhere a ball fault could show.
     """
-    freqs, spec = bearing.frame_spectra(frames, fs)
-    ses = bearing.squared_envelope_spectrum(bearing.whiten(spec), freqs)
+    freqs, spec = envelope.tapered_spectra(frames, fs)
+    ses = envelope.squared_envelope_spectrum(envelope.whiten(spec), freqs)
     bin_orders = (freqs[1] - freqs[0]) / (rpm / 60.0)
     orders = [g.ftf, g.bsf, 2 * g.bsf, 3 * g.bsf, 4 * g.bsf, g.bsf - g.ftf, g.bsf + g.ftf,
               2 * g.bsf - g.ftf, 2 * g.bsf + g.ftf]
-    return np.max(np.stack([bearing._line_ratio(ses, bin_orders, o) for o in orders]), axis=0)
+    return np.max(np.stack([envelope.line_ratio(ses, o / bin_orders) for o in orders]), axis=0)
 
 
 LONG = 4  # the longer-window reference: 4 consecutive product windows (16,384 samples, 1.4 s)
@@ -269,7 +272,7 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
     method has nothing to name, and calling it `ball` anyway would be a guess (by elimination),
     not a diagnosis. Longer windows (4 × the product's) are a reference for what more averaging gives.
     """
-    g = bearing.Geometry.of(bearing_orders(B6205))
+    g = Geometry.of(B6205)
     lines = ["### Ball faults: the evidence there is (the bound on the ball target)", "",
              "Per ball recording: the share of windows whose ball evidence (2×BSF harmonics with FTF sidebands) "
              f"reaches the floor ({bearing.FLOOR:g}× noise) under each envelope method, under any of them, the share "
@@ -526,7 +529,7 @@ def _femto_snapshots(folder: Path):
 
 
 def femto_ims_section() -> list[str]:
-    g = bearing.Geometry.of(bearing_orders(FEMTO_BEARING))
+    g = Geometry.of(FEMTO_BEARING)
     lines = ["## FEMTO PRONOSTIA and IMS: where one family stands out (evidence, not ground truth)", "",
              "FEMTO: horizontal channel, one 2,560-sample snapshot (0.1 s at 25.6 kHz) per window, so the envelope "
              f"resolves 10 Hz ≈ 0.33 orders — 2×BSF ({2 * g.bsf:.2f}) and BPFI ({g.bpfi:.2f}) are not separable at "
@@ -555,7 +558,7 @@ def femto_ims_section() -> list[str]:
     ims = REAL / "ims_raw_test1"
     files = sorted(p for p in ims.iterdir() if re.fullmatch(r"[\d.]+", p.name)) if ims.exists() else []
     if files:
-        gi = bearing.Geometry.of(bearing_orders(IMS_BEARING))
+        gi = Geometry.of(IMS_BEARING)
         per_bearing = {b: [] for b in range(4)}
         for p in files:
             data = np.loadtxt(p)  # tab-separated, 20,480 × 8, g

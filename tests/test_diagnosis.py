@@ -9,73 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.signal
 
 from vibra.diagnosis import bearing
-from vibra.physics.indicators import bearing_orders
+from vibra.physics.bearing import Geometry
 from vibra.settings import Bearing, load_settings
 from vibra.workspace import init_workspace
 
 from conftest import CWRU_PHYSICS_TOML, run_vibra, stage
 
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
-G = bearing.Geometry.of(bearing_orders(B6205))
+G = Geometry.of(B6205)
 FS, L = 12_000.0, 4096
 
 
 # -- kernels against plain references ------------------------------------------------------------
-
-def test_whitening_is_the_cepstrum_zeroed_but_at_zero_quefrency():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(L) + np.sin(2 * np.pi * 150 * np.arange(L) / FS) * 20
-    spec = np.fft.rfft(x)
-    # the real cepstrum of the log magnitude, liftered to its zero-quefrency term, back to a spectrum
-    cep = np.fft.irfft(np.log(np.abs(spec)), L)
-    kept = np.zeros_like(cep)
-    kept[0] = cep[0]
-    reference = np.exp(np.fft.rfft(kept).real) * np.exp(1j * np.angle(spec))
-    got = bearing.whiten(spec[None, :])[0]
-    np.testing.assert_allclose(got * np.exp(cep[0]), reference, rtol=1e-9, atol=1e-12)
-    assert np.allclose(np.abs(got), 1.0)
-    assert bearing.whiten(np.zeros((1, 4), complex)).tolist() == [[0, 0, 0, 0]]
-
-
-def test_squared_envelope_spectrum_matches_scipy_hilbert():
-    rng = np.random.default_rng(1)
-    t = np.arange(L) / FS
-    x = (1 + 0.8 * np.cos(2 * np.pi * 97 * t)) * np.sin(2 * np.pi * 2500 * t) + 0.1 * rng.standard_normal(L)
-    spec = np.fft.rfft(x)
-    spec[0] = spec[-1] = 0.0  # the kernel leaves out DC and Nyquist
-    clean = np.fft.irfft(spec, L)
-    se = np.abs(scipy.signal.hilbert(clean)) ** 2
-    reference = np.abs(np.fft.rfft((se - se.mean()) * np.hanning(L + 1)[:-1]))
-    got = bearing.squared_envelope_spectrum(spec[None, :], np.fft.rfftfreq(L, 1 / FS))[0]
-    np.testing.assert_allclose(got, reference, rtol=1e-6, atol=1e-6 * reference.max())
-    freqs = np.fft.rfftfreq(L, 1 / FS)
-    assert abs(freqs[np.argmax(got[5:])+5] - 97) < 2 * FS / L  # the modulation line
-
-
-@pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 1000, 4096, 4097])
-def test_taper_is_scipys_tukey(m):
-    # written out so that ingest need not import scipy.signal (~40 MB of RSS): it must stay scipy's window
-    bearing._taper.cache_clear()
-    assert np.array_equal(bearing._taper(m), scipy.signal.windows.tukey(m, bearing.TAPER))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_median_rows_is_numpys_median_to_the_bit(dtype):
-    rng = np.random.default_rng(7)
-    for k in range(1, 50):
-        a = (rng.standard_normal((6, k)) ** 2).astype(dtype)
-        if k > 2:
-            a[1, k // 2] = np.nan  # a NaN row gives NaN, as np.median does
-            a[3, 0] = np.inf
-        a[4] = 0.25  # ties
-        expected = np.median(a, axis=1)
-        got = bearing.median_rows(a)
-        assert got.dtype == expected.dtype
-        np.testing.assert_array_equal(got, expected)
-
 
 def test_clashing_lines_are_dropped_from_both_families():
     lines = bearing._lines(G, 0.098)

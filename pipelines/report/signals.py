@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import CorruptError, VibraError
-from vibra.physics.indicators import fault_frequencies_hz
+from vibra.physics.bearing import fault_frequencies_hz
 from vibra.report import spectra
 from vibra.settings import Settings
 from vibra.workspace import Workspace

@@ -9,7 +9,7 @@ Reserve University data: a benchmark study", MSSP 64-65, 2015):
    discrete lines of shaft, gear and electrical origin lose their dominance, and what remains
    impulsive in time — the bearing impacts — carries the envelope.
 2. **Squared envelope spectrum (SES)** of the whitened signal over the full band (no band is
-   chosen from the file); the spectral-kurtosis band of :mod:`vibra.physics.indicators` is the alternative
+   chosen from the file; :mod:`vibra.signal.envelope`); the spectral-kurtosis band is the alternative
    the benchmark compares against (``benchmarks/real_diagnosis.py``).
 3. **Evidence per fault family in orders** (multiples of the shaft speed, so a changed rpm does not
    move it): for each line the largest SES amplitude within a slip tolerance, over the median of
@@ -34,22 +34,18 @@ Everything here is a pure function of arrays; no I/O.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-FAMILIES = ("outer_race", "inner_race", "ball")
+from vibra.physics.bearing import FAMILIES, FAMILY_TEXT, Geometry
+from vibra.signal.envelope import SLIP, line_ratio, squared_envelope_spectrum, tapered_spectra, whiten
+
 UNKNOWN = "unknown"
 EVIDENCE_COLUMNS = tuple(f"evidence_{f}" for f in FAMILIES)
-FAMILY_TEXT = {"outer_race": "outer race", "inner_race": "inner race", "ball": "ball"}
 
 HARMONICS = 3
-SLIP = 0.02          # ±2 % of a line's order: rolling elements slip 1–2 % (Randall & Antoni 2011, §2)
-FLOOR_REACH = 0.2    # the local floor: ±20 % of the line's order around it (at least FLOOR_MIN_BINS bins a side)
-FLOOR_MIN_BINS = 12
-MIN_ENV_BIN = 3      # SES bins below this hold the envelope's DC lobe
 # The verdict's constants, set against white noise, not fitted on any recording. Evidence is in
 # multiples of what noise gives (1 = noise). FLOOR: a family must reach twice that. RATIO: and 1.5×
 # the runner-up — two families within 50 % of each other are one pattern read twice, not a
@@ -57,20 +53,6 @@ MIN_ENV_BIN = 3      # SES bins below this hold the envelope's DC lobe
 # (noise_named_share; floor 1.5 would name 5 %, floor 1.5 with ratio 2 0.6 %; the test checks ≤ 1 %).
 FLOOR = 2.0
 RATIO = 1.5
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Defect frequencies as orders of shaft speed (see :func:`vibra.physics.indicators.bearing_orders`)."""
-
-    bpfo: float
-    bpfi: float
-    bsf: float
-    ftf: float
-
-    @classmethod
-    def of(cls, orders: dict[str, float]) -> "Geometry":
-        return cls(bpfo=orders["bpfo"], bpfi=orders["bpfi"], bsf=orders["bsf"], ftf=orders["ftf"])
 
 
 def family_lines(g: Geometry) -> dict[str, list[tuple[float, tuple[float, ...]]]]:
@@ -111,98 +93,6 @@ def _lines(g: Geometry, resolution_orders: float) -> dict[str, tuple[tuple[float
     return out
 
 
-def whiten(spec: np.ndarray) -> np.ndarray:
-    """Cepstral pre-whitening of one-sided complex spectra: ``X / |X|`` (zero where ``X`` is 0).
-
-    Equivalent to zeroing the real cepstrum everywhere but at zero quefrency and transforming
-    back with the original phase (Sawalhi & Randall; Randall & Antoni 2011, §3.3).
-    """
-    mag = np.abs(spec)
-    mag[mag == 0] = np.inf  # 0 / inf = 0: a bin with nothing stays nothing
-    return spec / mag
-
-
-@functools.lru_cache(maxsize=16)
-def _hann(length: int, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
-    """Periodic Hann window in ``dtype`` (float32 times a float64 array is ~9× slower in numpy)."""
-    w = np.hanning(length + 1)[:-1].astype(dtype)
-    w.flags.writeable = False
-    return w
-
-
-def squared_envelope_spectrum(spec: np.ndarray, freqs_hz: np.ndarray,
-                              band_hz: tuple[float, float] | None = None) -> np.ndarray:
-    """Squared envelope spectrum of each window, from its one-sided complex spectrum.
-
-    Parameters
-    ----------
-    spec : (n, L//2+1) complex one-sided spectra of windows of L samples.
-    freqs_hz : (L//2+1,) their frequencies.
-    band_hz : keep only this band before the envelope (None: everything but DC and Nyquist).
-
-    Returns
-    -------
-    (n, L//2+1) magnitude of the Hann-tapered squared envelope's spectrum; bin k is at
-    ``freqs_hz[k]`` (the same spacing fs/L).
-    """
-    import scipy.fft
-
-    n_bins = spec.shape[1]
-    length = 2 * (n_bins - 1)
-    lo, hi = 1, n_bins - 1  # DC and Nyquist left out
-    if band_hz is not None:
-        lo = max(lo, int(np.searchsorted(freqs_hz, band_hz[0])))
-        hi = min(hi, int(np.searchsorted(freqs_hz, band_hz[1], side="right")))
-    # analytic signal: the positive frequencies doubled, the negative ones zero
-    full = np.zeros((spec.shape[0], length), dtype=np.result_type(spec.dtype, np.complex64))
-    np.multiply(spec[:, lo:hi], 2.0, out=full[:, lo:hi])
-    z = scipy.fft.ifft(full, axis=1, overwrite_x=True)
-    se = np.square(z.real)
-    se += np.square(z.imag)
-    se -= se.mean(axis=1, keepdims=True)
-    se *= _hann(length, se.dtype)
-    return np.abs(scipy.fft.rfft(se, axis=1))
-
-
-def median_rows(a: np.ndarray) -> np.ndarray:
-    """``np.median(a, axis=1)`` of a 2-D float array, to the bit (NaN where a row holds NaN), without
-    np.median's per-call overhead (~15 µs, which the ~25 medians of every block of windows pay)."""
-    k = a.shape[1]
-    mid = sorted({(k - 1) // 2, k // 2, k - 1})  # k - 1: a NaN, larger than everything, lands last
-    part = np.partition(a, mid, axis=1)
-    med = part[:, k // 2] if k % 2 else (part[:, k // 2 - 1] + part[:, k // 2]) / 2
-    last = part[:, -1]
-    return np.where(np.isnan(last), last, med)
-
-
-@functools.lru_cache(maxsize=256)
-def _line_bins(n_bins: int, bin_orders: float, order: float) -> tuple[int, int, np.ndarray] | None:
-    """(lo, hi, bins around) of a line's search zone and its floor's reach; None if it does not fit."""
-    centre = order / bin_orders
-    half = max(SLIP * centre, 1.0)
-    lo, hi = int(math.ceil(centre - half)), int(math.floor(centre + half))
-    if lo < MIN_ENV_BIN or hi >= n_bins - 1 or lo > hi:
-        return None
-    reach = max(int(round(FLOOR_REACH * centre)), FLOOR_MIN_BINS)
-    around = np.r_[max(MIN_ENV_BIN, lo - reach):lo, hi + 1:min(n_bins, hi + 1 + reach)]
-    if around.shape[0] < 8:
-        return None
-    around.flags.writeable = False
-    return lo, hi, around
-
-
-def _line_ratio(ses: np.ndarray, bin_orders: float, order: float) -> np.ndarray | None:
-    """Peak within ±SLIP·order (at least ±1 bin) over the median of the ±FLOOR_REACH·order around it."""
-    bins = _line_bins(ses.shape[1], bin_orders, order)
-    if bins is None:
-        return None
-    lo, hi, around = bins
-    peak = ses[:, lo:hi + 1].max(axis=1)
-    floor = median_rows(ses[:, around])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(floor > 0, peak / floor, np.nan)
-
-
 def family_evidence(ses: np.ndarray, freqs_hz: np.ndarray, shaft_hz: float, geometry: Geometry) -> np.ndarray:
     """Evidence of each fault family per window: (n, 3) in the order of FAMILIES.
 
@@ -218,60 +108,20 @@ def family_evidence(ses: np.ndarray, freqs_hz: np.ndarray, shaft_hz: float, geom
     for j, fam in enumerate(FAMILIES):
         strengths = []
         for carrier, sidebands in _lines(geometry, round(bin_orders, 6))[fam]:
-            c = _line_ratio(ses, bin_orders, carrier)
+            c = line_ratio(ses, carrier / bin_orders)
             if c is None:
                 continue
-            sb = [r for o in sidebands if (r := _line_ratio(ses, bin_orders, o)) is not None]
+            sb = [r for o in sidebands if (r := line_ratio(ses, o / bin_orders)) is not None]
             strengths.append(np.maximum(c, (c + sum(sb)) / (1 + len(sb))) if sb else c)
         if strengths:
             out[:, j] = np.mean(strengths, axis=0)
     return out
 
 
-TAPER = 0.1  # Tukey taper share: whitening spreads a window's edge step over every frequency, so soften it
-
-
-@functools.lru_cache(maxsize=8)
-def _taper(frame_length: int) -> np.ndarray:
-    """Symmetric Tukey window of ``frame_length`` samples with a cosine taper over TAPER of them
-    (``scipy.signal.windows.tukey(frame_length, TAPER)``, written out: importing scipy.signal
-    costs ingest ~40 MB of RSS for this one window)."""
-    m, alpha = frame_length, TAPER
-    if m <= 1:
-        return np.ones(m)
-    n = np.arange(m, dtype=np.float64)
-    width = int(math.floor(alpha * (m - 1) / 2.0))
-    w = np.ones(m)
-    w[:width + 1] = 0.5 * (1 + np.cos(np.pi * (-1 + 2.0 * n[:width + 1] / alpha / (m - 1))))
-    w[m - width - 1:] = 0.5 * (1 + np.cos(np.pi * (-2.0 / alpha + 1 + 2.0 * n[m - width - 1:] / alpha / (m - 1))))
-    w.flags.writeable = False
-    return w
-
-
-def _floating(frames: np.ndarray) -> np.ndarray:
-    """Samples as float64, or float32 kept as it is (the chain then runs in single precision)."""
-    frames = np.asarray(frames)
-    return frames if frames.dtype == np.float32 else frames.astype(np.float64, copy=False)
-
-
-def frame_spectra(frames: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """(frequencies (L//2+1,), one-sided complex spectra (n, L//2+1)) of demeaned, lightly tapered frames.
-
-    A Hann window would halve the signal at a quarter of the window from each edge; after
-    whitening that amplitude modulation competes with the bearing's own, so the frames get
-    only a 10 % Tukey taper (flat over 90 % of the window).
-    """
-    import scipy.fft
-
-    frames = _floating(frames)
-    x = (frames - frames.mean(axis=1, keepdims=True)) * _taper(frames.shape[1]).astype(frames.dtype)
-    return scipy.fft.rfftfreq(frames.shape[1], 1.0 / sample_rate_hz), scipy.fft.rfft(x, axis=1)
-
-
 def raw_evidence(frames: np.ndarray, sample_rate_hz: float, rpm: float, geometry: Geometry, *,
                  prewhiten: bool = True, band_hz: tuple[float, float] | None = None) -> np.ndarray:
     """Family evidence (n, 3) of windows (n, L) of samples, not yet normalised by noise."""
-    freqs, spec = frame_spectra(frames, sample_rate_hz)
+    freqs, spec = tapered_spectra(frames, sample_rate_hz)
     x = whiten(spec) if prewhiten else spec
     ses = squared_envelope_spectrum(x, freqs, band_hz)
     return family_evidence(ses, freqs, rpm / 60.0, geometry)
@@ -317,7 +167,9 @@ def window_evidence(frames: np.ndarray, sample_rate_hz: float, rpm: float, geome
     -------
     (n, 3) in the order of FAMILIES: :func:`raw_evidence` over :func:`null_level`; 1 ≈ noise.
     """
-    frames = np.atleast_2d(_floating(frames))
+    frames = np.atleast_2d(np.asarray(frames))
+    if frames.dtype != np.float32:
+        frames = frames.astype(np.float64, copy=False)
     raw = raw_evidence(frames, sample_rate_hz, rpm, geometry, prewhiten=prewhiten, band_hz=band_hz)
     length = frames.shape[1]
     # the noise level hardly moves with the resolution: 3 significant digits keep the cache small
@@ -414,3 +266,22 @@ def noise_named_share(frame_length: int, *, floor: float = FLOOR, ratio: float =
         x = rng.standard_normal((min(500, n_windows - b), frame_length))
         named += int((verdicts(window_evidence(x, sample_rate_hz, rpm, g), floor=floor, ratio=ratio) != UNKNOWN).sum())
     return named / n_windows
+
+
+class ChannelEvidence:
+    """The fault-family evidence of one channel of one recording, block by block (ingest's side).
+
+    ``windows(frames)`` gives each indicator window's evidence (the ``evidence_*`` columns; NaN without
+    rpm or bearing geometry).
+    """
+
+    def __init__(self, bearing, rpm: float | None, sample_rate_hz: float):
+        self.geometry = Geometry.of(bearing) if bearing is not None and rpm else None
+        self.rpm = rpm
+        self.sample_rate_hz = sample_rate_hz
+
+    def windows(self, frames: np.ndarray) -> np.ndarray:
+        """(n, 3) evidence of windows (n, L), in multiples of what noise gives; NaN when not diagnosable."""
+        if self.geometry is None:
+            return np.full((frames.shape[0], len(FAMILIES)), np.nan)
+        return window_evidence(frames, self.sample_rate_hz, self.rpm, self.geometry)

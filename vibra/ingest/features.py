@@ -17,6 +17,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.settings import FeatureSettings
 from vibra.signal._kernels import TIME_COLUMNS
+from vibra.diagnosis.bearing import EVIDENCE_COLUMNS, ChannelEvidence
 from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
 from vibra.discovery import embedding
 from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, frame, n_windows, spectral_from_power,
@@ -38,7 +39,7 @@ CLIP_WARN_SHARE = 0.001
 def indicator_columns(params: FeatureSettings) -> list[str]:
     """Numeric indicator columns, in table order (the physics ones are NaN where not computable)."""
     return (list(TIME_COLUMNS) + list(SPECTRAL_COLUMNS) + [band_column(lo, hi) for lo, hi in params.bands_hz]
-            + list(PHYSICS_COLUMNS))
+            + list(PHYSICS_COLUMNS) + list(EVIDENCE_COLUMNS))
 
 
 @dataclass
@@ -64,12 +65,13 @@ class FeatureResult:
 
 
 def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sample_rate_hz: float,
-                  physics: ChannelPhysics | None):
-    """Indicators for windows of one channel at ``starts``: (time, spectral, physics)."""
+                  physics: ChannelPhysics | None, evidence: ChannelEvidence | None):
+    """Indicators for windows of one channel at ``starts``: (time, spectral, physics and evidence)."""
     length = params.frame_length
     t = time_indicators(x, length, params.hop_length, starts)
     spectral = np.empty((starts.shape[0], 2 + len(params.bands_hz)))
-    phys = np.full((starts.shape[0], len(PHYSICS_COLUMNS)), np.nan)
+    n_phys = len(PHYSICS_COLUMNS)
+    phys = np.full((starts.shape[0], n_phys + len(EVIDENCE_COLUMNS)), np.nan)
     for b in range(0, starts.shape[0], params.batch_windows):
         sel = starts[b:b + params.batch_windows]
         frames = frame(x, length, params.hop_length, sel)
@@ -77,8 +79,10 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
         freqs, spec, power = window_spectra(single, sample_rate_hz)
         spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
         if physics is not None:
+            phys[b:b + sel.shape[0], :n_phys] = physics.block(freqs, spec, power)
+        if evidence is not None and evidence.geometry is not None:
             evidence_frames = single if EVIDENCE_DTYPE == SPECTRA_DTYPE else frames.astype(EVIDENCE_DTYPE, copy=False)
-            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power, evidence_frames)
+            phys[b:b + sel.shape[0], n_phys:] = evidence.windows(evidence_frames)
     return t, spectral, phys
 
 
@@ -116,6 +120,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
                               "physics": []}
     physics = [ChannelPhysics(machine, sample_rate_hz, length) if machine else None for _ in channels]
+    evidence = [ChannelEvidence(machine.bearing, machine.rpm, sample_rate_hz) if machine else None for _ in channels]
     tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
     total = 0
@@ -153,7 +158,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
                 if good.shape[0] == 0:
                     continue
                 with np.errstate(all="ignore"):  # overflow is counted below, 0/0 of flat windows is NaN by design
-                    t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c])
+                    t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c], evidence[c])
                 # finite samples whose squares or spectra exceed float64 give an infinite rms or band energy
                 finite = np.isfinite(t[:, rms_col]) & ~np.isinf(t).any(axis=1) & ~np.isinf(spectral).any(axis=1)
                 if not finite.all():

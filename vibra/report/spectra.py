@@ -10,7 +10,8 @@ from datetime import datetime
 
 import numpy as np
 
-from vibra.physics.indicators import ACCELERATION_MM_S2, VELOCITY_MM_S, envelope_spectra
+from vibra.physics.indicators import ACCELERATION_MM_S2, VELOCITY_MM_S
+from vibra.signal.envelope import envelope_spectra
 from vibra.report import plots, svg
 from vibra.signal.indicators import frame, window_spectra
 
