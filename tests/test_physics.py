@@ -227,4 +227,5 @@ def test_physics_never_imports_the_diagnosis():
     import vibra.physics
 
     for path in Path(vibra.physics.__file__).parent.glob("*.py"):
-        assert "vibra.diagnosis" not in path.read_text(), path
+        imports = [ln for ln in path.read_text().splitlines() if ln.lstrip().startswith(("from ", "import "))]
+        assert not [ln for ln in imports if "vibra.diagnosis" in ln], path
