@@ -197,7 +197,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     env.filters["age"] = fleet.age_text
     env.filters["minute"] = lambda v: str(v or "—")[:16].replace("T", " ")  # timestamps to the minute
     verdicts: dict[str, list[dict]] = {}
-    for r in summaries.verdicts(ws, equipment):  # newest first per machine
+    for r in summaries.verdicts(ws, equipment, settings):  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
     rul_latest = artifacts.store(ws.artifacts, "rul").latest_manifest() or {}
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
@@ -205,7 +205,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     now = datetime.now(timezone.utc)
     for eid in ids:
         try:
-            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {})), "slug": _slug(eid),
+            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), verdicts.get(eid, [])), "slug": _slug(eid),
                     "defects": _defects(ws, eid), "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
             page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}))
             page["names"].update(report_signals.file_names(ws, [r["recording_id"] for r in page["diagnosis"]]

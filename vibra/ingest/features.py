@@ -17,6 +17,7 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.settings import FeatureSettings
 from vibra.signal._kernels import TIME_COLUMNS
+from vibra.diagnosis import recording as diagnosis_recording
 from vibra.diagnosis.bearing import EVIDENCE_COLUMNS, ChannelEvidence
 from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
 from vibra.discovery import embedding
@@ -121,6 +122,10 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
                               "physics": []}
     physics = [ChannelPhysics(machine, sample_rate_hz, length) if machine else None for _ in channels]
     evidence = [ChannelEvidence(machine.bearing, machine.rpm, sample_rate_hz) if machine else None for _ in channels]
+    # the recording-level spectra of the diagnosis (whitened SES, speed spectrum), fed every sample
+    diag_length = diagnosis_recording.frame_length_for(params.diagnosis_window_s, sample_rate_hz)
+    spectra = [diagnosis_recording.SpectrumAccumulator(sample_rate_hz, diag_length, EVIDENCE_DTYPE)
+               if machine else None for _ in channels]
     tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
     total = 0
@@ -142,6 +147,9 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
             clipped, flat = flat_and_clipped(col)
             s.clipped += clipped
             s.flat += flat
+            if spectra[c] is not None:
+                with np.errstate(all="ignore"):
+                    spectra[c].feed(col)
         buf = np.concatenate([tail, chunk], axis=1) if tail.shape[1] else chunk
         count = n_windows(buf.shape[1], length, hop)
         if count:
@@ -179,6 +187,17 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
         consumed += next_start
 
     warnings = _warnings(channels, stats)
+    readings = []
+    for c, name in enumerate(channels):
+        if spectra[c] is None:
+            readings.append([np.nan] * len(diagnosis_recording.READING_COLUMNS))
+            continue
+        with np.errstate(all="ignore"):
+            r = diagnosis_recording.read_channel(
+                spectra[c].finish(), bearing=machine.bearing, rpm=machine.rpm, rpm_stated=machine.rpm_stated,
+                rpm_search=params.rpm_search, rpm_range=(params.rpm_min, params.rpm_max), channel=name)
+        warnings += r.warnings
+        readings.append(r.row())
     if n_windows(total, length, hop) == 0:
         raise InputError(f"{source}: shorter than one window ({total} samples < frame_length {length}); "
                          "lower [features] frame_length or record longer")
@@ -222,6 +241,9 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     }
     for j, name in enumerate(indicator_columns(params)):
         data[name] = values[:, j]
+    per_channel_reading = np.asarray(readings, dtype=np.float64)[channel_idx[order]]
+    for j, name in enumerate(diagnosis_recording.READING_COLUMNS):
+        data[name] = per_channel_reading[:, j]
     data["iso_zone"] = pl.Series(zones(data["velocity_rms_mm_s"], machine.limits if machine else None,
                                        sample_rate_hz), dtype=pl.String)
     defn = embedding.definition(params.bands_hz)

@@ -96,11 +96,14 @@ class Machine:
     bearing: Bearing | None = None
     limits: IsoLimits | None = None
     envelope_band_hz: tuple[float, float] | None = None
+    rpm_stated: bool = True  # the recording's own rpm (False: the machine's configured, nominal rpm or none)
 
     @classmethod
     def of(cls, equipment: Equipment, rpm: float | None) -> "Machine":
+        # an rpm equal to the machine's configured one is taken as that nominal value, not the recording's own
+        stated = bool(rpm) and rpm != equipment.rpm
         return cls(units=equipment.units, rpm=rpm or equipment.rpm, bearing=equipment.bearing,
-                   limits=iso_limits(equipment), envelope_band_hz=equipment.envelope_band_hz)
+                   limits=iso_limits(equipment), envelope_band_hz=equipment.envelope_band_hz, rpm_stated=stated)
 
     def checks(self, sample_rate_hz: float, equipment_id: str) -> list[str]:
         """Why some physics indicators cannot be computed for this recording (ledger warnings)."""
