@@ -107,12 +107,10 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
         if faults and shaft and "envelope_band_lo_hz" in last.columns and last.height:
             w = last.sort("window_index").row(-1, named=True)
             lo, hi = w["envelope_band_lo_hz"], w["envelope_band_hi_hz"]
-            start = int(w["window_index"]) * settings.features.hop_length
-            window = x_now[start:start + length, c]
-            if lo is not None and np.isfinite(lo) and window.shape[0] == length:
-                chart = spectra.envelope_chart(window, fs, (lo, hi), channel=channel, when=w["window_start"],
+            if lo is not None and np.isfinite(lo) and x_now.shape[0] >= length:
+                chart = spectra.envelope_chart(x_now[:, c], fs, (lo, hi), channel=channel, when=latest["t"],
                                                name=names.get(latest["recording_id"], ""), units=eq.units,
-                                               shaft_hz=shaft, faults_hz=faults)
+                                               shaft_hz=shaft, faults_hz=faults, frame_length=length)
                 if chart:
                     out["envelope"].append(chart)
         columns = [(r, sig[:, chs.index(channel)]) for rid, (r, sig, chs) in signals.items()

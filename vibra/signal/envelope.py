@@ -223,3 +223,29 @@ def line_ratio(spectra: np.ndarray, centre: float) -> np.ndarray | None:
     floor = median_rows(spectra[:, around])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(floor > 0, peak / floor, np.nan)
+
+
+def envelope_amplitude_spectrum(frames: np.ndarray, sample_rate_hz: float,
+                                band_hz: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitude spectrum of the envelope of the ``band_hz`` band, in the signal's own units, averaged
+    over windows: (frequencies (L//2+1,), amplitude (L//2+1,)).
+
+    Scaling, stated: each window (demeaned, not tapered) is band-passed by keeping its FFT bins in
+    ``[lo, hi)``; its envelope is the magnitude of the analytic signal (for ``A·(1 + m·cos 2π f_m t)·
+    sin 2π f_c t`` with f_c in the band: ``A·(1 + m·cos 2π f_m t)``); the envelope, demeaned and
+    Hann-tapered, is transformed and scaled by 2 / Σw, so a modulation of 0-peak amplitude ``A·m`` shows
+    as a line of height ``A·m`` at f_m (DC, the mean envelope, is removed). In g when the signal is in g.
+    """
+    import scipy.fft
+
+    frames = np.atleast_2d(np.asarray(frames, dtype=np.float64))
+    length = frames.shape[1]
+    x = frames - frames.mean(axis=1, keepdims=True)
+    spec = scipy.fft.fft(x, axis=1)
+    f = scipy.fft.fftfreq(length, 1.0 / sample_rate_hz)
+    keep = (f >= band_hz[0]) & (f < band_hz[1])  # positive frequencies only: the analytic signal
+    env = np.abs(scipy.fft.ifft(np.where(keep, 2.0 * spec, 0.0), axis=1))
+    env -= env.mean(axis=1, keepdims=True)
+    w = hann(length)
+    amp = np.abs(scipy.fft.rfft(env * w, axis=1)) * (2.0 / w.sum())
+    return scipy.fft.rfftfreq(length, 1.0 / sample_rate_hz), amp.mean(axis=0)
