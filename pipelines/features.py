@@ -21,10 +21,9 @@ from vibra.storage import hourly
 from vibra.errors import VibraError
 from vibra.settings import Settings
 from vibra.ingest.recordings import compute_features, ensure_embedding_manifest, resolve
-from vibra.storage import catalog, tables
+from vibra.storage import ledger, tables
 from vibra.storage import staging as staging_area
 from vibra.storage.staging import recover  # noqa: F401 - re-exported (doctor --repair calls it)
-from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, recorded
@@ -63,20 +62,13 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
             progress: Callable[[str, dict], None] | None = None) -> RebuildResult:
     """Recompute ``features`` (and ``hourly``) for every completed recording of the given machines."""
     notify = progress or (lambda event, info: None)
-    catalog.ensure(ws.catalog_path)
+    ledger.ensure(ws)
     result = RebuildResult()
-    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                   on_wait=lambda msg: notify("wait", {"message": msg})):
+    with ledger.ingest_lock(ws, settings, on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         staging_area.recover(ws)
         ensure_embedding_manifest(ws, settings)
-        where, params = "WHERE status = 'completed'", []
-        if equipment_ids:
-            where += " AND equipment_id IN (SELECT unnest(?))"
-            params = [equipment_ids]
-        names = [n for n, _ in catalog.RECORDING_COLUMNS]
-        rows = [dict(zip(names, r)) for r in catalog.query(
-            ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c {where} ORDER BY recorded_at", params)]
+        rows = ledger.current(ws, status="completed", equipment=equipment_ids or None)
         table = ws.table("features")
         work = ws.data / staging_area.REBUILD_DIR / uuid.uuid4().hex[:8]
         staging = work / "staging"
@@ -118,7 +110,7 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
             result.partitions = len(touched)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        catalog.write_rows(ws.catalog_path, updated)
+        ledger.write_rows(ws, updated)
         hourly.rebuild(ws.lake, touched)
         result.seconds = time.perf_counter() - started
     return result

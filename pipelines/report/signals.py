@@ -20,32 +20,27 @@ MAX_SECONDS = 10.0           # read at most this much of a recording for a spect
 
 def file_names(ws: Workspace, recording_ids: list[str]) -> dict[str, str]:
     """``{recording_id: source file name}`` from the ledger (what an analyst recognises, not a hash)."""
-    from vibra.storage import catalog
+    from vibra.storage import ledger
 
-    if not recording_ids:
-        return {}
-    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path FROM recordings WHERE recording_id IN "
-                                          f"({', '.join('?' for _ in recording_ids)})", list(recording_ids))
-    return {rid: Path(src).name for rid, src in rows}
+    return {rid: Path(src).name for rid, src in ledger.source_paths(ws, recording_ids).items()}
 
 
 def read_signal(ws: Workspace, settings: Settings, eid: str, recording_id: str, sample_rate_hz: float
                 ) -> tuple[np.ndarray, list[str]] | None:
     """Up to ``MAX_SECONDS`` of a recording as (samples × channels, channel names), or None when
     neither the kept raw waveform nor the source file can be read (or the file is decimated)."""
-    from vibra.storage import catalog, tables
+    from vibra.storage import ledger, tables
 
     eq = settings.equipment_for(eid)
-    rows = catalog.query(ws.catalog_path, "SELECT source_path FROM recordings WHERE recording_id = ? LIMIT 1",
-                         [recording_id])
-    rule = eq.rule_for(Path(rows[0][0]).name) if rows else None
+    source = ledger.source_paths(ws, [recording_id]).get(recording_id)
+    rule = eq.rule_for(Path(source).name) if source else None
     if rule is not None and rule.decimate:  # the features' sample indices count decimated samples
         return None
     wanted = int(MAX_SECONDS * sample_rate_hz)
     try:
-        if not rows:
+        if not source:
             return None
-        back = tables.read_recording(ws, settings, eid, recording_id, rows[0][0])
+        back = tables.read_recording(ws, settings, eid, recording_id, source)
         chunks, channels = back.chunks, list(back.channels)
         parts, seen = [], 0
         for chunk in chunks:  # recordings can be larger than memory: read only what the spectrum needs
