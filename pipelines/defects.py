@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from vibra.discovery import knn
+from vibra.discovery import knn, retrain
 from vibra.errors import InputError, NotReadyError
 from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
@@ -205,24 +205,13 @@ def latest_knn(ws: Workspace) -> dict | None:
 
 
 def retrain_reason(ws: Workspace, settings: Settings, pop: Population) -> str | None:
-    """Why the kNN should be retrained now, or None."""
+    """Why the kNN should be retrained now, or None (:func:`vibra.discovery.retrain.retrain_reason`)."""
     if pop.labelled.height == 0:
         return None
-    current = latest_knn(ws)
-    if current is None:
-        return "no kNN trained yet"
-    if current.get("embedding_version") != pop.embedding_version:
-        return "the embedding version changed"
-    if set(current["classes"]) != set(pop.labelled["defect"].unique().to_list()):
-        return "the labelled defect classes changed"
-    before, now = current["coverage_at_train"], pop.coverage
-    change = abs(now - before) / before if before else float("inf")
-    if change > settings.defects.retrain_coverage_change:
-        return f"label coverage moved from {before:.2%} to {now:.2%} (more than {settings.defects.retrain_coverage_change:.0%})"
-    new = set(labelled_clusters(ws)) - set(current.get("labelled_clusters", []))
-    if len(new) >= settings.defects.retrain_new_clusters:
-        return f"{len(new)} clusters labelled since the last training"
-    return None
+    return retrain.retrain_reason(
+        latest_knn(ws), embedding_version=pop.embedding_version, classes=set(pop.labelled["defect"].unique().to_list()),
+        coverage=pop.coverage, labelled_clusters=set(labelled_clusters(ws)),
+        coverage_change=settings.defects.retrain_coverage_change, new_clusters=settings.defects.retrain_new_clusters)
 
 
 def train(ws: Workspace, settings: Settings, pop: Population | None = None, reason: str = "asked") -> dict:

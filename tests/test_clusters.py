@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from vibra.discovery import clustering, embedding, knn
+from vibra.discovery.retrain import retrain_reason
 
 from vibra.storage import metrics
 from vibra.discovery.evaluation import evaluate
@@ -74,6 +75,22 @@ def test_fit_on_a_sample_finds_the_blobs_and_assigns_the_rest():
     other = clustering.drift_since({"version": "v1", "embedding_version": "e0", "centroids": {"0": [0.0] * 4}}, "e1", fit)
     assert other["n_births"] == 3  # another embedding's centroids are not comparable
     assert clustering.psi_against(None, x) is None and clustering.psi_against(x[:5], x) is None
+
+
+def test_the_knn_retrain_rule():
+    trained = {"embedding_version": "e1", "classes": ["gear", "normal"], "coverage_at_train": 0.10,
+               "labelled_clusters": ["c1:0", "c1:1"]}
+    now = dict(embedding_version="e1", classes={"gear", "normal"}, coverage=0.10, labelled_clusters={"c1:0", "c1:1"},
+               coverage_change=0.2, new_clusters=2)
+    assert retrain_reason(trained, **now) is None
+    assert retrain_reason(None, **now) == "no kNN trained yet"
+    assert retrain_reason(trained, **{**now, "embedding_version": "e2"}) == "the embedding version changed"
+    assert retrain_reason(trained, **{**now, "classes": {"gear"}}) == "the labelled defect classes changed"
+    assert retrain_reason(trained, **{**now, "coverage": 0.119}) is None  # 19 % relative: under 20 %
+    assert retrain_reason(trained, **{**now, "coverage": 0.121}).startswith("label coverage moved from 10.00% to 12.10%")
+    assert retrain_reason(trained, **{**now, "labelled_clusters": {"c1:0", "c2:5"}}) is None  # one new cluster
+    assert retrain_reason(trained, **{**now, "labelled_clusters": {"c2:4", "c2:5"}}) == \
+        "2 clusters labelled since the last training"
 
 
 def test_psi_reference_formula_and_drift_matching():
