@@ -51,10 +51,10 @@ def _read_back(ws: Workspace, settings: Settings, row: dict):
     start and rpm resolved by the rules ingest used."""
     back = tables.read_recording(ws, settings, row["equipment_id"], row["recording_id"], row["source_path"],
                                  expect=(row["size_bytes"], row["mtime"]))
-    rate, start, rpm, _ = resolve(settings.equipment_for(row["equipment_id"]), settings, back.source_path, back.mtime,
-                                  file_rate=back.file_sample_rate_hz, file_start=back.file_start,
+    sample_rate_hz, start, rpm, _ = resolve(settings.equipment_for(row["equipment_id"]), settings, back.source_path, back.mtime,
+                                  file_sample_rate_hz=back.file_sample_rate_hz, file_start=back.file_start,
                                   file_rpm=back.file_rpm)
-    return back, rate, start, rpm
+    return back, sample_rate_hz, start, rpm
 
 
 @recorded("features rebuild")
@@ -77,10 +77,10 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
         notify("start", {"files": len(rows), "bytes": sum(r["size_bytes"] or 0 for r in rows)})
         def one(row: dict):
             rid, eid = row["recording_id"], row["equipment_id"]
-            back, rate, start, rpm = _read_back(ws, settings, row)
-            res = compute_features(settings, eid, rid, back.chunks, back.channels, rate, start, rpm,
+            back, sample_rate_hz, start, rpm = _read_back(ws, settings, row)
+            res = compute_features(settings, eid, rid, back.chunks, back.channels, sample_rate_hz, start, rpm,
                                    row["source_path"], gaps=back.gaps, units=back.units)
-            return res, tables.write_features(ws, res.table, rid, table_dir=staging), back.origin, rate, start, rpm
+            return res, tables.write_features(ws, res.table, rid, table_dir=staging), back.origin, sample_rate_hz, start, rpm
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, settings.ingest.max_concurrent_files)) as pool:
@@ -91,11 +91,11 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
                     old = where_now.get(rid, {})  # partition folder → the files holding its rows
                     touched |= {(p.parent.name.split("=", 1)[1], eid) for p in old}
                     try:
-                        res, parts, origin, rate, start, rpm = future.result()
+                        res, parts, origin, sample_rate_hz, start, rpm = future.result()
                         touched |= set(parts)
                         result.windows += res.n_windows
                         setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
-                        updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate,
+                        updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": sample_rate_hz,
                                         "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc),
                                         "channel_stats": json.dumps(res.channel_stats)})
                     except VibraError as exc:

@@ -158,7 +158,7 @@ class _Computed:
 
     recording: object  # vibra.readers.Recording
     result: object  # vibra.ingest.features.FeatureResult
-    rate: float
+    sample_rate_hz: float
     start: datetime
     rpm: float | None
     warnings: list[str]
@@ -178,9 +178,9 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
     equipment = settings.equipment_for(item.equipment_id)
     source = display(item.path)
     recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
-    rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
+    sample_rate_hz, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_sample_rate_hz=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
-    check_times(source, start, rate, settings.features.frame_length, settings)
+    check_times(source, start, sample_rate_hz, settings.features.frame_length, settings)
     writer = None
     # the next block parses on a thread while this one is computed (one block ahead: memory stays flat)
     chunks = guarded(item.path, prefetch(recording.chunks, PREFETCH_BLOCKS))
@@ -192,13 +192,13 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
         writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
         chunks = writer.tee(chunks)
     try:
-        result = compute_features(settings, item.equipment_id, recording_id or "", chunks, recording.channels, rate,
+        result = compute_features(settings, item.equipment_id, recording_id or "", chunks, recording.channels, sample_rate_hz,
                                   start, rpm, source, gaps=recording.gaps, units=recording.units)
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    return _Computed(recording, result, rate, start, rpm, warnings, writer)
+    return _Computed(recording, result, sample_rate_hz, start, rpm, warnings, writer)
 
 
 def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: str) -> FileResult:
@@ -226,7 +226,7 @@ def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: s
     now = datetime.now(timezone.utc)
     row = _base_row(item, "completed", now)
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
-               sample_rate_hz=computed.rate, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
+               sample_rate_hz=computed.sample_rate_hz, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
                warnings=warnings, rpm=computed.rpm, channel_stats=json.dumps(result.channel_stats))
     return FileResult(row, [lake.partition_of(f) for f in files], files=files,
                       raw=writer.final if writer is not None else None)
