@@ -16,7 +16,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.settings import FeatureSettings
-from vibra.signal._kernels import TIME_COLUMNS
+from vibra.signal.indicators import TIME_COLUMNS
 from vibra.diagnosis import recording as diagnosis_recording
 from vibra.diagnosis.bearing import EVIDENCE_COLUMNS, ChannelEvidence
 from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
