@@ -22,7 +22,7 @@ from vibra.equipment import (  # noqa: F401 - the machine types, re-exported for
     START_RULE_KEYS, Bearing, CsvDialect, Equipment, FileFormat, FileRule, StartRule, equipment_toml, parse_equipment,
 )
 from vibra.errors import ConfigError
-from vibra.spec import Spec, _num, coerce
+from vibra.spec import Spec, number_text, coerce
 
 
 
@@ -138,7 +138,7 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, tuple):
         return json.dumps([_toml_value_list(v) for v in value]).replace('"', "")
-    return _num(value) if float(value).is_integer() else repr(value)
+    return number_text(value) if float(value).is_integer() else repr(value)
 
 
 def _toml_value_list(value: Any) -> Any:

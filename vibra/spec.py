@@ -14,7 +14,8 @@ from typing import Any
 from vibra.errors import ConfigError
 
 
-def _num(value: float) -> str:
+def number_text(value: float) -> str:
+    """A number as the messages and the vibra.toml template write it (12000, not 12000.0)."""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
@@ -52,12 +53,12 @@ class Spec:
         if self.low_open or self.high_open:
             lo = "(" if self.low_open else "["
             hi = ")" if self.high_open or self.high is None else "]"
-            return (f"{noun} in {lo}{_num(self.low if self.low is not None else -math.inf)}, "
-                    f"{_num(self.high) if self.high is not None else '∞'}{hi}")
+            return (f"{noun} in {lo}{number_text(self.low if self.low is not None else -math.inf)}, "
+                    f"{number_text(self.high) if self.high is not None else '∞'}{hi}")
         if self.low is not None and self.high is not None:
-            return f"{noun} in {_num(self.low)}..{_num(self.high)}"
+            return f"{noun} in {number_text(self.low)}..{number_text(self.high)}"
         if self.low is not None:
-            return f"{noun} >= {_num(self.low)}"
+            return f"{noun} >= {number_text(self.low)}"
         return noun
 
     def within(self, value: float) -> bool:
