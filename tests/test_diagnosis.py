@@ -313,7 +313,8 @@ def test_ingest_stores_evidence_and_vibra_diagnose_names_the_fault(tmp_path, rea
     from vibra_pipelines import diagnose, ingest
 
     ws, _ = init_workspace(tmp_path / "ws")
-    ws.config_path.write_text(CWRU_PHYSICS_TOML)
+    # the drive-end sensor is the faulty bearing's own: its verdict is the recording's, listed first
+    ws.config_path.write_text(CWRU_PHYSICS_TOML.replace("[equipment.cwru-de]\n", "[equipment.cwru-de]\nbearing_channel = \"DE\"\n"))
     names = ["OR021@6_1.mat", "IR021_1.mat", "B007_0.mat"]
     src = stage([real_data / "cwru_12k_de" / n for n in names], tmp_path / "src" / "cwru-de", hour_apart=True)
     assert ingest.run(ws, load_settings(ws.config_path, {}), src).failed == 0
@@ -326,6 +327,8 @@ def test_ingest_stores_evidence_and_vibra_diagnose_names_the_fault(tmp_path, rea
     # no fault evidence rather than a wrong race
     assert ("inner_race", "DE") in verdicts and ("outer_race", "DE") in verdicts
     assert [v for v, _ in verdicts if v not in ("inner_race", "outer_race")] == ["no_fault_evidence"]
+    assert all(r["channel"] == "DE" and r["channels"][0]["channel"] == "DE" and len(r["channels"]) == 3
+               for r in result.recordings)  # every channel has its verdict; the bearing's own first
     outer = next(r for r in result.recordings if r["verdict"] == "outer_race")
     assert outer["text"].startswith("outer race: significance sum over 1×BPFO, 2×BPFO at") and \
         outer["evidence"]["outer_race"] >= 2.0  # measured 14.3 (recording level)

@@ -262,9 +262,11 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
     rows = []
     rank = {**{f: 0 for f in bearing.FAMILIES}, bearing.AMBIGUOUS: 1, bearing.NO_EVIDENCE: 2, bearing.NOT_DIAGNOSABLE: 3}
     for (eid, rid), channels in per_recording.items():
-        def strength(c: dict) -> tuple:
+        own = settings.equipment_for(eid).bearing_channel if settings is not None else None
+
+        def strength(c: dict, own: str | None = own) -> tuple:
             top = max((x for x in c["evidence"].values() if x is not None and np.isfinite(x)), default=-np.inf)
-            return (rank[c["verdict"]], -top, c["channel"])
+            return (c["channel"] != own, rank[c["verdict"]], -top, c["channel"])  # the bearing's own channel first
 
         channels.sort(key=strength)
         best = channels[0]
