@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import REAL  # noqa: E402  the tests' data location, shared, not copied
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real import REAL  # noqa: E402  the real-data location, shared with the other real-data benchmarks
 
 from vibra.diagnosis import bearing, recording  # noqa: E402
 from vibra.ingest.features import EVIDENCE_DTYPE  # noqa: E402
@@ -175,12 +175,13 @@ def evidence_text(e: np.ndarray) -> str:
     return " / ".join(f"{v:.1f}" for v in e)
 
 
-def speed(recs: list[Rec]) -> list[tuple[str, float, float]]:
+def speed(recs: list[Rec]) -> list[tuple[str, float, float, bool]]:
+    """(file, rpm in the file, estimated rpm, trusted) per recording."""
     out = []
     for r in recs:
         e = estimate_rpm(r.spectrum.speed_freqs_hz, r.spectrum.power, r.nominal_rpm * (1 - SEARCH),
                          r.nominal_rpm * (1 + SEARCH))
-        out.append((r.file, r.rpm, float("nan") if e is None else e.rpm))
+        out.append((r.file, r.rpm, float("nan") if e is None else e.rpm, e is not None and e.trusted))
     return out
 
 
@@ -190,7 +191,7 @@ def femto_ims_speed() -> list[str]:
     femto = REAL / "femto_learning"
     for b in sorted(femto.glob("Bearing*")) if femto.exists() else []:
         files = sorted(b.glob("acc_*.csv*"), key=lambda p: int(re.search(r"acc_(\d+)", p.name)[1]))[:20]
-        errs = []
+        errs, trusted = [], []
         for p in files:
             with (gzip.open if p.suffix == ".gz" else open)(p, "rt") as fh:
                 x = np.loadtxt(fh, delimiter=",")[:, 4]
@@ -198,23 +199,26 @@ def femto_ims_speed() -> list[str]:
             nominal = rpm_of[b.name[7]]
             e = estimate_rpm(sp.speed_freqs_hz, sp.power, nominal * (1 - SEARCH), nominal * (1 + SEARCH))
             errs.append(np.nan if e is None else 100 * (e.rpm - nominal) / nominal)
+            trusted.append(e is not None and e.trusted)
         errs = np.array(errs)
         lines.append(f"| FEMTO {b.name} (first {len(files)} snapshots, 0.1 s each, horizontal) | {rpm_of[b.name[7]]:g} | "
                      f"{np.nanmedian(errs):+.2f} % | {np.nanmax(np.abs(errs)):.2f} % | "
-                     f"{100 * np.mean(np.abs(errs) <= 1):.0f} % |")
+                     f"{100 * np.mean(np.abs(errs) <= 1):.0f} % | {100 * np.mean(trusted):.0f} % |")
     ims = REAL / "ims_raw_test1"
     files = sorted(p for p in ims.iterdir() if re.fullmatch(r"[\d.]+", p.name)) if ims.exists() else []
-    errs = []
+    errs, trusted = [], []
     for p in files:
         data = np.loadtxt(p)
         for ch in range(data.shape[1]):
             sp = read_spectrum(data[:, ch], 20_000.0)
             e = estimate_rpm(sp.speed_freqs_hz, sp.power, 2000 * (1 - SEARCH), 2000 * (1 + SEARCH))
             errs.append(np.nan if e is None else 100 * (e.rpm - 2000) / 2000)
+            trusted.append(e is not None and e.trusted)
     if errs:
         errs = np.array(errs)
         lines.append(f"| IMS test 1 ({len(files)} snapshots × 8 channels, 1 s each) | 2000 | {np.nanmedian(errs):+.2f} % | "
-                     f"{np.nanmax(np.abs(errs)):.2f} % | {100 * np.mean(np.abs(errs) <= 1):.0f} % |")
+                     f"{np.nanmax(np.abs(errs)):.2f} % | {100 * np.mean(np.abs(errs) <= 1):.0f} % | "
+                     f"{100 * np.mean(trusted):.0f} % |")
     return lines
 
 
@@ -312,20 +316,26 @@ def section() -> tuple[list[str], dict]:
               "of the nominal speed, as for a recording that states none. **Disclosed**: the 4 s speed window was set "
               "after the 1 s diagnosis windows put two fan-end outer-race files 1.5–1.7 % off (their BPFO, 3.05 "
               "orders, two bins from 3×).", "",
-              "| file | rpm in file | estimated | error |", "|---|---|---|---|"]
+              "| file | rpm in file | estimated | error | trusted |", "|---|---|---|---|---|"]
     errs = []
     for tag, recs in (("DE", de), ("FE", fe)):
-        for name, stated, est in speed(recs):
+        for name, stated, est, trusted in speed(recs):
             err = 100 * (est - stated) / stated
             errs.append(err)
-            lines.append(f"| {tag} {name} | {stated:g} | {est:.1f} | {err:+.2f} %{' **(bad)**' if abs(err) > 1 else ''} |")
+            lines.append(f"| {tag} {name} | {stated:g} | {est:.1f} | {err:+.2f} %{' **(bad)**' if abs(err) > 1 else ''} | "
+                         f"{'yes' if trusted else '**no**'} |")
     figures["rpm_max_error_pct"] = float(np.nanmax(np.abs(errs)))
     lines += ["", f"Largest error on the {len(errs)} CWRU recordings: **{figures['rpm_max_error_pct']:.2f} %** "
               "(target: within 1 % on every one).", "",
-              "| data | nominal rpm | median error | largest error | within 1 % |", "|---|---|---|---|---|"]
+              "| data | nominal rpm | median error | largest error | within 1 % | trusted (used by the diagnosis) |",
+              "|---|---|---|---|---|---|"]
     lines += femto_ims_speed()
-    lines += ["", "FEMTO snapshots are 0.1 s long (10 Hz bins, a third of the shaft rate): the speed cannot be read "
-              "to 1 % from one of them; IMS snapshots are 1 s.", ""]
+    lines += ["", "FEMTO snapshots are 0.1 s long (10 Hz bins, a third of the shaft rate) and IMS snapshots 1 s: the "
+              "speed cannot be read to 1 % from one of them, and the estimate is rarely trusted there — an untrusted "
+              "estimate is never used (the nominal rpm is). Trusted = harmonics ≥ 8 dB over the floor on average, "
+              "above the best white noise reaches (2.4–5.6 dB in 45 noise recordings); the CWRU files score "
+              "13–19 dB. **Disclosed**: this threshold was raised from 3 dB after seeing the IMS scores (3–7 dB) — "
+              "the new value is set from noise, not from IMS.", ""]
     return lines, figures
 
 
