@@ -332,7 +332,8 @@ def section() -> tuple[list[str], dict]:
     lines += femto_ims_speed()
     lines += ["", "FEMTO snapshots are 0.1 s long (10 Hz bins, a third of the shaft rate) and IMS snapshots 1 s: the "
               "speed cannot be read to 1 % from one of them, and the estimate is rarely trusted there — an untrusted "
-              "estimate is never used (the nominal rpm is). Trusted = harmonics ≥ 8 dB over the floor on average, "
+              "estimate is never used (the nominal rpm is). Trusted = a spectrum bin ≤ 1 % of the shaft rate (4 s windows "
+              "at 12 kHz: 0.6 %; 0.1 s: 33 %) and harmonics ≥ 8 dB over the floor on average, "
               "above the best white noise reaches (2.4–5.6 dB in 45 noise recordings); the CWRU files score "
               "13–19 dB. **Disclosed**: this threshold was raised from 3 dB after seeing the IMS scores (3–7 dB) — "
               "the new value is set from noise, not from IMS.", ""]
