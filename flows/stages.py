@@ -471,6 +471,25 @@ def readiness_flow(home: str | None = None):
     return _stage("readiness", readiness_task, home)
 
 
+def _snapshot_unless_red(ws: Workspace, settings: Settings, ready: dict, even_if_red: bool = False):
+    """The snapshot task, unless readiness (``readiness_task``'s summary) forbids it: the one rule of the
+    snapshot and nightly flows (:func:`vibra.discovery.readiness.allows_snapshot`)."""
+    from vibra.discovery.readiness import allows_snapshot
+
+    if not (allows_snapshot(ready.get("status")) or even_if_red):
+        why = f"readiness {ready.get('status', 'unknown')}: {', '.join(ready.get('red', []))}"
+        get_run_logger().warning("no snapshot: %s", why)
+        return {"skipped": why}, {}
+    return _single("snapshot", snapshot_task, ws, settings)
+
+
+def _snapshot_stage(outcome: Outcome, out: dict, failed: dict) -> None:
+    if "skipped" in out and not failed:
+        outcome.add("snapshot", skipped=out["skipped"])
+    else:
+        outcome.single("snapshot", out, failed)
+
+
 @flow(name="snapshot", log_prints=True)
 @_forwarding_logs
 def snapshot_flow(home: str | None = None, even_if_red: bool = False):
@@ -481,12 +500,8 @@ def snapshot_flow(home: str | None = None, even_if_red: bool = False):
     outcome.single("readiness", ready, failed)
     if failed:
         return outcome.finish({})
-    if ready["status"] == "red" and not even_if_red:
-        get_run_logger().warning("readiness is red (%s): no snapshot", ", ".join(ready["red"]))
-        outcome.add("snapshot", skipped=f"readiness red: {', '.join(ready['red'])}")
-        return outcome.finish({"skipped": "readiness red", "readiness": ready})
-    out, failed = _single("snapshot", snapshot_task, ws, settings)
-    outcome.single("snapshot", out, failed)
+    out, failed = _snapshot_unless_red(ws, settings, ready, even_if_red)
+    _snapshot_stage(outcome, out, failed)
     return outcome.finish({"snapshot": out, "readiness": ready})
 
 
@@ -556,14 +571,8 @@ def nightly(home: str | None = None, source: str = "", task_runner_kind: str | N
                            ("readiness", readiness_task, ())):
         summary[name], failed = _single(name, fn, ws, settings, *args)
         outcome.single(name, summary[name], failed)
-    ready = summary.get("readiness") or {}
-    if ready.get("status") in ("green", "amber"):
-        summary["snapshot"], failed = _single("snapshot", snapshot_task, ws, settings)
-        outcome.single("snapshot", summary["snapshot"], failed)
-    else:
-        why = f"readiness {ready.get('status', 'unknown')}: {', '.join(ready.get('red', []))}"
-        summary["snapshot"] = {"skipped": why}
-        outcome.add("snapshot", skipped=why)
+    summary["snapshot"], failed = _snapshot_unless_red(ws, settings, summary.get("readiness") or {})
+    _snapshot_stage(outcome, summary["snapshot"], failed)
     for name, fn, args in (("report", report_task, ()), ("maintenance", maintenance_task, (keep,))):
         summary[name], failed = _single(name, fn, ws, settings, *args)
         outcome.single(name, summary[name], failed)

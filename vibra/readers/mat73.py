@@ -4,7 +4,7 @@ MATLAB stores an N×1 vector as an HDF5 dataset of shape (1, N) (column-major
 order transposed); every real numeric dataset at the file's root with one
 dimension of 1 is a vector, every one-element dataset a scalar. A dataset's shape is only declared:
 its length is checked against ``[ingest] max_span_s`` and the file's size before a sample is read. The variables
-then follow the v5 reader's conventions (:func:`vibra.readers.mat.choose`).
+then follow the v5 reader's conventions (:func:`vibra.readers.matvars.choose`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.readers.base import Recording, check_expansion
-from vibra.readers.mat import choose
+from vibra.readers.matvars import choose
 from vibra.equipment import Equipment
 
 
