@@ -73,13 +73,35 @@ def _dataset(table_dir: Path, files: list[Path]):
     with lake.reading(files):
         try:
             schemas = [pq.read_schema(f) for f in files]
-        except FileNotFoundError as exc:
-            raise LakeCorruptError(exc.filename or table_dir, "named by the table's log but missing") from None
+        except FileNotFoundError:
+            missing = next((f for f in files if not Path(f).exists()), table_dir)
+            raise LakeCorruptError(missing, "named by the table's log but missing") from None
     keys = pa.schema([(k, pa.string()) for k in lake.PARTITION_BY])
-    unified = pa.unify_schemas([pa.schema([f for f in s if f.name not in lake.PARTITION_BY]) for s in schemas],
-                               promote_options="permissive")
+    own = [pa.schema([f for f in s if f.name not in lake.PARTITION_BY]) for s in schemas]
+    try:
+        unified = pa.unify_schemas(own, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise _odd_one_out(files, own) from None
     return ds.dataset([str(f) for f in files], schema=pa.unify_schemas([unified, keys]), format="parquet",
                       partitioning=ds.partitioning(keys, flavor="hive"), partition_base_dir=str(table_dir))
+
+
+def _odd_one_out(files: list[Path], schemas: list) -> LakeCorruptError:
+    """The file whose column types the table's other files do not share (a lake file overwritten by a
+    Parquet file of another table, say), as the error naming it."""
+    from collections import Counter
+
+    types: dict[str, Counter] = {}
+    for schema in schemas:
+        for f in schema:
+            types.setdefault(f.name, Counter())[str(f.type)] += 1
+    for path, schema in zip(files, schemas):
+        for f in schema:
+            usual, _ = types[f.name].most_common(1)[0]
+            if str(f.type) != usual:
+                return LakeCorruptError(path, f"column {f.name!r} is {f.type} here but {usual} in the table's other "
+                                              "files (not a file of this table?)")
+    return LakeCorruptError(files[0].parent.parent.parent, "its files' schemas do not combine")
 
 
 def connect(ws: Workspace, settings: Settings):

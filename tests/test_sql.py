@@ -136,6 +136,27 @@ def test_csv_and_json_print_every_row_and_a_cut_answer_says_so(plant):
     assert one_line.returncode == 1 and one_line.stderr.count("\n") == 1 and "Traceback" not in one_line.stderr
 
 
+def test_a_missing_or_foreign_lake_file_is_named_not_a_traceback(plant, tmp_path):
+    """B3/B4: a file the log names but which is gone, and a lake file overwritten by a valid Parquet file of
+    another schema: one error naming the file and `vibra doctor --repair`."""
+    import shutil
+
+    import polars as pl
+
+    ws = tmp_path / "copy"
+    shutil.copytree(plant, ws)
+    files = sorted((ws / "data" / "lake" / "features").rglob("*.parquet"))
+    files[0].unlink()
+    gone = run_vibra("sql", "SELECT count(*) FROM features", cwd=ws)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr and gone.stderr.count("\n") == 1, gone.stderr
+    assert files[0].name in gone.stderr and "doctor --repair" in gone.stderr
+    shutil.copytree(plant / "data" / "lake" / "features", ws / "data" / "lake" / "features", dirs_exist_ok=True)
+    pl.DataFrame({"rms": ["not a number"], "channel": [1]}).write_parquet(files[1])
+    foreign = run_vibra("sql", "SELECT count(*) FROM features", cwd=ws)
+    assert foreign.returncode == 1 and "Traceback" not in foreign.stderr, foreign.stderr[-2000:]
+    assert files[1].name in foreign.stderr and "doctor --repair" in foreign.stderr
+
+
 # -- [lake] uri: the same lake every command reads ---------------------------------------------------------
 
 from test_s3 import _uri, s3  # noqa: E402,F401 - the moto server fixture, shared
