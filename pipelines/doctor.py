@@ -56,28 +56,38 @@ def _doctor_counts(report: dict) -> dict:
             "repaired": sum(f["repaired"] for f in found)}
 
 
-@recorded(lambda kw: "doctor" + (" --repair" if kw.get("repair") else ""), _doctor_counts)
-def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
-    """Every finding (and, with ``repair``, what was repaired); ``ok`` when no error remains."""
+@recorded(lambda kw: "doctor" + (" --repair" if kw.get("repair") else "") + (" --rebuild-log" if kw.get("rebuild_log")
+                                                                               else ""), _doctor_counts)
+def check(ws: Workspace, settings: Settings, *, repair: bool = False, rebuild_log: bool = False) -> dict:
+    """Every finding (and, with ``repair``, what was repaired); ``ok`` when no error remains.
+
+    ``rebuild_log`` lets ``repair`` rebuild a damaged table log where the plan is uncertain (see
+    :mod:`vibra.storage.repair`); without it such a table is left as it is and the finding says what
+    the rebuild would do."""
     from contextlib import nullcontext
 
     catalog.ensure(ws.catalog_path)
     lock = exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest") \
         if repair else nullcontext()
     with lock:
-        findings = _run_checks(ws, repair)
+        findings = _run_checks(ws, repair, rebuild_log)
         errors = [f for f in findings if f.severity == "error" and not f.repaired]
     return {"ok": not errors, "repair": repair, "checked_at": datetime.now(timezone.utc).isoformat(),
             "findings": [asdict(f) for f in findings]}
 
 
-def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
-    findings: list[Finding] = []
+def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[Finding]:
+    findings: list[Finding] = _log_findings(ws, repair, rebuild_log)
+    if any(f.severity == "error" and not f.repaired for f in findings):
+        # every other lake check reads the tables through their logs: they wait for the log's repair
+        return findings + _artifact_findings(ws, repair)
     left = staging.leftovers(ws)
     if left:
         f = Finding("leftover_temporary_files", "warning", len(left),
                     "temporary files, work folders or lake files no commit names, left by runs that were killed; "
-                    "readers never see them, they only take space", "delete them",
+                    "readers never see them, they only take space",
+                    f"delete the temporary files and work folders; move the lake files to {ws.data / QUARANTINE}/ "
+                    "(kept, not deleted)",
                     [str(p) for p in left[:5]])
         if repair:
             staging.clean_leftovers(ws)
@@ -171,6 +181,41 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
     findings += _artifact_findings(ws, repair)
     return findings
+
+
+def _log_findings(ws: Workspace, repair: bool, force: bool) -> list[Finding]:
+    """A finding per table whose transaction log does not read whole; with ``repair``, the log rebuilt from what
+    survives and the data files' footers (:mod:`vibra.storage.repair`) unless that would guess and not ``force``."""
+    from vibra.storage import hourly, remote
+    from vibra.storage import repair as rebuild
+
+    me = lake.writer_id(ws.lake / "features")
+    young = lake.VACUUM_HOURS * 3600 if remote.of(ws.lake) is not None else None
+    out, stale = [], set()
+    for table in lake.tables_in(ws.lake):
+        if table.name == lake.RAW:
+            continue
+        plan = rebuild.plan(table, me, young_s=young)
+        if plan is None:
+            continue
+        what = plan.summary() + f"; the damaged log is kept in {ws.data / QUARANTINE}/{table.name}/"
+        if plan.uncertain:
+            what += ("; UNCERTAIN, so --repair leaves it as it is: " + "; ".join(plan.uncertain[:3])
+                     + " — run `vibra doctor --repair --rebuild-log` to rebuild it anyway (nothing is deleted)")
+        f = Finding("damaged_table_log", "error", len(plan.problems),
+                    f"table {table.name}'s transaction log does not read (a commit or checkpoint deleted, truncated or "
+                    "overwritten); every command reading the table stops and names the entry", what,
+                    plan.problems[:5] + [f"{p}: {why}" for p, why in list(plan.quarantine.items())[:5]])
+        if repair and (force or not plan.uncertain):
+            rebuild.apply(plan, ws.data / QUARANTINE)
+            f.repaired = True
+            if table.name in ("features", "hourly"):  # hourly recomputed from features once both read
+                stale |= {lake.partition_of(p) for p, _ in plan.keep + plan.adopt} | \
+                    {lake.partition_of(p) for p in [*plan.gone, *plan.quarantine]}
+        out.append(f)
+    if stale and all(f.repaired for f in out):
+        hourly.rebuild(ws.lake, stale)
+    return out
 
 
 def _lake_finding(ws: Workspace, damaged: dict[Path, str], repair: bool) -> Finding:

@@ -4,6 +4,8 @@ Only the CLI turns these into exit codes: ``InputError``/``ConfigError`` and
 failed work → 1, ``NotReadyError`` → 3. Anything else keeps its traceback.
 """
 
+import re
+
 
 class VibraError(Exception):
     """Base of every expected vibra failure."""
@@ -56,4 +58,25 @@ class CorruptArtifactError(CorruptError):
 
 
 class LakeCorruptError(CorruptError):
-    """A lake Parquet file that cannot be read (e.g. truncated: no footer)."""
+    """A lake file that cannot be read (truncated: no footer; gone; overwritten since its commit) or a table
+    whose transaction log does not read (a commit or checkpoint missing or damaged). ``path`` is the data
+    file or the log entry; the message names the table and ``vibra doctor --repair``."""
+
+
+_RUST_IO = re.compile(r"os error (\d+)\)|\"errno\":\s*\"?(\d+)|\[Errno (\d+)\]")
+
+
+def os_errno(exc: BaseException | None) -> int | None:
+    """The errno behind a failure, found anywhere in its chain (``__cause__``/``__context__``): an OSError's,
+    or the one delta-rs and Polars ("os error 28"), DuckDB ("errno":"28") or pyarrow ("[Errno 28]") put in the
+    messages of their own exception types. None when no OS error is behind it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno:
+            return exc.errno
+        m = _RUST_IO.search(str(exc))
+        if m:
+            return int(next(g for g in m.groups() if g))
+        exc = exc.__cause__ or exc.__context__
+    return None

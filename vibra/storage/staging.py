@@ -126,9 +126,18 @@ def leftovers(ws: Workspace) -> list[Path]:
 
 
 def clean_leftovers(ws: Workspace) -> None:
-    """Remove every leftover :func:`leftovers` finds."""
+    """Remove every leftover :func:`leftovers` finds: temporary files and work folders are deleted (never
+    whole); lake files no commit names are moved to ``data/.quarantine/`` (kept: a log damaged by hand may
+    be what forgot them)."""
+    from vibra.storage.repair import move_aside
+
     for p in leftovers(ws):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else lake.unlink([p])  # (and its uploaded object)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif TMP_MARK in p.name or not (ws.lake in p.parents and lake.table_dir_of(p) is not None):
+            lake.unlink([p])
+        else:
+            move_aside(p, ws.data / QUARANTINE, ws.lake)
 
 
 def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str]) -> None:
@@ -153,7 +162,10 @@ def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str
         tmp.unlink(missing_ok=True)
         raise
     lake.commit(table_dir, add=[out], remove=files)
-    lake.unlink(files)
+    from vibra.storage.repair import move_aside
+
+    for f in files:  # their kept rows are in the new file; the files are kept aside, never deleted
+        move_aside(f, ws.data / QUARANTINE, ws.lake)
 
 
 def quarantine(ws: Workspace, path: Path) -> Path:
