@@ -81,7 +81,22 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
     if any(f.severity == "error" and not f.repaired for f in findings):
         # every other lake check reads the tables through their logs: they wait for the log's repair
         return findings + _artifact_findings(ws, repair)
-    left = staging.leftovers(ws)
+    ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
+    lost = staging.lost_commits(ws, {r[0] for r in ledger if r[2] == "completed"})
+    if lost:
+        f = Finding("uncommitted_completed_windows", "error", len(lost),
+                    "features files holding windows of recordings the ledger holds as completed, that no commit of the "
+                    "table names: the commit that added them is lost (a log file deleted); readers do not see them",
+                    "commit them back into the table (their Parquet footers and recordings checked first)",
+                    [str(p) for p in lost[:5]])
+        if repair:
+            lake.commit(ws.table("features"), add=lost)
+            from vibra.storage import hourly
+
+            hourly.rebuild(ws.lake, {lake.partition_of(p) for p in lost})
+            f.repaired = True
+        findings.append(f)
+    left = [p for p in staging.leftovers(ws) if p not in set(lost)]
     if left:
         f = Finding("leftover_temporary_files", "warning", len(left),
                     "temporary files, work folders or lake files no commit names, left by runs that were killed; "
@@ -99,7 +114,6 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
         findings.append(_lake_finding(ws, damaged, repair))
     skip = set() if repair else set(damaged)  # repaired: moved aside, so no longer listed
 
-    ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
     completed = {r[0]: r for r in ledger if r[2] == "completed"}
     expired = {r[0] for r in ledger if r[2] == "expired"}
     counts = tables.recording_window_counts(ws, skip)

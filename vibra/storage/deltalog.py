@@ -157,7 +157,8 @@ def read(table_dir: Path) -> LogReport:
     if pointer is not None and pointer.version is not None and not pointer.problem and \
             pointer.version not in checkpoints:
         named = [e for e in report.entries if e.kind == "checkpoint" and e.version == pointer.version]
-        pointer.problem = (f"_last_checkpoint names checkpoint {pointer.version}, which "
+        target = table_dir / LOG_DIR / f"{pointer.version:020d}.checkpoint.parquet"
+        pointer.problem = (f"_last_checkpoint names checkpoint {pointer.version} ({target}), which "
                            + ("does not read" if named else "is missing"))
     readable = set(commits)
     versions = readable | {e.version for e in report.entries if e.kind == "commit"} | set(checkpoints) | \

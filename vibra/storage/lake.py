@@ -686,14 +686,17 @@ def vacuum(table_dir: Path, retention_hours: float = VACUUM_HOURS) -> list[str]:
 
 
 def untracked(table_dir: Path) -> list[Path]:
-    """Files in the table's partition folders that its log does not hold (a writer killed before its commit).
+    """Files in the table's partition folders that its log does not hold (a writer killed before its commit, or
+    a commit file lost).
 
     On object storage only objects older than :data:`VACUUM_HOURS` count: the ingest lock is a local file,
-    so a younger one may be a writer's on another machine, uploaded and about to be committed."""
+    so a younger one may be a writer's on another machine, uploaded and about to be committed. There a
+    folder without a log holds only such uploads (a first ingest killed before its first commit)."""
+    store = remote.of(table_dir)
     if not is_table(table_dir):
-        return []
+        return _on_disk(table_dir, VACUUM_HOURS * 3600) if store is not None and Path(table_dir).name != RAW else []
     held = {p for _, _, p in active(table_dir)}
-    age = VACUUM_HOURS * 3600 if remote.of(table_dir) is not None else None
+    age = VACUUM_HOURS * 3600 if store is not None else None
     return [f for f in _on_disk(table_dir, age) if f not in held]
 
 

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibra.storage import lake
+from vibra.storage import lake, remote
 from vibra.storage.lake import READ_FILES, TMP_MARK, partition_dir, partition_files, reading, sql_literal
 
 if TYPE_CHECKING:
@@ -125,6 +125,27 @@ def leftovers(ws: Workspace) -> list[Path]:
     return sorted(set(out))
 
 
+def lost_commits(ws: Workspace, completed: set[str]) -> list[Path]:
+    """``features`` files no commit names whose every window belongs to a recording the ledger holds as
+    completed: the commit that added them is lost (its log file deleted — the newest commit of a log
+    leaves no gap to see), not a killed writer's (whose recordings the ledger never completed). Files
+    that do not read are left to the leftovers."""
+    import pyarrow.parquet as pq
+
+    table = ws.table("features")
+    out = []
+    for f in lake.untracked(table):
+        if not lake.OWN_FILE.match(f.name):
+            continue
+        try:
+            ids = set(pq.read_table(f, columns=["recording_id"]).column(0).unique().to_pylist())
+        except Exception:  # noqa: BLE001 - damaged, or another schema: not a file to put back
+            continue
+        if ids and ids <= completed:
+            out.append(f)
+    return out
+
+
 def clean_leftovers(ws: Workspace) -> None:
     """Remove every leftover :func:`leftovers` finds: temporary files and work folders are deleted (never
     whole); lake files no commit names are moved to ``data/.quarantine/`` (kept: a log damaged by hand may
@@ -132,6 +153,8 @@ def clean_leftovers(ws: Workspace) -> None:
     from vibra.storage.repair import move_aside
 
     for p in leftovers(ws):
+        if not p.exists() and remote.of(p) is None:
+            continue
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         elif TMP_MARK in p.name or not (ws.lake in p.parents and lake.table_dir_of(p) is not None):
