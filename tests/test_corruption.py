@@ -201,7 +201,7 @@ def test_lake_reading_names_the_file_and_passes_other_errors_through(ws):
         lake.read_frame(files)
     assert caught.value.path == str(files[-1]) and REPAIR_HINT in str(caught.value)
     with pytest.raises(ZeroDivisionError):  # not a damaged-file error: untouched
-        with lake.reading(files):
+        with lake.reading(files[:-1]):
             raise ZeroDivisionError
     with pytest.raises(LakeCorruptError):
         status.run(ws)

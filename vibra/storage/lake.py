@@ -178,7 +178,7 @@ def changed(path: Path) -> str | None:
     except OSError:
         return None  # the reader says why
     if known[0] is not None and size != known[0]:
-        return (f"changed since its commit: {size} bytes, the table's log says {known[0]} (overwritten by another "
+        return damaged(path) or (f"changed since its commit: {size} bytes, the table's log says {known[0]} (overwritten by another "
                 "file?)")
     return None
 
