@@ -136,6 +136,7 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
             f.repaired = True
         findings.append(f)
 
+    counts.pop(None, None)  # rows without a recording id: a file of another schema, named by the damaged-file check
     orphans = sorted(rid for rid in counts if rid not in completed and rid not in expired)
     dups = sorted(rid for rid, (n, distinct) in counts.items() if n > distinct)
     if orphans or dups:
