@@ -96,7 +96,9 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
             hourly.rebuild(ws.lake, {lake.partition_of(p) for p in lost})
             f.repaired = True
         findings.append(f)
-    left = [p for p in staging.leftovers(ws) if p not in set(lost)]
+    foreign, shared = _others(ws)
+    # on a shared store a file no commit names may be another workspace's (a writer of theirs killed): not judged
+    left = [p for p in staging.leftovers(ws, untracked=not shared) if p not in set(lost)]
     if left:
         f = Finding("leftover_temporary_files", "warning", len(left),
                     "temporary files, work folders or lake files no commit names, left by runs that were killed; "
@@ -105,14 +107,22 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
                     "(kept, not deleted)",
                     [str(p) for p in left[:5]])
         if repair:
-            staging.clean_leftovers(ws)
+            staging.clean_leftovers(ws, untracked=not shared)
             f.repaired = True
         findings.append(f)
 
     damaged = tables.damaged_files(ws)
+    theirs = {p: why for p, why in damaged.items() if p in foreign}
+    damaged = {p: why for p, why in damaged.items() if p not in foreign}
     if damaged:
         findings.append(_lake_finding(ws, damaged, repair))
-    skip = set() if repair else set(damaged)  # repaired: moved aside, so no longer listed
+    if theirs:
+        findings.append(Finding("damaged_lake_files_of_other_writers", "warning", len(theirs),
+                                "damaged lake files that another workspace sharing this store committed; "
+                                "its own `vibra doctor --repair` repairs them", "none here (left to their writer)",
+                                [f"{p}: {why}" for p, why in list(theirs.items())[:5]]))
+    # other writers' files are theirs to judge; repaired damaged files are moved aside, so no longer listed
+    skip = set(foreign) | (set(theirs) if repair else set(damaged) | set(theirs))
 
     completed = {r[0]: r for r in ledger if r[2] == "completed"}
     expired = {r[0] for r in ledger if r[2] == "expired"}
@@ -165,7 +175,7 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
             findings.append(f2)
         if repair:
             for part in sorted(affected):  # keep the ledger's recordings, one copy of each window
-                staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired)
+                staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired, exclude=foreign)
             for f in findings:
                 if f.check in ("orphan_windows", "earlier_version_windows", "duplicate_windows"):
                     f.repaired = True
@@ -196,6 +206,25 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
 
     findings += _artifact_findings(ws, repair)
     return findings
+
+
+def _others(ws: Workspace) -> tuple[set[Path], bool]:
+    """The lake files other workspaces committed (on a store several share), and whether any other writer
+    committed to this lake at all. A file whose writer is unknown (adopted by a log rebuild, or written before
+    commits were signed) is this workspace's only while no other writer is seen."""
+    from vibra.storage import deltalog
+
+    me = lake.writer_id(ws.lake / "features")
+    foreign, shared = set(), False
+    for table in lake.tables_in(ws.lake):
+        if table.name == lake.RAW:
+            continue
+        files = deltalog.read(table).files
+        others = {h.writer for h in files.values()} - {"", me, deltalog.UNKNOWN}
+        shared = shared or bool(others)
+        foreign |= {table / rel for rel, h in files.items() if h.writer in others
+                    or (others and h.writer in ("", deltalog.UNKNOWN))}
+    return foreign, shared
 
 
 def _log_findings(ws: Workspace, repair: bool, force: bool) -> list[Finding]:

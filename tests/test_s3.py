@@ -201,3 +201,36 @@ def test_an_unreachable_store_is_one_error_line_blaming_no_file(s3, tmp_path):
         assert len(line) == 1 and "object store" in line[0] and env["VIBRA_LAKE_URI"] in line[0], got.stderr
         assert "Traceback" not in got.stderr or "ingest stopped" in line[0]
     assert status.run(ws)["failed"] == 0  # no file blamed
+
+
+def test_two_workspaces_on_one_store_each_judge_and_repair_only_their_own_windows(s3, tmp_path):
+    """Windows belong to the workspace whose commit added them (its writer id in the commit's metadata): one
+    workspace's doctor never calls the other's windows orphans, and its --repair leaves them alone."""
+    uri = _uri()
+    env = {**s3, "VIBRA_LAKE_URI": uri}
+    homes = []
+    for n, seed in enumerate((7, 8)):  # the same machine names, other recordings: their partitions overlap
+        ws, _ = init_workspace(tmp_path / f"ws{n}")
+        synth.run(tmp_path / f"export{n}", n_equipment=1, days=0.2, seed=seed, start=START, sensor_faults=False,
+                  workspace=ws)
+        run_vibra("ingest", str(tmp_path / f"export{n}"), "--home", str(ws.root), env=env, check=True)
+        homes.append(["--home", str(ws.root)])
+    total = _features_on_store(uri).height
+    assert total == 2 * 30, total  # 5 recordings × 6 windows in each workspace, both in the one table
+    for h in homes:
+        found = json.loads(run_vibra("doctor", "--json", *h, env=env).stdout)
+        assert found["findings"] == [], found  # the other's windows are not orphans
+    fixed = json.loads(run_vibra("doctor", "--repair", "--json", *homes[0], env=env, check=True).stdout)
+    assert fixed["ok"] and fixed["findings"] == []
+    assert _features_on_store(uri).height == total  # not one window of the other workspace removed
+    writers = {json.loads(line)["commitInfo"].get("vibra.writer")
+               for k in _keys(f"{uri}/features/_delta_log") if k.endswith(".json")
+               for line in [_get(k).splitlines()[0]]}
+    assert len(writers - {None}) == 2, writers
+
+
+def _get(key: str) -> str:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    return client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()

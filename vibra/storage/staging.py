@@ -104,8 +104,9 @@ def _running_writer(name: str) -> bool:
     return bool(m and _alive(int(m.group(1))) and int(m.group(1)) != os.getpid())
 
 
-def leftovers(ws: Workspace) -> list[Path]:
-    """Temporary files of writers that are gone, and work folders of killed runs (lake and artifacts)."""
+def leftovers(ws: Workspace, *, untracked: bool = True) -> list[Path]:
+    """Temporary files of writers that are gone, and work folders of killed runs (lake and artifacts), and
+    (with ``untracked``) lake files no commit names."""
     out = []
     for root in (ws.lake, ws.artifacts):
         if not root.exists():
@@ -120,7 +121,7 @@ def leftovers(ws: Workspace) -> list[Path]:
     for work_root in (ws.data / COMPACT_DIR, ws.data / REBUILD_DIR):
         if work_root.exists():
             out += [p for p in work_root.iterdir()]
-    for table in lake.tables_in(ws.lake):  # a writer killed between writing its file and committing it
+    for table in lake.tables_in(ws.lake) if untracked else []:  # a writer killed between its file and its commit
         out += lake.untracked(table)
     return sorted(set(out))
 
@@ -146,13 +147,13 @@ def lost_commits(ws: Workspace, completed: set[str]) -> list[Path]:
     return out
 
 
-def clean_leftovers(ws: Workspace) -> None:
+def clean_leftovers(ws: Workspace, *, untracked: bool = True) -> None:
     """Remove every leftover :func:`leftovers` finds: temporary files and work folders are deleted (never
     whole); lake files no commit names are moved to ``data/.quarantine/`` (kept: a log damaged by hand may
     be what forgot them)."""
     from vibra.storage.repair import move_aside
 
-    for p in leftovers(ws):
+    for p in leftovers(ws, untracked=untracked):
         if not p.exists() and remote.of(p) is None:
             continue
         if p.is_dir():
@@ -163,14 +164,16 @@ def clean_leftovers(ws: Workspace) -> None:
             move_aside(p, ws.data / QUARANTINE, ws.lake)
 
 
-def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str]) -> None:
+def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str], *,
+                 exclude: set[Path] = frozenset()) -> None:
     """Rewrite one partition of ``table`` keeping only rows of ``recording_ids``, one per key (the earliest
-    by the table's time column); one commit replaces the partition's files by the rewritten one."""
+    by the table's time column); one commit replaces the partition's files by the rewritten one. Files in
+    ``exclude`` (another writer's, on a shared store) are neither read nor replaced."""
     import duckdb
 
     table_dir = ws.table(table.name)
     date, eid = part.parent.name.split("=", 1)[1], part.name.split("=", 1)[1]
-    files = partition_files(table_dir, eid, [date])
+    files = [f for f in partition_files(table_dir, eid, [date]) if f not in exclude]
     out = part / f"part-repaired-{uuid.uuid4().hex[:12]}.parquet"
     tmp = lake.temp_path(out)
     try:
