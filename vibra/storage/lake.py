@@ -183,6 +183,7 @@ def changed(path: Path) -> str | None:
     return None
 
 
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
 GONE = "gone: the table's log lists it but the file is not there (deleted by hand, or a partial restore)"
 
 
@@ -216,8 +217,13 @@ def translate(exc: BaseException, *, table: Path | str | None = None,
         return exc
     if remote.failure(exc):
         return StoreError(remote.explain(exc))
-    if type(exc).__name__ == "CommitFailedError" or os_errno(exc) not in (None, errno.ENOENT, errno.EISDIR):
-        return exc  # a commit conflict, or the environment (disk full, read-only, permissions): not damage
+    code = os_errno(exc)
+    if code in DISK_ERRORS:  # the environment (disk full, read-only, permissions): not damage; say where
+        where = table / LOG_DIR if table is not None else (Path(files) if isinstance(files, (str, Path)) else None)
+        return OSError(code, os.strerror(code), str(where)) if where is not None and \
+            not getattr(exc, "filename", None) else exc
+    if type(exc).__name__ == "CommitFailedError" or code not in (None, errno.ENOENT, errno.EISDIR):
+        return exc  # a commit conflict, or another OS failure: not damage
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
     if isinstance(files, (str, Path)):
         table, files = Path(files), None
@@ -730,11 +736,27 @@ def _write_file(df, final: Path) -> Path:
     try:
         df.write_parquet(tmp, compression="zstd", statistics=True)
         replace_into(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _raise_full(exc, final)
         raise
     push(final)  # on object storage: uploaded now, invisible until a commit names it
     return final
+
+
+def _raise_full(exc: BaseException, final: Path) -> None:
+    """Polars reports a write cut short by a full disk as a damaged file ("Invalid thrift: transport error"):
+    when the target's file system has (almost) no space left, say so, naming the file."""
+    from vibra.errors import os_errno
+
+    if not isinstance(exc, Exception) or os_errno(exc) is not None:
+        return
+    try:
+        st = os.statvfs(final.parent)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < 1 << 20:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from exc
 
 
 def write_partitioned(df, table_dir: Path, name: str, time_column: str = "window_start") -> list[tuple[str, str]]:
