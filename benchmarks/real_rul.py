@@ -141,7 +141,7 @@ def evaluate(life: health.Life, indicator: health.Indicator, library: rul.Librar
         prior = library.prior.predict(rul.LifeHI("x", t, h))
         per_model = {k: v["p50_s"] for k, v in est.details.get("models", {}).items()}
         out.append(Point(life.name, f, float(t[-1]), true, est.details.get("onset_s") is not None, est.model,
-                         est.p10_s, est.p50_s, est.p90_s, rul.phm_accuracy(true, est.p50_s),
+                         est.p10_s, est.planning_s, est.p90_s, rul.phm_accuracy(true, est.planning_s),
                          est.p10_s <= true <= est.p90_s, mean_rul, rul.phm_accuracy(true, max(mean_rul, 0.0)),
                          prior.p50_s, rul.phm_accuracy(true, prior.p50_s), per_model, est.details.get("onset_s"),
                          1.0 - library.prior.survival(float(t[-1]) + rul.LATE_LIMIT * true)
@@ -244,9 +244,9 @@ def _choice(c: dict) -> str:
     if not c.get("tuned"):
         return f"{c['model']} (untuned)"
     if c["model"] == "life_fraction":
-        what = f"life fraction per {c['scale']}, kernel {tuple(c['bandwidth'])}, quantile {c['point_level']:.2f}"
+        what = f"life fraction per {c['scale']}, kernel {tuple(c['bandwidth'])}"
     else:
-        what = f"{c['model']} (slope-prior width {c['flat']:g}, P50 × {c['shrink']:g})"
+        what = f"{c['model']} (slope-prior width {c['flat']:g})"
     span = f", HI smoothing {c['smooth_points']} points" if "smooth_points" in c else ""
     return f"{what}, widening ×{c['widen']:g}{span} (inner score {c['score']:.3f}, {c['late_near_end']} late)"
 

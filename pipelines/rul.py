@@ -175,11 +175,11 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         # basis: a model's answer after onset, or the survival prior (not a prediction of this machine)
         entry = {**row, "status": status, "model": est.model, "basis": est.basis,
                  "text": rulmod.rul_text(est.p10_s, est.p50_s, est.p90_s, est.basis),
-                 "p10_s": est.p10_s, "p50_s": est.p50_s,
-                 "p90_s": est.p90_s, "threshold": est.threshold, "threshold_source": est.threshold_source,
+                 "p10_s": est.p10_s, "p50_s": est.p50_s, "p90_s": est.p90_s, "planning_s": est.planning_s,
+                 "threshold": est.threshold, "threshold_source": est.threshold_source,
                  "reason": est.reason, "onset_s": onset,
                  "indicator": indicator.name if indicator else None,
-                 "models": {k: {q: v[q] for q in ("p10_s", "p50_s", "p90_s")}
+                 "models": {k: {q: v[q] for q in ("p10_s", "p50_s", "p90_s", "planning_s")}
                             for k, v in est.details.get("models", {}).items()}}
         if hi is not None:
             step = max(1, hi.shape[0] // HISTORY_POINTS)
@@ -187,11 +187,12 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                                 "hi": np.round(hi[::step], 4).tolist()}
         result.machines.append(entry)
         rows.append({k: entry.get(k) for k in ("equipment_id", "status", "model", "p10_s", "p50_s", "p90_s",
-                                              "threshold", "elapsed_s", "onset_s", "indicator", "reason")})
+                                              "planning_s", "threshold", "elapsed_s", "onset_s", "indicator", "reason")})
     tick(len(wanted), len(wanted), "")
     result.duration_s = time.perf_counter() - started
     table = pl.DataFrame(rows, schema={"equipment_id": pl.String, "status": pl.String, "model": pl.String,
                                        "p10_s": pl.Float64, "p50_s": pl.Float64, "p90_s": pl.Float64,
+                                       "planning_s": pl.Float64,
                                        "threshold": pl.Float64, "elapsed_s": pl.Float64, "onset_s": pl.Float64,
                                        "indicator": pl.String, "reason": pl.String})
     manifest = {"version": version, "generated_at": now.isoformat(), "vibra_version": __version__,

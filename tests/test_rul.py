@@ -40,6 +40,53 @@ def test_phm_accuracy_refuses_a_zero_true_rul():
         rul.phm_accuracy(0.0, 10.0)
 
 
+# -- the planning answer: the expected-score optimum ---------------------------------------------
+
+def test_planning_point_of_a_point_mass_is_that_point():
+    assert rul.planning_point([1234.0]) == pytest.approx(1234.0)
+    assert rul.planning_point(np.full(50, 777.0)) == pytest.approx(777.0)
+
+
+@pytest.mark.parametrize("p_short,want", [(0.45, 1000.0), (0.55, 100.0)])
+def test_planning_point_of_a_two_point_distribution(p_short, want):
+    """RUL 100 s with probability p, else 1,000 s. Answering 100 scores p + (1 − p)·0.5^(5·0.9) (early by
+    90 % on the long one), answering 1,000 scores (1 − p) + p·0.5^(20·9) ≈ 1 − p: 1,000 wins iff
+    p < (1 − 0.5^4.5) / (2 − 0.5^4.5) = 0.4887."""
+    got = rul.planning_point([100.0, 1000.0], [p_short, 1 - p_short])
+    assert got == want
+    assert rul.expected_accuracy(got, [100.0, 1000.0], [p_short, 1 - p_short]) == pytest.approx(
+        max(p_short + (1 - p_short) * 0.5 ** 4.5, (1 - p_short) + p_short * 0.5 ** 180))
+
+
+def test_planning_point_of_a_uniform_distribution_matches_the_integral():
+    """RUL uniform on [1,000, 3,000] s: the optimum of E[A(r)] = ∫ A(r, s) ds / 2,000, found by quadrature on
+    a fine grid, is below the median (late answers cost 4× early ones) and the planning point finds it."""
+    from scipy.integrate import quad
+
+    def expected(r):
+        return quad(lambda x: rul.phm_accuracy(x, r), 1000.0, 3000.0, points=[r])[0] / 2000.0
+
+    grid = np.linspace(1000.0, 3000.0, 2001)
+    want = grid[int(np.argmax([expected(r) for r in grid]))]
+    got = rul.planning_point(1000.0 + 2000.0 * (np.arange(4000) + 0.5) / 4000)  # the uniform's quantiles
+    assert got == pytest.approx(want, rel=0.01)
+    assert want < 2000.0 - 100.0  # clearly below the median
+    assert expected(got) >= expected(want) - 1e-3
+
+
+def test_every_estimate_carries_its_median_and_planning_answer():
+    """Weighted or not, a distribution's answer is the best draw for E[A]; P50 stays the median."""
+    rng = np.random.default_rng(1)
+    d = rng.lognormal(np.log(5000.0), 0.6, 3000)
+    e = rul.from_draws("x", d)
+    assert e.p50_s == pytest.approx(np.median(d), rel=0.01)
+    assert e.planning_s < e.p50_s
+    grid = np.quantile(d, np.linspace(0.01, 0.99, 99))
+    best = max(grid, key=lambda r: rul.expected_accuracy(r, d))
+    assert rul.expected_accuracy(e.planning_s, d) >= rul.expected_accuracy(best, d) - 2e-3
+    assert "draws_s" not in e.as_dict() and e.as_dict()["planning_s"] == e.planning_s
+
+
 # -- survival prior -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -179,7 +226,7 @@ def test_life_fraction_recovers_the_remaining_life_of_lives_alike_in_fraction():
         t, h = new.times_s[:cut], new.hi[:cut]
         est = model.predict(rul.LifeHI("x", t, h, None, True, rul.onset_time(t, h, P)))
         true = new.length_s - t[-1]
-        assert est.details["median_s"] == pytest.approx(true, rel=0.15)
+        assert est.p50_s == pytest.approx(true, rel=0.15)  # P50 is the median of the predictive distribution
         assert est.p10_s <= true <= est.p90_s
 
 

@@ -28,20 +28,21 @@ threshold it used (if any). Time is seconds since the life started.
   log-normal kernel so that five lives still give an interval.
 * :class:`LifeFraction` — the remaining life as a multiple of the time already run, from the
   library's lives at comparable HI and onset share (similarity in life fraction, free of the
-  time scale); its answer is a low quantile on purpose.
+  time scale).
 * :func:`tune` — nested model choice: leave-one-life-out over the library picks the model and its
-  settings (life-fraction kernel and quantile level; the other models' slope-prior width and an
-  early-on-purpose factor on their P50) with the fewest answers > 50 % late in the last 20 % of a
-  life, then the best PHM 2012 score, and widens its P10–P90 by a split-conformal rule over lives.
+  settings (life-fraction kernel and scale; the slope-prior width) whose planning answers have the
+  fewest > 50 % late in the last 20 % of a life, then the best PHM 2012 score, each candidate's
+  distribution widened by a split-conformal rule over lives.
 * :func:`fit_lives` — from raw lives: the HI (and its smoothing span, one of :data:`SMOOTH_SPANS`)
   and the fitted library, the span chosen by the same leave-one-life-out figures as the model.
 * :func:`estimate` — the chosen model and why: the survival prior before onset (or with too
   small a library), else the model :func:`tune` chose for this library. Its ``basis`` says which
   (:data:`BASES`), and :func:`rul_text` shows a prior as a prior, never as a bare RUL.
 
-The answer called P50 is the chosen point, deliberately early where the tuning said so (the
-PHM 2012 score punishes a late answer four times an early one); the model's own median is in
-``details``.
+Every model gives a predictive distribution of the RUL (draws and weights). P10 / P50 / P90 are its
+quantiles — P50 is the median, named as such — and ``planning_s`` is the answer that maximises the expected
+PHM 2012 accuracy under it (:func:`planning_point`): earlier than the median, because the score punishes a
+late answer four times an early one.
 
 Pure: arrays in, dataclasses out; no files.
 """
@@ -58,7 +59,6 @@ from vibra.prognostics.health import HIParams, Indicator, Life, end_value, onset
 
 QUANTILES = (0.1, 0.5, 0.9)
 MIN_LIVES = 3  # fewer failed lives than this: the library is too small to trust
-SHRINKS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)  # the other models' point: their P50 × one of these (tuned)
 FLATS = (1.0, 10.0, 100.0)  # the slope prior's SD in units of the fastest onset-to-failure rate of the library:
 # chosen among these per library by leave-one-life-out (:func:`tune`), never on the machine being estimated
 
@@ -88,8 +88,15 @@ PRIOR_WHY = {"prior_no_onset": "no onset yet", "prior_small_library": "library t
 
 @dataclass
 class Estimate:
-    """P10 / P50 / P90 of the remaining life (s), the model that gave it, the threshold used, and its
-    ``basis`` (one of :data:`BASES`)."""
+    """P10 / P50 / P90 of the remaining life (s) — quantiles of the model's predictive distribution, P50
+    its median —, the planning answer ``planning_s`` (the point that maximises the expected PHM 2012
+    accuracy under that distribution: :func:`planning_point`; earlier than the median, because a late
+    answer costs four times an early one), the model that gave it, the threshold used, and its ``basis``
+    (one of :data:`BASES`).
+
+    ``draws_s`` / ``draw_weights`` hold the predictive distribution itself (samples of the RUL in s and
+    their weights); they are not part of :meth:`as_dict`.
+    """
 
     model: str
     p10_s: float
@@ -100,9 +107,14 @@ class Estimate:
     reason: str = ""
     details: dict = field(default_factory=dict)
     basis: str = "model"
+    planning_s: float = math.nan
+    draws_s: np.ndarray | None = field(default=None, repr=False, compare=False)
+    draw_weights: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(replace(self, draws_s=None, draw_weights=None))
+        out.pop("draws_s"), out.pop("draw_weights")
+        return out
 
 
 def rul_text(p10_s: float, p50_s: float, p90_s: float, basis: str = "model") -> str:
@@ -130,6 +142,76 @@ def phm_accuracy(true_rul: float, predicted_rul: float) -> float:
     if er <= 0:
         return float(math.exp(-math.log(0.5) * er / 5.0))
     return float(math.exp(math.log(0.5) * er / 20.0))
+
+
+def phm_accuracies(true_rul, predicted_rul) -> np.ndarray:
+    """:func:`phm_accuracy` over arrays (broadcast); ``true_rul`` > 0."""
+    true = np.asarray(true_rul, dtype=float)
+    er = 100.0 * (true - np.asarray(predicted_rul, dtype=float)) / true
+    # one exponent, always ≤ 0 (late: ln 2·Er/5 with Er ≤ 0; early: −ln 2·Er/20), so nothing overflows
+    return np.exp(np.where(er <= 0, math.log(2.0) * er / 5.0, -math.log(2.0) * er / 20.0))
+
+
+#: the predictive distribution is reduced to this many equally weighted quantiles before the planning search
+PLANNING_POINTS = 400
+MIN_RUL_S = 1e-3  # a drawn RUL of 0 (failure now) is taken as this, so the relative error stays defined
+
+
+def _reduced(draws, weights=None, n: int = PLANNING_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(values, weights summing to 1) of a weighted sample; more than ``n`` values become ``n`` quantiles."""
+    d = np.maximum(np.asarray(draws, dtype=float).ravel(), MIN_RUL_S)
+    w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=float).ravel()
+    ok = np.isfinite(d) & np.isfinite(w) & (w > 0)
+    d, w = d[ok], w[ok]
+    if d.size == 0:
+        raise InputError("planning answer: the predictive distribution has no finite draw with a positive weight")
+    if d.size > n:
+        d, w = _weighted_quantiles(d, w, (np.arange(n) + 0.5) / n), np.ones(n)
+    return d, w / w.sum()
+
+
+def expected_accuracy(r: float, draws, weights=None) -> float:
+    """E[A(r, RUL)]: the PHM 2012 accuracy of the answer ``r`` averaged over the predictive distribution."""
+    d, w = _reduced(draws, weights, n=10 ** 9)
+    return float(phm_accuracies(d, r) @ w)
+
+
+def planning_point(draws, weights=None) -> float:
+    """The answer ``r`` that maximises E[A(r, RUL)] under the predictive distribution (draws of the RUL in s,
+    optionally weighted).
+
+    Exact over the draws: between two neighbouring draws every term ``A(r, s)`` is the exponential of a
+    linear function of ``r`` (convex), so their weighted sum is convex there and its maximum lies on a
+    draw; below the smallest draw every term rises with ``r``, above the largest every term falls. A
+    sample of more than :data:`PLANNING_POINTS` values is first reduced to that many quantiles. A point mass
+    answers itself; a wide distribution answers below its median (late costs 4× early).
+    """
+    d, w = _reduced(draws, weights)
+    candidates = np.unique(d)
+    expected = phm_accuracies(d[None, :], candidates[:, None]) @ w
+    return float(candidates[int(np.argmax(expected))])
+
+
+def widen_draws(draws, widen: float, weights=None) -> np.ndarray:
+    """The draws moved away from their (weighted) median by ``widen`` on the log scale: the interval
+    calibration (:func:`tune`) applied to the whole distribution, so the planning answer sees it too."""
+    d = np.maximum(np.asarray(draws, dtype=float), MIN_RUL_S)
+    if widen == 1.0:
+        return d
+    w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=float)
+    m = math.log(float(_weighted_quantiles(d, w, [0.5])[0]))
+    return np.exp(m + widen * (np.log(d) - m))
+
+
+def from_draws(model: str, draws, weights=None, *, widen: float = 1.0, **kw) -> Estimate:
+    """An :class:`Estimate` from a predictive distribution: P10 / P50 / P90 its quantiles, ``planning_s`` its
+    expected-score optimum (:func:`planning_point`), the draws kept; widened about its median by ``widen``."""
+    d = np.asarray(draws, dtype=float).ravel()
+    w = None if weights is None else np.asarray(weights, dtype=float).ravel()
+    if widen != 1.0:
+        d = widen_draws(d, widen, w)
+    p10, p50, p90 = _quantiles(d, w)
+    return Estimate(model, p10, p50, p90, planning_s=planning_point(d, w), draws_s=d, draw_weights=w, **kw)
 
 
 def _quantiles(samples: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float, float]:
@@ -182,11 +264,15 @@ class WeibullPrior:
 
     def predict(self, current: LifeHI) -> Estimate:
         elapsed = float(current.times_s[-1])
-        p10, p50, p90 = (self.rul_quantile(elapsed, q) for q in QUANTILES)
-        return Estimate(self.name, p10, p50, p90, None, "none: lifetimes only",
-                        f"Weibull over {self.n_lives_} lives (shape {self.shape_:.2f}, scale {self.scale_s_:.0f} s), "
-                        f"conditioned on {elapsed:.0f} s survived",
-                        {"shape": self.shape_, "scale_s": self.scale_s_}, basis="prior_no_onset")
+        levels = (np.arange(PLANNING_POINTS) + 0.5) / PLANNING_POINTS
+        draws = np.array([self.rul_quantile(elapsed, q) for q in levels])
+        e = from_draws(self.name, draws, threshold=None, threshold_source="none: lifetimes only",
+                       reason=f"Weibull over {self.n_lives_} lives (shape {self.shape_:.2f}, scale {self.scale_s_:.0f} s), "
+                              f"conditioned on {elapsed:.0f} s survived",
+                       details={"shape": self.shape_, "scale_s": self.scale_s_}, basis="prior_no_onset")
+        # the quantiles exactly, not interpolated between draws
+        e.p10_s, e.p50_s, e.p90_s = (self.rul_quantile(elapsed, q) for q in QUANTILES)
+        return e
 
 
 # -- exponential degradation, Bayesian ---------------------------------------------------------
@@ -304,15 +390,15 @@ class ExpDegradation:
             cross = (thr - draws[:, 0]) / draws[:, 1]
         rul = np.where(draws[:, 1] > 0, cross - now, cap)
         rul = np.clip(np.nan_to_num(rul, nan=cap), 0.0, cap)
-        p10, p50, p90 = _quantiles(rul)
         # usable only when the HI is rising (P(β > 0) ≥ min_p_rising): a flat HI says nothing about when
         # it will reach the threshold, and the capped answer would be a late warning
-        return Estimate(self.name, p10, p50, p90, self.threshold_hi,
-                        f"HI at failure over {self.n_lives_} lives: {self.threshold_hi:.3f} "
-                        f"(ln(e^HI − 1) = {self.threshold_:.3f} ± {self.threshold_sd_:.3f})",
-                        f"ln(e^HI − 1) = ln θ + β·τ, posterior β = {mean[1]:.3g}/s from {tau.size} points since onset",
-                        {"posterior_mean": mean.tolist(), "p_rising": float((draws[:, 1] > 0).mean()),
-                         "usable": bool((draws[:, 1] > 0).mean() >= self.min_p_rising and p50 < cap)})
+        e = from_draws(self.name, rul, threshold=self.threshold_hi,
+                       threshold_source=f"HI at failure over {self.n_lives_} lives: {self.threshold_hi:.3f} "
+                                        f"(ln(e^HI − 1) = {self.threshold_:.3f} ± {self.threshold_sd_:.3f})",
+                       reason=f"ln(e^HI − 1) = ln θ + β·τ, posterior β = {mean[1]:.3g}/s from {tau.size} points since onset")
+        e.details = {"posterior_mean": mean.tolist(), "p_rising": float((draws[:, 1] > 0).mean()),
+                     "usable": bool((draws[:, 1] > 0).mean() >= self.min_p_rising and e.p50_s < cap)}
+        return e
 
 
 # -- similarity --------------------------------------------------------------------------------
@@ -376,20 +462,19 @@ class Similarity:
         # each life's RUL spread by a log-normal kernel: samples = rul · exp(spread · z)
         z = np.array([-1.2816, -0.5244, 0.0, 0.5244, 1.2816])  # normal deciles 10/30/50/70/90
         samples = (np.maximum(rul, 1.0)[:, None] * np.exp(self.spread_log * z)[None, :]).ravel()
-        p10, p50, p90 = _quantiles(samples, np.repeat(w, z.size))
-        return Estimate(self.name, p10, p50, p90, self.threshold_, "mean HI at failure of the library (for reference)",
-                        f"the last {-rel_t[0]:.0f} s ({rel_t.size} points) of HI matched against {len(rul)} lives",
-                        {"lives": [{"name": life.name, "distance": float(dd), "rul_s": float(r), "weight": float(ww)}
-                                   for life, dd, r, ww in zip([x for x, f in zip(self.library_, finite) if f],
-                                                              d, rul, w / w.sum())]})
+        return from_draws(self.name, samples, np.repeat(w, z.size), threshold=self.threshold_,
+                          threshold_source="mean HI at failure of the library (for reference)",
+                          reason=f"the last {-rel_t[0]:.0f} s ({rel_t.size} points) of HI matched against {len(rul)} lives",
+                          details={"lives": [{"name": life.name, "distance": float(dd), "rul_s": float(r),
+                                              "weight": float(ww)}
+                                             for life, dd, r, ww in zip([x for x, f in zip(self.library_, finite) if f],
+                                                                        d, rul, w / w.sum())]})
 
 
 # -- life fraction (similarity in life fraction), tuned inside the library ----------------------
 
-#: PHM 2012 accuracy is asymmetric, so the answer is not the median: the quantile level of the point
-#: estimate, the HI kernel's width and the interval's widening are chosen by leave-one-life-out over
-#: the library itself (nested: never on the machine being scored). These are the grids searched.
-POINT_LEVELS = tuple(float(round(q, 2)) for q in np.arange(0.05, 0.951, 0.05))
+#: The HI kernel's width, the scale and the interval's widening are chosen by leave-one-life-out over the
+#: library itself (nested: never on the machine being scored). These are the grids searched.
 # kernel widths (HI in ln units, ln(time since onset / elapsed)); None: that feature is not used
 BANDWIDTHS = tuple((bh, bu) for bh in (None, 0.5) for bu in (None, 1.0, 0.5))
 SCALES = ("elapsed", "onset")  # ρ = RUL / elapsed time, or RUL / time since onset
@@ -425,26 +510,20 @@ class LifeFraction:
     its HI ``h`` and its onset share ``u = ln(time since onset / elapsed)``. For a machine at elapsed
     ``t`` the distribution of ``ln ρ`` is the library's, each life with the same total weight and each
     point weighted by a Gaussian kernel on ``h`` and on ``u`` (``bandwidth`` = (width on h, width on
-    u); None: that feature unused); ``RUL = t·ρ``. The onset share tells a machine just past a late
-    onset (u ≪ 0: a short final stage) from one long past an early one (u ≈ 0: a long plateau). Life
-    fraction is free of the time scale, so lives of hours (FEMTO) and of days (IMS) inform each other,
-    and of the operating condition as far as the life's shape is.
-
-    The point answer (reported as P50) is the ``point_level`` quantile, not the median: a late answer
-    costs four times an early one. P10 / P90 are the 10 / 90 % quantiles, widened on the log scale
-    about the median by ``widen``.
+    u); None: that feature unused); ``RUL = t·ρ`` (``scale="onset"``: ρ is a multiple of the time since
+    onset instead). The onset share tells a machine just past a late onset (u ≪ 0: a short final stage)
+    from one long past an early one (u ≈ 0: a long plateau). Life fraction is free of the time scale, so
+    lives of hours (FEMTO) and of days (IMS) inform each other, and of the operating condition as far as
+    the life's shape is. The predictive distribution is that weighted sample.
     """
 
     name = "life_fraction"
 
-    def __init__(self, params: HIParams, *, point_level: float = 0.5,
-                 bandwidth: tuple[float | None, float | None] | None = None, widen: float = 1.0,
+    def __init__(self, params: HIParams, *, bandwidth: tuple[float | None, float | None] | None = None,
                  scale: str = "elapsed"):
         self.scale = scale
         self.params = params
-        self.point_level = point_level
         self.bandwidth = bandwidth
-        self.widen = widen
         self.tuning_: dict = {"tuned": False}
 
     def fit(self, library: list[LifeHI]) -> "LifeFraction":
@@ -469,15 +548,14 @@ class LifeFraction:
         self.lives_ = names
         return self
 
-    def log_rho_quantiles(self, h_now: float, u_now: float, levels) -> np.ndarray:
-        """Quantiles of ln ρ at ``levels`` for a machine with HI ``h_now`` and onset share ``u_now``."""
+    def weights(self, h_now: float, u_now: float) -> np.ndarray:
+        """The weight of every library point of ln ρ for a machine with HI ``h_now`` and onset share ``u_now``."""
         w = self.w_
         z2 = np.zeros_like(w)
         for bw, x, now in zip(self.bandwidth or (None, None), (self.h_, self.u_), (h_now, u_now)):
             if bw is not None and np.isfinite(now):
                 z2 = z2 + ((x - now) / bw) ** 2
-        w = w * np.exp(-0.5 * (z2 - z2.min()))  # shifted: a machine beyond the library's range keeps its nearest
-        return _weighted_quantiles(self.log_rho_, w, levels)
+        return w * np.exp(-0.5 * (z2 - z2.min()))  # shifted: a machine beyond the library's range keeps its nearest
 
     def _base(self, t: np.ndarray | float, onset_s: float | None):
         """The time ρ is a multiple of: the elapsed time, or (``scale="onset"``) the time since onset,
@@ -487,30 +565,25 @@ class LifeFraction:
             return t
         return np.maximum(t - onset_s, 0.01 * t)
 
-    def _answer(self, elapsed: float, q: np.ndarray) -> tuple[float, float, float, float]:
-        """(P10, point, P90, median) in s from the quantiles at (0.1, point_level, 0.9, 0.5) of ln ρ."""
-        lo, pt, hi, med = q
-        lo, hi = med - self.widen * (med - lo), med + self.widen * (hi - med)
-        p10, p50, p90 = (elapsed * math.exp(x) for x in (lo, pt, hi))
-        return min(p10, p50), p50, max(p90, p50), elapsed * math.exp(med)
+    def draws(self, elapsed: float, h_now: float, onset_s: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """(RUL draws in s, weights) for a machine at ``elapsed`` s with HI ``h_now``."""
+        u_now = float(_onset_share(np.array([elapsed]), onset_s if onset_s is not None else elapsed)[0])
+        return float(self._base(elapsed, onset_s)) * np.exp(self.log_rho_), self.weights(h_now, u_now)
 
     def predict(self, current: LifeHI) -> Estimate:
         elapsed = float(current.times_s[-1])
         finite = current.hi[np.isfinite(current.hi)]
         h_now = float(finite[-1]) if finite.size else math.nan
-        onset = current.onset_s if current.onset_s is not None else elapsed
-        u_now = float(_onset_share(np.array([elapsed]), onset)[0])
-        q = self.log_rho_quantiles(h_now, u_now, (0.1, self.point_level, 0.9, 0.5))
-        p10, p50, p90, median = self._answer(float(self._base(elapsed, current.onset_s)), q)
+        d, w = self.draws(elapsed, h_now, current.onset_s)
         bh, bu = self.bandwidth or (None, None)
         kernel = ", ".join(([f"HI kernel width {bh}"] if bh else []) + ([f"onset-share kernel width {bu}"] if bu else [])
                            ) or "all post-onset points alike"
-        return Estimate(self.name, p10, p50, p90, None, "none: remaining life as a multiple of the time run",
-                        f"RUL = elapsed × (remaining / elapsed) of {len(self.lives_)} library lives after their onset "
-                        f"({kernel}); the answer is their {100 * self.point_level:.0f} % quantile (late answers cost "
-                        f"more), the interval widened ×{self.widen:g}",
-                        {"median_s": median, "point_level": self.point_level, "bandwidth": self.bandwidth,
-                         "widen": self.widen, "tuning": self.tuning_})
+        return from_draws(self.name, d, w, threshold=None,
+                          threshold_source="none: remaining life as a multiple of the time run",
+                          reason=f"RUL = {'elapsed' if self.scale == 'elapsed' else 'time since onset'} × "
+                                 f"(remaining / that time) of {len(self.lives_)} library lives after their onset "
+                                 f"({kernel})",
+                          details={"bandwidth": self.bandwidth, "scale": self.scale, "tuning": self.tuning_})
 
 
 def _onset_share(t: np.ndarray, onset_s: float) -> np.ndarray:
@@ -535,16 +608,10 @@ def _eval_points(life: LifeHI, params: HIParams) -> list[int]:
     return sorted(i for i in idx if k <= i <= last)
 
 
-def _widened(p10: float, p50: float, p90: float, widen: float) -> tuple[float, float, float]:
-    """P10 / P90 moved away from P50 by the factor ``widen`` on the log scale."""
-    lo, mid, hi = (math.log(max(x, 1e-3)) for x in (p10, p50, p90))
-    return min(math.exp(mid - widen * (mid - lo)), p50), p50, max(math.exp(mid + widen * (hi - mid)), p50)
-
-
 def _answer_of(choice: dict, lf: Estimate | None, sim: Estimate | None, deg: Estimate | None) -> Estimate | None:
     """The estimate a model choice gives (before widening): ``life_fraction``; ``similarity``;
-    ``exp_degradation`` (similarity when the HI is not rising); ``combined``: the earliest P10 and P50
-    and the latest P90 of similarity and (when usable) exponential degradation."""
+    ``exp_degradation`` (similarity when the HI is not rising); ``combined``: the equal mixture of the
+    predictive distributions of similarity and (when usable) exponential degradation."""
     usable_deg = deg if deg is not None and deg.details.get("usable", True) else None
     kind = choice["model"]
     if kind == "life_fraction":
@@ -554,10 +621,48 @@ def _answer_of(choice: dict, lf: Estimate | None, sim: Estimate | None, deg: Est
     if kind == "exp_degradation":
         return usable_deg
     found = [e for e in (sim, usable_deg) if e is not None]
-    if not found:
-        return None
-    return Estimate("combined" if len(found) > 1 else found[0].model, min(e.p10_s for e in found),
-                    min(e.p50_s for e in found), max(e.p90_s for e in found))
+    if len(found) < 2:
+        return found[0] if found else None
+    parts = [_reduced(e.draws_s, e.draw_weights) for e in found]
+    return from_draws("combined", np.concatenate([d for d, _ in parts]), np.concatenate([w for _, w in parts]))
+
+
+def _widen_quantiles(q: tuple[float, float, float], widen: float) -> tuple[float, float]:
+    """(P10, P90) of a distribution with quantiles ``q`` = (P10, P50, P90) once widened by ``widen`` about its
+    median on the log scale (:func:`widen_draws` is monotone, so quantiles map to quantiles)."""
+    lo, mid, hi = (math.log(max(x, MIN_RUL_S)) for x in q)
+    return math.exp(mid - widen * (mid - lo)), math.exp(mid + widen * (hi - mid))
+
+
+def _conformal_widening(per_life: list[list[tuple]]) -> float:
+    """Split-conformal over lives (the exchangeable units): each held-out life needs the smallest factor in
+    :data:`WIDENINGS` whose P10–P90 covers :data:`TARGET_COVERAGE` of its points; the library's factor is
+    the ⌈(n + 1)·0.8⌉-th smallest of the n lives' needs. Rows: (true RUL, near end, (P10, P50, P90), draws)."""
+    need = []
+    for rows in per_life:
+        ok = [wf for wf in WIDENINGS
+              if np.mean([lo <= true <= hi for true, _, q, _ in rows for lo, hi in [_widen_quantiles(q, wf)]])
+              >= TARGET_COVERAGE]
+        need.append(ok[0] if ok else WIDENINGS[-1])
+    rank = min(len(need), math.ceil((len(need) + 1) * TARGET_COVERAGE))
+    return sorted(need)[rank - 1]
+
+
+def _candidates_at(held: LifeHI, i: int, lfs: dict, sim, degs: dict) -> dict[tuple, Estimate | tuple]:
+    """Every candidate's predictive distribution for ``held`` truncated after point ``i``: life fraction as
+    (draws, weights), the others as an :class:`Estimate`."""
+    t = float(held.times_s[i])
+    cur = LifeHI(held.name, held.times_s[: i + 1], held.hi[: i + 1], None, True, held.onset_s)
+    out: dict[tuple, Estimate | tuple] = {}
+    for key, lf in lfs.items():
+        out[("life_fraction", key)] = lf.draws(t, float(held.hi[i]), held.onset_s)
+    se = sim.predict(cur) if sim is not None else None
+    out[("similarity", None)] = se
+    for flat, deg in degs.items():
+        de = deg.predict(cur) if deg is not None else None
+        for kind in ("exp_degradation", "combined"):
+            out[(kind, flat)] = _answer_of({"model": kind}, None, se, de)
+    return out
 
 
 def tune(lives: list[LifeHI], params: HIParams) -> dict:
@@ -566,22 +671,19 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
 
     For each held-out failed life with an onset, every candidate is fitted on the other lives and asked
     at the points of :func:`_eval_points` (the design of the benchmark's truncation points). Candidates:
-    life fraction for every scale in :data:`SCALES`, kernel in :data:`BANDWIDTHS` and point level in
-    :data:`POINT_LEVELS`; similarity; exponential degradation and the similarity + degradation
-    combination for every slope-prior width in :data:`FLATS`; the last three with their P50 times each
-    factor in :data:`SHRINKS` as the point. The winner has the fewest answers more than 50 % late in the
-    last 20 % of a life, then the best mean PHM 2012 accuracy (each held-out life weighs the same). Its
-    interval is then widened by a split-conformal rule over lives, the exchangeable units: each held-out
-    life needs the smallest factor in :data:`WIDENINGS` whose P10–P90 covers :data:`TARGET_COVERAGE` of
-    its points, and the library's factor is the ⌈(n + 1)·0.8⌉-th smallest of the n lives' needs. Fewer
-    than three such lives: the combination, unwidened, said so (``tuned`` False).
+    life fraction for every scale in :data:`SCALES` and kernel in :data:`BANDWIDTHS`; similarity;
+    exponential degradation and the similarity + degradation mixture for every slope-prior width in
+    :data:`FLATS`. Each candidate's interval is widened by a split-conformal rule over lives
+    (:func:`_conformal_widening`) and its answer is the planning point of the widened distribution
+    (:func:`planning_point`); the winner has the fewest answers more than 50 % late in the last 20 % of a
+    life, then the best mean PHM 2012 accuracy (each held-out life weighs the same). Fewer than three
+    such lives: the mixture, unwidened, said so (``tuned`` False).
     """
     usable = [life for life in lives if life.failed and life.length_s and _eval_points(life, params)]
     if len(usable) < 3:
         return {"tuned": False, "model": "combined", "flat": 10.0, "widen": 1.0,
                 "reason": f"{len(usable)} failed lives with an onset; choosing a model needs 3"}
-    levels = (0.1, 0.9, 0.5) + POINT_LEVELS
-    # results[candidate key] = per held-out life, rows of (elapsed, true RUL, near end, (p10, point, p90))
+    # results[candidate key] = per held-out life, rows of (true RUL, near end, (P10, P50, P90), (draws, weights))
     results: dict[tuple, list[list[tuple]]] = {}
     for held in usable:
         train = [x for x in lives if x is not held]
@@ -600,61 +702,37 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
         for i in _eval_points(held, params):
             t = float(held.times_s[i])
             true, end = held.length_s - t, t >= LATE_ZONE * held.length_s
-            cur = LifeHI(held.name, held.times_s[: i + 1], held.hi[: i + 1], None, True, held.onset_s)
-            u = float(_onset_share(np.array([t]), held.onset_s)[0])
-            for bw, lf in lfs.items():
-                q = float(lf._base(t, held.onset_s)) * np.exp(lf.log_rho_quantiles(float(held.hi[i]), u, levels))
-                for j, level in enumerate(POINT_LEVELS):
-                    rows.setdefault(("life_fraction", bw, level), []).append((t, true, end, (q[0], q[3 + j], q[1], q[2])))
-            se = sim.predict(cur) if sim is not None else None
-            answers = {("similarity", None): se}
-            for flat, deg in degs.items():
-                de = deg.predict(cur) if deg is not None else None
-                for kind in ("exp_degradation", "combined"):
-                    answers[(kind, flat)] = _answer_of({"model": kind}, None, se, de)
-            for (kind, flat), e in answers.items():
+            for key, e in _candidates_at(held, i, lfs, sim, degs).items():
                 if e is None:
                     continue
-                for shrink in SHRINKS:  # the point is the model's P50 × shrink: early on purpose
-                    rows.setdefault((kind, flat, shrink), []).append(
-                        (t, true, end, (e.p10_s, shrink * e.p50_s, e.p90_s, e.p50_s)))
+                d, w = _reduced(*e) if isinstance(e, tuple) else _reduced(e.draws_s, e.draw_weights)
+                rows.setdefault(key, []).append((true, end, _quantiles(d, w), (d, w)))
         for key, r in rows.items():
             results.setdefault(key, []).append(r)
     best, per_model = None, {}
     for key, per_life in results.items():
         if len(per_life) < len(usable):
             continue  # a candidate that could not answer for every held-out life is not compared
-        score = float(np.mean([np.mean([phm_accuracy(true, a[1]) for _, true, _, a in r]) for r in per_life]))
-        late = sum(a[1] > LATE_LIMIT * true for r in per_life for _, true, end, a in r if end)
+        widen = _conformal_widening(per_life)
+        answers = [[(true, end, planning_point(widen_draws(d, widen, w), w)) for true, end, _, (d, w) in r]
+                   for r in per_life]
+        score = float(np.mean([np.mean([phm_accuracy(true, a) for true, _, a in r]) for r in answers]))
+        late = sum(a > LATE_LIMIT * true for r in answers for true, end, a in r if end)
+        coverage = float(np.mean([lo <= true <= hi for r in per_life for true, _, q, _ in r
+                                  for lo, hi in [_widen_quantiles(q, widen)]]))
         if best is None or (late, -score) < (best[2], -best[1] - 1e-12):
-            best = (key, score, late)
+            best = (key, score, late, widen, coverage)
         if key[0] not in per_model or (late, -score) < (per_model[key[0]]["late_near_end"], -per_model[key[0]]["score"]):
-            per_model[key[0]] = {"settings": [x for x in key[1:]], "score": round(score, 4), "late_near_end": int(late)}
-    key, score, late = best
-
-    def covered(a, true, wf):
-        if key[0] == "life_fraction":  # quantiles of ln ρ, widened about their median a[3]
-            m = math.log(a[3])
-            lo, hi = math.exp(m - wf * (m - math.log(a[0]))), math.exp(m + wf * (math.log(a[2]) - m))
-        else:
-            lo, _, hi = _widened(a[0], a[3], a[2], wf)
-        return min(lo, a[1]) <= true <= max(hi, a[1])
-
-    # split-conformal over lives (see the docstring)
-    need = []
-    for r in results[key]:
-        ok = [wf for wf in WIDENINGS if np.mean([covered(a, true, wf) for _, true, _, a in r]) >= TARGET_COVERAGE]
-        need.append(ok[0] if ok else WIDENINGS[-1])
-    rank = min(len(need), math.ceil((len(need) + 1) * TARGET_COVERAGE))
-    widen = sorted(need)[rank - 1]
-    coverage = float(np.mean([covered(a, true, widen) for r in results[key] for _, true, _, a in r]))
+            per_model[key[0]] = {"settings": [key[1]], "score": round(score, 4), "late_near_end": int(late),
+                                 "widen": widen}
+    key, score, late, widen, coverage = best
     choice = {"tuned": True, "model": key[0], "held_out_lives": len(usable), "score": round(score, 4),
               "late_near_end": int(late), "coverage": round(coverage, 4), "widen": widen, "flat": 10.0,
               "candidates": per_model}
     if key[0] == "life_fraction":
-        choice.update(scale=key[1][0], bandwidth=key[1][1], point_level=float(key[2]))
+        choice.update(scale=key[1][0], bandwidth=key[1][1])
     else:
-        choice.update(flat=key[1] or 10.0, shrink=key[2])
+        choice.update(flat=key[1] or 10.0)
     return choice
 
 
@@ -701,9 +779,8 @@ def fit_library(lives: list[LifeHI], params: HIParams = HIParams(), *, window_s:
     except InputError:
         similarity = None
     try:
-        life_fraction = LifeFraction(params, point_level=choice.get("point_level", 0.5), scale=choice.get("scale", "elapsed"),
-                                     bandwidth=choice.get("bandwidth"),
-                                     widen=choice["widen"] if choice["model"] == "life_fraction" else 1.0).fit(lives)
+        life_fraction = LifeFraction(params, scale=choice.get("scale", "elapsed"),
+                                     bandwidth=choice.get("bandwidth")).fit(lives)
         life_fraction.tuning_ = choice
     except InputError:
         life_fraction = None
@@ -782,16 +859,15 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
            f"{choice['late_near_end']} answers > 50 % late near the end, P10–P90 coverage "
            f"{100 * choice['coverage']:.0f} % with widening ×{choice['widen']:g})" if choice.get("tuned")
            else f"untuned ({choice.get('reason', '')})")
-    if e.model != "life_fraction":
-        p10, _, p90 = _widened(e.p10_s, e.p50_s, e.p90_s, choice.get("widen", 1.0))
-        p50 = choice.get("shrink", 1.0) * e.p50_s
-        p10, p90 = min(p10, p50), max(p90, p50)
-        e = Estimate(e.model, p10, p50, p90, library.degradation.threshold_hi if library.degradation else None,
-                     (found.get("exp_degradation") or found["similarity"]).threshold_source,
-                     "earliest P10/P50 and latest P90 of similarity and exponential degradation"
-                     if e.model == "combined" else e.reason)
-    e = Estimate(e.model, e.p10_s, e.p50_s, e.p90_s, e.threshold, e.threshold_source,
-                 f"after onset: {e.model}, {why}; {e.reason}", {**base, **e.details, "models": models})
+    threshold, source = e.threshold, e.threshold_source
+    if e.model == "combined":
+        threshold = library.degradation.threshold_hi if library.degradation else None
+        source = (found.get("exp_degradation") or found["similarity"]).threshold_source
+    # the chosen model's distribution, widened by the library's conformal factor: P10–P90 and the planning
+    # answer both come from it
+    e = from_draws(e.model, e.draws_s, e.draw_weights, widen=choice.get("widen", 1.0), threshold=threshold,
+                   threshold_source=source, reason=f"after onset: {e.model}, {why}; {e.reason}",
+                   details={**base, **e.details, "models": models})
     return e
 
 
