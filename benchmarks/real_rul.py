@@ -288,7 +288,7 @@ def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: 
              "(Er = 100·(true − P50)/true; A = exp(−ln 0.5·Er/5) if Er ≤ 0 else exp(ln 0.5·Er/20)). Yardsticks at the "
              "same points: the library's mean remaining life at the same elapsed time, and the Weibull survival prior "
              "alone. Data: the per-snapshot feature tables (every 10 s snapshot); time = nominal elapsed seconds.", "",
-             "Rules (fixed in `vibra/prognostics/rul.py`, not tuned on the held-out bearing): the inner questions are asked at "
+             "Rules (fixed in `vibra/prognostics/rul/`, not tuned on the held-out bearing): the inner questions are asked at "
              "5 % steps from 50 to 95 % of each library life after its onset plus 25 / 50 / 75 % of its onset-to-end "
              "span (the benchmark's own design); candidates: life fraction (ρ = RUL / elapsed or RUL / time since onset; "
              "kernels on HI and on ln(time since onset / elapsed); point = its 5 … 95 % quantile), similarity, "
