@@ -123,6 +123,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             continue
         t, cols = _points(df)
         lives, cur, start = split_lives(eid, t, cols, [e for e in events if e["equipment_id"] == eid])
+        rpm = settings.equipment_for(eid).rpm  # the operating condition the survival prior scales lifetimes by
+        for life in lives + ([cur] if cur is not None else []):
+            life.rpm = rpm
         library += lives
         current[eid] = (cur, start)
     wanted = equipment_ids(ws, equipment) if equipment else sorted(current)
@@ -139,7 +142,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                     survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
                     trusted=n_failed >= rulmod.MIN_LIVES)
     elif n_failed == 1:
-        prior = rulmod.WeibullPrior().fit([x.length_s for x in library], [x.failed for x in library])
+        prior = rulmod.WeibullPrior().fit_lengths([x.length_s for x in library], [x.failed for x in library])
         info.update(survival_prior={"shape": prior.shape_, "scale_s": prior.scale_s_}, trusted=False)
     else:
         info.update(trusted=False)
@@ -169,7 +172,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
             except InputError as exc:
                 result.machines.append({**row, "status": "refused", "reason": str(exc)})
                 continue
-            est = rulmod.estimate(fitted, cur.times_s, hi)
+            est = rulmod.estimate(fitted, cur.times_s, hi, rpm=cur.rpm)
             onset = est.details.get("onset_s")
         status = "ok" if n_failed >= rulmod.MIN_LIVES else "library_too_small"
         # basis: a model's answer after onset, or the survival prior (not a prediction of this machine)

@@ -94,15 +94,15 @@ def test_weibull_recovers_its_parameters(seed):
     rng = np.random.default_rng(seed)
     k, lam = 2.5, 10_000.0
     t = lam * rng.weibull(k, 3000)
-    prior = rul.WeibullPrior().fit(t)
+    prior = rul.WeibullPrior().fit_lengths(t)
     assert prior.shape_ == pytest.approx(k, rel=0.06) and prior.scale_s_ == pytest.approx(lam, rel=0.03)
     # right-censoring at 9,000 s (a third of the units replaced before failing): still recovered
-    cens = rul.WeibullPrior().fit(np.minimum(t, 9000.0), t < 9000.0)
+    cens = rul.WeibullPrior().fit_lengths(np.minimum(t, 9000.0), t < 9000.0)
     assert cens.shape_ == pytest.approx(k, rel=0.1) and cens.scale_s_ == pytest.approx(lam, rel=0.05)
 
 
 def test_weibull_conditional_quantiles():
-    prior = rul.WeibullPrior().fit([1000.0, 2000.0, 3000.0])
+    prior = rul.WeibullPrior().fit_lengths([1000.0, 2000.0, 3000.0])
     k, lam = prior.shape_, prior.scale_s_
     assert prior.rul_quantile(0.0, 0.5) == pytest.approx(lam * math.log(2) ** (1 / k))
     # conditioned on survival to t: P(T > t + r | T > t) = 0.5 at the median
@@ -170,7 +170,8 @@ def test_before_onset_and_with_a_small_library_the_answer_is_the_survival_prior(
     healthy_t = np.arange(0, 2000.0, 10)
     est = rul.estimate(library, healthy_t, 0.02 * rng.standard_normal(healthy_t.size))
     assert est.model == "survival_prior" and est.reason.startswith("survival prior: no degradation onset")
-    assert est.p50_s == pytest.approx(library.prior.rul_quantile(healthy_t[-1], 0.5))
+    # an HI still flat is evidence of a longer life than the lifetimes alone say
+    assert est.p50_s > library.prior.rul_quantile(healthy_t[-1], 0.5)
     # said as such wherever it is shown: the basis, and the text the fleet table / machine page / CLI print
     assert est.basis == "prior_no_onset"
     text = rul.rul_text(est.p10_s, est.p50_s, est.p90_s, est.basis)
@@ -248,6 +249,72 @@ def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
     # nested: the choice depends on the library only; two lives cannot be held out one by one
     small = rul.fit_library(lib[:2], P)
     assert not small.choice["tuned"] and small.choice["model"] == "combined"
+
+
+# -- one contract over every model family ----------------------------------------------------------
+
+FAMILIES = {"survival_prior": lambda: rul.WeibullPrior(),
+            "exp_degradation": lambda: rul.ExpDegradation(smooth_points=P.smooth_points, n_draws=2000),
+            "similarity": lambda: rul.Similarity(),
+            "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5))}
+
+
+@pytest.fixture(scope="module")
+def contract_lives():
+    """Five exponential lives of different healthy spans (onsets detected), and a new machine at 85 % of its life."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(11)
+    lives = [_exp_life(rng, f"l{i}", 3000 + 600 * i, -1.0, 1e-3 * (1 + 0.15 * (i - 2)), 2.0) for i in range(5)]
+    lives = [replace(x, onset_s=rul.onset_time(x.times_s, x.hi, P)) for x in lives]
+    new = _exp_life(rng, "new", 4000, -1.0, 1.1e-3, 2.0)
+    cut = int(np.searchsorted(new.times_s, new.length_s * 0.85))
+    t, h = new.times_s[:cut], new.hi[:cut]
+    return lives, rul.LifeHI("new", t, h, None, True, rul.onset_time(t, h, P)), new.length_s - t[-1]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_model_family_keeps_the_contract(family, contract_lives):
+    """fit(lives) → self; predict(current) → an Estimate carrying its predictive distribution, whose quantiles
+    are P10 / P50 (the median) / P90 and whose planning answer is the expected-score optimum."""
+    lives, current, true = contract_lives
+    model = FAMILIES[family]()
+    assert isinstance(model, rul.RulModel) and model.fit(lives) is model and model.name == family
+    e = model.predict(current)
+    assert isinstance(e, rul.Estimate) and e.model == family and e.draws_s is not None
+    w = np.ones_like(e.draws_s) if e.draw_weights is None else e.draw_weights
+    assert 0 <= e.p10_s <= e.p50_s <= e.p90_s
+    median = rul.metric.weighted_quantiles(e.draws_s, w, [0.5])[0]
+    assert e.p50_s == pytest.approx(median, rel=0.02)
+    assert e.planning_s == pytest.approx(rul.planning_point(e.draws_s, e.draw_weights))
+    json.dumps(e.as_dict())  # what the manifest stores: no arrays
+    if family != "survival_prior":  # a degradation model sees this machine's end coming
+        assert e.p10_s <= 1.5 * true and e.p90_s >= 0.5 * true
+
+
+@pytest.fixture(scope="module")
+def contract_library(contract_lives):
+    lives, current, _ = contract_lives
+    return rul.fit_library([rul.LifeHI(x.name, x.times_s, x.hi, x.length_s, True) for x in lives], P), current
+
+
+@pytest.mark.parametrize("family", ["life_fraction", "similarity", "exp_degradation", "combined"])
+def test_the_interval_of_every_model_is_widened_by_the_library_factor(family, contract_library):
+    """The conformal widening reaches every model's answer: twice the factor, twice the log-distance of P10
+    and P90 from the median (deleting the widening in ``estimate`` fails this for every family)."""
+    library, current = contract_library
+    base = {**library.choice, "model": family, "bandwidth": (None, 0.5), "scale": "elapsed", "planning_widen": 1.0}
+    found = []
+    for widen in (1.0, 2.0):
+        library.choice = {**base, "widen": widen}
+        found.append(rul.estimate(library, current.times_s, current.hi))
+    one, two = found
+    assert one.model == two.model and one.basis == "model"
+    assert two.p50_s == pytest.approx(one.p50_s, rel=0.01)
+    assert math.log(two.p50_s / two.p10_s) == pytest.approx(2 * math.log(one.p50_s / one.p10_s), rel=0.05)
+    assert math.log(two.p90_s / two.p50_s) == pytest.approx(2 * math.log(one.p90_s / one.p50_s), rel=0.05)
+    # the planning answer follows ``planning_widen``: from the model's own distribution here, unchanged
+    assert two.planning_s == pytest.approx(one.planning_s, rel=0.01)
 
 
 # -- the real-data benchmark figure --------------------------------------------------------------

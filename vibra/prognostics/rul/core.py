@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,7 +20,9 @@ MIN_LIVES = 3  # fewer failed lives than this: the library is too small to trust
 class LifeHI:
     """One life as the RUL models see it: times (s since the life started), smoothed HI, and its end.
 
-    For the machine being predicted, ``length_s`` is None (its end is what we want).
+    For the machine being predicted, ``length_s`` is None (its end is what we want). ``rpm`` and ``load_n``:
+    its operating condition (shaft speed, radial load in N) when known; the survival prior uses them
+    (:class:`vibra.prognostics.rul.priors.WeibullPrior`).
     """
 
     name: str
@@ -29,6 +31,9 @@ class LifeHI:
     length_s: float | None = None
     failed: bool = True
     onset_s: float | None = None
+    rpm: float | None = None
+    load_n: float | None = None
+
 
 #: What an answer rests on: a degradation model after onset (``model``), or the survival prior of the
 #: library's lifetimes — before onset, with too small a library, or when no model applies. A prior is not
@@ -67,6 +72,7 @@ class Estimate:
         out.pop("draws_s"), out.pop("draw_weights")
         return out
 
+@runtime_checkable
 class RulModel(Protocol):
     """One RUL model family: ``fit`` learns from the library's lives (nothing else), ``predict`` answers for a
     machine's current life with an :class:`Estimate` that carries its predictive distribution (``draws_s``,
@@ -101,15 +107,19 @@ def widen_draws(draws, widen: float, weights=None) -> np.ndarray:
     return np.exp(m + widen * (np.log(d) - m))
 
 
-def from_draws(model: str, draws, weights=None, *, widen: float = 1.0, **kw) -> Estimate:
+def from_draws(model: str, draws, weights=None, *, widen: float = 1.0, planning_widen: float | None = None,
+               **kw) -> Estimate:
     """An :class:`Estimate` from a predictive distribution: P10 / P50 / P90 its quantiles, ``planning_s`` its
-    expected-score optimum (:func:`planning_point`), the draws kept; widened about its median by ``widen``."""
-    d = np.asarray(draws, dtype=float).ravel()
+    expected-score optimum (:func:`planning_point`), the draws kept; widened about its median by ``widen``
+    (the planning answer from the distribution widened by ``planning_widen``, default the same)."""
+    raw = np.asarray(draws, dtype=float).ravel()
     w = None if weights is None else np.asarray(weights, dtype=float).ravel()
-    if widen != 1.0:
-        d = widen_draws(d, widen, w)
+    d = widen_draws(raw, widen, w) if widen != 1.0 else raw
+    pw = widen if planning_widen is None else planning_widen
+    plan = planning_point(d if pw == widen else widen_draws(raw, pw, w), w)
     p10, p50, p90 = quantiles(d, w)
-    return Estimate(model, p10, p50, p90, planning_s=planning_point(d, w), draws_s=d, draw_weights=w, **kw)
+    return Estimate(model, p10, p50, p90, planning_s=plan, draws_s=d, draw_weights=w, **kw)
+
 
 # the questions a held-out library life is asked: at these fractions of its life when past its onset, and
 # at these fractions of the span from its onset to its end (so a late onset still gives points)

@@ -46,9 +46,8 @@ def fit_library(lives: list[LifeHI], params: HIParams = HIParams(), *, window_s:
     Onsets are detected with the same rule as for the machine being predicted. Models that
     cannot be fitted (too few lives with an onset) are left out and said so by :func:`estimate`.
     """
-    lives = [LifeHI(life.name, life.times_s, life.hi, life.length_s, life.failed,
-                    onset_time(life.times_s, life.hi, params)) for life in lives]
-    prior = WeibullPrior().fit([life.length_s for life in lives], [life.failed for life in lives])
+    lives = [replace(life, onset_s=onset_time(life.times_s, life.hi, params)) for life in lives]
+    prior = WeibullPrior().fit(lives)
     choice = tune(lives, params)
     try:
         degradation = ExpDegradation(smooth_points=params.smooth_points, flat=choice["flat"]).fit(lives)
@@ -87,7 +86,8 @@ def fit_lives(lives: list[Life], params: HIParams = HIParams(), *, spans: tuple[
     for span in spans:
         p = replace(params, smooth_points=span)
         indicator = select(lives, params=p, candidates=candidates)
-        his = [LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed) for x in lives]
+        his = [LifeHI(x.name, x.times_s, indicator.transform(x.columns), x.length_s, x.failed, rpm=x.rpm,
+                      load_n=x.load_n) for x in lives]
         library = fit_library(his, p)
         c = library.choice
         key = (c["late_near_end"], -c["score"]) if c.get("tuned") else (math.inf, 0.0)
@@ -100,15 +100,17 @@ def fit_lives(lives: list[Life], params: HIParams = HIParams(), *, spans: tuple[
     return indicator, library
 
 
-def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
-    """The RUL of a machine whose current life has run ``times_s`` (s since its start) with HI ``hi``.
+def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = None,
+             load_n: float | None = None) -> Estimate:
+    """The RUL of a machine whose current life has run ``times_s`` (s since its start) with HI ``hi``, at the
+    operating condition ``rpm`` / ``load_n`` when known.
 
     Before onset, or when the library holds fewer than :data:`MIN_LIVES` failed lives, the
     answer is the survival prior, said as such in ``reason`` and ``basis``.
     """
     times_s, hi = np.asarray(times_s, dtype=float), np.asarray(hi, dtype=float)
     onset = onset_time(times_s, hi, library.params)
-    current = LifeHI("current", times_s, hi, None, True, onset)
+    current = LifeHI("current", times_s, hi, None, True, onset, rpm=rpm, load_n=load_n)
     prior = library.prior.predict(current)
     base = {"onset_s": onset, "elapsed_s": float(times_s[-1]), "survival_prior": prior.as_dict()}
     if onset is None:
@@ -145,7 +147,8 @@ def estimate(library: Library, times_s: np.ndarray, hi: np.ndarray) -> Estimate:
         source = (found.get("exp_degradation") or found["similarity"]).threshold_source
     # the chosen model's distribution, widened by the library's conformal factor: P10–P90 and the planning
     # answer both come from it
-    e = from_draws(e.model, e.draws_s, e.draw_weights, widen=choice.get("widen", 1.0), threshold=threshold,
+    e = from_draws(e.model, e.draws_s, e.draw_weights, widen=choice.get("widen", 1.0),
+                   planning_widen=choice.get("planning_widen"), threshold=threshold,
                    threshold_source=source, reason=f"after onset: {e.model}, {why}; {e.reason}",
                    details={**base, **e.details, "models": models})
     return e
