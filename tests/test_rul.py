@@ -319,25 +319,49 @@ def test_the_interval_of_every_model_is_widened_by_the_library_factor(family, co
 
 # -- the real-data benchmark figure --------------------------------------------------------------
 
-def test_femto_leave_one_bearing_out_figure(real_data):
+@pytest.fixture(scope="module")
+def femto_folds(real_data):
+    """The six leave-one-bearing-out folds of the benchmark (indicator, smoothing and model fitted and chosen on the
+    other five bearings), fitted once for the figures below."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import real_rul
 
-    points, chosen = real_rul.lobo(health.HIParams())
+    return real_rul, real_rul.folds(health.HIParams())
+
+
+def test_femto_official_protocol_figure(femto_folds):
+    """The official PHM 2012 protocol on the six learning bearings (benchmarks/real_rul.py, BENCHMARKS.md)."""
+    real_rul, fitted = femto_folds
+    answers = real_rul.official(health.HIParams(), fitted)
+    o = real_rul.official_summary(answers)
+    assert o["n"] == 6 * len(real_rul.OFFICIAL)  # one answer per bearing and truncation
+    assert all(a.basis in rul.BASES and math.isfinite(a.planning_s) and a.planning_s >= 0 for a in answers)
+    assert {a.basis for a in answers if a.model == "survival_prior"} <= {"prior_no_onset"}
+    # measured 0.068 (3 answers > 50 % late at ≥ 85 %: Bearing3_1's survival-prior answers, no onset before 97 %;
+    # P10–P90 covers 83 %): below the issue's 0.35 target and below the yardsticks on the same points (best constant
+    # in hindsight 0.204, elapsed × the fold's ratio 0.222, condition-matched prior median 0.070): see BENCHMARKS.md
+    assert o["score"] >= 0.06
+    assert o["late"] <= 3
+    assert o["coverage"] >= 0.80
+    # the yardsticks as measured (they use no model: a change here is a change of the protocol or the data)
+    assert o["constant_score"] == pytest.approx(0.204, abs=0.002) and o["ratio_fold_score"] == pytest.approx(0.222, abs=0.002)
+
+
+def test_femto_leave_one_bearing_out_figure(femto_folds):
+    real_rul, fitted = femto_folds
+    points, chosen = real_rul.lobo(health.HIParams(), fitted)
     s = real_rul.summary(points)
     assert len(chosen) == 6 and s["n_after"] >= 12
     assert all(x["choice"]["tuned"] for x in chosen)  # every fold chose its model on its own five bearings
     # the HI smoothing span too was chosen inside each fold, and said so
     assert all(x["choice"]["smooth_points"] in rul.SMOOTH_SPANS and len(x["choice"]["spans"]) == len(rul.SMOOTH_SPANS)
                for x in chosen)
-    # measured 0.141 (score after onset), coverage 0.95, no model answer > 50 % late in the last 20 % and one
-    # survival-prior answer (Bearing3_1 at 90 %: no indicator leaves its band before 95 % of that life), yardsticks
-    # 0.006 / 0.008 (BENCHMARKS.md): below the issue's 0.35 target, clearly above both naive yardsticks
-    assert s["score_after"] >= 0.13
-    assert s["coverage_after"] >= 0.90
-    assert s["late_after_onset"] == 0
-    assert s["late_before_onset"] <= 1
-    assert s["score_after"] > 5 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
+    # measured 0.087 (planning answers after onset), coverage 1.00, no model answer > 50 % late in the last 20 % and
+    # one survival-prior answer (Bearing3_1 at 90 %), yardsticks 0.006 / 0.018 (BENCHMARKS.md, diagnostic table)
+    assert s["score_after"] >= 0.08
+    assert s["coverage_after"] >= 0.95
+    assert s["late_after_onset"] == 0 and s["late_before_onset"] <= 1
+    assert s["score_after"] > 3 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
 
 
 # -- the product path: FEMTO files as they are → events → vibra rul ------------------------------

@@ -58,7 +58,7 @@ def fit_library(lives: list[LifeHI], params: HIParams = HIParams(), *, window_s:
     except InputError:
         similarity = None
     try:
-        life_fraction = LifeFraction(params, scale=choice.get("scale", "elapsed"),
+        life_fraction = LifeFraction(params, scale=choice.get("scale", "elapsed"), points=choice.get("points", "onset"),
                                      bandwidth=choice.get("bandwidth")).fit(lives)
         life_fraction.tuning_ = choice
     except InputError:

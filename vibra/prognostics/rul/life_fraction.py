@@ -8,7 +8,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.prognostics.health import HIParams
-from vibra.prognostics.rul.core import Estimate, LifeHI, eval_points, from_draws, onset_share
+from vibra.prognostics.rul.core import EVAL_LIFE_FRACTIONS, Estimate, LifeHI, eval_points, from_draws, onset_share
 
 
 #: The HI kernel's width, the scale and the interval's widening are chosen by leave-one-life-out over the
@@ -16,6 +16,10 @@ from vibra.prognostics.rul.core import Estimate, LifeHI, eval_points, from_draws
 # kernel widths (HI in ln units, ln(time since onset / elapsed)); None: that feature is not used
 BANDWIDTHS = tuple((bh, bu) for bh in (None, 0.5) for bu in (None, 1.0, 0.5))
 SCALES = ("elapsed", "onset")  # ρ = RUL / elapsed time, or RUL / time since onset
+#: the library points the distribution of ρ is made of: the questions after each life's onset (``onset``), or
+#: :data:`~vibra.prognostics.rul.core.EVAL_LIFE_FRACTIONS` of every failed life whatever its HI (``life``: the
+#: remaining life as a multiple of the time run, the HI unused — the life-fraction form of a prior)
+POINT_SETS = ("onset", "life")
 
 class LifeFraction:
     """RUL as a multiple of the time the machine has already run, learned from the library's lives.
@@ -35,8 +39,9 @@ class LifeFraction:
     name = "life_fraction"
 
     def __init__(self, params: HIParams, *, bandwidth: tuple[float | None, float | None] | None = None,
-                 scale: str = "elapsed"):
+                 scale: str = "elapsed", points: str = "onset"):
         self.scale = scale
+        self.points = points
         self.params = params
         self.bandwidth = bandwidth
         self.tuning_: dict = {"tuned": False}
@@ -45,7 +50,7 @@ class LifeFraction:
         h, u, rho, w = [], [], [], []
         names = []
         for life in library:
-            idx = eval_points(life, self.params) if life.failed and life.length_s else []
+            idx = self._points(life) if life.failed and life.length_s else []
             t, hi = life.times_s[idx], life.hi[idx]
             keep = (t > 0) & np.isfinite(hi)
             t, hi = t[keep], hi[keep]
@@ -62,6 +67,13 @@ class LifeFraction:
         self.log_rho_, self.w_ = np.concatenate(rho), np.concatenate(w)
         self.lives_ = names
         return self
+
+    def _points(self, life: LifeHI) -> list[int]:
+        if self.points == "onset":
+            return eval_points(life, self.params)
+        last = int(np.searchsorted(life.times_s, life.length_s, side="left")) - 1  # true RUL > 0
+        idx = {int(np.searchsorted(life.times_s, f * life.length_s, side="right")) - 1 for f in EVAL_LIFE_FRACTIONS}
+        return sorted(i for i in idx if 0 <= i <= last)
 
     def weights(self, h_now: float, u_now: float) -> np.ndarray:
         """The weight of every library point of ln ρ for a machine with HI ``h_now`` and onset share ``u_now``."""
