@@ -320,16 +320,20 @@ def test_the_interval_of_every_model_is_widened_by_the_library_factor(family, co
 # -- the real-data benchmark figure --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def femto_folds(real_data):
+def femto_folds():
     """The six leave-one-bearing-out folds of the benchmark (indicator, smoothing and model fitted and chosen on the
-    other five bearings), fitted once for the figures below."""
+    other five bearings), fitted once for the figures below (the tests take ``real_data`` for its skip rule)."""
+    from conftest import REAL
+
+    if not REAL.exists():
+        pytest.skip(f"real data not found at {REAL}")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import real_rul
 
     return real_rul, real_rul.folds(health.HIParams())
 
 
-def test_femto_official_protocol_figure(femto_folds):
+def test_femto_official_protocol_figure(real_data, femto_folds):
     """The official PHM 2012 protocol on the six learning bearings (benchmarks/real_rul.py, BENCHMARKS.md)."""
     real_rul, fitted = femto_folds
     answers = real_rul.official(health.HIParams(), fitted)
@@ -347,7 +351,7 @@ def test_femto_official_protocol_figure(femto_folds):
     assert o["constant_score"] == pytest.approx(0.204, abs=0.002) and o["ratio_fold_score"] == pytest.approx(0.222, abs=0.002)
 
 
-def test_femto_leave_one_bearing_out_figure(femto_folds):
+def test_femto_leave_one_bearing_out_figure(real_data, femto_folds):
     real_rul, fitted = femto_folds
     points, chosen = real_rul.lobo(health.HIParams(), fitted)
     s = real_rul.summary(points)

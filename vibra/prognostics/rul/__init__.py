@@ -1,14 +1,16 @@
 """Remaining useful life (RUL) from a library of run-to-failure lives.
 
-Every model takes the library (lives of smoothed health indicators, see :mod:`vibra.prognostics.health`)
-in ``fit`` and a machine's current life so far in ``predict``, and returns an
-:class:`Estimate`: P10 / P50 / P90 of the remaining life in seconds, and the failure
-threshold it used (if any). Time is seconds since the life started.
+Every model (:class:`RulModel`) takes the library (lives of smoothed health indicators, see
+:mod:`vibra.prognostics.health`) in ``fit`` and a machine's current life so far in ``predict``, and returns
+an :class:`Estimate`: the predictive distribution of the remaining life in seconds, its P10 / P50 / P90,
+the planning answer, and the failure threshold it used (if any). Time is seconds since the life started.
 
 * :class:`WeibullPrior` — the survival prior: a two-parameter Weibull fitted by maximum
   likelihood to the library's lifetimes (replacements without failure enter as right-censored),
   conditioned on the machine having survived until now:
-  ``P(RUL ≤ r | T > t) = 1 − S(t + r) / S(t)``, ``S(x) = exp(−(x/λ)^k)``.
+  ``P(RUL ≤ r | T > t) = 1 − S(t + r) / S(t)``, ``S(x) = exp(−(x/λ)^k)``; for the machine's operating
+  condition (per-condition fit, else the bearing life law in speed and load) and weighted by what its HI
+  shows (no onset yet, or the onset's time) against the library's onset fractions.
 * :class:`ExpDegradation` — Gebraeel's exponential degradation model with Bayesian updating.
   The amplitude's excess over its healthy level grows as ``θ·exp(β·τ)`` (τ: seconds since
   onset), so ``y = ln(exp(HI) − 1)`` is the line ``ln θ + β·τ``. The prior of (ln θ, β) is the
