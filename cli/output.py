@@ -238,6 +238,8 @@ def train_summary(result) -> None:
         table.add_row(m["scope"], m["model_type"], m["version"], str(m["n_samples"]), str(m["features"]),
                       f"{m['threshold']:.4g}", f"{m['outlier_ratio']:.3f}")
     _console().print(table)
+    for line in result.warnings:
+        say_err(f"warning: {line}")
     for eid, reason in result.skipped.items():
         say(f"skipped {eid}: {reason}")
 
