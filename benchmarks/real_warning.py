@@ -115,7 +115,7 @@ class Row:
         return self.lead is not None and self.lead >= LEAD_TARGET and self.alarms_first_40 == 0
 
 
-def measure(ws_root: Path) -> tuple[list[Row], dict]:
+def measure(ws_root: Path, overrides: dict | None = None) -> tuple[list[Row], dict]:
     from vibra.report.summaries import episodes
     from vibra.settings import load_settings
     from vibra.workspace import Workspace
@@ -123,7 +123,7 @@ def measure(ws_root: Path) -> tuple[list[Row], dict]:
     from vibra_pipelines import anomaly
 
     ws = Workspace(ws_root)
-    settings = load_settings(ws.config_path)
+    settings = load_settings(ws.config_path, {}, overrides or {})
     shutil.rmtree(anomaly.models_root(ws), ignore_errors=True)
     shutil.rmtree(ws.root / "data" / "lake" / "scores", ignore_errors=True)
     started = time.perf_counter()
@@ -149,6 +149,18 @@ def measure(ws_root: Path) -> tuple[list[Row], dict]:
                   "models": len(windows)}
 
 
+def summary(rows: list[Row]) -> str:
+    out = []
+    for family in FAMILIES:
+        mine = [r for r in rows if r.family == family]
+        leads = sorted(r.lead for r in mine if r.lead is not None)
+        median = f"{100 * leads[len(leads) // 2]:.0f} %" if leads else "—"
+        out.append(f"{family}: {sum(r.ok for r in mine)} of {len(mine)} meet the target "
+                   f"(median lead {median}, {sum(r.alarms_first_40 > 0 for r in mine)} alarmed before 40 %, "
+                   f"{sum(r.first_alarm_s is None for r in mine)} never alarmed)")
+    return "; ".join(out) + "."
+
+
 def table(rows: list[Row], info: dict) -> str:
     head = ("| bearing | life | baseline | family | first alarm (% of life) | lead (% of life) | alarms < 50 % | "
             "alarms < 40 % | target met |\n|---|---|---|---|---|---|---|---|---|")
@@ -158,14 +170,7 @@ def table(rows: list[Row], info: dict) -> str:
         lead = "—" if r.lead is None else f"{100 * r.lead:.0f} %"
         lines.append(f"| {r.bearing} | {r.life_s / 3600:.2f} h | {r.baseline_s / 60:.0f} min | {r.family} | {first} | "
                      f"{lead} | {r.alarms_first_half} | {r.alarms_first_40} | {'yes' if r.ok else 'no'} |")
-    summary = []
-    for family in FAMILIES:
-        mine = [r for r in rows if r.family == family]
-        leads = sorted(r.lead for r in mine if r.lead is not None)
-        median = f"{100 * leads[len(leads) // 2]:.0f} %" if leads else "—"
-        summary.append(f"{family}: {sum(r.ok for r in mine)} of {len(mine)} meet the target "
-                       f"(median lead {median}, {sum(r.first_alarm_s is None for r in mine)} never alarmed)")
-    return "\n".join(lines) + "\n\n" + "; ".join(summary) + "."
+    return "\n".join(lines) + "\n\n" + summary(rows)
 
 
 def main() -> None:
@@ -173,6 +178,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     ap.add_argument("--print", action="store_true", help="print the section instead of writing it")
     ap.add_argument("--workspace", type=Path, default=None, help="keep (and reuse) the workspace here")
+    ap.add_argument("--shares", default="0.3,0.5", help="other baseline_max_share values to summarise beside the "
+                                                        "default (comma-separated; empty: none)")
     args = ap.parse_args()
     keep = args.workspace
     root = keep or Path(tempfile.mkdtemp(prefix="vibra-warning-"))
@@ -181,10 +188,18 @@ def main() -> None:
         ws = build(root)
         ingest_s = time.perf_counter() - t0
         rows, info = measure(ws)
+        others = {float(v): measure(ws, {"anomaly.baseline_max_share": float(v)})[0]
+                  for v in args.shares.split(",") if v}
+        measure(ws)  # leave the workspace as the defaults made it
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
     body = table(rows, info)
+    if others:
+        body += ("\n\nThe same with another `[anomaly] baseline_max_share` (the default 0.2 was chosen among these "
+                 "on these six bearings: the table above is in-sample for that choice; the unseen bearings of the "
+                 "challenge are the out-of-sample check):\n\n"
+                 + "\n".join(f"- {share:g}: {summary(r)}" for share, r in others.items()))
     section = (f"{BEGIN}\n## Early warning on real lives (FEMTO learning bearings)\n\n"
                f"`python benchmarks/real_warning.py` ({datetime.now(timezone.utc):%Y-%m-%d}; ingest {ingest_s:.0f} s, "
                f"train + detect {info['seconds']:.0f} s). Protocol in the script's docstring.\n\n{body}\n\n"

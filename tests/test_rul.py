@@ -288,7 +288,7 @@ def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
     assert manifest.exists() and json.loads(manifest.read_text())["version"] == payload["version"]
     assert list((ws.root / "data" / "lake" / "rul").rglob("*.parquet"))
     human = run_vibra("rul", *home, check=True).stdout
-    assert "bearing2_1" in human and "RUL P50" in human
+    assert "bearing2_1" in human and "RUL, planning (early)" in human and "RUL P50" not in human
 
 
 def test_label_failure_errors_name_the_value_and_the_fix(tmp_path):

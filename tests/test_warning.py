@@ -128,10 +128,11 @@ def test_a_few_spikes_in_the_baseline_do_not_set_the_threshold(family):
         robust = make(family, seed=seed, alarm_k=3, alarm_m=5).fit(rows[:base], groups[:base])
         assert robust.spikes_.sum() >= 3  # the three knocks are left out of the threshold
         first = _first_alarm(robust, rows, groups)
-        # alarms on the fault (which starts at window 160) and not before it; measured 168–178 over seeds/families
+        # alarms on the fault (which starts at window 160) and not before it; measured 168–180 over seeds/families
         assert first is not None and fault_at <= first <= fault_at + 25, (family, seed, first)
     # the line this protects: with every training score in the threshold (k = 1: nothing is a spike), the
-    # knocks set it so high that the fault alarms late or never (measured: never for every family, seed 0)
+    # knocks set it so high that the fault alarms late or never (measured, seed 0: never for iforest and
+    # baseline, window 192 of 200 for hst)
     naive = make(family, seed=0, alarm_k=1, alarm_m=5).fit(*[a[:base] for a in _spiky_life(0)[:2]])
     rows, groups, base, fault_at = _spiky_life(0)
     late = _first_alarm(naive, rows, groups)
@@ -175,7 +176,7 @@ def test_femto_bearings_warn_early_with_the_defaults(real_data, tmp_path):
         first = datetime.fromisoformat(f"{origin}T09:00:10+00:00")  # acc_00001
         life_s = (n - 1) * 10.0
         starts = sorted((datetime.fromisoformat(e["start"]) - first).total_seconds()
-                        for e in episodes if e["equipment_id"] == name.lower())
+                        for e in episodes["episodes"] if e["equipment_id"] == name.lower())
         assert starts, f"{name} never alarmed"
         lead = (life_s - starts[0]) / life_s
         # measured (benchmarks/real_warning.py): lead 34 % (Bearing1_2) and 34 % (Bearing3_1), no alarm < 40 %
