@@ -122,10 +122,12 @@ def measure(ws_root: Path, overrides: dict | None = None) -> tuple[list[Row], di
 
     from vibra_pipelines import anomaly
 
-    ws = Workspace(ws_root)
+    # every measurement on a fresh copy of the ingested workspace (no models, no scores yet)
+    run = ws_root.parent / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(ws_root, run)
+    ws = Workspace(run)
     settings = load_settings(ws.config_path, {}, overrides or {})
-    shutil.rmtree(anomaly.models_root(ws), ignore_errors=True)
-    shutil.rmtree(ws.root / "data" / "lake" / "scores", ignore_errors=True)
     started = time.perf_counter()
     trained = anomaly.train(ws, settings)
     anomaly.detect(ws, settings)
@@ -190,7 +192,6 @@ def main() -> None:
         rows, info = measure(ws)
         others = {float(v): measure(ws, {"anomaly.baseline_max_share": float(v)})[0]
                   for v in args.shares.split(",") if v}
-        measure(ws)  # leave the workspace as the defaults made it
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
