@@ -122,9 +122,9 @@ def measure(ws_root: Path, overrides: dict | None = None) -> tuple[list[Row], di
 
     from vibra_pipelines import anomaly
 
-    # every measurement on a fresh copy of the ingested workspace (no models, no scores yet)
-    run = ws_root.parent / "run"
-    shutil.rmtree(run, ignore_errors=True)
+    # every measurement on a fresh copy of the ingested workspace (no models, no scores yet), under a new name:
+    # the lake's listings are cached per path within a process
+    run = ws_root.parent / f"run-{time.time_ns()}"
     shutil.copytree(ws_root, run)
     ws = Workspace(run)
     settings = load_settings(ws.config_path, {}, overrides or {})
@@ -147,6 +147,7 @@ def measure(ws_root: Path, overrides: dict | None = None) -> tuple[list[Row], di
             rows.append(Row(name, family, life, base_s, starts[0] if starts else None,
                             sum(s < 0.5 * life for s in starts), sum(s < QUIET_TARGET * life for s in starts),
                             trained.skipped.get(eid, "")))
+    shutil.rmtree(run, ignore_errors=True)
     return rows, {"seconds": seconds, "baselines": trained.baselines, "warnings": trained.warnings,
                   "models": len(windows)}
 
@@ -175,6 +176,22 @@ def table(rows: list[Row], info: dict) -> str:
     return "\n".join(lines) + "\n\n" + summary(rows)
 
 
+# Measured once (2026-12-07) with the same steps outside the pipeline, iforest, baseline_max_share 0.2, on these
+# six bearings — how the threshold rule of AnomalyModel.fit was chosen; kept here because it is not re-run.
+RULES_COMPARED = (
+    "Threshold rules compared on the same six bearings (iforest, first 20 %; bearings meeting the target): the "
+    "0.98 quantile of all out-of-sample training scores 5 of 6; the same with isolated spikes left out (the "
+    "default) 5 of 6, the same alarms; the 0.98 quantile of the k-of-m level (3rd largest of each 5 windows) "
+    "3 of 6; spikes capped at that level 3 of 6; median + 4 robust σ of the scores 1 of 6 (never alarmed on 3). "
+    "The k-of-m rules lower the threshold and alarm before 40 % of life; the spike rule changes nothing on "
+    "these lives (no isolated excursion over 6 robust σ in their baselines) and protects a baseline with knocks "
+    "(tests/test_warning.py).\n\n"
+    "The trap: Bearing2_2's vertical channel triples its rms between 22 % and 28 % of its life and stays "
+    "there (snapshot_features.csv: rms_v median 0.33 g before snapshot 180, 0.88 g over 220–300); every family "
+    "alarms there and the episode lasts to the failure. That is a real change, not a false alarm, but the "
+    "target (no alarm before 40 %) counts it against the detector.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -201,6 +218,7 @@ def main() -> None:
                  "on these six bearings: the table above is in-sample for that choice; the unseen bearings of the "
                  "challenge are the out-of-sample check):\n\n"
                  + "\n".join(f"- {share:g}: {summary(r)}" for share, r in others.items()))
+    body += "\n\n" + RULES_COMPARED
     section = (f"{BEGIN}\n## Early warning on real lives (FEMTO learning bearings)\n\n"
                f"`python benchmarks/real_warning.py` ({datetime.now(timezone.utc):%Y-%m-%d}; ingest {ingest_s:.0f} s, "
                f"train + detect {info['seconds']:.0f} s). Protocol in the script's docstring.\n\n{body}\n\n"
