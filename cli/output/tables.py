@@ -166,10 +166,12 @@ def demo_summary(result) -> None:
     if result.forecast is not None:
         forecast_table(result.forecast)
     if result.rul is not None:
+        from vibra.report.summaries import rul_display
+
         for m in result.rul.machines:
-            if "p50_s" in m:
-                say(f"RUL {m['equipment_id']}: P50 {m['text']}, {m['model']}" if m["basis"] == "model"
-                    else f"RUL {m['equipment_id']}: {m['text']}")
+            view = rul_display(m)
+            if view["rul_text"]:
+                say(f"{m['equipment_id']}: {view['rul_text']}" + (f" — {view['rul_detail']}" if view["rul_detail"] else ""))
     if result.cluster is not None:
         cluster_summary(result.cluster)
     if result.labels and result.labels.get("retrain", {}).get("assignment"):
