@@ -197,12 +197,15 @@ def test_the_machine_page_says_a_prior_is_a_prior():
              "indicator": "rms", "threshold": None, "reason": "survival prior: no degradation onset yet",
              "history": {"elapsed_s": [0.0, 3600.0, 7200.0], "hi": [0.0, 0.01, -0.02]}}
     page, chart = _rul_page(entry, {"trusted": True, "n_failed": 3})
-    assert page["text"] == "no onset yet — survival prior P50 12.5 h (1.0 h–25.0 h)"
-    assert "survival prior P50" in chart and "RUL P50" not in chart
-    # a manifest written before the basis field: its answers were the models' (or said so in reason)
+    assert page["rul_state"] == "no_degradation" and page["rul_text"] == "no degradation yet"
+    assert page["rul_planning_s"] is None and page["rul_p50_s"] is None  # no RUL number before onset
+    assert page["rul_detail"].startswith("typical remaining life 1.0 h–25.0 h (survival prior")
+    assert "prior P10" in chart and "P50" not in chart and "RUL, planning" not in chart
+    # a manifest written before the basis and planning_s fields: a model's answer, planned on its P10
     old = {k: v for k, v in entry.items() if k != "basis"} | {"model": "life_fraction"}
     page, chart = _rul_page(old, {"trusted": True, "n_failed": 3})
-    assert page["basis"] == "model" and page["text"] == "12.5 h (1.0 h–25.0 h)" and "RUL P50" in chart
+    assert page["rul_state"] == "model" and page["rul_planning_s"] == 3600.0 and page["rul_p50_s"] == 45000.0
+    assert page["rul_text"] == "RUL, planning (early): 1.0 h" and "RUL, planning (early)" in chart
 
 
 # -- life fraction and the nested choice ------------------------------------------------------------
@@ -430,7 +433,7 @@ def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
     assert manifest.exists() and json.loads(manifest.read_text())["version"] == payload["version"]
     assert list((ws.root / "data" / "lake" / "rul").rglob("*.parquet"))
     human = run_vibra("rul", *home, check=True).stdout
-    assert "bearing2_1" in human and "RUL P50" in human
+    assert "bearing2_1" in human and "RUL, planning (early)" in human and "RUL P50" not in human
 
 
 def test_label_failure_errors_name_the_value_and_the_fix(tmp_path):

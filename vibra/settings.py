@@ -69,6 +69,11 @@ SETTINGS: tuple[Spec, ...] = (
          choices=("iforest", "hst", "baseline")),
     Spec("anomaly", "baseline_days", float, 2.0, 0.01, 3650,
          "days from each machine's first window that train its models (the baseline period)"),
+    Spec("anomaly", "baseline_max_share", float, 0.2, 0.05, 1.0,
+         "largest share of a machine's monitored time its baseline may cover: a longer baseline_days is cut to "
+         "this first share, with a warning (a baseline that holds the degradation never alarms on it; 1 = never cut)"),
+    Spec("anomaly", "baseline_min_windows", int, 20, 2, 1_000_000,
+         "fewest windows (all channels) a baseline needs; a machine with fewer is not trained and says why"),
     Spec("anomaly", "threshold_quantile", float, 0.98, 0.5, 0.999999,
          "quantile of the training scores a new model's threshold is set at"),
     Spec("anomaly", "alarm_k", int, 3, 1, 10_000, "an alarm needs alarm_k of the last alarm_m windows over threshold"),
