@@ -544,7 +544,8 @@ def convert(table_dir: Path) -> int:
             return 0
         files = _on_disk(table_dir)
         if files:
-            _create(table_dir, files)
+            with translated(files=files):  # a file that does not read is named, never a traceback
+                _create(table_dir, files)
         return len(files)
 
 
@@ -820,7 +821,8 @@ def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Ite
     store = remote.of(table_dir)
     if fetch and store is not None and is_table(table_dir):  # on object storage: read from this process's cache
         # (``raw`` is no table: its big waveforms are fetched one at a time, by ``raw.find``)
-        store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
+        with translated(table=table_dir):
+            store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
     return files
 
 
