@@ -173,16 +173,20 @@ def _cluster_workspace(work: Path, windows: int) -> Path:
     return root
 
 
-def _timed(args: list[str], cwd: Path, cache: Path) -> tuple[float, tuple[float, float], str]:
+def _timed(args: list[str], cwd: Path, cache: Path) -> tuple[float, tuple[float, float], str, float]:
+    """``vibra args`` in a fresh process: wall seconds, load at start and end, stdout, CPU seconds (its tree's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIBRA_")}
     env["NUMBA_CACHE_DIR"] = str(cache)
     lo = load()
+    before = os.times()
     t = time.perf_counter()
     proc = subprocess.run([VIBRA, *args], cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
+    after = os.times()
     if proc.returncode != 0:
         raise RuntimeError(f"vibra {' '.join(args)}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
-    return wall, (lo, load()), proc.stdout
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, (lo, load()), proc.stdout, cpu
 
 
 def bench_compile(work: Path, windows: int) -> str:
@@ -194,23 +198,28 @@ def bench_compile(work: Path, windows: int) -> str:
              "for the next. The CLI points numba's cache at `~/.cache/vibra/numba` by default; vibra's kernels are "
              "`cache=True`, and UMAP's and pynndescent's numba functions have caching turned on before their first "
              "call (`vibra.discovery.clustering._umap`).", "",
-             "| command | first (empty cache) | second (warm) | first / second | load (1 min) first; second |",
+             "| command | first (empty cache): wall, CPU | second (warm): wall, CPU | first / second: wall, CPU "
+             "| load (1 min) first; second |",
              "|---|---|---|---|---|"]
     a = _timed(["cluster", "--json"], ws, cache)
     b = _timed(["cluster", "--json"], ws, cache)
     fitted = json.loads(b[2]).get("fitted_on")
-    lines.append(f"| `vibra cluster` ({windows:,} windows, UMAP + HDBSCAN on {fitted:,}) | {a[0]:.1f} s | {b[0]:.1f} s "
-                 f"| {a[0] / b[0]:.1f}× | {a[1][0]:.1f} → {a[1][1]:.1f}; {b[1][0]:.1f} → {b[1][1]:.1f} |")
+    lines.append(f"| `vibra cluster` ({windows:,} windows, UMAP + HDBSCAN on {fitted:,}) | {_cell(a)} | {_cell(b)} "
+                 f"| {a[0] / b[0]:.1f}×, {a[3] / b[3]:.1f}× | {a[1][0]:.1f} → {a[1][1]:.1f}; {b[1][0]:.1f} → {b[1][1]:.1f} |")
     demo_cache = work / "numba-demo"
     runs = []
     for k in range(2):
         home = work / f"demo-{k}"
         runs.append(_timed(["demo", "--home", str(home), "--json"], work, demo_cache))
         shutil.rmtree(home, ignore_errors=True)
-    lines.append(f"| `vibra demo` (4 machines × 5 days) | {runs[0][0]:.1f} s | {runs[1][0]:.1f} s | "
-                 f"{runs[0][0] / runs[1][0]:.1f}× | {runs[0][1][0]:.1f} → {runs[0][1][1]:.1f}; "
-                 f"{runs[1][1][0]:.1f} → {runs[1][1][1]:.1f} |")
+    lines.append(f"| `vibra demo` (4 machines × 5 days) | {_cell(runs[0])} | {_cell(runs[1])} | "
+                 f"{runs[0][0] / runs[1][0]:.1f}×, {runs[0][3] / runs[1][3]:.1f}× | {runs[0][1][0]:.1f} → "
+                 f"{runs[0][1][1]:.1f}; {runs[1][1][0]:.1f} → {runs[1][1][1]:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(timed) -> str:
+    return f"{timed[0]:.1f} s, {timed[3]:.1f} CPU-s"
 
 
 def write_section(out: Path, blocks: list[str]) -> None:
