@@ -21,10 +21,9 @@ from vibra.storage import hourly
 from vibra.errors import VibraError
 from vibra.settings import Settings
 from vibra.ingest.recordings import compute_features, ensure_embedding_manifest, resolve
-from vibra.storage import catalog, tables
+from vibra.storage import ledger, tables
 from vibra.storage import staging as staging_area
 from vibra.storage.staging import recover  # noqa: F401 - re-exported (doctor --repair calls it)
-from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, recorded
@@ -52,10 +51,10 @@ def _read_back(ws: Workspace, settings: Settings, row: dict):
     start and rpm resolved by the rules ingest used."""
     back = tables.read_recording(ws, settings, row["equipment_id"], row["recording_id"], row["source_path"],
                                  expect=(row["size_bytes"], row["mtime"]))
-    rate, start, rpm, _ = resolve(settings.equipment_for(row["equipment_id"]), settings, back.source_path, back.mtime,
-                                  file_rate=back.file_sample_rate_hz, file_start=back.file_start,
+    sample_rate_hz, start, rpm, _ = resolve(settings.equipment_for(row["equipment_id"]), settings, back.source_path, back.mtime,
+                                  file_sample_rate_hz=back.file_sample_rate_hz, file_start=back.file_start,
                                   file_rpm=back.file_rpm)
-    return back, rate, start, rpm
+    return back, sample_rate_hz, start, rpm
 
 
 @recorded("features rebuild")
@@ -63,20 +62,13 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
             progress: Callable[[str, dict], None] | None = None) -> RebuildResult:
     """Recompute ``features`` (and ``hourly``) for every completed recording of the given machines."""
     notify = progress or (lambda event, info: None)
-    catalog.ensure(ws.catalog_path)
+    ledger.ensure(ws)
     result = RebuildResult()
-    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                   on_wait=lambda msg: notify("wait", {"message": msg})):
+    with ledger.ingest_lock(ws, settings, on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         staging_area.recover(ws)
         ensure_embedding_manifest(ws, settings)
-        where, params = "WHERE status = 'completed'", []
-        if equipment_ids:
-            where += " AND equipment_id IN (SELECT unnest(?))"
-            params = [equipment_ids]
-        names = [n for n, _ in catalog.RECORDING_COLUMNS]
-        rows = [dict(zip(names, r)) for r in catalog.query(
-            ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c {where} ORDER BY recorded_at", params)]
+        rows = ledger.current(ws, status="completed", equipment=equipment_ids or None)
         table = ws.table("features")
         work = ws.data / staging_area.REBUILD_DIR / uuid.uuid4().hex[:8]
         staging = work / "staging"
@@ -85,10 +77,10 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
         notify("start", {"files": len(rows), "bytes": sum(r["size_bytes"] or 0 for r in rows)})
         def one(row: dict):
             rid, eid = row["recording_id"], row["equipment_id"]
-            back, rate, start, rpm = _read_back(ws, settings, row)
-            res = compute_features(settings, eid, rid, back.chunks, back.channels, rate, start, rpm,
+            back, sample_rate_hz, start, rpm = _read_back(ws, settings, row)
+            res = compute_features(settings, eid, rid, back.chunks, back.channels, sample_rate_hz, start, rpm,
                                    row["source_path"], gaps=back.gaps, units=back.units)
-            return res, tables.write_features(ws, res.table, rid, table_dir=staging), back.origin, rate, start, rpm
+            return res, tables.write_features(ws, res.table, rid, table_dir=staging), back.origin, sample_rate_hz, start, rpm
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, settings.ingest.max_concurrent_files)) as pool:
@@ -99,11 +91,11 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
                     old = where_now.get(rid, {})  # partition folder → the files holding its rows
                     touched |= {(p.parent.name.split("=", 1)[1], eid) for p in old}
                     try:
-                        res, parts, origin, rate, start, rpm = future.result()
+                        res, parts, origin, sample_rate_hz, start, rpm = future.result()
                         touched |= set(parts)
                         result.windows += res.n_windows
                         setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
-                        updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate,
+                        updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": sample_rate_hz,
                                         "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc),
                                         "channel_stats": json.dumps(res.channel_stats)})
                     except VibraError as exc:
@@ -118,7 +110,7 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
             result.partitions = len(touched)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        catalog.write_rows(ws.catalog_path, updated)
+        ledger.write_rows(ws, updated)
         hourly.rebuild(ws.lake, touched)
         result.seconds = time.perf_counter() - started
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vibra.storage import catalog
+from vibra.storage import ledger
 from vibra.report.summaries import status as run  # noqa: F401 - `vibra status`: the ledger's and the lake's totals
 from vibra.workspace import Workspace
 
@@ -12,20 +12,15 @@ def recordings(ws: Workspace):
     source_path, recorded_at`` (for joining features, scores or ground truth to their files)."""
     import polars as pl
 
-    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, equipment_id, source_path, recorded_at "
-                                          f"FROM {catalog.CURRENT} c WHERE status IN ('completed', 'duplicate')")
     schema = {"recording_id": pl.String, "equipment_id": pl.String, "source_path": pl.String,
               "recorded_at": pl.Datetime("us", "UTC")}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    rows = ledger.current(ws, status=("completed", "duplicate"))
+    return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema)
 
 
 def known_equipment(ws: Workspace, settings) -> list[str]:
     """Machines the workspace knows: configured in ``vibra.toml`` or seen by ingest."""
-    seen: set[str] = set(settings.equipment)
-    if ws.catalog_path.exists():
-        seen |= {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT equipment_id FROM recordings "
-                                                              "WHERE equipment_id IS NOT NULL")}
-    return sorted(seen)
+    return sorted(set(settings.equipment) | ledger.equipment_ids(ws))
 
 
 def check_equipment(ws: Workspace, settings, equipment_ids: list[str]) -> list[str]:
