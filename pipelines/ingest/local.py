@@ -61,7 +61,7 @@ _STATE: dict = {}
 
 def _start(root: str, settings: Settings, completed: dict[str, str], claims) -> None:
     """A worker's initializer: its workspace (the parent's own, shared), settings and the run's content claims."""
-    from vibra_pipelines.ingest import _Dedup
+    from . import _Dedup  # this package's own (relative: the package is vibra_pipelines.ingest)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it lets the files in flight finish
     ws = Workspace(Path(root))
@@ -74,7 +74,7 @@ def _start(root: str, settings: Settings, completed: dict[str, str], claims) -> 
 
 def _one(item: SourceFile):
     """One file in a worker: :func:`vibra_pipelines.ingest._work` (its ``_Stop`` pickles with its message)."""
-    from vibra_pipelines.ingest import _work
+    from . import _work
 
     return _work(_STATE["ws"], _STATE["settings"], item, _STATE["dedup"])
 
