@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -150,3 +151,26 @@ def test_workers_setting_is_validated(tmp_path, value):
     ws, _ = init_workspace(tmp_path / "ws")
     with pytest.raises(ConfigError, match="ingest.workers"):
         load_settings(ws.config_path, {"VIBRA_INGEST_WORKERS": value})
+
+
+UNGUARDED = """
+import sys
+from pathlib import Path
+from vibra.settings import load_settings
+from vibra.workspace import Workspace
+from vibra_pipelines import ingest
+
+ws = Workspace(Path(sys.argv[1]))  # no `if __name__ == "__main__":`: every spawned worker runs this again
+ingest.run(ws, load_settings(ws.config_path, {}, {"ingest.workers": 2}), Path(sys.argv[2]))
+print("done")
+"""
+
+
+def test_a_script_without_a_main_guard_fails_instead_of_hanging(tmp_path):
+    export = _export(tmp_path / "a", machines=1, days=0.1, faults=False)
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "a"), str(export)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode != 0 and "done" not in proc.stdout
+    assert 'if __name__ == "__main__":' in proc.stderr, proc.stderr[-3000:]

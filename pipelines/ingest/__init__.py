@@ -428,7 +428,11 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
 
     Raises :class:`IngestStopped` when the environment fails or vibra hits a bug: what
     completed before is recorded, no file is blamed, and a plain rerun resumes.
+
+    With ``[ingest] workers`` > 1 (or 0 on a large run) the files are worked by spawned processes,
+    which import the main module: a script calling this needs ``if __name__ == "__main__":``.
     """
+    local.check_not_bootstrapping()
     source = source.expanduser().resolve()
     if not source.is_dir():
         raise InputError(f"{source}: not a folder; give the export folder holding one subfolder per machine")

@@ -54,6 +54,18 @@ def auto_workers(setting: int, n_files: int) -> int:
     return max(1, min(setting, n_files))
 
 
+def check_not_bootstrapping() -> None:
+    """Refuse to ingest inside a process that is still starting as a worker: a script without
+    ``if __name__ == "__main__":`` is run again by every spawned worker, and would ingest again (and wait
+    for ever on the ingest lock its parent holds) instead of serving its parent."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        from vibra.errors import ConfigError
+
+        raise ConfigError("ingest started again inside a worker process that was importing your script: put the "
+                          "script's work under `if __name__ == \"__main__\":` (worker processes import the main "
+                          "module), or set [ingest] workers = 1")
+
+
 # -- in a worker process ---------------------------------------------------------------------------------
 
 _STATE: dict = {}
