@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import tomllib
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
@@ -23,42 +22,8 @@ from vibra.equipment import (  # noqa: F401 - the machine types, re-exported for
     START_RULE_KEYS, Bearing, CsvDialect, Equipment, FileFormat, FileRule, StartRule, equipment_toml, parse_equipment,
 )
 from vibra.errors import ConfigError
+from vibra.spec import Spec, number_text, coerce
 
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One scalar setting: where it lives, its type, range and meaning."""
-
-    section: str
-    key: str
-    kind: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    doc: str = ""
-    choices: tuple[str, ...] = ()
-
-    @property
-    def env(self) -> str:
-        return f"VIBRA_{self.section}_{self.key}".upper()
-
-    @property
-    def allowed(self) -> str:
-        if self.kind is str:
-            return "one of " + ", ".join(self.choices) if self.choices else "text"
-        if self.kind is bool:
-            return "true or false"
-        noun = "an integer" if self.kind is int else "a number"
-        if self.low is not None and self.high is not None:
-            return f"{noun} in {_num(self.low)}..{_num(self.high)}"
-        if self.low is not None:
-            return f"{noun} >= {_num(self.low)}"
-        return noun
 
 
 SETTINGS: tuple[Spec, ...] = (
@@ -100,10 +65,19 @@ SETTINGS: tuple[Spec, ...] = (
          "windows per FFT batch"),
     Spec("query", "max_points", int, 5000, 1, 10_000_000,
          "cap on the points `vibra query recent` returns"),
+    Spec("sql", "memory_limit_mb", int, 2048, 64, 1_048_576,
+         "memory one `vibra sql` statement may use (DuckDB's memory_limit, no spilling to disk), and the most its "
+         "answer may hold before it is printed"),
+    Spec("sql", "timeout_s", float, 60.0, 0.1, 86_400, "a `vibra sql` statement running longer is interrupted"),
     Spec("anomaly", "model", str, "iforest", doc="model family `vibra detect` and `vibra anomalies` use by default",
          choices=("iforest", "hst", "baseline")),
     Spec("anomaly", "baseline_days", float, 2.0, 0.01, 3650,
          "days from each machine's first window that train its models (the baseline period)"),
+    Spec("anomaly", "baseline_max_share", float, 0.2, 0.05, 1.0,
+         "largest share of a machine's monitored time its baseline may cover: a longer baseline_days is cut to "
+         "this first share, with a warning (a baseline that holds the degradation never alarms on it; 1 = never cut)"),
+    Spec("anomaly", "baseline_min_windows", int, 20, 2, 1_000_000,
+         "fewest windows (all channels) a baseline needs; a machine with fewer is not trained and says why"),
     Spec("anomaly", "threshold_quantile", float, 0.98, 0.5, 0.999999,
          "quantile of the training scores a new model's threshold is set at"),
     Spec("anomaly", "alarm_k", int, 3, 1, 10_000, "an alarm needs alarm_k of the last alarm_m windows over threshold"),
@@ -177,7 +151,7 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, tuple):
         return json.dumps([_toml_value_list(v) for v in value]).replace('"', "")
-    return _num(value) if float(value).is_integer() else repr(value)
+    return number_text(value) if float(value).is_integer() else repr(value)
 
 
 def _toml_value_list(value: Any) -> Any:
@@ -219,6 +193,7 @@ LakeSettings = _section("LakeSettings", "lake")
 IngestSettings = _section("IngestSettings", "ingest")
 FeatureSettings = _section("FeatureSettings", "features", ("bands_hz", tuple, DEFAULT_BANDS_HZ))
 QuerySettings = _section("QuerySettings", "query")
+SqlSettings = _section("SqlSettings", "sql")
 AnomalySettings = _section("AnomalySettings", "anomaly")
 ForecastSettings = _section("ForecastSettings", "forecast")
 ClusterSettings = _section("ClusterSettings", "cluster")
@@ -228,7 +203,8 @@ FlowSettings = _section("FlowSettings", "flows")
 
 # section name → its class, in the order of Settings' fields and of the run manifests
 SECTIONS: dict[str, type] = {
-    "lake": LakeSettings, "ingest": IngestSettings, "features": FeatureSettings, "query": QuerySettings, "anomaly": AnomalySettings,
+    "lake": LakeSettings, "ingest": IngestSettings, "features": FeatureSettings, "query": QuerySettings,
+    "sql": SqlSettings, "anomaly": AnomalySettings,
     "forecast": ForecastSettings, "cluster": ClusterSettings, "defects": DefectSettings,
     "readiness": ReadinessSettings, "flows": FlowSettings,
 }
@@ -240,6 +216,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
+    sql: SqlSettings = field(default_factory=SqlSettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
@@ -261,35 +238,7 @@ class Settings:
 
 
 def _coerce(spec: Spec, value: Any, origin: str) -> Any:
-    where = f"{origin} {spec.section}.{spec.key} = {value!r}"
-    try:
-        if spec.kind is str:
-            if spec.choices and value not in spec.choices:
-                raise ValueError
-            return str(value)
-        if spec.kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                    raise ValueError
-                return value.lower() in {"1", "true", "yes"}
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if spec.kind is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            out: Any = int(value)
-        else:
-            if isinstance(value, bool):
-                raise ValueError
-            out = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: must be {spec.allowed}") from None
-    if not math.isfinite(out):  # nan passes every range comparison; inf makes waits endless
-        raise ConfigError(f"{where}: not a finite number; must be {spec.allowed}")
-    if (spec.low is not None and out < spec.low) or (spec.high is not None and out > spec.high):
-        raise ConfigError(f"{where}: out of range; must be {spec.allowed}")
-    return out
+    return coerce(spec, value, f"{origin} {spec.section}.{spec.key} = {value!r}")
 
 
 def _bands(value: Any, origin: str) -> tuple[tuple[float, float], ...]:
