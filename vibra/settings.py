@@ -31,8 +31,12 @@ SETTINGS: tuple[Spec, ...] = (
          "workspace's data/lake and artifacts; s3://bucket/prefix = object storage (credentials, region and an "
          "S3-compatible endpoint from the standard AWS_* environment: AWS_PROFILE or AWS_ACCESS_KEY_ID, AWS_REGION, "
          "AWS_ENDPOINT_URL); the DuckDB ledger stays in this workspace"),
+    Spec("ingest", "workers", int, 0, 0, 256,
+         "processes that ingest files at once (each one file at a time; the ledger stays with the parent): 0 = auto, "
+         "the cores available but one per 100 files to do (a worker's start costs ~1.5 s of imports); 1 = in this "
+         "process, with max_concurrent_files threads"),
     Spec("ingest", "max_concurrent_files", int, 2, 1, 64,
-         "files read and processed at once (threads)"),
+         "files read and processed at once by threads of one process (workers = 1, or a run too small for workers)"),
     Spec("ingest", "sample_rate_hz", float, 0.0, 0, 10_000_000,
          "workspace default sample rate when neither the file nor the equipment gives one (0 = none)"),
     Spec("ingest", "chunk_rows", int, 262_144, 4_096, 67_108_864,
