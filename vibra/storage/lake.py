@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from vibra.storage import remote
-
-TMP_MARK = ".tmp-"
+from vibra.storage.atomic import replace_into, temp_path
 # DuckDB over a list of lake files (bound as the parameter): schemas of any age, no columns from folder names
 READ_FILES = "read_parquet(?, union_by_name = true, hive_partitioning = false)"
 LOG_DIR = "_delta_log"  # in each table folder: the Delta transaction log
@@ -42,17 +41,6 @@ def sql_literal(path: Path | str) -> str:
 
 def partition_dir(table_dir: Path, date: str, equipment_id: str) -> Path:
     return table_dir / f"date={date}" / f"equipment={equipment_id}"
-
-
-def temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def replace_into(tmp: Path, final: Path) -> None:
-    """Atomically move a fully written temporary file to its final name."""
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
 
 
 def write_bytes(final: Path, payload: bytes) -> Path:

@@ -84,7 +84,7 @@ class Remote:
                 return path
         except FileNotFoundError:
             pass
-        from vibra.storage.lake import replace_into, temp_path
+        from vibra.storage.atomic import replace_into, temp_path
 
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(path)
