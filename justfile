@@ -37,6 +37,7 @@ bench: setup
 
 # real-data quality figures into their BENCHMARKS.md sections: diagnosis (CWRU leave-one-condition-out, FEMTO, IMS) and RUL (FEMTO leave-one-bearing-out, IMS)
 bench-real: setup
+    {{venv}}/bin/python benchmarks/real_recording.py
     {{venv}}/bin/python benchmarks/real_diagnosis.py
     {{venv}}/bin/python benchmarks/real_rul.py
     {{venv}}/bin/python benchmarks/real_warning.py

@@ -63,6 +63,16 @@ SETTINGS: tuple[Spec, ...] = (
          "samples between window starts (= frame_length: no overlap)"),
     Spec("features", "batch_windows", int, 256, 1, 65_536,
          "windows per FFT batch"),
+    Spec("features", "diagnosis_window_s", float, 1.0, 0.01, 600.0,
+         "bearing diagnosis: seconds per window of the recording-level envelope spectrum (rounded up to a power "
+         "of two of samples, averaged over the whole recording; independent of frame_length)"),
+    Spec("features", "rpm_search", float, 0.1, 0.0, 0.5,
+         "running speed from the spectrum: searched within ± this share of the machine's rpm when a recording "
+         "states none of its own (0: never estimated), and checked against the rpm a recording states"),
+    Spec("features", "rpm_min", float, 0.0, 0.0, 1_000_000.0,
+         "running speed from the spectrum for machines without rpm: lowest r/min searched (0 with rpm_max 0: none)"),
+    Spec("features", "rpm_max", float, 0.0, 0.0, 1_000_000.0,
+         "running speed from the spectrum for machines without rpm: highest r/min searched"),
     Spec("query", "max_points", int, 5000, 1, 10_000_000,
          "cap on the points `vibra query recent` returns"),
     Spec("sql", "memory_limit_mb", int, 2048, 64, 1_048_576,

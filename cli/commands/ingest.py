@@ -50,8 +50,8 @@ def ingest_cli(
 
 
 def diagnose_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
-    """Bearing-fault verdict per recording (outer race, inner race, ball or unknown) with its evidence,
-    from the fault-family evidence ingest stored for every window.
+    """Bearing-fault verdict per recording (outer_race, inner_race, ball, no_fault_evidence, ambiguous or
+    not_diagnosable) with its evidence, from the recording-level envelope evidence ingest stored.
 
     Example: vibra diagnose --equipment pump-02 --json
     """

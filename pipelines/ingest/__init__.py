@@ -537,12 +537,26 @@ def _settle(ws: Workspace, settled: list[FileResult]) -> None:
     parts = {p for fr in settled for p in fr.partitions}
     if parts:
         hourly.mark_dirty(ws.lake, parts)  # before the rows say "completed"; rebuilt at the end
+    _pause("settle:committed")
     now = datetime.now(timezone.utc)
     for fr in settled:
         for rid in fr.adopt:
             ledger.adopt(ws, rid, now)
     ledger.drop_pending(ws, [fr.row["source_path"] for fr in settled if fr.keep_previous])
     ledger.write_rows(ws, [fr.row for fr in settled if not fr.keep_previous])
+    _pause("settle:recorded")
+
+
+PAUSE = os.environ.get("VIBRA_TEST_PAUSE")  # test only: the step at which a kill test stops this process
+
+
+def _pause(point: str) -> None:
+    """For kill tests only (``tests/test_kill_points.py``): with ``VIBRA_TEST_PAUSE=<point>`` set, write this
+    process's pid to ``VIBRA_TEST_PAUSE_MARK`` and wait to be killed at that step. Unset (always, outside
+    tests), it costs one comparison per batch."""
+    if PAUSE == point:
+        Path(os.environ["VIBRA_TEST_PAUSE_MARK"]).write_text(str(os.getpid()))
+        time.sleep(600)
 
 
 @contextmanager
