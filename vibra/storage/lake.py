@@ -231,7 +231,7 @@ def translate(exc: BaseException, *, table: Path | str | None = None,
     from vibra.storage import deltalog
 
     try:
-        problems = deltalog.read(table).problems()
+        problems = deltalog.read(table, remote.of(table)).problems()
     except Exception:  # noqa: BLE001 - the log could not even be listed: say what delta-rs said
         problems = []
     if problems:
