@@ -35,6 +35,7 @@ from vibra.workspace import Workspace
 ARGUMENTS: contextvars.ContextVar[str] = contextvars.ContextVar("vibra_arguments", default="")
 log = logging.getLogger("vibra")
 HOST = socket.gethostname()
+CLOSED_BY_OTHERS = ("killed", "abandoned")  # statuses a later run sets on a row its own process never closed
 
 
 def _alive(pid: int, started_at: datetime) -> bool:
@@ -139,8 +140,10 @@ def history(ws: Workspace, limit: int = 20, command: str | None = None,
         close_stale(ws, other_host_after_s)
     out = ledger.runs(ws, limit, command)
     for item in out:
+        # a killed or abandoned run's finished_at is when a later run found it ended: not its duration
         item["seconds"] = ((item["finished_at"] - item["started_at"]).total_seconds()
-                           if item["finished_at"] and item["started_at"] else None)
+                           if item["finished_at"] and item["started_at"] and item["status"] not in CLOSED_BY_OTHERS
+                           else None)
     return out
 
 

@@ -120,6 +120,7 @@ def test_a_killed_ingest_is_closed_as_killed_by_the_next_run(tmp_path):
     assert row["error"] == f"process {proc.pid} on {socket.gethostname()} ended without closing its run"
     shown = json.loads(run_vibra("runs", "--json", "--home", str(ws.root), check=True).stdout)["runs"]
     assert [(r["command"], r["status"]) for r in shown] == [("maintain gc", "ok"), ("ingest", "killed")]
+    assert shown[1]["seconds"] is None  # when it died is unknown; finished_at is when it was found dead
 
     result = ingest.run(ws, settings, export)  # the next ingest completes
     assert result.failed == 0 and status.run(ws)["completed"] == 72
