@@ -76,7 +76,13 @@ def _v4(con: Any) -> None:
     con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS error_kind VARCHAR")
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4)]
+def _v5(con: Any) -> None:
+    """A run keeps the process and host that run it, so a later run can close one killed before it could."""
+    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid BIGINT")
+    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 CURRENT = MIGRATIONS[-1][0]
 
 
