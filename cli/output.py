@@ -267,15 +267,21 @@ def _hours(value) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _crossing(ttt: dict) -> str:
+    """The time-to-limit state in words (``already past``, ``beyond horizon``…): hours only when there are some."""
+    return (ttt.get("state") or "-").replace("_", " ")
+
+
 def forecast_table(result) -> None:
-    table = _table(f"forecast {result.version}", ["series", "status", "model", "MASE", "limit", "P10 h", "P50 h",
-                                                  "P90 h", "P(cross)"])
+    table = _table(f"forecast {result.version}", ["series", "status", "model", "MASE", "limit", "crossing", "P10 h",
+                                                  "P50 h", "P90 h", "P(cross)"])
     for s in result.series:
         ttt = s.get("time_to_threshold") or {}
         prob = ttt.get("crossing_probability")
         table.add_row(s["key"], s["status"], s.get("model", "-"), f"{s['mase']:.2f}" if s.get("mase") is not None else "-",
-                      f"{s['limit']:.4g}" if s.get("limit") is not None else "-", _hours(ttt.get("p10_h")),
-                      _hours(ttt.get("p50_h")), _hours(ttt.get("p90_h")), "-" if prob is None else f"{prob:.2f}")
+                      f"{s['limit']:.4g}" if s.get("limit") is not None else "-", _crossing(ttt),
+                      _hours(ttt.get("p10_h")), _hours(ttt.get("p50_h")), _hours(ttt.get("p90_h")),
+                      "-" if prob is None else f"{prob:.2f}")
     _console().print(table)
     say(f"{result.skipped_unchanged} series unchanged since the last run (use --force); manifest: {result.manifest}")
 
@@ -285,8 +291,9 @@ def forecast_show(payload: dict) -> None:
         ttt = s["time_to_threshold"]
         say(f"{payload['equipment_id']} {s['channel']} {s['indicator']}: {s['status']} ({s['model']}), "
             f"{len(s['history'])} history points, {len(s['forecast'])} ahead; limit {s['limit']} "
-            f"[{s['limit_source']}]; time to limit P10/P50/P90 = {_hours(ttt['p10_h'])}/{_hours(ttt['p50_h'])}/"
-            f"{_hours(ttt['p90_h'])} h")
+            f"[{s['limit_source']}]; time to limit: {_crossing(ttt)}"
+            + (f", P10/P50/P90 = {_hours(ttt['p10_h'])}/{_hours(ttt['p50_h'])}/{_hours(ttt['p90_h'])} h"
+               if ttt.get("p50_h") is not None or ttt.get("p10_h") is not None else ""))
 
 
 def status_table(payload: dict) -> None:
@@ -302,6 +309,14 @@ def status_table(payload: dict) -> None:
             per.add_row(e["equipment_id"], str(e["completed"]), str(e["failed"]), str(e["windows"]),
                         str(e["last_recorded_at"] or "-"))
         console.print(per)
+    if payload.get("stale"):
+        stale = _table(f"{payload['stale_files']} file(s) computed with other settings than today's",
+                       ["equipment", "files", "what changed"])
+        for s in payload["stale"]:
+            stale.add_row(s["equipment_id"], str(s["files"]), "; ".join(s["why"]))
+        console.print(stale)
+        console.print(f"recompute them: {payload['stale_command']} (or a plain `vibra ingest EXPORT`)",
+                      markup=False, highlight=False)
 
 
 def synth_summary(result) -> None:

@@ -144,7 +144,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
         "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
         "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
-                     "that did not fail on it (Naive when all failed)",
+                     "that did not fail on it (Naive when all failed); on an accelerating series only the candidates "
+                     "whose forecast rises at least half the recent slope (RecentTrend, the recent window's line, "
+                     "when none does); never below 0 for an indicator that never was",
         "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
         "duration_s": result.duration_s,
         "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
@@ -169,7 +171,7 @@ def _rows(series: Series, fc, info: dict, version: str, now: datetime, levels) -
     common = {"equipment_id": info["equipment_id"], "channel": info["channel"], "indicator": info["indicator"],
               "model": fc.model, "model_version": version, "generated_at": now, "status": info["status"],
               "limit": info["limit"], "limit_source": info["limit_source"], "ttt_p10_h": ttt["p10_h"],
-              "ttt_p50_h": ttt["p50_h"], "ttt_p90_h": ttt["p90_h"],
+              "ttt_p50_h": ttt["p50_h"], "ttt_p90_h": ttt["p90_h"], "ttt_state": ttt.get("state"),
               "crossing_probability": ttt["crossing_probability"], "mase": fc.mase}
     history = pl.DataFrame({"ds": pl.Series(hist_t).cast(utc), "kind": ["history"] * n, "value": series.values})
     future = pl.DataFrame({"ds": pl.Series(fut_t).cast(utc), "kind": ["forecast"] * fc.mean.shape[0], "mean": fc.mean,

@@ -41,7 +41,13 @@ def test_since_and_the_next_level_text():
     text = next_limit_text("danger velocity", 11.2, "mm/s", {"p10_h": 9.0, "p50_h": 19.0, "p90_h": 40.0})
     assert text == "danger velocity 11.2 mm/s in 19 h (9 h–40 h)"
     assert next_limit_text("alert", 4.5, "mm/s", {"p10_h": 30.0, "p50_h": None, "p90_h": None}) == \
-        "alert 4.5 mm/s in beyond horizon (30 h–beyond horizon)"
+        "alert 4.5 mm/s: beyond horizon (P10 30 h)"  # never "in beyond horizon (… – beyond horizon)"
+    assert next_limit_text("alert", 4.5, "mm/s", {"p10_h": 9.0, "p50_h": 19.0, "p90_h": None}) == \
+        "alert 4.5 mm/s in 19 h (9 h–beyond horizon)"
+    assert next_limit_text("alert", 4.5, "mm/s", {"state": "beyond_horizon", **dict.fromkeys(
+        ("p10_h", "p50_h", "p90_h"))}) == "alert 4.5 mm/s: beyond horizon"
+    assert next_limit_text("danger", 7.1, "mm/s", {"state": "already_past", "p50_h": None}) == \
+        "danger 7.1 mm/s: already past"
     assert next_limit_text("alert", 4.5, "mm/s", {}) == "alert 4.5 mm/s: no crossing forecast"
 
 

@@ -105,12 +105,18 @@ def hours_text(h: float | None, *, days_from_h: float = 72.0, day_digits: int = 
 
 
 def next_limit_text(name: str, value: float, unit: str, ttt: dict | None) -> str:
-    """``danger 11.2 mm/s in 19 h (9–40 h)``, ``… not within the horizon`` when nothing crosses."""
+    """``danger 11.2 mm/s in 19 h (9 h–40 h)``; ``… in 19 h (9 h–beyond horizon)`` when the pessimistic
+    bound stays under it; ``… beyond horizon (P10 20 h)`` when only the optimistic bound reaches it;
+    ``… beyond horizon`` / ``… already past`` / ``… no crossing forecast``: states, never 0 h."""
     head = f"{name} {value:.3g} {unit}".rstrip()
     ttt = ttt or {}
-    if ttt.get("p50_h") is None and ttt.get("p10_h") is None:
-        return f"{head}: no crossing forecast"
-    p50 = hours_text(ttt.get("p50_h")) if ttt.get("p50_h") is not None else "beyond horizon"
-    lo = hours_text(ttt.get("p10_h"))
-    hi = hours_text(ttt.get("p90_h")) if ttt.get("p90_h") is not None else "beyond horizon"
-    return f"{head} in {p50} ({lo}–{hi})"
+    state = ttt.get("state")
+    if state == "already_past":
+        return f"{head}: already past"
+    p10, p50, p90 = ttt.get("p10_h"), ttt.get("p50_h"), ttt.get("p90_h")
+    if p50 is None and p10 is None:
+        return f"{head}: beyond horizon" if state == "beyond_horizon" else f"{head}: no crossing forecast"
+    if p50 is None:
+        return f"{head}: beyond horizon (P10 {hours_text(p10)})"
+    hi = hours_text(p90) if p90 is not None else "beyond horizon"
+    return f"{head} in {hours_text(p50)} ({hours_text(p10)}–{hi})"

@@ -80,7 +80,13 @@ def _v4(con: Any) -> None:
     con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS error_kind VARCHAR")
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4)]
+def _v5(con: Any) -> None:
+    """The settings each ledger row's ``settings_hash`` stands for, so a change can be named (vibra.ingest.staleness)."""
+    con.execute("CREATE TABLE IF NOT EXISTS settings_seen (settings_hash VARCHAR PRIMARY KEY, payload VARCHAR, "
+                "first_seen TIMESTAMPTZ)")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 CURRENT = MIGRATIONS[-1][0]
 
 
