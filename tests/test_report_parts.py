@@ -28,7 +28,8 @@ def test_velocity_levels_from_the_class_or_the_machine():
     assert lim.next_level(9.0) is None and lim.state(2.9) == "normal" and lim.state(9.0) == "danger"
     own = velocity_limits(Equipment("p", iso_group=2, iso_support="rigid", alert_danger_mm_s=(3.0, 6.0)))
     assert (own.alert, own.danger) == (3.0, 6.0) and "alert_danger_mm_s" in own.source
-    assert velocity_limits(Equipment("p")) is None
+    assumed = velocity_limits(Equipment("p"))  # no class: group 2 flexible, and its source says it was assumed
+    assert (assumed.alert, assumed.danger) == (4.5, 8.875) and "(assumed: no iso_group and iso_support" in assumed.source
     base = baseline_limits(np.linspace(1.0, 2.0, 100), "g")
     assert base.alert == np.quantile(np.linspace(1.0, 2.0, 100), 0.99) * 2 and base.danger == 2 * base.alert
     assert baseline_limits(np.ones(5)) is None  # too short a baseline: no levels claimed

@@ -95,9 +95,12 @@ def _fleet_row(page: dict, now: datetime) -> dict:
     last = page["info"].get("last_recorded_at")
     row = {
         "equipment_id": page["equipment_id"], "slug": page["slug"], "label": page["label"], "zone": page.get("zone"),
-        "zone_since": page.get("zone_since"), "value": page.get("value"), "unit": page.get("unit"),
+        "zone_since": page.get("zone_since"), "zone_assumed": page.get("zone_assumed"),
+        "value": page.get("value"), "unit": page.get("unit"),
         "state": page.get("state"), "spark": page.get("spark") or [],
-        "alarm": "alarm" if active else ("past alarms" if page["episodes"] else "normal"),
+        # "normal" only where a model scored the machine: else nothing was checked, and the row says so
+        "alarm": "alarm" if active else ("past alarms" if page["episodes"] else
+                                         "normal" if page.get("anomaly_checked") else "no model"),
         "alarm_since": page["episodes"][-1]["start"] if active else None, "episodes": len(page["episodes"]),
         "verdict": verdict["verdict"] if verdict else None, "evidence": verdict["text"] if verdict else None,
         "next_limit": nxt["next_limit"], "ttt_state": nxt["ttt"].get("state"),

@@ -1,7 +1,9 @@
 """Alert and danger (trip) levels per machine and indicator, and what comes next.
 
 * Velocity RMS (mm/s): the machine's own ``alert_danger_mm_s`` if set; else from its ISO 20816-3
-  zones (``iso_group`` + ``iso_support`` or ``alarm_limits_mm_s``): **alert** at the B/C boundary
+  zones (``iso_group`` + ``iso_support`` or ``alarm_limits_mm_s``; a machine with neither is zoned
+  as group 2 flexible, :data:`DEFAULT_ISO`, and says so — its source names the assumption — rather
+  than showing no zone: 13 mm/s is zone D in every group): **alert** at the B/C boundary
   (zone C: not for long-term operation) and **danger** at 1.25 × the C/D boundary (ISO 20816-3
   Annex: a TRIP value normally not above 1.25 × the upper limit of zone C).
 * Any other indicator: from the machine's own baseline — alert = baseline p99 × ``ALERT_FACTOR``
@@ -18,7 +20,9 @@ from datetime import datetime
 
 import numpy as np
 
-from vibra.physics.indicators import iso_limits
+from dataclasses import replace
+
+from vibra.physics.indicators import IsoLimits, iso_limits
 from vibra.settings import Equipment
 
 TRIP_FACTOR = 1.25  # danger = this × the C/D boundary
@@ -26,6 +30,9 @@ ALERT_FACTOR = 2.0  # alert = baseline p99 × this
 DANGER_FACTOR = 4.0  # danger = baseline p99 × this
 MIN_BASELINE = 10   # finite baseline values needed for derived levels
 VELOCITY = "velocity_rms_mm_s"
+# the class assumed for a machine without one: group 2 (15–300 kW, most pumps, fans and motors), flexible support
+# (the more lenient of group 2's two: an assumption should not raise alarms a stated class would not)
+DEFAULT_ISO = (2, "flexible")
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,33 @@ class Limits:
         return None
 
 
+def zones_for(equipment: Equipment) -> IsoLimits | None:
+    """The machine's ISO 20816 zone boundaries: its own (``alarm_limits_mm_s``, or ``iso_group`` and
+    ``iso_support``), else :data:`DEFAULT_ISO`'s, whose source says it was assumed."""
+    own = iso_limits(equipment)
+    if own is not None or equipment.alarm_limits_mm_s:
+        return own
+    group, support = DEFAULT_ISO
+    assumed = iso_limits(replace(equipment, iso_group=equipment.iso_group or group,
+                                 iso_support=equipment.iso_support or support))
+    if assumed is None:  # an iso_group/iso_support pair the table does not hold: no zones claimed
+        return None
+    what = " and ".join(n for n, v in (("iso_group", equipment.iso_group), ("iso_support", equipment.iso_support))
+                        if v is None)
+    return replace(assumed, source=f"{assumed.source} (assumed: no {what} in [equipment.{equipment.equipment_id}])")
+
+
+def assumed(zones: IsoLimits | None) -> bool:
+    """Whether zone boundaries are the assumed default class (:func:`zones_for`), not the machine's own."""
+    return zones is not None and "(assumed:" in zones.source
+
+
 def velocity_limits(equipment: Equipment) -> Limits | None:
-    """Velocity alert/danger for a machine, or None without a class, zones or own levels."""
+    """Velocity alert/danger for a machine: its own levels, else from its zones (assumed ones included)."""
     if equipment.alert_danger_mm_s:
         alert, danger = equipment.alert_danger_mm_s
         return Limits(alert, danger, "mm/s", f"[equipment.{equipment.equipment_id}] alert_danger_mm_s")
-    zones = iso_limits(equipment)
+    zones = zones_for(equipment)
     if zones is None:
         return None
     return Limits(zones.bc, round(TRIP_FACTOR * zones.cd, 3), "mm/s",

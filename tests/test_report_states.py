@@ -1,0 +1,72 @@
+"""States that say what they are (issue 28), on the report as a user makes it (`vibra report`) and in
+headless Chromium: a machine without an ISO class is zoned as group 2 and says so; a machine no anomaly
+model checked reads "no model", never "normal"."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run_vibra
+
+RATE = 10_000
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _export(root: Path, machine: str, amplitude_g: float) -> Path:
+    """Three one-second recordings of a 50 Hz vibration of ``amplitude_g`` (peak, in g)."""
+    folder = root / "export" / machine
+    folder.mkdir(parents=True)
+    for hour in range(3):
+        lines = ["time,x"] + [f"{i / RATE:.4f},{amplitude_g * math.sin(2 * math.pi * 50 * i / RATE):.6f}"
+                              for i in range(RATE)]
+        (folder / f"2026-01-05T{10 + hour:02d}-00-00.csv").write_text("\n".join(lines) + "\n")
+    return root / "export"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("states")
+    home = root / "plant"
+    run_vibra("init", str(home), check=True)
+    # v_rms = a_rms / (2π f): 0.589 g peak at 50 Hz = 4.08 m/s² rms → 13.0 mm/s, zone D in every ISO group
+    export = _export(root, "pump-09", 0.589)
+    (home / "vibra.toml").write_text((home / "vibra.toml").read_text() + '\n[equipment.pump-09]\nunits = "g"\n')
+    run_vibra("ingest", str(export), "--home", str(home), check=True)
+    run_vibra("report", "--home", str(home), check=True)
+    return home
+
+
+def test_a_machine_without_a_class_is_zoned_as_group_2_and_says_so(made):
+    rows = list(csv.DictReader(io.StringIO((made / "reports" / "fleet.csv").read_text())))
+    (row,) = rows
+    assert float(row["value"]) == pytest.approx(13.0, rel=0.03)
+    assert row["zone"] == "D" and row["state"] == "danger"
+    assert row["zone_assumed"].startswith("ISO group 2 flexible assumed")
+    machine = (made / "reports" / "machines" / "pump-09.html").read_text()
+    assert "ISO group 2 flexible assumed: set iso_group and iso_support" in machine
+    assert "assumed: no iso_group and iso_support in [equipment.pump-09]" in machine  # the levels' source
+
+
+def test_no_anomaly_model_reads_no_model_not_normal(made):
+    (row,) = list(csv.DictReader(io.StringIO((made / "reports" / "fleet.csv").read_text())))
+    assert row["alarm"] == "no model"
+
+
+def test_the_states_in_a_real_browser(made, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run must install Debian's chromium")
+        pytest.skip("chromium not installed")
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                           (made / "reports" / "index.html").as_uri()], capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert "group 2 assumed" in dom and "no model" in dom and ">normal<" not in dom.split("<tbody")[-1]
