@@ -14,6 +14,7 @@ from vibra import __version__
 from vibra.errors import InputError
 from vibra.prognostics.forecast import LEVELS, Series, forecast_many, status_of, to_grid
 from vibra.physics.limits import limits_for
+from vibra.prognostics.failure_levels import velocity_at_failures
 from vibra.ingest.quality import drop_sensor_faults
 from vibra.settings import Settings
 from vibra.storage import artifacts, tables
@@ -45,11 +46,11 @@ class ForecastRun(StageResult):
 
 
 def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
-           level: float) -> tuple[float | None, str]:
+           level: float, at_failure: dict[str, float] | None = None) -> tuple[float | None, str]:
     """The next level (alert, then danger) not yet crossed at ``level``, and where it comes from
     (see :mod:`vibra.physics.limits` and docs/explanation.md, "Forecasting")."""
     found = limits_for(settings.equipment_for(eid), indicator, baseline,
-                       what=f"baseline (first {settings.anomaly.baseline_days:g} days)")
+                       what=f"baseline (first {settings.anomaly.baseline_days:g} days)", at_failure=at_failure)
     if found is None:
         return None, "no limit: no ISO class or alert/danger levels and too short a baseline"
     nxt = found.next_level(level)
@@ -89,6 +90,7 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     todo: list[tuple[Series, dict]] = []
     tick = progress if progress is not None else (lambda done, total, what: None)
     machines = equipment_ids(ws, equipment)
+    at_failure = velocity_at_failures(ws)  # velocity levels are lowered to what past failures showed
     for i, eid in enumerate(machines):
         tick(i, len(machines), f"reading {eid}")
         df = drop_sensor_faults(ws, read_features(ws, eid))
@@ -115,7 +117,8 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
                     continue
                 in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
                 baseline = in_base[indicator].cast(pl.Float64).to_numpy()
-                limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]))
+                limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]),
+                                       at_failure)
                 info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
                             limit=limit, limit_source=source)
                 todo.append((series, info))

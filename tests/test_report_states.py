@@ -24,6 +24,7 @@ def _export(root: Path, machine: str, amplitude_g: float) -> Path:
     """Three one-second recordings of a 50 Hz vibration of ``amplitude_g`` (peak, in g)."""
     folder = root / "export" / machine
     folder.mkdir(parents=True)
+    # v_rms = a_rms / (2π f): 0.589 g peak at 50 Hz = 4.08 m/s² rms → 13.0 mm/s
     for hour in range(3):
         lines = ["time,x"] + [f"{i / RATE:.4f},{amplitude_g * math.sin(2 * math.pi * 50 * i / RATE):.6f}"
                               for i in range(RATE)]
@@ -36,17 +37,25 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("states")
     home = root / "plant"
     run_vibra("init", str(home), check=True)
-    # v_rms = a_rms / (2π f): 0.589 g peak at 50 Hz = 4.08 m/s² rms → 13.0 mm/s, zone D in every ISO group
-    export = _export(root, "pump-09", 0.589)
-    (home / "vibra.toml").write_text((home / "vibra.toml").read_text() + '\n[equipment.pump-09]\nunits = "g"\n')
+    export = _export(root, "pump-09", 0.589)  # 13.0 mm/s: zone D in every ISO group
+    # two machines that failed at 8.7 and 8.8 mm/s, under group 2's danger 8.875 (different: not duplicates)
+    for machine, mm_s in (("old-a", 8.7), ("old-b", 8.8)):
+        _export(root, machine, 0.589 * mm_s / 13.0)
+    (home / "vibra.toml").write_text((home / "vibra.toml").read_text() + "".join(
+        f'\n[equipment.{m}]\nunits = "g"\n' for m in ("pump-09", "old-a", "old-b")))
     run_vibra("ingest", str(export), "--home", str(home), check=True)
+    for machine in ("old-a", "old-b"):
+        run_vibra("label", "failure", machine, "--at", "2026-01-05T12:30:00Z", "--home", str(home), check=True)
     run_vibra("report", "--home", str(home), check=True)
     return home
 
 
+def _fleet(home: Path) -> dict[str, dict]:
+    return {r["equipment_id"]: r for r in csv.DictReader(io.StringIO((home / "reports" / "fleet.csv").read_text()))}
+
+
 def test_a_machine_without_a_class_is_zoned_as_group_2_and_says_so(made):
-    rows = list(csv.DictReader(io.StringIO((made / "reports" / "fleet.csv").read_text())))
-    (row,) = rows
+    row = _fleet(made)["pump-09"]
     assert float(row["value"]) == pytest.approx(13.0, rel=0.03)
     assert row["zone"] == "D" and row["state"] == "danger"
     assert row["zone_assumed"].startswith("ISO group 2 flexible assumed")
@@ -56,8 +65,15 @@ def test_a_machine_without_a_class_is_zoned_as_group_2_and_says_so(made):
 
 
 def test_no_anomaly_model_reads_no_model_not_normal(made):
-    (row,) = list(csv.DictReader(io.StringIO((made / "reports" / "fleet.csv").read_text())))
-    assert row["alarm"] == "no model"
+    assert {r["alarm"] for r in _fleet(made).values()} == {"no model"}
+
+
+def test_danger_is_learned_from_past_failures_below_the_iso_default(made):
+    """Every past life failed at 8.7 mm/s, under the assumed class's danger 8.875: danger = 0.9 × 8.7."""
+    machine = (made / "reports" / "machines" / "pump-09.html").read_text()
+    assert "alert 3.98 / danger 7.84 mm/s" in machine  # measured velocity at failure 8.71 mm/s × 0.9
+    assert "learned from 2 failed lives: 0.9 × the lowest velocity at failure (8.71 mm/s, old-a@2026-01-05T12:30)" in machine
+    assert "below the default 8.88 mm/s of B/C and 1.25 × C/D boundary of ISO 20816-3:2022 group 2 flexible" in machine
 
 
 def test_the_states_in_a_real_browser(made, tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 from vibra import __version__
 
 
+from vibra.prognostics.failure_levels import velocity_at_failures
 from vibra.report import summaries
 from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
 from vibra.report import fleet, plots, svg
@@ -207,9 +208,10 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
     now = datetime.now(timezone.utc)
+    at_failure = velocity_at_failures(ws)
     for eid in ids:
         try:
-            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {})), "slug": _slug(eid),
+            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), at_failure), "slug": _slug(eid),
                     "defects": _defects(ws, eid), "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
             page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}))
             page["names"].update(report_signals.file_names(ws, [r["recording_id"] for r in page["diagnosis"]]

@@ -204,8 +204,9 @@ def anomaly_chart(ws: Workspace, settings: Settings, eid: str, feats) -> tuple[s
     return svg.render(chart), episodes
 
 
-def build(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
-    """Everything the machine page and its fleet row show."""
+def build(ws: Workspace, settings: Settings, eid: str, info: dict, at_failure: dict[str, float] | None = None) -> dict:
+    """Everything the machine page and its fleet row show (``at_failure``: velocity at each past failure,
+    which lowers the velocity levels, :func:`vibra.physics.limits.learned_from_failures`)."""
     import polars as pl
 
     eq = settings.equipment_for(eid)
@@ -221,7 +222,7 @@ def build(ws: Workspace, settings: Settings, eid: str, info: dict) -> dict:
     page["excluded"] = {r: n for r, n in flagged.group_by("sensor_fault").agg(pl.col("recording_id").n_unique()).iter_rows()}
     points = per_recording(feats)
     page["names"] = names = report_signals.file_names(ws, points["recording_id"].unique().to_list())
-    vel_lim = limits.velocity_limits(eq)
+    vel_lim = limits.velocity_limits(eq, at_failure)
     page["velocity_limits"] = vel_lim
     page.update(status(settings, eid, points, vel_lim))
     for column, title, unit in TRENDS:

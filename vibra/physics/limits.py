@@ -80,16 +80,39 @@ def assumed(zones: IsoLimits | None) -> bool:
     return zones is not None and "(assumed:" in zones.source
 
 
-def velocity_limits(equipment: Equipment) -> Limits | None:
-    """Velocity alert/danger for a machine: its own levels, else from its zones (assumed ones included)."""
+def velocity_limits(equipment: Equipment, at_failure: dict[str, float] | None = None) -> Limits | None:
+    """Velocity alert/danger for a machine: its own levels; else from its zones (assumed ones included),
+    lowered to what past failures showed (``at_failure``, see :func:`learned_from_failures`)."""
     if equipment.alert_danger_mm_s:
         alert, danger = equipment.alert_danger_mm_s
         return Limits(alert, danger, "mm/s", f"[equipment.{equipment.equipment_id}] alert_danger_mm_s")
     zones = zones_for(equipment)
-    if zones is None:
-        return None
-    return Limits(zones.bc, round(TRIP_FACTOR * zones.cd, 3), "mm/s",
-                  f"B/C and {TRIP_FACTOR:g} × C/D boundary of {zones.source}")
+    default = None if zones is None else Limits(zones.bc, round(TRIP_FACTOR * zones.cd, 3), "mm/s",
+                                                 f"B/C and {TRIP_FACTOR:g} × C/D boundary of {zones.source}")
+    return learned_from_failures(default, at_failure or {})
+
+
+FAILURE_MARGIN = 0.9  # learned danger = this × the lowest velocity at which a past life failed
+MIN_FAILED_LIVES = 2  # failed lives with a velocity at failure needed before levels are learned from them
+
+
+def learned_from_failures(default: Limits | None, at_failure: dict[str, float]) -> Limits | None:
+    """Velocity levels lowered to what past failures showed: when at least :data:`MIN_FAILED_LIVES`
+    lives (``at_failure``: life → velocity at failure, mm/s) failed, danger = :data:`FAILURE_MARGIN` ×
+    the lowest of them if that is below the default danger (alert lowered in the same ratio); else
+    the default, unchanged. Never raised: a class's danger level stays a ceiling."""
+    values = {k: v for k, v in at_failure.items() if v is not None and np.isfinite(v) and v > 0}
+    if len(values) < MIN_FAILED_LIVES:
+        return default
+    lowest_life = min(values, key=values.get)
+    danger = round(FAILURE_MARGIN * values[lowest_life], 3)
+    if default is not None and danger >= default.danger:
+        return default
+    alert = round(default.alert * danger / default.danger, 3) if default is not None else round(danger / 2, 3)
+    was = f"; below the default {default.danger:.3g} mm/s of {default.source}" if default is not None else ""
+    return Limits(alert, danger, "mm/s",
+                  f"learned from {len(values)} failed lives: {FAILURE_MARGIN:g} × the lowest velocity at failure "
+                  f"({values[lowest_life]:.3g} mm/s, {lowest_life}){was}")
 
 
 def baseline_limits(baseline: np.ndarray, unit: str = "", what: str = "baseline") -> Limits | None:
@@ -104,10 +127,11 @@ def baseline_limits(baseline: np.ndarray, unit: str = "", what: str = "baseline"
 
 
 def limits_for(equipment: Equipment, indicator: str, baseline: np.ndarray, unit: str = "",
-               what: str = "baseline") -> Limits | None:
-    """The levels of ``indicator`` on a machine: velocity from its class, the rest from its baseline."""
+               what: str = "baseline", at_failure: dict[str, float] | None = None) -> Limits | None:
+    """The levels of ``indicator`` on a machine: velocity from its class (and past failures), the rest
+    from its baseline."""
     if indicator == VELOCITY:
-        found = velocity_limits(equipment)
+        found = velocity_limits(equipment, at_failure)
         if found is not None:
             return found
     return baseline_limits(baseline, unit, what)
