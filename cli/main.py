@@ -14,7 +14,8 @@ import typer
 from vibra.errors import VibraError
 
 from vibra_cli import output
-from vibra_cli.commands import anomaly, clusters, forecast, ingest, labels, maintain, query, readiness, workspace
+from vibra_cli.commands import (anomaly, clusters, forecast, ingest, labels, maintain, query, readiness, report, rul,
+                                snapshot, workspace)
 
 app = typer.Typer(
     name="vibra",
@@ -34,14 +35,14 @@ COMMANDS = [
     ("status", workspace.status_cli), ("diagnose", ingest.diagnose_cli), ("train", anomaly.train_cli),
     ("detect", anomaly.detect_cli), ("anomalies", anomaly.anomalies_cli), ("doctor", maintain.doctor_cli),
     ("migrate", maintain.migrate_cli), ("runs", workspace.runs_cli), ("cluster", clusters.cluster_cli),
-    ("clusters", clusters.clusters_cli), ("readiness", readiness.readiness_cli), ("report", readiness.report_cli),
-    ("files", workspace.files_cli), ("sql", query.sql_cli), ("demo", workspace.demo_cli), ("rul", forecast.rul_cli),
+    ("clusters", clusters.clusters_cli), ("readiness", readiness.readiness_cli), ("report", report.report_cli),
+    ("files", workspace.files_cli), ("sql", query.sql_cli), ("demo", workspace.demo_cli), ("rul", rul.rul_cli),
 ]
 # The command groups (`vibra GROUP COMMAND`), in the same order.
 GROUPS = [
     ("query", query.query_app), ("threshold", anomaly.threshold_app), ("maintain", maintain.maintain_app),
     ("forecast", forecast.forecast_app), ("features", ingest.features_app), ("defects", clusters.defects_app),
-    ("label", labels.label_app), ("snapshot", readiness.snapshot_app),
+    ("label", labels.label_app), ("snapshot", snapshot.snapshot_app),
 ]
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
@@ -56,6 +57,8 @@ def root_options(
                                             help="text or json (JSON lines on stderr, one per run event).")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", envvar="VIBRA_LOG_LEVEL", show_envvar=True,
                                            help="debug, info, warning or error.")] = "warning",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the traceback of a logged error (an "
+                                          "environment failure) on stderr, not only its line.")] = False,
     version: Annotated[bool, typer.Option("--version", "-V", is_eager=True, help="Print vibra's version and exit.")] = False,
 ) -> None:
     """Global options (before the command): logging, version."""
@@ -68,7 +71,7 @@ def root_options(
         print(ctx.get_help())
         raise typer.Exit(2)
     try:
-        output.setup_logging(log_format, log_level)
+        output.setup_logging(log_format, log_level, verbose)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 

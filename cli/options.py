@@ -39,7 +39,7 @@ def context(home: Optional[Path], overrides: dict | None = None):
 
         remote.configure(ws, settings)
     for warning in settings.warnings:  # stderr, so --json output stays parseable
-        output._console(stderr=True).print(f"warning: {warning}", markup=False)
+        output.console(stderr=True).print(f"warning: {warning}", markup=False)
     return ws, settings
 
 

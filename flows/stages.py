@@ -352,6 +352,18 @@ def readiness_flow(home: str | None = None):
     return _stage("readiness", readiness_task, home)
 
 
+def _snapshot_unless_red(ws: Workspace, settings: Settings, ready: dict, even_if_red: bool = False):
+    """The snapshot task, unless readiness (``readiness_task``'s summary) forbids it: the one rule of the
+    snapshot and nightly flows (:func:`vibra.discovery.readiness.allows_snapshot`)."""
+    from vibra.discovery.readiness import allows_snapshot
+
+    if not (allows_snapshot(ready.get("status")) or even_if_red):
+        why = f"readiness {ready.get('status', 'unknown')}: {', '.join(ready.get('red', []))}"
+        get_run_logger().warning("no snapshot: %s", why)
+        return {"skipped": why}, {}
+    return _single("snapshot", snapshot_task, ws, settings)
+
+
 @flow(name="snapshot", log_prints=True)
 def snapshot_flow(home: str | None = None, even_if_red: bool = False):
     """A training snapshot, unless readiness is red (``even_if_red`` overrides)."""
@@ -359,10 +371,7 @@ def snapshot_flow(home: str | None = None, even_if_red: bool = False):
     ready, failed = _single("readiness", readiness_task, ws, settings)
     if failed:
         return _finish({}, failed)
-    if ready["status"] == "red" and not even_if_red:
-        get_run_logger().warning("readiness is red (%s): no snapshot", ", ".join(ready["red"]))
-        return _finish({"skipped": "readiness red", "readiness": ready}, {})
-    out, failed = _single("snapshot", snapshot_task, ws, settings)
+    out, failed = _snapshot_unless_red(ws, settings, ready, even_if_red)
     return _finish({"snapshot": out, "readiness": ready}, failed)
 
 
@@ -402,12 +411,8 @@ def nightly(home: str | None = None, source: str = "", task_runner_kind: str | N
                            ("readiness", readiness_task, ())):
         summary[name], failed = _single(name, fn, ws, settings, *args)
         failures.update(failed)
-    ready = summary.get("readiness") or {}
-    if ready.get("status") in ("green", "amber"):
-        summary["snapshot"], failed = _single("snapshot", snapshot_task, ws, settings)
-        failures.update(failed)
-    else:
-        summary["snapshot"] = {"skipped": f"readiness {ready.get('status', 'unknown')}: {', '.join(ready.get('red', []))}"}
+    summary["snapshot"], failed = _snapshot_unless_red(ws, settings, summary.get("readiness") or {})
+    failures.update(failed)
     for name, fn, args in (("report", report_task, ()), ("maintenance", maintenance_task, (keep,))):
         summary[name], failed = _single(name, fn, ws, settings, *args)
         failures.update(failed)

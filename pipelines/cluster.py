@@ -68,32 +68,6 @@ class ClusterResult(StageResult):
                 "version": self.version}
 
 
-def _sizes(df, column: str, cluster_ids) -> dict:
-    import polars as pl
-
-    out: dict = {}
-    for cid, name, n in df.group_by("cluster_id", column).agg(pl.len()).iter_rows():
-        out.setdefault(int(cid), {})[name] = int(n)
-    return {int(c): dict(sorted(out.get(int(c), {}).items())) for c in cluster_ids}
-
-
-def _summaries(df, fleet_medians: dict) -> list[dict]:
-    import polars as pl
-
-    clusters = df.filter(pl.col("cluster_id") >= 0)
-    members = _sizes(clusters, "equipment_id", sorted(set(clusters["cluster_id"].to_list())))
-    med = clusters.group_by("cluster_id").agg(
-        pl.len().alias("size"), pl.col("window_start").min().alias("first"), pl.col("window_start").max().alias("last"),
-        *[pl.col(c).median().alias(c) for c in EVIDENCE_COLUMNS]).sort("cluster_id")
-    out = []
-    for row in med.iter_rows(named=True):
-        items, signature = clustering.evidence({c: row[c] for c in EVIDENCE_COLUMNS}, fleet_medians)
-        out.append({"cluster_id": int(row["cluster_id"]), "size": int(row["size"]),
-                    "members": members[int(row["cluster_id"])], "first": row["first"].isoformat(),
-                    "last": row["last"].isoformat(), "evidence": items, "signature": signature})
-    return out
-
-
 def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | None, str | None]:
     """Embeddings of the latest training snapshot (for the PSI), if one exists with this embedding version."""
 
@@ -108,6 +82,33 @@ def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | 
     return embedding_matrix(snapshots.read_frame(version, "data.parquet", columns=["embedding"])), version
 
 
+def _read(ws: Workspace, settings: Settings, since: datetime | None):
+    """(windows with the current embedding, that embedding's version, windows of older versions skipped)."""
+    raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS, *quality.COLUMNS], since=since)
+    # sensor faults join no cluster
+    raw = quality.drop_sensor_faults(ws, raw).drop(set(quality.COLUMNS) - set(EVIDENCE_COLUMNS))
+    if raw.height == 0:
+        raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
+                            + "; run `vibra ingest` first")
+    df, emb_version, other = embedding.current_only(raw, settings.features.bands_hz)
+    if df.height < 2:
+        raise NotReadyError(f"{df.height} window(s) carry the current embedding {emb_version} ({other} carry an "
+                            "older one); run `vibra features rebuild` to recompute them")
+    return df, emb_version, other
+
+
+def _psi(ws: Workspace, emb_version: str, x: np.ndarray) -> dict:
+    """The embedding's PSI against the latest training snapshot, per dimension, for the manifest."""
+    ref, snap_version = _snapshot_embeddings(ws, emb_version)
+    psi = clustering.psi_against(ref, x)
+    if psi is None:
+        return {"snapshot_version": snap_version, "note": "no training snapshot with this embedding yet (`vibra snapshot`)"}
+    embeddings = artifacts.store(ws.artifacts, "embedding")
+    names = (embeddings.read_manifest(emb_version).get("names") or []) if emb_version in embeddings.versions() else []
+    return {"snapshot_version": snap_version, "max": float(psi.max()),
+            "per_dimension": dict(zip(names or range(len(psi)), np.round(psi, 4).tolist()))}
+
+
 @recorded("cluster")
 def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min_cluster_size: int | None = None,
         umap_components: int | None = None, sample: int | None = None,
@@ -119,96 +120,46 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
     cfg = settings.cluster
     components = cfg.umap_components if umap_components is None else umap_components
     n_sample = cfg.sample if sample is None else sample
-    result = ClusterResult()
     t0 = time.perf_counter()
     say("reading embeddings")
-    raw = read_windows(ws, ["embedding", "embedding_version", *EVIDENCE_COLUMNS, *quality.COLUMNS], since=since)
-    # sensor faults join no cluster
-    raw = quality.drop_sensor_faults(ws, raw).drop(set(quality.COLUMNS) - set(EVIDENCE_COLUMNS))
-    if raw.height == 0:
-        raise NotReadyError("no windows with an embedding yet" + (f" since {since:%Y-%m-%d}" if since else "")
-                            + "; run `vibra ingest` first")
-    df, emb_version, other = embedding.current_only(raw, settings.features.bands_hz)
-    result.other_embedding_versions = other
-    if df.height < 2:
-        raise NotReadyError(f"{df.height} window(s) carry the current embedding {emb_version} ({other} carry an "
-                            "older one); run `vibra features rebuild` to recompute them")
+    df, emb_version, other = _read(ws, settings, since)
     x = embedding_matrix(df)
-    result.windows = df.height
-    result.seconds["read"] = round(time.perf_counter() - t0, 2)
-
-    idx = clustering.stratified_sample(df["equipment_id"].to_numpy(), n_sample, cfg.seed)
-    mcs = min_cluster_size if min_cluster_size else (cfg.min_cluster_size or clustering.auto_min_cluster_size(len(idx)))
-    result.fitted_on = len(idx)
-    t1 = time.perf_counter()
-    say(f"UMAP of {len(idx):,} windows to {components} dimensions" if components else "HDBSCAN on the embedding")
-    z = clustering.reduce(x[idx].astype(np.float64), components, cfg.umap_neighbors, cfg.seed)
-    result.seconds["umap"] = round(time.perf_counter() - t1, 2)
-    t2 = time.perf_counter()
-    if components:
-        say(f"HDBSCAN of {len(idx):,} points (min cluster size {mcs})")
-    labels_fit = clustering.hdbscan(z, mcs)
-    result.seconds["hdbscan"] = round(time.perf_counter() - t2, 2)
-    t3 = time.perf_counter()
-    labels = np.empty(df.height, dtype=np.int64)
-    labels[idx] = labels_fit
-    rest = np.setdiff1d(np.arange(df.height), idx, assume_unique=True)
-    if rest.size:
-        say(f"assigning {rest.size:,} more windows to their nearest sampled neighbours")
-    labels[rest] = clustering.assign_nearest(x[idx], labels_fit, x[rest])
-    result.seconds["assign"] = round(time.perf_counter() - t3, 2)
-
-    cluster_ids = sorted(int(c) for c in np.unique(labels) if c >= 0)
-    result.n_clusters = len(cluster_ids)
-    result.noise_ratio = float(np.mean(labels < 0))
-    result.validity = clustering.validity(z, labels_fit, cfg.seed)
-    cents = clustering.centroids(x, labels)
+    read_s = round(time.perf_counter() - t0, 2)
+    fit = clustering.fit(x, df["equipment_id"].to_numpy(), sample=n_sample, components=components,
+                         neighbors=cfg.umap_neighbors, seed=cfg.seed,
+                         min_cluster_size=min_cluster_size or cfg.min_cluster_size, progress=say)
 
     now = datetime.now(timezone.utc)
-    params = {"since": since.isoformat() if since else None, "min_cluster_size": mcs, "umap_components": components,
-              "umap_neighbors": cfg.umap_neighbors, "sample": n_sample, "seed": cfg.seed}
-    digest = hashlib.sha256(json.dumps([params, labels.tolist()[:100000]]).encode()).hexdigest()[:8]
-    version = artifacts.new_version(digest, now=now)
-    result.version = version
-    df = df.with_columns(cluster_id=pl.Series(labels, dtype=pl.Int64))
-
+    params = {"since": since.isoformat() if since else None, "min_cluster_size": fit.min_cluster_size,
+              "umap_components": components, "umap_neighbors": cfg.umap_neighbors, "sample": n_sample, "seed": cfg.seed}
+    version = artifacts.new_version(
+        hashlib.sha256(json.dumps([params, fit.labels.tolist()[:100000]]).encode()).hexdigest()[:8], now=now)
+    df = df.with_columns(cluster_id=pl.Series(fit.labels, dtype=pl.Int64))
     fleet = {c: float(df[c].median()) for c in EVIDENCE_COLUMNS if df[c].null_count() < df.height}
-    previous = latest_manifest(ws)
-    drift = clustering.compare(
-        {int(k): np.asarray(v) for k, v in (previous or {}).get("centroids", {}).items()}
-        if previous and previous.get("embedding_version") == emb_version else {},
-        cents, previous.get("validity") if previous else None, result.validity)
-    result.drift = {"previous_version": previous["version"] if previous else None, **drift.as_dict()}
-    ref, snap_version = _snapshot_embeddings(ws, emb_version)
-    psi = clustering.psi(ref, x) if ref is not None and ref.shape[1] == x.shape[1] and len(ref) >= 10 else None
-    result.psi_max = float(psi.max()) if psi is not None else None
-    embeddings = artifacts.store(ws.artifacts, "embedding")
-    names = (embeddings.read_manifest(emb_version).get("names") or []) if emb_version in embeddings.versions() else []
-    psi_info = ({"snapshot_version": snap_version, "max": result.psi_max,
-                 "per_dimension": dict(zip(names or range(len(psi)), np.round(psi, 4).tolist()))}
-                if psi is not None else {"snapshot_version": snap_version,
-                                         "note": "no training snapshot with this embedding yet (`vibra snapshot`)"})
-
-    proj_idx = idx if len(idx) <= PROJECTION_POINTS else np.sort(
-        np.random.default_rng(cfg.seed).choice(idx, PROJECTION_POINTS, replace=False))
-    pos = np.searchsorted(idx, proj_idx)
-    xy = clustering.projection_2d(z)[pos]
+    picked, xy = fit.projection(PROJECTION_POINTS, cfg.seed)
+    result = ClusterResult(version=version, windows=df.height, fitted_on=len(fit.sample),
+                           other_embedding_versions=other, n_clusters=len(fit.cluster_ids),
+                           noise_ratio=fit.noise_ratio, validity=fit.validity,
+                           drift=clustering.drift_since(latest_manifest(ws), emb_version, fit),
+                           seconds={"read": read_s, **fit.seconds})
+    psi_info = _psi(ws, emb_version, x)
+    result.psi_max = psi_info.get("max")
     say("writing the clusters table")
-    out = df.select(*KEYS, "window_start", "cluster_id").with_columns(clustering_version=pl.lit(version))
-    tables.write_clusters(ws, out, version)
+    tables.write_clusters(ws, df.select(*KEYS, "window_start", "cluster_id").with_columns(
+        clustering_version=pl.lit(version)), version)
     manifest = {
         "version": version, "created_at": now.isoformat(), "embedding_version": emb_version,
-        "parameters": params, "windows": df.height, "fitted_on": len(idx),
+        "parameters": params, "windows": df.height, "fitted_on": len(fit.sample),
         "other_embedding_versions_skipped": other, "n_clusters": result.n_clusters,
         "noise_ratio": result.noise_ratio, "validity": result.validity,
         "validity_metric": "silhouette (clustered sample, reduced space)",
-        "sizes": {str(c): int(np.sum(labels == c)) for c in cluster_ids},
-        "centroids": {str(c): np.round(v, 5).tolist() for c, v in cents.items()},
-        "clusters": _summaries(df, fleet), "fleet_medians": fleet,
+        "sizes": {str(c): n for c, n in fit.sizes().items()},
+        "centroids": {str(c): np.round(v, 5).tolist() for c, v in fit.centroids.items()},
+        "clusters": clustering.summaries(df, fleet), "fleet_medians": fleet,
         "projection": {"method": "PCA of the reduced space" if components else "PCA of the embedding",
                        "x": np.round(xy[:, 0], 4).tolist(), "y": np.round(xy[:, 1], 4).tolist(),
-                       "cluster_id": labels[proj_idx].tolist(),
-                       "equipment_id": df["equipment_id"].gather(proj_idx).to_list()},
+                       "cluster_id": fit.labels[picked].tolist(),
+                       "equipment_id": df["equipment_id"].gather(picked).to_list()},
         "drift": result.drift, "psi": psi_info, "seconds": result.seconds,
     }
     clustering_store(ws).put(version, manifest)

@@ -22,12 +22,12 @@ from typing import Callable
 
 import numpy as np
 
-from vibra.discovery import knn
+from vibra.discovery import knn, retrain
 from vibra.errors import InputError, NotReadyError
 from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.discovery.embedding import matrix as embedding_matrix
-from vibra.storage import artifacts, catalog, tables
+from vibra.storage import artifacts, ledger, tables
 from vibra.storage.labels import (  # noqa: F401 - label_digest, list_events re-exported for the CLI
     Population, label_digest, labelled_clusters, labelled_windows, list_events, population)
 from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_defects  # noqa: F401 - read_defects re-exported
@@ -39,8 +39,7 @@ from vibra_pipelines.runs import recorded
 KEYS = list(WINDOW_KEYS)
 
 DEFECT_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",
-                 "clustering_version", "cluster_id", "n_windows", "source", "created_by", "created_at", "note")
+LABEL_COLUMNS = ledger.LABEL_COLUMNS
 
 
 def knn_store(ws: Workspace) -> artifacts.VersionedStore:
@@ -59,21 +58,15 @@ def _who(who: str | None) -> str:
 # -- the defect catalog -------------------------------------------------------------------------
 
 def defect_types(ws: Workspace) -> list[dict]:
-    catalog.ensure(ws.catalog_path)
-    rows = catalog.query(ws.catalog_path, "SELECT name, description, source, created_by, created_at FROM defect_types "
-                                          "ORDER BY source = 'seed' DESC, name")
-    return [dict(zip(("name", "description", "source", "created_by", "created_at"), r)) for r in rows]
+    return ledger.defect_types(ws)
 
 
 @recorded("defects add", lambda row: {"name": row["name"]})
 def add_defect(ws: Workspace, settings: Settings, name: str, description: str = "", who: str | None = None) -> dict:
     if not DEFECT_RE.match(name):
         raise InputError(f"defect name {name!r}: use lower-case letters, digits and _ (e.g. bearing_outer_race)")
-    catalog.ensure(ws.catalog_path)
-    with catalog.connect(ws.catalog_path) as con:
-        if con.execute("SELECT 1 FROM defect_types WHERE name = ?", [name]).fetchone():
-            raise InputError(f"defect {name!r} is already in the catalog; `vibra defects list` shows them")
-        con.execute("INSERT INTO defect_types VALUES (?, ?, 'user', ?, now())", [name, description, _who(who)])
+    if not ledger.add_defect_type(ws, name, description, _who(who)):
+        raise InputError(f"defect {name!r} is already in the catalog; `vibra defects list` shows them")
     return {"name": name, "description": description}
 
 
@@ -90,16 +83,7 @@ def _insert_label(ws: Workspace, row: dict, windows=None) -> dict:
     row = {**{c: None for c in LABEL_COLUMNS}, **row}
     row["label_id"] = row["label_id"] or uuid.uuid4().hex[:12]
     row["created_at"] = datetime.now(timezone.utc)
-    with catalog.connect(ws.catalog_path) as con:
-        con.execute("BEGIN")
-        con.execute(f"INSERT INTO labels VALUES ({', '.join('?' * len(LABEL_COLUMNS))})", [row[c] for c in LABEL_COLUMNS])
-        if windows is not None and windows.height:
-            import polars as pl
-
-            frame = windows.select(pl.lit(row["label_id"]).alias("label_id"), *KEYS).to_arrow()
-            con.register("new_windows", frame)
-            con.execute("INSERT INTO label_windows SELECT * FROM new_windows")
-        con.execute("COMMIT")
+    ledger.insert_label(ws, row, windows)
     return row
 
 
@@ -128,10 +112,9 @@ def label_cluster(ws: Workspace, settings: Settings, cluster_id: int, defect: st
 
 def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
     """(recording_id, equipment_id) of a recording id, an unambiguous id prefix, or a source file name."""
-    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, equipment_id, source_path FROM {catalog.CURRENT} c "
-                                          "WHERE status = 'completed'")
-    hits = {(r[0], r[1]) for r in rows if r[0] == ident or (len(ident) >= 6 and r[0].startswith(ident))
-            or Path(r[2]).name == ident}
+    hits = {(r["recording_id"], r["equipment_id"]) for r in ledger.current(ws, status="completed")
+            if r["recording_id"] == ident or (len(ident) >= 6 and r["recording_id"].startswith(ident))
+            or Path(r["source_path"]).name == ident}
     if len(hits) == 1:
         return hits.pop()
     if not hits:
@@ -176,7 +159,7 @@ def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | No
     if not rows or "defect" not in rows[0]:
         raise InputError(f"{path}: needs a header with defect and either recording_id or equipment_id,start,end")
     known = {d["name"] for d in defect_types(ws)}
-    have = {r[0] for r in catalog.query(ws.catalog_path, f"SELECT DISTINCT equipment_id FROM {catalog.CURRENT} c")}
+    have = ledger.equipment_ids(ws)
     todo = []
     for n, raw in enumerate(rows, start=2):
         r = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
@@ -207,9 +190,7 @@ def _public(row: dict) -> dict:
 
 
 def list_labels(ws: Workspace) -> list[dict]:
-    catalog.ensure(ws.catalog_path)
-    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels ORDER BY created_at")
-    return [_public(dict(zip(LABEL_COLUMNS, r))) for r in rows]
+    return [_public(row) for row in ledger.labels(ws)]
 
 
 # -- the kNN --------------------------------------------------------------------------------------
@@ -224,24 +205,13 @@ def latest_knn(ws: Workspace) -> dict | None:
 
 
 def retrain_reason(ws: Workspace, settings: Settings, pop: Population) -> str | None:
-    """Why the kNN should be retrained now, or None."""
+    """Why the kNN should be retrained now, or None (:func:`vibra.discovery.retrain.retrain_reason`)."""
     if pop.labelled.height == 0:
         return None
-    current = latest_knn(ws)
-    if current is None:
-        return "no kNN trained yet"
-    if current.get("embedding_version") != pop.embedding_version:
-        return "the embedding version changed"
-    if set(current["classes"]) != set(pop.labelled["defect"].unique().to_list()):
-        return "the labelled defect classes changed"
-    before, now = current["coverage_at_train"], pop.coverage
-    change = abs(now - before) / before if before else float("inf")
-    if change > settings.defects.retrain_coverage_change:
-        return f"label coverage moved from {before:.2%} to {now:.2%} (more than {settings.defects.retrain_coverage_change:.0%})"
-    new = set(labelled_clusters(ws)) - set(current.get("labelled_clusters", []))
-    if len(new) >= settings.defects.retrain_new_clusters:
-        return f"{len(new)} clusters labelled since the last training"
-    return None
+    return retrain.retrain_reason(
+        latest_knn(ws), embedding_version=pop.embedding_version, classes=set(pop.labelled["defect"].unique().to_list()),
+        coverage=pop.coverage, labelled_clusters=set(labelled_clusters(ws)),
+        coverage_change=settings.defects.retrain_coverage_change, new_clusters=settings.defects.retrain_new_clusters)
 
 
 def train(ws: Workspace, settings: Settings, pop: Population | None = None, reason: str = "asked") -> dict:
@@ -344,8 +314,8 @@ EVENT_KINDS = ("failure", "replacement")
 
 
 def _known_equipment(ws: Workspace) -> set[str]:
-    catalog.ensure(ws.catalog_path)
-    return {r[0] for r in catalog.query(ws.catalog_path, f"SELECT DISTINCT equipment_id FROM {catalog.CURRENT} c")}
+    ledger.ensure(ws)
+    return ledger.equipment_ids(ws)
 
 
 def _event_row(ws: Workspace, equipment_id: str, at: datetime, kind: str, note: str, where: str,
@@ -359,9 +329,7 @@ def _event_row(ws: Workspace, equipment_id: str, at: datetime, kind: str, note: 
 
 
 def _existing_events(ws: Workspace) -> set[tuple]:
-    rows = catalog.query(ws.catalog_path, "SELECT kind, equipment_id, start_at FROM labels "
-                                          "WHERE kind IN ('failure', 'replacement')")
-    return {(k, e, t.astimezone(timezone.utc)) for k, e, t in rows}
+    return ledger.event_keys(ws)
 
 
 @recorded("label failure", lambda r: {"equipment_id": r.get("equipment_id"), "kind": r.get("kind")})

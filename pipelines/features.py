@@ -12,9 +12,8 @@ from typing import Callable
 
 from vibra.ingest.rebuild import recompute
 from vibra.settings import Settings
-from vibra.storage import catalog
+from vibra.storage import ledger
 from vibra.storage.staging import recover  # noqa: F401 - re-exported (doctor --repair calls it)
-from vibra.storage.locks import exclusive
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, recorded
@@ -42,9 +41,8 @@ def rebuild(ws: Workspace, settings: Settings, equipment_ids: list[str] | None =
             progress: Callable[[str, dict], None] | None = None) -> RebuildResult:
     """Recompute ``features`` (and ``hourly``) for every completed recording of the given machines."""
     notify = progress or (lambda event, info: None)
-    catalog.ensure(ws.catalog_path)
-    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                   on_wait=lambda msg: notify("wait", {"message": msg})):
+    ledger.ensure(ws)
+    with ledger.ingest_lock(ws, settings, on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         done = recompute(ws, settings, equipment_ids, notify)
         return RebuildResult(done.recordings, done.from_raw, done.from_source, done.kept_stale, done.partitions,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vibra.storage import catalog
+from vibra.storage import ledger
 from vibra.workspace import Workspace
 
 
@@ -18,19 +18,9 @@ def run(ws: Workspace, *, failed: bool = False, warnings: bool = False,
     """
     if not ws.catalog_path.exists():
         return {"schema_version": 1, "command": "files", "files": []}
-    catalog.ensure(ws.catalog_path)
-    where, params = [], []
-    if failed or warnings:
-        where.append("(" + " OR ".join(
-            (["status = 'failed'"] if failed else []) + (["len(coalesce(warnings, [])) > 0"] if warnings else [])) + ")")
-    if equipment:
-        where.append("equipment_id IN (SELECT unnest(?))")
-        params.append(equipment)
-    sql = (f"SELECT source_path, equipment_id, status, error, warnings, recorded_at, updated_at, n_windows "
-           f"FROM {catalog.CURRENT} c {'WHERE ' + ' AND '.join(where) if where else ''} "
-           f"ORDER BY updated_at DESC, source_path {f'LIMIT {int(limit)}' if limit else ''}")
-    rows = catalog.query(ws.catalog_path, sql, params)
-    files = [{"path": p, "equipment_id": e, "status": s, "reason": err, "warnings": list(w or []),
-              "recorded_at": _iso(rec), "updated_at": _iso(upd), "windows": n}
-             for p, e, s, err, w, rec, upd, n in rows]
+    ledger.ensure(ws)
+    rows = ledger.files(ws, failed=failed, warnings=warnings, equipment=equipment, limit=limit)
+    files = [{"path": r["source_path"], "equipment_id": r["equipment_id"], "status": r["status"],
+              "reason": r["error"], "warnings": list(r["warnings"] or []), "recorded_at": _iso(r["recorded_at"]),
+              "updated_at": _iso(r["updated_at"]), "windows": r["n_windows"]} for r in rows]
     return {"schema_version": 1, "command": "files", "files": files}

@@ -13,7 +13,7 @@ import numpy as np
 from vibra import __version__
 from vibra.errors import InputError
 from vibra.prognostics.forecast import LEVELS, Series, forecast_many, status_of, to_grid
-from vibra.physics.limits import limits_for
+from vibra.physics import limits
 from vibra.prognostics.failure_levels import velocity_at_failures
 from vibra.ingest.quality import drop_sensor_faults
 from vibra.settings import Settings
@@ -45,24 +45,72 @@ class ForecastRun(StageResult):
                 "model_failures": self.model_failures}
 
 
-def _limit(settings: Settings, eid: str, indicator: str, values: np.ndarray, baseline: np.ndarray,
-           level: float, at_failure: dict[str, float] | None = None) -> tuple[float | None, str]:
-    """The next level (alert, then danger) not yet crossed at ``level``, and where it comes from
-    (see :mod:`vibra.physics.limits` and docs/explanation.md, "Forecasting")."""
-    found = limits_for(settings.equipment_for(eid), indicator, baseline,
-                       what=f"baseline (first {settings.anomaly.baseline_days:g} days)", at_failure=at_failure)
-    if found is None:
-        return None, "no limit: no ISO class or alert/danger levels and too short a baseline"
-    nxt = found.next_level(level)
-    if nxt is None:
-        return found.danger, f"danger {found.danger:.4g} {found.unit} from {found.source} (already exceeded)".replace("  ", " ")
-    return nxt[1], f"{nxt[0]} {nxt[1]:.4g} {found.unit} from {found.source}".replace("  ", " ")
-
-
 def _default_indicator(df) -> str:
     if "velocity_rms_mm_s" in df.columns and df["velocity_rms_mm_s"].is_not_nan().sum() > 0:
         return "velocity_rms_mm_s"
     return "rms"
+
+
+def _series(ws: Workspace, settings: Settings, eid: str, indicators: list[str] | None, freq_s: float,
+            previous: dict[str, str], force: bool, result: ForecastRun,
+            at_failure: dict[str, float] | None = None) -> list[tuple[Series, dict]]:
+    """One machine's series to forecast, each with its limit (velocity's lowered to what past failures
+    showed, ``at_failure``); unchanged and refused ones go to ``result``."""
+    import polars as pl
+
+    df = drop_sensor_faults(ws, read_features(ws, eid))
+    if df.height == 0:
+        return []
+    first = df["window_start"].min()
+    todo = []
+    for indicator in indicators or [_default_indicator(df)]:
+        if indicator not in df.columns:
+            raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
+                             f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
+        for (channel,), part in df.group_by(["channel"], maintain_order=True):
+            key = f"{eid}|{channel}|{indicator}"
+            times = part["window_start"].dt.epoch("us").to_numpy()
+            values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
+            data_end = part["window_start"].max().isoformat()
+            info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
+                    "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
+            if not force and previous.get(key) == data_end:
+                result.skipped_unchanged += 1
+                continue
+            series, reason = to_grid(times, values, freq_s, key=key)
+            if series is None:
+                result.series.append({**info, "status": "refused", "reason": reason})
+                continue
+            in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
+            limit, source = limits.target(settings.equipment_for(eid), indicator,
+                                          in_base[indicator].cast(pl.Float64).to_numpy(), float(series.values[-1]),
+                                          what=f"baseline (first {settings.anomaly.baseline_days:g} days)",
+                                          at_failure=at_failure)
+            info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
+                        limit=limit, limit_source=source)
+            todo.append((series, info))
+    return todo
+
+
+def _settle(todo: list[tuple[Series, dict]], forecasts, horizon: int, version: str, now: datetime, levels,
+            result: ForecastRun) -> list:
+    """Each series' status and time to its limit into ``result``; the ``forecasts`` rows of those forecast."""
+    rows = []
+    for (series, info), fc in zip(todo, forecasts):
+        info["status"] = fc.status
+        if fc.status == "insufficient_data":
+            info["points_needed"] = fc.needed
+            result.series.append(info)
+            continue
+        info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
+        info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
+                    trend_p=p, failed_models=fc.failed_models)
+        result.fallbacks += int(fc.fallback)
+        result.model_failures += len(fc.failed_models)
+        info["time_to_threshold"] = ttt
+        result.series.append(info)
+        rows.append(_rows(series, fc, info, version, now, levels))
+    return rows
 
 
 @recorded("forecast")
@@ -93,52 +141,10 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     at_failure = velocity_at_failures(ws)  # velocity levels are lowered to what past failures showed
     for i, eid in enumerate(machines):
         tick(i, len(machines), f"reading {eid}")
-        df = drop_sensor_faults(ws, read_features(ws, eid))
-        if df.height == 0:
-            continue
-        first = df["window_start"].min()
-        for indicator in indicators or [_default_indicator(df)]:
-            if indicator not in df.columns:
-                raise InputError(f"indicator {indicator!r} is not in the features of {eid}; "
-                                 f"choose e.g. rms, kurtosis, velocity_rms_mm_s")
-            for (channel,), part in df.group_by(["channel"], maintain_order=True):
-                key = f"{eid}|{channel}|{indicator}"
-                times = part["window_start"].dt.epoch("us").to_numpy()
-                values = part[indicator].cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()
-                data_end = part["window_start"].max().isoformat()
-                info = {"key": key, "equipment_id": eid, "channel": channel, "indicator": indicator,
-                        "data_start": part["window_start"].min().isoformat(), "data_end": data_end}
-                if not force and previous.get(key) == data_end:
-                    result.skipped_unchanged += 1
-                    continue
-                series, reason = to_grid(times, values, freq_s, key=key)
-                if series is None:
-                    result.series.append({**info, "status": "refused", "reason": reason})
-                    continue
-                in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
-                baseline = in_base[indicator].cast(pl.Float64).to_numpy()
-                limit, source = _limit(settings, eid, indicator, series.values, baseline, float(series.values[-1]),
-                                       at_failure)
-                info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
-                            limit=limit, limit_source=source)
-                todo.append((series, info))
+        todo += _series(ws, settings, eid, indicators, freq_s, previous, force, result, at_failure)
     forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
                               n_jobs=settings.forecast.n_jobs, progress=progress)
-    rows = []
-    for (series, info), fc in zip(todo, forecasts):
-        info["status"] = fc.status
-        if fc.status == "insufficient_data":
-            info["points_needed"] = fc.needed
-            result.series.append(info)
-            continue
-        info["status"], ttt, (slope, p) = status_of(fc, series.values, info["limit"], series.step_s, horizon)
-        info.update(model=fc.model, fallback=fc.fallback, mase=fc.mase, cv_mae=fc.cv_mae, slope_per_step=slope,
-                    trend_p=p, failed_models=fc.failed_models)
-        result.fallbacks += int(fc.fallback)
-        result.model_failures += len(fc.failed_models)
-        info["time_to_threshold"] = ttt
-        result.series.append(info)
-        rows.append(_rows(series, fc, info, version, now, levels))
+    rows = _settle(todo, forecasts, horizon, version, now, levels, result)
     if rows:
         tables.write_forecasts(ws, pl.concat(rows, how="diagonal_relaxed"), version)
     result.duration_s = time.perf_counter() - started

@@ -14,8 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from vibra.errors import InputError
 from vibra.settings import Settings
-from vibra.storage import catalog, compaction, tables
-from vibra.storage.locks import exclusive
+from vibra.storage import compaction, ledger, tables
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, recorded
@@ -35,8 +34,7 @@ class CompactResult(StageResult):
 
 
 def _completed_ids(ws: Workspace) -> set[str]:
-    return {r[0][:16] for r in catalog.query(ws.catalog_path, f"SELECT recording_id FROM {catalog.CURRENT} c "
-                                                              "WHERE status = 'completed'")}
+    return {r["recording_id"][:16] for r in ledger.current(ws, status="completed")}
 
 
 @recorded("maintain compact")
@@ -51,7 +49,7 @@ def compact(ws: Workspace, settings: Settings, *, tables: list[str] | None = Non
         raise InputError(f"--min-files {min_files}: use 2 or more")
     result = CompactResult()
     started = time.perf_counter()
-    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
+    with ledger.ingest_lock(ws, settings):
         # a recording's own features file is merged only once the ledger holds it as completed
         result.tables, result.skipped_uncommitted = compaction.compact(
             ws, tables, min_files, keep_apart={"features": _completed_ids(ws)})
@@ -88,27 +86,17 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
            "bytes": compaction.sizes(files), "recordings_expired": 0}
     if dry_run:
         return out
-    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest"):
+    with ledger.ingest_lock(ws, settings):
         expired = compaction.recordings_only_in(ws, table, dates) if table == "features" else []
         compaction.drop_dates(ws, table, dates)  # one commit: the dates are gone at once; then vacuumed
         if expired:
-            _mark_expired(ws, expired)
+            ledger.expire(ws, expired, "windows dropped by retention")
         if table == "features":
             from vibra.storage import hourly
 
             hourly.rebuild(ws.lake, compaction.partitions_on(ws, "hourly", dates))
         out["recordings_expired"] = len(expired)
     return out
-
-
-def _mark_expired(ws: Workspace, recording_ids: list[str]) -> None:
-    names = [n for n, _ in catalog.RECORDING_COLUMNS]
-    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c "
-                                          "WHERE status = 'completed' AND recording_id IN (SELECT unnest(?))",
-                         [recording_ids])
-    now = datetime.now(timezone.utc)
-    catalog.write_rows(ws.catalog_path, [{**dict(zip(names, r)), "status": "expired", "updated_at": now,
-                                          "error": "windows dropped by retention"} for r in rows])
 
 
 # -- garbage collection -----------------------------------------------------------------------------

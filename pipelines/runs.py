@@ -19,7 +19,7 @@ from typing import Callable, ClassVar, Iterator
 
 from vibra import __version__
 from vibra.settings import Settings
-from vibra.storage import catalog
+from vibra.storage import ledger
 from vibra.workspace import Workspace
 
 # What started the run: the CLI sets its argv, a flow its parameters.
@@ -33,11 +33,11 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
 
     A ``status`` key in the counts overrides the final status (e.g. ``partial``).
     """
-    catalog.ensure(ws.catalog_path)
+    ledger.ensure(ws)
     run = {"run_id": f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", "command": command,
            "arguments": ARGUMENTS.get(), "started_at": datetime.now(timezone.utc), "status": "running",
            "settings": settings.as_dict(), "vibra_version": __version__}
-    catalog.record_run(ws.catalog_path, run)
+    ledger.record_run(ws, run)
     log.info("run started", extra={"run_id": run["run_id"], "command": command, "workspace": str(ws.root)})
     started = time.perf_counter()
     counts: dict = {}
@@ -45,7 +45,7 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
         yield counts
     except BaseException as exc:
         run.update(status="failed", finished_at=datetime.now(timezone.utc), counts=counts, error=str(exc)[:1000])
-        catalog.record_run(ws.catalog_path, run)
+        ledger.record_run(ws, run)
         # An expected failure (bad input, not ready) is already the command's one-line error: log it
         # below the default level so it is not printed twice; anything else is an error with its cause.
         from vibra.errors import VibraError
@@ -55,7 +55,7 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
                                        "seconds": round(time.perf_counter() - started, 3)})
         raise
     run.update(status=counts.pop("status", "ok"), finished_at=datetime.now(timezone.utc), counts=counts)
-    catalog.record_run(ws.catalog_path, run)
+    ledger.record_run(ws, run)
     log.info("run finished", extra={"run_id": run["run_id"], "command": command, "status": run["status"],
                                     "counts": counts, "seconds": round(time.perf_counter() - started, 3)})
     if run["status"] in ("ok", "partial"):
@@ -67,22 +67,12 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
 
 
 def history(ws: Workspace, limit: int = 20, command: str | None = None) -> list[dict]:
-    """The newest runs first."""
-    import json
-
-    catalog.ensure(ws.catalog_path)
-    where, params = ("WHERE command = ?", [command]) if command else ("", [])
-    rows = catalog.query(ws.catalog_path, "SELECT run_id, command, arguments, started_at, finished_at, status, counts, "
-                                          f"error, vibra_version FROM runs {where} ORDER BY started_at DESC LIMIT ?",
-                         params + [limit])
-    names = ("run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error", "vibra_version")
-    out = []
-    for r in rows:
-        item = dict(zip(names, r))
-        item["counts"] = json.loads(item["counts"]) if item["counts"] else {}
+    """The newest runs first, each with its ``seconds``."""
+    ledger.ensure(ws)
+    out = ledger.runs(ws, limit, command)
+    for item in out:
         item["seconds"] = ((item["finished_at"] - item["started_at"]).total_seconds()
                            if item["finished_at"] and item["started_at"] else None)
-        out.append(item)
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vibra.ingest import staleness
 from vibra.report import summaries
-from vibra.storage import catalog
+from vibra.storage import ledger
 from vibra.workspace import Workspace
 
 
@@ -14,7 +14,7 @@ def run(ws: Workspace, equipment_ids: list[str] | None = None, settings=None) ->
     ``equipment_id, files, why``; ``stale_files``; ``stale_command``, the command that recomputes them)."""
     payload = summaries.status(ws, equipment_ids)
     if settings is not None:
-        stale = staleness.find(ws.catalog_path, settings, equipment_ids)
+        stale = staleness.find(ws, settings, equipment_ids)
         payload["stale"] = [{"equipment_id": s.equipment_id, "files": s.files, "why": s.why} for s in stale]
         payload["stale_files"] = sum(s.files for s in stale)
         payload["stale_command"] = staleness.rebuild_command(stale) if stale else None
@@ -26,20 +26,15 @@ def recordings(ws: Workspace):
     source_path, recorded_at`` (for joining features, scores or ground truth to their files)."""
     import polars as pl
 
-    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, equipment_id, source_path, recorded_at "
-                                          f"FROM {catalog.CURRENT} c WHERE status IN ('completed', 'duplicate')")
     schema = {"recording_id": pl.String, "equipment_id": pl.String, "source_path": pl.String,
               "recorded_at": pl.Datetime("us", "UTC")}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    rows = ledger.current(ws, status=("completed", "duplicate"))
+    return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema)
 
 
 def known_equipment(ws: Workspace, settings) -> list[str]:
     """Machines the workspace knows: configured in ``vibra.toml`` or seen by ingest."""
-    seen: set[str] = set(settings.equipment)
-    if ws.catalog_path.exists():
-        seen |= {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT equipment_id FROM recordings "
-                                                              "WHERE equipment_id IS NOT NULL")}
-    return sorted(seen)
+    return sorted(set(settings.equipment) | ledger.equipment_ids(ws))
 
 
 def check_equipment(ws: Workspace, settings, equipment_ids: list[str]) -> list[str]:

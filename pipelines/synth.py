@@ -68,6 +68,27 @@ def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, st
         faults = {int(i): f for i, f in zip(picks, SENSOR_FAULTS)}
     out.mkdir(parents=True, exist_ok=True)
     truth = ["equipment_id,file,fault_type,severity,onset,sensor_fault"]
+    tick = (lambda done: progress(done, len(jobs) + len(history))) if progress else (lambda done: None)
+    written = _write_present(out, plan, jobs, faults, gzip_share, rng, truth, tick)
+    written += _write_past(out, plan, history, gzip_share, rng, truth, lambda k: tick(len(jobs) + k))
+    events_path = _write_events(out, lives)
+    _write(out / "truth.csv", ("\n".join(truth) + "\n").encode())
+    sections = "".join(equipment_toml(m.equipment) + "\n" for m in plan.machines)
+    _write(out / "equipment.toml", sections.encode())
+    added = add_equipment_sections(workspace, [m.equipment for m in plan.machines]) if workspace else []
+    return SynthResult(out=str(out), equipment=[m.equipment.equipment_id for m in plan.machines],
+                       files=len(jobs) + len(history), bytes_written=written, truth_path=str(out / "truth.csv"),
+                       equipment_toml=str(out / "equipment.toml"), workspace_sections_added=added,
+                       events_path=events_path)
+
+
+def _file_name(eid: str, when: datetime, compressed: bool) -> str:
+    return f"{eid}_{when:%Y-%m-%dT%H-%M-%S}.csv" + (".gz" if compressed else "")
+
+
+def _write_present(out: Path, plan, jobs: list, faults: dict[int, str], gzip_share: float, rng, truth: list[str],
+                   tick: Callable[[int], None]) -> int:
+    """The period's recordings (with their sensor faults); their truth rows appended; bytes written."""
     written = 0
     for j, (machine, when) in enumerate(jobs):
         eid = machine.equipment.equipment_id
@@ -77,7 +98,7 @@ def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, st
         if sensor and sensor != "truncated":
             x = apply_sensor_fault(x, sensor, rng)
         compressed = sensor == "truncated" or rng.random() < gzip_share
-        name = f"{eid}_{when:%Y-%m-%dT%H-%M-%S}.csv" + (".gz" if compressed else "")
+        name = _file_name(eid, when, compressed)
         payload = _csv_bytes(x)
         if compressed:
             payload = gzip.compress(payload, compresslevel=1, mtime=0)
@@ -90,37 +111,39 @@ def run(out: Path, *, n_equipment: int = 4, days: float = 2.0, seed: int = 0, st
         onset_iso = "" if machine.onset_s == float("inf") else \
             datetime.fromtimestamp(plan.start.timestamp() + machine.onset_s, tz=plan.start.tzinfo).isoformat()
         truth.append(f"{eid},{eid}/{name},{machine.fault},{severity(machine, elapsed):.4f},{onset_iso},{sensor}")
-        if progress:
-            progress(j + 1, len(jobs) + len(history))
+        tick(j + 1)
+    return written
+
+
+def _write_past(out: Path, plan, history: list, gzip_share: float, rng, truth: list[str],
+                tick: Callable[[int], None]) -> int:
+    """The recordings of earlier lives, run to failure; their truth rows appended; bytes written."""
+    written = 0
     for k, (life, when) in enumerate(history):
         m, eid = life.machine, life.machine.equipment.equipment_id
         elapsed = (when - life.start).total_seconds()
         payload = _csv_bytes(signal(m, elapsed, plan, rng))
         compressed = rng.random() < gzip_share
-        name = f"{eid}_{when:%Y-%m-%dT%H-%M-%S}.csv" + (".gz" if compressed else "")
+        name = _file_name(eid, when, compressed)
         _write(out / eid / name, gzip.compress(payload, compresslevel=1, mtime=0) if compressed else payload)
         written += len(payload)
         onset = datetime.fromtimestamp(life.start.timestamp() + m.onset_s, tz=life.start.tzinfo).isoformat()
         truth.append(f"{eid},{eid}/{name},{m.fault},{severity(m, elapsed):.4f},{onset},")
-        if progress:
-            progress(len(jobs) + k + 1, len(jobs) + len(history))
-    events_path = ""
-    if lives:
-        rows = ["equipment_id,at,kind,note"]
-        for life in sorted(lives, key=lambda x: (x.machine.equipment.equipment_id, x.failure)):
-            eid = life.machine.equipment.equipment_id
-            rows.append(f"{eid},{life.failure.isoformat()},failure,{life.machine.fault} (synth truth)")
-            rows.append(f"{eid},{life.replaced.isoformat()},replacement,new bearing (synth)")
-        events_path = str(out / "maintenance_events.csv")
-        _write(out / "maintenance_events.csv", ("\n".join(rows) + "\n").encode())
-    _write(out / "truth.csv", ("\n".join(truth) + "\n").encode())
-    sections = "".join(equipment_toml(m.equipment) + "\n" for m in plan.machines)
-    _write(out / "equipment.toml", sections.encode())
-    added = add_equipment_sections(workspace, [m.equipment for m in plan.machines]) if workspace else []
-    return SynthResult(out=str(out), equipment=[m.equipment.equipment_id for m in plan.machines],
-                       files=len(jobs) + len(history), bytes_written=written, truth_path=str(out / "truth.csv"),
-                       equipment_toml=str(out / "equipment.toml"), workspace_sections_added=added,
-                       events_path=events_path)
+        tick(k + 1)
+    return written
+
+
+def _write_events(out: Path, lives: list) -> str:
+    """``maintenance_events.csv``: the failure and replacement of every earlier life ("" when none)."""
+    if not lives:
+        return ""
+    rows = ["equipment_id,at,kind,note"]
+    for life in sorted(lives, key=lambda x: (x.machine.equipment.equipment_id, x.failure)):
+        eid = life.machine.equipment.equipment_id
+        rows.append(f"{eid},{life.failure.isoformat()},failure,{life.machine.fault} (synth truth)")
+        rows.append(f"{eid},{life.replaced.isoformat()},replacement,new bearing (synth)")
+    _write(out / "maintenance_events.csv", ("\n".join(rows) + "\n").encode())
+    return str(out / "maintenance_events.csv")
 
 
 def add_equipment_sections(ws: Workspace, equipment: list) -> list[str]:

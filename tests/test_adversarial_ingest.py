@@ -125,11 +125,11 @@ def test_disk_full_on_the_lake_blames_no_file_and_a_plain_rerun_completes_every_
     # 128 kB holds about 6 of the 12 files' 16 kB feature files: the lake fills part-way through the run
     assert _mount("-t", "tmpfs", "-o", "size=128k", "tmpfs", str(ws.lake)).returncode == 0
     try:
-        proc = run_vibra("ingest", str(source), "--home", str(ws.root))
+        proc = run_vibra("-v", "ingest", str(source), "--home", str(ws.root))
         assert proc.returncode == 1, proc.stdout + proc.stderr
         last = proc.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ingest stopped: no space left"), proc.stderr
-        assert "no file was marked failed" in last and "Traceback" in proc.stderr  # the cause, and its traceback logged
+        assert "no file was marked failed" in last and "Traceback" in proc.stderr  # -v: the cause's traceback logged
         before = status.run(ws)
         assert before["failed"] == 0 and 0 < before["completed"] < 12, before
         assert _mount("-o", "remount,size=64m", str(ws.lake)).returncode == 0  # space comes back

@@ -150,3 +150,22 @@ def test_cluster_and_forecast_options_are_in_the_run_record(tmp_path):
     cluster, forecast = recorded("cluster")["cluster"], recorded("forecast")["forecast"]
     assert (cluster["min_cluster_size"], cluster["umap_components"], cluster["sample"]) == (7, 0, 500)
     assert (forecast["horizon_h"], forecast["freq_s"], forecast["min_points"]) == (168.0, 7200.0, 9)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_logged_error_shows_its_traceback_only_when_verbose(fmt, capsys):
+    """An environment failure is one line on stderr; ``-v`` adds the traceback of its cause."""
+    import logging
+
+    from vibra_cli.output import setup_logging
+
+    for verbose in (False, True):
+        setup_logging(fmt, "warning", verbose)
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as exc:
+            logging.getLogger("vibra").error("ingest stopped", exc_info=exc)
+        err = capsys.readouterr().err
+        assert "ingest stopped" in err and ("Traceback" in err) == verbose, err
+        assert len(err.strip().splitlines()) == 1 or verbose
+    setup_logging("text", "warning")

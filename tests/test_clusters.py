@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from vibra.discovery import clustering, embedding, knn
+from vibra.discovery.retrain import retrain_reason
 
 from vibra.storage import metrics
 from vibra.discovery.evaluation import evaluate
@@ -51,6 +52,45 @@ def test_assign_nearest_matches_brute_force():
         votes = labels[np.argsort(d[i])[:5]]
         values, counts = np.unique(votes, return_counts=True)
         assert got[i] in values[counts == counts.max()]
+
+
+def test_fit_on_a_sample_finds_the_blobs_and_assigns_the_rest():
+    rng = np.random.default_rng(3)
+    truth = np.repeat([0, 1, 2], 400)
+    x = rng.normal(scale=0.3, size=(1200, 4)) + np.array([[0.0] * 4, [5.0] * 4, [-5.0, 5.0, -5.0, 5.0]])[truth]
+    groups = np.where(np.arange(1200) % 2, "pump-1", "pump-2")
+    fit = clustering.fit(x, groups, sample=300, components=0, neighbors=15, seed=0)
+    assert len(fit.sample) == 300 and np.all(np.diff(fit.sample) > 0) and fit.reduced.shape == (300, 4)
+    assert fit.min_cluster_size == 15 and fit.noise_ratio < 0.02 and len(fit.cluster_ids) == 3
+    clean = fit.labels >= 0
+    # every blob is one cluster and every cluster one blob, windows outside the sample included
+    assert all(len(set(fit.labels[clean & (truth == t)])) == 1 for t in range(3))
+    assert len({(t, c) for t, c in zip(truth[clean], fit.labels[clean])}) == 3
+    assert sum(fit.sizes().values()) == clean.sum() and fit.validity > 0.8
+    picked, xy = fit.projection(100, seed=0)
+    assert len(picked) == 100 and set(picked) <= set(fit.sample) and xy.shape == (100, 2)
+    same = clustering.drift_since({"version": "v1", "embedding_version": "e1", "validity": fit.validity,
+                                   "centroids": {str(c): v.tolist() for c, v in fit.centroids.items()}}, "e1", fit)
+    assert same["previous_version"] == "v1" and same["n_births"] == same["n_deaths"] == 0
+    other = clustering.drift_since({"version": "v1", "embedding_version": "e0", "centroids": {"0": [0.0] * 4}}, "e1", fit)
+    assert other["n_births"] == 3  # another embedding's centroids are not comparable
+    assert clustering.psi_against(None, x) is None and clustering.psi_against(x[:5], x) is None
+
+
+def test_the_knn_retrain_rule():
+    trained = {"embedding_version": "e1", "classes": ["gear", "normal"], "coverage_at_train": 0.10,
+               "labelled_clusters": ["c1:0", "c1:1"]}
+    now = dict(embedding_version="e1", classes={"gear", "normal"}, coverage=0.10, labelled_clusters={"c1:0", "c1:1"},
+               coverage_change=0.2, new_clusters=2)
+    assert retrain_reason(trained, **now) is None
+    assert retrain_reason(None, **now) == "no kNN trained yet"
+    assert retrain_reason(trained, **{**now, "embedding_version": "e2"}) == "the embedding version changed"
+    assert retrain_reason(trained, **{**now, "classes": {"gear"}}) == "the labelled defect classes changed"
+    assert retrain_reason(trained, **{**now, "coverage": 0.119}) is None  # 19 % relative: under 20 %
+    assert retrain_reason(trained, **{**now, "coverage": 0.121}).startswith("label coverage moved from 10.00% to 12.10%")
+    assert retrain_reason(trained, **{**now, "labelled_clusters": {"c1:0", "c2:5"}}) is None  # one new cluster
+    assert retrain_reason(trained, **{**now, "labelled_clusters": {"c2:4", "c2:5"}}) == \
+        "2 clusters labelled since the last training"
 
 
 def test_psi_reference_formula_and_drift_matching():

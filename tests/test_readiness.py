@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from vibra.discovery import embedding, readiness as verdicts
+from vibra.discovery import embedding, readiness as verdicts, readiness_metrics
 from vibra.settings import load_settings
-from vibra.signal._kernels import TIME_COLUMNS
+from vibra.signal.indicators import TIME_COLUMNS
 from vibra.signal.indicators import SPECTRAL_COLUMNS
 from vibra.storage import catalog, lake
 from vibra.workspace import init_workspace
@@ -101,6 +101,32 @@ def craft(root, *, machines=("m1", "m2"), windows=40, days=20.0, end=NOW, null_e
     catalog.ensure(ws.catalog_path)
     catalog.write_rows(ws.catalog_path, ledger)
     return ws, settings
+
+
+def test_the_metrics_from_plain_rows_without_a_workspace():
+    """The library measures from what the stage read: ledger rows, window statistics, a manifest."""
+    r = load_settings(None).readiness
+    t0 = NOW - timedelta(days=20)
+    rows = [{"equipment_id": "m1", "status": "completed", "recorded_at": t0 + timedelta(hours=h), "rpm": None,
+             "sample_rate_hz": 12_000.0, "channel_stats": json.dumps([{"channel": "x", "samples": 1000, "nan": 0,
+                                                                         "flat": 50, "clipped": 0}])}
+            for h in (0, 6, 30)] + [{"equipment_id": "m1", "status": "duplicate", "recorded_at": None, "rpm": None,
+                                     "sample_rate_hz": None, "channel_stats": None}]
+    stats = [{"equipment_id": "m1", "first": t0, "last": NOW}]
+    found = {(m.name, m.scope): m for m in readiness_metrics.waveform_metrics(
+        rows, stats, lambda eid: load_settings(None).equipment_for(eid), r)}
+    assert found["flat_line_share", "equipment/m1/channel/x"].value == pytest.approx(0.05)
+    assert found["largest_gap_h", "equipment/m1"].value == 24.0
+    assert found["duplicate_recordings", "equipment/m1"].value == 1
+    assert found["days_of_data", "equipment/m1"].value == 20.0 and found["nyquist_hz", "equipment/m1"].value == 6000.0
+    assert found["units_declared", "equipment/m1"].status == "amber"
+    none, gauges, flagged = readiness_metrics.clustering_metrics(None, [], r)
+    assert [m.status for m in none] == ["red"] * 3 and gauges == {} and flagged == []
+    manifest = {"version": "v", "noise_ratio": 0.1, "sizes": {"0": 40, "1": 5}}
+    got, gauges, flagged = readiness_metrics.clustering_metrics(manifest, [0], r)
+    assert flagged == [1] and gauges["label_coverage"] == 0.5 and gauges["smallest"] == 40
+    rul, imbalance = readiness_metrics.label_metrics({"normal": 40, "gear": 10}, 0, 3, r)
+    assert rul.status == "green" and imbalance.value == 4.0
 
 
 def by_name(report, name, scope="workspace"):

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from vibra.ingest import quality
-from vibra.physics.limits import baseline_limits, next_limit_text, since, velocity_limits
+from vibra.physics.limits import baseline_limits, next_limit_text, since, target, velocity_limits
 from vibra.report import svg
 from vibra.report.fleet import changes, to_csv
 from vibra.settings import Equipment, load_settings
@@ -33,6 +33,19 @@ def test_velocity_levels_from_the_class_or_the_machine():
     base = baseline_limits(np.linspace(1.0, 2.0, 100), "g")
     assert base.alert == np.quantile(np.linspace(1.0, 2.0, 100), 0.99) * 2 and base.danger == 2 * base.alert
     assert baseline_limits(np.ones(5)) is None  # too short a baseline: no levels claimed
+
+
+def test_a_forecast_targets_the_next_level_not_yet_crossed():
+    pump = Equipment("p", iso_group=2, iso_support="flexible")  # alert 4.5, danger 8.875 mm/s
+    assert target(pump, "velocity_rms_mm_s", np.array([]), 2.9)[0] == 4.5
+    assert target(pump, "velocity_rms_mm_s", np.array([]), 7.0) == (
+        8.875, f"danger 8.875 mm/s from {velocity_limits(pump).source}")
+    level, why = target(pump, "velocity_rms_mm_s", np.array([]), 9.0)
+    assert level == 8.875 and why.endswith("(already exceeded)")
+    base = np.linspace(1.0, 2.0, 100)  # any other indicator: from the baseline's p99
+    assert target(pump, "rms", base, 1.0)[0] == baseline_limits(base).alert
+    assert target(Equipment("p"), "velocity_rms_mm_s", np.ones(5), 1.0) == (
+        None, "no limit: no ISO class or alert/danger levels and too short a baseline")
 
 
 def test_since_and_the_next_level_text():

@@ -1,4 +1,4 @@
-"""Looking ahead: `vibra forecast` (and `forecast show`) and `vibra rul`."""
+"""Looking ahead: `vibra forecast` (and `forecast show`)."""
 
 from __future__ import annotations
 
@@ -68,28 +68,3 @@ def forecast_show_cli(equipment_id: Annotated[str, typer.Argument(metavar="EQUIP
     machines(ws, settings, [equipment_id])
     payload = forecast.show(ws, equipment_id, channel=channel, indicator=indicator)
     output.emit(payload, as_json, lambda: output.forecast_show(payload))
-
-
-def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
-    """Remaining useful life of every machine: P10 / P50 / P90 (survival prior before degradation
-    onset; similarity and Bayesian exponential degradation after), learned from the workspace's
-    failed lives (`vibra label failure`). Writes data/lake/rul and artifacts/models/rul/<version>.
-
-    Example: vibra rul --equipment pump-02 --json
-    """
-    from vibra_pipelines import rul
-
-    ws, settings = context(home)
-    equipment = machines(ws, settings, equipment)
-    with output.bar("rul", as_json) as tick:
-        result = rul.run(ws, settings, equipment=equipment, progress=tick)
-
-    def human() -> None:
-        lib = result.library
-        output.say(f"library: {lib['n_failed']} failed lives of {lib['n_lives']}"
-                   + (f", indicator {lib['indicator']['name']}" if lib.get("indicator") else "")
-                   + ("" if lib.get("trusted") else f" (fewer than {lib['min_lives']}: too small to trust)"))
-        rows = [{**m, "RUL P50 (P10–P90)": m.get("text", "—")} for m in result.machines]
-        output.rows_table(rows, "remaining useful life", ["equipment_id", "status", "model", "RUL P50 (P10–P90)",
-                                                          "reason"])
-    output.emit(result.as_dict(), as_json, human)

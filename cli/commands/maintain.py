@@ -33,12 +33,12 @@ def migrate_cli(home: Home = None, as_json: Json = False) -> None:
 
     Example: vibra migrate
     """
-    from vibra.storage import artifacts, catalog, migrations
+    from vibra.storage import artifacts, catalog, migrations, tables
 
     ws, _ = context(home)
     with catalog.connect(ws.catalog_path) as con:
         before, after = migrations.migrate(con)
-    converted = migrations.migrate_lake(ws.lake)
+    converted = tables.convert_lake(ws.lake)
     rewritten = artifacts.migrate(ws.artifacts)
     payload = {"from": before, "to": after, "lake_tables_converted": converted, "artifacts_rewritten": rewritten}
     output.emit(payload, as_json, lambda: output.say(

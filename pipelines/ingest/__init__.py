@@ -49,9 +49,8 @@ from vibra.storage import hourly
 from vibra.errors import BusyError, CorruptError, InputError, VibraError
 from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.storage import catalog, lake, raw, tables
+from vibra.storage import lake, ledger, raw, tables
 from vibra.storage.raw import RawMeta, RawWriter
-from vibra.storage.locks import exclusive
 from vibra.ingest.faults import IngestStopped, RetryableInputError, describe, guarded, is_panic, open_guarded
 from vibra.ingest.prefetch import prefetch
 from vibra.readers import hashed_while_read
@@ -159,7 +158,7 @@ class _Computed:
 
     recording: object  # vibra.readers.Recording
     result: object  # vibra.ingest.features.FeatureResult
-    rate: float
+    sample_rate_hz: float
     start: datetime
     rpm: float | None
     warnings: list[str]
@@ -179,9 +178,9 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
     equipment = settings.equipment_for(item.equipment_id)
     source = display(item.path)
     recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
-    rate, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_rate=recording.sample_rate_hz,
+    sample_rate_hz, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_sample_rate_hz=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
-    check_times(source, start, rate, settings.features.frame_length, settings)
+    check_times(source, start, sample_rate_hz, settings.features.frame_length, settings)
     writer = None
     # the next block parses on a thread while this one is computed (one block ahead: memory stays flat)
     chunks = guarded(item.path, prefetch(recording.chunks, PREFETCH_BLOCKS))
@@ -193,13 +192,13 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
         writer = RawWriter(raw.raw_path(ws.table("raw"), date, meta), meta)
         chunks = writer.tee(chunks)
     try:
-        result = compute_features(settings, item.equipment_id, recording_id or "", chunks, recording.channels, rate,
+        result = compute_features(settings, item.equipment_id, recording_id or "", chunks, recording.channels, sample_rate_hz,
                                   start, rpm, source, gaps=recording.gaps, units=recording.units)
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    return _Computed(recording, result, rate, start, rpm, warnings, writer)
+    return _Computed(recording, result, sample_rate_hz, start, rpm, warnings, writer)
 
 
 def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: str) -> FileResult:
@@ -227,7 +226,7 @@ def _store(ws: Workspace, item: SourceFile, computed: _Computed, recording_id: s
     now = datetime.now(timezone.utc)
     row = _base_row(item, "completed", now)
     row.update(recording_id=recording_id, n_samples=result.n_samples, channels=recording.channels,
-               sample_rate_hz=computed.rate, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
+               sample_rate_hz=computed.sample_rate_hz, recorded_at=computed.start, ingested_at=now, n_windows=result.n_windows,
                warnings=warnings, rpm=computed.rpm, channel_stats=json.dumps(result.channel_stats))
     return FileResult(row, [lake.partition_of(f) for f in files], files=files,
                       raw=writer.final if writer is not None else None)
@@ -416,10 +415,9 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
         raise InputError(f"{source}: not a folder; give the export folder holding one subfolder per machine")
     notify = progress or (lambda event, info: None)
     ws.ensure()
-    catalog.ensure(ws.catalog_path)
+    ledger.ensure(ws)
     result = IngestResult(source=display(source))
-    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
-                   on_wait=lambda msg: notify("wait", {"message": msg})):
+    with ledger.ingest_lock(ws, settings, on_wait=lambda msg: notify("wait", {"message": msg})):
         started = time.perf_counter()
         try:
             _run(ws, settings, source, include_expired, retry_failed, notify, fan_out, result)
@@ -447,7 +445,7 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
     result.notes += found.warnings
     for note in found.warnings:
         log.warning("%s", note)
-    index = catalog.skip_index(ws.catalog_path)
+    index = ledger.skip_index(ws)
     done = ("completed", "duplicate", "failed") + (() if include_expired else ("expired",))
     digests: dict[str, str] = {}
 
@@ -495,7 +493,7 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
         rows.append(row)
         result.failed += 1
         result.failures[bad.path] = bad.reason
-    catalog.write_rows(ws.catalog_path, rows)
+    ledger.write_rows(ws, rows)
     if todo:  # the embedding the new features carry (an unchanged rerun writes none, and loads no numpy)
         ensure_embedding_manifest(ws, settings)
     notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
@@ -504,14 +502,14 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
     else:
         _commit(ws, todo, fan_out(todo, dict(index.completed)), result)
     machines = sorted({f.equipment_id for f in found.files})
-    staleness.remember(ws.catalog_path, {digest(e): staleness.payload(settings, e) for e in machines})
+    staleness.remember(ws, {digest(e): staleness.payload(settings, e) for e in machines})
     _settings_changed(ws, settings, machines, [display(f.path) for f in found.files], result, notify)
 
 
 def _settings_changed(ws: Workspace, settings: Settings, machines: list[str], paths: list[str], result: IngestResult,
                       notify) -> None:
     """Recompute (or list) the completed files found whose settings changed since they were ingested."""
-    stale = staleness.find(ws.catalog_path, settings, machines, paths)
+    stale = staleness.find(ws, settings, machines, paths)
     if not stale:
         return
     if settings.ingest.on_settings_change == "warn":
@@ -542,9 +540,9 @@ def _settle(ws: Workspace, settled: list[FileResult]) -> None:
     now = datetime.now(timezone.utc)
     for fr in settled:
         for rid in fr.adopt:
-            catalog.adopt(ws.catalog_path, rid, now)
-    catalog.drop_pending(ws.catalog_path, [fr.row["source_path"] for fr in settled if fr.keep_previous])
-    catalog.write_rows(ws.catalog_path, [fr.row for fr in settled if not fr.keep_previous])
+            ledger.adopt(ws, rid, now)
+    ledger.drop_pending(ws, [fr.row["source_path"] for fr in settled if fr.keep_previous])
+    ledger.write_rows(ws, [fr.row for fr in settled if not fr.keep_previous])
 
 
 def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedup: _Dedup,
@@ -585,7 +583,7 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
                                  or not running):
                 in_flight = [display(i.path) for i in running.values()]
                 flush()
-                catalog.mark_processing(ws.catalog_path, in_flight, datetime.now(timezone.utc))
+                ledger.mark_processing(ws, in_flight, datetime.now(timezone.utc))
                 last_flush = time.monotonic()
     if pending_rows:
         flush()
@@ -598,7 +596,7 @@ def _wind_down(ws: Workspace, stops: list[_Stop]) -> None:
     """After a stop: put the stopped files back to pending and bring hourly up to date as far as the
     environment lets us (what fails here is left to the rerun), then raise the first cause."""
     try:
-        catalog.write_rows(ws.catalog_path, [_base_row(s.item, "pending", datetime.now(timezone.utc)) for s in stops])
+        ledger.write_rows(ws, [_base_row(s.item, "pending", datetime.now(timezone.utc)) for s in stops])
         hourly.rebuild_dirty(ws.lake)
     except Exception as exc:  # noqa: BLE001 - the first cause is the one to report
         log.warning("could not tidy up after the stop (%s); the next run does it", type(exc).__name__)

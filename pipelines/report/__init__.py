@@ -187,27 +187,15 @@ def to_pdf(html_files: list[Path]) -> list[Path]:
 
 
 @recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
-def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
-        pdf: bool = False) -> ReportResult:
-    """Render the report into ``out`` (default the workspace's ``reports/``)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-    from markupsafe import Markup
-
-    started = time.perf_counter()
-    st = summaries.status(ws, equipment)
-    infos = {e["equipment_id"]: e for e in st["equipment"]}
-    ids = tables.equipment_ids(ws, equipment)
-    env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
-    env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
-    env.filters["age"] = fleet.age_text
-    env.filters["minute"] = lambda v: str(v or "—")[:16].replace("T", " ")  # timestamps to the minute
+def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dict[str, dict],
+                   equipment: list[str] | None) -> list[dict]:
+    """One page per machine; a machine whose data cannot be shown gets a page that says why."""
     verdicts: dict[str, list[dict]] = {}
     for r in summaries.verdicts(ws, equipment):  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
     rul_latest = artifacts.store(ws.artifacts, "rul").latest_manifest() or {}
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
-    now = datetime.now(timezone.utc)
     at_failure = velocity_at_failures(ws)
     for eid in ids:
         try:
@@ -224,6 +212,25 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
                           "charts": {}, "missing": [str(exc)], "episodes": [], "forecasts": [], "zone": None,
                           "defects": None, "diagnosis": [], "rul": None, "excluded": {}, "names": {}, "value": None,
                           "zone_since": None, "state": None, "velocity_limits": None, "spark": []})
+    return pages
+
+
+def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
+        pdf: bool = False) -> ReportResult:
+    """Render the report into ``out`` (default the workspace's ``reports/``)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
+
+    started = time.perf_counter()
+    st = summaries.status(ws, equipment)
+    infos = {e["equipment_id"]: e for e in st["equipment"]}
+    ids = tables.equipment_ids(ws, equipment)
+    env = Environment(loader=PackageLoader("vibra.report", "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
+    env.filters["age"] = fleet.age_text
+    env.filters["minute"] = lambda v: str(v or "—")[:16].replace("T", " ")  # timestamps to the minute
+    pages = _machine_pages(ws, settings, ids, infos, equipment)
+    now = datetime.now(timezone.utc)
     rows = sorted((_fleet_row(p, now) for p in pages), key=fleet.worst_first)
     out = (out or ws.reports).expanduser().resolve()
     previous = _previous(out / "fleet.json")

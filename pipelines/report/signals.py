@@ -20,32 +20,27 @@ MAX_SECONDS = 10.0           # read at most this much of a recording for a spect
 
 def file_names(ws: Workspace, recording_ids: list[str]) -> dict[str, str]:
     """``{recording_id: source file name}`` from the ledger (what an analyst recognises, not a hash)."""
-    from vibra.storage import catalog
+    from vibra.storage import ledger
 
-    if not recording_ids:
-        return {}
-    rows = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path FROM recordings WHERE recording_id IN "
-                                          f"({', '.join('?' for _ in recording_ids)})", list(recording_ids))
-    return {rid: Path(src).name for rid, src in rows}
+    return {rid: Path(src).name for rid, src in ledger.source_paths(ws, recording_ids).items()}
 
 
 def read_signal(ws: Workspace, settings: Settings, eid: str, recording_id: str, sample_rate_hz: float
                 ) -> tuple[np.ndarray, list[str]] | None:
     """Up to ``MAX_SECONDS`` of a recording as (samples × channels, channel names), or None when
     neither the kept raw waveform nor the source file can be read (or the file is decimated)."""
-    from vibra.storage import catalog, tables
+    from vibra.storage import ledger, tables
 
     eq = settings.equipment_for(eid)
-    rows = catalog.query(ws.catalog_path, "SELECT source_path FROM recordings WHERE recording_id = ? LIMIT 1",
-                         [recording_id])
-    rule = eq.rule_for(Path(rows[0][0]).name) if rows else None
+    source = ledger.source_paths(ws, [recording_id]).get(recording_id)
+    rule = eq.rule_for(Path(source).name) if source else None
     if rule is not None and rule.decimate:  # the features' sample indices count decimated samples
         return None
     wanted = int(MAX_SECONDS * sample_rate_hz)
     try:
-        if not rows:
+        if not source:
             return None
-        back = tables.read_recording(ws, settings, eid, recording_id, rows[0][0])
+        back = tables.read_recording(ws, settings, eid, recording_id, source)
         chunks, channels = back.chunks, list(back.channels)
         parts, seen = [], 0
         for chunk in chunks:  # recordings can be larger than memory: read only what the spectrum needs
@@ -60,6 +55,21 @@ def read_signal(ws: Workspace, settings: Settings, eid: str, recording_id: str, 
     if not parts:
         return None
     return np.concatenate(parts)[:wanted], channels
+
+
+def _envelope_chart(settings: Settings, windows, x, sample_rate_hz: float, channel: str, name: str, units,
+                    shaft_hz: float, faults_hz) -> str | None:
+    """The envelope spectrum of the last window of a channel (``windows``: its rows of the features, ``x``
+    its samples), in the band ingest chose for that window; None without a band."""
+    w = windows.sort("window_index").row(-1, named=True)
+    lo, hi = w["envelope_band_lo_hz"], w["envelope_band_hi_hz"]
+    length = settings.features.frame_length
+    start = int(w["window_index"]) * settings.features.hop_length
+    window = x[start:start + length]
+    if lo is None or not np.isfinite(lo) or window.shape[0] != length:
+        return None
+    return spectra.envelope_chart(window, sample_rate_hz, (lo, hi), channel=channel, when=w["window_start"], name=name,
+                                  units=units, shaft_hz=shaft_hz, faults_hz=faults_hz)
 
 
 def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, str]) -> dict[str, list[str]]:
@@ -88,37 +98,31 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
     rpm = latest["rpm"] or eq.rpm
     shaft = rpm / 60.0 if rpm else None
     faults = fault_frequencies_hz(eq.bearing, rpm) if eq.bearing is not None and rpm else None
-    fs = float(latest["sample_rate_hz"])
+    sample_rate_hz = float(latest["sample_rate_hz"])
     length = settings.features.frame_length
     for c, channel in enumerate(channels):
         if channel not in set(clean["channel"].to_list()):
             continue  # a channel flagged as a sensor fault in the latest recording
-        freqs, now, unit_label = spectra.line_spectrum(x_now[:, c], fs, eq.units, length)
+        freqs, now, unit_label = spectra.line_spectrum(x_now[:, c], sample_rate_hz, eq.units, length)
         base = None
         if first["recording_id"] in signals and first["recording_id"] != latest["recording_id"]:
             _, x_base, ch_base = signals[first["recording_id"]]
-            if channel in ch_base and float(first["sample_rate_hz"]) == fs:
-                base = spectra.line_spectrum(x_base[:, ch_base.index(channel)], fs, eq.units, length)[1]
+            if channel in ch_base and float(first["sample_rate_hz"]) == sample_rate_hz:
+                base = spectra.line_spectrum(x_base[:, ch_base.index(channel)], sample_rate_hz, eq.units, length)[1]
         out["spectrum"].append(spectra.spectrum_chart(
             freqs, now, base if base is not None and base.shape == now.shape else None, unit_label, channel=channel,
             when=latest["t"], name=names.get(latest["recording_id"], latest["recording_id"][:12]),
             base_when=first["t"] if base is not None else None, shaft_hz=shaft, faults_hz=faults))
         last = clean.filter((pl.col("recording_id") == latest["recording_id"]) & (pl.col("channel") == channel))
         if faults and shaft and "envelope_band_lo_hz" in last.columns and last.height:
-            w = last.sort("window_index").row(-1, named=True)
-            lo, hi = w["envelope_band_lo_hz"], w["envelope_band_hi_hz"]
-            start = int(w["window_index"]) * settings.features.hop_length
-            window = x_now[start:start + length, c]
-            if lo is not None and np.isfinite(lo) and window.shape[0] == length:
-                chart = spectra.envelope_chart(window, fs, (lo, hi), channel=channel, when=w["window_start"],
-                                               name=names.get(latest["recording_id"], ""), units=eq.units,
-                                               shaft_hz=shaft, faults_hz=faults)
-                if chart:
-                    out["envelope"].append(chart)
+            chart = _envelope_chart(settings, last, x_now[:, c], sample_rate_hz, channel,
+                                    names.get(latest["recording_id"], ""), eq.units, shaft, faults)
+            if chart:
+                out["envelope"].append(chart)
         columns = [(r, sig[:, chs.index(channel)]) for rid, (r, sig, chs) in signals.items()
-                   if r in recent and channel in chs and float(r["sample_rate_hz"]) == fs]
+                   if r in recent and channel in chs and float(r["sample_rate_hz"]) == sample_rate_hz]
         if len(columns) >= 2:
-            specs = [spectra.line_spectrum(x, fs, eq.units, length) for _, x in columns]
+            specs = [spectra.line_spectrum(x, sample_rate_hz, eq.units, length) for _, x in columns]
             if all(s[1].shape == specs[0][1].shape for s in specs):
                 top = spectra.VELOCITY_TOP_HZ if unit_label.startswith("velocity") else float(freqs[-1])
                 out["spectrogram"].append(spectra.spectrogram(

@@ -13,7 +13,9 @@ the nearest-exemplar vote above rather than ``approximate_predict``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -118,6 +120,74 @@ def validity(z: np.ndarray, labels: np.ndarray, seed: int, max_points: int = 500
                                   random_state=seed))
 
 
+@dataclass
+class Fit:
+    """What :func:`fit` found for ``n`` windows.
+
+    ``labels``: (n,) cluster id of every window, -1 = noise; ``sample``: sorted indices of the windows UMAP
+    and HDBSCAN saw; ``reduced``: (len(sample), d) those windows in the reduced space (the embedding itself
+    when no reduction); ``validity``: silhouette of the clustered sample in the reduced space (None under 2
+    clusters); ``centroids``: median embedding of each cluster; ``seconds``: per step.
+    """
+
+    labels: np.ndarray
+    sample: np.ndarray
+    reduced: np.ndarray
+    min_cluster_size: int
+    validity: float | None
+    centroids: dict[int, np.ndarray]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cluster_ids(self) -> list[int]:
+        return sorted(int(c) for c in np.unique(self.labels) if c >= 0)
+
+    @property
+    def noise_ratio(self) -> float:
+        return float(np.mean(self.labels < 0))
+
+    def sizes(self) -> dict[int, int]:
+        return {c: int(np.sum(self.labels == c)) for c in self.cluster_ids}
+
+    def projection(self, max_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(window indices, (m, 2) positions): the 2-D view of at most ``max_points`` sampled windows."""
+        picked = self.sample if len(self.sample) <= max_points else np.sort(
+            np.random.default_rng(seed).choice(self.sample, max_points, replace=False))
+        return picked, projection_2d(self.reduced)[np.searchsorted(self.sample, picked)]
+
+
+def fit(x: np.ndarray, groups: np.ndarray, *, sample: int, components: int, neighbors: int, seed: int,
+        min_cluster_size: int | None = None, progress: Callable[[str], None] | None = None) -> Fit:
+    """Cluster the rows of ``x`` (n × embedding dims): UMAP + HDBSCAN on a sample of about ``sample`` rows
+    stratified by ``groups`` (n,), then every other row assigned by its nearest sampled rows.
+
+    ``components`` 0 skips UMAP (HDBSCAN on the embedding); ``min_cluster_size`` None: 1 % of the sample,
+    at least 15. ``progress`` is told each step in a line.
+    """
+    say = progress or (lambda message: None)
+    seconds: dict[str, float] = {}
+    idx = stratified_sample(groups, sample, seed)
+    mcs = min_cluster_size or auto_min_cluster_size(len(idx))
+    t = time.perf_counter()
+    say(f"UMAP of {len(idx):,} windows to {components} dimensions" if components else "HDBSCAN on the embedding")
+    z = reduce(x[idx].astype(np.float64), components, neighbors, seed)
+    seconds["umap"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    if components:
+        say(f"HDBSCAN of {len(idx):,} points (min cluster size {mcs})")
+    labels_fit = hdbscan(z, mcs)
+    seconds["hdbscan"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    labels = np.empty(x.shape[0], dtype=np.int64)
+    labels[idx] = labels_fit
+    rest = np.setdiff1d(np.arange(x.shape[0]), idx, assume_unique=True)
+    if rest.size:
+        say(f"assigning {rest.size:,} more windows to their nearest sampled neighbours")
+    labels[rest] = assign_nearest(x[idx], labels_fit, x[rest])
+    seconds["assign"] = round(time.perf_counter() - t, 2)
+    return Fit(labels, idx, z, mcs, validity(z, labels_fit, seed), centroids(x, labels), seconds)
+
+
 def centroids(x: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
     """Median embedding of every cluster (noise excluded)."""
     return {int(c): np.median(x[labels == c], axis=0) for c in np.unique(labels) if c >= 0}
@@ -147,6 +217,30 @@ def evidence(cluster_medians: dict[str, float], fleet_medians: dict[str, float])
         return [], "close to the fleet median (no indicator stands out)"
     top = items[0]
     return items, f"{top['meaning']} ({top['indicator']} {top['ratio_to_fleet_median']:g}× fleet median)"
+
+
+def summaries(df, fleet_medians: dict[str, float]) -> list[dict]:
+    """One summary per cluster of ``df`` (a Polars frame of windows: ``cluster_id, equipment_id, window_start``
+    and the :data:`EVIDENCE` indicators): size, windows per machine, first and last window, the indicators
+    whose median stands out against ``fleet_medians`` and the signature they name. Noise is left out."""
+    import polars as pl
+
+    columns = sorted({name for name, _ in EVIDENCE})
+    clusters = df.filter(pl.col("cluster_id") >= 0)
+    members: dict[int, dict] = {}
+    for cid, name, n in clusters.group_by("cluster_id", "equipment_id").agg(pl.len()).iter_rows():
+        members.setdefault(int(cid), {})[name] = int(n)
+    med = clusters.group_by("cluster_id").agg(
+        pl.len().alias("size"), pl.col("window_start").min().alias("first"), pl.col("window_start").max().alias("last"),
+        *[pl.col(c).median().alias(c) for c in columns]).sort("cluster_id")
+    out = []
+    for row in med.iter_rows(named=True):
+        items, signature = evidence({c: row[c] for c in columns}, fleet_medians)
+        out.append({"cluster_id": int(row["cluster_id"]), "size": int(row["size"]),
+                    "members": dict(sorted(members[int(row["cluster_id"])].items())),
+                    "first": row["first"].isoformat(), "last": row["last"].isoformat(),
+                    "evidence": items, "signature": signature})
+    return out
 
 
 @dataclass
@@ -207,3 +301,20 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> np.ndarra
         q = np.maximum(cur / max(cur.sum(), 1), 1e-4)
         out[j] = float(np.sum((q - p) * np.log(q / p)))
     return out
+
+
+def drift_since(previous: dict | None, embedding_version: str, now: Fit) -> dict:
+    """:func:`compare` of ``now`` with the previous clustering's manifest (``version``, ``centroids``,
+    ``validity``, ``embedding_version``); centroids of another embedding are not comparable (all births)."""
+    before = ({int(k): np.asarray(v) for k, v in previous.get("centroids", {}).items()}
+              if previous and previous.get("embedding_version") == embedding_version else {})
+    drift = compare(before, now.centroids, previous.get("validity") if previous else None, now.validity)
+    return {"previous_version": previous["version"] if previous else None, **drift.as_dict()}
+
+
+def psi_against(reference: np.ndarray | None, current: np.ndarray, min_rows: int = 10) -> np.ndarray | None:
+    """:func:`psi` of ``current`` against a reference of the same width and at least ``min_rows`` rows,
+    else None (no comparable reference)."""
+    if reference is None or reference.shape[1] != current.shape[1] or len(reference) < min_rows:
+        return None
+    return psi(reference, current)

@@ -82,3 +82,9 @@ def overall(metrics: list[Metric]) -> tuple[str, dict[str, str]]:
 def fails(status: str, fail_on: str) -> bool:
     """Whether ``status`` reaches the ``--fail-on`` level (``never`` never fails)."""
     return fail_on != "never" and RANK[status] >= RANK[fail_on]
+
+
+def allows_snapshot(status: str | None) -> bool:
+    """A training snapshot is taken unless readiness is red (an unknown status, e.g. a failed check, is
+    no licence either); ``vibra snapshot --even-if-red`` and the snapshot flow's override say otherwise."""
+    return status in (GREEN, AMBER)

@@ -16,7 +16,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.settings import FeatureSettings
-from vibra.signal._kernels import TIME_COLUMNS
+from vibra.signal.indicators import TIME_COLUMNS
 from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
 from vibra.discovery import embedding
 from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, frame, n_windows, spectral_from_power,

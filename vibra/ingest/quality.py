@@ -78,14 +78,9 @@ def flag(df, ledger: dict[tuple[str, str], str]):
 
 def read_ledger_faults(ws, equipment: list[str] | None = None) -> dict[tuple[str, str], str]:
     """:func:`ledger_faults` of the workspace's completed recordings (of ``equipment`` if given)."""
-    from vibra.storage import catalog
+    from vibra.storage import ledger
 
-    sql = "SELECT recording_id, channel_stats FROM recordings WHERE status = 'completed' AND channel_stats IS NOT NULL"
-    params: list = []
-    if equipment:
-        sql += f" AND equipment_id IN ({', '.join('?' for _ in equipment)})"
-        params = list(equipment)
-    return ledger_faults(catalog.query(ws.catalog_path, sql, params))
+    return ledger_faults(ledger.channel_stats(ws, equipment or None))
 
 
 def mark_sensor_faults(ws, df):

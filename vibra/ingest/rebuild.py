@@ -11,8 +11,6 @@ a mix of definitions. The caller holds the ingest lock (``vibra features rebuild
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,8 +20,7 @@ from vibra.errors import VibraError
 from vibra.ingest import staleness
 from vibra.ingest.recordings import compute_features, ensure_embedding_manifest, resolve
 from vibra.settings import Settings
-from vibra.storage import catalog, hourly, tables
-from vibra.storage import staging as staging_area
+from vibra.storage import ledger, tables
 from vibra.workspace import Workspace
 
 
@@ -42,78 +39,58 @@ class Rebuilt:
 
 
 def _read_back(ws: Workspace, settings: Settings, row: dict):
-    """(recording read back, rate, start, rpm) of a completed recording, from raw or source, with rate,
+    """(recording read back, sample rate, start, rpm) of a completed recording, from raw or source, with rate,
     start and rpm resolved by the rules ingest used."""
     back = tables.read_recording(ws, settings, row["equipment_id"], row["recording_id"], row["source_path"],
                                  expect=(row["size_bytes"], row["mtime"]))
-    rate, start, rpm, _ = resolve(settings.equipment_for(row["equipment_id"]), settings, back.source_path, back.mtime,
-                                  file_rate=back.file_sample_rate_hz, file_start=back.file_start,
-                                  file_rpm=back.file_rpm)
-    return back, rate, start, rpm
+    sample_rate_hz, start, rpm, _ = resolve(settings.equipment_for(row["equipment_id"]), settings, back.source_path,
+                                            back.mtime, file_sample_rate_hz=back.file_sample_rate_hz,
+                                            file_start=back.file_start, file_rpm=back.file_rpm)
+    return back, sample_rate_hz, start, rpm
 
 
 def recompute(ws: Workspace, settings: Settings, equipment_ids: list[str] | None = None,
-              notify: Callable[[str, dict], None] | None = None, into: Rebuilt | None = None) -> Rebuilt:
+              notify: Callable[[str, dict], None] | None = None) -> Rebuilt:
     """Recompute every completed recording of the given machines (all when None); the ingest lock is the
-    caller's. ``notify`` gets ``start`` and ``file`` events (a progress bar); ``into`` is filled and returned."""
+    caller's. ``notify`` gets ``start`` and ``file`` events (a progress bar)."""
     notify = notify or (lambda event, info: None)
-    result = into if into is not None else Rebuilt()
-    staging_area.recover(ws)
+    result = Rebuilt()
     ensure_embedding_manifest(ws, settings)
-    where, params = "WHERE status = 'completed'", []
-    if equipment_ids:
-        where += " AND equipment_id IN (SELECT unnest(?))"
-        params = [equipment_ids]
-    names = [n for n, _ in catalog.RECORDING_COLUMNS]
-    rows = [dict(zip(names, r)) for r in catalog.query(
-        ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c {where} ORDER BY recorded_at", params)]
-    table = ws.table("features")
-    work = ws.data / staging_area.REBUILD_DIR / uuid.uuid4().hex[:8]
-    staging = work / "staging"
-    touched: set[tuple[str, str]] = set()
+    rows = ledger.current(ws, status="completed", equipment=equipment_ids or None)
     updated = []
     payloads = {}
     notify("start", {"files": len(rows), "bytes": sum(r["size_bytes"] or 0 for r in rows)})
 
     def one(row: dict):
         rid, eid = row["recording_id"], row["equipment_id"]
-        back, rate, start, rpm = _read_back(ws, settings, row)
-        res = compute_features(settings, eid, rid, back.chunks, back.channels, rate, start, rpm,
+        back, sample_rate_hz, start, rpm = _read_back(ws, settings, row)
+        res = compute_features(settings, eid, rid, back.chunks, back.channels, sample_rate_hz, start, rpm,
                                row["source_path"], gaps=back.gaps, units=back.units)
-        return res, tables.write_features(ws, res.table, rid, table_dir=staging), back.origin, rate, start, rpm
+        return res, back.origin, sample_rate_hz, start, rpm
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, settings.ingest.max_concurrent_files)) as pool:
-            futures = [(row, pool.submit(one, row)) for row in rows]
-            where_now = staging_area.recording_files(table, sorted({r["equipment_id"] for r in rows}))
-            for row, future in futures:
-                rid, eid = row["recording_id"], row["equipment_id"]
-                old = where_now.get(rid, {})  # partition folder → the files holding its rows
-                touched |= {(p.parent.name.split("=", 1)[1], eid) for p in old}
-                try:
-                    res, parts, origin, rate, start, rpm = future.result()
-                    touched |= set(parts)
-                    result.windows += res.n_windows
-                    setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
-                    body = payloads.setdefault(eid, staleness.payload(settings, eid))
-                    updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": rate,
-                                    "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc),
-                                    "channel_stats": json.dumps(res.channel_stats),
-                                    "settings_hash": staleness.hash_of(body)})
-                except VibraError as exc:
-                    # nothing to rebuild from: keep the old rows rather than lose them
-                    result.kept_stale += 1
-                    result.problems[row["source_path"]] = str(exc)
-                    for part, files in old.items():
-                        staging_area.copy_recording_rows(files, rid,
-                                                         staging / part.relative_to(table) / f"part-{rid[:16]}.parquet")
-                result.recordings += 1
-                notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
-        staging_area.replace_partitions(table, staging, touched)
-        result.partitions = len(touched)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    staleness.remember(ws.catalog_path, {staleness.hash_of(b): b for b in payloads.values()})
-    catalog.write_rows(ws.catalog_path, updated)
-    hourly.rebuild(ws.lake, touched)
+    with tables.FeaturesRebuild(ws, [r["equipment_id"] for r in rows]) as work, \
+            ThreadPoolExecutor(max_workers=max(1, settings.ingest.max_concurrent_files)) as pool:
+        futures = [(row, pool.submit(one, row)) for row in rows]
+        for row, future in futures:
+            rid, eid = row["recording_id"], row["equipment_id"]
+            work.old(rid, eid)
+            try:
+                res, origin, sample_rate_hz, start, rpm = future.result()
+                work.write(res.table, rid)
+                result.windows += res.n_windows
+                setattr(result, f"from_{origin}", getattr(result, f"from_{origin}") + 1)
+                body = payloads.setdefault(eid, staleness.payload(settings, eid))
+                updated.append({**row, "n_windows": res.n_windows, "sample_rate_hz": sample_rate_hz,
+                                "recorded_at": start, "rpm": rpm, "updated_at": datetime.now(timezone.utc),
+                                "channel_stats": json.dumps(res.channel_stats), "settings_hash": staleness.hash_of(body)})
+            except VibraError as exc:
+                # nothing to rebuild from: keep the old rows rather than lose them
+                result.kept_stale += 1
+                result.problems[row["source_path"]] = str(exc)
+                work.keep(rid, eid)
+            result.recordings += 1
+            notify("file", {"path": row["source_path"], "bytes": row["size_bytes"] or 0, "status": "rebuilt"})
+        result.partitions = work.commit()
+    staleness.remember(ws, {staleness.hash_of(b): b for b in payloads.values()})
+    ledger.write_rows(ws, updated)
     return result

@@ -27,11 +27,11 @@ def utc_of(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def check_times(source: str, start: datetime, rate: float, n_samples: int, settings: Settings,
+def check_times(source: str, start: datetime, sample_rate_hz: float, n_samples: int, settings: Settings,
                 now: datetime | None = None) -> None:
     """Refuse times no recording can have, before any timestamp is built from them.
 
-    ``n_samples`` at ``rate`` (Hz) from ``start`` must span at most ``[ingest] max_span_s`` and lie
+    ``n_samples`` at ``sample_rate_hz`` from ``start`` must span at most ``[ingest] max_span_s`` and lie
     between 1970-01-01 and now + ``[ingest] max_clock_skew_s``. Checked once with one window before
     reading (a nonsense sample rate fails at once) and again with the whole file before writing.
     Timestamps are microseconds in int64: past about 292,000 years they wrap, and Polars panics.
@@ -39,12 +39,12 @@ def check_times(source: str, start: datetime, rate: float, n_samples: int, setti
     limits = settings.ingest
     if start.tzinfo is None:  # a naive time is UTC (as everywhere in vibra)
         start = start.replace(tzinfo=timezone.utc)
-    if not (math.isfinite(rate) and rate > 0):
-        raise InputError(f"{source}: sample rate {rate!r} Hz is not a positive number; fix the time column or "
+    if not (math.isfinite(sample_rate_hz) and sample_rate_hz > 0):
+        raise InputError(f"{source}: sample rate {sample_rate_hz!r} Hz is not a positive number; fix the time column or "
                          "sample_rate_hz")
-    span_s = n_samples / rate
+    span_s = n_samples / sample_rate_hz
     if not span_s <= limits.max_span_s:
-        raise InputError(f"{source}: {n_samples} samples at {rate:.6g} Hz span {span_s:.3g} s, more than [ingest] "
+        raise InputError(f"{source}: {n_samples} samples at {sample_rate_hz:.6g} Hz span {span_s:.3g} s, more than [ingest] "
                          f"max_span_s = {limits.max_span_s:g} s; check the time column (a jump, or the wrong unit?) "
                          "or sample_rate_hz")
     if start < EPOCH:
@@ -57,7 +57,7 @@ def check_times(source: str, start: datetime, rate: float, n_samples: int, setti
                                   "its time column or the recorder's clock")
 
 
-def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, *, file_rate: float | None,
+def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, *, file_sample_rate_hz: float | None,
             file_start: datetime | None, file_rpm: float | None) -> tuple[float, datetime, float | None, list[str]]:
     """Sample rate, start time and rpm of a recording from what the file said and the settings.
 
@@ -66,9 +66,9 @@ def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, 
     """
     warnings = []
     rule = equipment.rule_for(path.name)
-    rate = (file_rate or (rule and rule.sample_rate_hz) or equipment.sample_rate_hz
+    sample_rate_hz = (file_sample_rate_hz or (rule and rule.sample_rate_hz) or equipment.sample_rate_hz
             or (settings.ingest.sample_rate_hz or None))
-    if not rate:
+    if not sample_rate_hz:
         raise InputError(f"{path}: unknown sample rate (no time column in the file, no "
                          f"[equipment.{equipment.equipment_id}] sample_rate_hz, no [ingest] sample_rate_hz); "
                          "set one in vibra.toml")
@@ -78,11 +78,11 @@ def resolve(equipment: Equipment, settings: Settings, path: Path, mtime: float, 
         start = utc_of(mtime)
         warnings.append("no timestamp in the file or its name; used the file's modification time")
     rpm = file_rpm or (rule and rule.rpm) or equipment.rpm
-    return float(rate), start, rpm, warnings
+    return float(sample_rate_hz), start, rpm, warnings
 
 
 
-def compute_features(settings: Settings, equipment_id: str, recording_id: str, chunks, channels, rate: float,
+def compute_features(settings: Settings, equipment_id: str, recording_id: str, chunks, channels, sample_rate_hz: float,
                      start: datetime, rpm: float | None, source: str, *,
                      gaps: list[tuple[int, float]] | None = None, units: dict[str, str] | None = None):
     """A recording's indicators (FeatureResult with the physics warnings added), its times checked.
@@ -98,17 +98,17 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
     rule = equipment.rule_for(Path(source).name)
     if rule is not None and rule.decimate:
         q = rule.decimate
-        chunks, rate = decimate_chunks(chunks, q), rate / q
+        chunks, sample_rate_hz = decimate_chunks(chunks, q), sample_rate_hz / q
         gaps = ((i // q, g) for i, g in (gaps if gaps is not None else []))  # lazy: filled while streaming
     machine = Machine.of(equipment, rpm)
     file_units = set((units or {}).values())
     if machine.units is None and len(file_units) == 1:  # the file's own units (TDMS, UFF) when the config has none
         machine = dataclasses.replace(machine, units=file_units.pop())
-    result = compute(chunks, list(channels), sample_rate_hz=rate, start=start, params=settings.features,
+    result = compute(chunks, list(channels), sample_rate_hz=sample_rate_hz, start=start, params=settings.features,
                      equipment_id=equipment_id, recording_id=recording_id, source=source, machine=machine,
                      gaps=gaps, units=units)
-    check_times(source, start, rate, result.n_samples, settings)
-    result.warnings[:0] = machine.checks(rate, equipment_id)
+    check_times(source, start, sample_rate_hz, result.n_samples, settings)
+    result.warnings[:0] = machine.checks(sample_rate_hz, equipment_id)
     return result
 
 

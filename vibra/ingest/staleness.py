@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vibra import __version__
 from vibra.settings import Settings
-from vibra.storage import catalog
+from vibra.storage import ledger
+
+if TYPE_CHECKING:
+    from vibra.workspace import Workspace
 
 # read by the report when it renders, never stored in a window: changing them recomputes nothing
 NOT_IN_WINDOWS = ("label", "alert_danger_mm_s")
@@ -71,14 +73,9 @@ def _show(value) -> str:
     return "none" if value is None else repr(value) if isinstance(value, str) else json.dumps(value)
 
 
-def remember(catalog_path: Path, payloads: dict[str, dict]) -> None:
-    """Keep each hash's payload in ``settings_seen`` (idempotent)."""
-    if not payloads:
-        return
-    now = datetime.now(timezone.utc)
-    with catalog.connect(catalog_path) as con:
-        con.executemany("INSERT INTO settings_seen VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                        [[h, json.dumps(body, sort_keys=True), now] for h, body in payloads.items()])
+def remember(ws: Workspace, payloads: dict[str, dict]) -> None:
+    """Keep each hash's payload in the catalog (idempotent)."""
+    ledger.remember_settings(ws, {h: json.dumps(body, sort_keys=True) for h, body in payloads.items()})
 
 
 @dataclass
@@ -94,24 +91,14 @@ class Stale:
         return "; ".join(self.why)
 
 
-def find(catalog_path: Path, settings: Settings, equipment_ids: list[str] | None = None,
+def find(ws: Workspace, settings: Settings, equipment_ids: list[str] | None = None,
          source_paths: list[str] | None = None) -> list[Stale]:
     """The machines with stale completed recordings (ordered by machine), each with the changes; only
     those of ``source_paths`` when given (ingest asks about the files its scan found: a file whose
     source is gone and that kept no raw waveform cannot be recomputed, and must not make every run try)."""
-    if not catalog_path.exists():
+    if equipment_ids is not None and not equipment_ids:
         return []
-    where, params = "", []
-    if equipment_ids is not None:
-        if not equipment_ids:
-            return []
-        where, params = " AND equipment_id IN (SELECT unnest(?))", [list(equipment_ids)]
-    if source_paths is not None:
-        where += " AND source_path IN (SELECT unnest(?))"
-        params.append(list(source_paths))
-    rows = catalog.query(catalog_path, f"SELECT c.equipment_id, s.payload, count(*) FROM {catalog.CURRENT} c "
-                                       "JOIN settings_seen s USING (settings_hash) WHERE c.status = 'completed'"
-                                       f"{where} GROUP BY ALL ORDER BY 1", params)
+    rows = ledger.completed_settings(ws, equipment=equipment_ids, source_paths=source_paths)
     out: dict[str, Stale] = {}
     current: dict[str, dict] = {}
     for eid, body, n in rows:

@@ -137,6 +137,20 @@ def limits_for(equipment: Equipment, indicator: str, baseline: np.ndarray, unit:
     return baseline_limits(baseline, unit, what)
 
 
+def target(equipment: Equipment, indicator: str, baseline: np.ndarray, value: float,
+           what: str = "baseline", at_failure: dict[str, float] | None = None) -> tuple[float | None, str]:
+    """The level a forecast of ``indicator`` is measured to from ``value`` (the series' last value): the
+    next one not yet crossed (alert, then danger; danger itself once beyond it), and a line saying where
+    it comes from. ``(None, why)`` without a class, own levels or a long enough baseline."""
+    found = limits_for(equipment, indicator, baseline, what=what, at_failure=at_failure)
+    if found is None:
+        return None, "no limit: no ISO class or alert/danger levels and too short a baseline"
+    nxt = found.next_level(value)
+    if nxt is None:
+        return found.danger, f"danger {found.danger:.4g} {found.unit} from {found.source} (already exceeded)".replace("  ", " ")
+    return nxt[1], f"{nxt[0]} {nxt[1]:.4g} {found.unit} from {found.source}".replace("  ", " ")
+
+
 def since(times: list[datetime], values: np.ndarray, level: float) -> datetime | None:
     """When the trailing run of values at or above ``level`` began (None if the last value is below)."""
     v = np.asarray(values, dtype=float)

@@ -18,7 +18,7 @@ from vibra.prognostics.forecast import crossing_state
 from vibra.errors import InputError, NotReadyError
 from vibra.anomaly import registry
 from vibra.anomaly.matrix import standardise, transform
-from vibra.storage import artifacts, catalog, tables
+from vibra.storage import artifacts, ledger, tables
 from vibra.storage.labels import labelled_windows
 from vibra.storage.tables import (WINDOW_KEYS, equipment_ids, read_clusters, read_defects, read_features, read_scores,
                                  read_windows)
@@ -40,21 +40,11 @@ def status(ws: Workspace, equipment_ids: list[str] | None = None) -> dict:
     """Status payload: keys ``total_files, pending, processing, completed, failed, duplicates,
     features_total, last_recorded_at, equipment`` (per-equipment ``equipment_id, completed,
     failed, windows, last_recorded_at``)."""
-    where = ""
-    params: list = []
-    if equipment_ids:
-        where = "WHERE equipment_id IN (SELECT unnest(?))"
-        params = [equipment_ids]
-    by_status = dict(catalog.query(ws.catalog_path, f"SELECT status, count(*) FROM {catalog.CURRENT} c {where} "
-                                                    "GROUP BY status", params))
-    per_eq = catalog.query(
-        ws.catalog_path,
-        f"SELECT equipment_id, count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
-        f"max(recorded_at) FILTER (status = 'completed') FROM {catalog.CURRENT} c {where} "
-        "GROUP BY equipment_id ORDER BY equipment_id", params)
+    counts = ledger.status_counts(ws, equipment_ids)
+    by_status, per_eq = counts.by_status, counts.per_equipment
     windows = {e: n for e, n in tables.window_counts(ws).items() if not equipment_ids or e in equipment_ids}
     equipment = [{"equipment_id": e, "completed": c, "failed": f, "windows": windows.get(e, 0),
-                  "last_recorded_at": _iso(last)} for e, c, f, last in per_eq if e]
+                  "last_recorded_at": _iso(last)} for e, c, f, last in per_eq]
     lasts = [row[3] for row in per_eq if row[3] is not None]
     return {
         "total_files": sum(by_status.values()),

@@ -1,4 +1,7 @@
-"""The catalog (``data/catalog.duckdb``): the ingest ledger and the run history.
+"""The catalog file (``data/catalog.duckdb``): its connections, its schema and the one write of ledger rows.
+
+What the stages ask of it (the ingest ledger, the run history, defect types and labels) is
+:mod:`vibra.storage.ledger`.
 
 DuckDB lets one process hold a database file read-write and then refuses
 every other process, even read-only ones ("Could not set lock on file"). So
@@ -13,7 +16,6 @@ from __future__ import annotations
 import random
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -103,78 +105,6 @@ def query(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
 
 
-@dataclass(frozen=True)
-class Previous:
-    """What the ledger holds for one source file (its current row)."""
-
-    size_bytes: int
-    mtime: float              # epoch seconds
-    status: str
-    recording_id: str
-    settings_hash: str | None
-    error_kind: str | None
-
-
-@dataclass
-class SkipIndex:
-    """What a new ingest needs from the ledger, read in one query.
-
-    ``current``: the current row of every source file; ``completed``: content hash → source path of
-    completed recordings (for content dedup); ``versions``: source path → every recording id the file
-    was ever completed as (its earlier versions, whose windows a new version replaces);
-    ``latest_completed``: source path → the id it was last completed as.
-    """
-
-    current: dict[str, Previous]
-    completed: dict[str, str]
-    versions: dict[str, set[str]]
-    latest_completed: dict[str, str]
-
-
-def skip_index(path: Path) -> SkipIndex:
-    """The ledger as :class:`SkipIndex` (empty for an absent catalog)."""
-    rows = query(path, "SELECT source_path, size_bytes, epoch_us(mtime), status, recording_id, settings_hash, "
-                       "error_kind, row_number() OVER (PARTITION BY source_path ORDER BY updated_at DESC, "
-                       "status = 'pending') AS rn FROM recordings ORDER BY updated_at")
-    current: dict[str, Previous] = {}
-    versions: dict[str, set[str]] = {}
-    latest: dict[str, str] = {}
-    for p, size, mtime, status, rid, digest, kind, rn in rows:
-        if rn == 1:
-            current[p] = Previous(size or 0, (mtime or 0) / 1e6, status, rid or "", digest, kind)
-        if status == "completed" and rid:
-            versions.setdefault(p, set()).add(rid)
-            latest[p] = rid  # rows come oldest first
-    completed = {prev.recording_id: p for p, prev in current.items() if prev.status == "completed"}
-    return SkipIndex(current, completed, versions, latest)
-
-
-def drop_pending(path: Path, source_paths: list[str]) -> None:
-    """Remove the pending/processing rows of these files, so their previous row is current again."""
-    if not source_paths:
-        return
-    with connect(path) as con:
-        con.execute("DELETE FROM recordings WHERE status IN ('pending', 'processing') "
-                    "AND source_path IN (SELECT unnest(?))", [source_paths])
-
-
-def adopt(path: Path, recording_id: str, now) -> None:
-    """A recording whose file moved on to new content passes to the first file holding a copy
-    of it (a ``duplicate`` row): that row becomes the completed one, with the recording's details."""
-    names = [n for n, _ in RECORDING_COLUMNS]
-    kept = ("source_path", "equipment_id", "size_bytes", "mtime")
-    with connect(path) as con:
-        heir = con.execute(f"SELECT source_path, equipment_id, size_bytes, mtime FROM {CURRENT} c WHERE status = "
-                           "'duplicate' AND recording_id = ? ORDER BY source_path LIMIT 1", [recording_id]).fetchone()
-        done = con.execute(f"SELECT {', '.join(names)} FROM recordings WHERE status = 'completed' AND recording_id = ? "
-                           "ORDER BY updated_at DESC LIMIT 1", [recording_id]).fetchone()
-        if heir is None or done is None:
-            return
-        row = {**dict(zip(names, done)), **dict(zip(kept, heir)), "status": "completed", "duplicate_of": None,
-               "updated_at": now}
-    write_rows(path, [row])
-
-
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     """Insert or replace ledger rows (key: source_path, recording_id) in one transaction.
 
@@ -197,28 +127,6 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         con.execute(f"INSERT INTO recordings ({cols}) SELECT {casts} FROM incoming")
         con.execute("COMMIT")
         con.unregister("incoming")
-
-
-def mark_processing(path: Path, source_paths: list[str], now) -> None:
-    if not source_paths:
-        return
-    with connect(path) as con:
-        con.execute("UPDATE recordings SET status = 'processing', updated_at = ? "
-                    "WHERE status = 'pending' AND source_path IN (SELECT unnest(?))", [now, source_paths])
-
-
-def record_run(path: Path, run: dict[str, Any]) -> None:
-    """Insert or update one row of the ``runs`` table."""
-    import json
-
-    with connect(path) as con:
-        con.execute(
-            "INSERT OR REPLACE INTO runs (run_id, command, started_at, finished_at, status, counts, settings, "
-            "vibra_version, arguments, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run["run_id"], run["command"], run["started_at"], run.get("finished_at"), run["status"],
-             json.dumps(run.get("counts", {}), default=str), json.dumps(run.get("settings", {}), default=str),
-             run["vibra_version"], run.get("arguments"), run.get("error")],
-        )
 
 
 def frame(con: Any, sql: str, params: Sequence[Any] = ()):

@@ -1,4 +1,4 @@
-"""Catalog schema versions and the migrations between them; the lake's move to Delta Lake.
+"""Catalog schema versions and the migrations between them.
 
 Version 1 is the first released catalog (ledger, runs, meta). Each migration
 is idempotent (``IF NOT EXISTS``, checks before renames) and runs inside one
@@ -7,11 +7,7 @@ one. :func:`migrate` runs on every open of the catalog (``catalog.ensure``) and
 from ``vibra migrate``; the tests build a catalog of every earlier version and
 migrate it to the current one.
 
-:func:`migrate_lake` converts the lake of a workspace written before the lake's tables
-were Delta tables (hive-partitioned Parquet folders) in place: each table folder gets
-a transaction log whose first commit adds the files as they lie; no file is copied or
-moved. It runs from ``vibra migrate``; until then an unconverted table reads as its
-files lie, and its first write converts it.
+The lake's own move to Delta Lake is :func:`vibra.storage.tables.convert_lake`.
 """
 
 from __future__ import annotations
@@ -125,23 +121,3 @@ def migrate(con: Any) -> tuple[int, int]:
             con.execute("ROLLBACK")
             raise
     return start, CURRENT
-
-
-def migrate_lake(lake_dir) -> dict[str, int]:
-    """Make every table folder of the lake a Delta table in place; returns {table: files adopted} for the
-    folders converted now (none when they already are). ``raw`` keeps its plain files."""
-    from pathlib import Path
-
-    from vibra.storage import lake, tables
-
-    lake_dir = Path(lake_dir)
-    converted = {}
-    if not lake_dir.is_dir():
-        return converted
-    for folder in sorted(p for p in lake_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if folder.name == tables.RAW.name:
-            continue
-        n = lake.convert(folder)
-        if n:
-            converted[folder.name] = n
-    return converted

@@ -1,6 +1,6 @@
-"""Scans of the lake's files for ``vibra doctor``: files that do not read or that a table's log lists but
-are gone, files written before a column existed, partition folders holding no file. Each file is looked at on its own, so a damaged
-one is a finding, never a crash.
+"""Walks over the whole lake. For ``vibra doctor``: files that do not read or that a table's log lists but
+are gone, files written before a column existed, partition folders holding no file (each file is looked at
+on its own, so a damaged one is a finding, never a crash). For ``vibra migrate``: :func:`convert_lake`.
 """
 
 from __future__ import annotations
@@ -54,3 +54,24 @@ def remove_empty(partitions: Iterable[Path]) -> None:
         p.rmdir()
         if not any(p.parent.iterdir()):
             p.parent.rmdir()
+
+
+def convert_lake(lake_dir: Path) -> dict[str, int]:
+    """Make every table folder of a lake written before its tables were Delta tables (hive-partitioned
+    Parquet folders) a Delta table in place: each folder gets a transaction log whose first commit adds the
+    files as they lie; no file is copied or moved. ``raw`` keeps its plain files. Returns {table: files
+    adopted} for the folders converted now (none when they already are). Until then an unconverted table
+    reads as its files lie, and its first write converts it."""
+    from vibra.storage.tables.registry import RAW
+
+    lake_dir = Path(lake_dir)
+    converted = {}
+    if not lake_dir.is_dir():
+        return converted
+    for folder in sorted(p for p in lake_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder.name == RAW.name:
+            continue
+        n = lake.convert(folder)
+        if n:
+            converted[folder.name] = n
+    return converted

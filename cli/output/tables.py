@@ -1,180 +1,13 @@
-"""How results reach people (rich tables, progress bars on stderr) and scripts (JSON on stdout)."""
+"""What each command prints for people: rich tables and summary lines (cells are text, never markup)."""
 
 from __future__ import annotations
 
-import json
-import re
 import sys
-from contextlib import contextmanager
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import date, datetime
+from typing import Any
 
-
-def _console(stderr: bool = False):
-    """Rich on a terminal; wide, colourless plain text when piped (logs, CI)."""
-    from rich.console import Console
-
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=200, no_color=True)
-    return console
-
-
-SCHEMA_VERSION = 1
-# A command whose result is a list names it under this key (everything else: "items").
-LIST_KEYS = {"query recent": "points", "anomalies": "episodes", "runs": "runs", "defects list": "defects",
-             "defects assignments": "assignments", "label list": "labels", "snapshot list": "snapshots"}
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
-
-
-def utc_second(value: datetime | str) -> str:
-    """A time as the JSON contract writes it: ISO-8601 UTC to the second, ``Z`` suffix (naive = UTC)."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return utc_second(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _normalise(value: Any) -> Any:
-    """Timestamps anywhere in a payload, as objects or as the pipelines' ISO strings, to one format."""
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_normalise(v) for v in value]
-    if isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value)):
-        try:
-            return utc_second(value)
-        except ValueError:
-            return value
-    return value
-
-
-def command_name() -> str:
-    """The running command as typed after ``vibra`` (``query recent``), from Click's context."""
-    try:  # Typer ≥ 0.22 carries its own copy of Click; older ones use Click itself
-        from typer._click.globals import get_current_context
-    except ImportError:
-        from click import get_current_context
-
-    ctx = get_current_context(silent=True)
-    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
-
-
-# Per-machine data the pipelines keep as a dict keyed by machine, per command: key -> (key in the
-# JSON, name of a plain value). The contract lists it as objects carrying ``equipment_id``.
-PER_MACHINE = {"readiness": {"equipment": ("equipment", "status")},
-               "detect": {"per_equipment": ("equipment", None)},
-               "train": {"skipped": ("skipped", "reason")}}
-
-
-def machine_list(by_machine: dict, value_name: str | None) -> list[dict]:
-    """``{"pump-02": x}`` as ``[{"equipment_id": "pump-02", ...x}]`` (``x`` a dict) or
-    ``[{"equipment_id": "pump-02", value_name: x}]``, in machine order."""
-    return [{"equipment_id": eid, **value} if isinstance(value, dict) and value_name is None
-            else {"equipment_id": eid, value_name or "value": value} for eid, value in sorted(by_machine.items())]
-
-
-def envelope(payload: Any, command: str | None = None) -> dict:
-    """The one JSON contract: an object with ``schema_version``, ``command`` and named lists
-    (per-machine data as a list of objects with ``equipment_id``)."""
-    command = command_name() if command is None else command
-    if not isinstance(payload, dict):
-        payload = {LIST_KEYS.get(command, "items"): payload}
-    listed = PER_MACHINE.get(command, {})
-    body = {}
-    for key, value in payload.items():
-        if key in ("schema_version", "command"):
-            continue
-        if key in listed and isinstance(value, dict):
-            name, value_name = listed[key]
-            body[name] = machine_list(value, value_name)
-        else:
-            body[key] = value
-    return {"schema_version": SCHEMA_VERSION, "command": command, **body}
-
-
-def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
-    """``payload`` (a stage's result — its ``as_dict()`` is the JSON — or a plain dict or list) as the JSON
-    contract with ``--json``, else ``human()``."""
-    if hasattr(payload, "as_dict"):
-        payload = payload.as_dict()
-    if as_json:
-        sys.stdout.write(json.dumps(_normalise(envelope(payload)), indent=2, default=_default) + "\n")
-    else:
-        human()
-
-
-def emit_error(exc: Exception, exit_code: int, command: str) -> None:
-    """An error under ``--json``: ``{"error": {...}}`` on stdout (the same exit code follows)."""
-    payload = envelope({"error": {"type": type(exc).__name__, "message": str(exc), "exit_code": exit_code}}, command)
-    sys.stdout.write(json.dumps(payload, indent=2, default=_default) + "\n")
-
-
-def say(message: str) -> None:
-    _console().print(message, markup=False)
-
-
-@contextmanager
-def bar(description: str, quiet: bool) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr (only on a terminal); yields ``tick(done, total, what="")``, ``what``
-    naming the item in hand (a machine, a model)."""
-    console = _console(stderr=True)
-    if quiet or not console.is_terminal:
-        yield lambda done, total, what="": None
-        return
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn(escape(description)), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[what]}"),
-                  TimeRemainingColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(description, total=None, what="")
-        yield lambda done, total, what="": progress.update(task, completed=done, total=total, what=escape(what))
-
-
-def stages(quiet: bool) -> Callable[[str], None] | None:
-    """Stage lines on stderr (``cluster``: read, UMAP, HDBSCAN, assign) — only on a terminal, so
-    ``--json`` and piped output carry nothing extra."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    return say_err
-
-
-@contextmanager
-def ingest_progress(quiet: bool) -> Iterator[Callable[[str, dict], None]]:
-    """Progress of an ingest: files done, MB/s; wait messages go to stderr always."""
-    console = _console(stderr=True)
-
-    def on_wait(info: dict) -> None:
-        from rich.markup import escape
-
-        console.print(f"[yellow]{escape(info['message'])}[/yellow]")
-
-    if quiet or not console.is_terminal:
-        yield lambda event, info: on_wait(info) if event == "wait" else None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    with Progress(TextColumn("ingest"), BarColumn(), TextColumn("{task.fields[done]}/{task.fields[files]} files"),
-                  TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("ingest", total=None, done=0, files="?")
-
-        def handle(event: str, info: dict) -> None:
-            if event == "wait":
-                on_wait(info)
-            elif event == "start":
-                progress.update(task, total=info["bytes"], files=info["files"])
-            elif event == "file":
-                progress.update(task, advance=info["bytes"], done=progress.tasks[0].fields["done"] + 1)
-
-        yield handle
-
+from vibra_cli.output.console import console, say
+from vibra_cli.output.json import emit, json_default
 
 def _table(title: str, columns: list[str]):
     """A rich table whose cells are text, never markup: a reason such as "add sample_rate_hz to
@@ -195,30 +28,30 @@ def _table(title: str, columns: list[str]):
 
 
 def ingest_summary(result) -> None:
-    console = _console()
+    screen = console()
     mb = result.bytes_read / 1e6
     rate = mb / result.seconds if result.seconds > 0 else 0.0
     table = _table(f"ingest of {result.source}", ["new", "skipped", "duplicates", "failed", "windows", "MB", "MB/s",
                                                    "seconds"])
     table.add_row(str(result.new), str(result.skipped), str(result.duplicates), str(result.failed),
                   str(result.windows), f"{mb:.1f}", f"{rate:.1f}", f"{result.seconds:.2f}")
-    console.print(table)
+    screen.print(table)
     if result.ignored:
-        console.print(f"{result.ignored} file(s) directly in the source folder ignored (not in a machine folder)")
+        screen.print(f"{result.ignored} file(s) directly in the source folder ignored (not in a machine folder)")
     if result.warnings:
-        console.print(f"{result.warnings} warning(s) recorded on ledger rows (NaN, flat line, clipping, time source)")
+        screen.print(f"{result.warnings} warning(s) recorded on ledger rows (NaN, flat line, clipping, time source)")
     if result.deferred:
-        console.print(f"{result.deferred} file(s) deferred to the next run: they changed while being read "
+        screen.print(f"{result.deferred} file(s) deferred to the next run: they changed while being read "
                       "(still being written?)")
     for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        screen.print(f"note: {note}", markup=False, highlight=False)
     if result.failures:
         from rich.text import Text
 
         failed = _table("failed files", ["reason"])
         for reason in result.failures.values():
             failed.add_row(Text(reason))  # plain text: "[ingest] …" in a reason is not rich markup
-        console.print(failed)
+        screen.print(failed)
 
 
 def rebuild_summary(result) -> None:
@@ -226,7 +59,7 @@ def rebuild_summary(result) -> None:
                                         "windows", "seconds"])
     table.add_row(*(str(v) for v in (result.recordings, result.from_raw, result.from_source, result.kept_stale,
                                       result.partitions, result.windows)), f"{result.seconds:.2f}")
-    _console().print(table)
+    console().print(table)
     for path, reason in result.problems.items():
         say(f"kept old rows of {path}: {reason}")
 
@@ -237,7 +70,7 @@ def train_summary(result) -> None:
     for m in result.models:
         table.add_row(m["scope"], m["model_type"], m["version"], str(m["n_samples"]), str(m["features"]),
                       f"{m['threshold']:.4g}", f"{m['outlier_ratio']:.3f}")
-    _console().print(table)
+    console().print(table)
     for eid, reason in result.skipped.items():
         say(f"skipped {eid}: {reason}")
 
@@ -246,7 +79,7 @@ def detect_summary(result) -> None:
     table = _table("detect", ["equipment", "windows scored", "over threshold"])
     for eid, info in result.per_equipment.items():
         table.add_row(eid, str(info.get("scored", 0)), str(info.get("anomalous", info.get("skipped", ""))))
-    _console().print(table)
+    console().print(table)
     if result.updated:
         say(f"online update saved {len(result.updated)} new Half-Space Trees version(s)")
 
@@ -258,7 +91,7 @@ def episodes_table(episodes: list[dict]) -> None:
         top = ", ".join(f"{c['indicator']} {c['z']:+.1f}" for c in e["top_indicators"])
         table.add_row(e["equipment_id"], e["channel"], e["start"], e["end"], str(e["windows"]),
                       f"{e['peak_score']:.3g}", top)
-    _console().print(table)
+    console().print(table)
     if not episodes:
         say("no alarm episodes")
 
@@ -282,7 +115,7 @@ def forecast_table(result) -> None:
                       f"{s['limit']:.4g}" if s.get("limit") is not None else "-", _crossing(ttt),
                       _hours(ttt.get("p10_h")), _hours(ttt.get("p50_h")), _hours(ttt.get("p90_h")),
                       "-" if prob is None else f"{prob:.2f}")
-    _console().print(table)
+    console().print(table)
     say(f"{result.skipped_unchanged} series unchanged since the last run (use --force); manifest: {result.manifest}")
 
 
@@ -297,26 +130,26 @@ def forecast_show(payload: dict) -> None:
 
 
 def status_table(payload: dict) -> None:
-    console = _console()
+    screen = console()
     top = _table("ledger", ["files", "pending", "processing", "completed", "failed", "duplicates", "windows",
                             "last recording"])
     top.add_row(*(str(payload[k]) for k in ("total_files", "pending", "processing", "completed", "failed",
                                             "duplicates", "features_total")), str(payload["last_recorded_at"] or "-"))
-    console.print(top)
+    screen.print(top)
     if payload["equipment"]:
         per = _table("per machine", ["equipment", "completed", "failed", "windows", "last recording"])
         for e in payload["equipment"]:
             per.add_row(e["equipment_id"], str(e["completed"]), str(e["failed"]), str(e["windows"]),
                         str(e["last_recorded_at"] or "-"))
-        console.print(per)
+        screen.print(per)
     if payload.get("stale"):
         stale = _table(f"{payload['stale_files']} file(s) computed with other settings than today's",
                        ["equipment", "files", "what changed"])
         for s in payload["stale"]:
             stale.add_row(s["equipment_id"], str(s["files"]), "; ".join(s["why"]))
-        console.print(stale)
-        console.print(f"recompute them: {payload['stale_command']} (or a plain `vibra ingest EXPORT`)",
-                      markup=False, highlight=False)
+        screen.print(stale)
+        screen.print(f"recompute them: {payload['stale_command']} (or a plain `vibra ingest EXPORT`)",
+                     markup=False, highlight=False)
 
 
 def synth_summary(result) -> None:
@@ -335,7 +168,7 @@ def frame_table(frame, title: str) -> None:
     table = _table(title, frame.columns)
     for row in frame.iter_rows():
         table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-    _console().print(table)
+    console().print(table)
 
 
 def demo_summary(result) -> None:
@@ -365,7 +198,7 @@ def demo_summary(result) -> None:
     say(f"  ledger:      {ws}/data/catalog.duckdb")
     say(f"  features:    {ws}/data/lake/features/date=*/equipment=*/part-*.parquet")
     say(f"  hourly:      {ws}/data/lake/hourly/date=*/equipment=*/part-*.parquet")
-    say(f"  models:      {ws}/artifacts/models/anomaly/<equipment>/<version>/manifest.json")
+    say(f"  models:      {ws}/artifacts/models/anomaly/<equipment>/<family>/<version>/manifest.json")
     say(f"  scores:      {ws}/data/lake/scores/date=*/equipment=*/part-*.parquet")
     say(f"  clusters:    {ws}/data/lake/clusters, defects: {ws}/data/lake/defects")
     say(f"  metrics:     {ws}/artifacts/metrics/vibra.prom")
@@ -386,10 +219,6 @@ def demo_summary(result) -> None:
         say(f"\nReport: {result.report.index}")
 
 
-def say_err(message: str) -> None:
-    _console(stderr=True).print(message, markup=False)
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -402,7 +231,7 @@ def rows_table(rows: list[dict], title: str, columns: list[str]) -> None:
     table = _table(title, columns)
     for r in rows:
         table.add_row(*[_cell(r.get(c)) for c in columns])
-    _console().print(table)
+    console().print(table)
 
 
 def cluster_summary(result) -> None:
@@ -428,7 +257,7 @@ def clusters_table(payload: dict) -> None:
             machines += f", +{len(c['members']) - 4} more"
         table.add_row(str(c["cluster_id"]), str(c["size"]), machines, c["first"][:16], c["last"][:16],
                       c["label"] or "—", c["label_source"] or "", c["signature"])
-    _console().print(table)
+    console().print(table)
 
 
 def diagnose_table(result) -> None:
@@ -440,7 +269,7 @@ def diagnose_table(result) -> None:
     for r in result.recordings:
         table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16], r["channel"],
                       r["verdict"].replace("_", " "), r["text"])
-    _console().print(table)
+    console().print(table)
     say(f"rule: {result.rule}")
 
 
@@ -452,7 +281,7 @@ def assignments_table(rows: list[dict]) -> None:
     for r in rows:
         table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16],
                       ", ".join(f"{k} {v}" for k, v in sorted(r["windows"].items(), key=lambda kv: -kv[1])))
-    _console().print(table)
+    console().print(table)
 
 
 def readiness_table(report: dict, show_all: bool = False) -> None:
@@ -470,42 +299,9 @@ def readiness_table(report: dict, show_all: bool = False) -> None:
             else f"{t.get('better')} {_cell(t['green'])}")
         table.add_row(m["status"], m["name"], m["scope"], _cell(m["value"]), thr, ", ".join(m["blocks"]), m["note"])
     if shown:
-        _console().print(table)
+        console().print(table)
     if not show_all:
         say(f"{c['green']} green metric(s) not shown: --all lists every metric, --json gives them to scripts")
-
-
-class _JsonLines:
-    """logging formatter: one JSON object per record, with the record's extra fields."""
-
-    SKIP = set(vars(__import__("logging").LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-    def format(self, record) -> str:
-        from datetime import timezone as _tz
-
-        out = {"time": datetime.fromtimestamp(record.created, _tz.utc).isoformat(), "level": record.levelname.lower(),
-               "logger": record.name, "message": record.getMessage()}
-        out.update({k: v for k, v in vars(record).items() if k not in self.SKIP})
-        return json.dumps(out, default=_default)
-
-
-def setup_logging(fmt: str, level: str) -> None:
-    import logging
-
-    if fmt not in ("text", "json"):
-        raise ValueError(f"--log-format {fmt!r}: use text or json")
-    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-    if level not in levels:
-        raise ValueError(f"--log-level {level!r}: use {', '.join(levels)}")
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.formatter = _JsonLines()  # type: ignore[assignment]
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log = logging.getLogger("vibra")
-    log.handlers[:] = [handler]
-    log.setLevel(levels[level])
-    log.propagate = False
 
 
 def doctor_table(report: dict) -> None:
@@ -530,7 +326,7 @@ def sql_result(result, *, as_json: bool, as_csv: bool) -> None:
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.columns)
-        writer.writerows([[_default(v) if isinstance(v, (datetime, date)) else v for v in row] for row in result.rows])
+        writer.writerows([[json_default(v) if isinstance(v, (datetime, date)) else v for v in row] for row in result.rows])
         return
     if not result.columns:
         say("ok")
@@ -538,7 +334,7 @@ def sql_result(result, *, as_json: bool, as_csv: bool) -> None:
     table = _table(f"{len(result.rows)} row(s)", result.columns)
     for row in result.rows:
         table.add_row(*[_cell(v) for v in row])
-    _console().print(table)
+    console().print(table)
 
 
 def files_table(payload: dict) -> None:

@@ -1,0 +1,331 @@
+"""The ledger: every question and change the stages put to the catalog (``data/catalog.duckdb``), typed,
+and the workspace's ingest lock.
+
+:mod:`vibra.storage.catalog` is the file (its short connections, its schema, the one write of ledger
+rows); this module is what is asked of it: the current row of each source file, the machines seen,
+the run history, the defect catalog and labels. A stage imports this module, never SQL. Every function
+takes the :class:`~vibra.workspace.Workspace`; an absent catalog reads as empty.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from vibra.storage import catalog
+from vibra.storage.catalog import CURRENT, RECORDING_COLUMNS
+
+if TYPE_CHECKING:
+    from vibra.settings import Settings
+    from vibra.workspace import Workspace
+
+NAMES = tuple(n for n, _ in RECORDING_COLUMNS)
+LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",
+                 "clustering_version", "cluster_id", "n_windows", "source", "created_by", "created_at", "note")
+RUN_COLUMNS = ("run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error",
+               "vibra_version")
+
+
+def ensure(ws: Workspace) -> None:
+    """Create or migrate the catalog's tables (idempotent; once per process)."""
+    catalog.ensure(ws.catalog_path)
+
+
+# -- the ingest lock ------------------------------------------------------------------------------
+
+@contextmanager
+def ingest_lock(ws: Workspace, settings: Settings, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold ``data/.ingest.lock`` for the body: one ingest, rebuild, compaction, retention or repair at a time.
+
+    Waits up to ``ingest.lock_timeout_s``, telling ``on_wait`` once that it waits; then
+    :class:`~vibra.errors.BusyError` naming the holder's pid.
+    """
+    from vibra.storage.locks import exclusive
+
+    with exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest",
+                   on_wait=on_wait):
+        yield
+
+
+# -- source files and their recordings --------------------------------------------------------------
+
+def _in(column: str, values: Iterable[str] | None, where: list[str], params: list) -> None:
+    if values is not None:
+        where.append(f"{column} IN (SELECT unnest(?))")
+        params.append(list(values))
+
+
+def current(ws: Workspace, *, status: str | tuple[str, ...] | None = None, equipment: Iterable[str] | None = None,
+            recording_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The current row (every column of :data:`RECORDING_COLUMNS`) of each source file, oldest recording first;
+    only those of ``status`` (one or several), of the machines ``equipment`` and the ``recording_ids`` given."""
+    where: list[str] = []
+    params: list = []
+    _in("status", [status] if isinstance(status, str) else status, where, params)
+    _in("equipment_id", equipment, where, params)
+    _in("recording_id", recording_ids, where, params)
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(NAMES)} FROM {CURRENT} c "
+                                          f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+                                          "ORDER BY recorded_at, source_path", params)
+    return [dict(zip(NAMES, r)) for r in rows]
+
+
+def expire(ws: Workspace, recording_ids: list[str], reason: str) -> int:
+    """Mark these completed recordings ``expired`` (their windows are gone); returns how many were."""
+    now = datetime.now(timezone.utc)
+    rows = current(ws, status="completed", recording_ids=recording_ids)
+    catalog.write_rows(ws.catalog_path, [{**r, "status": "expired", "updated_at": now, "error": reason} for r in rows])
+    return len(rows)
+
+
+def write_rows(ws: Workspace, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace ledger rows (see :func:`vibra.storage.catalog.write_rows`)."""
+    catalog.write_rows(ws.catalog_path, rows)
+
+
+def remember_settings(ws: Workspace, payloads: dict[str, str]) -> None:
+    """Keep what each settings hash stands for (``settings_seen``: hash → JSON payload; idempotent)."""
+    if not payloads:
+        return
+    now = datetime.now(timezone.utc)
+    with catalog.connect(ws.catalog_path) as con:
+        con.executemany("INSERT INTO settings_seen VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [[h, body, now] for h, body in payloads.items()])
+
+
+def completed_settings(ws: Workspace, *, equipment: Iterable[str] | None = None,
+                       source_paths: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
+    """``(equipment_id, settings payload JSON, completed files)`` of the current completed rows whose hash
+    has a payload kept (:func:`remember_settings`); rows without one are left out."""
+    where: list[str] = ["c.status = 'completed'"]
+    params: list = []
+    _in("c.equipment_id", equipment, where, params)
+    _in("c.source_path", source_paths, where, params)
+    return [tuple(r) for r in catalog.query(
+        ws.catalog_path, f"SELECT c.equipment_id, s.payload, count(*) FROM {CURRENT} c JOIN settings_seen s "
+                         f"USING (settings_hash) WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 1", params)]
+
+
+def equipment_ids(ws: Workspace) -> set[str]:
+    """Every machine the ledger has seen a file of."""
+    return {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT equipment_id FROM recordings "
+                                                         "WHERE equipment_id IS NOT NULL AND equipment_id <> ''")}
+
+
+def files(ws: Workspace, *, failed: bool = False, warnings: bool = False, equipment: list[str] | None = None,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """Current rows newest first (``vibra files``): only failed ones, only those with warnings (both: either)."""
+    where: list[str] = []
+    params: list = []
+    if failed or warnings:
+        where.append("(" + " OR ".join(
+            (["status = 'failed'"] if failed else []) + (["len(coalesce(warnings, [])) > 0"] if warnings else [])) + ")")
+    _in("equipment_id", equipment or None, where, params)
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(NAMES)} FROM {CURRENT} c "
+                                          f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+                                          f"ORDER BY updated_at DESC, source_path {f'LIMIT {int(limit)}' if limit else ''}",
+                         params)
+    return [dict(zip(NAMES, r)) for r in rows]
+
+
+def source_paths(ws: Workspace, recording_ids: Iterable[str]) -> dict[str, str]:
+    """``{recording_id: source path}`` of these recordings (any row that names them)."""
+    ids = list(recording_ids)
+    if not ids:
+        return {}
+    return dict(catalog.query(ws.catalog_path, "SELECT recording_id, any_value(source_path) FROM recordings "
+                                               "WHERE recording_id IN (SELECT unnest(?)) GROUP BY 1", [ids]))
+
+
+def channel_stats(ws: Workspace, equipment: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """``(recording_id, channel_stats JSON)`` of every completed recording that has them."""
+    where = ["status = 'completed'", "channel_stats IS NOT NULL"]
+    params: list = []
+    _in("equipment_id", equipment, where, params)
+    return catalog.query(ws.catalog_path, f"SELECT recording_id, channel_stats FROM recordings "
+                                          f"WHERE {' AND '.join(where)}", params)
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """:func:`status_counts`: files per status, and per machine its completed and failed files and the
+    newest completed recording's time."""
+
+    by_status: dict[str, int]
+    per_equipment: list[tuple[str, int, int, datetime | None]]
+
+
+def status_counts(ws: Workspace, equipment: list[str] | None = None) -> StatusCounts:
+    where: list[str] = []
+    params: list = []
+    _in("equipment_id", equipment or None, where, params)
+    sql_where = f"WHERE {' AND '.join(where)}" if where else ""
+    by_status = dict(catalog.query(ws.catalog_path, f"SELECT status, count(*) FROM {CURRENT} c {sql_where} "
+                                                    "GROUP BY status", params))
+    per_eq = catalog.query(ws.catalog_path,
+                           f"SELECT equipment_id, count(*) FILTER (status = 'completed'), "
+                           f"count(*) FILTER (status = 'failed'), max(recorded_at) FILTER (status = 'completed') "
+                           f"FROM {CURRENT} c {sql_where} GROUP BY equipment_id ORDER BY equipment_id", params)
+    return StatusCounts(by_status, [tuple(r) for r in per_eq if r[0]])
+
+
+# -- what ingest asks of the ledger ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Previous:
+    """What the ledger holds for one source file (its current row)."""
+
+    size_bytes: int
+    mtime: float              # epoch seconds
+    status: str
+    recording_id: str
+    settings_hash: str | None
+    error_kind: str | None
+
+
+@dataclass
+class SkipIndex:
+    """What a new ingest needs from the ledger, read in one query.
+
+    ``current``: the current row of every source file; ``completed``: content hash → source path of
+    completed recordings (for content dedup); ``versions``: source path → every recording id the file
+    was ever completed as (its earlier versions, whose windows a new version replaces);
+    ``latest_completed``: source path → the id it was last completed as.
+    """
+
+    current: dict[str, Previous]
+    completed: dict[str, str]
+    versions: dict[str, set[str]]
+    latest_completed: dict[str, str]
+
+
+def skip_index(ws: Workspace) -> SkipIndex:
+    """The ledger as :class:`SkipIndex` (empty for an absent catalog)."""
+    rows = catalog.query(ws.catalog_path,
+                         "SELECT source_path, size_bytes, epoch_us(mtime), status, recording_id, settings_hash, "
+                         "error_kind, row_number() OVER (PARTITION BY source_path ORDER BY updated_at DESC, "
+                         "status = 'pending') AS rn FROM recordings ORDER BY updated_at")
+    now: dict[str, Previous] = {}
+    versions: dict[str, set[str]] = {}
+    latest: dict[str, str] = {}
+    for p, size, mtime, status, rid, digest, kind, rn in rows:
+        if rn == 1:
+            now[p] = Previous(size or 0, (mtime or 0) / 1e6, status, rid or "", digest, kind)
+        if status == "completed" and rid:
+            versions.setdefault(p, set()).add(rid)
+            latest[p] = rid  # rows come oldest first
+    completed = {prev.recording_id: p for p, prev in now.items() if prev.status == "completed"}
+    return SkipIndex(now, completed, versions, latest)
+
+
+def drop_pending(ws: Workspace, source_paths: list[str]) -> None:
+    """Remove the pending/processing rows of these files, so their previous row is current again."""
+    if not source_paths:
+        return
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("DELETE FROM recordings WHERE status IN ('pending', 'processing') "
+                    "AND source_path IN (SELECT unnest(?))", [source_paths])
+
+
+def adopt(ws: Workspace, recording_id: str, now) -> None:
+    """A recording whose file moved on to new content passes to the first file holding a copy
+    of it (a ``duplicate`` row): that row becomes the completed one, with the recording's details."""
+    kept = ("source_path", "equipment_id", "size_bytes", "mtime")
+    with catalog.connect(ws.catalog_path) as con:
+        heir = con.execute(f"SELECT source_path, equipment_id, size_bytes, mtime FROM {CURRENT} c WHERE status = "
+                           "'duplicate' AND recording_id = ? ORDER BY source_path LIMIT 1", [recording_id]).fetchone()
+        done = con.execute(f"SELECT {', '.join(NAMES)} FROM recordings WHERE status = 'completed' AND recording_id = ? "
+                           "ORDER BY updated_at DESC LIMIT 1", [recording_id]).fetchone()
+        if heir is None or done is None:
+            return
+        row = {**dict(zip(NAMES, done)), **dict(zip(kept, heir)), "status": "completed", "duplicate_of": None,
+               "updated_at": now}
+    catalog.write_rows(ws.catalog_path, [row])
+
+
+def mark_processing(ws: Workspace, source_paths: list[str], now) -> None:
+    """The pending rows of these files become ``processing`` (a worker has them)."""
+    if not source_paths:
+        return
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("UPDATE recordings SET status = 'processing', updated_at = ? "
+                    "WHERE status = 'pending' AND source_path IN (SELECT unnest(?))", [now, source_paths])
+
+
+# -- the run history -----------------------------------------------------------------------------------
+
+def record_run(ws: Workspace, run: dict[str, Any]) -> None:
+    """Insert or update one row of the ``runs`` table."""
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute(
+            "INSERT OR REPLACE INTO runs (run_id, command, started_at, finished_at, status, counts, settings, "
+            "vibra_version, arguments, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run["run_id"], run["command"], run["started_at"], run.get("finished_at"), run["status"],
+             json.dumps(run.get("counts", {}), default=str), json.dumps(run.get("settings", {}), default=str),
+             run["vibra_version"], run.get("arguments"), run.get("error")],
+        )
+
+
+def runs(ws: Workspace, limit: int = 20, command: str | None = None) -> list[dict[str, Any]]:
+    """The newest runs first (:data:`RUN_COLUMNS`; ``counts`` decoded)."""
+    where, params = ("WHERE command = ?", [command]) if command else ("", [])
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} "
+                                          "ORDER BY started_at DESC LIMIT ?", params + [limit])
+    out = [dict(zip(RUN_COLUMNS, r)) for r in rows]
+    for item in out:
+        item["counts"] = json.loads(item["counts"]) if item["counts"] else {}
+    return out
+
+
+# -- the defect catalog and labels ---------------------------------------------------------------------
+
+def defect_types(ws: Workspace) -> list[dict[str, Any]]:
+    """The defect catalog, seeded types first: ``name, description, source, created_by, created_at``."""
+    ensure(ws)
+    names = ("name", "description", "source", "created_by", "created_at")
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(names)} FROM defect_types "
+                                          "ORDER BY source = 'seed' DESC, name")
+    return [dict(zip(names, r)) for r in rows]
+
+
+def add_defect_type(ws: Workspace, name: str, description: str, created_by: str) -> bool:
+    """Add a user defect type; False (and nothing written) when the name is taken."""
+    ensure(ws)
+    with catalog.connect(ws.catalog_path) as con:
+        if con.execute("SELECT 1 FROM defect_types WHERE name = ?", [name]).fetchone():
+            return False
+        con.execute("INSERT INTO defect_types VALUES (?, ?, 'user', ?, now())", [name, description, created_by])
+    return True
+
+
+def insert_label(ws: Workspace, row: dict[str, Any], windows=None) -> None:
+    """Store one label (every :data:`LABEL_COLUMNS` key) and, for a cluster label, the windows it covers
+    (a Polars frame of the window keys) in one transaction."""
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("BEGIN")
+        con.execute(f"INSERT INTO labels VALUES ({', '.join('?' * len(LABEL_COLUMNS))})", [row[c] for c in LABEL_COLUMNS])
+        if windows is not None and windows.height:
+            import polars as pl
+
+            from vibra.storage.tables.registry import WINDOW_KEYS
+
+            con.register("new_windows", windows.select(pl.lit(row["label_id"]).alias("label_id"), *WINDOW_KEYS).to_arrow())
+            con.execute("INSERT INTO label_windows SELECT * FROM new_windows")
+        con.execute("COMMIT")
+
+
+def labels(ws: Workspace) -> list[dict[str, Any]]:
+    """Every label, oldest first."""
+    ensure(ws)
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels ORDER BY created_at")
+    return [dict(zip(LABEL_COLUMNS, r)) for r in rows]
+
+
+def event_keys(ws: Workspace) -> set[tuple[str, str, datetime]]:
+    """``(kind, equipment_id, time in UTC)`` of every failure and replacement event recorded."""
+    rows = catalog.query(ws.catalog_path, "SELECT kind, equipment_id, start_at FROM labels "
+                                          "WHERE kind IN ('failure', 'replacement')")
+    return {(k, e, t.astimezone(timezone.utc)) for k, e, t in rows}
