@@ -186,7 +186,6 @@ def to_pdf(html_files: list[Path]) -> list[Path]:
     return written
 
 
-@recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
 def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dict[str, dict],
                    equipment: list[str] | None) -> list[dict]:
     """One page per machine; a machine whose data cannot be shown gets a page that says why."""
@@ -215,6 +214,7 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
     return pages
 
 
+@recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
 def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
         pdf: bool = False) -> ReportResult:
     """Render the report into ``out`` (default the workspace's ``reports/``)."""
