@@ -44,7 +44,9 @@ def test_a_forecast_targets_the_next_level_not_yet_crossed():
     assert level == 8.875 and why.endswith("(already exceeded)")
     base = np.linspace(1.0, 2.0, 100)  # any other indicator: from the baseline's p99
     assert target(pump, "rms", base, 1.0)[0] == baseline_limits(base).alert
-    assert target(Equipment("p"), "velocity_rms_mm_s", np.ones(5), 1.0) == (
+    level, why = target(Equipment("p"), "velocity_rms_mm_s", np.ones(5), 1.0)  # no class: group 2 assumed, said
+    assert level == 4.5 and why.startswith("alert 4.5 mm/s from B/C") and "(assumed: no iso_group" in why
+    assert target(Equipment("p"), "rms", np.ones(5), 1.0) == (
         None, "no limit: no ISO class or alert/danger levels and too short a baseline")
 
 
