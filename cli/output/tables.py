@@ -96,6 +96,21 @@ def episodes_table(episodes: list[dict]) -> None:
         say("no alarm episodes")
 
 
+def alarms_table(result) -> None:
+    if result.acknowledged_now:
+        a = result.acknowledged_now
+        say(f"alarm {a['alarm_id']} ({a['equipment_id']} {a['channel']}) acknowledged by {a['acked_by']}; "
+            f"state {a['state']}")
+    table = _table("alarm list", ["id", "equipment", "channel", "level", "since", "last", "state", "acknowledged"])
+    for a in result.alarms:
+        acked = f"{a['acked_by']} {a['acked_at'][:16].replace('T', ' ')}" if a.get("acked_by") else "-"
+        table.add_row(a["alarm_id"], a["equipment_id"], a["channel"], a["level"], a["started_at"][:19],
+                      a["last_at"][:19], a["state"], acked)
+    console().print(table)
+    if not result.alarms:
+        say("no alarms")
+
+
 def _hours(value) -> str:
     return "-" if value is None else f"{value:.0f}"
 

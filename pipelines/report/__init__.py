@@ -19,7 +19,9 @@ from pathlib import Path
 from vibra import __version__
 
 
+from vibra.anomaly import alarm_list
 from vibra.prognostics.failure_levels import velocity_at_failures
+from vibra.storage import alarms as alarm_rows
 from vibra.report import summaries
 from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
 from vibra.report import fleet, plots, svg
@@ -140,6 +142,20 @@ def _clusters_page(ws: Workspace, settings: Settings, env, common: dict) -> str:
     return env.get_template("clusters.html").render(c=table, projection=svg.render(chart), **common)
 
 
+def _alarms_page(ws: Workspace, pages: list[dict], infos: dict[str, dict], env, common: dict) -> str:
+    """The alarm list, synced with the episodes the machine pages found (states kept in the catalog)."""
+    episodes = [e for p in pages for e in p.get("episodes", [])]
+    last = {eid: info.get("last_recorded_at") for eid, info in infos.items()}
+    alarm_rows.write(ws, alarm_list.reconcile(episodes, last, alarm_rows.stored(ws), datetime.now(timezone.utc)))
+    shown = {p["equipment_id"] for p in pages}
+    alarms = [a for a in alarm_rows.listing(ws) if a["equipment_id"] in shown]
+    checked = any(p.get("anomaly_checked") for p in pages)
+    empty = ("No alarm episodes: no anomaly model has raised one." if checked else
+             "No alarms, and none could be raised: no anomaly model scored these machines (`vibra train`, `vibra detect`).")
+    return env.get_template("alarms.html").render(alarms=alarms, slugs={p["equipment_id"]: p["slug"] for p in pages},
+                                                  empty=empty, **common)
+
+
 def _previous(path: Path) -> dict:
     """The fleet state the previous report left (``fleet.json``), or {} for a first report."""
     try:
@@ -251,6 +267,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
     written["clusters.html"] = _clusters_page(ws, settings, env, common)
+    written["alarms.html"] = _alarms_page(ws, pages, infos, env, common)
     ready = readiness_summary
     if ready:
         rank = {"red": 0, "amber": 1, "green": 2}
