@@ -664,7 +664,7 @@ def main() -> None:
     if unknown := set(parts) - set(PARTS):
         raise SystemExit(f"--parts: unknown {sorted(unknown)}; choose from {', '.join(PARTS)}")
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from run import machine
+    from common import machine
 
     blocks = {}
     for part in parts:

@@ -38,8 +38,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import REAL  # noqa: E402  the tests' data location, shared, not copied
+from real import REAL  # noqa: E402
 
 from vibra.diagnosis import bearing  # noqa: E402
 from vibra.discovery import knn  # noqa: E402

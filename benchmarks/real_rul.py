@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import REAL  # noqa: E402
+from real import REAL  # noqa: E402
 
 from vibra.ingest import quality  # noqa: E402
 from vibra.prognostics import health, rul  # noqa: E402

@@ -257,7 +257,7 @@ def test_overflow_is_a_per_file_warning_not_stderr(tmp_path):
     ({"VIBRA_INGEST_LOCK_TIMEOUT_S": "nan"}, "", "environment VIBRA_INGEST_LOCK_TIMEOUT_S: ingest.lock_timeout_s = "
                                                  "'nan': not a finite number; must be a number in 0..86400"),
     ({}, "[anomaly]\nseed = 1\n[forecast]\nhorizon_h = inf\n", "forecast.horizon_h = inf: not a finite number"),
-    ({}, "[equipment.p]\nfiles = [{ glob = \"*.csv\", sample_rate_hz = nan }]\n", "sample_rate_hz = nan must be"),
+    ({}, "[equipment.p]\nfiles = [{ glob = \"*.csv\", sample_rate_hz = nan }]\n", "sample_rate_hz = nan: not a finite number"),
 ])
 def test_nan_and_inf_refused_in_numeric_settings(tmp_path, env, toml, expect):
     path = tmp_path / "vibra.toml"

@@ -271,3 +271,11 @@ def test_no_stage_function_over_60_lines():
                 if node.end_lineno - node.lineno + 1 > MAX_STAGE_FUNCTION_LINES and where not in LONG_FUNCTIONS_FOR_NOW:
                     long.append(f"{where} ({node.end_lineno - node.lineno + 1} lines)")
     assert long == []
+
+
+def test_benchmarks_do_not_import_the_tests():
+    """The benchmarks stand alone (the real data's location is benchmarks/real.py); the tests may reuse them."""
+    bad = {path: sorted(names & {"conftest", "tests"}) for path, names in _imports("benchmarks").items()
+           if names & {"conftest", "tests"}}
+    text = {str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").glob("*.py") if '/ "tests"' in p.read_text()}
+    assert bad == {} and text == set()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from vibra.errors import ConfigError
+from vibra.spec import Spec, coerce
 
 EQUIPMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -45,6 +45,43 @@ FORMAT_KINDS = ("text", "csv", "parquet", "mat", "audio", "tdms", "uff")
 FILE_RULE_KEYS = {"glob", "sample_rate_hz", "rpm", "decimate"}
 START_RULE_KEYS = {"regex", "origin", "step_s"}
 BEARING_KEYS = {"n_elements", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg"}
+
+
+# The scalar machine keys and the numbers inside the structured ones, declared as the settings are
+# (:class:`vibra.spec.Spec`): one validation, one message shape. What relates two values (a ball smaller
+# than the pitch circle, increasing limits) is checked by hand below.
+def _spec(key: str, kind: type, low: float | None = None, high: float | None = None, **more: Any) -> Spec:
+    return Spec("equipment", key, kind, None, low, high, **more)
+
+
+EQUIPMENT_SPECS = {s.key: s for s in (
+    _spec("sample_rate_hz", float, 0, 10_000_000, low_open=True),
+    _spec("rpm", float, 0, 1_000_000, low_open=True),
+    _spec("full_scale", float, 0, 1e12, low_open=True),
+    _spec("iso_group", int, choices=(1, 2), doc="ISO 20816-3 machine group"),
+    _spec("iso_support", str, choices=("rigid", "flexible")),
+    _spec("units", str),
+    _spec("label", str),
+    _spec("file_pattern", str),
+)}
+BEARING_SPECS = {s.key: s for s in (
+    _spec("n_elements", int, 3, 100),
+    _spec("ball_diameter_mm", float, 0, None, low_open=True),
+    _spec("pitch_diameter_mm", float, 0, None, low_open=True),
+    _spec("contact_angle_deg", float, 0, 90, high_open=True),
+)}
+FILE_RULE_SPECS = {s.key: s for s in (
+    _spec("glob", str),
+    _spec("sample_rate_hz", float, 0, None, low_open=True),
+    _spec("rpm", float, 0, None, low_open=True),
+    _spec("decimate", int, 2, 64),
+)}
+STEP_SPEC = _spec("step_s", float, 0, None, low_open=True)
+
+
+def _checked(specs: dict[str, Spec], table: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The declared keys of ``table``, each validated (``<prefix>key = value: must be …``)."""
+    return {k: coerce(specs[k], v, f"{prefix}{k} = {v!r}") for k, v in table.items() if k in specs}
 
 
 @dataclass(frozen=True)
@@ -150,30 +187,18 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(EQUIPMENT_KEYS)}")
 
-    def positive(key: str, high: float) -> float | None:
-        if key not in raw:
-            return None
-        v = raw[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= high:
-            raise ConfigError(f"{where} {key} = {v!r}: must be a number in (0, {high:g}]")
-        return float(v)
-
+    values = _checked(EQUIPMENT_SPECS, raw, f"{where} ")
     bearing = None
     if "bearing" in raw:
         b = raw["bearing"]
         if not isinstance(b, Mapping) or set(b) - BEARING_KEYS or not {"n_elements", "ball_diameter_mm", "pitch_diameter_mm"} <= set(b):
             raise ConfigError(f"{where} bearing = {b!r}: must be a table with n_elements, ball_diameter_mm, "
                               "pitch_diameter_mm and optional contact_angle_deg")
-        n, d, big_d = b["n_elements"], b["ball_diameter_mm"], b["pitch_diameter_mm"]
-        angle = b.get("contact_angle_deg", 0.0)
-        if not (isinstance(n, int) and 3 <= n <= 100):
-            raise ConfigError(f"{where} bearing.n_elements = {n!r}: must be an integer in 3..100")
-        if not (isinstance(d, (int, float)) and isinstance(big_d, (int, float)) and 0 < d < big_d):
-            raise ConfigError(f"{where} bearing: ball_diameter_mm = {d!r}, pitch_diameter_mm = {big_d!r}: "
-                              "need 0 < ball_diameter_mm < pitch_diameter_mm")
-        if not (isinstance(angle, (int, float)) and 0 <= angle < 90):
-            raise ConfigError(f"{where} bearing.contact_angle_deg = {angle!r}: must be a number in 0..90")
-        bearing = Bearing(n, float(d), float(big_d), float(angle))
+        geometry = {"contact_angle_deg": 0.0, **_checked(BEARING_SPECS, b, f"{where} bearing.")}
+        if not geometry["ball_diameter_mm"] < geometry["pitch_diameter_mm"]:
+            raise ConfigError(f"{where} bearing: ball_diameter_mm = {b['ball_diameter_mm']!r}, pitch_diameter_mm = "
+                              f"{b['pitch_diameter_mm']!r}: need 0 < ball_diameter_mm < pitch_diameter_mm")
+        bearing = Bearing(**geometry)
 
     channels = raw.get("channels")
     if channels is not None:
@@ -182,15 +207,6 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
                               'one per column of a headerless file ("-" skips a column), e.g. ["time", "x", "y"]')
         channels = tuple(channels)
 
-    iso_group = raw.get("iso_group")
-    if iso_group is not None and iso_group not in (1, 2):
-        raise ConfigError(f"{where} iso_group = {iso_group!r}: must be 1 or 2 (ISO 20816-3 machine group)")
-    iso_support = raw.get("iso_support")
-    if iso_support is not None and iso_support not in ("rigid", "flexible"):
-        raise ConfigError(f"{where} iso_support = {iso_support!r}: must be \"rigid\" or \"flexible\"")
-    units = raw.get("units")
-    if units is not None and not isinstance(units, str):
-        raise ConfigError(f"{where} units = {units!r}: must be a unit name such as \"g\", \"m/s^2\", \"mm/s\", \"A\"")
     limits = raw.get("alarm_limits_mm_s")
     if limits is not None:
         if not (isinstance(limits, list) and len(limits) == 3 and all(isinstance(v, (int, float)) for v in limits)
@@ -205,7 +221,6 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
             raise ConfigError(f"{where} alert_danger_mm_s = {alert_danger!r}: must be two increasing numbers "
                               "(alert and danger levels in mm/s RMS), e.g. [4.5, 9.0]")
         alert_danger = (float(alert_danger[0]), float(alert_danger[1]))
-    label = raw.get("label")
     band = raw.get("envelope_band_hz")
     if band is not None:
         if not (isinstance(band, list) and len(band) == 2 and all(isinstance(v, (int, float)) for v in band)
@@ -217,15 +232,7 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
         if not isinstance(rule, Mapping) or "glob" not in rule or set(rule) - FILE_RULE_KEYS:
             raise ConfigError(f"{where} files: each [[equipment.{equipment_id}.files]] needs glob = \"…\" and "
                               f"may set sample_rate_hz, rpm, decimate; got {dict(rule) if isinstance(rule, Mapping) else rule!r}")
-        for key in ("sample_rate_hz", "rpm"):
-            v = rule.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf):
-                raise ConfigError(f"{where} files glob {rule['glob']!r}: {key} = {v!r} must be a positive number")
-        q = rule.get("decimate")
-        if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 2 <= q <= 64):
-            raise ConfigError(f"{where} files glob {rule['glob']!r}: decimate = {q!r} must be an integer in 2..64")
-        files.append(FileRule(str(rule["glob"]), *(float(rule[k]) if k in rule else None
-                                                    for k in ("sample_rate_hz", "rpm")), q))
+        files.append(FileRule(**_checked(FILE_RULE_SPECS, rule, f"{where} files glob {rule['glob']!r}: ")))
     start_rule = None
     if "start_rule" in raw:
         r = raw["start_rule"]
@@ -248,10 +255,8 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
             raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: not a valid regular expression") from None
         if compiled.groups != 1:
             raise ConfigError(f"{where} start_rule.regex = {r['regex']!r}: needs exactly one (group) capturing the number")
-        step = r["step_s"]
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
-            raise ConfigError(f"{where} start_rule.step_s = {step!r}: must be a positive number of seconds")
-        start_rule = StartRule(r["regex"], origin, float(step))
+        step = coerce(STEP_SPEC, r["step_s"], f"{where} start_rule.step_s = {r['step_s']!r}")
+        start_rule = StartRule(r["regex"], origin, step)
     fmt = None
     if "format" in raw:
         f = raw["format"]
@@ -281,9 +286,9 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
             raise ConfigError(f"{where}: both format.delimiter and csv.delimiter; keep one "
                               "(format's applies to the files matching file_pattern)")
         dialect = CsvDialect(delimiter, decimal)
-    pattern = raw.get("file_pattern")
+    pattern = values.get("file_pattern")
     if pattern is not None:
-        if not isinstance(pattern, str) or not pattern:
+        if not pattern:
             raise ConfigError(f"{where} file_pattern = {pattern!r}: must be a glob such as \"????.??.??.??.??.??\" "
                               "or a regular expression starting with ^")
         if pattern.startswith("^"):
@@ -295,24 +300,9 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
             raise ConfigError(f"{where} file_pattern = {pattern!r} without format: say how those files are read, "
                               "e.g. format = { kind = \"text\", delimiter = \"\\t\", header = false }")
     return Equipment(
-        equipment_id=equipment_id,
-        sample_rate_hz=positive("sample_rate_hz", 10_000_000),
-        units=units,
-        rpm=positive("rpm", 1_000_000),
-        channels=channels,
-        bearing=bearing,
-        iso_group=iso_group,
-        iso_support=iso_support,
-        alarm_limits_mm_s=limits,
-        alert_danger_mm_s=alert_danger,
-        label=str(label) if label is not None else None,
-        envelope_band_hz=band,
-        files=tuple(files),
-        start_rule=start_rule,
-        format=fmt,
-        file_pattern=pattern,
-        full_scale=positive("full_scale", 1e12),
-        csv=dialect,
+        equipment_id=equipment_id, channels=channels, bearing=bearing, alarm_limits_mm_s=limits,
+        alert_danger_mm_s=alert_danger, envelope_band_hz=band, files=tuple(files), start_rule=start_rule,
+        format=fmt, csv=dialect, **values,
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import tomllib
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
@@ -23,42 +22,8 @@ from vibra.equipment import (  # noqa: F401 - the machine types, re-exported for
     START_RULE_KEYS, Bearing, CsvDialect, Equipment, FileFormat, FileRule, StartRule, equipment_toml, parse_equipment,
 )
 from vibra.errors import ConfigError
+from vibra.spec import Spec, number_text, coerce
 
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One scalar setting: where it lives, its type, range and meaning."""
-
-    section: str
-    key: str
-    kind: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    doc: str = ""
-    choices: tuple[str, ...] = ()
-
-    @property
-    def env(self) -> str:
-        return f"VIBRA_{self.section}_{self.key}".upper()
-
-    @property
-    def allowed(self) -> str:
-        if self.kind is str:
-            return "one of " + ", ".join(self.choices) if self.choices else "text"
-        if self.kind is bool:
-            return "true or false"
-        noun = "an integer" if self.kind is int else "a number"
-        if self.low is not None and self.high is not None:
-            return f"{noun} in {_num(self.low)}..{_num(self.high)}"
-        if self.low is not None:
-            return f"{noun} >= {_num(self.low)}"
-        return noun
 
 
 SETTINGS: tuple[Spec, ...] = (
@@ -177,7 +142,7 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, tuple):
         return json.dumps([_toml_value_list(v) for v in value]).replace('"', "")
-    return _num(value) if float(value).is_integer() else repr(value)
+    return number_text(value) if float(value).is_integer() else repr(value)
 
 
 def _toml_value_list(value: Any) -> Any:
@@ -261,35 +226,7 @@ class Settings:
 
 
 def _coerce(spec: Spec, value: Any, origin: str) -> Any:
-    where = f"{origin} {spec.section}.{spec.key} = {value!r}"
-    try:
-        if spec.kind is str:
-            if spec.choices and value not in spec.choices:
-                raise ValueError
-            return str(value)
-        if spec.kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                    raise ValueError
-                return value.lower() in {"1", "true", "yes"}
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if spec.kind is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            out: Any = int(value)
-        else:
-            if isinstance(value, bool):
-                raise ValueError
-            out = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: must be {spec.allowed}") from None
-    if not math.isfinite(out):  # nan passes every range comparison; inf makes waits endless
-        raise ConfigError(f"{where}: not a finite number; must be {spec.allowed}")
-    if (spec.low is not None and out < spec.low) or (spec.high is not None and out > spec.high):
-        raise ConfigError(f"{where}: out of range; must be {spec.allowed}")
-    return out
+    return coerce(spec, value, f"{origin} {spec.section}.{spec.key} = {value!r}")
 
 
 def _bands(value: Any, origin: str) -> tuple[tuple[float, float], ...]:

@@ -33,11 +33,10 @@ def migrate_cli(home: Home = None, as_json: Json = False) -> None:
 
     Example: vibra migrate
     """
-    from vibra.storage import artifacts, catalog, migrations, tables
+    from vibra.storage import artifacts, ledger, tables
 
     ws, _ = context(home)
-    with catalog.connect(ws.catalog_path) as con:
-        before, after = migrations.migrate(con)
+    before, after = ledger.migrate(ws)
     converted = tables.convert_lake(ws.lake)
     rewritten = artifacts.migrate(ws.artifacts)
     payload = {"from": before, "to": after, "lake_tables_converted": converted, "artifacts_rewritten": rewritten}

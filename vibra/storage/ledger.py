@@ -34,6 +34,15 @@ def ensure(ws: Workspace) -> None:
     catalog.ensure(ws.catalog_path)
 
 
+def migrate(ws: Workspace) -> tuple[int, int]:
+    """Bring the catalog's schema to this vibra's version now (``vibra migrate``); (from, to) versions."""
+    from vibra.storage.migrations import migrate as run_migrations
+
+    ws.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    with catalog.connect(ws.catalog_path) as con:
+        return run_migrations(con)
+
+
 # -- the ingest lock ------------------------------------------------------------------------------
 
 @contextmanager
