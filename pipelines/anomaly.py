@@ -46,7 +46,9 @@ class TrainResult(StageResult):
     skipped: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict:
-        return {"models": len(self.models), "skipped": len(self.skipped)}
+        # no model made: the run is "not_ready", as `vibra train` exits 3 (exit code and run status agree)
+        return {"models": len(self.models), "skipped": len(self.skipped),
+                **({} if self.models else {"status": "not_ready"})}
 
 
 def _baseline(df, days: float, since: datetime | None, until: datetime | None):

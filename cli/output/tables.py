@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from vibra_cli.output.console import console, say
@@ -73,6 +73,9 @@ def train_summary(result) -> None:
     console().print(table)
     for eid, reason in result.skipped.items():
         say(f"skipped {eid}: {reason}")
+    if not result.models:
+        say("no model trained: " + ("every machine was skipped (above)" if result.skipped
+                                    else "no machine has windows yet (`vibra ingest` first)"))
 
 
 def detect_summary(result) -> None:
@@ -235,10 +238,18 @@ def demo_summary(result) -> None:
 
 
 def _cell(value: Any) -> str:
+    """A table cell as people read it: times to the second (UTC), counts as ``key=value``, never a Python repr."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.3g}"
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else \
+            value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_cell(v) for v in value)
     return str(value)
 
 
