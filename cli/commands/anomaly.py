@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc
+from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc, utc_window
 
 
 def train_cli(
@@ -31,9 +31,10 @@ def train_cli(
     ws, settings = context(home, {"anomaly.baseline_days": baseline_days})
     equipment = machines(ws, settings, equipment)
     models = None if model == "all" else [model]  # None: every family, the pipeline's default
+    start, end = utc_window(since, until)
     with output.bar("train", as_json) as tick:
-        result = anomaly.train(ws, settings, models=models, equipment=equipment, since=utc(since),
-                               until=utc(until), fleet=fleet, progress=tick)
+        result = anomaly.train(ws, settings, models=models, equipment=equipment, since=start,
+                               until=end, fleet=fleet, progress=tick)
     output.emit(result.as_dict(), as_json, lambda: output.train_summary(result))
     if not result.models:
         raise typer.Exit(3)
