@@ -37,6 +37,7 @@ bench: setup
 bench-real: setup
     {{venv}}/bin/python benchmarks/real_diagnosis.py
     {{venv}}/bin/python benchmarks/real_rul.py
+    {{venv}}/bin/python benchmarks/real_warning.py
 
 # the nightly Prefect flow over a fresh synthetic plant, locally (no server needed)
 flows-demo: setup

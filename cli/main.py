@@ -92,6 +92,19 @@ def main() -> None:
             output.emit_error(exc, exc.exit_code, " ".join(words[:2] if words[:1] and words[0] in groups else words[:1]))
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # a write the disk refused outside a stage's own guard (the run record on a full disk): one line, no file
+        # blamed; the traceback goes to the log
+        from vibra.errors import disk_failure
+
+        words = disk_failure(exc)
+        if words is None:
+            raise
+        import logging
+
+        logging.getLogger("vibra").debug("stopped", exc_info=exc)
+        print(f"error: {words}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

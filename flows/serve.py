@@ -4,13 +4,19 @@
 
 Runs until stopped (Ctrl-C). It needs a Prefect API: a running server (``PREFECT_API_URL``) to see
 the runs in the UI, or none, in which case Prefect starts a temporary local one.
+
+One naming scheme: :data:`SCHEDULES` is the one list of scheduled deployments. ``prefect.yaml`` declares
+each under its name for a work pool (``nightly/nightly``); ``serve`` registers each as
+``<name>-serve`` (``nightly/nightly-serve``), so serving on one server never takes over (and breaks) a
+pool deployment of the same flow (tests/test_flows.py checks prefect.yaml against this table).
 """
 
 from __future__ import annotations
 
 import argparse
 
-SCHEDULES = {  # deployment name → (flow key, cron, UTC); the same as prefect.yaml
+SERVED = "{}-serve"  # a served deployment's name, from its schedule's name
+SCHEDULES = {  # deployment name → (flow key, cron, UTC); prefect.yaml declares the same
     "nightly": ("nightly", "0 1 * * *"),
     "retrain-weekly": ("train", "0 3 * * 0"),
     "forecast-6h": ("forecast", "30 */6 * * *"),
@@ -27,7 +33,8 @@ def deployments(home: str, source: str) -> list:
     out = []
     for name, (key, cron) in SCHEDULES.items():
         params = {"home": home, **({"source": source} if key == "nightly" else {})}
-        out.append(ALL_FLOWS[key].to_deployment(name=name, cron=cron, parameters=params, concurrency_limit=1))
+        out.append(ALL_FLOWS[key].to_deployment(name=SERVED.format(name), cron=cron, parameters=params,
+                                                concurrency_limit=1))
     return out
 
 

@@ -7,13 +7,18 @@ cluster refresh → readiness → snapshot when readiness is not red → report 
 (ingest) and per-machine (train, detect) tasks fan out on threads or, with
 ``task_runner="dask"``, on Dask workers (``dask_address`` or a local cluster). With ``[lake] uri`` on
 object storage, ingest workers share nothing with the flow but the URI (:func:`ships_files`); the
-per-machine tasks then stay on the flow's threads (:func:`machine_runner`). One machine
-failing does not fail the night: failures are collected, reported in the summary, and the
-flow ends in a ``Partial`` state (type COMPLETED) whose message names them.
+per-machine tasks then stay on the flow's threads (:func:`machine_runner`).
+
+A run's state tells the truth (:class:`Outcome`): one machine failing does not fail the night
+(failures are collected, the flow ends ``Partial``, type COMPLETED, its message naming them), but
+a stage that failed as a whole — a fleet-wide stage raising, or a per-machine stage failing for
+every machine — ends the run ``Failed``. The summary holds each stage's status, counts and reasons
+(``stages``), also posted as a Markdown artifact; vibra's own log records go to the run's log.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -21,7 +26,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from vibra.settings import Settings, load_settings
@@ -99,13 +104,106 @@ def _retrying(fn):
     return task(retries=2, retry_delay_seconds=BACKOFF_S[:2], log_prints=True, cache_policy=NO_CACHE)(fn)
 
 
-def _finish(summary: dict[str, Any], failures: dict[str, str]):
-    """The flow's return: Completed, or Partial (still type COMPLETED) naming what failed."""
-    summary["failures"] = failures
-    if failures:
-        names = ", ".join(sorted(failures)[:10])
-        return Completed(name="Partial", message=f"{len(failures)} failed: {names}", data=summary)
-    return Completed(message="all done", data=summary)
+class Outcome:
+    """Each stage's status, counts and reasons in one flow run, and the final state they add up to.
+
+    A stage is ``ok``, ``partial`` (some machines or files failed), ``failed`` (it raised as a whole,
+    or failed for every machine it ran on) or ``skipped`` (with the reason). Any ``failed`` stage fails
+    the run; ``partial`` ones make it ``Partial`` (type COMPLETED), so a "Failed" alert never misses a
+    night where ingest, clustering or maintenance did nothing."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict] = {}
+        self.failures: dict[str, str] = {}
+
+    def add(self, stage: str, *, ok: int = 0, failed: dict[str, str] | None = None, whole: bool = False,
+            skipped: str | None = None, **counts) -> None:
+        """Record a stage: ``ok`` machines (or files) done, ``failed`` {machine or stage: reason}; ``whole``:
+        the stage itself failed."""
+        failed = failed or {}
+        status = ("skipped" if skipped else "failed" if whole or (failed and not ok) else
+                  "partial" if failed else "ok")
+        self.stages[stage] = {"status": status, "ok": ok, "failed": len(failed), **counts,
+                              **({"reasons": failed} if failed else {}), **({"reason": skipped} if skipped else {})}
+        self.failures.update({(k if k == stage else f"{stage}:{k}"): v for k, v in failed.items()})
+
+    def single(self, stage: str, out: dict, failed: dict[str, str]) -> None:
+        """A fleet-wide stage (one task): its failure is the whole stage's."""
+        self.add(stage, ok=0 if failed else 1, failed=failed, whole=bool(failed))
+
+    def finish(self, summary: dict[str, Any]):
+        summary["stages"], summary["failures"] = self.stages, self.failures
+        _post_summary(summary)
+        whole = [name for name, st in self.stages.items() if st["status"] == "failed"]
+        names = ", ".join(sorted(self.failures)[:10])
+        if whole:
+            return Failed(message=f"stage(s) failed: {', '.join(whole)}; {len(self.failures)} failed: {names}",
+                          data=summary)
+        if self.failures:
+            return Completed(name="Partial", message=f"{len(self.failures)} failed: {names}", data=summary)
+        return Completed(message="all done", data=summary)
+
+
+def _post_summary(summary: dict[str, Any]) -> None:
+    """The stages' table as a Markdown artifact of the run (in the Prefect UI and API)."""
+    rows = ["| stage | status | ok | failed | reasons |", "|---|---|---|---|---|"]
+    for name, st in summary["stages"].items():
+        reasons = "; ".join(f"{k}: {v}" for k, v in (st.get("reasons") or {}).items()) or st.get("reason", "")
+        rows.append(f"| {name} | {st['status']} | {st['ok']} | {st['failed']} | {reasons.replace('|', '/')[:500]} |")
+    try:
+        from prefect.artifacts import create_markdown_artifact
+
+        create_markdown_artifact("\n".join(rows), description="vibra: stages of this run")
+    except Exception as exc:  # noqa: BLE001 - the summary is also the run's result and log line
+        logging.getLogger("vibra.flows").warning("could not post the run summary artifact: %s", exc)
+
+
+def _finish(summary: dict[str, Any], failures: dict[str, str], *, stage: str, ok: int = 0, whole: bool = False):
+    """The state of a one-stage flow (see :class:`Outcome`)."""
+    outcome = Outcome()
+    outcome.add(stage, ok=ok, failed={k.split(":", 1)[-1] if ":" in k else k: v for k, v in failures.items()},
+                whole=whole)
+    return outcome.finish(summary)
+
+
+class _RunLog(logging.Handler):
+    """Forwards vibra's log records (``vibra`` and below) to the flow run's logger, so they reach the
+    Prefect API with the run's own lines (a worker's console is not where anyone looks)."""
+
+    def __init__(self, run_logger) -> None:
+        super().__init__(logging.INFO)
+        self.run_logger = run_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("prefect"):
+            return
+        try:
+            fields = {k: v for k, v in record.__dict__.items() if k in ("run_id", "command", "status", "counts",
+                                                                        "error", "seconds", "path", "equipment_id")}
+            self.run_logger.log(record.levelno, f"{record.name}: {record.getMessage()}"
+                                + (f" {fields}" if fields else ""))
+        except Exception:  # noqa: BLE001 - logging must never fail a task
+            self.handleError(record)
+
+
+def _forwarding_logs(fn):
+    """Run a flow body with vibra's log records forwarded to its run logger (see :class:`_RunLog`)."""
+
+    @functools.wraps(fn)
+    def body(*args, **kwargs):
+        vibra_log = logging.getLogger("vibra")
+        handler = _RunLog(get_run_logger())
+        level = vibra_log.level
+        if vibra_log.getEffectiveLevel() > logging.INFO:
+            vibra_log.setLevel(logging.INFO)
+        vibra_log.addHandler(handler)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            vibra_log.removeHandler(handler)
+            vibra_log.setLevel(level)
+
+    return body
 
 
 # -- tasks: one pipelines call each --------------------------------------------------------------
@@ -274,26 +372,40 @@ def _ingest(ws, settings, source: str, runner) -> dict:
             **({"workers": workers} if workers else {})}
 
 
+def _ingest_stage(outcome: Outcome, out: dict) -> None:
+    """Ingest's line in the outcome: per machine with failed files; the whole stage failed when files failed
+    and none was ingested (an unreadable export, a store that refuses every write)."""
+    failed = {m: f"{n} file(s) failed" for m, n in out["failed_by_machine"].items()}
+    whole = out["failed"] > 0 and out["new"] == 0 and out["duplicates"] == 0
+    outcome.add("ingest", ok=out["new"], failed=failed, whole=whole, files_failed=out["failed"],
+                duplicates=out["duplicates"])
+
+
 @flow(name="ingest", log_prints=True)
+@_forwarding_logs
 def ingest_flow(home: str | None = None, source: str = "", task_runner_kind: str | None = None,
                 dask_address: str | None = None):
     """Ingest new files of ``source`` (one subfolder per machine); per-file tasks fan out."""
     ws, settings = context(home)
     out = _ingest(ws, settings, source, task_runner(settings, task_runner_kind, dask_address))
     get_run_logger().info("ingest: %s", {k: v for k, v in out.items() if k != "failures"})
-    return _finish(out, {f"ingest:{m}": f"{n} file(s) failed" for m, n in out["failed_by_machine"].items()})
+    outcome = Outcome()
+    _ingest_stage(outcome, out)
+    return outcome.finish(out)
 
 
-def _machines(ws: Workspace, stage: str, settings: Settings, runner, models=None) -> tuple[dict, dict]:
+def _machines(ws: Workspace, stage: str, settings: Settings, runner, models=None,
+              ids: list[str] | None = None) -> tuple[dict, dict]:
     from vibra_pipelines import anomaly
 
-    ids = anomaly.equipment_ids(ws)
+    ids = anomaly.equipment_ids(ws) if ids is None else ids
     if not ids:
         return {}, {}
     return _per_machine_flow.with_options(task_runner=machine_runner(settings, runner))(ws, settings, stage, ids, models)
 
 
 @flow(name="train", log_prints=True)
+@_forwarding_logs
 def train_flow(home: str | None = None, models: list[str] | None = None, task_runner_kind: str | None = None,
                dask_address: str | None = None):
     """Retrain every machine's anomaly models (per-machine tasks)."""
@@ -301,16 +413,17 @@ def train_flow(home: str | None = None, models: list[str] | None = None, task_ru
     done, failed = _machines(ws, "train", settings, task_runner(settings, task_runner_kind, dask_address),
                              models)  # None: every family, as `vibra train`
     get_run_logger().info("train: %d machines, %d failed", len(done), len(failed))
-    return _finish({"models": sum(len(d["models"]) for d in done.values())}, {f"train:{k}": v for k, v in failed.items()})
+    return _finish({"models": sum(len(d["models"]) for d in done.values())}, failed, stage="train", ok=len(done))
 
 
 @flow(name="detect", log_prints=True)
+@_forwarding_logs
 def detect_flow(home: str | None = None, task_runner_kind: str | None = None, dask_address: str | None = None):
     """Score new windows of every machine (per-machine tasks)."""
     ws, settings = context(home)
     done, failed = _machines(ws, "detect", settings, task_runner(settings, task_runner_kind, dask_address))
     get_run_logger().info("detect: %d machines, %d failed", len(done), len(failed))
-    return _finish({"scored": sum(d["scored"] for d in done.values())}, {f"detect:{k}": v for k, v in failed.items()})
+    return _finish({"scored": sum(d["scored"] for d in done.values())}, failed, stage="detect", ok=len(done))
 
 
 def _single(name: str, fn, ws: Workspace, settings: Settings, *args) -> tuple[dict, dict]:
@@ -325,28 +438,34 @@ def _stage(name: str, fn, home: str | None, *args):
     ws, settings = context(home)
     out, failed = _single(name, fn, ws, settings, *args)
     get_run_logger().info("%s: %s", name, out)
-    return _finish(out, failed)
+    outcome = Outcome()
+    outcome.single(name, out, failed)
+    return outcome.finish(out)
 
 
 @flow(name="forecast", log_prints=True)
+@_forwarding_logs
 def forecast_flow(home: str | None = None, indicators: list[str] | None = None):
     """Forecasts with intervals and time-to-threshold (statsforecast fits the series in parallel itself)."""
     return _stage("forecast", forecast_fleet, home, indicators)  # None: the CLI's default
 
 
 @flow(name="rul", log_prints=True)
+@_forwarding_logs
 def rul_flow(home: str | None = None):
     """Remaining useful life of every machine from the workspace's run-to-failure library."""
     return _stage("rul", rul_task, home)
 
 
 @flow(name="cluster-refresh", log_prints=True)
+@_forwarding_logs
 def cluster_refresh_flow(home: str | None = None):
     """Re-cluster, compare with the previous clustering, re-assign defects."""
     return _stage("cluster", cluster_task, home)
 
 
 @flow(name="readiness", log_prints=True)
+@_forwarding_logs
 def readiness_flow(home: str | None = None):
     """The readiness gate (metrics, status, gauges)."""
     return _stage("readiness", readiness_task, home)
@@ -364,60 +483,101 @@ def _snapshot_unless_red(ws: Workspace, settings: Settings, ready: dict, even_if
     return _single("snapshot", snapshot_task, ws, settings)
 
 
+def _snapshot_stage(outcome: Outcome, out: dict, failed: dict) -> None:
+    if "skipped" in out and not failed:
+        outcome.add("snapshot", skipped=out["skipped"])
+    else:
+        outcome.single("snapshot", out, failed)
+
+
 @flow(name="snapshot", log_prints=True)
+@_forwarding_logs
 def snapshot_flow(home: str | None = None, even_if_red: bool = False):
     """A training snapshot, unless readiness is red (``even_if_red`` overrides)."""
     ws, settings = context(home)
+    outcome = Outcome()
     ready, failed = _single("readiness", readiness_task, ws, settings)
+    outcome.single("readiness", ready, failed)
     if failed:
-        return _finish({}, failed)
+        return outcome.finish({})
     out, failed = _snapshot_unless_red(ws, settings, ready, even_if_red)
-    return _finish({"snapshot": out, "readiness": ready}, failed)
+    _snapshot_stage(outcome, out, failed)
+    return outcome.finish({"snapshot": out, "readiness": ready})
 
 
 @flow(name="report", log_prints=True)
+@_forwarding_logs
 def report_flow(home: str | None = None):
     """The HTML report."""
     return _stage("report", report_task, home)
 
 
 @flow(name="maintenance", log_prints=True)
+@_forwarding_logs
 def maintenance_flow(home: str | None = None, keep: int = 5):
     """doctor --repair, then compaction and garbage collection (keep N versions)."""
     return _stage("maintenance", maintenance_task, home, keep)
 
 
+NO_MODEL = "no trained model"  # what detect says of a machine it has no model for (pipelines/anomaly.py)
+
+
+def _detect_training_new(ws, settings, runner, summary: dict, outcome: Outcome) -> None:
+    """Detect on every machine; a machine with no model yet (new since the weekly retrain) is trained first
+    and then scored, so its first night is not a night of nothing. The summary says which and why."""
+    done, failed = _machines(ws, "detect", settings, runner)
+    new = sorted(eid for eid, d in done.items()
+                 if str((d.get("per_equipment") or {}).get(eid, {}).get("skipped", "")).startswith(NO_MODEL))
+    if new:
+        trained, train_failed = _machines(ws, "train", settings, runner, None, new)
+        not_ready = {eid: "; ".join(f"{k}" for k in t.get("skipped", {}).values()) for eid, t in trained.items()
+                     if not t.get("models")}
+        summary["train"] = {"reason": "no model yet", "machines": sorted(e for e in trained if e not in not_ready),
+                            "not_ready": not_ready}
+        outcome.add("train", ok=len(trained) - len(not_ready), failed=train_failed, not_ready=not_ready,
+                    reason="machines with no model yet")
+        again, failed_again = _machines(ws, "detect", settings, runner, None,
+                                        [e for e in new if e in trained and e not in not_ready])
+        done.update(again)
+        failed.update(failed_again)
+    skipped = {eid: (d.get("per_equipment") or {}).get(eid, {}).get("skipped") or d.get("skipped")
+               for eid, d in done.items()}
+    skipped = {eid: why for eid, why in skipped.items() if why}
+    summary["detect"] = {"machines": len(done), "scored": sum(d["scored"] for d in done.values()),
+                         **({"skipped": skipped} if skipped else {})}
+    outcome.add("detect", ok=len(done), failed=failed, scored=summary["detect"]["scored"], skipped_machines=skipped)
+
+
 @flow(name="nightly", log_prints=True)
+@_forwarding_logs
 def nightly(home: str | None = None, source: str = "", task_runner_kind: str | None = None,
             dask_address: str | None = None, keep: int = 5):
-    """ingest → detect → forecast → RUL → cluster refresh → readiness → snapshot (not when red) → report →
-    maintenance."""
+    """ingest → detect (training first a machine with no model) → forecast → RUL → cluster refresh →
+    readiness → snapshot (not when red) → report → maintenance."""
     log = get_run_logger()
     ws, settings = context(home)
     runner = task_runner(settings, task_runner_kind, dask_address)
     summary: dict[str, Any] = {}
-    failures: dict[str, str] = {}
+    outcome = Outcome()
     if source:
         try:
             summary["ingest"] = _ingest(ws, settings, source, runner)
-            failures.update({f"ingest:{m}": f"{n} file(s) failed" for m, n in summary["ingest"]["failed_by_machine"].items()})
+            _ingest_stage(outcome, summary["ingest"])
         except Exception as exc:  # noqa: BLE001
-            failures["ingest"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-    done, failed = _machines(ws, "detect", settings, runner)
-    summary["detect"] = {"machines": len(done), "scored": sum(d["scored"] for d in done.values())}
-    failures.update({f"detect:{k}": v for k, v in failed.items()})
+            outcome.add("ingest", failed={"ingest": f"{type(exc).__name__}: {str(exc)[:300]}"}, whole=True)
+    _detect_training_new(ws, settings, runner, summary, outcome)
     # None: the pipeline's default indicators, as `vibra forecast` without --indicator
     for name, fn, args in (("forecast", forecast_fleet, (None,)), ("rul", rul_task, ()), ("cluster", cluster_task, ()),
                            ("readiness", readiness_task, ())):
         summary[name], failed = _single(name, fn, ws, settings, *args)
-        failures.update(failed)
+        outcome.single(name, summary[name], failed)
     summary["snapshot"], failed = _snapshot_unless_red(ws, settings, summary.get("readiness") or {})
-    failures.update(failed)
+    _snapshot_stage(outcome, summary["snapshot"], failed)
     for name, fn, args in (("report", report_task, ()), ("maintenance", maintenance_task, (keep,))):
         summary[name], failed = _single(name, fn, ws, settings, *args)
-        failures.update(failed)
+        outcome.single(name, summary[name], failed)
     log.info("nightly: %s", {k: v for k, v in summary.items() if k != "ingest"})
-    return _finish(summary, failures)
+    return outcome.finish(summary)
 
 
 ALL_FLOWS = {"nightly": nightly, "ingest": ingest_flow, "train": train_flow, "detect": detect_flow,

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from vibra.errors import InputError, NotReadyError
-from vibra.anomaly import FAMILIES, make, registry
+from vibra.anomaly import FAMILIES, make, period, registry
 from vibra.anomaly.registry import FLEET, lineage  # noqa: F401 - re-exported
 from vibra.ingest.quality import drop_sensor_faults
-from vibra.anomaly.matrix import key_stats, select_features, standardise
+from vibra.anomaly.matrix import key_stats, labels, select_features, standardise
 from vibra.settings import Settings
 from vibra.storage import tables
 from vibra.storage.tables import WINDOW_KEYS, equipment_ids, read_features, read_scores  # noqa: F401 - re-exported
@@ -27,7 +27,6 @@ from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, count_training, recorded
 
-MIN_BASELINE_WINDOWS = 20
 KEYS = list(WINDOW_KEYS)
 
 
@@ -42,35 +41,33 @@ def chain_of(ws: Workspace, scope: str, model_type: str, version: str) -> list[s
 
 @dataclass
 class TrainResult(StageResult):
+    """``baselines``: each machine's chosen period (:class:`vibra.anomaly.period.Baseline` as a dict);
+    ``warnings``: one line per machine whose baseline was cut (the CLI shows them)."""
+
     models: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    baselines: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
         # no model made: the run is "not_ready", as `vibra train` exits 3 (exit code and run status agree)
-        return {"models": len(self.models), "skipped": len(self.skipped),
+        return {"models": len(self.models), "skipped": len(self.skipped), "baselines_cut": len(self.warnings),
                 **({} if self.models else {"status": "not_ready"})}
-
-
-def _baseline(df, days: float, since: datetime | None, until: datetime | None):
-    import polars as pl
-
-    if since is None and until is None:
-        first = df["window_start"].min()
-        return df.filter(pl.col("window_start") < first + timedelta(days=days))
-    return df
 
 
 def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings: Settings, extra: dict) -> list[dict]:
     features = select_features(df)
     if not features:
         raise NotReadyError("no usable indicators in the baseline (all missing or constant)")
+    df = df.sort("window_start", *keys)  # time order: the folds of the threshold and the spike rule need it
     stats = key_stats(df, features, keys)
     Z = standardise(df, features, stats, keys)
+    groups = labels(df, keys)  # the series the alarm rule runs over (a channel, or a machine's channel)
     out = []
     for model_type in types:
         model = make(model_type, seed=settings.anomaly.seed, threshold_value=settings.anomaly.threshold_quantile,
-                     standardised=True)
-        model.fit(Z)
+                     standardised=True, alarm_k=settings.anomaly.alarm_k, alarm_m=settings.anomaly.alarm_m)
+        model.fit(Z, groups)
         window = {"start": df["window_start"].min().isoformat(), "end": df["window_end"].max().isoformat()}
         manifest = registry.save(scope_dir, model, {
             **extra, "features": features, "standardise_by": keys, "standardisation": stats,
@@ -85,7 +82,8 @@ def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings:
 def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None, equipment: list[str] | None = None,
           baseline_days: float | None = None, since: datetime | None = None, until: datetime | None = None,
           fleet: bool = False, progress: Callable[[int, int, str], None] | None = None) -> TrainResult:
-    """Fit models on each machine's baseline period (``baseline_days`` from its first window, or
+    """Fit models on each machine's baseline period (``baseline_days`` from its first window, cut to
+    ``baseline_max_share`` of its monitored time with a warning, see :mod:`vibra.anomaly.period`; or
     ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine.
 
     ``progress(done, total, equipment_id)`` is called before each machine (and the fleet model)
@@ -106,11 +104,18 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     total = len(machines) + (1 if fleet else 0)
     for i, eid in enumerate(machines):
         tick(i, total, eid)
-        base = _baseline(drop_sensor_faults(ws, read_features(ws, eid, since, until)), days, since, until)
-        if base.height < MIN_BASELINE_WINDOWS:
-            result.skipped[eid] = (f"baseline has {base.height} windows (< {MIN_BASELINE_WINDOWS}); ingest more "
-                                   "data or widen --baseline-days / --since")
+        usable = drop_sensor_faults(ws, read_features(ws, eid, since, until))
+        chosen = period.choose(eid, usable["window_start"].to_list() if usable.height else [], days=days,
+                               max_share=settings.anomaly.baseline_max_share,
+                               min_windows=settings.anomaly.baseline_min_windows,
+                               explicit=since is not None or until is not None)
+        result.baselines[eid] = chosen.as_dict()
+        if chosen.warning:
+            result.warnings.append(chosen.warning)
+        if chosen.refusal:
+            result.skipped[eid] = chosen.refusal
             continue
+        base = usable.filter(pl.col("window_start") < chosen.end)
         if fleet:
             frames.append(base)
             continue
@@ -201,7 +206,10 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                     if not fresh.any():
                         continue
                     model.learn(Z[fresh])
-                    model.train_scores_ = np.load(registry.manifest_of(scope, model_type, version)[0] / "train_scores.npy")
+                    folder = registry.manifest_of(scope, model_type, version)[0]
+                    model.train_scores_ = np.load(folder / "train_scores.npy")
+                    if (folder / "train_spikes.npy").exists():
+                        model.spikes_ = np.load(folder / "train_spikes.npy")
                     model.threshold_ = manifest["threshold"]
                     keep = {k: manifest[k] for k in manifest
                             if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",

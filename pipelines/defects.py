@@ -28,8 +28,9 @@ from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.discovery.embedding import matrix as embedding_matrix
 from vibra.storage import artifacts, ledger, tables
+from vibra.storage import labels as storage_labels
 from vibra.storage.labels import (  # noqa: F401 - label_digest, list_events re-exported for the CLI
-    Population, label_digest, labelled_clusters, labelled_windows, list_events, population)
+    EVENT_MARGIN, Population, data_span, label_digest, labelled_clusters, labelled_windows, list_events, population)
 from vibra.storage.tables import WINDOW_KEYS, read_clusters, read_defects  # noqa: F401 - read_defects re-exported
 from vibra.report.summaries import assignments, cluster_table  # noqa: F401 - `vibra defects assignments`, `vibra clusters`
 from vibra.workspace import Workspace
@@ -139,7 +140,45 @@ def _time(value: str, where: str) -> datetime:
         t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"{where}: {value!r} is not an ISO 8601 time; write e.g. 2026-03-01T00:00:00Z") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    # stored and shown in UTC: 2026-03-01T11:00+05:00 is 2026-03-01T06:00Z
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _read_csv(path: Path, columns: set[str], fix: str) -> tuple[list[dict], list[str]]:
+    """A labels or events CSV: its rows (keys and values stripped) and a warning per column it does not use.
+
+    A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped; a column vibra does not know is named, not
+    silently dropped."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            raw = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc}); give a UTF-8 CSV file") from None
+    if not raw:
+        raise InputError(f"{path}: no rows; {fix}")
+    header = [k.strip() for k in raw[0] if k is not None]
+    extra = [k for k in header if k and k not in columns]
+    warnings = [f"{path}: column(s) {extra} not used (vibra reads {', '.join(sorted(columns))})"] if extra else []
+    rows = []
+    for n, r in enumerate(raw, start=2):
+        if None in r:  # csv.DictReader puts the fields beyond the header under the key None
+            raise InputError(f"{path} line {n}: {len(header) + len(r[None])} fields, the header has {len(header)}; "
+                             "quote a value that holds a comma")
+        rows.append({k.strip(): (v or "").strip() for k, v in r.items() if k})
+    return rows, warnings
+
+
+def _check_span(ws: Workspace, equipment_id: str, at: datetime, where: str, allow: bool) -> None:
+    """An event must lie within the machine's recorded data (give or take :data:`EVENT_MARGIN`): a failure
+    in 2099 or 1990 is a typo that would give `vibra rul` a life of thousands of years."""
+    span = data_span(ws, equipment_id)
+    if allow or span is None:
+        return
+    first, last = span
+    if not first - EVENT_MARGIN <= at <= last + EVENT_MARGIN:
+        raise InputError(f"{where}: {at:%Y-%m-%dT%H:%M:%SZ} is outside {equipment_id}'s data "
+                         f"({first:%Y-%m-%dT%H:%M:%SZ} to {last:%Y-%m-%dT%H:%M:%SZ}, give or take "
+                         f"{EVENT_MARGIN.days} days); check the date, or pass --allow-outside-data if it is right")
 
 
 @recorded("label import", lambda r: {"imported": r.get("imported")})
@@ -151,18 +190,14 @@ def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | No
     time range of one machine (``equipment_id``, ``start``, ``end``). Every row is
     checked before any is stored: one bad row refuses the file, naming the line.
     """
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc}); give a UTF-8 CSV file") from None
-    if not rows or "defect" not in rows[0]:
-        raise InputError(f"{path}: needs a header with defect and either recording_id or equipment_id,start,end")
+    fix = "needs a header with defect and either recording_id or equipment_id,start,end"
+    rows, warnings = _read_csv(path, {"equipment_id", "recording_id", "start", "end", "defect", "note"}, fix)
+    if "defect" not in rows[0]:
+        raise InputError(f"{path}: {fix}")
     known = {d["name"] for d in defect_types(ws)}
     have = ledger.equipment_ids(ws)
     todo = []
-    for n, raw in enumerate(rows, start=2):
-        r = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+    for n, r in enumerate(rows, start=2):
         where = f"{path} line {n}"
         if r["defect"] not in known:
             raise InputError(f"{where}: defect {r['defect']!r} is not in the catalog; add it with `vibra defects add`")
@@ -182,7 +217,8 @@ def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | No
             raise InputError(f"{where}: give recording_id, or equipment_id with start and end")
     stored = [_public(_insert_label(ws, {**t, "source": f"import:{Path(path).name}", "created_by": _who(who)}))
               for t in todo]
-    return {"imported": len(stored), "labels": stored, "retrain": after_change(ws, settings, trigger="label", progress=progress)}
+    return {"imported": len(stored), "labels": stored, "warnings": warnings,
+            "retrain": after_change(ws, settings, trigger="label", progress=progress)}
 
 
 def _public(row: dict) -> dict:
@@ -334,9 +370,11 @@ def _existing_events(ws: Workspace) -> set[tuple]:
 
 @recorded("label failure", lambda r: {"equipment_id": r.get("equipment_id"), "kind": r.get("kind")})
 def label_event(ws: Workspace, settings: Settings, equipment_id: str, at: str, *, kind: str = "failure",
-                note: str = "", who: str | None = None) -> dict:
-    """Record that ``equipment_id`` failed (or had its bearing/machine replaced) at ``at`` (ISO 8601)."""
+                note: str = "", who: str | None = None, allow_outside_data: bool = False) -> dict:
+    """Record that ``equipment_id`` failed (or had its bearing/machine replaced) at ``at`` (ISO 8601, stored
+    in UTC), which must lie within the machine's data unless ``allow_outside_data``."""
     row = _event_row(ws, equipment_id, _time(at, "--at"), kind, note, "label failure", _known_equipment(ws))
+    _check_span(ws, equipment_id, row["start_at"], f"label {kind} {equipment_id} --at {at}", allow_outside_data)
     if (row["kind"], equipment_id, row["start_at"]) in _existing_events(ws):
         raise InputError(f"{equipment_id}: a {kind} at {row['start_at'].isoformat()} is already recorded; "
                          "`vibra label list` shows it")
@@ -344,25 +382,24 @@ def label_event(ws: Workspace, settings: Settings, equipment_id: str, at: str, *
 
 
 @recorded("label import-events", lambda r: {"imported": r.get("imported"), "skipped": r.get("already_recorded")})
-def import_events(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None) -> dict:
+def import_events(ws: Workspace, settings: Settings, path: Path, *, who: str | None = None,
+                  allow_outside_data: bool = False) -> dict:
     """Failure / replacement events from a maintenance-log CSV with columns ``equipment_id, at, kind[, note]``.
 
-    Every row is checked before any is stored (one bad row refuses the file, naming the line); rows
-    already recorded (same machine, kind and time) are skipped, so importing a log twice is harmless.
+    Every row is checked before any is stored (one bad row refuses the file, naming the line; an event
+    outside its machine's data too, unless ``allow_outside_data``); rows already recorded (same machine,
+    kind and time) are skipped, so importing a log twice is harmless. Other columns are named in ``warnings``.
     """
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc}); give a UTF-8 CSV file") from None
-    if not rows or not {"equipment_id", "at", "kind"} <= {(k or "").strip() for k in rows[0]}:
-        raise InputError(f"{path}: needs a header with equipment_id, at, kind (failure or replacement)[, note]")
+    fix = "needs a header with equipment_id, at, kind (failure or replacement)[, note]"
+    rows, warnings = _read_csv(path, {"equipment_id", "at", "kind", "note"}, fix)
+    if not {"equipment_id", "at", "kind"} <= set(rows[0]):
+        raise InputError(f"{path}: {fix}")
     known, existing = _known_equipment(ws), _existing_events(ws)
     todo, skipped = [], 0
-    for n, raw in enumerate(rows, start=2):
-        r = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+    for n, r in enumerate(rows, start=2):
         where = f"{path} line {n}"
         row = _event_row(ws, r["equipment_id"], _time(r["at"], where), r["kind"], r.get("note", ""), where, known)
+        _check_span(ws, row["equipment_id"], row["start_at"], where, allow_outside_data)
         key = (row["kind"], row["equipment_id"], row["start_at"])
         if key in existing:
             skipped += 1
@@ -371,4 +408,14 @@ def import_events(ws: Workspace, settings: Settings, path: Path, *, who: str | N
         todo.append(row)
     stored = [_public(_insert_label(ws, {**t, "source": f"import:{Path(path).name}", "created_by": _who(who)}))
               for t in todo]
-    return {"imported": len(stored), "already_recorded": skipped, "events": stored}
+    return {"imported": len(stored), "already_recorded": skipped, "events": stored, "warnings": warnings}
+
+
+@recorded("label remove", lambda r: {"label_id": r.get("label_id"), "kind": r.get("kind")})
+def remove_label(ws: Workspace, settings: Settings, ident: str, *, progress: Callable[[str], None] | None = None) -> dict:
+    """Delete one label (an id or an unambiguous prefix, from `vibra label list`); a defect label's removal
+    applies the kNN's retrain rule as adding one does."""
+    row = _public(storage_labels.remove_label(ws, ident))
+    if row["kind"] not in EVENT_KINDS:
+        row["retrain"] = after_change(ws, settings, trigger="label", progress=progress)
+    return row

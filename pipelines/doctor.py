@@ -56,40 +56,74 @@ def _doctor_counts(report: dict) -> dict:
             "repaired": sum(f["repaired"] for f in found)}
 
 
-@recorded(lambda kw: "doctor" + (" --repair" if kw.get("repair") else ""), _doctor_counts)
-def check(ws: Workspace, settings: Settings, *, repair: bool = False) -> dict:
-    """Every finding (and, with ``repair``, what was repaired); ``ok`` when no error remains."""
+@recorded(lambda kw: "doctor" + (" --repair" if kw.get("repair") else "") + (" --rebuild-log" if kw.get("rebuild_log")
+                                                                               else ""), _doctor_counts)
+def check(ws: Workspace, settings: Settings, *, repair: bool = False, rebuild_log: bool = False) -> dict:
+    """Every finding (and, with ``repair``, what was repaired); ``ok`` when no error remains.
+
+    ``rebuild_log`` lets ``repair`` rebuild a damaged table log where the plan is uncertain (see
+    :mod:`vibra.storage.repair`); without it such a table is left as it is and the finding says what
+    the rebuild would do."""
     from contextlib import nullcontext
 
     catalog.ensure(ws.catalog_path)
     lock = exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest") \
         if repair else nullcontext()
     with lock:
-        findings = _run_checks(ws, repair)
+        findings = _run_checks(ws, repair, rebuild_log)
         errors = [f for f in findings if f.severity == "error" and not f.repaired]
     return {"ok": not errors, "repair": repair, "checked_at": datetime.now(timezone.utc).isoformat(),
             "findings": [asdict(f) for f in findings]}
 
 
-def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
-    findings: list[Finding] = []
-    left = staging.leftovers(ws)
+def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[Finding]:
+    findings: list[Finding] = _log_findings(ws, repair, rebuild_log)
+    if any(f.severity == "error" and not f.repaired for f in findings):
+        # every other lake check reads the tables through their logs: they wait for the log's repair
+        return findings + _artifact_findings(ws, repair)
+    ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
+    lost = staging.lost_commits(ws, {r[0] for r in ledger if r[2] == "completed"})
+    if lost:
+        f = Finding("uncommitted_completed_windows", "error", len(lost),
+                    "features files holding windows of recordings the ledger holds as completed, that no commit of the "
+                    "table names: the commit that added them is lost (a log file deleted); readers do not see them",
+                    "commit them back into the table (their Parquet footers and recordings checked first)",
+                    [str(p) for p in lost[:5]])
+        if repair:
+            lake.commit(ws.table("features"), add=lost)
+            from vibra.storage import hourly
+
+            hourly.rebuild(ws.lake, {lake.partition_of(p) for p in lost})
+            f.repaired = True
+        findings.append(f)
+    foreign, shared = _others(ws)
+    # on a shared store a file no commit names may be another workspace's (a writer of theirs killed): not judged
+    left = [p for p in staging.leftovers(ws, untracked=not shared) if p not in set(lost)]
     if left:
         f = Finding("leftover_temporary_files", "warning", len(left),
                     "temporary files, work folders or lake files no commit names, left by runs that were killed; "
-                    "readers never see them, they only take space", "delete them",
+                    "readers never see them, they only take space",
+                    f"delete the temporary files and work folders; move the lake files to {ws.data / QUARANTINE}/ "
+                    "(kept, not deleted)",
                     [str(p) for p in left[:5]])
         if repair:
-            staging.clean_leftovers(ws)
+            staging.clean_leftovers(ws, untracked=not shared)
             f.repaired = True
         findings.append(f)
 
     damaged = tables.damaged_files(ws)
+    theirs = {p: why for p, why in damaged.items() if p in foreign}
+    damaged = {p: why for p, why in damaged.items() if p not in foreign}
     if damaged:
         findings.append(_lake_finding(ws, damaged, repair))
-    skip = set() if repair else set(damaged)  # repaired: moved aside, so no longer listed
+    if theirs:
+        findings.append(Finding("damaged_lake_files_of_other_writers", "warning", len(theirs),
+                                "damaged lake files that another workspace sharing this store committed; "
+                                "its own `vibra doctor --repair` repairs them", "none here (left to their writer)",
+                                [f"{p}: {why}" for p, why in list(theirs.items())[:5]]))
+    # other writers' files are theirs to judge; repaired damaged files are moved aside, so no longer listed
+    skip = set(foreign) | (set(theirs) if repair else set(damaged) | set(theirs))
 
-    ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
     completed = {r[0]: r for r in ledger if r[2] == "completed"}
     expired = {r[0] for r in ledger if r[2] == "expired"}
     counts = tables.recording_window_counts(ws, skip)
@@ -112,6 +146,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
             f.repaired = True
         findings.append(f)
 
+    counts.pop(None, None)  # rows without a recording id: a file of another schema, named by the damaged-file check
     orphans = sorted(rid for rid in counts if rid not in completed and rid not in expired)
     dups = sorted(rid for rid, (n, distinct) in counts.items() if n > distinct)
     if orphans or dups:
@@ -140,7 +175,7 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
             findings.append(f2)
         if repair:
             for part in sorted(affected):  # keep the ledger's recordings, one copy of each window
-                staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired)
+                staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired, exclude=foreign)
             for f in findings:
                 if f.check in ("orphan_windows", "earlier_version_windows", "duplicate_windows"):
                     f.repaired = True
@@ -171,6 +206,60 @@ def _run_checks(ws: Workspace, repair: bool) -> list[Finding]:
 
     findings += _artifact_findings(ws, repair)
     return findings
+
+
+def _others(ws: Workspace) -> tuple[set[Path], bool]:
+    """The lake files other workspaces committed (on a store several share), and whether any other writer
+    committed to this lake at all. A file whose writer is unknown (adopted by a log rebuild, or written before
+    commits were signed) is this workspace's only while no other writer is seen."""
+    from vibra.storage import deltalog
+
+    me = lake.writer_id(ws.lake / "features")
+    foreign, shared = set(), False
+    for table in lake.tables_in(ws.lake):
+        if table.name == lake.RAW:
+            continue
+        files = deltalog.read(table).files
+        others = {h.writer for h in files.values()} - {"", me, deltalog.UNKNOWN}
+        shared = shared or bool(others)
+        foreign |= {table / rel for rel, h in files.items() if h.writer in others
+                    or (others and h.writer in ("", deltalog.UNKNOWN))}
+    return foreign, shared
+
+
+def _log_findings(ws: Workspace, repair: bool, force: bool) -> list[Finding]:
+    """A finding per table whose transaction log does not read whole; with ``repair``, the log rebuilt from what
+    survives and the data files' footers (:mod:`vibra.storage.repair`) unless that would guess and not ``force``."""
+    from vibra.storage import hourly, remote
+    from vibra.storage import repair as rebuild
+
+    me = lake.writer_id(ws.lake / "features")
+    young = lake.VACUUM_HOURS * 3600 if remote.of(ws.lake) is not None else None
+    out, stale = [], set()
+    for table in lake.tables_in(ws.lake):
+        if table.name == lake.RAW:
+            continue
+        plan = rebuild.plan(table, me, young_s=young)
+        if plan is None:
+            continue
+        what = plan.summary() + f"; the damaged log is kept in {ws.data / QUARANTINE}/{table.name}/"
+        if plan.uncertain:
+            what += ("; UNCERTAIN, so --repair leaves it as it is: " + "; ".join(plan.uncertain[:3])
+                     + " — run `vibra doctor --repair --rebuild-log` to rebuild it anyway (nothing is deleted)")
+        f = Finding("damaged_table_log", "error", len(plan.problems),
+                    f"table {table.name}'s transaction log does not read (a commit or checkpoint deleted, truncated or "
+                    "overwritten); every command reading the table stops and names the entry", what,
+                    plan.problems[:5] + [f"{p}: {why}" for p, why in list(plan.quarantine.items())[:5]])
+        if repair and (force or not plan.uncertain):
+            rebuild.apply(plan, ws.data / QUARANTINE)
+            f.repaired = True
+            if table.name in ("features", "hourly"):  # hourly recomputed from features once both read
+                stale |= {lake.partition_of(p) for p, _ in plan.keep + plan.adopt} | \
+                    {lake.partition_of(p) for p in [*plan.gone, *plan.quarantine]}
+        out.append(f)
+    if stale and all(f.repaired for f in out):
+        hourly.rebuild(ws.lake, stale)
+    return out
 
 
 def _lake_finding(ws: Workspace, damaged: dict[Path, str], repair: bool) -> Finding:

@@ -20,6 +20,7 @@ from vibra import __version__
 
 from vibra.prognostics import health
 from vibra.prognostics import rul as rulmod
+from vibra.prognostics.lives import hi_params_for, split_lives
 from vibra.errors import InputError
 from vibra.settings import Settings
 from vibra.storage import artifacts
@@ -65,37 +66,87 @@ def _points(df) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return t, {c: per[c].fill_null(np.nan).to_numpy() for c in cols}
 
 
-def split_lives(eid: str, t: np.ndarray, cols: dict[str, np.ndarray], events: list[dict]
-                ) -> tuple[list[health.Life], health.Life | None, float]:
-    """(finished lives, the current life or None, the current life's start in epoch s).
-
-    Boundaries are the events in time order. A failure ends a failed life; a replacement ends a
-    censored life unless a failure ended it already (then it only moves the next life's start).
-    """
-    lives: list[health.Life] = []
-    start = float(t[0]) if t.size else 0.0
-    last_failure_open = False  # a failure was recorded and the next life has not started yet
-    for ev in sorted(events, key=lambda e: e["at"]):
-        at = ev["at"].timestamp()
-        if ev["kind"] == "replacement" and last_failure_open:
-            start, last_failure_open = at, False
+def _read(ws: Workspace, settings: Settings, tick) -> tuple[list[health.Life], dict]:
+    """Every machine's finished lives (the library) and its current life with its start (epoch s)."""
+    events = list_events(ws)
+    library: list[health.Life] = []
+    current: dict[str, tuple[health.Life | None, float]] = {}
+    machines = equipment_ids(ws)
+    for i, eid in enumerate(machines):
+        tick(i, len(machines), f"reading {eid}")
+        df = drop_sensor_faults(ws, read_features(ws, eid))
+        if df.height == 0:
             continue
-        keep = (t >= start) & (t <= at)
-        if keep.sum() >= 2 and at > start:
-            lives.append(health.Life(f"{eid}#{len(lives) + 1}", t[keep] - start, {c: v[keep] for c, v in cols.items()},
-                                     failed=ev["kind"] == "failure", end_s=at - start))
-        start, last_failure_open = at, ev["kind"] == "failure"
-    keep = t > start
-    current = (health.Life(f"{eid}#current", t[keep] - start, {c: v[keep] for c, v in cols.items()}, failed=False)
-               if keep.sum() >= 1 else None)
-    return lives, current, start
+        t, cols = _points(df)
+        lives, cur, start = split_lives(eid, t, cols, [e for e in events if e["equipment_id"] == eid],
+                                        rpm=settings.equipment_for(eid).rpm)
+        library += lives
+        current[eid] = (cur, start)
+    return library, current
 
 
-def _params(lives: list[health.Life]) -> health.HIParams:
-    """The HI parameters for this library: the healthy baseline is at most a fifth of the shortest
-    failed life's points (and 5 … 60 points), so short lives still have a degrading part."""
-    n = min((life.times_s.shape[0] for life in lives if life.failed), default=60)
-    return health.HIParams(baseline_points=int(min(60, max(5, n // 5))))
+def _fit(library: list[health.Life]) -> tuple[dict, health.Indicator | None, rulmod.Library | None,
+                                                   rulmod.WeibullPrior | None]:
+    """(library summary for the manifest, indicator, fitted library, the prior when only one life failed)."""
+    n_failed = sum(1 for life in library if life.failed)
+    params = hi_params_for(library)
+    info = {"n_lives": len(library), "n_failed": n_failed, "min_lives": rulmod.MIN_LIVES,
+            "lives": [{"name": x.name, "length_s": x.length_s, "failed": x.failed} for x in library],
+            "params": vars(params), "trusted": False}
+    if n_failed >= 2:
+        # the indicator, its smoothing span and the model, all chosen over the library (rul.fit_lives)
+        indicator, fitted = rulmod.fit_lives(library, params)
+        info.update(indicator=indicator.as_dict(), choice=fitted.choice, params=vars(fitted.params),
+                    survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
+                    trusted=n_failed >= rulmod.MIN_LIVES)
+        return info, indicator, fitted, None
+    if n_failed == 1:
+        prior = rulmod.WeibullPrior().fit_lengths([x.length_s for x in library], [x.failed for x in library])
+        info.update(survival_prior={"shape": prior.shape_, "scale_s": prior.scale_s_})
+        return info, None, None, prior
+    return info, None, None, None
+
+
+def _answer(eid: str, cur: health.Life | None, start: float, info: dict, indicator, fitted, prior) -> dict:
+    """One machine's entry: its status and, when there is one, the answer (see :func:`run`)."""
+    row = {"equipment_id": eid, "life_start": datetime.fromtimestamp(start, timezone.utc).isoformat()}
+    if cur is None:
+        return {**row, "status": "no_data", "reason": "no recordings since the last event"}
+    row["elapsed_s"] = float(cur.times_s[-1])
+    n_failed = info["n_failed"]
+    if n_failed == 0:
+        return {**row, "status": "no_library", "reason": "no failed lives in the workspace: record failures with "
+                                                        "`vibra label failure` or `vibra label import-events`"}
+    hi = onset = None
+    if fitted is None:
+        est = prior.predict(rulmod.LifeHI(eid, cur.times_s, np.zeros_like(cur.times_s), rpm=cur.rpm))
+        est.reason = f"survival prior: only {n_failed} failed life in the library; " + est.reason
+        est.basis = "prior_small_library"
+    else:
+        try:
+            hi = indicator.transform(cur.columns)
+        except InputError as exc:
+            return {**row, "status": "refused", "reason": str(exc)}
+        est = rulmod.estimate(fitted, cur.times_s, hi, rpm=cur.rpm)
+        onset = est.details.get("onset_s")
+    # basis: a model's answer after onset, or the survival prior (not a prediction of this machine)
+    entry = {**row, "status": "ok" if n_failed >= rulmod.MIN_LIVES else "library_too_small", "model": est.model,
+             "basis": est.basis, "text": rulmod.rul_text(est.p10_s, est.p50_s, est.p90_s, est.basis),
+             "p10_s": est.p10_s, "p50_s": est.p50_s, "p90_s": est.p90_s, "planning_s": est.planning_s,
+             "threshold": est.threshold, "threshold_source": est.threshold_source, "reason": est.reason,
+             "onset_s": onset, "indicator": indicator.name if indicator else None,
+             "models": {k: {q: v[q] for q in ("p10_s", "p50_s", "p90_s", "planning_s")}
+                        for k, v in est.details.get("models", {}).items()}}
+    if hi is not None:
+        step = max(1, hi.shape[0] // HISTORY_POINTS)
+        entry["history"] = {"elapsed_s": cur.times_s[::step].round(1).tolist(), "hi": np.round(hi[::step], 4).tolist()}
+    return entry
+
+
+#: the ``rul`` table's columns (``model_version`` and ``generated_at`` are added when it is written)
+RUL_SCHEMA = {"equipment_id": "String", "status": "String", "model": "String", "p10_s": "Float64", "p50_s": "Float64",
+              "p90_s": "Float64", "planning_s": "Float64", "threshold": "Float64", "elapsed_s": "Float64",
+              "onset_s": "Float64", "indicator": "String", "reason": "String"}
 
 
 @recorded("rul")
@@ -109,97 +160,25 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
 
     started = time.perf_counter()
     now = datetime.now(timezone.utc)
-    version = artifacts.new_version(now=now)
-    result = RulRun(version=version)
-    events = list_events(ws)
-    library: list[health.Life] = []
-    current: dict[str, tuple[health.Life | None, float]] = {}
+    result = RulRun(version=artifacts.new_version(now=now))
     tick = progress if progress is not None else (lambda done, total, what: None)
-    machines = equipment_ids(ws)
-    for i, eid in enumerate(machines):
-        tick(i, len(machines), f"reading {eid}")
-        df = drop_sensor_faults(ws, read_features(ws, eid))
-        if df.height == 0:
-            continue
-        t, cols = _points(df)
-        lives, cur, start = split_lives(eid, t, cols, [e for e in events if e["equipment_id"] == eid])
-        library += lives
-        current[eid] = (cur, start)
+    library, current = _read(ws, settings, tick)
     wanted = equipment_ids(ws, equipment) if equipment else sorted(current)
-    n_failed = sum(1 for life in library if life.failed)
-    params = _params(library)
-    indicator, fitted = None, None
-    info = {"n_lives": len(library), "n_failed": n_failed, "min_lives": rulmod.MIN_LIVES,
-            "lives": [{"name": x.name, "length_s": x.length_s, "failed": x.failed} for x in library],
-            "params": vars(params)}
-    if n_failed >= 2:
-        # the indicator, its smoothing span and the model, all chosen over the library (rul.fit_lives)
-        indicator, fitted = rulmod.fit_lives(library, params)
-        info.update(indicator=indicator.as_dict(), choice=fitted.choice, params=vars(fitted.params),
-                    survival_prior={"shape": fitted.prior.shape_, "scale_s": fitted.prior.scale_s_},
-                    trusted=n_failed >= rulmod.MIN_LIVES)
-    elif n_failed == 1:
-        prior = rulmod.WeibullPrior().fit([x.length_s for x in library], [x.failed for x in library])
-        info.update(survival_prior={"shape": prior.shape_, "scale_s": prior.scale_s_}, trusted=False)
-    else:
-        info.update(trusted=False)
+    info, indicator, fitted, prior = _fit(library)
     result.library = info
-    rows = []
     for i, eid in enumerate(wanted):
         tick(i, len(wanted), eid)
-        cur, start = current.get(eid, (None, 0.0))
-        row = {"equipment_id": eid, "life_start": datetime.fromtimestamp(start, timezone.utc).isoformat()}
-        if cur is None:
-            result.machines.append({**row, "status": "no_data", "reason": "no recordings since the last event"})
-            continue
-        row["elapsed_s"] = float(cur.times_s[-1])
-        if n_failed == 0:
-            result.machines.append({**row, "status": "no_library",
-                                    "reason": "no failed lives in the workspace: record failures with "
-                                              "`vibra label failure` or `vibra label import-events`"})
-            continue
-        if fitted is None:
-            est = prior.predict(rulmod.LifeHI(eid, cur.times_s, np.zeros_like(cur.times_s)))
-            est.reason = f"survival prior: only {n_failed} failed life in the library; " + est.reason
-            est.basis = "prior_small_library"
-            hi, onset = None, None
-        else:
-            try:
-                hi = indicator.transform(cur.columns)
-            except InputError as exc:
-                result.machines.append({**row, "status": "refused", "reason": str(exc)})
-                continue
-            est = rulmod.estimate(fitted, cur.times_s, hi)
-            onset = est.details.get("onset_s")
-        status = "ok" if n_failed >= rulmod.MIN_LIVES else "library_too_small"
-        # basis: a model's answer after onset, or the survival prior (not a prediction of this machine)
-        entry = {**row, "status": status, "model": est.model, "basis": est.basis,
-                 "text": rulmod.rul_text(est.p10_s, est.p50_s, est.p90_s, est.basis),
-                 "p10_s": est.p10_s, "p50_s": est.p50_s,
-                 "p90_s": est.p90_s, "threshold": est.threshold, "threshold_source": est.threshold_source,
-                 "reason": est.reason, "onset_s": onset,
-                 "indicator": indicator.name if indicator else None,
-                 "models": {k: {q: v[q] for q in ("p10_s", "p50_s", "p90_s")}
-                            for k, v in est.details.get("models", {}).items()}}
-        if hi is not None:
-            step = max(1, hi.shape[0] // HISTORY_POINTS)
-            entry["history"] = {"elapsed_s": cur.times_s[::step].round(1).tolist(),
-                                "hi": np.round(hi[::step], 4).tolist()}
-        result.machines.append(entry)
-        rows.append({k: entry.get(k) for k in ("equipment_id", "status", "model", "p10_s", "p50_s", "p90_s",
-                                              "threshold", "elapsed_s", "onset_s", "indicator", "reason")})
+        result.machines.append(_answer(eid, *current.get(eid, (None, 0.0)), info, indicator, fitted, prior))
     tick(len(wanted), len(wanted), "")
     result.duration_s = time.perf_counter() - started
-    table = pl.DataFrame(rows, schema={"equipment_id": pl.String, "status": pl.String, "model": pl.String,
-                                       "p10_s": pl.Float64, "p50_s": pl.Float64, "p90_s": pl.Float64,
-                                       "threshold": pl.Float64, "elapsed_s": pl.Float64, "onset_s": pl.Float64,
-                                       "indicator": pl.String, "reason": pl.String})
-    manifest = {"version": version, "generated_at": now.isoformat(), "vibra_version": __version__,
+    rows = [{k: m.get(k) for k in RUL_SCHEMA} for m in result.machines if "model" in m]
+    table = pl.DataFrame(rows, schema={k: getattr(pl, v) for k, v in RUL_SCHEMA.items()})
+    manifest = {"version": result.version, "generated_at": now.isoformat(), "vibra_version": __version__,
                 "library": info, "machines": result.machines, "duration_s": result.duration_s,
                 "models": ["survival_prior (Weibull)", "exp_degradation (Bayesian)", "similarity", "life_fraction"],
                 "selection": "survival prior before onset or with < 3 failed lives; after onset the model "
                              "chosen by leave-one-life-out over the library (library.choice)"}
-    result.manifest = publish(ws, version, now, manifest, table)
+    result.manifest = publish(ws, result.version, now, manifest, table)
     return result
 
 

@@ -45,7 +45,10 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
         yield counts
     except BaseException as exc:
         run.update(status="failed", finished_at=datetime.now(timezone.utc), counts=counts, error=str(exc)[:1000])
-        ledger.record_run(ws, run)
+        try:
+            ledger.record_run(ws, run)
+        except Exception as again:  # noqa: BLE001 - a full disk fails this too: the run's own error is the one to say
+            log.warning("could not record the failed run (%s)", str(again).splitlines()[0][:200] if str(again) else again)
         # An expected failure (bad input, not ready) is already the command's one-line error: log it
         # below the default level so it is not printed twice; anything else is an error with its cause.
         from vibra.errors import VibraError

@@ -48,3 +48,27 @@ def test_forecast_status_rule():
     flat = np.random.default_rng(0).normal(1.0, 0.01, n)
     status, ttt, _ = status_of(fc, flat, 2.5, 3600.0, h)
     assert status == "no_trend" and ttt["p50_h"] is None
+
+
+def _naive_isolated(scores: list[float], k: int, m: int, above: float) -> list[bool]:
+    """Over ``above`` and in no run of min(m, n) consecutive windows with ≥ k over ``above``."""
+    n = len(scores)
+    width = min(m, n)
+    over = [s > above for s in scores]
+    busy = [sum(over[j:j + width]) >= k for j in range(n - width + 1)]
+    return [over[i] and not any(busy[j] for j in range(max(0, i - width + 1), min(i, n - width) + 1))
+            for i in range(n)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0, 10), min_size=1, max_size=40), st.integers(1, 5), st.integers(0, 4), st.floats(0, 10))
+def test_isolated_matches_a_plain_loop(scores, k, extra, above):
+    from vibra.anomaly.alarms import isolated
+
+    m = k + extra
+    groups = np.array(["x"] * len(scores) + ["y"] * len(scores))
+    out = isolated(np.array(scores + scores[::-1]), groups, k=k, m=m, above=above)
+    assert out[:len(scores)].tolist() == _naive_isolated(scores, k, m, above)
+    assert out[len(scores):].tolist() == _naive_isolated(scores[::-1], k, m, above)
+    if k == 1:
+        assert not out.any()  # one window is an alarm under 1-of-m: nothing is isolated

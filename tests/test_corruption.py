@@ -201,7 +201,7 @@ def test_lake_reading_names_the_file_and_passes_other_errors_through(ws):
         lake.read_frame(files)
     assert caught.value.path == str(files[-1]) and REPAIR_HINT in str(caught.value)
     with pytest.raises(ZeroDivisionError):  # not a damaged-file error: untouched
-        with lake.reading(files):
+        with lake.reading(files[:-1]):
             raise ZeroDivisionError
     with pytest.raises(LakeCorruptError):
         status.run(ws)
@@ -375,3 +375,27 @@ def test_migration_of_a_damaged_old_pointer_points_each_family_at_its_newest_int
     store = artifacts.store(ws.artifacts, "anomaly", first, "baseline")
     assert store.latest() == store.versions()[1] != had[first]["baseline"]
     assert artifacts.store(ws.artifacts, "anomaly", second, "baseline").latest() == had[second]["baseline"]
+
+
+# -- a file the log names that is gone, or overwritten by a valid Parquet of another schema ------------
+
+@pytest.mark.parametrize("damage", ["gone", "other_schema"])
+def test_a_gone_or_overwritten_lake_file_is_one_line_and_doctor_repairs_it(ws, damage):
+    import polars as pl
+
+    victim = sorted(ws.lake.glob("features/date=*/equipment=*/part-*.parquet"))[0]
+    if damage == "gone":
+        victim.unlink()
+    else:  # a valid Parquet file, of another table's shape: status must not silently count fewer windows
+        pl.DataFrame({"x": [1, 2, 3]}).write_parquet(victim)
+    home = ["--home", str(ws.root)]
+    _one_line_naming(run_vibra("status", *home), victim)
+    report = doctor.check(ws, _settings(ws))  # no crash in its checks (the sort of orphans met None ids)
+    checks = {f["check"]: f for f in report["findings"]}
+    assert str(victim) in checks["damaged_lake_files"]["examples"][0]
+    assert ("gone" if damage == "gone" else "changed since its commit") in checks["damaged_lake_files"]["examples"][0]
+    fixed = doctor.check(ws, _settings(ws), repair=True)
+    assert fixed["ok"], fixed
+    if damage == "other_schema":
+        assert (ws.data / doctor.QUARANTINE / victim.relative_to(ws.lake)).exists()  # kept, not deleted
+    run_vibra("status", *home, check=True)

@@ -31,19 +31,20 @@ def test_demo_builds_a_fresh_workspace(tmp_path):
     newest = max(rows, key=lambda r: r["first"])
     assert max(newest["windows"], key=newest["windows"].get) == "bearing_outer_race"
     # RUL learned from one earlier life of each faulty machine (export/maintenance_events.csv, imported)
-    assert "RUL pump-02: P50" in proc.stdout
+    assert "pump-02: RUL, planning (early): " in proc.stdout and "RUL pump-02: P50" not in proc.stdout
     rul = json.loads(run_vibra("rul", "--json", "--home", str(home), check=True).stdout)
     assert rul["library"]["n_failed"] == 3 and rul["library"]["trusted"]
     by_id = {m["equipment_id"]: m for m in rul["machines"]}
     for eid in ("pump-02", "fan-03", "gearbox-04"):  # degrading: past onset, a degradation model answers
         assert by_id[eid]["status"] == "ok" and by_id[eid]["model"] != "survival_prior"
         assert 0 <= by_id[eid]["p10_s"] <= by_id[eid]["p50_s"] <= by_id[eid]["p90_s"]
-    assert "RUL P50 (P10–P90)" in index.read_text()
+    assert "RUL, planning (early)" in index.read_text() and "RUL P50" not in index.read_text()
     # the healthy motor has no onset: its answer is the survival prior of the other machines' lives, said as such
     assert by_id["motor-01"]["basis"] == "prior_no_onset" and by_id["motor-01"]["model"] == "survival_prior"
-    assert "RUL motor-01: no onset yet — survival prior P50" in proc.stdout
-    assert "no onset yet — survival prior P50" in index.read_text()
-    assert "no onset yet — survival prior P50" in (home / "reports" / "machines" / "motor-01.html").read_text()
+    assert "motor-01: no degradation yet — typical remaining life" in proc.stdout
+    assert "no degradation yet" in index.read_text() and "survival prior P50" not in index.read_text()
+    motor = (home / "reports" / "machines" / "motor-01.html").read_text()
+    assert "no degradation yet" in motor and "RUL, planning (early)" not in motor
     assert 'id="rul"' in (home / "reports" / "machines" / "pump-02.html").read_text()
     assert (home / "artifacts" / "readiness" / "latest.json").exists()
     assert "vibra_readiness_status" in (home / "artifacts" / "metrics" / "vibra.prom").read_text()

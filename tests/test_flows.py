@@ -181,6 +181,71 @@ def test_nightly_with_one_broken_machine_is_partial(tmp_path, harness):
     assert summary["detect"]["machines"] == 3  # every machine went on
     assert summary["report"]["machines"] == 3 and summary["maintenance"]["doctor_ok"]
     assert summary["snapshot"]["skipped"].startswith("readiness red")  # 2 days < 14: no training snapshot
+    # no machine had a model (the weekly retrain ran before any data): the nightly trained them, then scored
+    assert summary["train"]["reason"] == "no model yet" and summary["train"]["machines"] == ["fan-03", "motor-01", "pump-02"]
+    assert summary["detect"]["scored"] > 0
+    stages_ = summary["stages"]
+    assert stages_["ingest"] == {"status": "partial", "ok": 3 * 48 - 5, "failed": 1, "files_failed": 5, "duplicates": 0,
+                                 "reasons": {"fan-03": "5 file(s) failed"}}
+    assert stages_["train"]["status"] == stages_["detect"]["status"] == stages_["report"]["status"] == "ok"
+    assert stages_["snapshot"]["status"] == "skipped" and stages_["snapshot"]["reason"].startswith("readiness red")
+
+
+def _run_logs(flow_run_id) -> list[str]:
+    """The log lines the Prefect API holds for a flow run (after this process's log worker has sent them)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # send what this process queued, and wait
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+
+    return [log.message for log in asyncio.run(read())]
+
+
+def test_a_night_where_a_stage_failed_for_every_machine_ends_failed(tmp_path, harness, monkeypatch):
+    """Every file of every machine is garbage: ingest did nothing, so the run is Failed (a "Failed" alert
+    fires), not a Completed "Partial"; the summary says which stage, with counts and reasons, and vibra's
+    own log lines reached the run's log in the Prefect API."""
+    from vibra_flows import stages
+
+    export = _plant(tmp_path, seed=21, equipment=2, days=0.25)
+    for f in export.glob("*/*.csv*"):
+        f.write_bytes(b"\x00\x01 not a recording \xff" * 10)
+    ws = _workspace(tmp_path / "ws", export)
+    monkeypatch.setenv("VIBRA_INGEST_MAX_CONCURENT_FILES", "2")  # a typo: vibra warns (logger vibra.flows)
+    st = stages.nightly(home=str(ws.root), source=str(export), return_state=True)
+    assert st.is_failed() and st.type.value == "FAILED", (st.name, st.message)
+    assert "ingest" in st.message
+    summary = st.result(raise_on_failure=False)
+    ingest_stage = summary["stages"]["ingest"]
+    assert ingest_stage["status"] == "failed" and ingest_stage["ok"] == 0 and ingest_stage["files_failed"] == 12
+    assert set(ingest_stage["reasons"]) == {"motor-01", "pump-02"}
+    # the harness logs at WARNING (PREFECT_LOGGING_LEVEL): vibra's warning is the line that must come through
+    logs = _run_logs(st.state_details.flow_run_id)
+    assert any(line.startswith("vibra.flows: environment variable VIBRA_INGEST_MAX_CONCURENT_FILES is not a vibra "
+                               "setting") for line in logs), logs[:20]
+
+
+def test_serve_and_prefect_yaml_share_one_schedule_list_and_never_a_name():
+    import yaml
+
+    from vibra_flows import serve
+    from vibra_flows.stages import ALL_FLOWS
+
+    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    by_name = {d["name"]: d for d in declared}
+    assert set(by_name) == set(serve.SCHEDULES)
+    for name, (key, cron) in serve.SCHEDULES.items():
+        assert by_name[name]["entrypoint"] == f"flows/stages.py:{ALL_FLOWS[key].fn.__name__}", name
+        assert by_name[name]["schedules"][0]["cron"] == cron, name
+    served = {d.name for d in serve.deployments("/srv/plant", "/mnt/export")}
+    assert served == {serve.SERVED.format(n) for n in serve.SCHEDULES} and not served & set(by_name)
 
 
 def _prefect(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -196,16 +261,20 @@ def test_real_server_work_pool_deploy_worker_nightly(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIBRA_"))}
     env.update(PREFECT_ENV, PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-               VIBRA_REPO=str(ROOT), VIBRA_HOME=str(ws.root), VIBRA_SOURCE=str(export))
+               VIBRA_HOME=str(ws.root), VIBRA_SOURCE=str(export))  # VIBRA_REPO: the worker's only (read at run time)
     server = start_prefect_server(port, env)
     exe = str(Path(sys.executable).with_name("prefect"))
     worker = None
     try:
         made = _prefect(["work-pool", "create", "vibra", "--type", "process"], env)
         assert made.returncode == 0, made.stdout + made.stderr
+        unset = _prefect(["--no-prompt", "deploy", "--all"], {k: v for k, v in env.items() if k != "VIBRA_SOURCE"})
+        assert unset.returncode != 0 and "VIBRA_SOURCE is not set" in unset.stdout + unset.stderr
         deployed = _prefect(["--no-prompt", "deploy", "--all"], env)
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
-        worker = subprocess.Popen([exe, "worker", "start", "--pool", "vibra"], env=env, stdout=subprocess.DEVNULL,
+        # the docs' recipe: VIBRA_REPO given to the worker only, when it starts
+        worker = subprocess.Popen([exe, "worker", "start", "--pool", "vibra"], env={**env, "VIBRA_REPO": str(ROOT)},
+                                  stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True, cwd=tmp_path)
         script = ("from prefect.deployments import run_deployment\n"
                   "r = run_deployment('nightly/nightly', timeout=600)\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -269,3 +271,100 @@ def test_fleet_page_sorts_and_filters_in_the_browser(rendered, tmp_path, chromiu
     assert dom.count('<svg class="spark"') == 3
     html = _pages(result)["index.html"]
     assert '<form id="filters" hidden>' in html  # without the script the controls stay hidden, the table complete
+
+
+def _publish_rul(ws, machines: list[dict]) -> None:
+    """A RUL run's manifest and table, written by the stage's own publish (real store, real lake)."""
+    from vibra.storage import artifacts
+    from vibra_pipelines import rul as rul_stage
+
+    now = datetime.now(timezone.utc)
+    version = artifacts.new_version(now=now)
+    cols = {"equipment_id": pl.String, "status": pl.String, "model": pl.String, "p10_s": pl.Float64,
+            "p50_s": pl.Float64, "p90_s": pl.Float64, "threshold": pl.Float64, "elapsed_s": pl.Float64,
+            "onset_s": pl.Float64, "indicator": pl.String, "reason": pl.String}
+    table = pl.DataFrame([{k: m.get(k) for k in cols} for m in machines], schema=cols)
+    rul_stage.publish(ws, version, now, {"version": version, "generated_at": now.isoformat(),
+                                         "library": {"n_lives": 4, "n_failed": 4, "trusted": True},
+                                         "machines": machines}, table)
+
+
+@pytest.fixture(scope="module")
+def rul_report(rendered, tmp_path_factory):
+    """The fixture's workspace with a RUL run of three machines: one after onset (a model's answer), one
+    without onset (the survival prior answered) and one replaced with no data since; then a report."""
+    ws, _ = rendered
+    after, before, replaced = sorted(tables_ids(ws))
+    start = "2026-06-01T00:00:00+00:00"
+    hist = {"elapsed_s": [0.0, 3600.0, 7200.0], "hi": [0.0, 0.2, 0.9]}
+    _publish_rul(ws, [
+        {"equipment_id": after, "status": "ok", "basis": "model", "model": "similarity", "life_start": start,
+         "elapsed_s": 7200.0, "p10_s": 5000.0, "p50_s": 9000.0, "p90_s": 20000.0, "planning_s": 6100.0,
+         "onset_s": 3600.0, "threshold": 1.5, "indicator": "rms", "reason": "after onset: similarity",
+         "history": hist},
+        {"equipment_id": before, "status": "ok", "basis": "prior_no_onset", "model": "survival_prior",
+         "life_start": start, "elapsed_s": 7200.0, "p10_s": 11_000.0, "p50_s": 45_000.0, "p90_s": 98_000.0,
+         "onset_s": None, "indicator": "rms", "reason": "no onset yet", "history": hist},
+        {"equipment_id": replaced, "status": "no_data", "life_start": "2026-06-04T08:00:00+00:00",
+         "reason": "no recordings since the last event"},
+    ])
+    result = report.run(ws, load_settings(ws.config_path, {}), out=tmp_path_factory.mktemp("rul") / "out")
+    return (after, before, replaced), result
+
+
+def _rul_cells(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<a href="machines/([^".]+)\.html">.*?<td class="rul rul-[^"]*"[^>]*>(.*?)</td>', html, re.S))
+
+
+def test_rul_before_onset_is_no_number_and_after_onset_says_what_it_is(rul_report):
+    """Only the machine after onset shows a RUL number, named "RUL, planning (early)" with its median
+    beside it; without onset the prior's range, muted; replaced with no data since: says so. The
+    numbers in fleet.csv are whole seconds, the words a column of their own."""
+    (after, before, replaced), result = rul_report
+    pages = _pages(result)
+    index = pages["index.html"]
+    assert "RUL, planning (early)" in index and "RUL P50" not in index
+    rows = {r["equipment_id"]: r for r in csv.DictReader(io.StringIO(pages["fleet.csv"]))}
+    # after onset: the planning answer and the median, in whole seconds; no prior range
+    assert rows[after]["rul_state"] == "model"
+    assert (rows[after]["rul_planning_s"], rows[after]["rul_p50_s"]) == ("6100", "9000")
+    assert rows[after]["rul_prior_p10_s"] == "" and rows[after]["rul_text"] == "RUL, planning (early): 1.7 h"
+    assert rows[after]["onset_at"] == "2026-06-01T01:00:00+00:00"
+    # no onset: no RUL number anywhere, the prior's range as numbers of its own
+    assert rows[before]["rul_state"] == "no_degradation" and rows[before]["rul_text"] == "no degradation yet"
+    assert all(rows[before][k] == "" for k in ("rul_planning_s", "rul_p50_s", "rul_p10_s", "rul_p90_s"))
+    assert (rows[before]["rul_prior_p10_s"], rows[before]["rul_prior_p90_s"]) == ("11000", "98000")
+    # replaced, no data since: says so, not an indicator error
+    assert rows[replaced]["rul_state"] == "no_data"
+    assert rows[replaced]["rul_text"].startswith("no data since the last replacement or failure (2026-06-04 08:00")
+    cells = _rul_cells(index)
+    assert "<strong>1.7 h</strong>" in cells[after] and "median 2.5 h" in cells[after]
+    assert cells[before].startswith('<span class="muted">no degradation yet')
+    assert "typical remaining life 3.1 h–27.2 h" in cells[before]
+    assert "<strong>" not in cells[before] and "median" not in cells[before]
+    assert "no data since the last replacement" in cells[replaced]
+    page = pages[f"machines/{before}.html"]
+    head = re.search(r'<p id="rul"[^>]*>', page).group(0)
+    para = re.search(r'<p id="rul"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert 'class="muted"' in head and "no degradation yet" in para
+    assert "RUL, planning" not in para and "P50" not in para
+    assert "prior P10" in page and "RUL, planning (early)" not in page  # the chart: the prior's range, no point
+    page = pages[f"machines/{after}.html"]
+    assert re.search(r'<p id="rul">RUL, planning \(early\): <strong>1.7 h</strong>', page)
+    assert "Degradation onset (RUL health indicator): 2026-06-01 01:00" in page
+
+
+def test_rul_cells_as_the_browser_shows_them(rul_report, tmp_path, chromium):
+    (after, before, replaced), result = rul_report
+    cells = _rul_cells(_chromium(["--dump-dom", Path(result.index).as_uri()], tmp_path).stdout)
+    assert "<strong>1.7 h</strong>" in cells[after]
+    assert cells[before].startswith('<span class="muted">no degradation yet') and "<strong>" not in cells[before]
+    assert "no data since the last replacement" in cells[replaced]
+    page = _chromium(["--dump-dom", (Path(result.out) / "machines" / f"{before}.html").as_uri()], tmp_path).stdout
+    assert "no degradation yet" in page and "RUL, planning (early)" not in page
+
+
+def tables_ids(ws) -> list[str]:
+    from vibra.storage.tables import equipment_ids
+
+    return equipment_ids(ws)

@@ -40,6 +40,53 @@ def test_phm_accuracy_refuses_a_zero_true_rul():
         rul.phm_accuracy(0.0, 10.0)
 
 
+# -- the planning answer: the expected-score optimum ---------------------------------------------
+
+def test_planning_point_of_a_point_mass_is_that_point():
+    assert rul.planning_point([1234.0]) == pytest.approx(1234.0)
+    assert rul.planning_point(np.full(50, 777.0)) == pytest.approx(777.0)
+
+
+@pytest.mark.parametrize("p_short,want", [(0.45, 1000.0), (0.55, 100.0)])
+def test_planning_point_of_a_two_point_distribution(p_short, want):
+    """RUL 100 s with probability p, else 1,000 s. Answering 100 scores p + (1 − p)·0.5^(5·0.9) (early by
+    90 % on the long one), answering 1,000 scores (1 − p) + p·0.5^(20·9) ≈ 1 − p: 1,000 wins iff
+    p < (1 − 0.5^4.5) / (2 − 0.5^4.5) = 0.4887."""
+    got = rul.planning_point([100.0, 1000.0], [p_short, 1 - p_short])
+    assert got == want
+    assert rul.expected_accuracy(got, [100.0, 1000.0], [p_short, 1 - p_short]) == pytest.approx(
+        max(p_short + (1 - p_short) * 0.5 ** 4.5, (1 - p_short) + p_short * 0.5 ** 180))
+
+
+def test_planning_point_of_a_uniform_distribution_matches_the_integral():
+    """RUL uniform on [1,000, 3,000] s: the optimum of E[A(r)] = ∫ A(r, s) ds / 2,000, found by quadrature on
+    a fine grid, is below the median (late answers cost 4× early ones) and the planning point finds it."""
+    from scipy.integrate import quad
+
+    def expected(r):
+        return quad(lambda x: rul.phm_accuracy(x, r), 1000.0, 3000.0, points=[r])[0] / 2000.0
+
+    grid = np.linspace(1000.0, 3000.0, 2001)
+    want = grid[int(np.argmax([expected(r) for r in grid]))]
+    got = rul.planning_point(1000.0 + 2000.0 * (np.arange(4000) + 0.5) / 4000)  # the uniform's quantiles
+    assert got == pytest.approx(want, rel=0.01)
+    assert want < 2000.0 - 100.0  # clearly below the median
+    assert expected(got) >= expected(want) - 1e-3
+
+
+def test_every_estimate_carries_its_median_and_planning_answer():
+    """Weighted or not, a distribution's answer is the best draw for E[A]; P50 stays the median."""
+    rng = np.random.default_rng(1)
+    d = rng.lognormal(np.log(5000.0), 0.6, 3000)
+    e = rul.from_draws("x", d)
+    assert e.p50_s == pytest.approx(np.median(d), rel=0.01)
+    assert e.planning_s < e.p50_s
+    grid = np.quantile(d, np.linspace(0.01, 0.99, 99))
+    best = max(grid, key=lambda r: rul.expected_accuracy(r, d))
+    assert rul.expected_accuracy(e.planning_s, d) >= rul.expected_accuracy(best, d) - 2e-3
+    assert "draws_s" not in e.as_dict() and e.as_dict()["planning_s"] == e.planning_s
+
+
 # -- survival prior -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -47,15 +94,15 @@ def test_weibull_recovers_its_parameters(seed):
     rng = np.random.default_rng(seed)
     k, lam = 2.5, 10_000.0
     t = lam * rng.weibull(k, 3000)
-    prior = rul.WeibullPrior().fit(t)
+    prior = rul.WeibullPrior().fit_lengths(t)
     assert prior.shape_ == pytest.approx(k, rel=0.06) and prior.scale_s_ == pytest.approx(lam, rel=0.03)
     # right-censoring at 9,000 s (a third of the units replaced before failing): still recovered
-    cens = rul.WeibullPrior().fit(np.minimum(t, 9000.0), t < 9000.0)
+    cens = rul.WeibullPrior().fit_lengths(np.minimum(t, 9000.0), t < 9000.0)
     assert cens.shape_ == pytest.approx(k, rel=0.1) and cens.scale_s_ == pytest.approx(lam, rel=0.05)
 
 
 def test_weibull_conditional_quantiles():
-    prior = rul.WeibullPrior().fit([1000.0, 2000.0, 3000.0])
+    prior = rul.WeibullPrior().fit_lengths([1000.0, 2000.0, 3000.0])
     k, lam = prior.shape_, prior.scale_s_
     assert prior.rul_quantile(0.0, 0.5) == pytest.approx(lam * math.log(2) ** (1 / k))
     # conditioned on survival to t: P(T > t + r | T > t) = 0.5 at the median
@@ -123,7 +170,8 @@ def test_before_onset_and_with_a_small_library_the_answer_is_the_survival_prior(
     healthy_t = np.arange(0, 2000.0, 10)
     est = rul.estimate(library, healthy_t, 0.02 * rng.standard_normal(healthy_t.size))
     assert est.model == "survival_prior" and est.reason.startswith("survival prior: no degradation onset")
-    assert est.p50_s == pytest.approx(library.prior.rul_quantile(healthy_t[-1], 0.5))
+    # an HI still flat is evidence of a longer life than the lifetimes alone say
+    assert est.p50_s > library.prior.rul_quantile(healthy_t[-1], 0.5)
     # said as such wherever it is shown: the basis, and the text the fleet table / machine page / CLI print
     assert est.basis == "prior_no_onset"
     text = rul.rul_text(est.p10_s, est.p50_s, est.p90_s, est.basis)
@@ -149,12 +197,15 @@ def test_the_machine_page_says_a_prior_is_a_prior():
              "indicator": "rms", "threshold": None, "reason": "survival prior: no degradation onset yet",
              "history": {"elapsed_s": [0.0, 3600.0, 7200.0], "hi": [0.0, 0.01, -0.02]}}
     page, chart = _rul_page(entry, {"trusted": True, "n_failed": 3})
-    assert page["text"] == "no onset yet — survival prior P50 12.5 h (1.0 h–25.0 h)"
-    assert "survival prior P50" in chart and "RUL P50" not in chart
-    # a manifest written before the basis field: its answers were the models' (or said so in reason)
+    assert page["rul_state"] == "no_degradation" and page["rul_text"] == "no degradation yet"
+    assert page["rul_planning_s"] is None and page["rul_p50_s"] is None  # no RUL number before onset
+    assert page["rul_detail"].startswith("typical remaining life 1.0 h–25.0 h (survival prior")
+    assert "prior P10" in chart and "P50" not in chart and "RUL, planning" not in chart
+    # a manifest written before the basis and planning_s fields: a model's answer, planned on its P10
     old = {k: v for k, v in entry.items() if k != "basis"} | {"model": "life_fraction"}
     page, chart = _rul_page(old, {"trusted": True, "n_failed": 3})
-    assert page["basis"] == "model" and page["text"] == "12.5 h (1.0 h–25.0 h)" and "RUL P50" in chart
+    assert page["rul_state"] == "model" and page["rul_planning_s"] == 3600.0 and page["rul_p50_s"] == 45000.0
+    assert page["rul_text"] == "RUL, planning (early): 1.0 h" and "RUL, planning (early)" in chart
 
 
 # -- life fraction and the nested choice ------------------------------------------------------------
@@ -179,7 +230,7 @@ def test_life_fraction_recovers_the_remaining_life_of_lives_alike_in_fraction():
         t, h = new.times_s[:cut], new.hi[:cut]
         est = model.predict(rul.LifeHI("x", t, h, None, True, rul.onset_time(t, h, P)))
         true = new.length_s - t[-1]
-        assert est.details["median_s"] == pytest.approx(true, rel=0.15)
+        assert est.p50_s == pytest.approx(true, rel=0.15)  # P50 is the median of the predictive distribution
         assert est.p10_s <= true <= est.p90_s
 
 
@@ -203,27 +254,121 @@ def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
     assert not small.choice["tuned"] and small.choice["model"] == "combined"
 
 
+# -- one contract over every model family ----------------------------------------------------------
+
+FAMILIES = {"survival_prior": lambda: rul.WeibullPrior(),
+            "exp_degradation": lambda: rul.ExpDegradation(smooth_points=P.smooth_points, n_draws=2000),
+            "similarity": lambda: rul.Similarity(),
+            "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5))}
+
+
+@pytest.fixture(scope="module")
+def contract_lives():
+    """Five exponential lives of different healthy spans (onsets detected), and a new machine at 85 % of its life."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(11)
+    lives = [_exp_life(rng, f"l{i}", 3000 + 600 * i, -1.0, 1e-3 * (1 + 0.15 * (i - 2)), 2.0) for i in range(5)]
+    lives = [replace(x, onset_s=rul.onset_time(x.times_s, x.hi, P)) for x in lives]
+    new = _exp_life(rng, "new", 4000, -1.0, 1.1e-3, 2.0)
+    cut = int(np.searchsorted(new.times_s, new.length_s * 0.85))
+    t, h = new.times_s[:cut], new.hi[:cut]
+    return lives, rul.LifeHI("new", t, h, None, True, rul.onset_time(t, h, P)), new.length_s - t[-1]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_model_family_keeps_the_contract(family, contract_lives):
+    """fit(lives) → self; predict(current) → an Estimate carrying its predictive distribution, whose quantiles
+    are P10 / P50 (the median) / P90 and whose planning answer is the expected-score optimum."""
+    lives, current, true = contract_lives
+    model = FAMILIES[family]()
+    assert isinstance(model, rul.RulModel) and model.fit(lives) is model and model.name == family
+    e = model.predict(current)
+    assert isinstance(e, rul.Estimate) and e.model == family and e.draws_s is not None
+    w = np.ones_like(e.draws_s) if e.draw_weights is None else e.draw_weights
+    assert 0 <= e.p10_s <= e.p50_s <= e.p90_s
+    median = rul.metric.weighted_quantiles(e.draws_s, w, [0.5])[0]
+    assert e.p50_s == pytest.approx(median, rel=0.02)
+    assert e.planning_s == pytest.approx(rul.planning_point(e.draws_s, e.draw_weights))
+    json.dumps(e.as_dict())  # what the manifest stores: no arrays
+    if family != "survival_prior":  # a degradation model sees this machine's end coming
+        assert e.p10_s <= 1.5 * true and e.p90_s >= 0.5 * true
+
+
+@pytest.fixture(scope="module")
+def contract_library(contract_lives):
+    lives, current, _ = contract_lives
+    return rul.fit_library([rul.LifeHI(x.name, x.times_s, x.hi, x.length_s, True) for x in lives], P), current
+
+
+@pytest.mark.parametrize("family", ["life_fraction", "similarity", "exp_degradation", "combined"])
+def test_the_interval_of_every_model_is_widened_by_the_library_factor(family, contract_library):
+    """The conformal widening reaches every model's answer: twice the factor, twice the log-distance of P10
+    and P90 from the median (deleting the widening in ``estimate`` fails this for every family)."""
+    library, current = contract_library
+    base = {**library.choice, "model": family, "bandwidth": (None, 0.5), "scale": "elapsed", "planning_widen": 1.0}
+    found = []
+    for widen in (1.0, 2.0):
+        library.choice = {**base, "widen": widen}
+        found.append(rul.estimate(library, current.times_s, current.hi))
+    one, two = found
+    assert one.model == two.model and one.basis == "model"
+    assert two.p50_s == pytest.approx(one.p50_s, rel=0.01)
+    assert math.log(two.p50_s / two.p10_s) == pytest.approx(2 * math.log(one.p50_s / one.p10_s), rel=0.05)
+    assert math.log(two.p90_s / two.p50_s) == pytest.approx(2 * math.log(one.p90_s / one.p50_s), rel=0.05)
+    # the planning answer follows ``planning_widen``: from the model's own distribution here, unchanged
+    assert two.planning_s == pytest.approx(one.planning_s, rel=0.01)
+
+
 # -- the real-data benchmark figure --------------------------------------------------------------
 
-def test_femto_leave_one_bearing_out_figure(real_data):
+@pytest.fixture(scope="module")
+def femto_folds():
+    """The six leave-one-bearing-out folds of the benchmark (indicator, smoothing and model fitted and chosen on the
+    other five bearings), fitted once for the figures below (the tests take ``real_data`` for its skip rule)."""
+    from conftest import REAL
+
+    if not REAL.exists():
+        pytest.skip(f"real data not found at {REAL}")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import real_rul
 
-    points, chosen = real_rul.lobo(health.HIParams())
+    return real_rul, real_rul.folds(health.HIParams())
+
+
+def test_femto_official_protocol_figure(real_data, femto_folds):
+    """The official PHM 2012 protocol on the six learning bearings (benchmarks/real_rul.py, BENCHMARKS.md)."""
+    real_rul, fitted = femto_folds
+    answers = real_rul.official(health.HIParams(), fitted)
+    o = real_rul.official_summary(answers)
+    assert o["n"] == 6 * len(real_rul.OFFICIAL)  # one answer per bearing and truncation
+    assert all(a.basis in rul.BASES and math.isfinite(a.planning_s) and a.planning_s >= 0 for a in answers)
+    assert {a.basis for a in answers if a.model == "survival_prior"} <= {"prior_no_onset"}
+    # measured 0.068 (3 answers > 50 % late at ≥ 85 %: Bearing3_1's survival-prior answers, no onset before 97 %;
+    # P10–P90 covers 83 %): below the issue's 0.35 target and below the yardsticks on the same points (best constant
+    # in hindsight 0.204, elapsed × the fold's ratio 0.222, condition-matched prior median 0.070): see BENCHMARKS.md
+    assert o["score"] >= 0.06
+    assert o["late"] <= 3
+    assert o["coverage"] >= 0.80
+    # the yardsticks as measured (they use no model: a change here is a change of the protocol or the data)
+    assert o["constant_score"] == pytest.approx(0.204, abs=0.002) and o["ratio_fold_score"] == pytest.approx(0.222, abs=0.002)
+
+
+def test_femto_leave_one_bearing_out_figure(real_data, femto_folds):
+    real_rul, fitted = femto_folds
+    points, chosen = real_rul.lobo(health.HIParams(), fitted)
     s = real_rul.summary(points)
     assert len(chosen) == 6 and s["n_after"] >= 12
     assert all(x["choice"]["tuned"] for x in chosen)  # every fold chose its model on its own five bearings
     # the HI smoothing span too was chosen inside each fold, and said so
     assert all(x["choice"]["smooth_points"] in rul.SMOOTH_SPANS and len(x["choice"]["spans"]) == len(rul.SMOOTH_SPANS)
                for x in chosen)
-    # measured 0.141 (score after onset), coverage 0.95, no model answer > 50 % late in the last 20 % and one
-    # survival-prior answer (Bearing3_1 at 90 %: no indicator leaves its band before 95 % of that life), yardsticks
-    # 0.006 / 0.008 (BENCHMARKS.md): below the issue's 0.35 target, clearly above both naive yardsticks
-    assert s["score_after"] >= 0.13
-    assert s["coverage_after"] >= 0.90
-    assert s["late_after_onset"] == 0
-    assert s["late_before_onset"] <= 1
-    assert s["score_after"] > 5 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
+    # measured 0.087 (planning answers after onset), coverage 1.00, no model answer > 50 % late in the last 20 % and
+    # one survival-prior answer (Bearing3_1 at 90 %), yardsticks 0.006 / 0.018 (BENCHMARKS.md, diagnostic table)
+    assert s["score_after"] >= 0.08
+    assert s["coverage_after"] >= 0.95
+    assert s["late_after_onset"] == 0 and s["late_before_onset"] <= 1
+    assert s["score_after"] > 3 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
 
 
 # -- the product path: FEMTO files as they are → events → vibra rul ------------------------------
@@ -288,7 +433,7 @@ def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
     assert manifest.exists() and json.loads(manifest.read_text())["version"] == payload["version"]
     assert list((ws.root / "data" / "lake" / "rul").rglob("*.parquet"))
     human = run_vibra("rul", *home, check=True).stdout
-    assert "bearing2_1" in human and "RUL P50" in human
+    assert "bearing2_1" in human and "RUL, planning (early)" in human and "RUL P50" not in human
 
 
 def test_label_failure_errors_name_the_value_and_the_fix(tmp_path):

@@ -201,3 +201,75 @@ def test_an_unreachable_store_is_one_error_line_blaming_no_file(s3, tmp_path):
         assert len(line) == 1 and "object store" in line[0] and env["VIBRA_LAKE_URI"] in line[0], got.stderr
         assert "Traceback" not in got.stderr or "ingest stopped" in line[0]
     assert status.run(ws)["failed"] == 0  # no file blamed
+
+
+def test_two_workspaces_on_one_store_each_judge_and_repair_only_their_own_windows(s3, tmp_path):
+    """Windows belong to the workspace whose commit added them (its writer id in the commit's metadata): one
+    workspace's doctor never calls the other's windows orphans, and its --repair leaves them alone."""
+    uri = _uri()
+    env = {**s3, "VIBRA_LAKE_URI": uri}
+    homes = []
+    for n, seed in enumerate((7, 8)):  # the same machine names, other recordings: their partitions overlap
+        ws, _ = init_workspace(tmp_path / f"ws{n}")
+        synth.run(tmp_path / f"export{n}", n_equipment=1, days=0.2, seed=seed, start=START, sensor_faults=False,
+                  workspace=ws)
+        run_vibra("ingest", str(tmp_path / f"export{n}"), "--home", str(ws.root), env=env, check=True)
+        homes.append(["--home", str(ws.root)])
+    total = _features_on_store(uri).height
+    assert total == 2 * 30, total  # 5 recordings × 6 windows in each workspace, both in the one table
+    for h in homes:
+        found = json.loads(run_vibra("doctor", "--json", *h, env=env).stdout)
+        assert found["findings"] == [], found  # the other's windows are not orphans
+    fixed = json.loads(run_vibra("doctor", "--repair", "--json", *homes[0], env=env, check=True).stdout)
+    assert fixed["ok"] and fixed["findings"] == []
+    assert _features_on_store(uri).height == total  # not one window of the other workspace removed
+    writers = {json.loads(line)["commitInfo"].get("vibra.writer")
+               for k in _keys(f"{uri}/features/_delta_log") if k.endswith(".json")
+               for line in [_get(k).splitlines()[0]]}
+    assert len(writers - {None}) == 2, writers
+
+
+def _get(key: str) -> str:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    return client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+
+
+def test_uploads_without_a_table_log_are_no_table_and_repair_clears_them(s3, tmp_path, monkeypatch):
+    """A first ingest killed after its uploads and before its first commit (a Dask + s3:// run) leaves objects
+    and no log: every command reads an empty table, doctor names them, --repair moves them aside."""
+    import boto3
+
+    uri = _uri()
+    env = {**s3, "VIBRA_LAKE_URI": uri}
+    local, _ = init_workspace(tmp_path / "local")
+    export = tmp_path / "export"
+    synth.run(export, n_equipment=1, days=0.1, seed=9, start=START, sensor_faults=False, workspace=local)
+    ingest.run(local, load_settings(local.config_path, {}), export)  # real features files, from a local lake
+    files = sorted(local.lake.glob("features/date=*/equipment=*/*.parquet"))
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    prefix = uri.removeprefix(f"s3://{BUCKET}/")
+    for f in files:
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{f.relative_to(local.lake).as_posix()}", Body=f.read_bytes())
+    ws, _ = init_workspace(tmp_path / "ws")
+    ws.config_path.write_text(local.config_path.read_text())  # the machines synth declared
+    for command in (["status"], ["doctor"], ["query", "recent", "motor-01"]):
+        proc = run_vibra(*command, "--home", str(ws.root), env=env)
+        assert "Traceback" not in proc.stderr and "No files found" not in proc.stderr, (command, proc.stderr)
+        assert proc.returncode in (0, 1) and len(proc.stderr.strip().splitlines()) <= 1, (command, proc.stderr)
+    settings = load_settings(ws.config_path, env)
+    remote.configure(ws, settings)
+    try:
+        assert status.run(ws)["features_total"] == 0
+        monkeypatch.setattr(lake, "VACUUM_HOURS", 0)  # the uploads are older than the grace
+        found = {f["check"]: f for f in doctor.check(ws, settings)["findings"]}
+        assert found["leftover_temporary_files"]["count"] == len(files), found
+        assert doctor.check(ws, settings, repair=True)["ok"]
+        assert not [k for k in _keys(uri) if "/features/" in k and k.endswith(".parquet")]
+        assert len(list((ws.data / doctor.QUARANTINE / "features").rglob("*.parquet"))) == len(files)  # kept
+        assert ingest.run(ws, settings, export).new == len(files)
+        assert _features_on_store(uri).height == status.run(ws)["features_total"] > 0
+    finally:
+        remote.unregister(ws.lake)
+        remote.unregister(ws.artifacts)

@@ -65,10 +65,19 @@ SETTINGS: tuple[Spec, ...] = (
          "windows per FFT batch"),
     Spec("query", "max_points", int, 5000, 1, 10_000_000,
          "cap on the points `vibra query recent` returns"),
+    Spec("sql", "memory_limit_mb", int, 2048, 64, 1_048_576,
+         "memory one `vibra sql` statement may use (DuckDB's memory_limit, no spilling to disk), and the most its "
+         "answer may hold before it is printed"),
+    Spec("sql", "timeout_s", float, 60.0, 0.1, 86_400, "a `vibra sql` statement running longer is interrupted"),
     Spec("anomaly", "model", str, "iforest", doc="model family `vibra detect` and `vibra anomalies` use by default",
          choices=("iforest", "hst", "baseline")),
     Spec("anomaly", "baseline_days", float, 2.0, 0.01, 3650,
          "days from each machine's first window that train its models (the baseline period)"),
+    Spec("anomaly", "baseline_max_share", float, 0.2, 0.05, 1.0,
+         "largest share of a machine's monitored time its baseline may cover: a longer baseline_days is cut to "
+         "this first share, with a warning (a baseline that holds the degradation never alarms on it; 1 = never cut)"),
+    Spec("anomaly", "baseline_min_windows", int, 20, 2, 1_000_000,
+         "fewest windows (all channels) a baseline needs; a machine with fewer is not trained and says why"),
     Spec("anomaly", "threshold_quantile", float, 0.98, 0.5, 0.999999,
          "quantile of the training scores a new model's threshold is set at"),
     Spec("anomaly", "alarm_k", int, 3, 1, 10_000, "an alarm needs alarm_k of the last alarm_m windows over threshold"),
@@ -184,6 +193,7 @@ LakeSettings = _section("LakeSettings", "lake")
 IngestSettings = _section("IngestSettings", "ingest")
 FeatureSettings = _section("FeatureSettings", "features", ("bands_hz", tuple, DEFAULT_BANDS_HZ))
 QuerySettings = _section("QuerySettings", "query")
+SqlSettings = _section("SqlSettings", "sql")
 AnomalySettings = _section("AnomalySettings", "anomaly")
 ForecastSettings = _section("ForecastSettings", "forecast")
 ClusterSettings = _section("ClusterSettings", "cluster")
@@ -193,7 +203,8 @@ FlowSettings = _section("FlowSettings", "flows")
 
 # section name → its class, in the order of Settings' fields and of the run manifests
 SECTIONS: dict[str, type] = {
-    "lake": LakeSettings, "ingest": IngestSettings, "features": FeatureSettings, "query": QuerySettings, "anomaly": AnomalySettings,
+    "lake": LakeSettings, "ingest": IngestSettings, "features": FeatureSettings, "query": QuerySettings,
+    "sql": SqlSettings, "anomaly": AnomalySettings,
     "forecast": ForecastSettings, "cluster": ClusterSettings, "defects": DefectSettings,
     "readiness": ReadinessSettings, "flows": FlowSettings,
 }
@@ -205,6 +216,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
+    sql: SqlSettings = field(default_factory=SqlSettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)

@@ -24,6 +24,11 @@ def train_cli(
 ) -> None:
     """Train anomaly models on each machine's baseline period; writes versioned artifacts with manifests.
 
+    The baseline is --baseline-days from the machine's first window, cut to the first
+    [anomaly] baseline_max_share of its data when longer (said on stderr); a machine with fewer
+    than [anomaly] baseline_min_windows baseline windows is skipped with the reason. --since/--until
+    choose the period yourself (never cut).
+
     Example: vibra train --model all --baseline-days 3
     """
     from vibra_pipelines import anomaly

@@ -1,4 +1,4 @@
-"""Labels: `vibra label cluster | recording | import | list | failure | import-events`."""
+"""Labels: `vibra label cluster | recording | import | list | remove | failure | import-events`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ import typer
 
 from vibra_cli import output
 from vibra_cli.options import Home, Json, Note, Who, context
+
+
+AllowOutside = Annotated[bool, typer.Option("--allow-outside-data", help="Accept an event time outside the machine's "
+                                            "recorded data (more than 7 days before its first or after its last "
+                                            "recording).")]
 
 
 label_app = typer.Typer(help="Label clusters, recordings or time ranges with a defect. "
@@ -72,12 +77,14 @@ def label_import_cli(file: Annotated[Path, typer.Argument(metavar="FILE", help="
 
     ws, settings = context(home)
     payload = defects.label_import(ws, settings, file, who=by, progress=output.stages(as_json))
+    for warning in payload["warnings"]:
+        output.say_err(f"warning: {warning}")
     _label_done(payload, as_json, f"imported {payload['imported']} label(s) from {file}")
 
 
 @label_app.command("list")
 def label_list_cli(home: Home = None, as_json: Json = False) -> None:
-    """Every label with its provenance (kind, source, who, when).
+    """Every label with its provenance (kind, source, who, when) and, for ranges and events, its times (UTC).
 
     Example: vibra label list --json
     """
@@ -86,8 +93,25 @@ def label_list_cli(home: Home = None, as_json: Json = False) -> None:
     ws, _ = context(home)
     rows = defects.list_labels(ws)
     output.emit(rows, as_json, lambda: output.rows_table(rows, "labels", [
-        "label_id", "kind", "defect", "equipment_id", "recording_id", "cluster_id", "n_windows", "source", "created_by",
-        "created_at"]))
+        "label_id", "kind", "defect", "equipment_id", "start_at", "end_at", "recording_id", "cluster_id", "n_windows",
+        "source", "created_by", "created_at", "note"]))
+
+
+@label_app.command("remove")
+def label_remove_cli(label_id: Annotated[str, typer.Argument(metavar="LABEL_ID", help="Label id (or its first 6+ "
+                                                             "characters) from `vibra label list`.")],
+                     home: Home = None, as_json: Json = False) -> None:
+    """Remove one label: a defect label (the kNN's retrain rule then applies, as when adding one) or a
+    failure / replacement event.
+
+    Example: vibra label remove 3f9c2a1b7d4e
+    """
+    from vibra_pipelines import defects
+
+    ws, settings = context(home)
+    payload = defects.remove_label(ws, settings, label_id, progress=output.stages(as_json))
+    _label_done(payload, as_json, f"label {payload['label_id']} ({payload['kind']}"
+                                  f"{', ' + payload['defect'] if payload.get('defect') else ''}) removed")
 
 
 @label_app.command("failure")
@@ -95,22 +119,27 @@ def label_failure_cli(equipment_id: Annotated[str, typer.Argument(metavar="EQUIP
                       at: Annotated[str, typer.Option("--at", help="When, ISO 8601 (e.g. 2026-03-01T06:00:00Z).")],
                       kind: Annotated[str, typer.Option("--kind", help="failure, or replacement (the bearing or "
                                                         "machine was replaced; starts a new life).")] = "failure",
-                      by: Who = None, note: Note = "", home: Home = None, as_json: Json = False) -> None:
+                      by: Who = None, note: Note = "", allow_outside_data: AllowOutside = False, home: Home = None,
+                      as_json: Json = False) -> None:
     """Record a failure (or a replacement) of a machine: the run-to-failure histories `vibra rul` learns from.
-    A life runs from the install or last replacement (or first data) to the failure.
+    A life runs from the install or last replacement (or first data) to the failure. The time is stored in
+    UTC (+05:00 is converted) and must lie within the machine's data (7 days either side) unless
+    --allow-outside-data.
 
     Example: vibra label failure pump-02 --at 2026-03-01T06:00:00Z --note "outer race spalled"
     """
     from vibra_pipelines import defects
 
     ws, settings = context(home)
-    payload = defects.label_event(ws, settings, equipment_id, at, kind=kind, note=note, who=by)
+    payload = defects.label_event(ws, settings, equipment_id, at, kind=kind, note=note, who=by,
+                                  allow_outside_data=allow_outside_data)
     output.emit(payload, as_json, lambda: output.say(f"{equipment_id}: {kind} at {payload['start_at']} recorded"))
 
 
 @label_app.command("import-events")
 def label_import_events_cli(file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV: equipment_id,at,kind[,note].")],
-                            by: Who = None, home: Home = None, as_json: Json = False) -> None:
+                            by: Who = None, allow_outside_data: AllowOutside = False, home: Home = None,
+                            as_json: Json = False) -> None:
     """Import failure / replacement events from a maintenance-log CSV (kind = failure or replacement).
     One bad row refuses the file, naming the line; events already recorded are skipped.
 
@@ -119,6 +148,8 @@ def label_import_events_cli(file: Annotated[Path, typer.Argument(metavar="FILE",
     from vibra_pipelines import defects
 
     ws, settings = context(home)
-    payload = defects.import_events(ws, settings, file, who=by)
+    payload = defects.import_events(ws, settings, file, who=by, allow_outside_data=allow_outside_data)
+    for warning in payload["warnings"]:  # stderr, so --json output stays parseable
+        output.say_err(f"warning: {warning}")
     output.emit(payload, as_json, lambda: output.say(
         f"imported {payload['imported']} event(s) from {file} ({payload['already_recorded']} already recorded)"))

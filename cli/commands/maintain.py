@@ -11,17 +11,21 @@ from vibra_cli.options import Home, Json, context
 
 
 def doctor_cli(repair: Annotated[bool, typer.Option("--repair", help="Repair what can be repaired safely.")] = False,
+               rebuild_log: Annotated[bool, typer.Option(
+                   "--rebuild-log", help="With --repair: rebuild a damaged table log even where the repair has to "
+                                         "guess (doctor says why first; nothing is deleted).")] = False,
                home: Home = None, as_json: Json = False) -> None:
-    """Check that the lake and the ledger agree: leftover temporary files, completed recordings without
-    windows, orphan or duplicated windows, empty partitions, schema versions, dangling `latest` pointers.
-    Each finding is explained; --repair fixes the safe ones. Exit 1 while an error-level finding remains.
+    """Check that the lake and the ledger agree: damaged table logs, leftover temporary files, completed
+    recordings without windows, orphan or duplicated windows, empty partitions, schema versions, dangling
+    `latest` pointers. Each finding is explained; --repair fixes the safe ones (files are moved to
+    data/.quarantine/, never deleted). Exit 1 while an error-level finding remains.
 
     Example: vibra doctor --repair --json
     """
     from vibra_pipelines import doctor
 
     ws, settings = context(home)
-    report = doctor.check(ws, settings, repair=repair)
+    report = doctor.check(ws, settings, repair=repair, rebuild_log=rebuild_log)
     output.emit(report, as_json, lambda: output.doctor_table(report))
     if not report["ok"]:
         raise typer.Exit(1)

@@ -45,26 +45,37 @@ def recent_cli(
     output.emit(output.frame_records(frame), as_json, lambda: output.frame_table(frame, f"{equipment_id}: {indicator}"))
 
 
+TABLE_ROWS = 1000  # rows a terminal table shows when --max-rows is not given (--csv and --json print every row)
+
+
 def sql_cli(
     query: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="One SQL statement; omit it for an interactive prompt.")] = None,
-    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Print at most this many rows.")] = 1000,
+    max_rows: Annotated[Optional[int], typer.Option("--max-rows", min=1, help="Print at most this many rows (default: "
+                                                    f"every row with --csv/--json, {TABLE_ROWS} in a table); a cut "
+                                                    "answer says so.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
-    """Query the lake with DuckDB: a view per lake table (features, hourly, scores, forecasts,
-    clusters, defects, ...) and the ledger (recordings, runs) attached read-only.
+    """Query the lake with DuckDB, read-only: a view per lake table (features, hourly, scores, forecasts,
+    clusters, defects, ...) and the ledger (recordings, runs). One SELECT, WITH, DESCRIBE, SHOW or EXPLAIN
+    per call; no file access; [sql] timeout_s and memory_limit_mb bound it.
 
     Example: vibra sql "SELECT equipment_id, count(*) AS windows FROM features GROUP BY 1"
     """
-    from vibra.workspace import find_workspace
-
     from vibra_pipelines import sql
 
-    ws = find_workspace(home, None)
-    if query is not None:
-        result = sql.run(ws, query, max_rows=max_rows)
+    ws, settings = context(home)
+    limit = max_rows if max_rows is not None or as_csv or as_json else TABLE_ROWS
+
+    def answer(statement: str) -> None:
+        result = sql.run(ws, settings, statement, max_rows=limit)
         output.sql_result(result, as_json=as_json, as_csv=as_csv)
+        if result.truncated:
+            output.say_err(f"note: the answer was cut at {limit} row(s) (--max-rows); more rows match")
+
+    if query is not None:
+        answer(query)
         return
     output.say("vibra sql: one statement per line (end a longer one with ';'); .tables lists the views; "
                ".quit or Ctrl-D leaves")
@@ -77,13 +88,14 @@ def sql_cli(
         if not buffer and line.strip() in (".quit", ".exit"):
             break
         if not buffer and line.strip() == ".tables":
-            output.say(", ".join(sql.connect(ws)[1]) or "no tables yet")
+            con, views = sql.connect(ws, settings)
+            con.close()
+            output.say(", ".join(views) or "no tables yet")
             continue
         buffer = f"{buffer}\n{line}" if buffer else line
         if buffer.strip() and (buffer.rstrip().endswith(";") or "\n" not in buffer and not line.rstrip().endswith(",")):
             try:
-                output.sql_result(sql.run(ws, buffer.strip().rstrip(";"), max_rows=max_rows), as_json=as_json,
-                                  as_csv=as_csv)
+                answer(buffer.strip().rstrip(";"))
             except VibraError as exc:
                 output.say_err(f"error: {exc}")
             buffer = ""

@@ -6,7 +6,7 @@ import sys
 from datetime import date, datetime, timezone
 from typing import Any
 
-from vibra_cli.output.console import console, say
+from vibra_cli.output.console import console, say, say_err
 from vibra_cli.output.json import emit, json_default
 
 def _table(title: str, columns: list[str]):
@@ -71,6 +71,8 @@ def train_summary(result) -> None:
         table.add_row(m["scope"], m["model_type"], m["version"], str(m["n_samples"]), str(m["features"]),
                       f"{m['threshold']:.4g}", f"{m['outlier_ratio']:.3f}")
     console().print(table)
+    for line in result.warnings:
+        say_err(f"warning: {line}")
     for eid, reason in result.skipped.items():
         say(f"skipped {eid}: {reason}")
     if not result.models:
@@ -197,10 +199,12 @@ def demo_summary(result) -> None:
     if result.forecast is not None:
         forecast_table(result.forecast)
     if result.rul is not None:
+        from vibra.report.summaries import rul_display
+
         for m in result.rul.machines:
-            if "p50_s" in m:
-                say(f"RUL {m['equipment_id']}: P50 {m['text']}, {m['model']}" if m["basis"] == "model"
-                    else f"RUL {m['equipment_id']}: {m['text']}")
+            view = rul_display(m)
+            if view["rul_text"]:
+                say(f"{m['equipment_id']}: {view['rul_text']}" + (f" — {view['rul_detail']}" if view["rul_detail"] else ""))
     if result.cluster is not None:
         cluster_summary(result.cluster)
     if result.labels and result.labels.get("retrain", {}).get("assignment"):

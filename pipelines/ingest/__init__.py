@@ -180,7 +180,9 @@ def _compute(ws: Workspace, settings: Settings, item: SourceFile, recording_id: 
     recording = open_guarded(item.path, equipment, settings.ingest.chunk_rows, on_time_gap=settings.ingest.on_time_gap)
     sample_rate_hz, start, rpm, warnings = resolve(equipment, settings, item.path, item.mtime, file_sample_rate_hz=recording.sample_rate_hz,
                                          file_start=recording.start, file_rpm=recording.rpm)
-    check_times(source, start, sample_rate_hz, settings.features.frame_length, settings)
+    # what the header declares (HDF5, TDMS, UFF, audio) is checked before a sample is read: a 2.5 KB file
+    # declaring 10^12 samples fails here instead of reading fill values for hours
+    check_times(source, start, sample_rate_hz, recording.declared_samples or settings.features.frame_length, settings)
     writer = None
     # the next block parses on a thread while this one is computed (one block ahead: memory stays flat)
     chunks = guarded(item.path, prefetch(recording.chunks, PREFETCH_BLOCKS))

@@ -60,18 +60,16 @@ def latest_readiness(ws: Workspace) -> dict | None:
     return artifacts.store(ws.artifacts, "readiness").latest_manifest()
 
 
-def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | None]:
-    """The machine's latest RUL (with P10/P50/P90 as text) and a chart of its health indicator since
-    its life started, the onset and the failure threshold, with the RUL interval after the last point."""
-    from vibra.prognostics.rul import rul_text
-
-    if not entry or "p50_s" not in entry:
-        return entry, None
-    basis = entry.get("basis", "model")  # manifests before the basis field held model answers or said so in reason
-    entry = {**entry, "basis": basis, "text": rul_text(entry["p10_s"], entry["p50_s"], entry["p90_s"], basis),
+def _rul_page(entry: dict | None, library: dict, first_alarm: str | None = None) -> tuple[dict | None, str | None]:
+    """The machine's latest RUL as shown (:func:`vibra.report.summaries.rul_display`: after onset the
+    planning answer and the median; before onset "no degradation yet" and the prior's typical range) and
+    a chart of its health indicator since its life started, the onset and the failure threshold."""
+    if not entry:
+        return None, None
+    entry = {**entry, **summaries.rul_display(entry, first_alarm=first_alarm), "rul_name": summaries.RUL_NAME,
              "trusted": library.get("trusted", False), "n_failed": library.get("n_failed", 0)}
     hist = entry.get("history")
-    if not hist:
+    if not hist or entry.get("p50_s") is None:
         return entry, None
     h = 3600.0
     chart = svg.Chart(title=f"health indicator {entry.get('indicator')} (ln of x / healthy baseline) and RUL",
@@ -83,10 +81,22 @@ def _rul_page(entry: dict | None, library: dict) -> tuple[dict | None, str | Non
     if entry.get("onset_s") is not None:
         chart.vlines.append((entry["onset_s"] / h, svg.PALETTE[2], "onset"))
     now = entry["elapsed_s"]
-    what = "RUL" if basis == "model" else "survival prior"
-    for key, label in (("p10_s", f"{what} P10"), ("p50_s", f"{what} P50"), ("p90_s", f"{what} P90")):
-        chart.vlines.append(((now + entry[key]) / h, svg.PALETTE[3], label))
+    if entry["rul_state"] == "model":
+        lines = (("rul_planning_s", summaries.RUL_NAME), ("rul_p50_s", "median"))
+    else:  # the prior is the library's lives, not this machine: its range only, never a point
+        lines = (("rul_prior_p10_s", "typical end of life, early (prior P10)"),
+                 ("rul_prior_p90_s", "typical end of life, late (prior P90)"))
+    for key, label in lines:
+        if entry.get(key) is not None:
+            chart.vlines.append(((now + entry[key]) / h, svg.PALETTE[3], label))
     return entry, svg.render(chart)
+
+
+def _first_alarm(episodes: list[dict], entry: dict | None) -> str | None:
+    """Start of the first alarm episode in the machine's current life (ISO), or None."""
+    start = datetime.fromisoformat(entry["life_start"]) if entry and entry.get("life_start") else None
+    starts = [e["start"] for e in episodes if start is None or datetime.fromisoformat(e["start"]) >= start]
+    return min(starts, key=datetime.fromisoformat) if starts else None
 
 
 def _fleet_row(page: dict, now: datetime) -> dict:
@@ -109,7 +119,10 @@ def _fleet_row(page: dict, now: datetime) -> dict:
         "next_limit": nxt["next_limit"], "ttt_state": nxt["ttt"].get("state"),
         "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
         "ttt_p90_h": nxt["ttt"].get("p90_h"), "crossing_probability": nxt["crossing_probability"],
-        "rul": (page.get("rul") or {}).get("text"), "defect": defect[0] if defect else None,
+        **{k: v for k, v in (page.get("rul") or summaries.rul_display(None)).items()
+           if k in summaries.RUL_NUMBERS or k in ("rul_state", "rul_text", "rul_cell", "rul_detail", "onset_at",
+                                                  "first_alarm_at")},
+        "defect": defect[0] if defect else None,
         "defect_share": defect[1] if defect else None, "last_data": last,
         "data_age_h": fleet.age_hours(last, now), "excluded_recordings": sum(page.get("excluded", {}).values()),
     }
@@ -216,7 +229,8 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
         try:
             page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), at_failure), "slug": _slug(eid),
                     "defects": _defects(ws, eid), "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
-            page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}))
+            page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}),
+                                                           _first_alarm(page["episodes"], rul_by_id.get(eid)))
             page["names"].update(report_signals.file_names(ws, [r["recording_id"] for r in page["diagnosis"]]
                                                            + [r["recording_id"] for r in (page["defects"] or {}).get("rows", [])]))
             pages.append(page)

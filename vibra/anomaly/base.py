@@ -41,25 +41,47 @@ def threshold_from(scores: np.ndarray, rule: str, value: float) -> float:
     raise ValueError(f"unknown threshold rule {rule!r}; use quantile, z or value")
 
 
+SPIKE_Z = 6.0  # a training score this many robust σ over the median is an excursion (see AnomalyModel.fit)
+
+
+def spikes(scores: np.ndarray, groups: np.ndarray | None, *, k: int, m: int) -> np.ndarray:
+    """Training scores that are isolated excursions (see :meth:`AnomalyModel.fit`), as a bool mask."""
+    from vibra.anomaly.alarms import isolated
+
+    med, mad = robust_stats(np.asarray(scores, dtype=np.float64)[:, None])
+    return isolated(scores, groups, k=k, m=m, above=float(med[0] + SPIKE_Z * mad[0]))
+
+
 class AnomalyModel:
     """Base class; families implement ``_fit``, ``_score``, ``save`` and ``load``."""
 
     model_type = "base"
 
     def __init__(self, *, seed: int = 0, threshold_rule: str = "quantile", threshold_value: float = 0.98,
-                 cv_folds: int = 3, standardised: bool = False):
+                 cv_folds: int = 3, standardised: bool = False, alarm_k: int = 1, alarm_m: int = 1):
         self.seed = seed
         # inputs already robust z-scores (1 = one baseline σ): a family must not shrink that unit
         self.standardised = standardised
         self.threshold_rule = threshold_rule
         self.threshold_value = threshold_value
         self.cv_folds = cv_folds
+        # the alarm rule the scores will meet (k of m windows): isolated spikes in training are judged by it
+        self.alarm_k = alarm_k
+        self.alarm_m = alarm_m
 
     def params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
-    def fit(self, X: np.ndarray) -> "AnomalyModel":
+    def fit(self, X: np.ndarray, groups: np.ndarray | None = None) -> "AnomalyModel":
         """Learn from the baseline rows ``X`` (in time order) and set ``threshold_``.
+
+        ``groups`` (shape (n,), e.g. the channel of each row): the series the alarm rule runs over.
+        A training score far over the baseline's own spread (median + ``SPIKE_Z``·1.4826·MAD of the
+        training scores) that fewer than ``alarm_k`` of any ``alarm_m`` consecutive windows of its
+        group share is a spike: it could never raise an alarm alone, so it does not set the threshold
+        either (``spikes_``; the threshold is the rule over ``threshold_scores_``, the other scores).
+        Without that, three spiky windows in 118 set a 0.98-quantile threshold above everything a
+        failing machine later showed (issue 27). The normal tail of the scores stays in.
 
         The threshold comes from out-of-sample scores: with ``cv_folds`` ≥ 2 the rows are cut
         into that many contiguous time blocks and each block is scored by a model fitted on
@@ -73,7 +95,9 @@ class AnomalyModel:
         self._fit(X)
         self.train_scores_ = self._out_of_sample(X) if self.cv_folds >= 2 and X.shape[0] >= 10 * self.cv_folds \
             else self._score(X)
-        self.threshold_ = threshold_from(self.train_scores_, self.threshold_rule, self.threshold_value)
+        self.spikes_ = spikes(self.train_scores_, groups, k=self.alarm_k, m=self.alarm_m)
+        self.threshold_scores_ = self.train_scores_[~self.spikes_]
+        self.threshold_ = threshold_from(self.threshold_scores_, self.threshold_rule, self.threshold_value)
         return self
 
     def _out_of_sample(self, X: np.ndarray) -> np.ndarray:

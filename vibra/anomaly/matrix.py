@@ -68,28 +68,29 @@ def key_stats(df, features: list[str], keys: list[str]) -> dict[str, dict]:
     X = transform(df, features)
     med, mad = robust_stats(X)
     out = {"*": {"median": med.tolist(), "mad": _floored(features, med, mad).tolist()}}
-    labels = _labels(df, keys)
-    for label in np.unique(labels):
-        med, mad = robust_stats(X[labels == label])
+    keyed = labels(df, keys)
+    for label in np.unique(keyed):
+        med, mad = robust_stats(X[keyed == label])
         out[str(label)] = {"median": med.tolist(), "mad": _floored(features, med, mad).tolist()}
     return out
 
 
-def _labels(df, keys: list[str]) -> np.ndarray:
+def labels(df, keys: list[str]) -> np.ndarray:
+    """One text label per row: its ``keys`` values joined by ``|`` (e.g. ``pump-1|x``)."""
     parts = [df[k].cast(str).to_numpy().astype(object) for k in keys]
-    labels = parts[0]
+    out = parts[0]
     for p in parts[1:]:
-        labels = labels + "|" + p
-    return labels.astype(str)
+        out = out + "|" + p
+    return out.astype(str)
 
 
 def standardise(df, features: list[str], stats: dict, keys: list[str]) -> np.ndarray:
     """Robust z-scores of each row against its key's baseline (pooled stats for unseen keys)."""
     X = transform(df, features)
     Z = np.empty_like(X)
-    labels = _labels(df, keys)
-    for label in np.unique(labels):
+    keyed = labels(df, keys)
+    for label in np.unique(keyed):
         s = stats.get(str(label), stats["*"])
-        mask = labels == label
+        mask = keyed == label
         Z[mask] = robust_z(X[mask], np.asarray(s["median"]), np.asarray(s["mad"]))
     return Z

@@ -69,6 +69,8 @@ def save(scope_dir: Path, model: AnomalyModel, extra: dict) -> dict:
     with store.staging() as tmp:
         model.save(tmp)
         np.save(tmp / "train_scores.npy", model.train_scores_)
+        if getattr(model, "spikes_", None) is not None and model.spikes_.any():
+            np.save(tmp / "train_spikes.npy", model.spikes_)  # left out of the threshold (AnomalyModel.fit)
         now = datetime.now(timezone.utc)
         hashes = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         content = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
@@ -78,7 +80,8 @@ def save(scope_dir: Path, model: AnomalyModel, extra: dict) -> dict:
             "threshold": model.threshold_, "threshold_rule": f"{model.threshold_rule}:{model.threshold_value:g}",
             "n_samples": int(model.train_scores_.shape[0]), "created_at": now.isoformat(),
             "vibra_version": __version__, "params": model.params(),
-            "quality": quality(model.train_scores_, model.threshold_), **extra,
+            "quality": quality(model.train_scores_, model.threshold_),
+            "threshold_spikes_left_out": int(getattr(model, "spikes_", np.zeros(0)).sum()), **extra,
         })
 
 
@@ -107,6 +110,9 @@ def set_threshold(scope_dir: Path, model_type: str, *, quantile: float | None = 
     folder, manifest = manifest_of(scope_dir, model_type)
     load(scope_dir, model_type)  # verifies the weights before they are reused
     scores = np.load(folder / "train_scores.npy")
+    quality_scores = scores
+    if (folder / "train_spikes.npy").exists():  # the spikes training left out stay out (AnomalyModel.fit)
+        scores = scores[~np.load(folder / "train_spikes.npy")]
     rule, arg = next((r, a) for r, a in (("quantile", quantile), ("z", z), ("value", value)) if a is not None)
     threshold = threshold_from(scores, rule, arg)
     now = datetime.now(timezone.utc)
@@ -122,7 +128,7 @@ def set_threshold(scope_dir: Path, model_type: str, *, quantile: float | None = 
         keep = {k: v for k, v in manifest.items() if k not in ("version", "files")}
         return store.commit(tmp, version, {
             **keep, "threshold": threshold, "threshold_rule": f"{rule}:{arg:g}", "created_at": now.isoformat(),
-            "quality": quality(scores, threshold), "previous_version": manifest["version"]})
+            "quality": quality(quality_scores, threshold), "previous_version": manifest["version"]})
 
 
 def stores(root: Path) -> list[VersionedStore]:

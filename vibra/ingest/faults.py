@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 
+from vibra import errors
 from vibra.errors import InputError, VibraError
 from vibra.readers import open_recording
 from vibra.settings import Equipment
@@ -80,16 +80,19 @@ def open_guarded(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap:
         raise blamed from exc
 
 
-_RUST_IO = re.compile(r"os error (\d+)\)|\"errno\":\s*\"?(\d+)")
-
-
 def os_errno(exc: BaseException) -> int | None:
-    """The errno behind an I/O failure: an OSError's, or the one Polars ("os error 28") and
-    DuckDB ("errno":"28") put in the messages of their own exception types."""
-    if isinstance(exc, OSError):
-        return exc.errno or 0
-    m = _RUST_IO.search(str(exc))
-    return int(m.group(1) or m.group(2)) if m else None
+    """The errno behind an I/O failure, found anywhere in its chain (:func:`vibra.errors.os_errno`: an
+    OSError's, or the one delta-rs, Polars, DuckDB and pyarrow put in their messages); 0 for an OSError
+    that carries none; None when no OS error is behind it."""
+    code = errors.os_errno(exc)
+    if code is None and isinstance(exc, OSError):
+        return 0
+    return code
+
+
+def failed_path(exc: BaseException) -> str | None:
+    """The path a failed write names, anywhere in its chain (:func:`vibra.errors.failed_path`)."""
+    return errors.failed_path(exc)
 
 
 LOW_SPACE_BYTES = 1 << 20  # a write that failed with less than this free was the disk filling up
@@ -114,11 +117,11 @@ def describe(exc: BaseException, item: SourceFile | None = None, ws: Workspace |
     if remote.failure(exc):
         return f"ingest stopped{where}: {remote.explain(exc)}; {tail}"
     code = os_errno(exc)
-    if code is None and ws is not None and free_bytes(ws.lake) < LOW_SPACE_BYTES:
+    if code is None and ws is not None and min(free_bytes(ws.lake), free_bytes(ws.data)) < LOW_SPACE_BYTES:
         # Polars sometimes reports a full disk as a corrupt-file error ("Invalid thrift: transport error")
         code = errno.ENOSPC
     if code is not None:
-        filename = getattr(exc, "filename", None)
+        filename = failed_path(exc)
         target = display(filename) if filename else (display(ws.data) if ws else "the workspace")
         reason = os.strerror(code) if code else str(exc).splitlines()[0][:200]
         if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):

@@ -72,7 +72,8 @@ class Life:
     several channels are given as a 2-D array, shape (n_points, n_channels)).
 
     ``failed`` is False for a life that ended in a replacement without failure (right-censored):
-    it counts in the survival prior but not in the degradation library.
+    it counts in the survival prior but not in the degradation library. ``rpm`` / ``load_n``: its
+    operating condition when known (the survival prior scales lifetimes by it).
     """
 
     name: str
@@ -80,6 +81,8 @@ class Life:
     columns: dict[str, np.ndarray]
     failed: bool = True
     end_s: float | None = None  # life length in s; default: the last time
+    rpm: float | None = None  # operating condition, when known: shaft speed
+    load_n: float | None = None  # and radial load (N)
 
     @property
     def length_s(self) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 from vibra.errors import InputError
-from vibra.readers.base import Recording
+from vibra.readers.base import Recording, check_expansion
 from vibra.equipment import Equipment
 
 
@@ -30,6 +30,7 @@ def read_audio(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: s
     scale = equipment.full_scale or 1.0
 
     def chunks():
+        check_expansion(path, info.frames, info.channels)  # a header may declare more frames than the file holds
         try:
             with sf.SoundFile(str(path)) as fh:
                 while True:
@@ -41,4 +42,4 @@ def read_audio(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: s
             raise InputError(f"{path}: audio data unreadable ({exc}); re-copy the file") from None
 
     return Recording(channels=[f"ch{i}" for i in range(info.channels)], chunks=chunks(),
-                     sample_rate_hz=float(info.samplerate))
+                     sample_rate_hz=float(info.samplerate), declared_samples=info.frames)

@@ -2,8 +2,9 @@
 
 MATLAB stores an N×1 vector as an HDF5 dataset of shape (1, N) (column-major
 order transposed); every real numeric dataset at the file's root with one
-dimension of 1 is a vector, every one-element dataset a scalar. The variables
-then follow the v5 reader's conventions (:func:`vibra.readers.mat.choose`).
+dimension of 1 is a vector, every one-element dataset a scalar. A dataset's shape is only declared:
+its length is checked against ``[ingest] max_span_s`` and the file's size before a sample is read. The variables
+then follow the v5 reader's conventions (:func:`vibra.readers.matvars.choose`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import InputError
-from vibra.readers.base import Recording
-from vibra.readers.mat import choose
+from vibra.readers.base import Recording, check_expansion
+from vibra.readers.matvars import choose
 from vibra.equipment import Equipment
 
 
@@ -48,6 +49,9 @@ def read_mat73(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
 
     def chunks():
         try:
+            # HDF5 may declare a dataset far larger than what it stores (unwritten chunks read as fill
+            # values): checked before the first slice, after the ingest has checked the declared span
+            check_expansion(path, choice.length, len(columns))
             for offset in range(0, choice.length, chunk_rows):
                 stop = min(choice.length, offset + chunk_rows)
                 yield np.column_stack([np.asarray(read(ds, offset, stop), dtype=np.float64) for ds in columns])
@@ -57,4 +61,4 @@ def read_mat73(path: Path, equipment: Equipment, chunk_rows: int) -> Recording:
             fh.close()
 
     return Recording(channels=list(choice.channels), chunks=chunks(), rpm=choice.rpm,
-                     sample_rate_hz=choice.sample_rate_hz, warnings=choice.warnings)
+                     sample_rate_hz=choice.sample_rate_hz, warnings=choice.warnings, declared_samples=choice.length)

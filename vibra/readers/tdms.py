@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import InputError
-from vibra.readers.base import Recording
+from vibra.readers.base import Recording, rate_from_increment
 from vibra.equipment import Equipment
 
 
@@ -43,27 +43,39 @@ def read_tdms(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: st
         raise InputError(f"{path}: not a readable TDMS file ({type(exc).__name__}: {exc}); "
                          "check the file's format and extension") from None
     groups = fh.groups()
-    found = []
-    for group in groups:
-        for channel in group.channels():
-            if channel.dtype is None or np.dtype(channel.dtype).kind not in "fiu" or len(channel) == 0:
-                continue
-            name = channel.name if len(groups) == 1 else f"{group.name}/{channel.name}"
-            inc = channel.properties.get("wf_increment")
-            found.append((name, channel, len(channel), float(inc) if inc else None))
+    found, empty = [], []
+    try:
+        for group in groups:
+            for channel in group.channels():
+                if channel.dtype is None or np.dtype(channel.dtype).kind not in "fiu":
+                    continue
+                name = channel.name if len(groups) == 1 else f"{group.name}/{channel.name}"
+                if len(channel) == 0:
+                    empty.append(name)
+                    continue
+                inc = channel.properties.get("wf_increment")
+                rate_from_increment(path, inc, f"channel {name!r} wf_increment")  # 1e-300 s is no recorder's
+                found.append((name, channel, len(channel), float(inc) if inc is not None else None))
+    except InputError:
+        fh.close()
+        raise
     if not found:
         fh.close()
-        raise InputError(f"{path}: no numeric channels with data in the TDMS file; check the export")
+        raise InputError(f"{path}: no numeric channels with data in the TDMS file"
+                         f"{f' ({empty} hold 0 samples: a file cut short?)' if empty else ''}; check the export")
     shape, _ = Counter((n, inc) for _, _, n, inc in found).most_common(1)[0]
     kept = [f for f in found if (f[2], f[3]) == shape]
-    recording = Recording(channels=[f[0] for f in kept], chunks=iter(()))
-    dropped = [f[0] for f in found if (f[2], f[3]) != shape]
-    if dropped:
-        recording.warnings.append(f"channels {dropped} differ in length or wf_increment from the others "
-                                  "and were left out")
+    recording = Recording(channels=[f[0] for f in kept], chunks=iter(()), declared_samples=shape[0])
     length, increment = shape
+    # each channel left out is named with why: a file cut short leaves its last channels shorter or empty
+    recording.warnings += [f"channel {name!r} holds 0 samples (a file cut short?); left out" for name in empty]
+    for name, _, n, inc in found:
+        if (n, inc) != shape:
+            what = (f"{n} samples, the others {length}" + (" (a file cut short?)" if n < length else "")
+                    if n != length else f"wf_increment {inc!r} s, the others {increment!r} s")
+            recording.warnings.append(f"channel {name!r} holds {what}; left out")
     if increment:
-        recording.sample_rate_hz = float(f"{1.0 / increment:.9g}")
+        recording.sample_rate_hz = float(f"{rate_from_increment(path, increment, 'wf_increment'):.9g}")
     first = kept[0][1]
     recording.start = _start(first.properties.get("wf_start_time"))
     units = {name: str(ch.properties["unit_string"]) for name, ch, _, _ in kept if ch.properties.get("unit_string")}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import InputError
-from vibra.readers.base import Recording
+from vibra.readers.base import Recording, rate_from_increment
 from vibra.equipment import Equipment
 
 
@@ -52,6 +52,8 @@ def read_uff(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str
         if np.iscomplexobj(data):
             continue
         name = str(s.get("id1") or "").strip() or f"node{s.get('rsp_node')}:{s.get('rsp_dir')}"
+        # an increment of 0 s (or 1e-300 s) is a broken record, not a missing time column
+        rate_from_increment(path, s.get("abscissa_inc") or 0.0, f"record {name!r} abscissa_inc")
         records.append((name, data.astype(np.float64), float(s.get("abscissa_inc") or 0.0),
                         str(s.get("ordinate_axis_units_lab") or "").strip()))
     shape, _ = Counter((d.shape[0], inc) for _, d, inc, _ in records).most_common(1)[0]
@@ -63,7 +65,7 @@ def read_uff(path: Path, equipment: Equipment, chunk_rows: int, on_time_gap: str
     if len(set(names)) != len(names):  # several records with one id1: tell them apart by position
         names = [f"{n}#{i}" for i, n in enumerate(names)]
     recording = Recording(channels=names, chunks=_chunks(np.column_stack([r[1] for r in kept]), chunk_rows),
-                          warnings=warnings)
+                          warnings=warnings, declared_samples=shape[0])
     if shape[1] > 0:
         # ASCII dataset 58 writes the increment with 6 significant digits (1/8192 s as 1.22070E-04,
         # i.e. 8192.02 Hz): 5 significant digits of the rate are what it carries; binary keeps a double

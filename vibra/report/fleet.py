@@ -11,10 +11,11 @@ from vibra.physics.limits import hours_text
 
 ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
 STATE_RANK = {"danger": 2, "alert": 1, "normal": 0, None: -1}
-CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "zone_assumed", "value", "unit", "state", "alarm", "alarm_since",
-               "verdict", "evidence", "next_limit", "ttt_state", "ttt_p50_h", "ttt_p10_h", "ttt_p90_h",
-               "crossing_probability",
-               "rul", "defect", "last_data", "data_age_h", "excluded_recordings", "changes")
+CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "zone_assumed", "value", "unit", "state", "alarm",
+               "alarm_since", "verdict", "evidence", "next_limit", "ttt_state", "ttt_p50_h", "ttt_p10_h", "ttt_p90_h",
+               "crossing_probability", "rul_state", "rul_text", "rul_planning_s", "rul_p50_s", "rul_p10_s", "rul_p90_s",
+               "rul_prior_p10_s", "rul_prior_p90_s", "onset_at", "first_alarm_at", "defect", "last_data", "data_age_h",
+               "excluded_recordings", "changes")
 
 
 def worst_first(row: dict) -> tuple:
@@ -77,7 +78,10 @@ def to_csv(rows: list[dict]) -> str:
         values = []
         for c in CSV_COLUMNS:
             v = r.get(c)
-            text = "; ".join(v) if isinstance(v, list) else "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+            # seconds stay whole numbers a spreadsheet sums (``:.4g`` would write 1.234e+04)
+            text = ("; ".join(v) if isinstance(v, list) else "" if v is None
+                    else str(round(v)) if c.endswith("_s") and isinstance(v, (int, float))
+                    else f"{v:.4g}" if isinstance(v, float) else str(v))
             # a spreadsheet runs a cell starting with = + - @ as a formula: a label is data, never code
             values.append("'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text)
         writer.writerow(values)

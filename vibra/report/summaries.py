@@ -217,6 +217,109 @@ def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None =
     return sorted(out, key=lambda e: (e["equipment_id"], e["start"]))
 
 
+# -- remaining useful life, as shown -------------------------------------------------------------------
+
+#: The one name of the RUL number wherever it is shown (``vibra rul``, the fleet table, the machine page,
+#: ``fleet.csv``): the point answer planned on — deliberately early, because a late answer costs four
+#: times an early one (PHM 2012) — never "P50". Its key is ``planning_s``; the median is ``p50_s``.
+RUL_NAME = "RUL, planning (early)"
+NO_DEGRADATION = "no degradation yet"
+#: The numeric RUL fields of a display row, all seconds (None where they do not apply).
+RUL_NUMBERS = ("rul_planning_s", "rul_p50_s", "rul_p10_s", "rul_p90_s", "rul_prior_p10_s", "rul_prior_p90_s")
+
+
+def _duration(seconds: float | None) -> str:
+    from vibra.prognostics.rul import format_duration
+
+    return format_duration(seconds)
+
+
+def rul_display(entry: dict | None, *, first_alarm: str | None = None) -> dict:
+    """How one machine's latest RUL answer (a ``machines`` entry of the ``rul`` manifest) is shown.
+
+    Keys: ``rul_state`` — ``model`` (a degradation model answered, after onset), ``no_degradation``
+    (no onset yet: the survival prior answered), ``prior`` (the prior for another reason, e.g. a
+    library too small), ``no_data`` (nothing recorded since the last replacement or failure), else
+    the stage's status; the numbers :data:`RUL_NUMBERS`, seconds — ``rul_planning_s`` and the median
+    only after onset, the prior's P10–P90 (the typical remaining life) only before; the texts
+    ``rul_text`` (self-contained), ``rul_cell`` (under a column headed :data:`RUL_NAME`) and
+    ``rul_detail`` (the median, or why there is no number); ``onset_at`` and ``first_alarm_at``
+    (ISO: the RUL chain's onset and the first anomaly alarm of this life, when known), shown side by
+    side because they can differ (docs/explanation.md, "Alarm and RUL onset").
+    """
+    view = _rul_view(entry, first_alarm)
+    return view if view["rul_cell"] is not None or view["rul_text"] is None else {**view, "rul_cell": view["rul_text"]}
+
+
+def _rul_view(entry: dict | None, first_alarm: str | None) -> dict:
+    from datetime import timedelta
+
+    out: dict = {k: None for k in RUL_NUMBERS} | {"rul_state": None, "rul_text": None, "rul_cell": None,
+                                                 "rul_detail": None, "onset_at": None, "first_alarm_at": None}
+    if not entry:
+        return out
+    start = entry.get("life_start")
+    if entry.get("onset_s") is not None and start:
+        out["onset_at"] = (datetime.fromisoformat(start) + timedelta(seconds=entry["onset_s"])).isoformat()
+    if first_alarm and (not start or datetime.fromisoformat(first_alarm) >= datetime.fromisoformat(start)):
+        out["first_alarm_at"] = first_alarm
+    status = entry.get("status")
+    if status == "no_data":
+        since = f" ({start[:16].replace('T', ' ')})" if start else ""
+        out.update(rul_state="no_data", rul_text=f"no data since the last replacement or failure{since}",
+                   rul_detail="the RUL starts again with this life's first recording")
+        return out
+    if "p50_s" not in entry or entry.get("p50_s") is None:
+        out.update(rul_state=status, rul_text=f"no RUL: {(status or 'unknown').replace('_', ' ')}",
+                   rul_detail=entry.get("reason"))
+        return out
+    basis = entry.get("basis", "model")
+    if basis == "model":
+        # planning_s is the RUL stage's expected-score answer; a manifest written before it existed holds
+        # only the quantiles, and its chosen early point was P10-like: fall back to p10_s there
+        planning = entry.get("planning_s", entry["p10_s"])
+        out.update(rul_state="model", rul_planning_s=planning, rul_p50_s=entry["p50_s"], rul_p10_s=entry["p10_s"],
+                   rul_p90_s=entry["p90_s"], rul_text=f"{RUL_NAME}: {_duration(planning)}",
+                   rul_cell=_duration(planning),
+                   rul_detail=f"median {_duration(entry['p50_s'])} (P10–P90 {_duration(entry['p10_s'])}–"
+                              f"{_duration(entry['p90_s'])}); {entry.get('model')}")
+        return out
+    typical = f"{_duration(entry['p10_s'])}–{_duration(entry['p90_s'])}"
+    if basis == "prior_no_onset":
+        out.update(rul_state="no_degradation", rul_text=NO_DEGRADATION)
+    else:
+        from vibra.prognostics.rul import PRIOR_WHY
+
+        out.update(rul_state="prior", rul_text=f"no RUL: {PRIOR_WHY.get(basis, basis)}")
+    out.update(rul_prior_p10_s=entry["p10_s"], rul_prior_p90_s=entry["p90_s"],
+               rul_detail=f"typical remaining life {typical} (survival prior of the library's lives, not a "
+                          "prediction of this machine)")
+    return out
+
+
+def rul_rows(ws: Workspace, settings: Settings, machines: list[dict]) -> list[dict]:
+    """The ``machines`` entries of a RUL run, each with its :func:`rul_display` keys and the first
+    anomaly alarm of its current life (for ``vibra rul``)."""
+    starts = {m["equipment_id"]: m.get("life_start") for m in machines}
+    known = set(equipment_ids(ws))
+    alarms = first_alarms(ws, settings, [e for e in starts if e in known], since=starts) if starts else {}
+    return [{**m, **rul_display(m, first_alarm=alarms.get(m["equipment_id"]))} for m in machines]
+
+
+def first_alarms(ws: Workspace, settings: Settings, equipment: list[str] | None = None,
+                 since: dict[str, str | None] | None = None) -> dict[str, str]:
+    """``{equipment_id: start of its first alarm episode}`` (ISO; the default model), counting only
+    episodes that start at or after ``since[equipment_id]`` (ISO, a life's start) when given."""
+    since = since or {}
+    first: dict[str, datetime] = {}
+    for e in episodes(ws, settings, equipment=equipment):
+        eid, at = e["equipment_id"], datetime.fromisoformat(e["start"])
+        floor = since.get(eid)
+        if (floor is None or at >= datetime.fromisoformat(floor)) and (eid not in first or at < first[eid]):
+            first[eid] = at
+    return {k: v.isoformat() for k, v in first.items()}
+
+
 # -- bearing-fault verdicts --------------------------------------------------------------------------
 
 def verdicts(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from vibra.discovery import embedding
@@ -89,6 +89,47 @@ def list_events(ws: Workspace, equipment: list[str] | None = None) -> list[dict]
     out = [{"equipment_id": e, "kind": k, "at": t.astimezone(timezone.utc), "source": s, "created_by": c,
             "note": n or ""} for e, k, t, s, c, n in rows]
     return [r for r in out if not equipment or r["equipment_id"] in equipment]
+
+
+# how far outside its recorded data a failure or replacement may lie without --allow-outside-data: a failure
+# is often logged hours after the last recording, a replacement days before the first
+EVENT_MARGIN = timedelta(days=7)
+
+
+def data_span(ws: Workspace, equipment_id: str) -> tuple[datetime, datetime] | None:
+    """(start of the first, end of the last) completed recording of a machine, UTC; None without any."""
+    rows = catalog.query(ws.catalog_path, f"SELECT min(recorded_at), max(epoch(recorded_at) + n_samples / sample_rate_hz) "
+                                          f"FROM {catalog.CURRENT} c WHERE status = 'completed' AND equipment_id = ?",
+                         [equipment_id])
+    if not rows or rows[0][0] is None:
+        return None
+    first, last_s = rows[0]
+    return first.astimezone(timezone.utc), datetime.fromtimestamp(float(last_s), tz=timezone.utc)
+
+
+def remove_label(ws: Workspace, ident: str) -> dict:
+    """Delete the label whose id is ``ident`` (or an unambiguous prefix of 6+ characters) and the windows it
+    covered, in one transaction; returns its row. Raises InputError naming the fix when none or several match."""
+    from vibra.errors import InputError
+
+    catalog.ensure(ws.catalog_path)
+    columns = ("label_id", "kind", "defect", "equipment_id", "start_at", "note")
+    ident = ident.strip()
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(columns)} FROM labels WHERE label_id = ? "
+                                          "OR (length(?) >= 6 AND starts_with(label_id, ?))", [ident, ident, ident])
+    exact = [r for r in rows if r[0] == ident]
+    if exact:
+        rows = exact
+    if not rows:
+        raise InputError(f"label {ident!r}: no label has this id; `vibra label list` shows the ids")
+    if len(rows) > 1:
+        raise InputError(f"label {ident!r} is ambiguous ({len(rows)} labels match); give more of the id")
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM label_windows WHERE label_id = ?", [rows[0][0]])
+        con.execute("DELETE FROM labels WHERE label_id = ?", [rows[0][0]])
+        con.execute("COMMIT")
+    return dict(zip(columns, rows[0]))
 
 
 @dataclass

@@ -15,6 +15,7 @@ waveforms stay plain files (``vibra.storage.raw``).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -142,29 +143,163 @@ def _reader_error(exc: BaseException) -> bool:
 
 @contextmanager
 def reading(files: Iterable[Path | str] | Path):
-    """Run a read over lake ``files`` (a list, or a table folder); if it fails and one of the files is
-    damaged, raise :class:`~vibra.errors.LakeCorruptError` naming that file instead.
+    """Run a read over lake ``files`` (a list, or a table folder): a file the table's log names that is gone
+    or was overwritten since its commit (another size), and any reader error over a damaged file, raise
+    :class:`~vibra.errors.LakeCorruptError` naming that file and ``vibra doctor --repair``.
 
-    The one place where DuckDB's "No magic bytes", pyarrow's ``ArrowInvalid`` and Polars'
-    ``ComputeError`` about a bad file become one error naming the file and ``vibra doctor --repair``.
-    Files are probed only after a failure, so a healthy read costs nothing extra.
+    With :func:`translated`, the one place where DuckDB's "No magic bytes" and "No files found",
+    pyarrow's ``ArrowInvalid``, Polars' ``ComputeError`` and delta-rs's ``DeltaError`` become one error
+    naming the file. Before the read each file is checked against its log entry (one ``stat``); the
+    footers are probed only after a failure.
     """
-    from vibra.errors import LakeCorruptError, VibraError
+    from vibra.errors import LakeCorruptError
 
+    if not isinstance(files, (str, Path)):
+        for f in files:
+            problem = changed(Path(f))
+            if problem:
+                raise LakeCorruptError(f, problem)
+    with translated(files=files):
+        yield
+
+
+def changed(path: Path) -> str | None:
+    """Why a lake file is not what its table's log says (gone, or another size: overwritten), else None.
+    Only files the log has been read for are checked (a file on object storage: its cached copy)."""
+    known = _SIZES.get(str(path))
+    if known is None:
+        return None
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        if remote.of(path) is not None:
+            return None  # not cached: the reader fetches it, or names it gone
+        return GONE
+    except OSError:
+        return None  # the reader says why
+    if known[0] is not None and size != known[0]:
+        return damaged(path) or (f"changed since its commit: {size} bytes, the table's log says {known[0]} (overwritten by another "
+                "file?)")
+    return None
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+GONE = "gone: the table's log lists it but the file is not there (deleted by hand, or a partial restore)"
+
+
+@contextmanager
+def translated(*, table: Path | str | None = None, files: Iterable[Path | str] | Path | None = None):
+    """Run lake work (a read over ``files``, a commit or listing of ``table``) turning what the storage libraries
+    raise into vibra's errors (:func:`translate`); anything else (a bug) passes through unchanged."""
     try:
         yield
-    except (VibraError, MemoryError):
-        raise
     except Exception as exc:
-        if not _reader_error(exc):
+        mapped = translate(exc, table=table, files=files)
+        if mapped is exc:
             raise
-        candidates = (partition_files(Path(files)) if isinstance(files, (str, Path))
-                      else [Path(f) for f in files])
+        raise mapped from exc
+
+
+def translate(exc: BaseException, *, table: Path | str | None = None,
+              files: Iterable[Path | str] | Path | None = None) -> BaseException:
+    """What an exception raised over the lake means to the user: the one translation point.
+
+    Returns a :class:`~vibra.errors.StoreError` for an object store failure, a
+    :class:`~vibra.errors.LakeCorruptError` naming the damaged file or log entry (and the table) for a
+    ``DeltaError``, a DuckDB ``IOException``, a pyarrow/Polars reader error or a schema mismatch,
+    or ``exc`` itself when it is none of these (a vibra error already, or a bug: its traceback stays).
+    ``table`` is the table folder the work was on, ``files`` the lake files it read (a list, or a
+    table folder); either helps to name the culprit.
+    """
+    from vibra.errors import LakeCorruptError, StoreError, VibraError, os_errno
+
+    if isinstance(exc, (VibraError, MemoryError)) or not isinstance(exc, Exception) or not _reader_error(exc):
+        return exc
+    if remote.failure(exc):
+        return StoreError(remote.explain(exc))
+    code = os_errno(exc)
+    if code in DISK_ERRORS:  # the environment (disk full, read-only, permissions): not damage; say where
+        where = table / LOG_DIR if table is not None else (Path(files) if isinstance(files, (str, Path)) else None)
+        return OSError(code, os.strerror(code), str(where)) if where is not None and \
+            not getattr(exc, "filename", None) else exc
+    if type(exc).__name__ == "CommitFailedError" or code not in (None, errno.ENOENT, errno.EISDIR):
+        return exc  # a commit conflict, or another OS failure: not damage
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
+    if isinstance(files, (str, Path)):
+        table, files = Path(files), None
+    if files is not None:
+        candidates = [Path(f) for f in files]
         for path in candidates:
-            problem = damaged(path)
+            problem = changed(path) or damaged(path)
+            if problem is None and not path.exists() and remote.of(path) is None:
+                problem = GONE
             if problem:
-                raise LakeCorruptError(path, problem) from exc
-        raise
+                return LakeCorruptError(path, problem)
+        if table is None and candidates:
+            table = table_dir_of(candidates[0])
+    if table is None:
+        return exc  # a reader error over files that all read: not the lake's (the query's, a bug's)
+    table = Path(table)
+    from vibra.storage import deltalog
+
+    try:
+        problems = deltalog.read(table).problems()
+    except Exception:  # noqa: BLE001 - the log could not even be listed: say what delta-rs said
+        problems = []
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        path, _, problem = problems[0].partition(": ")
+        return LakeCorruptError(path, f"table {table.name}'s log is damaged: {problem}{more}")
+    try:  # a file the log names that is gone or changed (delta-rs's optimize, a checkpoint over it)
+        for _, _, path in active(table):
+            if problem := changed(path) or (damaged(path) if path.exists() else None):
+                return LakeCorruptError(path, problem)
+    except Exception:  # noqa: BLE001 - nothing more to learn
+        pass
+    return LakeCorruptError(table / LOG_DIR, f"table {table.name} does not read ({first})")
+
+
+# -- who wrote a commit: on a store several workspaces share, each judges only its own files -------------
+
+WRITER_FILE = ".writer-id"  # in the workspace's data folder (beside the lake): this workspace's writer id
+
+
+def writer_id(table_dir: Path) -> str:
+    """The id this workspace signs its commits with (a random id made once, kept in ``data/.writer-id``;
+    the lake folder's parent is the data folder)."""
+    path = Path(table_dir).absolute().parent.parent / WRITER_FILE
+    known = _WRITERS.get(str(path))
+    if known:
+        return known
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if not value:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(path)
+        tmp.write_text(uuid.uuid4().hex)
+        try:
+            os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        value = path.read_text().strip()
+    _WRITERS[str(path)] = value
+    return value
+
+
+_WRITERS: dict[str, str] = {}
+
+
+def _signed(table_dir: Path, writer: str | None = None):
+    """delta-rs commit properties recording the commit's writer in its ``commitInfo``."""
+    from deltalake.transaction import CommitProperties
+
+    from vibra.storage.deltalog import WRITER_KEY
+
+    return CommitProperties(custom_metadata={WRITER_KEY: writer or writer_id(table_dir)})
 
 
 def read_frame(files: list[Path], columns: list[str] | None = None):
@@ -265,31 +400,35 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
     migrated) is read as its files lie.
     """
     table_dir = Path(table_dir)
-    if not is_table(table_dir):
-        return [(*partition_of(f), f) for f in _on_disk(table_dir)]
-    import pyarrow as pa
-
     store = remote.of(table_dir)
-    head = None if store else _log_head(table_dir)
-    cached = _ACTIVE.get(str(table_dir))
-    if cached is not None and cached[0] == head and head is not None:
-        return cached[1]
-    with _commit_lock(table_dir):
-        dt = _table(table_dir)
-        if store is not None:
+    with translated(table=table_dir):
+        if not is_table(table_dir):
+            # a local folder written before the lake was Delta reads as its files lie; on a store there is no
+            # such lake (`vibra migrate` converts local lakes only): objects no log names are uploads of a
+            # writer killed before its first commit — not a table (`vibra doctor --repair` clears them)
+            return [] if store is not None else [(*partition_of(f), f) for f in _on_disk(table_dir)]
+        import pyarrow as pa
+
+        head = None if store else _log_head(table_dir)
+        cached = _ACTIVE.get(str(table_dir))
+        if cached is not None and cached[0] == head and head is not None:
+            return cached[1]
+        with _commit_lock(table_dir):
+            dt = _table(table_dir)
+            if store is not None:
+                version = dt.version()
+                if cached is not None and cached[0] == version:
+                    return cached[1]
+            adds = pa.table(dt.get_add_actions(flatten=True))
             version = dt.version()
-            if cached is not None and cached[0] == version:
-                return cached[1]
-        adds = pa.table(dt.get_add_actions(flatten=True))
-        version = dt.version()
     out = []
     if adds.num_rows:
         cols = adds.select(["path", "partition.date", "partition.equipment", "size_bytes",
                             "modification_time"]).to_pydict()
         out = [(d, e, table_dir / p) for p, d, e in zip(cols["path"], cols["partition.date"], cols["partition.equipment"])]
-        if store is not None:  # what a cached copy must match
-            for p, size, when in zip(cols["path"], cols["size_bytes"], cols["modification_time"]):
-                _SIZES[str(table_dir / p)] = (size, when)  # (ms since the epoch, as the add action wrote it)
+        # what a cached copy must match, and what a file must still be (a file overwritten since its commit is damage)
+        for p, size, when in zip(cols["path"], cols["size_bytes"], cols["modification_time"]):
+            _SIZES[str(table_dir / p)] = (size, when)  # (ms since the epoch, as the add action wrote it)
     if store is not None:
         _ACTIVE[str(table_dir)] = (version, out)
         return out
@@ -302,7 +441,7 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
     return out
 
 
-_SIZES: dict[str, tuple[int, int | None]] = {}  # a remote table's file → (size, modification ms) from its log
+_SIZES: dict[str, tuple[int, int | None]] = {}  # a table's file → (size, modification ms) from its log
 
 
 _ACTIVE: dict[str, tuple[str, list]] = {}  # table folder → (newest commit file, its files): readers list once per commit
@@ -383,7 +522,7 @@ def _remove_action(table_dir: Path, f: Path, data_change: bool = True):
                         partition_values={"date": date, "equipment": equipment})
 
 
-def _create(table_dir: Path, files: list[Path]) -> None:
+def _create(table_dir: Path, files: list[Path], writer: str | None = None) -> None:
     """Start the table's log with ``files`` (every one already in its partition folder)."""
     from deltalake import Schema
     from deltalake.transaction import create_table_with_add_actions
@@ -392,7 +531,8 @@ def _create(table_dir: Path, files: list[Path]) -> None:
     create_table_with_add_actions(store.url(table_dir) if store else str(table_dir), Schema.from_arrow(_schema_of(files)),
                                   [_add_action(table_dir, f) for f in files], mode="error",
                                   partition_by=PARTITION_BY, name=table_dir.name,
-                                  storage_options=store.storage_options() if store else None)
+                                  storage_options=store.storage_options() if store else None,
+                                  commit_properties=_signed(table_dir, writer))
 
 
 def convert(table_dir: Path) -> int:
@@ -420,17 +560,32 @@ def _evolve(dt, files: list[Path]) -> bool:
     return bool(new)
 
 
-def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (), *, data_change: bool = True) -> None:
+def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (), *, data_change: bool = True,
+           writer: str | None = None) -> None:
     """Add and remove files of the table in one transaction: readers see all of it or none of it.
 
     Files to add must already be in their partition folders (an added file whose path the
     table already holds replaces that entry). The removed files stay on disk for readers
-    that listed them; :func:`remove_files` and :func:`vacuum` delete them.
+    that listed them; :func:`remove_files` and :func:`vacuum` delete them. The commit records
+    its writer (``writer``, by default this workspace's :func:`writer_id`): on a store several
+    workspaces share, each judges and repairs only the files it committed.
+
+    Raises
+    ------
+    LakeCorruptError
+        The table's log does not read (a commit or checkpoint missing or damaged).
+    StoreError
+        The object store failed.
     """
     table_dir = Path(table_dir)
     add, remove = [Path(f) for f in add], [Path(f) for f in remove]
     if not add and not remove:
         return
+    with translated(table=table_dir):
+        _commit(table_dir, add, remove, data_change, writer)
+
+
+def _commit(table_dir: Path, add: list[Path], remove: list[Path], data_change: bool, writer: str | None) -> None:
     _upload(add)
     with _commit_lock(table_dir):
         if not is_table(table_dir):
@@ -439,7 +594,7 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
             files = sorted(set(_on_disk(table_dir)) - set(remove))
             if add and files:
                 try:
-                    _create(table_dir, files)
+                    _create(table_dir, files, writer)
                     return
                 except Exception as exc:  # noqa: BLE001 - another process made the first commit meanwhile
                     if "exists" not in str(exc).lower():
@@ -454,7 +609,8 @@ def commit(table_dir: Path, add: Iterable[Path] = (), remove: Iterable[Path] = (
         actions += [_remove_action(table_dir, f, data_change) for f in remove if f in held]
         if not actions:  # only files the table does not hold were to go: nothing to commit
             return
-        dt.create_write_transaction(actions, mode="append", schema=dt.schema(), partition_by=PARTITION_BY)
+        dt.create_write_transaction(actions, mode="append", schema=dt.schema(), partition_by=PARTITION_BY,
+                                    commit_properties=_signed(table_dir, writer))
 
 
 def _upload(files: list[Path]) -> None:
@@ -499,7 +655,8 @@ def compact(table_dir: Path, date: str, equipment_id: str) -> dict:
     before = set(partition_files(table_dir, equipment_id, [date]))
     with reading(sorted(before)), _commit_lock(table_dir):
         _table(table_dir).optimize.compact(
-            partition_filters=[("date", "=", date), ("equipment", "=", equipment_id)], max_concurrent_tasks=1)
+            partition_filters=[("date", "=", date), ("equipment", "=", equipment_id)], max_concurrent_tasks=1,
+            commit_properties=_signed(table_dir))
     after = set(partition_files(table_dir, equipment_id, [date]))
     unlink(before - after)
     import pyarrow.parquet as pq
@@ -529,20 +686,23 @@ def vacuum(table_dir: Path, retention_hours: float = VACUUM_HOURS) -> list[str]:
     """Delete files the log no longer holds, older than ``retention_hours``; returns their paths."""
     if not is_table(table_dir):
         return []
-    with _commit_lock(table_dir):
+    with translated(table=table_dir), _commit_lock(table_dir):
         return list(_table(table_dir).vacuum(retention_hours=int(retention_hours), dry_run=False,
-                                                      enforce_retention_duration=False))
+                                             enforce_retention_duration=False, commit_properties=_signed(table_dir)))
 
 
 def untracked(table_dir: Path) -> list[Path]:
-    """Files in the table's partition folders that its log does not hold (a writer killed before its commit).
+    """Files in the table's partition folders that its log does not hold (a writer killed before its commit, or
+    a commit file lost).
 
     On object storage only objects older than :data:`VACUUM_HOURS` count: the ingest lock is a local file,
-    so a younger one may be a writer's on another machine, uploaded and about to be committed."""
+    so a younger one may be a writer's on another machine, uploaded and about to be committed. There a
+    folder without a log holds only such uploads (a first ingest killed before its first commit)."""
+    store = remote.of(table_dir)
     if not is_table(table_dir):
-        return []
+        return _on_disk(table_dir, VACUUM_HOURS * 3600) if store is not None and Path(table_dir).name != RAW else []
     held = {p for _, _, p in active(table_dir)}
-    age = VACUUM_HOURS * 3600 if remote.of(table_dir) is not None else None
+    age = VACUUM_HOURS * 3600 if store is not None else None
     return [f for f in _on_disk(table_dir, age) if f not in held]
 
 
@@ -576,11 +736,27 @@ def _write_file(df, final: Path) -> Path:
     try:
         df.write_parquet(tmp, compression="zstd", statistics=True)
         replace_into(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _raise_full(exc, final)
         raise
     push(final)  # on object storage: uploaded now, invisible until a commit names it
     return final
+
+
+def _raise_full(exc: BaseException, final: Path) -> None:
+    """Polars reports a write cut short by a full disk as a damaged file ("Invalid thrift: transport error"):
+    when the target's file system has (almost) no space left, say so, naming the file."""
+    from vibra.errors import os_errno
+
+    if not isinstance(exc, Exception) or os_errno(exc) is not None:
+        return
+    try:
+        st = os.statvfs(final.parent)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < 1 << 20:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from exc
 
 
 def write_partitioned(df, table_dir: Path, name: str, time_column: str = "window_start") -> list[tuple[str, str]]:

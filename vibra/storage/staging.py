@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibra.storage import lake
+from vibra.storage import lake, remote
 from vibra.storage.lake import READ_FILES, TMP_MARK, partition_dir, partition_files, reading, sql_literal
 
 if TYPE_CHECKING:
@@ -104,8 +104,9 @@ def _running_writer(name: str) -> bool:
     return bool(m and _alive(int(m.group(1))) and int(m.group(1)) != os.getpid())
 
 
-def leftovers(ws: Workspace) -> list[Path]:
-    """Temporary files of writers that are gone, and work folders of killed runs (lake and artifacts)."""
+def leftovers(ws: Workspace, *, untracked: bool = True) -> list[Path]:
+    """Temporary files of writers that are gone, and work folders of killed runs (lake and artifacts), and
+    (with ``untracked``) lake files no commit names."""
     out = []
     for root in (ws.lake, ws.artifacts):
         if not root.exists():
@@ -120,25 +121,59 @@ def leftovers(ws: Workspace) -> list[Path]:
     for work_root in (ws.data / COMPACT_DIR, ws.data / REBUILD_DIR):
         if work_root.exists():
             out += [p for p in work_root.iterdir()]
-    for table in lake.tables_in(ws.lake):  # a writer killed between writing its file and committing it
+    for table in lake.tables_in(ws.lake) if untracked else []:  # a writer killed between its file and its commit
         out += lake.untracked(table)
     return sorted(set(out))
 
 
-def clean_leftovers(ws: Workspace) -> None:
-    """Remove every leftover :func:`leftovers` finds."""
-    for p in leftovers(ws):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else lake.unlink([p])  # (and its uploaded object)
+def lost_commits(ws: Workspace, completed: set[str]) -> list[Path]:
+    """``features`` files no commit names whose every window belongs to a recording the ledger holds as
+    completed: the commit that added them is lost (its log file deleted — the newest commit of a log
+    leaves no gap to see), not a killed writer's (whose recordings the ledger never completed). Files
+    that do not read are left to the leftovers."""
+    import pyarrow.parquet as pq
+
+    table = ws.table("features")
+    out = []
+    for f in lake.untracked(table):
+        if not lake.OWN_FILE.match(f.name):
+            continue
+        try:
+            ids = set(pq.read_table(f, columns=["recording_id"]).column(0).unique().to_pylist())
+        except Exception:  # noqa: BLE001 - damaged, or another schema: not a file to put back
+            continue
+        if ids and ids <= completed:
+            out.append(f)
+    return out
 
 
-def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str]) -> None:
+def clean_leftovers(ws: Workspace, *, untracked: bool = True) -> None:
+    """Remove every leftover :func:`leftovers` finds: temporary files and work folders are deleted (never
+    whole); lake files no commit names are moved to ``data/.quarantine/`` (kept: a log damaged by hand may
+    be what forgot them)."""
+    from vibra.storage.repair import move_aside
+
+    for p in leftovers(ws, untracked=untracked):
+        if not p.exists() and remote.of(p) is None:
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif TMP_MARK in p.name or not (ws.lake in p.parents and lake.table_dir_of(p) is not None):
+            lake.unlink([p])
+        else:
+            move_aside(p, ws.data / QUARANTINE, ws.lake)
+
+
+def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str] | list[str], *,
+                 exclude: set[Path] = frozenset()) -> None:
     """Rewrite one partition of ``table`` keeping only rows of ``recording_ids``, one per key (the earliest
-    by the table's time column); one commit replaces the partition's files by the rewritten one."""
+    by the table's time column); one commit replaces the partition's files by the rewritten one. Files in
+    ``exclude`` (another writer's, on a shared store) are neither read nor replaced."""
     import duckdb
 
     table_dir = ws.table(table.name)
     date, eid = part.parent.name.split("=", 1)[1], part.name.split("=", 1)[1]
-    files = partition_files(table_dir, eid, [date])
+    files = [f for f in partition_files(table_dir, eid, [date]) if f not in exclude]
     out = part / f"part-repaired-{uuid.uuid4().hex[:12]}.parquet"
     tmp = lake.temp_path(out)
     try:
@@ -153,7 +188,10 @@ def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str
         tmp.unlink(missing_ok=True)
         raise
     lake.commit(table_dir, add=[out], remove=files)
-    lake.unlink(files)
+    from vibra.storage.repair import move_aside
+
+    for f in files:  # their kept rows are in the new file; the files are kept aside, never deleted
+        move_aside(f, ws.data / QUARANTINE, ws.lake)
 
 
 def quarantine(ws: Workspace, path: Path) -> Path:

@@ -16,13 +16,12 @@ if TYPE_CHECKING:
 
 
 def damaged_files(ws: Workspace) -> dict[Path, str]:
-    """{file: problem} for every file of a lake table whose footer does not read (each file on its own), or
-    that the table's log lists but that is not there."""
+    """{file: problem} for every file of a lake table whose footer does not read (each file on its own), that is
+    another size than its commit recorded (overwritten), or that the table's log lists but that is not there."""
     out = {}
     for table in lake.tables_in(ws.lake):
         for f in lake.partition_files(table):
-            problem = lake.damaged(f) if f.exists() else \
-                "gone: the table's log lists it but the file is not there (deleted by hand, or a partial restore)"
+            problem = (lake.changed(f) or lake.damaged(f)) if f.exists() else lake.GONE
             if problem:
                 out[f] = problem
     return out
