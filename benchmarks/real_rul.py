@@ -405,6 +405,8 @@ OFFICIAL_TRIED = (
     "| **the product: model chosen inside the fold, fewest inner late answers first, then score; planning answer** "
     "| **0.068** | **3** | **83 %** |",
     "| the same, the model's median as the answer | 0.173 | — | 83 % |",
+    "| the same models, the planning answer always from the model's own (unwidened) distribution (decided after "
+    "seeing this table, so not kept) | 0.156 | 3 | 83 % |",
     "| the same, candidates ranked by inner score first (chosen after seeing this table, so not kept) | 0.115 | 13 "
     "| 70 % |",
     "| life fraction over the whole life (ρ at 50–97 % of every training life), kernel on HI and onset share, "

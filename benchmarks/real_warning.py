@@ -35,8 +35,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import REAL  # noqa: E402
+from real import REAL  # noqa: E402  (benchmarks/real.py: the shared data beside the checkout)
 
 FEMTO = REAL / "femto_learning"
 BEARINGS = {"Bearing1_1": 1800, "Bearing1_2": 1800, "Bearing2_1": 1650, "Bearing2_2": 1650, "Bearing3_1": 1500,

@@ -6,7 +6,9 @@ function and prints its result. Heavy libraries are imported inside the commands
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -77,11 +79,29 @@ def root_options(
         raise typer.BadParameter(str(exc)) from None
 
 
+def numba_cache() -> None:
+    """Point numba's on-disk cache at the user's cache folder (``$XDG_CACHE_HOME/vibra/numba``, else
+    ``~/.cache/vibra/numba``) unless ``NUMBA_CACHE_DIR`` is set: one place for our kernels and the
+    clustering's (UMAP, pynndescent), which any workspace reuses, so `vibra demo` compiles them once for
+    every later command. Set before numba is imported (it reads its configuration then); an unwritable
+    folder leaves numba's default (next to the sources)."""
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vibra" / "numba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if os.access(folder, os.W_OK):
+        os.environ["NUMBA_CACHE_DIR"] = str(folder)
+
+
 def main() -> None:
     """Console entry point: Typer handles usage errors (exit 2); an expected failure is one
     line on stderr and its exit code (1 bad input / failed work, 3 not ready)."""
     from vibra_pipelines.runs import ARGUMENTS
 
+    numba_cache()
     ARGUMENTS.set(" ".join(sys.argv[1:]))
     try:
         app()

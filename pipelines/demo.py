@@ -80,7 +80,8 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7, p
             "each machine's remaining useful life from them")
         result.events = defects.import_events(ws, settings, Path(made.events_path), who="demo")
         result.rul = rul.run(ws, settings)
-    say("clustering fault signatures (UMAP compiles on its first use: about a minute)")
+    say("clustering fault signatures (the first time after install, UMAP compiles its kernels for a minute or so; "
+        "they are cached for every later command)")
     result.cluster = cluster.run(ws, settings)
     defects.after_cluster(ws, settings, result.cluster)
     log = ws.root / "maintenance_log.csv"

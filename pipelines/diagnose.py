@@ -3,8 +3,10 @@
 Ingest stores each window's fault-family evidence (``evidence_outer_race``, ``evidence_inner_race``,
 ``evidence_ball``; :mod:`vibra.diagnosis.bearing`). The verdict is computed from those stored columns on
 demand — by ``vibra diagnose`` and by the report — so it is never out of step with the features and
-needs no table of its own. A recording's verdict is that of its channel with the clearest named
-fault (largest top evidence); without one on any channel it is ``unknown``.
+needs no table of its own. Ingest also stores, per recording and channel, the recording-level evidence
+(``recording_evidence_*``), the speed it was read at and the spectrum's speed estimate. A recording's
+verdict is that of its channel with the clearest named fault (then ``ambiguous``, ``no_fault_evidence``,
+``not_diagnosable``).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ class DiagnoseResult(StageResult):
 
 
 def rule_text() -> str:
-    return (f"a family is named when its evidence (whitened full-band envelope lines in orders, ÷ the local "
-            f"floor, ÷ what white noise gives) is ≥ {bearing.FLOOR:g} and ≥ {bearing.RATIO:g}× the next "
-            "family, on the median over the recording's windows; otherwise unknown")
+    return (f"per channel, the whitened squared envelope spectrum averaged over the whole recording; a family's "
+            f"evidence is the {bearing.STATISTIC_TEXT[bearing.STATISTIC]} its lines in orders (each ÷ its local floor), "
+            f"÷ what white noise gives; a family is named when it is ≥ {bearing.FLOOR:g} and ≥ {bearing.RATIO:g}× the "
+            f"next family; below {bearing.FLOOR:g} for all: no_fault_evidence; two within {bearing.RATIO:g}×: ambiguous; "
+            "without rpm, geometry or samples: not_diagnosable")
 
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None) -> DiagnoseResult:
     """Verdicts of every recording (of ``equipment``), newest first per machine."""
-    del settings  # the rule's constants are the library's (first principles); nothing here is a setting
-    return DiagnoseResult(recordings=summaries.verdicts(ws, equipment), rule=rule_text())
+    return DiagnoseResult(recordings=summaries.verdicts(ws, equipment, settings), rule=rule_text())

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from vibra.errors import InputError
 from vibra.settings import Settings
-from vibra.storage import compaction, ledger, tables
+from vibra.storage import compaction, lake, ledger, tables
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult, recorded
@@ -49,7 +49,7 @@ def compact(ws: Workspace, settings: Settings, *, tables: list[str] | None = Non
         raise InputError(f"--min-files {min_files}: use 2 or more")
     result = CompactResult()
     started = time.perf_counter()
-    with ledger.ingest_lock(ws, settings):
+    with ledger.ingest_lock(ws, settings), lake.translated():  # a store outage or a damaged table: one line
         # a recording's own features file is merged only once the ledger holds it as completed
         result.tables, result.skipped_uncommitted = compaction.compact(
             ws, tables, min_files, keep_apart={"features": _completed_ids(ws)})
@@ -80,13 +80,19 @@ def retention(ws: Workspace, settings: Settings, table: str, older_than: str, *,
     if table not in RETAINABLE:
         raise InputError(f"--table {table!r}: choose one of {', '.join(RETAINABLE)}")
     cutoff = ((now or datetime.now(timezone.utc)) - parse_age(older_than)).date().isoformat()
-    dates = compaction.dates_before(ws, table, cutoff)
-    files = compaction.files_on(ws, table, dates, fetch=False)  # counted, not read
-    out = {"table": table, "cutoff_date": cutoff, "dry_run": dry_run, "dates": dates, "files": len(files),
-           "bytes": compaction.sizes(files), "recordings_expired": 0}
+
+    def plan() -> dict:
+        dates = compaction.dates_before(ws, table, cutoff)
+        files = compaction.files_on(ws, table, dates, fetch=False)  # counted, not read
+        return {"table": table, "cutoff_date": cutoff, "dry_run": dry_run, "dates": dates, "files": len(files),
+                "bytes": compaction.sizes(files), "recordings_expired": 0}
+
     if dry_run:
-        return out
-    with ledger.ingest_lock(ws, settings):
+        with lake.translated():
+            return plan()
+    with ledger.ingest_lock(ws, settings), lake.translated():
+        out = plan()  # counted under the lock: an ingest or compaction finishing meanwhile is counted too
+        dates = out["dates"]
         expired = compaction.recordings_only_in(ws, table, dates) if table == "features" else []
         compaction.drop_dates(ws, table, dates)  # one commit: the dates are gone at once; then vacuumed
         if expired:

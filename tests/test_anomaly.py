@@ -181,11 +181,18 @@ def test_detect_scores_only_new_windows_and_gc_keeps_latest(plant):
     ws, settings, _, _ = plant
     again = anomaly.detect(ws, settings, equipment=["motor-01"], models=["iforest"])
     assert again.scored == 0
+    # at least one version to collect, whatever ran before: a threshold set again is a new version
+    anomaly.set_threshold(ws, settings, "fan-03", model="iforest", quantile=None, value=None, z=4.0)
+    family = ws.artifacts / "models" / "anomaly" / "fan-03" / "iforest"
+    before = sorted(p.name for p in family.iterdir() if p.is_dir())
+    assert len(before) >= 2
     removed = anomaly.gc(ws, keep=1)
     for scope in (ws.artifacts / "models" / "anomaly").iterdir():
-        for family, version in registry.pointers(scope).items():
-            assert (scope / family / version / "manifest.json").exists()
-    assert all("fan-03" in r for r in removed) or removed == []
+        for family_name, version in registry.pointers(scope).items():
+            assert (scope / family_name / version / "manifest.json").exists()
+    after = sorted(p.name for p in family.iterdir() if p.is_dir())
+    assert after == [registry.pointers(family.parent)["iforest"]]  # the latest kept, every older one collected
+    assert removed and all("fan-03" in r for r in removed) and len(removed) >= len(before) - 1
 
 
 def test_hst_update_scores_and_learns_only_new_windows(tmp_path):

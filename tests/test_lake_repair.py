@@ -221,3 +221,14 @@ def test_an_uncertain_rebuild_changes_nothing_and_names_the_flag(ws):
     forced = doctor.check(ws, settings, repair=True, rebuild_log=True)
     assert next(f for f in forced["findings"] if f["check"] == "damaged_table_log")["repaired"]
     assert set(lake.partition_files(derived)) == set(placed)  # all kept: nothing deleted
+
+
+def test_migrate_over_a_garbage_parquet_names_it_in_one_line(tmp_path):
+    ws, _ = init_workspace(tmp_path / "ws")
+    bad = lake.partition_dir(ws.table("features"), "2026-03-01", "motor-01") / "part-0123456789abcdef.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a parquet file at all")  # a lake written before Delta, with one garbage file
+    proc = run_vibra("migrate", "--home", str(ws.root))
+    lines = [x for x in proc.stderr.strip().splitlines() if " ERROR vibra" not in x]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and str(bad) in lines[0] and HINT in lines[0], proc.stderr

@@ -174,9 +174,7 @@ def _library_graph() -> dict[str, set[str]]:
 
 
 # Cycles not yet broken, each owned by a helper of issue 30 who is changing those files now.
-KNOWN_CYCLES = [
-    {"vibra.storage.lake", "vibra.storage.remote"},     # helper "lake" (lake.py / remote.py split)
-]
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def test_no_import_cycles_in_the_library():

@@ -10,7 +10,8 @@ import pytest
 import scipy.stats
 
 from vibra.ingest.features import compute
-from vibra.physics.indicators import (G_MM_S2, Machine, bearing_orders, fault_frequencies_hz, iso_limits, iso_table,
+from vibra.physics.bearing import bearing_orders, fault_frequencies_hz
+from vibra.physics.indicators import (G_MM_S2, Machine, iso_limits, iso_table,
                            order_amplitudes, velocity_rms_mm_s)
 from vibra.settings import Bearing, Equipment, FeatureSettings, load_settings
 from vibra.signal.indicators import power_spectra
@@ -181,7 +182,8 @@ def test_femto_run_to_failure_trends(tmp_path, real_data):
 
 
 def test_spectral_kurtosis_picks_the_ringing_resonance():
-    from vibra.physics.indicators import candidate_bands, spectral_kurtosis_band
+    from vibra.physics.indicators import candidate_bands
+    from vibra.signal.envelope import spectral_kurtosis_band
     from vibra.signal.indicators import window_spectra
 
     fs, n = 12_000.0, 4096
@@ -216,3 +218,14 @@ def test_synthetic_bearing_faults_are_named(tmp_path):
         part = df.filter(pl.col("fault_type") == fault)
         # measured 102 / 96 windows past severity 0.5, the right race largest in all of them
         assert part.height > 80 and _winner_share(part, column) >= 0.98, fault
+
+
+def test_physics_never_imports_the_diagnosis():
+    # issue 30 §5: diagnosis is built on physics (geometry, defect orders) and signal (envelope), never the reverse
+    from pathlib import Path
+
+    import vibra.physics
+
+    for path in Path(vibra.physics.__file__).parent.glob("*.py"):
+        imports = [ln for ln in path.read_text().splitlines() if ln.lstrip().startswith(("from ", "import "))]
+        assert not [ln for ln in imports if "vibra.diagnosis" in ln], path

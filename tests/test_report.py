@@ -167,7 +167,12 @@ def test_machine_page_and_fleet_table_show_the_bearing_diagnosis(rendered):
         machine = pages[f"machines/{eid}.html"]
         assert 'id="diagnosis"' in machine and latest["text"] in machine, eid
         assert latest["text"] in pages["index.html"], eid
-        assert latest["verdict"] in {"outer_race", "inner_race", "ball", "unknown"}
+        assert latest["verdict"] in {"outer_race", "inner_race", "ball", "no_fault_evidence", "ambiguous"}
+        # the machine page's evidence bars say the same verdict as the fleet row (one meaning per answer)
+        bars = re.search(r"Bearing fault evidence.*?</svg>", machine, re.S).group(0)
+        from html import unescape
+
+        assert latest["text"] in unescape(bars), eid
 
 
 def _truth(ws) -> pl.DataFrame:
@@ -207,7 +212,8 @@ def test_a_spike_recording_raises_no_alarm_and_joins_no_cluster(rendered):
     assert knn.filter((pl.col("recording_id") == rid) & (pl.col("channel") == "x")).height == 0
     # nor is a bearing fault named from it: the channel says why, the verdict comes from the others
     (diag,) = [r for r in summaries.verdicts(ws, [eid]) if r["recording_id"] == rid]
-    assert {c["channel"]: c["text"] for c in diag["channels"]}["x"] == "not diagnosed: sensor fault (spikes)"
+    assert {c["channel"]: c["text"] for c in diag["channels"]}["x"] == "not diagnosable: sensor fault (spikes)"
+    assert {c["channel"]: c["verdict"] for c in diag["channels"]}["x"] == "not_diagnosable"
     assert diag["channel"] != "x"
     # every sensor fault synth made is flagged with its own reason, and counted on the pages
     flagged = feats.filter(pl.col("sensor_fault").is_not_null()).select("recording_id", "sensor_fault").unique()

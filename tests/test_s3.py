@@ -273,3 +273,33 @@ def test_uploads_without_a_table_log_are_no_table_and_repair_clears_them(s3, tmp
     finally:
         remote.unregister(ws.lake)
         remote.unregister(ws.artifacts)
+
+
+@pytest.mark.parametrize("uri", ["s3:///p", "s3://lake//p", "s3://lake/a/../../other/p", "s3:// lake", "s3://lake/p?x=1",
+                                 "s3://Lake_Bad/p", "s3://lake/./p", "s3://"])
+def test_a_bad_lake_uri_is_one_config_error_line(uri):
+    from vibra.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^\[lake\] uri = .*: .*; use s3://bucket/prefix"):
+        remote.validate_uri(uri)
+
+
+def test_lake_uri_is_normalised():
+    assert remote.validate_uri("s3://lake/plant/a/") == "s3://lake/plant/a"
+    assert remote.validate_uri("s3://lake") == "s3://lake"
+
+
+def test_a_missing_bucket_or_an_empty_store_under_an_ingested_ledger_is_an_error(s3, tmp_path):
+    ws, _ = init_workspace(tmp_path / "ws")
+    export = tmp_path / "export"
+    synth.run(export, n_equipment=1, days=0.1, seed=4, start=START, sensor_faults=False, workspace=ws)
+    home = ["--home", str(ws.root)]
+    proc = run_vibra("status", *home, env={**s3, "VIBRA_LAKE_URI": "s3://lake/a/../../other/p"})
+    assert proc.returncode == 1 and proc.stderr.startswith("error: [lake] uri") and "Traceback" not in proc.stderr
+    run_vibra("ingest", str(export), *home, check=True)  # a local lake, then a URI pointing elsewhere
+    for uri, words in ((f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/p", "does not exist"),
+                       (_uri(), "holds no features table")):
+        for command in (["status"], ["ingest", str(export)], ["report"]):
+            proc = run_vibra(*command, *home, env={**s3, "VIBRA_LAKE_URI": uri})
+            lines = [x for x in proc.stderr.strip().splitlines() if " ERROR vibra" not in x]
+            assert proc.returncode == 1 and len(lines) == 1 and words in lines[0], (command, proc.stderr)

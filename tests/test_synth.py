@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from vibra.settings import Bearing, load_settings
-from vibra.physics.indicators import bearing_orders
+from vibra.physics.bearing import bearing_orders
 from vibra.synth import make_plan, signal
 from vibra.workspace import init_workspace
 from vibra_pipelines import synth

@@ -36,7 +36,7 @@ EQUIPMENT_EXAMPLE = """\
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
     "alarm_limits_mm_s", "alert_danger_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
-    "csv",
+    "csv", "bearing_channel",
 }
 FORMAT_KEYS = {"kind", "delimiter", "header"}
 CSV_KEYS = {"delimiter", "decimal"}
@@ -63,6 +63,7 @@ EQUIPMENT_SPECS = {s.key: s for s in (
     _spec("units", str),
     _spec("label", str),
     _spec("file_pattern", str),
+    _spec("bearing_channel", str, doc="the channel of the bearing's own sensor: its verdict is the recording's"),
 )}
 BEARING_SPECS = {s.key: s for s in (
     _spec("n_elements", int, 3, 100),
@@ -161,6 +162,7 @@ class Equipment:
     file_pattern: str | None = None  # glob, or a regular expression when it starts with "^"
     full_scale: float | None = None  # physical value of digital full scale (audio files)
     csv: CsvDialect | None = None
+    bearing_channel: str | None = None  # the bearing's own sensor: its verdict comes first (vibra diagnose)
 
     def format_for(self, name: str) -> FileFormat | None:
         """The machine's ``format`` if it applies to this file name (every file without ``file_pattern``)."""

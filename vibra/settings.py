@@ -31,8 +31,12 @@ SETTINGS: tuple[Spec, ...] = (
          "workspace's data/lake and artifacts; s3://bucket/prefix = object storage (credentials, region and an "
          "S3-compatible endpoint from the standard AWS_* environment: AWS_PROFILE or AWS_ACCESS_KEY_ID, AWS_REGION, "
          "AWS_ENDPOINT_URL); the DuckDB ledger stays in this workspace"),
+    Spec("ingest", "workers", int, 0, 0, 256,
+         "processes that ingest files at once (each one file at a time; the ledger stays with the parent): 0 = auto, "
+         "the cores available but one per 100 files to do (a worker's start costs ~1.5 s of imports); 1 = in this "
+         "process, with max_concurrent_files threads"),
     Spec("ingest", "max_concurrent_files", int, 2, 1, 64,
-         "files read and processed at once (threads)"),
+         "files read and processed at once by threads of one process (workers = 1, or a run too small for workers)"),
     Spec("ingest", "sample_rate_hz", float, 0.0, 0, 10_000_000,
          "workspace default sample rate when neither the file nor the equipment gives one (0 = none)"),
     Spec("ingest", "chunk_rows", int, 262_144, 4_096, 67_108_864,
@@ -63,6 +67,16 @@ SETTINGS: tuple[Spec, ...] = (
          "samples between window starts (= frame_length: no overlap)"),
     Spec("features", "batch_windows", int, 256, 1, 65_536,
          "windows per FFT batch"),
+    Spec("features", "diagnosis_window_s", float, 1.0, 0.01, 600.0,
+         "bearing diagnosis: seconds per window of the recording-level envelope spectrum (rounded up to a power "
+         "of two of samples, averaged over the whole recording; independent of frame_length)"),
+    Spec("features", "rpm_search", float, 0.1, 0.0, 0.5,
+         "running speed from the spectrum: searched within ± this share of the machine's rpm when a recording "
+         "states none of its own (0: never estimated), and checked against the rpm a recording states"),
+    Spec("features", "rpm_min", float, 0.0, 0.0, 1_000_000.0,
+         "running speed from the spectrum for machines without rpm: lowest r/min searched (0 with rpm_max 0: none)"),
+    Spec("features", "rpm_max", float, 0.0, 0.0, 1_000_000.0,
+         "running speed from the spectrum for machines without rpm: highest r/min searched"),
     Spec("query", "max_points", int, 5000, 1, 10_000_000,
          "cap on the points `vibra query recent` returns"),
     Spec("sql", "memory_limit_mb", int, 2048, 64, 1_048_576,

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from vibra.physics.indicators import bearing_orders
+from vibra.physics.bearing import bearing_orders
 from vibra.equipment import Bearing, Equipment
 
 FAULT_CYCLE = ("normal", "bearing_outer_race", "imbalance", "bearing_inner_race", "looseness", "bearing_ball")

@@ -24,7 +24,8 @@ def cluster_cli(
     """Find fault signatures: UMAP + HDBSCAN over the window embeddings; writes data/lake/clusters and a
     clustering manifest (with the drift against the previous clustering), then re-assigns defects.
 
-    UMAP compiles its kernels on a process's first fit (about a minute); --umap-components 0 skips UMAP.
+    UMAP compiles its kernels the first time after install (about a minute; cached in ~/.cache/vibra/numba for
+    every later run); --umap-components 0 skips UMAP.
 
     Example: vibra cluster --since 2026-01-01 --min-cluster-size 50
     """

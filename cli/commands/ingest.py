@@ -13,7 +13,10 @@ from vibra_cli.options import EquipmentIds, Home, Json, context, machines
 
 def ingest_cli(
     source: Annotated[Path, typer.Argument(metavar="SOURCE", help="Export folder: one subfolder per machine.")],
-    max_concurrent_files: Annotated[Optional[int], typer.Option(help="Files processed at once [ingest].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes; 0 = auto (the cores, for runs of 100+ "
+                                                   "files), 1 = this process [ingest].")] = None,
+    max_concurrent_files: Annotated[Optional[int], typer.Option(help="Files processed at once by threads of one "
+                                                                "process [ingest].")] = None,
     frame_length: Annotated[Optional[int], typer.Option(help="Window length, samples [features].")] = None,
     hop_length: Annotated[Optional[int], typer.Option(help="Samples between windows [features].")] = None,
     keep_raw: Annotated[Optional[bool], typer.Option("--keep-raw/--no-keep-raw",
@@ -31,11 +34,11 @@ def ingest_cli(
     failure that is not a file's (disk full, permissions on the workspace, a bug): then no file
     is blamed and running the same command again resumes.
 
-    Example: vibra ingest /mnt/plant-export --max-concurrent-files 4 --json
+    Example: vibra ingest /mnt/plant-export --workers 4 --json
     """
     from vibra_pipelines import ingest
 
-    ws, settings = context(home, {"ingest.max_concurrent_files": max_concurrent_files,
+    ws, settings = context(home, {"ingest.workers": workers, "ingest.max_concurrent_files": max_concurrent_files,
                                    "features.frame_length": frame_length, "features.hop_length": hop_length,
                                    "ingest.keep_raw": keep_raw})
     with output.ingest_progress(as_json) as progress:
@@ -47,8 +50,8 @@ def ingest_cli(
 
 
 def diagnose_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
-    """Bearing-fault verdict per recording (outer race, inner race, ball or unknown) with its evidence,
-    from the fault-family evidence ingest stored for every window.
+    """Bearing-fault verdict per recording (outer_race, inner_race, ball, no_fault_evidence, ambiguous or
+    not_diagnosable) with its evidence, from the recording-level envelope evidence ingest stored.
 
     Example: vibra diagnose --equipment pump-02 --json
     """

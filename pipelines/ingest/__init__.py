@@ -38,6 +38,8 @@ import logging
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +62,7 @@ from vibra.ingest import rebuild, staleness
 from vibra.ingest.staleness import settings_hash  # noqa: F401 - the hash a ledger row keeps (imported from here)
 from vibra.workspace import Workspace
 
+from vibra_pipelines.ingest import local
 from vibra_pipelines.runs import StageResult, count_ingest, recorded
 
 FLUSH_EVERY_S = 1.0  # a batch: the files finished within a second ...
@@ -77,10 +80,20 @@ class _Deferred(Exception):
 class _Stop(Exception):
     """Raised out of a file's guard: the failure is the environment's or a bug, not the file's."""
 
-    def __init__(self, item: SourceFile, cause: BaseException, ws: Workspace | None = None):
-        super().__init__(describe(cause, item, ws))
+    def __init__(self, item: SourceFile, cause: BaseException, ws: Workspace | None = None, message: str | None = None):
+        super().__init__(message or describe(cause, item, ws))
         self.item = item
         self.cause = cause
+
+    def __reduce__(self):  # raised in a worker process (local.py): its message and its cause's traceback cross as text
+        import traceback
+
+        text = "".join(traceback.format_exception(self.cause)).rstrip()
+        return (_Stop, (self.item, _WorkerError(f"in an ingest worker process:\n{text}"), None, str(self)))
+
+
+class _WorkerError(Exception):
+    """The cause of a stop in a worker process, as the traceback text it had there."""
 
 
 @dataclass
@@ -120,6 +133,7 @@ class IngestResult(StageResult):
     bytes_read: int = 0
     seconds: float = 0.0
     warnings: int = 0
+    workers: int = 1  # processes that worked the files (1: this one, on threads)
     failures: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     recomputed: int = 0
@@ -263,19 +277,24 @@ def replace_versions(ws: Workspace, item: SourceFile, keep: str | None) -> None:
 
 
 class _Dedup:
-    """Content hashes seen in this run and before it (thread-safe by the GIL's dict ops)."""
+    """Content hashes completed before this run (``completed``, read only) and claimed in it (``claims``: a dict,
+    thread-safe by the GIL's dict ops, or a manager's dict that worker processes share: :mod:`.local`)."""
 
-    def __init__(self, completed: dict[str, str]):
-        self.owner = dict(completed)
+    def __init__(self, completed: dict[str, str], claims=None):
+        self.completed = completed
+        self.claims = {} if claims is None else claims
 
     def claim(self, recording_id: str, path: str) -> str | None:
         """None if this path now owns the content; else the path that owns it."""
-        owner = self.owner.setdefault(recording_id, path)
+        before = self.completed.get(recording_id)
+        if before is not None and before != path:
+            return before
+        owner = self.claims.setdefault(recording_id, path)
         return None if owner == path else owner
 
     def release(self, recording_id: str, path: str) -> None:
-        if self.owner.get(recording_id) == path:
-            del self.owner[recording_id]
+        if self.claims.get(recording_id) == path:
+            self.claims.pop(recording_id, None)
 
 
 def _failed(item: SourceFile, now: datetime, error: str, kind: str, digest: str, recording_id: str = "") -> FileResult:
@@ -411,7 +430,11 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
 
     Raises :class:`IngestStopped` when the environment fails or vibra hits a bug: what
     completed before is recorded, no file is blamed, and a plain rerun resumes.
+
+    With ``[ingest] workers`` > 1 (or 0 on a large run) the files are worked by spawned processes,
+    which import the main module: a script calling this needs ``if __name__ == "__main__":``.
     """
+    local.check_not_bootstrapping()
     source = source.expanduser().resolve()
     if not source.is_dir():
         raise InputError(f"{source}: not a folder; give the export folder holding one subfolder per machine")
@@ -500,7 +523,7 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
         ensure_embedding_manifest(ws, settings)
     notify("start", {"files": len(todo), "bytes": sum(f.size_bytes for f in todo)})
     if fan_out is None:
-        _process_all(ws, settings, todo, _Dedup(index.completed), result, notify)
+        _process_all(ws, settings, todo, index.completed, result, notify)
     else:
         _commit(ws, todo, fan_out(todo, dict(index.completed)), result)
     machines = sorted({f.equipment_id for f in found.files})
@@ -539,16 +562,40 @@ def _settle(ws: Workspace, settled: list[FileResult]) -> None:
     parts = {p for fr in settled for p in fr.partitions}
     if parts:
         hourly.mark_dirty(ws.lake, parts)  # before the rows say "completed"; rebuilt at the end
+    _pause("settle:committed")
     now = datetime.now(timezone.utc)
     for fr in settled:
         for rid in fr.adopt:
             ledger.adopt(ws, rid, now)
     ledger.drop_pending(ws, [fr.row["source_path"] for fr in settled if fr.keep_previous])
     ledger.write_rows(ws, [fr.row for fr in settled if not fr.keep_previous])
+    _pause("settle:recorded")
 
 
-def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedup: _Dedup,
+PAUSE = os.environ.get("VIBRA_TEST_PAUSE")  # test only: the step at which a kill test stops this process
+
+
+def _pause(point: str) -> None:
+    """For kill tests only (``tests/test_kill_points.py``): with ``VIBRA_TEST_PAUSE=<point>`` set, write this
+    process's pid to ``VIBRA_TEST_PAUSE_MARK`` and wait to be killed at that step. Unset (always, outside
+    tests), it costs one comparison per batch."""
+    if PAUSE == point:
+        Path(os.environ["VIBRA_TEST_PAUSE_MARK"]).write_text(str(os.getpid()))
+        time.sleep(600)
+
+
+@contextmanager
+def _threads(ws: Workspace, settings: Settings, completed: dict[str, str], width: int):
+    """``submit(item)`` of :func:`_work` on threads of this process (the processes' twin: :func:`.local.pool`)."""
+    dedup = _Dedup(completed)
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vibra-ingest") as pool:
+        yield lambda item: pool.submit(_work, ws, settings, item, dedup)
+
+
+def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], completed: dict[str, str],
                  result: IngestResult, notify) -> None:
+    """Work the files on threads of this process or on worker processes (``[ingest] workers``), settling
+    the finished ones in batches here: the workers write files, only this process commits and records."""
     pending_rows: list[FileResult] = []
     last_flush = time.monotonic()
     stops: list[_Stop] = []
@@ -557,12 +604,17 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
         _settle(ws, pending_rows)
         pending_rows.clear()
 
-    workers = max(1, settings.ingest.max_concurrent_files)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vibra-ingest") as pool:
+    result.workers = local.auto_workers(settings.ingest.workers, len(todo))
+    if result.workers > 1:
+        workers, submitting = result.workers, local.pool(ws, settings, completed, result.workers)
+    else:
+        workers = max(1, settings.ingest.max_concurrent_files)
+        submitting = _threads(ws, settings, completed, workers)
+    with submitting as submit:
         queue = iter(todo)
         running = {}
         for item in queue:
-            running[pool.submit(_work, ws, settings, item, dedup)] = item
+            running[submit(item)] = item
             if len(running) >= workers * 2:
                 break
         while running:
@@ -574,13 +626,17 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], dedu
                 except _Stop as stop:  # let the files in flight finish, start no more
                     stops.append(stop)
                     continue
+                except BrokenProcessPool as exc:  # a worker died: every file in flight comes here, none to blame
+                    stops.append(_Stop(item, BrokenProcessPool(str(exc)), message=local.CRASHED))  # a fresh one each:
+                    # the pool raises one instance for every future, whose traceback would grow with each raise
+                    continue
                 _adopters(fr, item)
                 _count(result, fr, item)
                 pending_rows.append(fr)
                 notify("file", {"path": display(item.path), "bytes": item.size_bytes, "status": fr.row["status"]})
                 nxt = None if stops else next(queue, None)
                 if nxt is not None:
-                    running[pool.submit(_work, ws, settings, nxt, dedup)] = nxt
+                    running[submit(nxt)] = nxt
             if pending_rows and (time.monotonic() - last_flush >= FLUSH_EVERY_S or len(pending_rows) >= BATCH_FILES
                                  or not running):
                 in_flight = [display(i.path) for i in running.values()]
@@ -603,7 +659,8 @@ def _wind_down(ws: Workspace, stops: list[_Stop]) -> None:
     except Exception as exc:  # noqa: BLE001 - the first cause is the one to report
         log.warning("could not tidy up after the stop (%s); the next run does it", type(exc).__name__)
     for extra in stops[1:]:
-        log.error("%s", extra, exc_info=extra.cause)
+        if str(extra) != str(stops[0]):  # a dead worker stops every file in flight with the same line
+            log.error("%s", extra, exc_info=extra.cause)
     raise IngestStopped(str(stops[0])) from stops[0].cause
 
 

@@ -219,7 +219,7 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
                    equipment: list[str] | None) -> list[dict]:
     """One page per machine; a machine whose data cannot be shown gets a page that says why."""
     verdicts: dict[str, list[dict]] = {}
-    for r in summaries.verdicts(ws, equipment):  # newest first per machine
+    for r in summaries.verdicts(ws, equipment, settings):  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
     rul_latest = artifacts.store(ws.artifacts, "rul").latest_manifest() or {}
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
@@ -227,7 +227,8 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
     at_failure = velocity_at_failures(ws)
     for eid in ids:
         try:
-            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), at_failure), "slug": _slug(eid),
+            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), verdicts.get(eid, []), at_failure),
+                    "slug": _slug(eid),
                     "defects": _defects(ws, eid), "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
             page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}),
                                                            _first_alarm(page["episodes"], rul_by_id.get(eid)))

@@ -155,31 +155,33 @@ def forecast_charts(ws: Workspace, eid: str) -> tuple[list[str], list[dict], lis
     return out, shown, missing
 
 
-def evidence_bars(settings: Settings, clean) -> str | None:
-    """Fault-family evidence now (last hour) against the machine's baseline; only the family the
-    verdict rule names (≥ FLOOR and ≥ RATIO × the next) is coloured."""
+def evidence_bars(settings: Settings, clean, latest: dict | None = None) -> str | None:
+    """Fault-family evidence of the newest recording (recording level, the verdict's own evidence) against the
+    machine's baseline windows; the family the verdict names is coloured, and the note is the verdict itself —
+    the same one the fleet row shows."""
     import polars as pl
 
     cols = [c for c in bearing.EVIDENCE_COLUMNS if c in clean.columns]
     if len(cols) != len(bearing.FAMILIES) or clean.height == 0:
         return None
     base = clean.filter(pl.col("window_start") < clean["window_start"].min() + timedelta(days=settings.anomaly.baseline_days))
-    last = clean.filter(pl.col("window_start") >= clean["window_start"].max() - timedelta(hours=1))
 
     def med(df) -> list[float]:
         return [float(np.nanmedian(df[c].cast(pl.Float64).to_numpy())) if df[c].is_not_null().any() else float("nan")
                 for c in cols]
 
-    now, before = med(last), med(base)
-    if not np.isfinite(now).any():
+    before = med(base)
+    now = [float("nan") if latest is None or latest["evidence"].get(f) is None else latest["evidence"][f]
+           for f in bearing.FAMILIES]
+    if not np.isfinite(now).any() and not np.isfinite(before).any():
         return None
-    named = str(bearing.verdicts(np.array([now]))[0])
-    highlight = bearing.FAMILIES.index(named) if named in bearing.FAMILIES else None
-    note = (f"named: {FAMILY_NAMES[named]}" if highlight is not None else
-            f"none named (rule: ≥ {bearing.FLOOR:g} and ≥ {bearing.RATIO:g}× the next)")
-    return plots.grouped_bars("Bearing fault evidence: now (last hour) against the machine's baseline",
+    verdict = latest["verdict"] if latest else bearing.NOT_DIAGNOSABLE
+    highlight = bearing.FAMILIES.index(verdict) if verdict in bearing.FAMILIES else None
+    said = f"named: {FAMILY_NAMES[verdict]}" if verdict in bearing.FAMILIES else verdict.replace("_", " ")
+    note = f"{said} (newest recording, channel {latest['channel']}): {latest['text']}" if latest else "no verdict yet"
+    return plots.grouped_bars("Bearing fault evidence: newest recording against the machine's baseline windows",
                               "evidence (× what noise gives)", [FAMILY_NAMES[f] for f in bearing.FAMILIES],
-                              [("baseline median", before), ("now, last hour median", now)], highlight=highlight,
+                              [("baseline windows, median", before), ("newest recording", now)], highlight=highlight,
                               ref=(bearing.FLOOR, f"{bearing.FLOOR:g}: a family can be named"), note=note)
 
 
@@ -204,9 +206,12 @@ def anomaly_chart(ws: Workspace, settings: Settings, eid: str, feats) -> tuple[s
     return svg.render(chart), episodes
 
 
-def build(ws: Workspace, settings: Settings, eid: str, info: dict, at_failure: dict[str, float] | None = None) -> dict:
-    """Everything the machine page and its fleet row show (``at_failure``: velocity at each past failure,
-    which lowers the velocity levels, :func:`vibra.physics.limits.learned_from_failures`)."""
+def build(ws: Workspace, settings: Settings, eid: str, info: dict, diagnosis: list[dict] | None = None,
+          at_failure: dict[str, float] | None = None) -> dict:
+    """Everything the machine page and its fleet row show (``diagnosis``: the machine's recording verdicts,
+    newest first, :func:`vibra.report.summaries.verdicts` — the page and the fleet row show the same;
+    ``at_failure``: velocity at each past failure, which lowers the velocity levels,
+    :func:`vibra.physics.limits.learned_from_failures`)."""
     import polars as pl
 
     eq = settings.equipment_for(eid)
@@ -235,7 +240,7 @@ def build(ws: Workspace, settings: Settings, eid: str, info: dict, at_failure: d
         page["charts"][column] = trend_chart(points, column, title, unit, lim, zones)
     if points.height < 2:
         page["missing"].append(f"trends: {points.height} recording so far — one point is drawn; a trend needs more")
-    page["charts"]["faults"] = evidence_bars(settings, clean)
+    page["charts"]["faults"] = evidence_bars(settings, clean, (diagnosis or [None])[0])
     if page["charts"]["faults"] is None:
         page["missing"].append("fault evidence: set rpm and bearing geometry for this machine")
     page["charts"].update({k: v for k, v in report_signals.charts(ws, settings, eid, clean, names).items()})

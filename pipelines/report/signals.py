@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.errors import CorruptError, VibraError
-from vibra.physics.indicators import fault_frequencies_hz
+from vibra.physics.bearing import fault_frequencies_hz
 from vibra.report import spectra
 from vibra.settings import Settings
 from vibra.workspace import Workspace
@@ -59,17 +59,15 @@ def read_signal(ws: Workspace, settings: Settings, eid: str, recording_id: str, 
 
 def _envelope_chart(settings: Settings, windows, x, sample_rate_hz: float, channel: str, name: str, units,
                     shaft_hz: float, faults_hz) -> str | None:
-    """The envelope spectrum of the last window of a channel (``windows``: its rows of the features, ``x``
-    its samples), in the band ingest chose for that window; None without a band."""
+    """The envelope spectrum of a channel's latest recording (``windows``: its rows of the features, ``x`` its
+    samples), averaged over its windows in the band ingest chose; None without a band."""
     w = windows.sort("window_index").row(-1, named=True)
     lo, hi = w["envelope_band_lo_hz"], w["envelope_band_hi_hz"]
     length = settings.features.frame_length
-    start = int(w["window_index"]) * settings.features.hop_length
-    window = x[start:start + length]
-    if lo is None or not np.isfinite(lo) or window.shape[0] != length:
+    if lo is None or not np.isfinite(lo) or x.shape[0] < length:
         return None
-    return spectra.envelope_chart(window, sample_rate_hz, (lo, hi), channel=channel, when=w["window_start"], name=name,
-                                  units=units, shaft_hz=shaft_hz, faults_hz=faults_hz)
+    return spectra.envelope_chart(x, sample_rate_hz, (lo, hi), channel=channel, when=w["window_start"], name=name,
+                                  units=units, shaft_hz=shaft_hz, faults_hz=faults_hz, frame_length=length)
 
 
 def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, str]) -> dict[str, list[str]]:

@@ -76,13 +76,41 @@ def reduce(x: np.ndarray, components: int, neighbors: int, seed: int) -> np.ndar
         return x
     import warnings
 
-    import umap
-
+    umap = _umap()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state": expected
         model = umap.UMAP(n_components=components, n_neighbors=min(neighbors, x.shape[0] - 1), min_dist=0.0,
                           random_state=seed, n_jobs=1)
         return model.fit_transform(x).astype(np.float64)
+
+
+_CACHED = False
+
+
+def _umap():
+    """``umap``, with the compiled code of its numba functions and pynndescent's cached on disk as ours is.
+
+    Most of them are declared without ``cache=True``, so every fresh process compiled them again (a
+    ``vibra cluster`` spent most of its first minute compiling). Turning caching on before their first
+    call stores them where numba caches ours (``NUMBA_CACHE_DIR``, which the CLI points at the user's cache
+    folder, else next to their sources); a function numba cannot cache is compiled as before."""
+    global _CACHED
+    import sys
+    import warnings
+
+    import umap
+    from numba.core.dispatcher import Dispatcher
+
+    if not _CACHED:
+        for name, module in list(sys.modules.items()):
+            if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
+                continue
+            for value in list(vars(module).values()):
+                if isinstance(value, Dispatcher) and type(value._cache).__name__ == "NullCache":
+                    value.enable_caching()
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function")  # numba's: compiled as before
+        _CACHED = True
+    return umap
 
 
 def hdbscan(z: np.ndarray, min_cluster_size: int) -> np.ndarray:

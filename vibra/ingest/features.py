@@ -17,6 +17,8 @@ import numpy as np
 from vibra.errors import InputError
 from vibra.settings import FeatureSettings
 from vibra.signal.indicators import TIME_COLUMNS
+from vibra.diagnosis import recording as diagnosis_recording
+from vibra.diagnosis.bearing import EVIDENCE_COLUMNS, ChannelEvidence
 from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
 from vibra.discovery import embedding
 from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, frame, n_windows, spectral_from_power,
@@ -38,7 +40,7 @@ CLIP_WARN_SHARE = 0.001
 def indicator_columns(params: FeatureSettings) -> list[str]:
     """Numeric indicator columns, in table order (the physics ones are NaN where not computable)."""
     return (list(TIME_COLUMNS) + list(SPECTRAL_COLUMNS) + [band_column(lo, hi) for lo, hi in params.bands_hz]
-            + list(PHYSICS_COLUMNS))
+            + list(PHYSICS_COLUMNS) + list(EVIDENCE_COLUMNS))
 
 
 @dataclass
@@ -64,12 +66,13 @@ class FeatureResult:
 
 
 def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sample_rate_hz: float,
-                  physics: ChannelPhysics | None):
-    """Indicators for windows of one channel at ``starts``: (time, spectral, physics)."""
+                  physics: ChannelPhysics | None, evidence: ChannelEvidence | None):
+    """Indicators for windows of one channel at ``starts``: (time, spectral, physics and evidence)."""
     length = params.frame_length
     t = time_indicators(x, length, params.hop_length, starts)
     spectral = np.empty((starts.shape[0], 2 + len(params.bands_hz)))
-    phys = np.full((starts.shape[0], len(PHYSICS_COLUMNS)), np.nan)
+    n_phys = len(PHYSICS_COLUMNS)
+    phys = np.full((starts.shape[0], n_phys + len(EVIDENCE_COLUMNS)), np.nan)
     for b in range(0, starts.shape[0], params.batch_windows):
         sel = starts[b:b + params.batch_windows]
         frames = frame(x, length, params.hop_length, sel)
@@ -77,8 +80,10 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
         freqs, spec, power = window_spectra(single, sample_rate_hz)
         spectral[b:b + sel.shape[0]] = spectral_from_power(freqs, power, sample_rate_hz, params.bands_hz)
         if physics is not None:
+            phys[b:b + sel.shape[0], :n_phys] = physics.block(freqs, spec, power)
+        if evidence is not None and evidence.geometry is not None:
             evidence_frames = single if EVIDENCE_DTYPE == SPECTRA_DTYPE else frames.astype(EVIDENCE_DTYPE, copy=False)
-            phys[b:b + sel.shape[0]] = physics.block(freqs, spec, power, evidence_frames)
+            phys[b:b + sel.shape[0], n_phys:] = evidence.windows(evidence_frames)
     return t, spectral, phys
 
 
@@ -116,6 +121,11 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
                               "physics": []}
     physics = [ChannelPhysics(machine, sample_rate_hz, length) if machine else None for _ in channels]
+    evidence = [ChannelEvidence(machine.bearing, machine.rpm, sample_rate_hz) if machine else None for _ in channels]
+    # the recording-level spectra of the diagnosis (whitened SES, speed spectrum), fed every sample
+    diag_length = diagnosis_recording.frame_length_for(params.diagnosis_window_s, sample_rate_hz)
+    spectra = [diagnosis_recording.SpectrumAccumulator(sample_rate_hz, diag_length, EVIDENCE_DTYPE)
+               if machine else None for _ in channels]
     tail = np.empty((n_ch, 0))
     consumed = 0  # absolute sample index of tail[0]
     total = 0
@@ -137,6 +147,9 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
             clipped, flat = flat_and_clipped(col)
             s.clipped += clipped
             s.flat += flat
+            if spectra[c] is not None:
+                with np.errstate(all="ignore"):
+                    spectra[c].feed(col)
         buf = np.concatenate([tail, chunk], axis=1) if tail.shape[1] else chunk
         count = n_windows(buf.shape[1], length, hop)
         if count:
@@ -153,7 +166,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
                 if good.shape[0] == 0:
                     continue
                 with np.errstate(all="ignore"):  # overflow is counted below, 0/0 of flat windows is NaN by design
-                    t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c])
+                    t, spectral, phys = _window_block(x, good, params, sample_rate_hz, physics[c], evidence[c])
                 # finite samples whose squares or spectra exceed float64 give an infinite rms or band energy
                 finite = np.isfinite(t[:, rms_col]) & ~np.isinf(t).any(axis=1) & ~np.isinf(spectral).any(axis=1)
                 if not finite.all():
@@ -174,6 +187,17 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
         consumed += next_start
 
     warnings = _warnings(channels, stats)
+    readings = []
+    for c, name in enumerate(channels):
+        if spectra[c] is None:
+            readings.append([np.nan] * len(diagnosis_recording.READING_COLUMNS))
+            continue
+        with np.errstate(all="ignore"):
+            r = diagnosis_recording.read_channel(
+                spectra[c].finish(), bearing=machine.bearing, rpm=machine.rpm, rpm_stated=machine.rpm_stated,
+                rpm_search=params.rpm_search, rpm_range=(params.rpm_min, params.rpm_max), channel=name)
+        warnings += r.warnings
+        readings.append(r.row())
     if n_windows(total, length, hop) == 0:
         raise InputError(f"{source}: shorter than one window ({total} samples < frame_length {length}); "
                          "lower [features] frame_length or record longer")
@@ -217,6 +241,9 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     }
     for j, name in enumerate(indicator_columns(params)):
         data[name] = values[:, j]
+    per_channel_reading = np.asarray(readings, dtype=np.float64)[channel_idx[order]]
+    for j, name in enumerate(diagnosis_recording.READING_COLUMNS):
+        data[name] = per_channel_reading[:, j]
     data["iso_zone"] = pl.Series(zones(data["velocity_rms_mm_s"], machine.limits if machine else None,
                                        sample_rate_hz), dtype=pl.String)
     defn = embedding.definition(params.bands_hz)

@@ -51,7 +51,7 @@ def changes(row: dict, before: dict | None) -> list[str]:
         out.append(f"zone {before.get('zone') or '—'} → {row['zone']}")
     if row.get("state") != before.get("state") and row.get("state") in ("alert", "danger"):
         out.append(f"now {row['state']}")
-    if row.get("verdict") and row.get("verdict") != before.get("verdict") and row["verdict"] != "unknown":
+    if row.get("verdict") in ("outer_race", "inner_race", "ball") and row.get("verdict") != before.get("verdict"):
         out.append(f"new verdict: {row['verdict'].replace('_', ' ')}")
     if row.get("defect") and row.get("defect") != before.get("defect"):
         out.append(f"new defect: {row['defect']}")

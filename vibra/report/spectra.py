@@ -10,13 +10,18 @@ from datetime import datetime
 
 import numpy as np
 
-from vibra.physics.indicators import ACCELERATION_MM_S2, VELOCITY_MM_S, envelope_spectra
+from vibra.physics.indicators import ACCELERATION_MM_S2, VELOCITY_MM_S
 from vibra.report import plots, svg
+from vibra.signal.envelope import envelope_amplitude_spectrum
 from vibra.signal.indicators import frame, window_spectra
 
 VELOCITY_TOP_HZ = 1000.0  # ISO 20816 velocity band ends here
+# cursor colours: each family its own, none the colour of the "now" line (PALETTE[0]); shaft cursors grey
+SHAFT_COLOUR = "#7F7F7F"
 DEFECTS = (("BPFO", "bpfo", 1.0, svg.PALETTE[3]), ("BPFI", "bpfi", 1.0, svg.PALETTE[2]),
-           ("2×BSF", "bsf", 2.0, svg.PALETTE[4]), ("FTF", "ftf", 1.0, svg.PALETTE[6]))
+           ("2×BSF", "bsf", 2.0, svg.PALETTE[4]), ("FTF", "ftf", 1.0, svg.PALETTE[1]))
+FAMILY_OF = {"BPFO": "outer race", "BPFI": "inner race", "2×BSF": "ball", "FTF": "cage"}
+ENVELOPE_WINDOWS = 64  # windows averaged into the machine page's envelope spectrum (at most)
 
 
 def line_spectrum(x: np.ndarray, sample_rate_hz: float, units: str | None, frame_length: int
@@ -45,7 +50,7 @@ def _cursors(chart: svg.Chart, shaft_hz: float | None, faults_hz: dict[str, floa
     if shaft_hz:
         for h in (1, 2, 3):
             if h * shaft_hz <= top:
-                chart.vlines.append((h * shaft_hz, svg.PALETTE[0], f"{h}× {h * shaft_hz:.1f} Hz",
+                chart.vlines.append((h * shaft_hz, SHAFT_COLOUR, f"{h}× {h * shaft_hz:.1f} Hz",
                                      f"shaft 1×/2×/3× ({shaft_hz:.2f} Hz)"))
     for name, key, mult, colour in DEFECTS if faults_hz else ():
         f = mult * faults_hz[key]
@@ -75,21 +80,48 @@ def spectrum_chart(freqs: np.ndarray, now: np.ndarray, base: np.ndarray | None, 
     return svg.render(chart)
 
 
+def _family_cursors(chart: svg.Chart, shaft_hz: float, faults_hz: dict[str, float], top: float) -> None:
+    """Harmonics 1–3 of each defect line, one colour per family; the label on the first harmonic only (the
+    others carry theirs as a tooltip), so labels do not pile up; the key names the family."""
+    for h in (1, 2, 3):
+        if h * shaft_hz <= top:
+            chart.vlines.append((h * shaft_hz, SHAFT_COLOUR, f"{h}×" if h == 1 else "", "shaft 1×/2×/3×"))
+    for name, key, mult, colour in DEFECTS:
+        base = mult * faults_hz[key]
+        for h in (1, 2, 3) if key != "ftf" else (1,):
+            f = h * base
+            if f <= top:
+                label = f"{h}×{name}".replace("1×", "") if h == 1 else ""
+                chart.vlines.append((f, colour, label or "", f"{name} × 1–3 ({FAMILY_OF[name]}), {base:.1f} Hz = "
+                                     f"{base / shaft_hz:.2f} orders"))
+
+
 def envelope_chart(x: np.ndarray, sample_rate_hz: float, band_hz: tuple[float, float], *, channel: str,
-                   when: datetime, name: str, units: str | None, shaft_hz: float, faults_hz: dict[str, float]) -> str | None:
-    """Envelope spectrum of one window (band-passed ``band_hz``) with the defect cursors."""
-    if not np.isfinite(x).all() or x.shape[0] < 16:
+                   when: datetime, name: str, units: str | None, shaft_hz: float, faults_hz: dict[str, float],
+                   frame_length: int = 4096) -> str | None:
+    """Envelope spectrum of a channel's recording in physical units, with each family's harmonic cursors.
+
+    The envelope of the ``band_hz`` band (the kurtogram's), averaged over up to ENVELOPE_WINDOWS windows of
+    ``frame_length`` (hop half a window); each line's height is the envelope's 0-peak modulation amplitude
+    in the signal's units (:func:`vibra.signal.envelope.envelope_amplitude_spectrum` states the scaling).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)] if not np.isfinite(x).all() else x
+    if x.shape[0] < 16:
         return None
-    freqs, spec, _ = window_spectra(x[None, :], sample_rate_hz)
-    env_freqs, amp = envelope_spectra(freqs, spec, band_hz)
-    top = 4 * max(faults_hz["bpfi"], 2 * faults_hz["bsf"])
+    length = min(frame_length, x.shape[0])
+    frames = frame(x, length, length // 2)[:ENVELOPE_WINDOWS]
+    env_freqs, amp = envelope_amplitude_spectrum(frames, sample_rate_hz, band_hz)
+    top = 3.3 * max(faults_hz["bpfi"], 2 * faults_hz["bsf"], faults_hz["bpfo"])
     keep = (env_freqs > 2) & (env_freqs <= top)
+    unit = (units or "signal units").strip()
     chart = svg.Chart(title=f"Envelope spectrum, channel {channel}: {name} ({when:%Y-%m-%d %H:%M} UTC), "
-                            f"band {band_hz[0]:.0f}–{band_hz[1]:.0f} Hz",
-                      y_label=f"envelope amplitude ({(units or 'signal units').strip()})",
-                      x_label=f"frequency (Hz); 1× = {shaft_hz:.2f} Hz", robust=False)
-    chart.lines.append(svg.Line("envelope spectrum", env_freqs[keep].tolist(), amp[0, keep].tolist(), svg.PALETTE[0]))
-    _cursors(chart, shaft_hz, faults_hz, top)
+                            f"band {band_hz[0]:.0f}–{band_hz[1]:.0f} Hz, {frames.shape[0]} windows averaged",
+                      y_label=f"envelope amplitude, {unit} 0-peak",
+                      x_label=f"frequency (Hz); 1× = {shaft_hz:.2f} Hz; envelope of the band, Hann, ×2/Σw",
+                      robust=False)
+    chart.lines.append(svg.Line("now: envelope spectrum", env_freqs[keep].tolist(), amp[keep].tolist(), svg.PALETTE[0]))
+    _family_cursors(chart, shaft_hz, faults_hz, top)
     return svg.render(chart)
 
 

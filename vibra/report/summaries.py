@@ -322,53 +322,84 @@ def first_alarms(ws: Workspace, settings: Settings, equipment: list[str] | None 
 
 # -- bearing-fault verdicts --------------------------------------------------------------------------
 
-def verdicts(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
+def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -> list[dict]:
     """The bearing-fault verdict of every recording (of ``equipment``), newest first per machine, from the
-    evidence columns the features carry (:mod:`vibra.diagnosis.bearing`): a recording's verdict is its channel's
-    with the clearest named fault. A channel whose sensor failed (:mod:`vibra.ingest.quality`) is not diagnosed:
-    it says so and never names a fault."""
+    evidence columns the features carry (:mod:`vibra.diagnosis`): per channel, the recording-level evidence
+    (the whitened SES averaged over the recording) with the indicator windows' shares as secondary evidence;
+    a recording's verdict is its channel's with the clearest named fault (then ambiguous, then no fault
+    evidence, then not diagnosable). A channel whose sensor failed (:mod:`vibra.ingest.quality`) is not
+    diagnosable: it says so and never names a fault. With ``settings``, the text names the lines read."""
     import polars as pl
 
+    from vibra.diagnosis import recording
     from vibra.ingest import quality
+    from vibra.physics.bearing import Geometry
 
     cols = list(bearing.EVIDENCE_COLUMNS)
-    df = read_windows(ws, cols + list(quality.COLUMNS) + ["sample_rate_hz"], equipment=equipment)
+    rec_cols = list(recording.READING_COLUMNS)
+    df = read_windows(ws, cols + rec_cols + list(quality.COLUMNS) + ["sample_rate_hz", "rpm"], equipment=equipment)
     if df.height == 0:
         return []
-    df = quality.mark_sensor_faults(ws, df.with_columns([pl.col(c).cast(pl.Float64) for c in cols]))
+    df = quality.mark_sensor_faults(ws, df.with_columns([pl.col(c).cast(pl.Float64) for c in cols + rec_cols + ["rpm"]]))
     groups = (df.group_by("equipment_id", "recording_id", "channel", maintain_order=True)
               .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max().alias("fs"),
-                   pl.col("sensor_fault").first(), *[pl.col(c) for c in cols]))
+                   pl.col("sensor_fault").first(), *[pl.col(c) for c in cols],
+                   *[pl.col(c).first() for c in rec_cols + ["rpm"]]))
     per_recording: dict[tuple[str, str], list[dict]] = {}
+    window_s = settings.features.diagnosis_window_s if settings is not None else 1.0
     for row in groups.iter_rows(named=True):
+        ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
+        rec_ev = np.array([np.nan if row[c] is None else row[c] for c in recording.RECORDING_EVIDENCE_COLUMNS])
+        rpm = _finite(row["diagnosis_rpm"]) or _finite(row["rpm"])
         if row["sensor_fault"]:  # the sensor made this signal, not the bearing: no fault is named from it
-            v = bearing.Verdict(bearing.UNKNOWN, {f: float("nan") for f in bearing.FAMILIES}, {},
-                                  len(row[cols[0]]), f"not diagnosed: sensor fault ({row['sensor_fault']})")
+            v = bearing.recording_verdict(np.full(3, np.nan), ev, missing=("working sensor",))
+            v = bearing.Verdict(**{**v.__dict__, "text": f"not diagnosable: sensor fault ({row['sensor_fault']})"})
         else:
-            ev = np.column_stack([np.asarray(row[c], dtype=np.float64) for c in cols])
+            eq = settings.equipment_for(row["equipment_id"]) if settings is not None else None
+            geometry = Geometry.of(eq.bearing) if eq is not None and eq.bearing is not None else None
+            missing = ()
+            if not (np.isfinite(rec_ev).any() or np.isfinite(ev).any()):
+                missing = tuple(m for m, gone in (("rpm", not rpm), ("bearing geometry", eq is not None and geometry is None))
+                                if gone) or (("rpm or bearing geometry",) if eq is None else ("enough samples",))
+            resolution = None
+            if row["fs"] and rpm:
+                length = recording.frame_length_for(window_s, row["fs"])
+                resolution = row["fs"] / length / (rpm / 60.0)
             band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
-            v = bearing.recording_verdict(ev, band_text=band)
+            v = bearing.recording_verdict(rec_ev, ev, geometry=geometry, resolution_orders=resolution, band_text=band,
+                                          missing=missing, rpm=rpm, rpm_estimated=_finite(row["rpm_estimated"]))
         per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(
             {"channel": row["channel"], "first": row["first"], **v.as_dict()})
     rows = []
+    rank = {**{f: 0 for f in bearing.FAMILIES}, bearing.AMBIGUOUS: 1, bearing.NO_EVIDENCE: 2, bearing.NOT_DIAGNOSABLE: 3}
     for (eid, rid), channels in per_recording.items():
-        def strength(c: dict) -> tuple:
-            top = max((x for x in c["evidence"].values() if np.isfinite(x)), default=-np.inf)
-            return (c["verdict"] != bearing.UNKNOWN, top)
+        own = settings.equipment_for(eid).bearing_channel if settings is not None else None
 
-        channels.sort(key=lambda c: c["channel"])
-        best = max(channels, key=strength)
+        def strength(c: dict, own: str | None = own) -> tuple:
+            top = max((x for x in c["evidence"].values() if x is not None and np.isfinite(x)), default=-np.inf)
+            return (c["channel"] != own, rank[c["verdict"]], -top, c["channel"])  # the bearing's own channel first
+
+        channels.sort(key=strength)
+        best = channels[0]
         rows.append({"equipment_id": eid, "recording_id": rid, "first": best["first"].isoformat(),
-                     "verdict": best["verdict"], "channel": best["channel"], "text": best["text"],
+                     "verdict": best["verdict"], "families": best["families"], "missing": best["missing"],
+                     "channel": best["channel"], "text": best["text"],
                      "evidence": {k: _round(v) for k, v in best["evidence"].items()},
                      "window_share": {k: round(v, 3) for k, v in best["window_share"].items()},
-                     "n_windows": best["n_windows"],
-                     "channels": [{"channel": c["channel"], "verdict": c["verdict"], "text": c["text"]}
+                     "n_windows": best["n_windows"], "rpm": _round(best["rpm"]),
+                     "rpm_estimated": _round(best["rpm_estimated"]),
+                     "channels": [{"channel": c["channel"], "verdict": c["verdict"], "families": c["families"],
+                                   "missing": c["missing"], "text": c["text"],
+                                   "evidence": {k: _round(v) for k, v in c["evidence"].items()}}
                                   for c in channels]})
     rows.sort(key=lambda r: (r["equipment_id"], r["first"]), reverse=True)
     rows.sort(key=lambda r: r["equipment_id"])
     return rows
 
 
-def _round(v: float) -> float | None:
-    return round(float(v), 2) if np.isfinite(v) else None
+def _finite(v) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
+def _round(v: float | None) -> float | None:
+    return round(float(v), 2) if v is not None and np.isfinite(v) else None

@@ -12,6 +12,7 @@ import functools
 import numpy as np
 
 from vibra.signal._kernels import TIME_COLUMNS, _flat_runs, _time_indicators
+from vibra.signal.windows import hann
 
 SPECTRAL_COLUMNS = ("dominant_freq_hz", "spectral_centroid_hz")
 
@@ -102,17 +103,6 @@ def time_indicators(x: np.ndarray, frame_length: int, hop_length: int,
     return out
 
 
-@functools.lru_cache(maxsize=16)
-def _hann(length: int, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
-    """Periodic Hann window (read-only, cached per length and dtype).
-
-    In the frames' own dtype: numpy multiplies float32 by a float64 array about 9× slower than
-    by a float32 one (it casts every element up and back)."""
-    w = np.hanning(length + 1)[:-1].astype(dtype)
-    w.flags.writeable = False
-    return w
-
-
 def window_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spectra of demeaned, Hann-windowed frames.
 
@@ -124,7 +114,7 @@ def window_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarr
 
     n, length = windows.shape
     frames = windows - windows.mean(axis=1, keepdims=True)
-    frames *= _hann(length, frames.dtype)
+    frames *= hann(length, frames.dtype)
     spec = scipy.fft.rfft(frames, axis=1, overwrite_x=True)
     power = np.square(spec.real)
     power += np.square(spec.imag)
@@ -135,7 +125,7 @@ def window_spectra(windows: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarr
 @functools.lru_cache(maxsize=16)
 def _power_scale(length: int, dtype: np.dtype) -> np.ndarray:
     """Per-bin factor of :func:`window_spectra`'s power: ``c_k / (L² · mean(w²))`` (read-only)."""
-    w = _hann(length)
+    w = hann(length)
     scale = np.full(length // 2 + 1, 2.0)
     scale[0] = 1.0
     if length % 2 == 0:

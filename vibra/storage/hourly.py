@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from vibra.storage.lake import commit, partition_dir, partition_files, reading, replace_into, sql_literal, temp_path, unlink
+from vibra.storage.atomic import replace_into, temp_path
+from vibra.storage.lake import commit, partition_dir, partition_files, reading, sql_literal, unlink
 
 HOURLY_INDICATORS = ("rms", "peak", "crest_factor", "kurtosis", "skewness", "dominant_freq_hz",
                      "velocity_rms_mm_s")

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from vibra.storage import remote
-
-TMP_MARK = ".tmp-"
+from vibra.storage.atomic import replace_into, temp_path
 # DuckDB over a list of lake files (bound as the parameter): schemas of any age, no columns from folder names
 READ_FILES = "read_parquet(?, union_by_name = true, hive_partitioning = false)"
 LOG_DIR = "_delta_log"  # in each table folder: the Delta transaction log
@@ -42,17 +41,6 @@ def sql_literal(path: Path | str) -> str:
 
 def partition_dir(table_dir: Path, date: str, equipment_id: str) -> Path:
     return table_dir / f"date={date}" / f"equipment={equipment_id}"
-
-
-def temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def replace_into(tmp: Path, final: Path) -> None:
-    """Atomically move a fully written temporary file to its final name."""
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
 
 
 def write_bytes(final: Path, payload: bytes) -> Path:
@@ -544,7 +532,8 @@ def convert(table_dir: Path) -> int:
             return 0
         files = _on_disk(table_dir)
         if files:
-            _create(table_dir, files)
+            with translated(files=files):  # a file that does not read is named, never a traceback
+                _create(table_dir, files)
         return len(files)
 
 
@@ -820,7 +809,8 @@ def partition_files(table_dir: Path, equipment_id: str | None = None, dates: Ite
     store = remote.of(table_dir)
     if fetch and store is not None and is_table(table_dir):  # on object storage: read from this process's cache
         # (``raw`` is no table: its big waveforms are fetched one at a time, by ``raw.find``)
-        store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
+        with translated(table=table_dir):
+            store.fetch_all((f, *_SIZES.get(str(f), (None, None))) for f in files)
     return files
 
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     import numpy as np
 
-from vibra.storage.lake import partition_dir, push, replace_into, temp_path
+from vibra.storage.atomic import replace_into, temp_path
+from vibra.storage.lake import partition_dir, push
 
 META_KEY = b"vibra"
 GAPS_KEY = "vibra_gaps"

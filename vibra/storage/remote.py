@@ -23,6 +23,7 @@ options delta-rs is given too (:meth:`Remote.storage_options`).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,7 @@ class Remote:
                 return path
         except FileNotFoundError:
             pass
-        from vibra.storage.lake import replace_into, temp_path
+        from vibra.storage.atomic import replace_into, temp_path
 
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(path)
@@ -228,23 +229,81 @@ def of(path: Path | str) -> Remote | None:
 def configure(ws, settings) -> Remote | None:
     """Point the workspace's lake and artifact folders at ``settings.lake.uri`` (None: stays local).
     Pulls the artifact stores (models, manifests, pointers) so every reader finds them locally."""
-    uri = (getattr(getattr(settings, "lake", None), "uri", "") or "").strip()
-    if not uri:
+    raw = getattr(getattr(settings, "lake", None), "uri", "") or ""
+    if not raw.strip():
         unregister(ws.lake)
         unregister(ws.artifacts)
         return None
-    if not uri.startswith("s3://") or len(uri) <= len("s3://"):
-        from vibra.errors import ConfigError
-
-        raise ConfigError(f"[lake] uri = {uri!r}: use s3://bucket/prefix, or leave it empty for the workspace's "
-                          "data/lake")
+    uri = validate_uri(raw)
     lake = register(ws.lake, uri)
     art = register(ws.artifacts, f"{lake.uri}/{ARTIFACTS}")
     try:
+        _check_bucket(lake, ws)
         art.pull()
     except OSError as exc:
         raise StoreError(explain(exc, lake.uri)) from exc
     return lake
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=+,@~-]+")
+
+
+def validate_uri(uri: str) -> str:
+    """``[lake] uri`` checked and normalised: ``s3://bucket[/prefix]`` with one valid bucket name and a prefix of
+    plain names (no ``..``, ``.``, empty segment, whitespace or query). Raises ConfigError naming the problem."""
+    from vibra.errors import ConfigError
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"[lake] uri = {uri!r}: {why}; use s3://bucket/prefix (one bucket, a prefix of plain "
+                           "folder names), or leave it empty for the workspace's data/lake")
+
+    if uri != uri.strip() or any(c.isspace() for c in uri):
+        raise bad("it holds whitespace")
+    if "?" in uri or "#" in uri:
+        raise bad("a query string or fragment is not part of a lake's address")
+    if not uri.startswith("s3://"):
+        raise bad("not an s3:// URI")
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise bad("no bucket name")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise bad(f"{bucket!r} is not an S3 bucket name (3–63 lowercase letters, digits, dots and hyphens)")
+    parts = prefix.rstrip("/").split("/") if prefix.rstrip("/") else []
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise bad("the prefix has an empty, '.' or '..' segment (it must stay inside the bucket)")
+        if not _SEGMENT.fullmatch(part):
+            raise bad(f"the prefix segment {part!r} has characters S3 keys should not")
+    return "s3://" + "/".join([bucket, *parts])
+
+
+def _check_bucket(lake: Remote, ws) -> None:
+    """A missing bucket, or a store without the tables this workspace's ledger says it wrote, is an error on
+    every command (not an empty lake: ingest would skip every file, status count 0)."""
+    from pyarrow import fs as pafs
+
+    bucket = lake.uri.removeprefix("s3://").split("/", 1)[0]
+    if lake.fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+        raise StoreError(f"the lake's object store {lake.uri} failed: its bucket {bucket!r} does not exist; create it, "
+                         "or fix [lake] uri")
+    if lake.listing(ws.lake / "features" / "_delta_log"):
+        return
+    catalog = getattr(ws, "catalog_path", None)
+    if catalog is None or not Path(catalog).exists():
+        return
+    import duckdb
+
+    try:
+        with duckdb.connect(str(catalog), read_only=True) as con:
+            done = con.execute("SELECT count(DISTINCT recording_id) FROM recordings WHERE status = 'completed' "
+                               "AND coalesce(n_windows, 0) > 0").fetchone()[0]
+    except duckdb.Error:
+        return  # (the ledger's own checks say what is wrong with it)
+    if done:
+        raise StoreError(f"the lake at {lake.uri} holds no features table, but this workspace's ledger holds {done} "
+                         "ingested recording(s): [lake] uri points at an empty or other store; point it at the lake "
+                         "this ledger was written to, or copy the lake there first (docs/operations.md)")
 
 
 _STORE_MARKS = ("AWS Error", "S3 error", "Generic S3", "error sending request", "Could not connect", "ObjectStore",

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vibra.storage import lake, remote
-from vibra.storage.lake import READ_FILES, TMP_MARK, partition_dir, partition_files, reading, sql_literal
+from vibra.storage.atomic import TMP_MARK, replace_into, temp_path
+from vibra.storage.lake import READ_FILES, partition_dir, partition_files, reading, sql_literal
 
 if TYPE_CHECKING:
     from vibra.storage.tables.registry import Table
@@ -175,7 +176,7 @@ def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str
     date, eid = part.parent.name.split("=", 1)[1], part.name.split("=", 1)[1]
     files = [f for f in partition_files(table_dir, eid, [date]) if f not in exclude]
     out = part / f"part-repaired-{uuid.uuid4().hex[:12]}.parquet"
-    tmp = lake.temp_path(out)
+    tmp = temp_path(out)
     try:
         with duckdb.connect() as con, reading(files):
             con.execute("SET TimeZone = 'UTC'")
@@ -183,7 +184,7 @@ def keep_windows(ws: Workspace, table: Table, part: Path, recording_ids: set[str
                         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(table.keys)} "
                         f"ORDER BY {table.time_column}) = 1) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)",
                         [[str(f) for f in files], sorted(recording_ids)])
-        lake.replace_into(tmp, out)
+        replace_into(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
