@@ -1,7 +1,7 @@
 """Every command's and flow's run is recorded in the catalog's ``runs`` table (and logged).
 
 A run row holds run_id, command, arguments, started_at, finished_at, status
-(running / ok / partial / failed / killed / abandoned), counts, error, the resolved
+(running / ok / partial / not_ready / failed / killed / abandoned), counts, error, the resolved
 settings, the vibra version and the pid and host of the process. A successful run
 also sets ``vibra_last_success_timestamp_seconds{job}`` in the metrics file.
 

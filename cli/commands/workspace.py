@@ -99,7 +99,8 @@ def demo_cli(
 
 
 def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
-    """Ledger counts (files by status), windows in the lake, last recording time, per machine.
+    """Ledger counts (files by status), windows in the lake, last recording time, per machine, and the
+    files computed with other settings than today's (what changed; `vibra ingest` recomputes them).
 
     Example: vibra status --json
     """
@@ -107,7 +108,7 @@ def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json 
 
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
-    payload = status.run(ws, equipment)
+    payload = status.run(ws, equipment, settings)
     output.emit(payload, as_json, lambda: output.status_table(payload))
 
 

@@ -95,6 +95,29 @@ def write_rows(ws: Workspace, rows: list[dict[str, Any]]) -> None:
     catalog.write_rows(ws.catalog_path, rows)
 
 
+def remember_settings(ws: Workspace, payloads: dict[str, str]) -> None:
+    """Keep what each settings hash stands for (``settings_seen``: hash → JSON payload; idempotent)."""
+    if not payloads:
+        return
+    now = datetime.now(timezone.utc)
+    with catalog.connect(ws.catalog_path) as con:
+        con.executemany("INSERT INTO settings_seen VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [[h, body, now] for h, body in payloads.items()])
+
+
+def completed_settings(ws: Workspace, *, equipment: Iterable[str] | None = None,
+                       source_paths: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
+    """``(equipment_id, settings payload JSON, completed files)`` of the current completed rows whose hash
+    has a payload kept (:func:`remember_settings`); rows without one are left out."""
+    where: list[str] = ["c.status = 'completed'"]
+    params: list = []
+    _in("c.equipment_id", equipment, where, params)
+    _in("c.source_path", source_paths, where, params)
+    return [tuple(r) for r in catalog.query(
+        ws.catalog_path, f"SELECT c.equipment_id, s.payload, count(*) FROM {CURRENT} c JOIN settings_seen s "
+                         f"USING (settings_hash) WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 1", params)]
+
+
 def equipment_ids(ws: Workspace) -> set[str]:
     """Every machine the ledger has seen a file of."""
     return {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT equipment_id FROM recordings "
