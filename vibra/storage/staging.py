@@ -24,7 +24,7 @@ from vibra.storage.atomic import TMP_MARK, replace_into, temp_path
 from vibra.storage.lake import READ_FILES, partition_dir, partition_files, reading, sql_literal
 
 if TYPE_CHECKING:
-    from vibra.storage.tables import Table
+    from vibra.storage.tables.registry import Table
     from vibra.workspace import Workspace
 
 REBUILD_DIR = ".rebuild"  # under data/, outside the lake, so no glob over the lake ever sees it
