@@ -200,30 +200,35 @@ def detect(ws: Workspace, settings: Settings, *, equipment: list[str] | None = N
                 info["scored"] += out.height
                 info["anomalous"] += int(out["is_anomaly"].sum())
                 if update and model_type == "hst" and scope.name != FLEET:
-                    # the training window was learned by fit; learning it again would count it twice
-                    fresh = (new["window_start"] > datetime.fromisoformat(manifest["training_window"]["end"])
-                             ).to_numpy()
-                    if not fresh.any():
-                        continue
-                    model.learn(Z[fresh])
-                    folder = registry.manifest_of(scope, model_type, version)[0]
-                    model.train_scores_ = np.load(folder / "train_scores.npy")
-                    if (folder / "train_spikes.npy").exists():
-                        model.spikes_ = np.load(folder / "train_spikes.npy")
-                    model.threshold_ = manifest["threshold"]
-                    keep = {k: manifest[k] for k in manifest
-                            if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation",
-                                     "training_window")}
-                    saved = registry.save(scope, model, {**keep, "updated_from": version,
-                                                         "online_versions": lineage(manifest),
-                                                         "updated_with_windows": int(fresh.sum()),
-                                                         "online_learned_windows": manifest.get("online_learned_windows", 0)
-                                                         + int(fresh.sum())})
-                    result.updated.append(saved["version"])
+                    saved = _learn_online(scope, model, manifest, version, new, Z)
+                    if saved is not None:
+                        result.updated.append(saved)
         result.scored += info["scored"]
         result.anomalous += info["anomalous"]
     tick(len(machines), len(machines), "")
     return result
+
+
+def _learn_online(scope, model, manifest: dict, version: str, new, Z: np.ndarray) -> str | None:
+    """A Half-Space Trees model learns the windows it just scored that lie after its training window and is
+    saved as a new version carrying the chain; the new version's name, or None when nothing was new."""
+    # the training window was learned by fit; learning it again would count it twice
+    fresh = (new["window_start"] > datetime.fromisoformat(manifest["training_window"]["end"])).to_numpy()
+    if not fresh.any():
+        return None
+    model.learn(Z[fresh])
+    folder = registry.manifest_of(scope, "hst", version)[0]
+    model.train_scores_ = np.load(folder / "train_scores.npy")
+    if (folder / "train_spikes.npy").exists():
+        model.spikes_ = np.load(folder / "train_spikes.npy")
+    model.threshold_ = manifest["threshold"]
+    keep = {k: manifest[k] for k in manifest
+            if k in ("equipment_id", "fleet", "features", "standardise_by", "standardisation", "training_window")}
+    saved = registry.save(scope, model, {**keep, "updated_from": version, "online_versions": lineage(manifest),
+                                         "updated_with_windows": int(fresh.sum()),
+                                         "online_learned_windows": manifest.get("online_learned_windows", 0)
+                                         + int(fresh.sum())})
+    return saved["version"]
 
 
 def _write_scores(ws: Workspace, out, model_type: str, version: str) -> None:

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from vibra.errors import CorruptArtifactError
 from vibra.settings import Settings
-from vibra.storage import artifacts, catalog, lake, migrations, staging, tables
-from vibra.storage.locks import exclusive
+from vibra.storage import artifacts, lake, ledger, migrations, staging, tables
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import recorded
@@ -66,10 +65,8 @@ def check(ws: Workspace, settings: Settings, *, repair: bool = False, rebuild_lo
     the rebuild would do."""
     from contextlib import nullcontext
 
-    catalog.ensure(ws.catalog_path)
-    lock = exclusive(ws.data / ".ingest.lock", timeout_s=settings.ingest.lock_timeout_s, what="vibra ingest") \
-        if repair else nullcontext()
-    with lock:
+    ledger.ensure(ws)
+    with ledger.ingest_lock(ws, settings) if repair else nullcontext():
         findings = _run_checks(ws, repair, rebuild_log)
         errors = [f for f in findings if f.severity == "error" and not f.repaired]
     return {"ok": not errors, "repair": repair, "checked_at": datetime.now(timezone.utc).isoformat(),
@@ -81,108 +78,140 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
     if any(f.severity == "error" and not f.repaired for f in findings):
         # every other lake check reads the tables through their logs: they wait for the log's repair
         return findings + _artifact_findings(ws, repair)
-    ledger = catalog.query(ws.catalog_path, f"SELECT recording_id, source_path, status, n_windows FROM {catalog.CURRENT} c")
-    lost = staging.lost_commits(ws, {r[0] for r in ledger if r[2] == "completed"})
-    if lost:
-        f = Finding("uncommitted_completed_windows", "error", len(lost),
-                    "features files holding windows of recordings the ledger holds as completed, that no commit of the "
-                    "table names: the commit that added them is lost (a log file deleted); readers do not see them",
-                    "commit them back into the table (their Parquet footers and recordings checked first)",
-                    [str(p) for p in lost[:5]])
-        if repair:
-            lake.commit(ws.table("features"), add=lost)
-            from vibra.storage import hourly
-
-            hourly.rebuild(ws.lake, {lake.partition_of(p) for p in lost})
-            f.repaired = True
-        findings.append(f)
+    rows = ledger.current(ws)
+    completed = {r["recording_id"]: r for r in rows if r["status"] == "completed"}
+    expired = {r["recording_id"] for r in rows if r["status"] == "expired"}
+    lost_findings, lost = _lost_commit_findings(ws, set(completed), repair)
     foreign, shared = _others(ws)
+    findings += lost_findings + _leftover_findings(ws, lost, shared, repair)
+    damage_findings, skip = _damage_findings(ws, foreign, repair)
+    findings += damage_findings
+    counts = tables.recording_window_counts(ws, skip)
+    findings += _missing_findings(ws, completed, counts, skip, repair)
+    counts.pop(None, None)  # rows without a recording id: a file of another schema, named by the damaged-file check
+    findings += _window_findings(ws, completed, expired, counts, skip, foreign, repair)
+    findings += _housekeeping_findings(ws, skip, repair)
+    return findings + _artifact_findings(ws, repair)
+
+
+def _lost_commit_findings(ws: Workspace, completed: set[str], repair: bool) -> tuple[list[Finding], list[Path]]:
+    """Features files of completed recordings that no commit names (the commit that added them is lost)."""
+    lost = staging.lost_commits(ws, completed)
+    if not lost:
+        return [], []
+    f = Finding("uncommitted_completed_windows", "error", len(lost),
+                "features files holding windows of recordings the ledger holds as completed, that no commit of the "
+                "table names: the commit that added them is lost (a log file deleted); readers do not see them",
+                "commit them back into the table (their Parquet footers and recordings checked first)",
+                [str(p) for p in lost[:5]])
+    if repair:
+        from vibra.storage import hourly
+
+        lake.commit(ws.table("features"), add=lost)
+        hourly.rebuild(ws.lake, {lake.partition_of(p) for p in lost})
+        f.repaired = True
+    return [f], lost
+
+
+def _leftover_findings(ws: Workspace, lost: list[Path], shared: bool, repair: bool) -> list[Finding]:
+    """Temporary files, work folders and lake files no commit names, left by killed runs."""
     # on a shared store a file no commit names may be another workspace's (a writer of theirs killed): not judged
     left = [p for p in staging.leftovers(ws, untracked=not shared) if p not in set(lost)]
-    if left:
-        f = Finding("leftover_temporary_files", "warning", len(left),
-                    "temporary files, work folders or lake files no commit names, left by runs that were killed; "
-                    "readers never see them, they only take space",
-                    f"delete the temporary files and work folders; move the lake files to {ws.data / QUARANTINE}/ "
-                    "(kept, not deleted)",
-                    [str(p) for p in left[:5]])
-        if repair:
-            staging.clean_leftovers(ws, untracked=not shared)
-            f.repaired = True
-        findings.append(f)
+    if not left:
+        return []
+    f = Finding("leftover_temporary_files", "warning", len(left),
+                "temporary files, work folders or lake files no commit names, left by runs that were killed; "
+                "readers never see them, they only take space",
+                f"delete the temporary files and work folders; move the lake files to {ws.data / QUARANTINE}/ "
+                "(kept, not deleted)",
+                [str(p) for p in left[:5]])
+    if repair:
+        staging.clean_leftovers(ws, untracked=not shared)
+        f.repaired = True
+    return [f]
 
+
+def _damage_findings(ws: Workspace, foreign: set[Path], repair: bool) -> tuple[list[Finding], set[Path]]:
+    """Lake files that do not read, ours and other writers'; and the files every later check must skip."""
     damaged = tables.damaged_files(ws)
     theirs = {p: why for p, why in damaged.items() if p in foreign}
     damaged = {p: why for p, why in damaged.items() if p not in foreign}
-    if damaged:
-        findings.append(_lake_finding(ws, damaged, repair))
+    found = [_lake_finding(ws, damaged, repair)] if damaged else []
     if theirs:
-        findings.append(Finding("damaged_lake_files_of_other_writers", "warning", len(theirs),
-                                "damaged lake files that another workspace sharing this store committed; "
-                                "its own `vibra doctor --repair` repairs them", "none here (left to their writer)",
-                                [f"{p}: {why}" for p, why in list(theirs.items())[:5]]))
+        found.append(Finding("damaged_lake_files_of_other_writers", "warning", len(theirs),
+                             "damaged lake files that another workspace sharing this store committed; "
+                             "its own `vibra doctor --repair` repairs them", "none here (left to their writer)",
+                             [f"{p}: {why}" for p, why in list(theirs.items())[:5]]))
     # other writers' files are theirs to judge; repaired damaged files are moved aside, so no longer listed
     skip = set(foreign) | (set(theirs) if repair else set(damaged) | set(theirs))
+    return found, skip
 
-    completed = {r[0]: r for r in ledger if r[2] == "completed"}
-    expired = {r[0] for r in ledger if r[2] == "expired"}
-    counts = tables.recording_window_counts(ws, skip)
+
+def _missing_findings(ws: Workspace, completed: dict[str, dict], counts: dict, skip: set[Path],
+                      repair: bool) -> list[Finding]:
+    """Completed recordings without any window in the features table."""
     unreadable = {m.group(1) for f in skip if f.parent.parent.parent.name == "features"
                   and (m := lake.OWN_FILE.match(f.name))}  # explained by the damaged-file finding
-    missing = [r for rid, r in completed.items() if (r[3] or 0) > 0 and rid not in counts and rid[:16] not in unreadable]
-    if missing:
-        f = Finding("completed_without_windows", "error", len(missing),
-                    "the ledger says these recordings were ingested but the features table has none of their windows "
-                    "(partitions deleted by hand, or a restore from an older backup)",
-                    "mark them pending so the next `vibra ingest` processes them again", [r[1] for r in missing[:5]])
-        if repair:
-            names = [n for n, _ in catalog.RECORDING_COLUMNS]
-            rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c "
-                                                  "WHERE recording_id IN (SELECT unnest(?))", [[r[0] for r in missing]])
-            now = datetime.now(timezone.utc)
-            catalog.write_rows(ws.catalog_path, [{**dict(zip(names, r)), "status": "pending",
-                                                  "error": "windows missing (vibra doctor): re-ingested on the next run",
-                                                  "updated_at": now} for r in rows])
-            f.repaired = True
-        findings.append(f)
+    missing = [r for rid, r in completed.items()
+               if (r["n_windows"] or 0) > 0 and rid not in counts and rid[:16] not in unreadable]
+    if not missing:
+        return []
+    f = Finding("completed_without_windows", "error", len(missing),
+                "the ledger says these recordings were ingested but the features table has none of their windows "
+                "(partitions deleted by hand, or a restore from an older backup)",
+                "mark them pending so the next `vibra ingest` processes them again",
+                [r["source_path"] for r in missing[:5]])
+    if repair:
+        now = datetime.now(timezone.utc)
+        ledger.write_rows(ws, [{**r, "status": "pending", "updated_at": now,
+                                "error": "windows missing (vibra doctor): re-ingested on the next run"}
+                               for r in missing])
+        f.repaired = True
+    return [f]
 
-    counts.pop(None, None)  # rows without a recording id: a file of another schema, named by the damaged-file check
+
+def _window_findings(ws: Workspace, completed: dict[str, dict], expired: set[str], counts: dict, skip: set[Path],
+                     foreign: set[Path], repair: bool) -> list[Finding]:
+    """Windows of recordings the ledger does not hold as completed (orphans, earlier versions) and windows
+    stored twice; repair keeps the ledger's recordings, one copy of each window."""
     orphans = sorted(rid for rid in counts if rid not in completed and rid not in expired)
     dups = sorted(rid for rid, (n, distinct) in counts.items() if n > distinct)
-    if orphans or dups:
-        affected = tables.partitions_holding(ws, tables.FEATURES, set(orphans) | set(dups), skip)
-        if orphans:
-            # an earlier version of a file whose content changed (kept beside the new one before ingest replaced them)
-            earlier = {r[0] for r in catalog.query(ws.catalog_path, "SELECT DISTINCT recording_id FROM recordings "
-                                                                    "WHERE status = 'completed'")} & set(orphans)
-            killed = [rid for rid in orphans if rid not in earlier]
-            if earlier:
-                findings.append(Finding("earlier_version_windows", "error", len(earlier),
-                                        "windows of an earlier version of a file whose content changed since; the "
-                                        "ledger holds the new version, so these are counted twice",
-                                        "remove the earlier version's windows", sorted(earlier)[:5]))
-            if killed:
-                findings.append(Finding("orphan_windows", "error", len(killed),
-                                        "windows of recordings the ledger does not hold as completed (an ingest killed "
-                                        "between writing the windows and recording them); the next ingest of the file "
-                                        "would store them again",
-                                        "remove those windows; the next `vibra ingest` re-ingests their files",
-                                        killed[:5]))
-        if dups:
-            f2 = Finding("duplicate_windows", "error", len(dups),
-                         "windows stored more than once (same equipment, recording, channel, window index)",
-                         "keep one copy of each window", dups[:5])
-            findings.append(f2)
-        if repair:
-            for part in sorted(affected):  # keep the ledger's recordings, one copy of each window
-                staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired, exclude=foreign)
-            for f in findings:
-                if f.check in ("orphan_windows", "earlier_version_windows", "duplicate_windows"):
-                    f.repaired = True
-            from vibra.storage import hourly
+    if not (orphans or dups):
+        return []
+    found = []
+    affected = tables.partitions_holding(ws, tables.FEATURES, set(orphans) | set(dups), skip)
+    # an earlier version of a file whose content changed (kept beside the new one before ingest replaced them)
+    earlier = ledger.ever_completed(ws) & set(orphans)
+    killed = [rid for rid in orphans if rid not in earlier]
+    if earlier:
+        found.append(Finding("earlier_version_windows", "error", len(earlier),
+                             "windows of an earlier version of a file whose content changed since; the "
+                             "ledger holds the new version, so these are counted twice",
+                             "remove the earlier version's windows", sorted(earlier)[:5]))
+    if killed:
+        found.append(Finding("orphan_windows", "error", len(killed),
+                             "windows of recordings the ledger does not hold as completed (an ingest killed "
+                             "between writing the windows and recording them); the next ingest of the file "
+                             "would store them again",
+                             "remove those windows; the next `vibra ingest` re-ingests their files", killed[:5]))
+    if dups:
+        found.append(Finding("duplicate_windows", "error", len(dups),
+                             "windows stored more than once (same equipment, recording, channel, window index)",
+                             "keep one copy of each window", dups[:5]))
+    if repair:
+        from vibra.storage import hourly
 
-            hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})
+        for part in sorted(affected):  # keep the ledger's recordings, one copy of each window
+            staging.keep_windows(ws, tables.FEATURES, part, set(completed) | expired, exclude=foreign)
+        for f in found:
+            f.repaired = True
+        hourly.rebuild(ws.lake, {(p.parent.name.split("=", 1)[1], p.name.split("=", 1)[1]) for p in affected})
+    return found
 
+
+def _housekeeping_findings(ws: Workspace, skip: set[Path], repair: bool) -> list[Finding]:
+    """Empty partition folders, the catalog's schema version, features files older than a column."""
+    found = []
     empty = tables.empty_partitions(ws, tables.retainable())
     if empty:
         f = Finding("empty_partitions", "info", len(empty), "partition folders holding no file", "remove the folders",
@@ -190,22 +219,18 @@ def _run_checks(ws: Workspace, repair: bool, rebuild_log: bool = False) -> list[
         if repair:
             tables.remove_empty(empty)
             f.repaired = True
-        findings.append(f)
-
-    version = catalog.query(ws.catalog_path, "SELECT value FROM meta WHERE key = 'schema_version'")
-    have = int(version[0][0]) if version else 0
+        found.append(f)
+    have = ledger.schema_version(ws)
     if have != migrations.CURRENT:
-        findings.append(Finding("catalog_schema", "error", 1, f"catalog schema version {have}, this vibra expects "
-                                f"{migrations.CURRENT}", "run `vibra migrate`", []))
+        found.append(Finding("catalog_schema", "error", 1, f"catalog schema version {have}, this vibra expects "
+                             f"{migrations.CURRENT}", "run `vibra migrate`", []))
     old = [f for f in tables.files_without(ws, tables.FEATURES, "embedding_version") if f not in skip]
     if old:
-        findings.append(Finding("features_schema", "info", len(old),
-                                "features files written before the embedding carried its version; clustering and "
-                                "the kNN leave their windows out", "none: `vibra features rebuild` recomputes them",
-                                [str(p) for p in old[:5]]))
-
-    findings += _artifact_findings(ws, repair)
-    return findings
+        found.append(Finding("features_schema", "info", len(old),
+                             "features files written before the embedding carried its version; clustering and "
+                             "the kNN leave their windows out", "none: `vibra features rebuild` recomputes them",
+                             [str(p) for p in old[:5]]))
+    return found
 
 
 def _others(ws: Workspace) -> tuple[set[Path], bool]:
@@ -301,18 +326,34 @@ def _quarantine(ws: Workspace, damaged: dict[Path, str]) -> tuple[int | None, li
         hourly.rebuild(ws.lake, rebuild)
     if not prefixes:
         return None, notes
-    names = [n for n, _ in catalog.RECORDING_COLUMNS]
-    rows = [dict(zip(names, r)) for r in catalog.query(
-        ws.catalog_path, f"SELECT {', '.join(names)} FROM {catalog.CURRENT} c WHERE status = 'completed' "
-                         "AND substr(recording_id, 1, 16) IN (SELECT unnest(?))", [sorted(prefixes)])]
+    rows = ledger.completed_by_prefix(ws, prefixes)
     now = datetime.now(timezone.utc)
     again = [r for r in rows if r["source_path"] and Path(r["source_path"]).exists()]
     notes += [f"{r['source_path']}: source file gone, its windows cannot be rebuilt" for r in rows if r not in again]
     if again:
-        catalog.write_rows(ws.catalog_path, [{**r, "status": "pending", "updated_at": now,
-                                              "error": "lake file damaged (vibra doctor): re-ingested on the next run"}
-                                             for r in again])
+        ledger.write_rows(ws, [{**r, "status": "pending", "updated_at": now,
+                                "error": "lake file damaged (vibra doctor): re-ingested on the next run"}
+                               for r in again])
     return len(again), notes
+
+
+def _repoint(stores: list[artifacts.VersionedStore]) -> None:
+    """Point each store at its newest version that verifies; remove the pointer when none does."""
+    for store in stores:
+        intact = store.newest_verifying()
+        if intact:
+            store.point(intact)
+        else:
+            store.pointer.unlink(missing_ok=True)
+
+
+def _quarantine_versions(ws: Workspace, versions: list[tuple[artifacts.VersionedStore, str]]) -> None:
+    """Move artifact versions aside under ``artifacts/.quarantine/`` (kept, never deleted)."""
+    for store, version in versions:
+        target = ws.artifacts / QUARANTINE / (store.root / version).relative_to(ws.artifacts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(store.root / version, target if not target.exists()
+                   else target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}"))
 
 
 def _artifact_findings(ws: Workspace, repair: bool) -> list[Finding]:
@@ -339,14 +380,6 @@ def _artifact_findings(ws: Workspace, repair: bool) -> list[Finding]:
             except CorruptArtifactError as exc:
                 old_bad.append((store, version, f"{exc.path}: {exc.problem}"))
 
-    def repoint(items) -> None:
-        for store, _ in items:
-            intact = store.newest_verifying()
-            if intact:
-                store.point(intact)
-            else:
-                store.pointer.unlink(missing_ok=True)
-
     out = []
     for check, items, what in (
             ("damaged_pointer", pointers_bad, "`latest` pointers that do not read (corrupt JSON or not the pointer "
@@ -362,7 +395,7 @@ def _artifact_findings(ws: Workspace, repair: bool) -> list[Finding]:
         if repair:
             if check == "damaged_pointer" and any("older vibra" in text for _, text in items):
                 artifacts.migrate(ws.artifacts)
-            repoint([(store, text) for store, text in items if check != "damaged_pointer" or "older vibra" not in text])
+            _repoint([store for store, text in items if check != "damaged_pointer" or "older vibra" not in text])
             f.repaired = True
         out.append(f)
     if old_bad:
@@ -370,11 +403,7 @@ def _artifact_findings(ws: Workspace, repair: bool) -> list[Finding]:
                     "older versions whose manifest does not read; nothing loads them unless a pointer is moved back",
                     f"move them to {ws.artifacts / QUARANTINE}/ (kept, not deleted)", [t for _, _, t in old_bad[:5]])
         if repair:
-            for store, version, _ in old_bad:
-                target = ws.artifacts / QUARANTINE / (store.root / version).relative_to(ws.artifacts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(store.root / version, target if not target.exists()
-                           else target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}"))
+            _quarantine_versions(ws, [(store, version) for store, version, _ in old_bad])
             f.repaired = True
         out.append(f)
     return out

@@ -85,7 +85,8 @@ def test_new_user_walkthrough(tmp_path):
     assert "truncated or corrupt gzip" in next(iter(summary["failures"].values()))
     status = json.loads(run_vibra("status", "--json", cwd=ws, check=True).stdout)
     assert list(status) == ["schema_version", "command", "total_files", "pending", "processing", "completed", "failed", "duplicates",
-                            "features_total", "last_recorded_at", "equipment"]
+                            "features_total", "last_recorded_at", "equipment", "stale", "stale_files", "stale_command"]
+    assert status["stale"] == [] and status["stale_files"] == 0 and status["stale_command"] is None
     assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at"]
     assert status["completed"] == 71 and status["failed"] == 1 and status["total_files"] == 72
     second = json.loads(run_vibra("ingest", "export", "--json", cwd=ws).stdout)

@@ -462,6 +462,23 @@ def run(ws: Workspace, settings: Settings, source: Path, *, include_expired: boo
     return result
 
 
+def _to_do(files: list[SourceFile], index) -> list[SourceFile]:
+    """The files to ingest, each told which earlier versions of itself to remove (``old_ids``: content no other
+    file's current row stands on) and which completed recording it replaces (``previous_id``)."""
+    held: dict[str, set[str]] = {}
+    for path, prev in index.current.items():
+        if prev.status in ("completed", "duplicate", "expired") and prev.recording_id:
+            held.setdefault(prev.recording_id, set()).add(path)
+    for f in files:
+        key = display(f.path)
+        prev = index.current.get(key)
+        versions = index.versions.get(key, set())
+        f.old_ids = tuple(sorted(r for r in versions if not (held.get(r, set()) - {key})))
+        if prev is not None and prev.status in ("completed", "pending", "processing") and versions:
+            f.previous_id = index.latest_completed.get(key)
+    return files
+
+
 def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool, retry_failed: bool, notify,
          fan_out: FanOut | None, result: IngestResult) -> None:
     hourly.rebuild_dirty(ws.lake)  # left over by a run that crashed
@@ -487,22 +504,8 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
             return not (retry_failed or prev.error_kind == RETRY or prev.settings_hash != digest(equipment_id))
         return True
 
-    # content other files' current rows stand on is not an earlier version to remove
-    held = {}
-    for path, prev in index.current.items():
-        if prev.status in ("completed", "duplicate", "expired") and prev.recording_id:
-            held.setdefault(prev.recording_id, set()).add(path)
-    todo = []
-    for f in found.files:
-        key = display(f.path)
-        if settled(key, f.size_bytes, f.mtime, f.equipment_id):
-            continue
-        prev = index.current.get(key)
-        versions = index.versions.get(key, set())
-        f.old_ids = tuple(sorted(r for r in versions if not (held.get(r, set()) - {key})))
-        if prev is not None and prev.status in ("completed", "pending", "processing") and versions:
-            f.previous_id = index.latest_completed.get(key)
-        todo.append(f)
+    todo = _to_do([f for f in found.files if not settled(display(f.path), f.size_bytes, f.mtime, f.equipment_id)],
+                  index)
     result.files_seen = len(found.files) + len(found.refused)
     result.skipped = len(found.files) - len(todo)
     now = datetime.now(timezone.utc)

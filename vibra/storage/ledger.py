@@ -82,6 +82,27 @@ def current(ws: Workspace, *, status: str | tuple[str, ...] | None = None, equip
     return [dict(zip(NAMES, r)) for r in rows]
 
 
+def completed_by_prefix(ws: Workspace, prefixes: Iterable[str]) -> list[dict[str, Any]]:
+    """The current completed rows whose recording id starts with one of these 16-character prefixes (the
+    prefix a lake file's name carries)."""
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(NAMES)} FROM {CURRENT} c WHERE status = 'completed' "
+                                          "AND substr(recording_id, 1, 16) IN (SELECT unnest(?))", [sorted(prefixes)])
+    return [dict(zip(NAMES, r)) for r in rows]
+
+
+def ever_completed(ws: Workspace) -> set[str]:
+    """Every recording id any row of the ledger's history holds as completed (current or not: a file whose content
+    changed since keeps its earlier version's row)."""
+    return {r[0] for r in catalog.query(ws.catalog_path,
+                                        "SELECT DISTINCT recording_id FROM recordings WHERE status = 'completed'")}
+
+
+def schema_version(ws: Workspace) -> int:
+    """The catalog's recorded schema version (0 when none is recorded)."""
+    rows = catalog.query(ws.catalog_path, "SELECT value FROM meta WHERE key = 'schema_version'")
+    return int(rows[0][0]) if rows else 0
+
+
 def expire(ws: Workspace, recording_ids: list[str], reason: str) -> int:
     """Mark these completed recordings ``expired`` (their windows are gone); returns how many were."""
     now = datetime.now(timezone.utc)
