@@ -259,7 +259,8 @@ def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
 FAMILIES = {"survival_prior": lambda: rul.WeibullPrior(),
             "exp_degradation": lambda: rul.ExpDegradation(smooth_points=P.smooth_points, n_draws=2000),
             "similarity": lambda: rul.Similarity(),
-            "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5))}
+            "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5)),
+            "life_ratio": lambda: rul.LifeRatio(P)}
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +307,8 @@ def test_the_interval_of_every_model_is_widened_by_the_library_factor(family, co
     """The conformal widening reaches every model's answer: twice the factor, twice the log-distance of P10
     and P90 from the median (deleting the widening in ``estimate`` fails this for every family)."""
     library, current = contract_library
-    base = {**library.choice, "model": family, "bandwidth": (None, 0.5), "scale": "elapsed", "planning_widen": 1.0}
+    base = {**library.choice, "model": family, "bandwidth": (None, 0.5), "scale": "elapsed", "planning_widen": 1.0,
+            "answer": "incumbent"}
     found = []
     for widen in (1.0, 2.0):
         library.choice = {**base, "widen": widen}
