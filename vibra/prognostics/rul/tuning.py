@@ -173,6 +173,10 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
     return choice
 
 
+#: how the official-grid comparison ranks: ``late_first`` (fewest late at ≥ 85 %, then score) or ``score``
+OFFICIAL_RANK = "late_first"
+
+
 def _official_rows(held: LifeHI, train: list[LifeHI], params: HIParams) -> list[tuple]:
     """``held`` cut at every fraction of :data:`OFFICIAL_FRACTIONS`: (fraction, true RUL, index, onset known,
     the survival prior's planning answer, the life-ratio model's (P10, P50, P90), draws, planning answer)."""
@@ -196,8 +200,9 @@ def _official_rows(held: LifeHI, train: list[LifeHI], params: HIParams) -> list[
         if ratio is None:
             out.append((f, true, i, known, pa, None, None, None))
             continue
-        d, w, _, _ = ratio.draws(t, cur.onset_s)
-        out.append((f, true, i, known, pa, quantiles(d, w), (d, w), planning_point(d, w)))
+        d, w, scale, rho = ratio.draws(t, cur.onset_s)
+        base = t if scale == "elapsed" else max(t - cur.onset_s, 0.01 * t)
+        out.append((f, true, i, known, pa, quantiles(d, w), (d, w), base * rho))
     return out
 
 
@@ -234,6 +239,7 @@ def _official_choice(usable: list[LifeHI], grid: dict, at_index: dict, key: tupl
     if all(len(r) == len(a) and r for r, a in zip(lr, inc)):
         s_lr, l_lr = figures(lr)
         out.update(life_ratio_score=s_lr, life_ratio_late=l_lr)
-        if (l_lr, -s_lr) < (l_inc, -s_inc):
+        rank = (lambda s_, l_: (l_, -s_)) if OFFICIAL_RANK == "late_first" else (lambda s_, l_: (-s_, l_))
+        if rank(s_lr, l_lr) < rank(s_inc, l_inc):
             out.update(answer="life_ratio", ratio_widen=_conformal_widening(ratio_rows))
     return out
