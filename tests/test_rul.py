@@ -247,11 +247,38 @@ def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
     new = _fraction_life(rng, "new", 7000.0)
     cut = int(np.searchsorted(new.times_s, 0.85 * new.length_s))
     est = rul.estimate(library, new.times_s[:cut], new.hi[:cut])
-    assert est.model == c["model"] and "leave-one-life-out" in est.reason
+    # the official-grid comparison (prior + model against the life ratio) is made inside the library too
+    g = c["official_grid"]
+    assert c["answer"] in ("incumbent", "life_ratio") and "incumbent_score" in g and "life_ratio_score" in g
+    assert est.model == (c["model"] if c["answer"] == "incumbent" else "life_ratio") and "leave-one-life-out" in est.reason
     assert 0 <= est.p10_s <= est.p50_s <= est.p90_s
     # nested: the choice depends on the library only; two lives cannot be held out one by one
     small = rul.fit_library(lib[:2], P)
     assert not small.choice["tuned"] and small.choice["model"] == "combined"
+
+
+def test_life_ratio_is_the_best_ratio_over_the_library_cuts_and_keeps_the_late_rule(monkeypatch):
+    """Uncapped, the life ratio's ρ is the PHM 2012 optimum over the library's own 55–95 % cuts (no grid ρ does
+    better); capped (the product), no library cut at ≥ 85 % of its life is answered more than 50 % late."""
+    from vibra.prognostics.rul import life_ratio
+
+    rng = np.random.default_rng(8)
+    lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i, onset_frac=0.99) for i in range(4)]
+    lives = [rul.LifeHI(x.name, x.times_s, x.hi, x.length_s, True, rul.onset_time(x.times_s, x.hi, P)) for x in lib]
+    cuts = [(x.length_s * f, x.length_s * (1 - f), f) for x in lib for f in life_ratio.OFFICIAL_FRACTIONS]
+
+    def score(rho):
+        return np.mean([rul.phm_accuracy(true, rho * t) for t, true, _ in cuts])
+
+    monkeypatch.setattr(life_ratio, "LATE_CAP", False)
+    free = rul.LifeRatio(P).fit(lives).sets_["elapsed"][3]
+    assert all(score(free) >= score(r) - 1e-3 for r in np.linspace(0.01, 1.0, 200))
+    monkeypatch.setattr(life_ratio, "LATE_CAP", True)
+    model = rul.LifeRatio(P).fit(lives)
+    capped = model.sets_["elapsed"][3]
+    assert capped < free and not any(capped * t > rul.LATE_LIMIT * true * (1 + 1e-9) for t, true, f in cuts if f >= 0.85 - 1e-9)
+    e = model.predict(rul.LifeHI("x", np.arange(0.0, 3001.0, 10.0), np.zeros(301)))
+    assert e.model == "life_ratio" and e.planning_s == pytest.approx(3000.0 * capped)
 
 
 # -- one contract over every model family ----------------------------------------------------------
@@ -290,7 +317,10 @@ def test_every_model_family_keeps_the_contract(family, contract_lives):
     assert 0 <= e.p10_s <= e.p50_s <= e.p90_s
     median = rul.metric.weighted_quantiles(e.draws_s, w, [0.5])[0]
     assert e.p50_s == pytest.approx(median, rel=0.02)
-    assert e.planning_s == pytest.approx(rul.planning_point(e.draws_s, e.draw_weights))
+    if family == "life_ratio":  # its ratio is the optimum capped by the late rule over the library's cuts
+        assert e.planning_s <= rul.planning_point(e.draws_s, e.draw_weights) * (1 + 1e-9)
+    else:
+        assert e.planning_s == pytest.approx(rul.planning_point(e.draws_s, e.draw_weights))
     json.dumps(e.as_dict())  # what the manifest stores: no arrays
     if family != "survival_prior":  # a degradation model sees this machine's end coming
         assert e.p10_s <= 1.5 * true and e.p90_s >= 0.5 * true
