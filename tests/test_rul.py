@@ -376,12 +376,14 @@ def test_femto_official_protocol_figure(real_data, femto_folds):
     assert o["n"] == 6 * len(real_rul.OFFICIAL)  # one answer per bearing and truncation
     assert all(a.basis in rul.BASES and math.isfinite(a.planning_s) and a.planning_s >= 0 for a in answers)
     assert {a.basis for a in answers if a.model == "survival_prior"} <= {"prior_no_onset"}
-    # measured 0.068 (3 answers > 50 % late at ≥ 85 %: Bearing3_1's survival-prior answers, no onset before 97 %;
-    # P10–P90 covers 83 %): below the issue's 0.35 target and below the yardsticks on the same points (best constant
-    # in hindsight 0.204, elapsed × the fold's ratio 0.222, condition-matched prior median 0.070): see BENCHMARKS.md
-    assert o["score"] >= 0.06
-    assert o["late"] <= 3
-    assert o["coverage"] >= 0.80
+    # measured 0.091 (was 0.068 before the life ratio; 1 answer > 50 % late at ≥ 85 %: Bearing1_2 at 95 %; P10–P90
+    # covers 93 %; the life ratio chosen by every fold's inner comparison on the 55–95 % grid): still below the
+    # issue's 0.35 target and below the yardsticks on the same points (best constant in hindsight 0.204, elapsed ×
+    # the fold's ratio 0.222, condition-matched prior median 0.070): see BENCHMARKS.md
+    assert o["score"] >= 0.085
+    assert o["late"] <= 1
+    assert o["coverage"] >= 0.88
+    assert all(x.library.choice["official_grid"]["answer"] in ("incumbent", "life_ratio") for x in fitted)
     # the yardsticks as measured (they use no model: a change here is a change of the protocol or the data)
     assert o["constant_score"] == pytest.approx(0.204, abs=0.002) and o["ratio_fold_score"] == pytest.approx(0.222, abs=0.002)
 
@@ -395,10 +397,10 @@ def test_femto_leave_one_bearing_out_figure(real_data, femto_folds):
     # the HI smoothing span too was chosen inside each fold, and said so
     assert all(x["choice"]["smooth_points"] in rul.SMOOTH_SPANS and len(x["choice"]["spans"]) == len(rul.SMOOTH_SPANS)
                for x in chosen)
-    # measured 0.087 (planning answers after onset), coverage 1.00, no model answer > 50 % late in the last 20 % and
-    # one survival-prior answer (Bearing3_1 at 90 %), yardsticks 0.006 / 0.018 (BENCHMARKS.md, diagnostic table)
+    # measured 0.093 with the life ratio (0.087 before), coverage 0.947, no answer > 50 % late in the last 20 %
+    # (before: one survival-prior answer, Bearing3_1 at 90 %), yardsticks 0.006 / 0.018 (BENCHMARKS.md, diagnostic table)
     assert s["score_after"] >= 0.08
-    assert s["coverage_after"] >= 0.95
+    assert s["coverage_after"] >= 0.90  # measured 18 of 19 (0.947) with the life ratio
     assert s["late_after_onset"] == 0 and s["late_before_onset"] <= 1
     assert s["score_after"] > 3 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
 
