@@ -165,7 +165,7 @@ def test_embedding_definition_versions_and_vectors():
     assert embedding.version_of(d1) != embedding.version_of(d2)  # a definition change is a new version
     assert embedding.version_of(d1) == embedding.version_of(embedding.definition(bands))
     m = embedding.manifest(d1)
-    assert m["dimension"] == len(m["indicators"]) == len(m["normalisation"]["center"]) == 13 + 2
+    assert m["dimension"] == len(m["indicators"]) == len(m["normalisation"]["center"]) == 16 + 2
     cols = {name: np.array([2.0, np.nan]) for name in m["indicators"] if not name.startswith("band_")}
     cols.update(rms=np.array([0.5, 0.5]), recording_evidence_outer_race=np.array([10.0, np.nan]),
                 recording_evidence_inner_race=np.array([4.0, np.nan]), recording_evidence_ball=np.array([100.0, np.nan]),
@@ -188,7 +188,7 @@ def test_evidence_gate_reads_the_floor_back_from_the_profile():
     assert embedding.EVIDENCE_FLOOR == FLOOR  # the embedding's floor is the verdict's
     bands = ["band_0_500"]
     m = embedding.manifest(embedding.definition(((0.0, 500.0),)))
-    strongest = np.array([FLOOR, FLOOR * 0.99, 30.0, 1.0, np.nan])
+    strongest = np.array([FLOOR, FLOOR * 0.99, 30.0, 1.0, np.nan])  # the inner race: the strongest family
     cols = {name: np.ones(5) for name in m["indicators"]}
     cols.update(recording_evidence_outer_race=np.array([1.0, 1.2, 2.0, 1.0, np.nan]),
                 recording_evidence_inner_race=strongest, recording_evidence_ball=np.array([1.5, 1.0, 1.0, 0.5, np.nan]))
@@ -196,6 +196,8 @@ def test_evidence_gate_reads_the_floor_back_from_the_profile():
     # reference: some family reaches the floor (NaN: no physics, no evidence)
     want = np.nan_to_num(np.fmax.reduce([cols[f"recording_evidence_{f}"] for f in ("outer_race", "inner_race", "ball")]))
     np.testing.assert_array_equal(got, want >= FLOOR)
+    vec = embedding.vectors(cols, bands, 1000.0)[:, list(embedding.EVIDENCE_DIMENSIONS)]
+    assert (vec[[1, 3, 4]] == 0.0).all()  # below the floor: one point, the centre (noise is not a signature)
     assert embedding.has_evidence(np.empty((0, 5), dtype=np.float32)).shape == (0,)
 
 

@@ -43,22 +43,21 @@ import numpy as np
 # in revision 1 (scales × 3). The band-dependent env_* ratios and the chosen band's spectral kurtosis
 # are no longer dimensions.
 #
-# Recording-level evidence (CODE_REVISION 3, issue 31): the three evidence dimensions read the
+# Recording-level evidence (CODE_REVISION 3, issue 31): three more dimensions, the family *profile* of the
 # recording's evidence (``recording_evidence_*``: the whitened SES averaged over the whole recording and
-# channel, vibra.diagnosis.recording), which every window of that recording × channel carries, instead
-# of each 0.34 s window's own evidence. A weak fault that stands 5–9× over the floor in the whole record
-# is lost in the noise of single windows; judged one window at a time, a weak race fault looked like "no
-# race evidence", i.e. like a ball fault whose windows carried none (the kNN learned absence as a class).
-# The other dimensions stay per window (they carry what is not a bearing: imbalance, looseness).
-# Recording-level evidence is far stronger than a window's (10–28× noise on CWRU race faults) and leaks
-# into the other families (3–5×), so capping each family at 3 (revision 2's rule) saturated every family
-# of a strong fault: an outer-race fault looked like an inner-race one. The evidence dimensions are
-# therefore the family *profile* ("evidence_profile"): log10(e_f / max(strongest family, EVIDENCE_FLOOR)),
-# each e_f at least 1 (= noise), clipped below at log10(1 / EVIDENCE_CAP). The strongest family sits at 0
-# when it reaches the verdict's floor, the others below it by how much weaker they are (at most a factor
-# EVIDENCE_CAP: beyond it, "much weaker" is all that matters); which fault, not how big. A recording
-# with no family at the floor sits near log10(1 / FLOOR) in every family: the centre, where missing
-# physics sits too. The floor and the cap are constants set before (white noise; revision 2).
+# channel, vibra.diagnosis.recording), which every window of that recording × channel carries:
+# log10(e_f / strongest family), each e_f at least 1 (= noise), clipped below at
+# log10(1 / EVIDENCE_CAP). The strongest family sits at 0 when it reaches the verdict's floor, the others
+# below it by how much weaker they are (at most a factor EVIDENCE_CAP); which fault, not how big. A
+# recording with no family at the floor sits at log10(1 / FLOOR) in every family (one point: how its
+# noise-level evidence varies is not a signature): the centre, where missing physics sits too.
+# The defect kNN reads from them whether a window's recording has bearing evidence at all
+# (:func:`has_evidence`), and does not learn absence as a class. The window evidence
+# dimensions stay: a recording's windows share one profile, so a class labelled on one recording would
+# have no spread in those dimensions and its abstention radius would come from its shape spread alone
+# (measured: the synthetic outer race abstained on 3 windows of 4, CWRU on half its recordings). Recording
+# evidence is 10–28× noise on CWRU race faults and leaks 3–5× into the other families, so capping it per
+# family as the window evidence is capped saturated every family of a strong fault: hence the profile.
 EVIDENCE_FLOOR = 2.0  # = vibra.diagnosis.bearing.FLOOR (tests/test_clusters.py pins the equality)
 PROFILE_CENTER = -0.30103  # log10(1 / EVIDENCE_FLOOR): no evidence, and missing physics
 _DIMENSIONS: tuple[tuple[str, str, str, float, float], ...] = (
@@ -69,12 +68,15 @@ _DIMENSIONS: tuple[tuple[str, str, str, float, float], ...] = (
     ("shape_factor", "shape_factor", "identity", 1.25, 0.6),
     ("dominant_freq_rel", "dominant_freq_hz", "rel_nyquist", 0.25, 1.5),
     ("spectral_centroid_rel", "spectral_centroid_hz", "rel_nyquist", 0.25, 0.6),
-    ("recording_evidence_profile_outer_race", "recording_evidence_outer_race", "evidence_profile", PROFILE_CENTER, 0.15),
-    ("recording_evidence_profile_inner_race", "recording_evidence_inner_race", "evidence_profile", PROFILE_CENTER, 0.15),
-    ("recording_evidence_profile_ball", "recording_evidence_ball", "evidence_profile", PROFILE_CENTER, 0.15),
+    ("log10_evidence_outer_race", "evidence_outer_race", "log10_capped", 0.0, 0.15),
+    ("log10_evidence_inner_race", "evidence_inner_race", "log10_capped", 0.0, 0.15),
+    ("log10_evidence_ball", "evidence_ball", "log10_capped", 0.0, 0.15),
     ("log10_order_1x_rel", "order_1x", "ratio_rms_log10", -1.0, 3.0),
     ("log10_order_2x_rel", "order_2x", "ratio_rms_log10", -1.0, 3.0),
     ("log10_order_3x_rel", "order_3x", "ratio_rms_log10", -1.0, 3.0),
+    ("recording_evidence_profile_outer_race", "recording_evidence_outer_race", "evidence_profile", PROFILE_CENTER, 0.15),
+    ("recording_evidence_profile_inner_race", "recording_evidence_inner_race", "evidence_profile", PROFILE_CENTER, 0.15),
+    ("recording_evidence_profile_ball", "recording_evidence_ball", "evidence_profile", PROFILE_CENTER, 0.15),
 )
 EVIDENCE_CAP = 3.0
 EVIDENCE_DIMENSIONS = tuple(i for i, d in enumerate(_DIMENSIONS) if d[2] == "evidence_profile")
@@ -117,11 +119,13 @@ def vectors(columns: Mapping[str, np.ndarray], band_columns: list[str], sample_r
         profile = [np.maximum(np.asarray(columns[d[1]], dtype=np.float64), 1.0) for d in _DIMENSIONS
                    if d[2] == "evidence_profile"]
         # the strongest family, at least the floor (NaN where no family could be computed)
-        strongest = np.maximum(np.fmax.reduce(profile), EVIDENCE_FLOOR) if profile else None
+        strongest = np.fmax.reduce(profile) if profile else None
         for _, src, transform, center, scale in _DIMENSIONS:
             v = np.asarray(columns[src], dtype=np.float64)
             if transform == "evidence_profile":
                 v = np.maximum(np.log10(np.maximum(v, 1.0) / strongest), -np.log10(EVIDENCE_CAP))
+                # no family at the floor: one point (the centre), not noise between 1× and 2×
+                v = np.where(strongest >= EVIDENCE_FLOOR, v, PROFILE_CENTER)
             elif transform == "log10":
                 v = np.log10(v)
             elif transform == "log10_capped":
