@@ -178,7 +178,8 @@ def table(rows: list[Row], info: dict) -> str:
 # Measured once (2026-12-07) with the same steps outside the pipeline, iforest, baseline_max_share 0.2, on these
 # six bearings — how the threshold rule of AnomalyModel.fit was chosen; kept here because it is not re-run.
 RULES_COMPARED = (
-    "Threshold rules compared on the same six bearings (iforest, first 20 %; bearings meeting the target): the "
+    "Threshold rules compared on the same six bearings (iforest, first 20 %; bearings meeting the target; "
+    "measured before env_ftf became a finite indicator on these files, when the default made 5 of 6): the "
     "0.98 quantile of all out-of-sample training scores 5 of 6; the same with isolated spikes left out (the "
     "default) 5 of 6, the same alarms; the 0.98 quantile of the k-of-m level (3rd largest of each 5 windows) "
     "3 of 6; spikes capped at that level 3 of 6; median + 4 robust σ of the scores 1 of 6 (never alarmed on 3). "

@@ -35,7 +35,8 @@ app = typer.Typer(
 COMMANDS = [
     ("init", workspace.init_cli), ("synth", workspace.synth_cli), ("ingest", ingest.ingest_cli),
     ("status", workspace.status_cli), ("diagnose", ingest.diagnose_cli), ("train", anomaly.train_cli),
-    ("detect", anomaly.detect_cli), ("anomalies", anomaly.anomalies_cli), ("doctor", maintain.doctor_cli),
+    ("detect", anomaly.detect_cli), ("anomalies", anomaly.anomalies_cli),
+    ("alarms", anomaly.alarms_cli), ("doctor", maintain.doctor_cli),
     ("migrate", maintain.migrate_cli), ("runs", workspace.runs_cli), ("cluster", clusters.cluster_cli),
     ("clusters", clusters.clusters_cli), ("readiness", readiness.readiness_cli), ("report", report.report_cli),
     ("files", workspace.files_cli), ("sql", query.sql_cli), ("demo", workspace.demo_cli), ("rul", rul.rul_cli),

@@ -52,6 +52,17 @@ def machines(ws, settings, ids: list[str] | None) -> list[str] | None:
     return check_equipment(ws, settings, [part.strip() for value in ids for part in value.split(",") if part.strip()])
 
 
+def utc_window(since: Optional[str], until: Optional[str]) -> tuple[Optional[datetime], Optional[datetime]]:
+    """``--since`` and ``--until`` as UTC datetimes; one error line when since is not before until."""
+    start, end = utc(since), utc(until)
+    if start is not None and end is not None and start >= end:
+        from vibra.errors import InputError
+
+        raise InputError(f"--since {since} ({start:%Y-%m-%dT%H:%M:%SZ}) is not before --until {until} "
+                         f"({end:%Y-%m-%dT%H:%M:%SZ}); swap them")
+    return start, end
+
+
 def utc(value: Optional[str]) -> Optional[datetime]:
     """A --since/--until value (ISO-8601 or a duration ago) as an aware UTC datetime."""
     if value is None:

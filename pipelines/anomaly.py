@@ -50,7 +50,9 @@ class TrainResult(StageResult):
     warnings: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
-        return {"models": len(self.models), "skipped": len(self.skipped), "baselines_cut": len(self.warnings)}
+        # no model made: the run is "not_ready", as `vibra train` exits 3 (exit code and run status agree)
+        return {"models": len(self.models), "skipped": len(self.skipped), "baselines_cut": len(self.warnings),
+                **({} if self.models else {"status": "not_ready"})}
 
 
 def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings: Settings, extra: dict) -> list[dict]:

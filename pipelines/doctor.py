@@ -212,14 +212,14 @@ def _others(ws: Workspace) -> tuple[set[Path], bool]:
     """The lake files other workspaces committed (on a store several share), and whether any other writer
     committed to this lake at all. A file whose writer is unknown (adopted by a log rebuild, or written before
     commits were signed) is this workspace's only while no other writer is seen."""
-    from vibra.storage import deltalog
+    from vibra.storage import deltalog, remote
 
     me = lake.writer_id(ws.lake / "features")
     foreign, shared = set(), False
     for table in lake.tables_in(ws.lake):
         if table.name == lake.RAW:
             continue
-        files = deltalog.read(table).files
+        files = deltalog.read(table, remote.of(table)).files
         others = {h.writer for h in files.values()} - {"", me, deltalog.UNKNOWN}
         shared = shared or bool(others)
         foreign |= {table / rel for rel, h in files.items() if h.writer in others

@@ -14,6 +14,7 @@ from vibra import __version__
 from vibra.errors import InputError
 from vibra.prognostics.forecast import LEVELS, Series, forecast_many, status_of, to_grid
 from vibra.physics import limits
+from vibra.prognostics.failure_levels import velocity_at_failures
 from vibra.ingest.quality import drop_sensor_faults
 from vibra.settings import Settings
 from vibra.storage import artifacts, tables
@@ -51,8 +52,10 @@ def _default_indicator(df) -> str:
 
 
 def _series(ws: Workspace, settings: Settings, eid: str, indicators: list[str] | None, freq_s: float,
-            previous: dict[str, str], force: bool, result: ForecastRun) -> list[tuple[Series, dict]]:
-    """One machine's series to forecast, each with its limit; unchanged and refused ones go to ``result``."""
+            previous: dict[str, str], force: bool, result: ForecastRun,
+            at_failure: dict[str, float] | None = None) -> list[tuple[Series, dict]]:
+    """One machine's series to forecast, each with its limit (velocity's lowered to what past failures
+    showed, ``at_failure``); unchanged and refused ones go to ``result``."""
     import polars as pl
 
     df = drop_sensor_faults(ws, read_features(ws, eid))
@@ -81,7 +84,8 @@ def _series(ws: Workspace, settings: Settings, eid: str, indicators: list[str] |
             in_base = part.filter(pl.col("window_start") < first + timedelta(days=settings.anomaly.baseline_days))
             limit, source = limits.target(settings.equipment_for(eid), indicator,
                                           in_base[indicator].cast(pl.Float64).to_numpy(), float(series.values[-1]),
-                                          what=f"baseline (first {settings.anomaly.baseline_days:g} days)")
+                                          what=f"baseline (first {settings.anomaly.baseline_days:g} days)",
+                                          at_failure=at_failure)
             info.update(n_points=int(series.values.shape[0]), missing=series.missing, fill_rule=series.fill_rule,
                         limit=limit, limit_source=source)
             todo.append((series, info))
@@ -134,9 +138,10 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
     todo: list[tuple[Series, dict]] = []
     tick = progress if progress is not None else (lambda done, total, what: None)
     machines = equipment_ids(ws, equipment)
+    at_failure = velocity_at_failures(ws)  # velocity levels are lowered to what past failures showed
     for i, eid in enumerate(machines):
         tick(i, len(machines), f"reading {eid}")
-        todo += _series(ws, settings, eid, indicators, freq_s, previous, force, result)
+        todo += _series(ws, settings, eid, indicators, freq_s, previous, force, result, at_failure)
     forecasts = forecast_many([s for s, _ in todo], horizon, levels=levels, min_points=min_points,
                               n_jobs=settings.forecast.n_jobs, progress=progress)
     rows = _settle(todo, forecasts, horizon, version, now, levels, result)
@@ -148,7 +153,9 @@ def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None
         "horizon_steps": horizon, "freq_s": freq_s, "levels": list(levels), "min_points": min_points,
         "candidates": ["AutoETS", "AutoTheta", "AutoARIMA(approximation, non-seasonal)"], "fallback_model": "Naive",
         "selection": "lowest rolling-origin MAE over 2 origins on each series' tail, among the candidates "
-                     "that did not fail on it (Naive when all failed)",
+                     "that did not fail on it (Naive when all failed); on an accelerating series only the candidates "
+                     "whose forecast rises at least half the recent slope (RecentTrend, the recent window's line, "
+                     "when none does); never below 0 for an indicator that never was",
         "fallbacks": result.fallbacks, "model_failures": result.model_failures, "skipped_unchanged": result.skipped_unchanged,
         "duration_s": result.duration_s,
         "series": [s for s in result.series] + [{"key": k, "data_end": v, "status": "unchanged"}
@@ -173,7 +180,7 @@ def _rows(series: Series, fc, info: dict, version: str, now: datetime, levels) -
     common = {"equipment_id": info["equipment_id"], "channel": info["channel"], "indicator": info["indicator"],
               "model": fc.model, "model_version": version, "generated_at": now, "status": info["status"],
               "limit": info["limit"], "limit_source": info["limit_source"], "ttt_p10_h": ttt["p10_h"],
-              "ttt_p50_h": ttt["p50_h"], "ttt_p90_h": ttt["p90_h"],
+              "ttt_p50_h": ttt["p50_h"], "ttt_p90_h": ttt["p90_h"], "ttt_state": ttt.get("state"),
               "crossing_probability": ttt["crossing_probability"], "mase": fc.mase}
     history = pl.DataFrame({"ds": pl.Series(hist_t).cast(utc), "kind": ["history"] * n, "value": series.values})
     future = pl.DataFrame({"ds": pl.Series(fut_t).cast(utc), "kind": ["forecast"] * fc.mean.shape[0], "mean": fc.mean,

@@ -9,8 +9,9 @@ from vibra.workspace import Workspace
 
 
 def recent(ws: Workspace, settings: Settings, equipment_id: str, *, channel: str | None = None,
-           indicator: str = "rms", limit: int = 100):
-    """The latest ``limit`` hourly points (capped by ``query.max_points``), newest first.
+           indicator: str = "rms", limit: int = 100, since=None):
+    """The latest ``limit`` hourly points (capped by ``query.max_points``), newest first, from ``since``
+    (an aware datetime) on when given.
 
     Only the newest date partitions of the one machine are opened, until enough
     rows are found. Returns a Polars frame: ``hour, channel, n_windows,
@@ -36,10 +37,12 @@ def recent(ws: Workspace, settings: Settings, equipment_id: str, *, channel: str
                 raise InputError(f"indicator {indicator!r} has no hourly aggregate; choose one of {known}")
             if channel is not None:
                 df = df.filter(pl.col("channel") == channel)
+            if since is not None:
+                df = df.filter(pl.col("hour") >= since)
             df = df.select("hour", "channel", "n_windows", *wanted)
             frames.append(df)
             found += df.height
-        if found >= limit:
+        if found >= limit or (since is not None and date < since.date().isoformat()):
             break
     out = pl.concat(frames) if frames else pl.DataFrame()
     if channel is not None and out.height == 0:

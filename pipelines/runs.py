@@ -1,9 +1,16 @@
 """Every command's and flow's run is recorded in the catalog's ``runs`` table (and logged).
 
 A run row holds run_id, command, arguments, started_at, finished_at, status
-(running / ok / partial / failed), counts, error, the resolved settings and the
-vibra version. A successful run also sets
-``vibra_last_success_timestamp_seconds{job}`` in the metrics file.
+(running / ok / partial / not_ready / failed / killed / abandoned), counts, error, the resolved
+settings, the vibra version and the pid and host of the process. A successful run
+also sets ``vibra_last_success_timestamp_seconds{job}`` in the metrics file.
+
+A process killed outright (SIGKILL, power loss) runs no ``finally`` and leaves its row
+``running``. Every run therefore starts by closing such rows (:func:`close_stale`): a
+row of this host whose process is gone becomes ``killed``; a row of another host
+(whose processes cannot be seen from here) still open after ``ingest.lock_timeout_s``
+becomes ``abandoned``. A long run of another host closed so too early rewrites its
+row when it finishes.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import os
+import socket
 import time
 import uuid
 from contextlib import contextmanager
@@ -25,6 +34,59 @@ from vibra.workspace import Workspace
 # What started the run: the CLI sets its argv, a flow its parameters.
 ARGUMENTS: contextvars.ContextVar[str] = contextvars.ContextVar("vibra_arguments", default="")
 log = logging.getLogger("vibra")
+HOST = socket.gethostname()
+CLOSED_BY_OTHERS = ("killed", "abandoned")  # statuses a later run sets on a row its own process never closed
+
+
+def _alive(pid: int, started_at: datetime) -> bool:
+    """Whether process ``pid`` of this host still runs and is the one that started at ``started_at``."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:  # ended, not yet reaped by its parent
+            return False
+        # a pid reused by a later process: that one started after the run (2 s for clock rounding)
+        return proc.create_time() <= started_at.timestamp() + 2.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # another user's live process
+        return True
+
+
+def stale_verdict(run: dict, *, host: str, now: datetime, other_host_after_s: float,
+                  alive: Callable[[int, datetime], bool] = _alive) -> tuple[str, str] | None:
+    """How to close a run row still ``running``: ``(status, reason)``, or None to leave it.
+
+    Of this host: ``killed`` when its process ``pid`` is gone (or the pid now names a later
+    process). Of another host, or from a vibra that kept no pid: ``abandoned`` once it is older
+    than ``other_host_after_s`` (``ingest.lock_timeout_s``), since its process cannot be checked.
+    """
+    pid, where = run.get("pid"), run.get("host")
+    if pid is not None and where == host:
+        if alive(int(pid), run["started_at"]):
+            return None
+        return "killed", f"process {pid} on {where} ended without closing its run"
+    age_s = (now - run["started_at"]).total_seconds()
+    if age_s <= other_host_after_s:
+        return None
+    who = f"process {pid} on {where}" if pid is not None else "a vibra that recorded no process"
+    return "abandoned", (f"{who} left its run open for {age_s:.0f} s (over ingest.lock_timeout_s = "
+                         f"{other_host_after_s:g} s); it cannot be checked from {host}")
+
+
+def close_stale(ws: Workspace, other_host_after_s: float) -> list[tuple[str, str, str]]:
+    """Close the runs left ``running`` by processes that ended without closing them; (run_id, status, reason)."""
+    now = datetime.now(timezone.utc)
+    closed = []
+    for run in ledger.open_runs(ws):
+        verdict = stale_verdict(run, host=HOST, now=now, other_host_after_s=other_host_after_s)
+        if verdict is not None:
+            closed.append((run["run_id"], *verdict))
+    ledger.close_runs(ws, closed, now)
+    for run_id, status, reason in closed:
+        log.warning("run %s closed as %s: %s", run_id, status, reason)
+    return closed
 
 
 @contextmanager
@@ -34,9 +96,10 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
     A ``status`` key in the counts overrides the final status (e.g. ``partial``).
     """
     ledger.ensure(ws)
+    close_stale(ws, settings.ingest.lock_timeout_s)
     run = {"run_id": f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", "command": command,
            "arguments": ARGUMENTS.get(), "started_at": datetime.now(timezone.utc), "status": "running",
-           "settings": settings.as_dict(), "vibra_version": __version__}
+           "settings": settings.as_dict(), "vibra_version": __version__, "pid": os.getpid(), "host": HOST}
     ledger.record_run(ws, run)
     log.info("run started", extra={"run_id": run["run_id"], "command": command, "workspace": str(ws.root)})
     started = time.perf_counter()
@@ -69,13 +132,18 @@ def run_record(ws: Workspace, command: str, settings: Settings) -> Iterator[dict
             {metrics.labels(job=command): run["finished_at"].timestamp()})])
 
 
-def history(ws: Workspace, limit: int = 20, command: str | None = None) -> list[dict]:
-    """The newest runs first, each with its ``seconds``."""
+def history(ws: Workspace, limit: int = 20, command: str | None = None,
+            other_host_after_s: float | None = None) -> list[dict]:
+    """The newest runs first, each with its ``seconds``; with ``other_host_after_s``, stale runs closed first."""
     ledger.ensure(ws)
+    if other_host_after_s is not None:
+        close_stale(ws, other_host_after_s)
     out = ledger.runs(ws, limit, command)
     for item in out:
+        # a killed or abandoned run's finished_at is when a later run found it ended: not its duration
         item["seconds"] = ((item["finished_at"] - item["started_at"]).total_seconds()
-                           if item["finished_at"] and item["started_at"] else None)
+                           if item["finished_at"] and item["started_at"] and item["status"] not in CLOSED_BY_OTHERS
+                           else None)
     return out
 
 

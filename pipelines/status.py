@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from vibra.ingest import staleness
+from vibra.report import summaries
 from vibra.storage import ledger
-from vibra.report.summaries import status as run  # noqa: F401 - `vibra status`: the ledger's and the lake's totals
 from vibra.workspace import Workspace
+
+
+def run(ws: Workspace, equipment_ids: list[str] | None = None, settings=None) -> dict:
+    """``vibra status``: the ledger's and the lake's totals (:func:`vibra.report.summaries.status`); with
+    ``settings``, also the completed files computed with other settings than these (``stale``: per machine
+    ``equipment_id, files, why``; ``stale_files``; ``stale_command``, the command that recomputes them)."""
+    payload = summaries.status(ws, equipment_ids)
+    if settings is not None:
+        stale = staleness.find(ws, settings, equipment_ids)
+        payload["stale"] = [{"equipment_id": s.equipment_id, "files": s.files, "why": s.why} for s in stale]
+        payload["stale_files"] = sum(s.files for s in stale)
+        payload["stale_command"] = staleness.rebuild_command(stale) if stale else None
+    return payload
 
 
 def recordings(ws: Workspace):

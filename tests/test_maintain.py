@@ -282,7 +282,7 @@ def _catalog_at(path, version: int):
     con.close()
 
 
-@pytest.mark.parametrize("version", [0, 1, 2, migrations.CURRENT])
+@pytest.mark.parametrize("version", [0, 1, 2, 4, 5, migrations.CURRENT])
 def test_migrations_from_every_version(tmp_path, version):
     path = tmp_path / "catalog.duckdb"
     if version:
@@ -292,13 +292,16 @@ def test_migrations_from_every_version(tmp_path, version):
         assert migrations.migrate(con) == (migrations.CURRENT, migrations.CURRENT)  # idempotent
         cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                           "WHERE table_name = 'runs'").fetchall()}
-        assert {"run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error"} <= cols
+        assert {"run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error",
+                "pid", "host"} <= cols
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert {"settings_seen", "alarms"} <= tables  # schema 6
         assert "channel_stats" in {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                                              "WHERE table_name = 'recordings'").fetchall()}
         assert con.execute("SELECT count(*) FROM defect_types WHERE source = 'seed'").fetchone()[0] == 11
         if version:
             assert con.execute("SELECT recording_id, n_windows FROM recordings").fetchall() == [("abc", 6)]
-            assert con.execute("SELECT extract(minute FROM finished_at) FROM runs").fetchone()[0] == 1
+            assert con.execute("SELECT extract(minute FROM finished_at), status, pid FROM runs").fetchone() == (1, "ok", None)
 
 
 def test_metrics_accumulate_and_parse(tmp_path):

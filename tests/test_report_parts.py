@@ -28,7 +28,8 @@ def test_velocity_levels_from_the_class_or_the_machine():
     assert lim.next_level(9.0) is None and lim.state(2.9) == "normal" and lim.state(9.0) == "danger"
     own = velocity_limits(Equipment("p", iso_group=2, iso_support="rigid", alert_danger_mm_s=(3.0, 6.0)))
     assert (own.alert, own.danger) == (3.0, 6.0) and "alert_danger_mm_s" in own.source
-    assert velocity_limits(Equipment("p")) is None
+    assumed = velocity_limits(Equipment("p"))  # no class: group 2 flexible, and its source says it was assumed
+    assert (assumed.alert, assumed.danger) == (4.5, 8.875) and "(assumed: no iso_group and iso_support" in assumed.source
     base = baseline_limits(np.linspace(1.0, 2.0, 100), "g")
     assert base.alert == np.quantile(np.linspace(1.0, 2.0, 100), 0.99) * 2 and base.danger == 2 * base.alert
     assert baseline_limits(np.ones(5)) is None  # too short a baseline: no levels claimed
@@ -43,7 +44,9 @@ def test_a_forecast_targets_the_next_level_not_yet_crossed():
     assert level == 8.875 and why.endswith("(already exceeded)")
     base = np.linspace(1.0, 2.0, 100)  # any other indicator: from the baseline's p99
     assert target(pump, "rms", base, 1.0)[0] == baseline_limits(base).alert
-    assert target(Equipment("p"), "velocity_rms_mm_s", np.ones(5), 1.0) == (
+    level, why = target(Equipment("p"), "velocity_rms_mm_s", np.ones(5), 1.0)  # no class: group 2 assumed, said
+    assert level == 4.5 and why.startswith("alert 4.5 mm/s from B/C") and "(assumed: no iso_group" in why
+    assert target(Equipment("p"), "rms", np.ones(5), 1.0) == (
         None, "no limit: no ISO class or alert/danger levels and too short a baseline")
 
 
@@ -54,7 +57,13 @@ def test_since_and_the_next_level_text():
     text = next_limit_text("danger velocity", 11.2, "mm/s", {"p10_h": 9.0, "p50_h": 19.0, "p90_h": 40.0})
     assert text == "danger velocity 11.2 mm/s in 19 h (9 h–40 h)"
     assert next_limit_text("alert", 4.5, "mm/s", {"p10_h": 30.0, "p50_h": None, "p90_h": None}) == \
-        "alert 4.5 mm/s in beyond horizon (30 h–beyond horizon)"
+        "alert 4.5 mm/s: beyond horizon (P10 30 h)"  # never "in beyond horizon (… – beyond horizon)"
+    assert next_limit_text("alert", 4.5, "mm/s", {"p10_h": 9.0, "p50_h": 19.0, "p90_h": None}) == \
+        "alert 4.5 mm/s in 19 h (9 h–beyond horizon)"
+    assert next_limit_text("alert", 4.5, "mm/s", {"state": "beyond_horizon", **dict.fromkeys(
+        ("p10_h", "p50_h", "p90_h"))}) == "alert 4.5 mm/s: beyond horizon"
+    assert next_limit_text("danger", 7.1, "mm/s", {"state": "already_past", "p50_h": None}) == \
+        "danger 7.1 mm/s: already past"
     assert next_limit_text("alert", 4.5, "mm/s", {}) == "alert 4.5 mm/s: no crossing forecast"
 
 

@@ -57,6 +57,10 @@ SETTINGS: tuple[Spec, ...] = (
     Spec("ingest", "on_change", str, "replace", doc="what a completed file whose content changed does: its new "
          "version replaces the old windows, or the change is refused and the old version kept",
          choices=("replace", "refuse")),
+    Spec("ingest", "on_settings_change", str, "recompute", doc="what `vibra ingest` does with completed files whose "
+         "settings changed since they were ingested (a machine's units, rpm, bearing, sample rate, the window "
+         "settings): recompute their windows with the current settings (as `vibra features rebuild`), or only list "
+         "them with the command that does it", choices=("recompute", "warn")),
     Spec("features", "frame_length", int, 4096, 64, 1_048_576,
          "window length in samples"),
     Spec("features", "hop_length", int, 4096, 1, 1_048_576,

@@ -1,4 +1,4 @@
-"""Anomaly models: `vibra train`, `detect`, `anomalies` and `vibra threshold set`."""
+"""Anomaly models: `vibra train`, `detect`, `anomalies`, the alarm list `vibra alarms` and `vibra threshold set`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc
+from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc, utc_window
 
 
 def train_cli(
@@ -36,9 +36,10 @@ def train_cli(
     ws, settings = context(home, {"anomaly.baseline_days": baseline_days})
     equipment = machines(ws, settings, equipment)
     models = None if model == "all" else [model]  # None: every family, the pipeline's default
+    start, end = utc_window(since, until)
     with output.bar("train", as_json) as tick:
-        result = anomaly.train(ws, settings, models=models, equipment=equipment, since=utc(since),
-                               until=utc(until), fleet=fleet, progress=tick)
+        result = anomaly.train(ws, settings, models=models, equipment=equipment, since=start,
+                               until=end, fleet=fleet, progress=tick)
     output.emit(result.as_dict(), as_json, lambda: output.train_summary(result))
     if not result.models:
         raise typer.Exit(3)
@@ -73,6 +74,34 @@ def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Si
     equipment = machines(ws, settings, equipment)
     episodes = anomaly.episodes(ws, settings, equipment=equipment, since=utc(since))
     output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
+
+
+def alarms_cli(equipment: EquipmentIds = None,
+               state: Annotated[Optional[list[str]], typer.Option("--state", metavar="STATE",
+                                                                  help="new, acknowledged or cleared (repeat).")] = None,
+               ack: Annotated[Optional[str], typer.Option("--ack", metavar="ALARM_ID",
+                                                          help="Acknowledge this alarm (with --by).")] = None,
+               by: Annotated[Optional[str], typer.Option("--by", help="Who acknowledges (default: the login "
+                                                         "name).")] = None,
+               home: Home = None, as_json: Json = False) -> None:
+    """The alarm list: every alarm episode with its machine, channel, level, since when and state (new,
+    acknowledged, cleared) and who acknowledged it when; kept in the catalog.
+
+    Example: vibra alarms --state new && vibra alarms --ack 3f2a9c1b7d4e --by ana
+    """
+    import getpass
+
+    from vibra.errors import InputError
+    from vibra_pipelines import alarms
+
+    for s in state or []:
+        if s not in ("new", "acknowledged", "cleared"):
+            raise InputError(f"--state {s!r}: choose new, acknowledged or cleared")
+    ws, settings = context(home)
+    equipment = machines(ws, settings, equipment)
+    result = alarms.run(ws, settings, equipment=equipment, states=state, ack=ack,
+                        by=(by or getpass.getuser()) if ack else None)
+    output.emit(result, as_json, lambda: output.alarms_table(result))
 
 
 threshold_app = typer.Typer(help="Anomaly thresholds. Example: vibra threshold set pump-02 --quantile 0.99",

@@ -9,31 +9,39 @@ import typer
 from vibra.errors import VibraError
 
 from vibra_cli import output
-from vibra_cli.options import Home, Json, context, machines
+from vibra_cli.options import EquipmentIds, Home, Json, Since, context, machines, utc
 
 
-query_app = typer.Typer(help="Read the lake. Example: vibra query recent pump-02 --indicator rms --json",
+query_app = typer.Typer(help="Read the lake. Example: vibra query recent --equipment pump-02 --indicator rms --json",
                         no_args_is_help=True)
 
 
 @query_app.command("recent")
 def recent_cli(
-    equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine id, as in `vibra status`.")],
+    equipment_id: Annotated[Optional[str], typer.Argument(metavar="[EQUIPMENT_ID]", help="Machine id (or "
+                                                          "--equipment, as every other command).")] = None,
+    equipment: EquipmentIds = None,
     channel: Annotated[Optional[str], typer.Option(help="Only this channel.")] = None,
     indicator: Annotated[str, typer.Option(help="Indicator with hourly aggregates.")] = "rms",
     limit: Annotated[int, typer.Option(min=1, help="Points to return (capped by [query] max_points).")] = 24,
+    since: Since = None,
     home: Home = None,
     as_json: Json = False,
 ) -> None:
     """The latest hourly points of one machine, newest first (reads only the newest partitions).
 
-    Example: vibra query recent pump-02 --channel x --indicator kurtosis --limit 48 --json
+    Example: vibra query recent --equipment pump-02 --channel x --indicator kurtosis --since 2d --json
     """
+    from vibra.errors import InputError
     from vibra_pipelines import query
 
     ws, settings = context(home)
-    machines(ws, settings, [equipment_id])
-    frame = query.recent(ws, settings, equipment_id, channel=channel, indicator=indicator, limit=limit)
+    chosen = machines(ws, settings, ([equipment_id] if equipment_id else []) + (equipment or [])) or []
+    if len(chosen) != 1:
+        raise InputError("choose one machine: vibra query recent --equipment ID")
+    equipment_id = chosen[0]
+    frame = query.recent(ws, settings, equipment_id, channel=channel, indicator=indicator, limit=limit,
+                         since=utc(since))
     output.emit(output.frame_records(frame), as_json, lambda: output.frame_table(frame, f"{equipment_id}: {indicator}"))
 
 

@@ -99,7 +99,8 @@ def demo_cli(
 
 
 def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
-    """Ledger counts (files by status), windows in the lake, last recording time, per machine.
+    """Ledger counts (files by status), windows in the lake, last recording time, per machine, and the
+    files computed with other settings than today's (what changed; `vibra ingest` recomputes them).
 
     Example: vibra status --json
     """
@@ -107,7 +108,7 @@ def status_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json 
 
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
-    payload = status.run(ws, equipment)
+    payload = status.run(ws, equipment, settings)
     output.emit(payload, as_json, lambda: output.status_table(payload))
 
 
@@ -138,11 +139,14 @@ def runs_cli(limit: Annotated[int, typer.Option("--limit", min=1, help="Newest N
              home: Home = None, as_json: Json = False) -> None:
     """Run history: every command and flow with its arguments, start, end, status, counts and error.
 
+    A run whose process was killed before it could close its row shows as "killed" (or, from
+    another host and older than ingest.lock_timeout_s, "abandoned") with the reason in its error.
+
     Example: vibra runs --limit 5 --json
     """
     from vibra_pipelines import runs
 
-    ws, _ = context(home)
-    rows = runs.history(ws, limit, command)
+    ws, settings = context(home)
+    rows = runs.history(ws, limit, command, other_host_after_s=settings.ingest.lock_timeout_s)
     output.emit(rows, as_json, lambda: output.rows_table(rows, "runs", ["started_at", "command", "arguments", "status",
                                                                         "seconds", "counts", "error"]))

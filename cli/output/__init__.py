@@ -7,13 +7,13 @@ from vibra_cli.output.json import emit, emit_error, envelope, utc_second
 from vibra_cli.output.logs import setup_logging
 from vibra_cli.output.progress import bar, ingest_progress, stages
 from vibra_cli.output.tables import (
-    assignments_table, cluster_summary, clusters_table, demo_summary, detect_summary, diagnose_table, doctor_table,
+    alarms_table, assignments_table, cluster_summary, clusters_table, demo_summary, detect_summary, diagnose_table, doctor_table,
     episodes_table, files_table, forecast_show, forecast_table, frame_records, frame_table, ingest_summary,
     readiness_table, rebuild_summary, rows_table, sql_result, status_table, synth_summary, train_summary,
 )
 
 __all__ = [
-    "assignments_table", "bar", "cluster_summary", "clusters_table", "console", "demo_summary", "detect_summary",
+    "alarms_table", "assignments_table", "bar", "cluster_summary", "clusters_table", "console", "demo_summary", "detect_summary",
     "diagnose_table", "doctor_table", "emit", "emit_error", "envelope", "episodes_table", "files_table",
     "forecast_show", "forecast_table", "frame_records", "frame_table", "ingest_progress", "ingest_summary",
     "readiness_table", "rebuild_summary", "rows_table", "say", "say_err", "setup_logging", "sql_result", "stages",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from vibra_cli.output.console import console, say, say_err
@@ -75,6 +75,9 @@ def train_summary(result) -> None:
         say_err(f"warning: {line}")
     for eid, reason in result.skipped.items():
         say(f"skipped {eid}: {reason}")
+    if not result.models:
+        say("no model trained: " + ("every machine was skipped (above)" if result.skipped
+                                    else "no machine has windows yet (`vibra ingest` first)"))
 
 
 def detect_summary(result) -> None:
@@ -98,19 +101,40 @@ def episodes_table(episodes: list[dict]) -> None:
         say("no alarm episodes")
 
 
+def alarms_table(result) -> None:
+    if result.acknowledged_now:
+        a = result.acknowledged_now
+        say(f"alarm {a['alarm_id']} ({a['equipment_id']} {a['channel']}) acknowledged by {a['acked_by']}; "
+            f"state {a['state']}")
+    table = _table("alarm list", ["id", "equipment", "channel", "level", "since", "last", "state", "acknowledged"])
+    for a in result.alarms:
+        acked = f"{a['acked_by']} {a['acked_at'][:16].replace('T', ' ')}" if a.get("acked_by") else "-"
+        table.add_row(a["alarm_id"], a["equipment_id"], a["channel"], a["level"], a["started_at"][:19],
+                      a["last_at"][:19], a["state"], acked)
+    console().print(table)
+    if not result.alarms:
+        say("no alarms")
+
+
 def _hours(value) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _crossing(ttt: dict) -> str:
+    """The time-to-limit state in words (``already past``, ``beyond horizon``…): hours only when there are some."""
+    return (ttt.get("state") or "-").replace("_", " ")
+
+
 def forecast_table(result) -> None:
-    table = _table(f"forecast {result.version}", ["series", "status", "model", "MASE", "limit", "P10 h", "P50 h",
-                                                  "P90 h", "P(cross)"])
+    table = _table(f"forecast {result.version}", ["series", "status", "model", "MASE", "limit", "crossing", "P10 h",
+                                                  "P50 h", "P90 h", "P(cross)"])
     for s in result.series:
         ttt = s.get("time_to_threshold") or {}
         prob = ttt.get("crossing_probability")
         table.add_row(s["key"], s["status"], s.get("model", "-"), f"{s['mase']:.2f}" if s.get("mase") is not None else "-",
-                      f"{s['limit']:.4g}" if s.get("limit") is not None else "-", _hours(ttt.get("p10_h")),
-                      _hours(ttt.get("p50_h")), _hours(ttt.get("p90_h")), "-" if prob is None else f"{prob:.2f}")
+                      f"{s['limit']:.4g}" if s.get("limit") is not None else "-", _crossing(ttt),
+                      _hours(ttt.get("p10_h")), _hours(ttt.get("p50_h")), _hours(ttt.get("p90_h")),
+                      "-" if prob is None else f"{prob:.2f}")
     console().print(table)
     say(f"{result.skipped_unchanged} series unchanged since the last run (use --force); manifest: {result.manifest}")
 
@@ -120,8 +144,9 @@ def forecast_show(payload: dict) -> None:
         ttt = s["time_to_threshold"]
         say(f"{payload['equipment_id']} {s['channel']} {s['indicator']}: {s['status']} ({s['model']}), "
             f"{len(s['history'])} history points, {len(s['forecast'])} ahead; limit {s['limit']} "
-            f"[{s['limit_source']}]; time to limit P10/P50/P90 = {_hours(ttt['p10_h'])}/{_hours(ttt['p50_h'])}/"
-            f"{_hours(ttt['p90_h'])} h")
+            f"[{s['limit_source']}]; time to limit: {_crossing(ttt)}"
+            + (f", P10/P50/P90 = {_hours(ttt['p10_h'])}/{_hours(ttt['p50_h'])}/{_hours(ttt['p90_h'])} h"
+               if ttt.get("p50_h") is not None or ttt.get("p10_h") is not None else ""))
 
 
 def status_table(payload: dict) -> None:
@@ -137,6 +162,14 @@ def status_table(payload: dict) -> None:
             per.add_row(e["equipment_id"], str(e["completed"]), str(e["failed"]), str(e["windows"]),
                         str(e["last_recorded_at"] or "-"))
         screen.print(per)
+    if payload.get("stale"):
+        stale = _table(f"{payload['stale_files']} file(s) computed with other settings than today's",
+                       ["equipment", "files", "what changed"])
+        for s in payload["stale"]:
+            stale.add_row(s["equipment_id"], str(s["files"]), "; ".join(s["why"]))
+        screen.print(stale)
+        screen.print(f"recompute them: {payload['stale_command']} (or a plain `vibra ingest EXPORT`)",
+                     markup=False, highlight=False)
 
 
 def synth_summary(result) -> None:
@@ -209,10 +242,18 @@ def demo_summary(result) -> None:
 
 
 def _cell(value: Any) -> str:
+    """A table cell as people read it: times to the second (UTC), counts as ``key=value``, never a Python repr."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.3g}"
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else \
+            value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_cell(v) for v in value)
     return str(value)
 
 

@@ -20,6 +20,11 @@ Delta commit, then their ledger rows are written in one transaction. A run kille
 that batch's files invisible (no commit names them) and their rows pending, so the rerun processes
 them again: nothing is lost or stored twice.
 
+A completed file whose settings changed since it was ingested (its machine's units, rpm, geometry,
+sample rate, the window settings…: :mod:`vibra.ingest.staleness`) is recomputed at the end of the
+run by the same rebuild as ``vibra features rebuild`` (``[ingest] on_settings_change = "warn"``
+lists them and the command instead).
+
 A completed file whose content changed is a new version of the same recording:
 its old windows are removed just before the new ones are written, never both
 kept (``[ingest] on_change = "refuse"`` keeps the old version instead). A file
@@ -28,7 +33,6 @@ still growing while it is read is deferred to the next run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,7 +40,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -54,6 +58,8 @@ from vibra.ingest.prefetch import prefetch
 from vibra.readers import hashed_while_read
 from vibra.ingest.recordings import check_times, compute_features, ensure_embedding_manifest, resolve, utc_of
 from vibra.ingest.sources import RETRY, SourceFile, display, scan
+from vibra.ingest import rebuild, staleness
+from vibra.ingest.staleness import settings_hash  # noqa: F401 - the hash a ledger row keeps (imported from here)
 from vibra.workspace import Workspace
 
 from vibra_pipelines.ingest import local
@@ -130,9 +136,12 @@ class IngestResult(StageResult):
     workers: int = 1  # processes that worked the files (1: this one, on threads)
     failures: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    recomputed: int = 0
+    stale: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict:
-        return {**super().counts(), **({"status": "partial"} if self.failed else {})}
+        return {**super().counts(), "recomputed": self.recomputed, "stale": sum(s["files"] for s in self.stale),
+                **({"status": "partial"} if self.failed else {})}
 
 
 sha256_of = sha256_file  # the recording id is the sha256 of the file's bytes
@@ -146,15 +155,6 @@ def _base_row(item: SourceFile, status: str, now: datetime) -> dict:
         "ingested_at": None, "n_windows": None, "warnings": [], "vibra_version": __version__, "rpm": None,
         "duplicate_of": None, "updated_at": now,
     }
-
-
-def settings_hash(settings: Settings, equipment_id: str) -> str:
-    """Hash of everything a file's outcome depends on besides its bytes: the vibra version, its
-    equipment's settings, the workspace sample rate, the window settings and the time limits."""
-    payload = {"vibra": __version__, "equipment": asdict(settings.equipment_for(equipment_id)),
-               "sample_rate_hz": settings.ingest.sample_rate_hz, "features": asdict(settings.features),
-               "max_span_s": settings.ingest.max_span_s, "max_clock_skew_s": settings.ingest.max_clock_skew_s}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _unchanged(item: SourceFile) -> bool:
@@ -526,6 +526,31 @@ def _run(ws: Workspace, settings: Settings, source: Path, include_expired: bool,
         _process_all(ws, settings, todo, index.completed, result, notify)
     else:
         _commit(ws, todo, fan_out(todo, dict(index.completed)), result)
+    machines = sorted({f.equipment_id for f in found.files})
+    staleness.remember(ws, {digest(e): staleness.payload(settings, e) for e in machines})
+    _settings_changed(ws, settings, machines, [display(f.path) for f in found.files], result, notify)
+
+
+def _settings_changed(ws: Workspace, settings: Settings, machines: list[str], paths: list[str], result: IngestResult,
+                      notify) -> None:
+    """Recompute (or list) the completed files found whose settings changed since they were ingested."""
+    stale = staleness.find(ws, settings, machines, paths)
+    if not stale:
+        return
+    if settings.ingest.on_settings_change == "warn":
+        result.stale = [{"equipment_id": s.equipment_id, "files": s.files, "why": s.why} for s in stale]
+        note = (f"{sum(s.files for s in stale)} ingested file(s) were computed with other settings "
+                f"({'; '.join(f'{s.equipment_id}: {s.reason}' for s in stale)}); recompute them with "
+                f"`{staleness.rebuild_command(stale)}`")
+        result.notes.append(note)
+        log.warning("%s", note)
+        return
+    done = rebuild.recompute(ws, settings, [s.equipment_id for s in stale],
+                             lambda event, info: notify(event, info) if event == "wait" else None)
+    result.recomputed = done.recordings - done.kept_stale
+    result.notes += [f"{s.equipment_id}: {s.files} file(s) recomputed ({s.reason})" for s in stale]
+    result.notes += [f"{path}: settings changed but it could not be recomputed, its old windows are kept ({why})"
+                     for path, why in done.problems.items()]
 
 
 def _settle(ws: Workspace, settled: list[FileResult]) -> None:

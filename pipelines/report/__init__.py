@@ -19,6 +19,9 @@ from pathlib import Path
 from vibra import __version__
 
 
+from vibra.anomaly import alarm_list
+from vibra.prognostics.failure_levels import velocity_at_failures
+from vibra.storage import alarms as alarm_rows
 from vibra.report import summaries
 from vibra.errors import CorruptError, InputError, NotReadyError, VibraError
 from vibra.report import fleet, plots, svg
@@ -105,12 +108,16 @@ def _fleet_row(page: dict, now: datetime) -> dict:
     last = page["info"].get("last_recorded_at")
     row = {
         "equipment_id": page["equipment_id"], "slug": page["slug"], "label": page["label"], "zone": page.get("zone"),
-        "zone_since": page.get("zone_since"), "value": page.get("value"), "unit": page.get("unit"),
+        "zone_since": page.get("zone_since"), "zone_assumed": page.get("zone_assumed"),
+        "value": page.get("value"), "unit": page.get("unit"),
         "state": page.get("state"), "spark": page.get("spark") or [],
-        "alarm": "alarm" if active else ("past alarms" if page["episodes"] else "normal"),
+        # "normal" only where a model scored the machine: else nothing was checked, and the row says so
+        "alarm": "alarm" if active else ("past alarms" if page["episodes"] else
+                                         "normal" if page.get("anomaly_checked") else "no model"),
         "alarm_since": page["episodes"][-1]["start"] if active else None, "episodes": len(page["episodes"]),
         "verdict": verdict["verdict"] if verdict else None, "evidence": verdict["text"] if verdict else None,
-        "next_limit": nxt["next_limit"], "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
+        "next_limit": nxt["next_limit"], "ttt_state": nxt["ttt"].get("state"),
+        "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
         "ttt_p90_h": nxt["ttt"].get("p90_h"), "crossing_probability": nxt["crossing_probability"],
         **{k: v for k, v in (page.get("rul") or summaries.rul_display(None)).items()
            if k in summaries.RUL_NUMBERS or k in ("rul_state", "rul_text", "rul_cell", "rul_detail", "onset_at",
@@ -146,6 +153,20 @@ def _clusters_page(ws: Workspace, settings: Settings, env, common: dict) -> str:
                              "#999999" if cid < 0 else svg.PALETTE[i % len(svg.PALETTE)],
                              "noise" if cid < 0 else names.get(cid, str(cid))))
     return env.get_template("clusters.html").render(c=table, projection=svg.render(chart), **common)
+
+
+def _alarms_page(ws: Workspace, pages: list[dict], infos: dict[str, dict], env, common: dict) -> str:
+    """The alarm list, synced with the episodes the machine pages found (states kept in the catalog)."""
+    episodes = [e for p in pages for e in p.get("episodes", [])]
+    last = {eid: info.get("last_recorded_at") for eid, info in infos.items()}
+    alarm_rows.write(ws, alarm_list.reconcile(episodes, last, alarm_rows.stored(ws), datetime.now(timezone.utc)))
+    shown = {p["equipment_id"] for p in pages}
+    alarms = [a for a in alarm_rows.listing(ws) if a["equipment_id"] in shown]
+    checked = any(p.get("anomaly_checked") for p in pages)
+    empty = ("No alarm episodes: no anomaly model has raised one." if checked else
+             "No alarms, and none could be raised: no anomaly model scored these machines (`vibra train`, `vibra detect`).")
+    return env.get_template("alarms.html").render(alarms=alarms, slugs={p["equipment_id"]: p["slug"] for p in pages},
+                                                  empty=empty, **common)
 
 
 def _previous(path: Path) -> dict:
@@ -203,9 +224,11 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
     rul_latest = artifacts.store(ws.artifacts, "rul").latest_manifest() or {}
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
+    at_failure = velocity_at_failures(ws)
     for eid in ids:
         try:
-            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), verdicts.get(eid, [])), "slug": _slug(eid),
+            page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), verdicts.get(eid, []), at_failure),
+                    "slug": _slug(eid),
                     "defects": _defects(ws, eid), "diagnosis": verdicts.get(eid, [])[:MAX_DEFECT_ROWS]}
             page["rul"], page["charts"]["rul"] = _rul_page(rul_by_id.get(eid), rul_latest.get("library", {}),
                                                            _first_alarm(page["episodes"], rul_by_id.get(eid)))
@@ -259,6 +282,7 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     for page in pages:
         written[f"machines/{page['slug']}.html"] = env.get_template("machine.html").render(page=page, **common)
     written["clusters.html"] = _clusters_page(ws, settings, env, common)
+    written["alarms.html"] = _alarms_page(ws, pages, infos, env, common)
     ready = readiness_summary
     if ready:
         rank = {"red": 0, "amber": 1, "green": 2}

@@ -16,7 +16,6 @@ from vibra.ingest import quality
 
 from vibra.report import summaries
 from vibra.errors import InputError
-from vibra.physics.indicators import iso_limits
 from vibra.report import plots, svg
 from vibra.settings import Settings
 from vibra.anomaly import registry
@@ -89,7 +88,8 @@ def status(settings: Settings, eid: str, points, vel_lim) -> dict:
     """Current velocity (worst channel of the latest clean recording), its zone and since when, its state."""
     import polars as pl
 
-    out = {"value": None, "unit": "mm/s", "zone": None, "zone_since": None, "state": None, "spark": []}
+    out = {"value": None, "unit": "mm/s", "zone": None, "zone_since": None, "zone_assumed": None, "state": None,
+           "spark": []}
     if "velocity_rms_mm_s" not in points.columns:
         return out
     # recordings with any channel flagged are left out whole: the worst of the remaining channels would dip
@@ -101,9 +101,12 @@ def status(settings: Settings, eid: str, points, vel_lim) -> dict:
         return out
     times = worst["t"].to_list()
     out["value"], out["spark"] = float(v[-1]), [float(a) for a in v[-48:]]
-    zones = iso_limits(settings.equipment_for(eid))
+    zones = limits.zones_for(settings.equipment_for(eid))
     if zones is not None:
         out["zone"] = zones.zone(v[-1])
+        if limits.assumed(zones):
+            group, support = limits.DEFAULT_ISO
+            out["zone_assumed"] = f"ISO group {group} {support} assumed: set iso_group and iso_support for this machine"
         floor = {"A": None, "B": zones.ab, "C": zones.bc, "D": zones.cd}[out["zone"]]
         since = limits.since(times, v, floor) if floor is not None else None
         out["zone_since"] = since.isoformat() if since else None
@@ -203,9 +206,12 @@ def anomaly_chart(ws: Workspace, settings: Settings, eid: str, feats) -> tuple[s
     return svg.render(chart), episodes
 
 
-def build(ws: Workspace, settings: Settings, eid: str, info: dict, diagnosis: list[dict] | None = None) -> dict:
+def build(ws: Workspace, settings: Settings, eid: str, info: dict, diagnosis: list[dict] | None = None,
+          at_failure: dict[str, float] | None = None) -> dict:
     """Everything the machine page and its fleet row show (``diagnosis``: the machine's recording verdicts,
-    newest first, :func:`vibra.report.summaries.verdicts` — the page and the fleet row show the same)."""
+    newest first, :func:`vibra.report.summaries.verdicts` — the page and the fleet row show the same;
+    ``at_failure``: velocity at each past failure, which lowers the velocity levels,
+    :func:`vibra.physics.limits.learned_from_failures`)."""
     import polars as pl
 
     eq = settings.equipment_for(eid)
@@ -221,7 +227,7 @@ def build(ws: Workspace, settings: Settings, eid: str, info: dict, diagnosis: li
     page["excluded"] = {r: n for r, n in flagged.group_by("sensor_fault").agg(pl.col("recording_id").n_unique()).iter_rows()}
     points = per_recording(feats)
     page["names"] = names = report_signals.file_names(ws, points["recording_id"].unique().to_list())
-    vel_lim = limits.velocity_limits(eq)
+    vel_lim = limits.velocity_limits(eq, at_failure)
     page["velocity_limits"] = vel_lim
     page.update(status(settings, eid, points, vel_lim))
     for column, title, unit in TRENDS:
@@ -230,7 +236,7 @@ def build(ws: Workspace, settings: Settings, eid: str, info: dict, diagnosis: li
         unit = unit or f"RMS ({eq.units or 'signal units'})"
         short = {"velocity_rms_mm_s": "mm/s", "rms": eq.units or ""}.get(column, "")  # kurtosis, crest: no unit
         lim = vel_lim if column == "velocity_rms_mm_s" and vel_lim else indicator_limits(settings, eid, clean, column, short)
-        zones = iso_limits(eq) if column == "velocity_rms_mm_s" else None
+        zones = limits.zones_for(eq) if column == "velocity_rms_mm_s" else None
         page["charts"][column] = trend_chart(points, column, title, unit, lim, zones)
     if points.height < 2:
         page["missing"].append(f"trends: {points.height} recording so far — one point is drawn; a trend needs more")
@@ -239,6 +245,7 @@ def build(ws: Workspace, settings: Settings, eid: str, info: dict, diagnosis: li
         page["missing"].append("fault evidence: set rpm and bearing geometry for this machine")
     page["charts"].update({k: v for k, v in report_signals.charts(ws, settings, eid, clean, names).items()})
     page["charts"]["anomaly"], page["episodes"] = anomaly_chart(ws, settings, eid, feats)
+    page["anomaly_checked"] = page["charts"]["anomaly"] is not None
     if page["charts"]["anomaly"] is None:
         page["missing"].append("anomaly timeline: run `vibra train` and `vibra detect`")
     charts, page["forecasts"], missing = forecast_charts(ws, eid)

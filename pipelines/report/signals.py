@@ -1,6 +1,6 @@
 """The report's waveform reads: a recording's samples from the kept raw waveform or its source file,
 and the spectra charts built from them (velocity spectrum baseline vs now, envelope spectrum,
-spectrogram of the last recordings), per channel."""
+a waterfall over the machine's recordings), per channel."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from vibra.report import spectra
 from vibra.settings import Settings
 from vibra.workspace import Workspace
 
-SPECTROGRAM_RECORDINGS = 24  # columns of the spectrogram
+WATERFALL_RECORDINGS = 12  # spectra of the waterfall, spread evenly over the machine's recordings (first and latest in)
 MAX_SECONDS = 10.0           # read at most this much of a recording for a spectrum
 
 
@@ -71,7 +71,7 @@ def _envelope_chart(settings: Settings, windows, x, sample_rate_hz: float, chann
 
 
 def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, str]) -> dict[str, list[str]]:
-    """Per channel: the spectrum (now vs baseline), the envelope spectrum and the spectrogram.
+    """Per channel: the spectrum (now vs baseline), the envelope spectrum and the waterfall.
 
     ``clean``: the machine's features without sensor-fault windows; ``names``: recording file names."""
     import polars as pl
@@ -82,7 +82,8 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
         return out
     per = (clean.group_by("recording_id").agg(pl.col("window_start").min().alias("t"), pl.col("sample_rate_hz").first(),
                                               pl.col("rpm").first()).sort("t"))
-    recent = per.tail(SPECTROGRAM_RECORDINGS).rows(named=True)
+    pick = np.unique(np.linspace(0, per.height - 1, min(WATERFALL_RECORDINGS, per.height)).round().astype(int))
+    recent = [per.row(int(i), named=True) for i in pick]  # evenly over the history: first and latest included
     first = per.row(0, named=True)
     signals = {}
     for rec in {first["recording_id"]: first, **{r["recording_id"]: r for r in recent}}.values():
@@ -123,7 +124,7 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
             specs = [spectra.line_spectrum(x, sample_rate_hz, eq.units, length) for _, x in columns]
             if all(s[1].shape == specs[0][1].shape for s in specs):
                 top = spectra.VELOCITY_TOP_HZ if unit_label.startswith("velocity") else float(freqs[-1])
-                out["spectrogram"].append(spectra.spectrogram(
+                out["spectrogram"].append(spectra.waterfall(
                     [r["t"] for r, _ in columns], [names.get(r["recording_id"], "") for r, _ in columns],
                     [s[1] for s in specs], specs[0][0], channel=channel, unit_label=unit_label, top_hz=top))
     return out

@@ -1,7 +1,9 @@
 """Alert and danger (trip) levels per machine and indicator, and what comes next.
 
 * Velocity RMS (mm/s): the machine's own ``alert_danger_mm_s`` if set; else from its ISO 20816-3
-  zones (``iso_group`` + ``iso_support`` or ``alarm_limits_mm_s``): **alert** at the B/C boundary
+  zones (``iso_group`` + ``iso_support`` or ``alarm_limits_mm_s``; a machine with neither is zoned
+  as group 2 flexible, :data:`DEFAULT_ISO`, and says so — its source names the assumption — rather
+  than showing no zone: 13 mm/s is zone D in every group): **alert** at the B/C boundary
   (zone C: not for long-term operation) and **danger** at 1.25 × the C/D boundary (ISO 20816-3
   Annex: a TRIP value normally not above 1.25 × the upper limit of zone C).
 * Any other indicator: from the machine's own baseline — alert = baseline p99 × ``ALERT_FACTOR``
@@ -18,7 +20,9 @@ from datetime import datetime
 
 import numpy as np
 
-from vibra.physics.indicators import iso_limits
+from dataclasses import replace
+
+from vibra.physics.indicators import IsoLimits, iso_limits
 from vibra.settings import Equipment
 
 TRIP_FACTOR = 1.25  # danger = this × the C/D boundary
@@ -26,6 +30,9 @@ ALERT_FACTOR = 2.0  # alert = baseline p99 × this
 DANGER_FACTOR = 4.0  # danger = baseline p99 × this
 MIN_BASELINE = 10   # finite baseline values needed for derived levels
 VELOCITY = "velocity_rms_mm_s"
+# the class assumed for a machine without one: group 2 (15–300 kW, most pumps, fans and motors), flexible support
+# (the more lenient of group 2's two: an assumption should not raise alarms a stated class would not)
+DEFAULT_ISO = (2, "flexible")
 
 
 @dataclass(frozen=True)
@@ -52,16 +59,60 @@ class Limits:
         return None
 
 
-def velocity_limits(equipment: Equipment) -> Limits | None:
-    """Velocity alert/danger for a machine, or None without a class, zones or own levels."""
+def zones_for(equipment: Equipment) -> IsoLimits | None:
+    """The machine's ISO 20816 zone boundaries: its own (``alarm_limits_mm_s``, or ``iso_group`` and
+    ``iso_support``), else :data:`DEFAULT_ISO`'s, whose source says it was assumed."""
+    own = iso_limits(equipment)
+    if own is not None or equipment.alarm_limits_mm_s:
+        return own
+    group, support = DEFAULT_ISO
+    assumed = iso_limits(replace(equipment, iso_group=equipment.iso_group or group,
+                                 iso_support=equipment.iso_support or support))
+    if assumed is None:  # an iso_group/iso_support pair the table does not hold: no zones claimed
+        return None
+    what = " and ".join(n for n, v in (("iso_group", equipment.iso_group), ("iso_support", equipment.iso_support))
+                        if v is None)
+    return replace(assumed, source=f"{assumed.source} (assumed: no {what} in [equipment.{equipment.equipment_id}])")
+
+
+def assumed(zones: IsoLimits | None) -> bool:
+    """Whether zone boundaries are the assumed default class (:func:`zones_for`), not the machine's own."""
+    return zones is not None and "(assumed:" in zones.source
+
+
+def velocity_limits(equipment: Equipment, at_failure: dict[str, float] | None = None) -> Limits | None:
+    """Velocity alert/danger for a machine: its own levels; else from its zones (assumed ones included),
+    lowered to what past failures showed (``at_failure``, see :func:`learned_from_failures`)."""
     if equipment.alert_danger_mm_s:
         alert, danger = equipment.alert_danger_mm_s
         return Limits(alert, danger, "mm/s", f"[equipment.{equipment.equipment_id}] alert_danger_mm_s")
-    zones = iso_limits(equipment)
-    if zones is None:
-        return None
-    return Limits(zones.bc, round(TRIP_FACTOR * zones.cd, 3), "mm/s",
-                  f"B/C and {TRIP_FACTOR:g} × C/D boundary of {zones.source}")
+    zones = zones_for(equipment)
+    default = None if zones is None else Limits(zones.bc, round(TRIP_FACTOR * zones.cd, 3), "mm/s",
+                                                 f"B/C and {TRIP_FACTOR:g} × C/D boundary of {zones.source}")
+    return learned_from_failures(default, at_failure or {})
+
+
+FAILURE_MARGIN = 0.9  # learned danger = this × the lowest velocity at which a past life failed
+MIN_FAILED_LIVES = 2  # failed lives with a velocity at failure needed before levels are learned from them
+
+
+def learned_from_failures(default: Limits | None, at_failure: dict[str, float]) -> Limits | None:
+    """Velocity levels lowered to what past failures showed: when at least :data:`MIN_FAILED_LIVES`
+    lives (``at_failure``: life → velocity at failure, mm/s) failed, danger = :data:`FAILURE_MARGIN` ×
+    the lowest of them if that is below the default danger (alert lowered in the same ratio); else
+    the default, unchanged. Never raised: a class's danger level stays a ceiling."""
+    values = {k: v for k, v in at_failure.items() if v is not None and np.isfinite(v) and v > 0}
+    if len(values) < MIN_FAILED_LIVES:
+        return default
+    lowest_life = min(values, key=values.get)
+    danger = round(FAILURE_MARGIN * values[lowest_life], 3)
+    if default is not None and danger >= default.danger:
+        return default
+    alert = round(default.alert * danger / default.danger, 3) if default is not None else round(danger / 2, 3)
+    was = f"; below the default {default.danger:.3g} mm/s of {default.source}" if default is not None else ""
+    return Limits(alert, danger, "mm/s",
+                  f"learned from {len(values)} failed lives: {FAILURE_MARGIN:g} × the lowest velocity at failure "
+                  f"({values[lowest_life]:.3g} mm/s, {lowest_life}){was}")
 
 
 def baseline_limits(baseline: np.ndarray, unit: str = "", what: str = "baseline") -> Limits | None:
@@ -76,21 +127,22 @@ def baseline_limits(baseline: np.ndarray, unit: str = "", what: str = "baseline"
 
 
 def limits_for(equipment: Equipment, indicator: str, baseline: np.ndarray, unit: str = "",
-               what: str = "baseline") -> Limits | None:
-    """The levels of ``indicator`` on a machine: velocity from its class, the rest from its baseline."""
+               what: str = "baseline", at_failure: dict[str, float] | None = None) -> Limits | None:
+    """The levels of ``indicator`` on a machine: velocity from its class (and past failures), the rest
+    from its baseline."""
     if indicator == VELOCITY:
-        found = velocity_limits(equipment)
+        found = velocity_limits(equipment, at_failure)
         if found is not None:
             return found
     return baseline_limits(baseline, unit, what)
 
 
 def target(equipment: Equipment, indicator: str, baseline: np.ndarray, value: float,
-           what: str = "baseline") -> tuple[float | None, str]:
+           what: str = "baseline", at_failure: dict[str, float] | None = None) -> tuple[float | None, str]:
     """The level a forecast of ``indicator`` is measured to from ``value`` (the series' last value): the
     next one not yet crossed (alert, then danger; danger itself once beyond it), and a line saying where
     it comes from. ``(None, why)`` without a class, own levels or a long enough baseline."""
-    found = limits_for(equipment, indicator, baseline, what=what)
+    found = limits_for(equipment, indicator, baseline, what=what, at_failure=at_failure)
     if found is None:
         return None, "no limit: no ISO class or alert/danger levels and too short a baseline"
     nxt = found.next_level(value)
@@ -119,12 +171,18 @@ def hours_text(h: float | None, *, days_from_h: float = 72.0, day_digits: int = 
 
 
 def next_limit_text(name: str, value: float, unit: str, ttt: dict | None) -> str:
-    """``danger 11.2 mm/s in 19 h (9–40 h)``, ``… not within the horizon`` when nothing crosses."""
+    """``danger 11.2 mm/s in 19 h (9 h–40 h)``; ``… in 19 h (9 h–beyond horizon)`` when the pessimistic
+    bound stays under it; ``… beyond horizon (P10 20 h)`` when only the optimistic bound reaches it;
+    ``… beyond horizon`` / ``… already past`` / ``… no crossing forecast``: states, never 0 h."""
     head = f"{name} {value:.3g} {unit}".rstrip()
     ttt = ttt or {}
-    if ttt.get("p50_h") is None and ttt.get("p10_h") is None:
-        return f"{head}: no crossing forecast"
-    p50 = hours_text(ttt.get("p50_h")) if ttt.get("p50_h") is not None else "beyond horizon"
-    lo = hours_text(ttt.get("p10_h"))
-    hi = hours_text(ttt.get("p90_h")) if ttt.get("p90_h") is not None else "beyond horizon"
-    return f"{head} in {p50} ({lo}–{hi})"
+    state = ttt.get("state")
+    if state == "already_past":
+        return f"{head}: already past"
+    p10, p50, p90 = ttt.get("p10_h"), ttt.get("p50_h"), ttt.get("p90_h")
+    if p50 is None and p10 is None:
+        return f"{head}: beyond horizon" if state == "beyond_horizon" else f"{head}: no crossing forecast"
+    if p50 is None:
+        return f"{head}: beyond horizon (P10 {hours_text(p10)})"
+    hi = hours_text(p90) if p90 is not None else "beyond horizon"
+    return f"{head} in {hours_text(p50)} ({hours_text(p10)}–{hi})"

@@ -162,6 +162,7 @@ def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_l
             frames.append(pl.DataFrame({"unique_id": [s.key] * s.values.shape[0], "ds": ds, "y": s.values}))
         df = pl.concat(frames)
         keys = [s.key for s in usable]
+        by_key = {s.key: s for s in usable}
         shortest = min(s.values.shape[0] for s in usable)
         kw = {"freq": f"{int(round(usable[0].step_s))}s", "n_jobs": n_jobs, "cv_windows": cv_windows,
               "h_cv": max(1, min(horizon, shortest // (2 * cv_windows))), "horizon": horizon, "levels": levels}
@@ -200,26 +201,103 @@ def forecast_many(series: list[Series], horizon: int, *, levels=LEVELS, season_l
                     fails[name] = "non-finite cross-validation error or forecast"
                 else:
                     usable_models.append(name)
-            chosen = min(usable_models, key=lambda m: maes[m], default="Naive")
+            values = by_key[key].values
+            recent = accelerating(values)
+            followers = [m for m in usable_models if recent is not None
+                         and follows(forecasts[key][m][m].to_numpy(), recent)]
+            if recent is not None and not followers:
+                # no candidate follows the acceleration: the recent window's own line, with its prediction interval
+                mean, bounds = recent_trend(values, horizon, levels)
+                out[key] = _non_negative(Forecast(key, "ok", RECENT_TREND, False, mean, bounds,
+                                                  {m: maes[m] for m in [*usable_models, "Naive"] if m in maes},
+                                                  float("nan"), failed_models=fails), values)
+                continue
+            chosen = min(followers or usable_models, key=lambda m: maes[m], default="Naive")
             part = forecasts[key][chosen]
             bounds = {f"{side}-{lv}": part[f"{chosen}-{side}-{lv}"].to_numpy() for lv in levels for side in ("lo", "hi")}
             naive = maes.get("Naive")
             mase = maes[chosen] / naive if naive and chosen in maes else float("nan")
-            out[key] = Forecast(key, "ok", chosen, chosen == "Naive", part[chosen].to_numpy(), bounds,
-                                {m: maes[m] for m in [*usable_models, "Naive"] if m in maes}, mase,
-                                failed_models=fails)
+            out[key] = _non_negative(Forecast(key, "ok", chosen, chosen == "Naive", part[chosen].to_numpy(), bounds,
+                                              {m: maes[m] for m in [*usable_models, "Naive"] if m in maes}, mase,
+                                              failed_models=fails), values)
     return [out[s.key] for s in series]
 
 
-def trend_test(values: np.ndarray, tail: int) -> tuple[float, float]:
-    """Slope per step and its two-sided p-value over the last ``tail`` points (least squares)."""
+# -- accelerating trends ---------------------------------------------------------------------------
+# The selection by cross-validation error looks at origins a horizon or more back; on a trend that has just
+# started to accelerate, a candidate that forecasts nearly flat can win there and then miss the crossing.
+# The rule (docs/explanation.md, "Forecasting"): when the series accelerates — the slope over its recent
+# window (the last quarter, at least RECENT_MIN points) rises with p < TREND_P and is more than
+# ACCELERATION × the slope over the whole series — only candidates whose forecast rises at least FOLLOW ×
+# the recent slope may be chosen; when none does, the recent window's least-squares line is the forecast.
+
+RECENT_TREND = "RecentTrend"
+RECENT_MIN = 12
+ACCELERATION = 1.5
+FOLLOW = 0.5
+
+
+def _slope(y: np.ndarray) -> tuple[float, float]:
     from scipy.stats import linregress
 
-    y = values[-tail:]
     if y.shape[0] < 3 or np.ptp(y) == 0:
         return 0.0, 1.0
     fit = linregress(np.arange(y.shape[0]), y)
     return float(fit.slope), float(fit.pvalue)
+
+
+def accelerating(values: np.ndarray) -> float | None:
+    """The recent slope per step when the series accelerates (see the rule above), else None."""
+    n = values.shape[0]
+    tail = max(RECENT_MIN, n // 4)
+    if n < 2 * tail:
+        return None
+    recent, p = _slope(values[-tail:])
+    whole, _ = _slope(values)
+    if p >= TREND_P or recent <= 0 or recent <= ACCELERATION * max(whole, 0.0):
+        return None
+    return recent
+
+
+def follows(mean: np.ndarray, recent_slope: float) -> bool:
+    """Whether a forecast path rises at least ``FOLLOW`` × the recent slope per step."""
+    if mean.shape[0] < 2:
+        return False
+    return (mean[-1] - mean[0]) / (mean.shape[0] - 1) >= FOLLOW * recent_slope
+
+
+def recent_trend(values: np.ndarray, horizon: int, levels=LEVELS) -> tuple[np.ndarray, dict]:
+    """The least-squares line of the recent window extended ``horizon`` steps, with its prediction
+    intervals (σ²·(1 + 1/n + (x − x̄)²/Sxx), σ from the window's residuals)."""
+    from scipy.stats import norm
+
+    tail = max(RECENT_MIN, values.shape[0] // 4)
+    y = values[-tail:]
+    x = np.arange(tail, dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    sigma = float(np.sqrt((resid ** 2).sum() / max(tail - 2, 1)))
+    ahead = tail + np.arange(horizon, dtype=float)
+    mean = slope * ahead + intercept
+    spread = sigma * np.sqrt(1 + 1 / tail + (ahead - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum())
+    bounds = {}
+    for lv in levels:
+        z = float(norm.ppf(0.5 + lv / 200))
+        bounds[f"lo-{lv}"], bounds[f"hi-{lv}"] = mean - z * spread, mean + z * spread
+    return mean, bounds
+
+
+def _non_negative(fc: Forecast, values: np.ndarray) -> Forecast:
+    """An indicator that was never negative (RMS, velocity, kurtosis…) is not forecast below 0, nor its intervals."""
+    if values.shape[0] and np.nanmin(values) >= 0:
+        fc.mean = np.maximum(fc.mean, 0.0)
+        fc.bounds = {k: np.maximum(v, 0.0) for k, v in fc.bounds.items()}
+    return fc
+
+
+def trend_test(values: np.ndarray, tail: int) -> tuple[float, float]:
+    """Slope per step and its two-sided p-value over the last ``tail`` points (least squares)."""
+    return _slope(values[-tail:])
 
 
 def time_to_threshold(forecast: Forecast, limit: float, step_s: float) -> dict:
@@ -246,21 +324,51 @@ def time_to_threshold(forecast: Forecast, limit: float, step_s: float) -> dict:
 NO_CROSSING = {"p10_h": None, "p50_h": None, "p90_h": None, "crossing_probability": None}
 TREND_P = 0.05  # a slope is a trend when its p-value is below this
 
+# What a time to limit is, said as a state beside the P10/P50/P90 hours (which are None unless the
+# crossing is within the horizon): never an hour count that is not one (0 h for "already past").
+CROSSING_STATES = {
+    "within_horizon": "the median forecast reaches the limit within the horizon (P50 hours)",
+    "beyond_horizon": "rising, but the median forecast stays under the limit over the whole horizon",
+    "already_past": "the last value is at or above the limit already",
+    "no_trend": "no significant rising trend: no crossing time is claimed from noise",
+    "no_limit": "no limit for this indicator on this machine",
+}
+
+
+def _stated(ttt: dict, state: str) -> dict:
+    return {**ttt, "state": state}
+
 
 def status_of(forecast: Forecast, values: np.ndarray, limit: float | None, step_s: float,
               horizon: int) -> tuple[str, dict, tuple[float, float]]:
     """The forecast status rule, its time to threshold and the (slope, p) it rests on.
 
-    ``exceeded``: the last value is at or above the limit already (time 0, probability 1);
-    ``no_trend``: the slope over the recent tail (3 horizons, at least 24 points) is not rising
-    with p < 0.05 — no crossing time is claimed from noise; otherwise ``ok`` (or the forecast's own
-    status) with P10/P50/P90 hours to the limit when there is one.
+    ``exceeded``: the last value is at or above the limit already (state ``already_past``, no
+    hours, probability 1); ``no_trend``: the slope over the recent tail (3 horizons, at least 24
+    points) is not rising with p < 0.05 — no crossing time is claimed from noise; otherwise ``ok``
+    (or the forecast's own status) with P10/P50/P90 hours to the limit when there is one. The time
+    to threshold carries its ``state`` (:data:`CROSSING_STATES`).
     """
     slope, p = trend_test(values, min(values.shape[0], max(3 * horizon, 24)))
     if limit is not None and values[-1] >= limit:
-        return "exceeded", {"p10_h": 0.0, "p50_h": 0.0, "p90_h": 0.0, "crossing_probability": 1.0}, (slope, p)
+        return "exceeded", _stated({**NO_CROSSING, "crossing_probability": 1.0}, "already_past"), (slope, p)
     if p >= TREND_P or slope <= 0:
-        return "no_trend", dict(NO_CROSSING), (slope, p)
+        return "no_trend", _stated(dict(NO_CROSSING), "no_trend" if limit is not None else "no_limit"), (slope, p)
     if limit is not None:
-        return forecast.status, time_to_threshold(forecast, limit, step_s), (slope, p)
-    return forecast.status, dict(NO_CROSSING), (slope, p)
+        ttt = time_to_threshold(forecast, limit, step_s)
+        return forecast.status, _stated(ttt, "within_horizon" if ttt["p50_h"] is not None else "beyond_horizon"), (slope, p)
+    return forecast.status, _stated(dict(NO_CROSSING), "no_limit"), (slope, p)
+
+
+def crossing_state(ttt: dict | None, status: str | None = None) -> str | None:
+    """The state of a stored time to threshold (older runs kept none: derived from the status and hours)."""
+    ttt = ttt or {}
+    if ttt.get("state"):
+        return ttt["state"]
+    if status == "exceeded":
+        return "already_past"
+    if status == "no_trend":
+        return "no_trend"
+    if status not in ("ok", None):
+        return None
+    return "within_horizon" if ttt.get("p50_h") is not None else "beyond_horizon"

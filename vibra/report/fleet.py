@@ -11,10 +11,10 @@ from vibra.physics.limits import hours_text
 
 ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
 STATE_RANK = {"danger": 2, "alert": 1, "normal": 0, None: -1}
-CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "value", "unit", "state", "alarm", "alarm_since",
-               "verdict", "evidence", "next_limit", "ttt_p50_h", "ttt_p10_h", "ttt_p90_h", "crossing_probability",
-               "rul_state", "rul_text", "rul_planning_s", "rul_p50_s", "rul_p10_s", "rul_p90_s", "rul_prior_p10_s",
-               "rul_prior_p90_s", "onset_at", "first_alarm_at", "defect", "last_data", "data_age_h",
+CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "zone_assumed", "value", "unit", "state", "alarm",
+               "alarm_since", "verdict", "evidence", "next_limit", "ttt_state", "ttt_p50_h", "ttt_p10_h", "ttt_p90_h",
+               "crossing_probability", "rul_state", "rul_text", "rul_planning_s", "rul_p50_s", "rul_p10_s", "rul_p90_s",
+               "rul_prior_p10_s", "rul_prior_p90_s", "onset_at", "first_alarm_at", "defect", "last_data", "data_age_h",
                "excluded_recordings", "changes")
 
 

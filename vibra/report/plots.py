@@ -1,5 +1,5 @@
 """Small inline SVG plots beside :mod:`vibra.report.svg`'s charts: a sparkline for the fleet table,
-grouped bars (baseline vs now, one family highlighted) and a spectrogram as a heat map."""
+grouped bars (baseline vs now, one family highlighted) and a waterfall of spectra."""
 
 from __future__ import annotations
 
@@ -86,60 +86,36 @@ def grouped_bars(title: str, y_label: str, groups: list[str], series: list[tuple
     return "".join(out)
 
 
-def _viridis(u: float) -> str:
-    """A perceptually ordered colour for u in [0, 1] (five viridis anchors, interpolated)."""
-    anchors = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
-    u = min(max(u, 0.0), 1.0) * (len(anchors) - 1)
-    i = min(int(u), len(anchors) - 2)
-    c = anchors[i] + (anchors[i + 1] - anchors[i]) * (u - i)
-    return "#{:02x}{:02x}{:02x}".format(*(int(round(v)) for v in c))
-
-
-def heatmap(title: str, times: list[datetime], freqs_hz: np.ndarray, level_db: np.ndarray, *,
-            unit: str = "dB", max_rows: int = 120, names: list[str] | None = None) -> str:
-    """A spectrogram: one column per recording (oldest left), frequency up, level as colour with a
-    colour key in ``unit``. ``level_db`` is (n_times, n_freqs)."""
-    H = 280
-    pw, ph = W - LEFT - RIGHT - 70, H - TOP - BOTTOM
-    n_t, n_f = level_db.shape
-    step = max(1, -(-n_f // max_rows))
-    f = freqs_hz[: n_f - n_f % step or None]
-    lv = level_db[:, : f.shape[0]].reshape(n_t, -1, step).max(axis=2) if step > 1 else level_db
-    f = f[::step]
-    finite = lv[np.isfinite(lv)]
-    lo, hi = (np.percentile(finite, [5, 99.5]) if finite.size else (0.0, 1.0))
-    hi = hi if hi > lo else lo + 1
+def waterfall(title: str, times: list[datetime], freqs_hz: np.ndarray, amplitude: np.ndarray, *, unit: str,
+              names: list[str] | None = None, max_points: int = 400) -> str:
+    """A waterfall: one line spectrum per recording, stacked oldest at the back (top) to newest in front
+    (bottom, drawn darker), each lifted by a fixed step; amplitude on a common linear scale so a line that
+    grows over the machine's life stands out. ``amplitude`` is (n_times, n_freqs) in ``unit``."""
+    n_t, n_f = amplitude.shape
+    H = 120 + 22 * n_t
+    pw, ph = W - LEFT - RIGHT - 90, H - TOP - BOTTOM
+    step = max(1, -(-n_f // max_points))
+    f = freqs_hz[::step]
+    a = np.vstack([np.fmax.reduceat(np.nan_to_num(row, nan=0.0), np.arange(0, n_f, step)) for row in amplitude])
+    top = float(np.percentile(a, 99.9)) if a.size and np.max(a) > 0 else 1.0
+    lift = ph / (n_t + 3)  # each older spectrum sits this much higher; a line reaches up to 4 lifts
     f_top = float(f[-1]) if f.shape[0] else 1.0
-    out = [f'<svg class="chart" role="img" viewBox="0 0 {W} {H}">', f"<title>{escape(title)}</title>",
+    out = [f'<svg class="chart waterfall" role="img" viewBox="0 0 {W} {H}">', f"<title>{escape(title)}</title>",
            f'<text x="{LEFT}" y="20" font-weight="bold">{escape(title)}</text>']
-    cw, rh = pw / max(n_t, 1), ph / max(f.shape[0], 1)
-    for i in range(n_t):
-        tip = (names[i] if names else "") + f" {times[i]:%Y-%m-%d %H:%M}"
-        out.append(f"<g><title>{escape(tip.strip())}</title>")
-        for j in range(f.shape[0]):
-            v = lv[i, j]
-            if not np.isfinite(v):
-                continue
-            out.append(f'<rect x="{LEFT + i * cw:.1f}" y="{TOP + ph - (j + 1) * rh:.1f}" width="{cw + 0.3:.1f}" '
-                       f'height="{rh + 0.3:.1f}" fill="{_viridis((v - lo) / (hi - lo))}"/>')
-        out.append("</g>")
-    for t in _ticks(0, f_top, 5):
-        y = TOP + ph - t / f_top * ph
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
-    for i in sorted({0, n_t // 2, n_t - 1}):
-        anchor = "start" if i == 0 else "end" if i == n_t - 1 else "middle"
-        out.append(f'<text x="{LEFT + (i + 0.5) * cw:.1f}" y="{H - BOTTOM + 16}" text-anchor="{anchor}" class="tick">'
-                   f"{times[i]:%m-%d %H:%M}</text>")
-    kx = LEFT + pw + 22
-    for k in range(20):
-        out.append(f'<rect x="{kx}" y="{TOP + ph - (k + 1) * ph / 20:.1f}" width="14" height="{ph / 20 + 0.3:.1f}" '
-                   f'fill="{_viridis(k / 19)}"/>')
-    for v in _ticks(lo, hi, 4):
-        y = TOP + ph - (v - lo) / (hi - lo) * ph
-        out.append(f'<text x="{kx + 18}" y="{y + 4:.1f}" class="tick">{_fmt(v)}</text>')
-    out.append(f'<text x="{kx}" y="{TOP - 6}" class="legend">{escape(unit)}</text>')
-    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 8}" text-anchor="middle" class="axis">recording start (UTC), '
-               f"one column per recording</text>")
-    out.append(f'<text transform="translate(14 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
-               f"frequency (Hz)</text></svg>")
+    for i in range(n_t - 1, -1, -1):  # oldest first (at the back), so newer lines are drawn over it
+        base = TOP + ph - (n_t - 1 - i) * lift
+        ys = base - np.minimum(a[i] / top, 1.0) * 3 * lift
+        pts = " ".join(f"{LEFT + fx / f_top * pw:.1f},{y:.1f}" for fx, y in zip(f, ys))
+        newest = i == n_t - 1
+        tip = ((names[i] + " ") if names and names[i] else "") + f"{times[i]:%Y-%m-%d %H:%M}"
+        out.append(f'<g><title>{escape(tip)}</title><polygon points="{LEFT:.1f},{base:.1f} {pts} '
+                   f'{LEFT + pw:.1f},{base:.1f}" fill="#ffffff" stroke="none"/>'
+                   f'<polyline points="{pts}" fill="none" stroke="{"#0072B2" if newest else "#5a5a5a"}" '
+                   f'stroke-width="{1.4 if newest else 0.8}"/></g>')
+        out.append(f'<text x="{LEFT + pw + 6}" y="{base + 4:.1f}" class="tick">{times[i]:%m-%d %H:%M}</text>')
+    for t in _ticks(0, f_top, 6):
+        x = LEFT + t / f_top * pw
+        out.append(f'<text x="{x:.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" class="tick">{_fmt(t)}</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 8}" text-anchor="middle" class="axis">frequency (Hz); oldest '
+               f"at the back; a line's full height = {_fmt(3 * top)} {escape(unit.split()[0])}</text></svg>")
     return "".join(out)

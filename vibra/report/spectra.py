@@ -1,5 +1,5 @@
 """Spectra an analyst reads: the velocity (or acceleration) spectrum with shaft-order and bearing
-defect cursors, baseline vs now, the envelope spectrum, and a spectrogram over recordings.
+defect cursors, baseline vs now, the envelope spectrum, and a waterfall over the machine's recordings.
 
 Pure functions over arrays; the report stage reads the waveforms.
 """
@@ -125,13 +125,11 @@ def envelope_chart(x: np.ndarray, sample_rate_hz: float, band_hz: tuple[float, f
     return svg.render(chart)
 
 
-def spectrogram(times: list[datetime], names: list[str], spectra: list[np.ndarray], freqs: np.ndarray, *,
-                channel: str, unit_label: str, top_hz: float) -> str:
-    """Last recordings' spectra of a channel as a heat map (dB re the largest line)."""
+def waterfall(times: list[datetime], names: list[str], spectra: list[np.ndarray], freqs: np.ndarray, *,
+              channel: str, unit_label: str, top_hz: float) -> str:
+    """Spectra of a channel over the machine's recordings, stacked (a waterfall; linear amplitude)."""
     keep = freqs <= top_hz
-    m = np.vstack([s[keep] for s in spectra])
-    ref = float(np.nanmax(m)) if np.isfinite(m).any() and np.nanmax(m) > 0 else 1.0
-    with np.errstate(divide="ignore"):
-        db = 20 * np.log10(np.maximum(m, ref * 1e-6) / ref)
-    return plots.heatmap(f"Spectrogram, channel {channel}: last {len(times)} recordings ({unit_label})",
-                         times, freqs[keep], db, unit="dB re max", names=names)
+    unit = unit_label.split("(")[-1].rstrip(")") if "(" in unit_label else unit_label
+    return plots.waterfall(f"Waterfall, channel {channel}: {len(times)} recordings over its history ({unit})",
+                           times, freqs[keep], np.vstack([s[keep] for s in spectra]), unit=unit,
+                           names=names)

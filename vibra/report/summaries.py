@@ -14,6 +14,7 @@ import numpy as np
 
 from vibra.diagnosis import bearing
 from vibra.anomaly.alarms import k_of_m
+from vibra.prognostics.forecast import crossing_state
 from vibra.errors import InputError, NotReadyError
 from vibra.anomaly import registry
 from vibra.anomaly.matrix import standardise, transform
@@ -84,13 +85,20 @@ def latest_forecast(ws: Workspace, equipment_id: str, *, channel: str | None = N
             "channel": ch, "indicator": ind, "model": first["model"], "model_version": first["model_version"],
             "generated_at": first["generated_at"].isoformat(), "status": first["status"], "limit": first["limit"],
             "limit_source": first["limit_source"],
-            "time_to_threshold": {"p10_h": first["ttt_p10_h"], "p50_h": first["ttt_p50_h"], "p90_h": first["ttt_p90_h"],
-                                  "crossing_probability": first["crossing_probability"]},
+            "time_to_threshold": _time_to_threshold(first),
             "history": [{"ds": t.isoformat(), "value": v} for t, v in zip(hist["ds"], hist["value"])],
             "forecast": [{"ds": r["ds"].isoformat(), **{k: r[k] for k in ("mean", "lo-80", "hi-80", "lo-95", "hi-95")
                                                         if k in r}} for r in fut.iter_rows(named=True)],
         })
     return {"equipment_id": equipment_id, "series": series}
+
+
+def _time_to_threshold(first: dict) -> dict:
+    """A stored run's time to threshold with its state (runs before the states stored 0 h for a limit
+    already past: no hours then, the state says it)."""
+    state = crossing_state({"state": first.get("ttt_state"), "p50_h": first["ttt_p50_h"]}, first["status"])
+    hours = {k: (None if state == "already_past" else first[f"ttt_{k}"]) for k in ("p10_h", "p50_h", "p90_h")}
+    return {**hours, "crossing_probability": first["crossing_probability"], "state": state}
 
 
 # -- clusters and defects --------------------------------------------------------------------------

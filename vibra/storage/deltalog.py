@@ -18,8 +18,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vibra.storage import remote
-
 LOG_DIR = "_delta_log"
 COMMIT = re.compile(r"^(\d{20})\.json$")
 CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.\d+\.\d+)?\.parquet$")
@@ -76,16 +74,14 @@ class LogReport:
         return out
 
 
-def _listing(table_dir: Path) -> list[Path]:
-    store = remote.of(table_dir)
+def _listing(table_dir: Path, store) -> list[Path]:
     if store is not None:
         return [p for p, _ in store.listing(Path(table_dir) / LOG_DIR)]
     log = Path(table_dir) / LOG_DIR
     return sorted(p for p in log.iterdir() if p.is_file()) if log.is_dir() else []
 
 
-def _read(path: Path) -> bytes:
-    store = remote.of(path)
+def _read(path: Path, store=None) -> bytes:
     if store is not None and not path.exists():
         with store.fs.open_input_stream(store.key(path)) as src:
             return src.read()
@@ -110,12 +106,12 @@ def _commit_actions(data: bytes) -> list[dict]:
     return actions
 
 
-def _checkpoint_actions(path: Path) -> list[dict]:
+def _checkpoint_actions(path: Path, store) -> list[dict]:
     import io
 
     import pyarrow.parquet as pq
 
-    rows = pq.read_table(io.BytesIO(_read(path))).to_pylist()
+    rows = pq.read_table(io.BytesIO(_read(path, store))).to_pylist()
     out = []
     for row in rows:
         for kind in ("add", "remove", "metaData", "protocol"):
@@ -124,31 +120,33 @@ def _checkpoint_actions(path: Path) -> list[dict]:
     return out
 
 
-def read(table_dir: Path) -> LogReport:
-    """Every entry of the table's log, read on its own, and the state the readable ones replay to."""
+def read(table_dir: Path, store=None) -> LogReport:
+    """Every entry of the table's log, read on its own, and the state the readable ones replay to.
+
+    ``store`` is the :class:`vibra.storage.remote.Remote` the table is mirrored to (None: a local table)."""
     table_dir = Path(table_dir)
     report = LogReport(table_dir)
     commits: dict[int, list[dict]] = {}
     checkpoints: dict[int, list[dict]] = {}
     pointer: Entry | None = None
-    for path in _listing(table_dir):
+    for path in _listing(table_dir, store):
         name = path.name
         if m := COMMIT.match(name):
             entry = Entry(path, "commit", int(m.group(1)))
             try:
-                commits[entry.version] = _commit_actions(_read(path))
+                commits[entry.version] = _commit_actions(_read(path, store))
             except (ValueError, OSError) as exc:
                 entry.problem = f"commit {entry.version} does not read: {exc}"
         elif m := CHECKPOINT.match(name):
             entry = Entry(path, "checkpoint", int(m.group(1)))
             try:
-                checkpoints[entry.version] = _checkpoint_actions(path)
+                checkpoints[entry.version] = _checkpoint_actions(path, store)
             except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError for every kind of damage
                 entry.problem = f"checkpoint {entry.version} does not read ({str(exc).splitlines()[0][:160]})"
         elif name == LAST_CHECKPOINT:
             entry = pointer = Entry(path, "last_checkpoint", None)
             try:
-                entry.version = int(json.loads(_read(path))["version"])
+                entry.version = int(json.loads(_read(path, store))["version"])
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 entry.problem = f"_last_checkpoint does not read ({type(exc).__name__}: {str(exc)[:120]})"
         else:
@@ -207,6 +205,6 @@ def read(table_dir: Path) -> LogReport:
 UNKNOWN = "unknown"  # the writer of a file adopted by a log rebuild on a store other writers share
 
 
-def writers(table_dir: Path) -> dict[str, str]:
+def writers(table_dir: Path, store=None) -> dict[str, str]:
     """{file path relative to the table: writer id} for every file the table holds ("" when unknown)."""
-    return {p: h.writer for p, h in read(table_dir).files.items()}
+    return {p: h.writer for p, h in read(table_dir, store).files.items()}

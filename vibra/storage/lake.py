@@ -231,7 +231,7 @@ def translate(exc: BaseException, *, table: Path | str | None = None,
     from vibra.storage import deltalog
 
     try:
-        problems = deltalog.read(table).problems()
+        problems = deltalog.read(table, remote.of(table)).problems()
     except Exception:  # noqa: BLE001 - the log could not even be listed: say what delta-rs said
         problems = []
     if problems:
@@ -394,7 +394,9 @@ def active(table_dir: Path) -> list[tuple[str, str, Path]]:
             # a local folder written before the lake was Delta reads as its files lie; on a store there is no
             # such lake (`vibra migrate` converts local lakes only): objects no log names are uploads of a
             # writer killed before its first commit — not a table (`vibra doctor --repair` clears them)
-            return [] if store is not None else [(*partition_of(f), f) for f in _on_disk(table_dir)]
+            if store is not None and Path(table_dir).name != RAW:  # (``raw``: plain files by design, listed)
+                return []
+            return [(*partition_of(f), f) for f in _on_disk(table_dir)]
         import pyarrow as pa
 
         head = None if store else _log_head(table_dir)

@@ -26,7 +26,7 @@ NAMES = tuple(n for n, _ in RECORDING_COLUMNS)
 LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",
                  "clustering_version", "cluster_id", "n_windows", "source", "created_by", "created_at", "note")
 RUN_COLUMNS = ("run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error",
-               "vibra_version")
+               "vibra_version", "pid", "host")
 
 
 def ensure(ws: Workspace) -> None:
@@ -93,6 +93,29 @@ def expire(ws: Workspace, recording_ids: list[str], reason: str) -> int:
 def write_rows(ws: Workspace, rows: list[dict[str, Any]]) -> None:
     """Insert or replace ledger rows (see :func:`vibra.storage.catalog.write_rows`)."""
     catalog.write_rows(ws.catalog_path, rows)
+
+
+def remember_settings(ws: Workspace, payloads: dict[str, str]) -> None:
+    """Keep what each settings hash stands for (``settings_seen``: hash → JSON payload; idempotent)."""
+    if not payloads:
+        return
+    now = datetime.now(timezone.utc)
+    with catalog.connect(ws.catalog_path) as con:
+        con.executemany("INSERT INTO settings_seen VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [[h, body, now] for h, body in payloads.items()])
+
+
+def completed_settings(ws: Workspace, *, equipment: Iterable[str] | None = None,
+                       source_paths: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
+    """``(equipment_id, settings payload JSON, completed files)`` of the current completed rows whose hash
+    has a payload kept (:func:`remember_settings`); rows without one are left out."""
+    where: list[str] = ["c.status = 'completed'"]
+    params: list = []
+    _in("c.equipment_id", equipment, where, params)
+    _in("c.source_path", source_paths, where, params)
+    return [tuple(r) for r in catalog.query(
+        ws.catalog_path, f"SELECT c.equipment_id, s.payload, count(*) FROM {CURRENT} c JOIN settings_seen s "
+                         f"USING (settings_hash) WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 1", params)]
 
 
 def equipment_ids(ws: Workspace) -> set[str]:
@@ -248,11 +271,31 @@ def record_run(ws: Workspace, run: dict[str, Any]) -> None:
     with catalog.connect(ws.catalog_path) as con:
         con.execute(
             "INSERT OR REPLACE INTO runs (run_id, command, started_at, finished_at, status, counts, settings, "
-            "vibra_version, arguments, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "vibra_version, arguments, error, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run["run_id"], run["command"], run["started_at"], run.get("finished_at"), run["status"],
              json.dumps(run.get("counts", {}), default=str), json.dumps(run.get("settings", {}), default=str),
-             run["vibra_version"], run.get("arguments"), run.get("error")],
+             run["vibra_version"], run.get("arguments"), run.get("error"), run.get("pid"), run.get("host")],
         )
+
+
+def open_runs(ws: Workspace) -> list[dict[str, Any]]:
+    """The runs still marked ``running``: ``run_id, command, started_at, pid, host`` (pid/host None on old rows)."""
+    names = ("run_id", "command", "started_at", "pid", "host")
+    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(names)} FROM runs WHERE status = 'running' "
+                                          "ORDER BY started_at")
+    return [dict(zip(names, r)) for r in rows]
+
+
+def close_runs(ws: Workspace, closed: list[tuple[str, str, str]], finished_at: datetime) -> None:
+    """Close runs left ``running``: each ``(run_id, status, reason)``; a run that closed itself meanwhile is kept."""
+    if not closed:
+        return
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("BEGIN")
+        for run_id, status, reason in closed:
+            con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
+                        [status, finished_at, reason, run_id])
+        con.execute("COMMIT")
 
 
 def runs(ws: Workspace, limit: int = 20, command: str | None = None) -> list[dict[str, Any]]:

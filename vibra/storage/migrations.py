@@ -76,7 +76,24 @@ def _v4(con: Any) -> None:
     con.execute("ALTER TABLE recordings ADD COLUMN IF NOT EXISTS error_kind VARCHAR")
 
 
-MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4)]
+def _v5(con: Any) -> None:
+    """A run keeps the process and host that run it, so a later run can close one killed before it could."""
+    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid BIGINT")
+    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR")
+
+
+def _v6(con: Any) -> None:
+    """The settings each ledger row's ``settings_hash`` stands for, so a change can be named (vibra.ingest.staleness);
+    the alarm list's states."""
+    con.execute("CREATE TABLE IF NOT EXISTS settings_seen (settings_hash VARCHAR PRIMARY KEY, payload VARCHAR, "
+                "first_seen TIMESTAMPTZ)")
+    # the alarm list's states (vibra.anomaly.alarm_list): new / acknowledged / cleared, who and when
+    con.execute("CREATE TABLE IF NOT EXISTS alarms (alarm_id VARCHAR PRIMARY KEY, equipment_id VARCHAR, channel VARCHAR, "
+                "level VARCHAR, started_at TIMESTAMPTZ, last_at TIMESTAMPTZ, peak_score DOUBLE, state VARCHAR, "
+                "acked_by VARCHAR, acked_at TIMESTAMPTZ, cleared_at TIMESTAMPTZ, updated_at TIMESTAMPTZ)")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Any], None]]] = [(2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
 CURRENT = MIGRATIONS[-1][0]
 
 

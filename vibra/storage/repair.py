@@ -98,7 +98,7 @@ def plan(table_dir: Path, me: str, *, young_s: float | None = None) -> Plan | No
     """How to rebuild ``table_dir``'s log (None when the log reads whole). ``me`` is this workspace's writer id;
     on object storage, objects younger than ``young_s`` that no surviving entry names make the plan uncertain."""
     table_dir = Path(table_dir)
-    report = deltalog.read(table_dir)
+    report = deltalog.read(table_dir, remote.of(table_dir))
     if report.ok:
         return None
     out = Plan(table_dir, report.problems())

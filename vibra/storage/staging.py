@@ -24,7 +24,7 @@ from vibra.storage.atomic import TMP_MARK, replace_into, temp_path
 from vibra.storage.lake import READ_FILES, partition_dir, partition_files, reading, sql_literal
 
 if TYPE_CHECKING:
-    from vibra.storage.tables import Table
+    from vibra.storage.tables.registry import Table
     from vibra.workspace import Workspace
 
 REBUILD_DIR = ".rebuild"  # under data/, outside the lake, so no glob over the lake ever sees it
@@ -129,15 +129,22 @@ def leftovers(ws: Workspace, *, untracked: bool = True) -> list[Path]:
 
 def lost_commits(ws: Workspace, completed: set[str]) -> list[Path]:
     """``features`` files no commit names whose every window belongs to a recording the ledger holds as
-    completed: the commit that added them is lost (its log file deleted — the newest commit of a log
-    leaves no gap to see), not a killed writer's (whose recordings the ledger never completed). Files
-    that do not read are left to the leftovers."""
+    completed and that no commit of the log names at all: the commit that added them is lost (its log
+    file deleted — the newest commit of a log leaves no gap to see), not a killed writer's (whose
+    recordings the ledger never completed) nor one a commit removed (compaction killed before deleting
+    the merged-away files). Files that do not read are left to the leftovers."""
     import pyarrow.parquet as pq
 
+    from vibra.storage import deltalog
+
     table = ws.table("features")
+    untracked = [f for f in lake.untracked(table) if lake.OWN_FILE.match(f.name)]
+    if not untracked:
+        return []
+    named = deltalog.read(table, remote.of(table)).last  # a file some commit removed is not a lost commit's
     out = []
-    for f in lake.untracked(table):
-        if not lake.OWN_FILE.match(f.name):
+    for f in untracked:
+        if f.relative_to(table).as_posix() in named:
             continue
         try:
             ids = set(pq.read_table(f, columns=["recording_id"]).column(0).unique().to_pylist())

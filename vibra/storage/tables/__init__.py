@@ -32,6 +32,7 @@ from vibra.storage.tables.readers import (
     write_scores,
 )
 from vibra.storage.tables.recordings import ReadBack, read_recording
+from vibra.storage.tables.rebuild import FeaturesRebuild
 from vibra.storage.tables.scans import convert_lake, damaged_files, empty_partitions, files_without, remove_empty
 from vibra.storage.tables.registry import (
     CLUSTERS,
@@ -53,7 +54,8 @@ from vibra.storage.tables.registry import (
 
 __all__ = [
     "CLUSTERS", "DEFECTS", "FEATURES", "FORECASTS", "HOURLY", "PARTITION_KEYS", "RAW", "RUL", "ReadBack", "SCORES",
-    "TABLES", "Table", "WINDOW_KEYS", "commit_features", "compactable", "convert_lake", "damaged_files", "dates_in", "define",
+    "TABLES", "Table", "WINDOW_KEYS", "FeaturesRebuild",
+    "commit_features", "compactable", "convert_lake", "damaged_files", "dates_in", "define",
     "drop_raw", "drop_superseded_clusters", "empty_partitions", "equipment_ids", "files_of",
     "files_without", "partitions_holding", "read_clusters", "read_defects", "read_features", "read_forecasts",
     "read_hourly", "read_recording", "read_scores", "read_windows", "recording_window_counts", "remove_empty",

@@ -1,0 +1,46 @@
+"""One CLI grammar (issue 28): `--equipment` chooses the machine of `query recent` too, with `--since`;
+`--since` after `--until` is one error line, exit 1."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from conftest import run_vibra
+
+RATE = 10_000
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grammar")
+    run_vibra("init", str(root / "plant"), check=True)
+    folder = root / "export" / "pump-01"
+    folder.mkdir(parents=True)
+    for hour in range(3):
+        lines = ["time,x"] + [f"{i / RATE:.4f},{(1 + hour) * 0.1 * math.sin(2 * math.pi * 25 * i / RATE):.5f}"
+                              for i in range(RATE)]
+        (folder / f"2026-01-05T{10 + hour:02d}-00-00.csv").write_text("\n".join(lines) + "\n")
+    run_vibra("ingest", str(root / "export"), "--home", str(root / "plant"), check=True)
+    return str(root / "plant")
+
+
+def test_query_recent_takes_equipment_and_since(home):
+    by_option = json.loads(run_vibra("query", "recent", "--equipment", "pump-01", "--json", "--home", home,
+                                     check=True).stdout)
+    by_argument = json.loads(run_vibra("query", "recent", "pump-01", "--json", "--home", home, check=True).stdout)
+    assert by_option == by_argument and len(by_option["points"]) == 3
+    recent = json.loads(run_vibra("query", "recent", "--equipment", "pump-01", "--since", "2026-01-05T11:00",
+                                  "--json", "--home", home, check=True).stdout)
+    assert [r["hour"][:13] for r in recent["points"]] == ["2026-01-05T12", "2026-01-05T11"]
+    none = run_vibra("query", "recent", "--home", home)
+    assert none.returncode == 1 and "choose one machine" in none.stderr
+
+
+def test_since_after_until_is_one_error_line(home):
+    proc = run_vibra("train", "--since", "2026-12-08", "--until", "2026-12-01", "--home", home)
+    assert proc.returncode == 1
+    assert "--since 2026-12-08 (2026-12-08T00:00:00Z) is not before --until 2026-12-01" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
