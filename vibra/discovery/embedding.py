@@ -159,6 +159,18 @@ def has_evidence(vec: np.ndarray) -> np.ndarray:
     return (vec[:, list(EVIDENCE_DIMENSIONS)] >= cut - 1e-4).any(axis=1)
 
 
+def clustering_view(x: np.ndarray) -> np.ndarray:
+    """The embedding rows clustering compares: without the recording-evidence profile.
+
+    The profile is one point per recording × channel; in the clustering it splits recordings rather than
+    signatures (CWRU drive end, UMAP + HDBSCAN: ARI 0.82 without it, 0.62 with it). The defect kNN uses it.
+    """
+    if x.ndim != 2 or x.shape[1] <= max(EVIDENCE_DIMENSIONS):
+        return x
+    keep = np.setdiff1d(np.arange(x.shape[1]), EVIDENCE_DIMENSIONS)
+    return np.ascontiguousarray(x[:, keep])
+
+
 def manifest(defn: dict) -> dict:
     return {
         "version": version_of(defn),
