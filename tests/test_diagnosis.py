@@ -241,38 +241,7 @@ def test_cwru_ball_evidence_bounds_the_ball_target(cwru):
     assert max(figures["single_line"][f] for f in ("B007_0", "B007_1", "B021_0", "B021_1")) <= 0.35
 
 
-def test_cwru_knn_from_one_recording_per_class_transfers(cwru):
-    bench, records = cwru
-    normal = [r for r in records if r.fault == "normal"]
-    s = bench.knn_scores([r for r in records if r.fault != "normal"], bench.KNN, normal)
-    # one recording per class labelled at one (load, size); the other nine recordings scored; the
-    # centroid share is calibrated on the labelled condition alone (measured 0.4, 0.4, 0, 0)
-    assert all(0.0 <= v <= 0.5 for v in s["shares"]) and max(s["shares"]) > 0, s["shares"]
-    assert s["answered_right"] >= 0.99                # measured 0.996
-    assert s["abstention"]["outer_race"] <= 0.12      # measured 0.103 (0.29 without the centroid share)
-    assert s["abstention"]["inner_race"] <= 0.07      # measured 0.052
-    assert s["abstention"]["ball"] <= 0.07            # measured 0.046
-    for fault, share in s["unseen_abstention"].items():  # never labelled: abstained
-        assert share >= 0.9, (fault, share)          # measured outer 1.0, inner 0.92, ball 0.998
-    # the known weakness: healthy windows fall inside the ball class (measured: abstained 0.018)
-    assert s["normal_abstention"] <= 0.1
-
-
-def test_cwru_knn_with_normal_labelled_calls_the_ball_healthy(cwru):
-    bench, records = cwru
-    _, rows = bench.normal_labelled(records)
-    for row in rows:  # Normal_0 + one inner- and one outer-race recording labelled per condition, ball never
-        assert row["race_right"] >= 0.92, row        # measured 0.94–0.99
-        assert row["race_abstained"] <= row["race_abstained_without"], row  # 1–6 % (6–40 % without the share)
-        assert row["ball_normal"] >= 0.8, row         # measured 0.86–0.91: the known weakness, pinned
-
-
-def test_cwru_knn_centroid_share_is_what_lowers_the_abstention(cwru):
-    bench, records = cwru
-    faults = [r for r in records if r.fault != "normal"]
-    before = bench.knn_scores(faults, {**bench.KNN, "calibrate": False})
-    # measured 0.29 without the share: the own spread of one recording is too narrow to transfer
-    assert before["abstention"]["outer_race"] >= 0.25
+# the defect kNN on CWRU: tests/test_knn_real.py (benchmarks/real_knn.py)
 
 
 # -- recording level (benchmarks/real_recording.py) ------------------------------------------------

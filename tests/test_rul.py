@@ -247,11 +247,38 @@ def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
     new = _fraction_life(rng, "new", 7000.0)
     cut = int(np.searchsorted(new.times_s, 0.85 * new.length_s))
     est = rul.estimate(library, new.times_s[:cut], new.hi[:cut])
-    assert est.model == c["model"] and "leave-one-life-out" in est.reason
+    # the official-grid comparison (prior + model against the life ratio) is made inside the library too
+    g = c["official_grid"]
+    assert c["answer"] in ("incumbent", "life_ratio") and "incumbent_score" in g and "life_ratio_score" in g
+    assert est.model == (c["model"] if c["answer"] == "incumbent" else "life_ratio") and "leave-one-life-out" in est.reason
     assert 0 <= est.p10_s <= est.p50_s <= est.p90_s
     # nested: the choice depends on the library only; two lives cannot be held out one by one
     small = rul.fit_library(lib[:2], P)
     assert not small.choice["tuned"] and small.choice["model"] == "combined"
+
+
+def test_life_ratio_is_the_best_ratio_over_the_library_cuts_and_keeps_the_late_rule(monkeypatch):
+    """Uncapped, the life ratio's ρ is the PHM 2012 optimum over the library's own 55–95 % cuts (no grid ρ does
+    better); capped (the product), no library cut at ≥ 85 % of its life is answered more than 50 % late."""
+    from vibra.prognostics.rul import life_ratio
+
+    rng = np.random.default_rng(8)
+    lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i, onset_frac=0.99) for i in range(4)]
+    lives = [rul.LifeHI(x.name, x.times_s, x.hi, x.length_s, True, rul.onset_time(x.times_s, x.hi, P)) for x in lib]
+    cuts = [(x.length_s * f, x.length_s * (1 - f), f) for x in lib for f in life_ratio.OFFICIAL_FRACTIONS]
+
+    def score(rho):
+        return np.mean([rul.phm_accuracy(true, rho * t) for t, true, _ in cuts])
+
+    monkeypatch.setattr(life_ratio, "LATE_CAP", False)
+    free = rul.LifeRatio(P).fit(lives).sets_["elapsed"][3]
+    assert all(score(free) >= score(r) - 1e-3 for r in np.linspace(0.01, 1.0, 200))
+    monkeypatch.setattr(life_ratio, "LATE_CAP", True)
+    model = rul.LifeRatio(P).fit(lives)
+    capped = model.sets_["elapsed"][3]
+    assert capped < free and not any(capped * t > rul.LATE_LIMIT * true * (1 + 1e-9) for t, true, f in cuts if f >= 0.85 - 1e-9)
+    e = model.predict(rul.LifeHI("x", np.arange(0.0, 3001.0, 10.0), np.zeros(301)))
+    assert e.model == "life_ratio" and e.planning_s == pytest.approx(3000.0 * capped)
 
 
 # -- one contract over every model family ----------------------------------------------------------
@@ -259,7 +286,8 @@ def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
 FAMILIES = {"survival_prior": lambda: rul.WeibullPrior(),
             "exp_degradation": lambda: rul.ExpDegradation(smooth_points=P.smooth_points, n_draws=2000),
             "similarity": lambda: rul.Similarity(),
-            "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5))}
+            "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5)),
+            "life_ratio": lambda: rul.LifeRatio(P)}
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +317,10 @@ def test_every_model_family_keeps_the_contract(family, contract_lives):
     assert 0 <= e.p10_s <= e.p50_s <= e.p90_s
     median = rul.metric.weighted_quantiles(e.draws_s, w, [0.5])[0]
     assert e.p50_s == pytest.approx(median, rel=0.02)
-    assert e.planning_s == pytest.approx(rul.planning_point(e.draws_s, e.draw_weights))
+    if family == "life_ratio":  # its ratio is the optimum capped by the late rule over the library's cuts
+        assert e.planning_s <= rul.planning_point(e.draws_s, e.draw_weights) * (1 + 1e-9)
+    else:
+        assert e.planning_s == pytest.approx(rul.planning_point(e.draws_s, e.draw_weights))
     json.dumps(e.as_dict())  # what the manifest stores: no arrays
     if family != "survival_prior":  # a degradation model sees this machine's end coming
         assert e.p10_s <= 1.5 * true and e.p90_s >= 0.5 * true
@@ -306,7 +337,8 @@ def test_the_interval_of_every_model_is_widened_by_the_library_factor(family, co
     """The conformal widening reaches every model's answer: twice the factor, twice the log-distance of P10
     and P90 from the median (deleting the widening in ``estimate`` fails this for every family)."""
     library, current = contract_library
-    base = {**library.choice, "model": family, "bandwidth": (None, 0.5), "scale": "elapsed", "planning_widen": 1.0}
+    base = {**library.choice, "model": family, "bandwidth": (None, 0.5), "scale": "elapsed", "planning_widen": 1.0,
+            "answer": "incumbent"}
     found = []
     for widen in (1.0, 2.0):
         library.choice = {**base, "widen": widen}
@@ -344,12 +376,14 @@ def test_femto_official_protocol_figure(real_data, femto_folds):
     assert o["n"] == 6 * len(real_rul.OFFICIAL)  # one answer per bearing and truncation
     assert all(a.basis in rul.BASES and math.isfinite(a.planning_s) and a.planning_s >= 0 for a in answers)
     assert {a.basis for a in answers if a.model == "survival_prior"} <= {"prior_no_onset"}
-    # measured 0.068 (3 answers > 50 % late at ≥ 85 %: Bearing3_1's survival-prior answers, no onset before 97 %;
-    # P10–P90 covers 83 %): below the issue's 0.35 target and below the yardsticks on the same points (best constant
-    # in hindsight 0.204, elapsed × the fold's ratio 0.222, condition-matched prior median 0.070): see BENCHMARKS.md
-    assert o["score"] >= 0.06
-    assert o["late"] <= 3
-    assert o["coverage"] >= 0.80
+    # measured 0.091 (was 0.068 before the life ratio; 1 answer > 50 % late at ≥ 85 %: Bearing1_2 at 95 %; P10–P90
+    # covers 93 %; the life ratio chosen by every fold's inner comparison on the 55–95 % grid): still below the
+    # issue's 0.35 target and below the yardsticks on the same points (best constant in hindsight 0.204, elapsed ×
+    # the fold's ratio 0.222, condition-matched prior median 0.070): see BENCHMARKS.md
+    assert o["score"] >= 0.085
+    assert o["late"] <= 1
+    assert o["coverage"] >= 0.88
+    assert all(x.library.choice["official_grid"]["answer"] in ("incumbent", "life_ratio") for x in fitted)
     # the yardsticks as measured (they use no model: a change here is a change of the protocol or the data)
     assert o["constant_score"] == pytest.approx(0.204, abs=0.002) and o["ratio_fold_score"] == pytest.approx(0.222, abs=0.002)
 
@@ -363,10 +397,10 @@ def test_femto_leave_one_bearing_out_figure(real_data, femto_folds):
     # the HI smoothing span too was chosen inside each fold, and said so
     assert all(x["choice"]["smooth_points"] in rul.SMOOTH_SPANS and len(x["choice"]["spans"]) == len(rul.SMOOTH_SPANS)
                for x in chosen)
-    # measured 0.087 (planning answers after onset), coverage 1.00, no model answer > 50 % late in the last 20 % and
-    # one survival-prior answer (Bearing3_1 at 90 %), yardsticks 0.006 / 0.018 (BENCHMARKS.md, diagnostic table)
+    # measured 0.093 with the life ratio (0.087 before), coverage 0.947, no answer > 50 % late in the last 20 %
+    # (before: one survival-prior answer, Bearing3_1 at 90 %), yardsticks 0.006 / 0.018 (BENCHMARKS.md, diagnostic table)
     assert s["score_after"] >= 0.08
-    assert s["coverage_after"] >= 0.95
+    assert s["coverage_after"] >= 0.90  # measured 18 of 19 (0.947) with the life ratio
     assert s["late_after_onset"] == 0 and s["late_before_onset"] <= 1
     assert s["score_after"] > 3 * max(s["mean_yardstick_after"], s["prior_yardstick_after"])
 

@@ -30,7 +30,7 @@ import numpy as np
 
 # (name, source indicator, transform, center, scale). Transforms: "log10" of the
 # value, "ratio_rms_log10" = log10(value / rms), "rel_nyquist" = value / (fs/2),
-# "log10_capped" = log10 of the value clipped to [1, EVIDENCE_CAP], "identity".
+# "log10_capped" = log10 of the value clipped to [1, EVIDENCE_CAP], "identity", "evidence_profile" (below).
 # Non-finite results (missing physics, empty bands) become 0 = the centre.
 #
 # Transfer (CODE_REVISION 2): a defect labelled at one load, size or speed must be found at another.
@@ -42,6 +42,24 @@ import numpy as np
 # spectral-balance dimensions, which change with fault size and load, weigh a third of what they did
 # in revision 1 (scales × 3). The band-dependent env_* ratios and the chosen band's spectral kurtosis
 # are no longer dimensions.
+#
+# Recording-level evidence (CODE_REVISION 3, issue 31): three more dimensions, the family *profile* of the
+# recording's evidence (``recording_evidence_*``: the whitened SES averaged over the whole recording and
+# channel, vibra.diagnosis.recording), which every window of that recording × channel carries:
+# log10(e_f / strongest family), each e_f at least 1 (= noise), clipped below at
+# log10(1 / EVIDENCE_CAP). The strongest family sits at 0 when it reaches the verdict's floor, the others
+# below it by how much weaker they are (at most a factor EVIDENCE_CAP); which fault, not how big. A
+# recording with no family at the floor sits at log10(1 / FLOOR) in every family (one point: how its
+# noise-level evidence varies is not a signature): the centre, where missing physics sits too.
+# The defect kNN reads from them whether a window's recording has bearing evidence at all
+# (:func:`has_evidence`), and does not learn absence as a class. The window evidence
+# dimensions stay: a recording's windows share one profile, so a class labelled on one recording would
+# have no spread in those dimensions and its abstention radius would come from its shape spread alone
+# (measured: the synthetic outer race abstained on 3 windows of 4, CWRU on half its recordings). Recording
+# evidence is 10–28× noise on CWRU race faults and leaks 3–5× into the other families, so capping it per
+# family as the window evidence is capped saturated every family of a strong fault: hence the profile.
+EVIDENCE_FLOOR = 2.0  # = vibra.diagnosis.bearing.FLOOR (tests/test_clusters.py pins the equality)
+PROFILE_CENTER = -0.30103  # log10(1 / EVIDENCE_FLOOR): no evidence, and missing physics
 _DIMENSIONS: tuple[tuple[str, str, str, float, float], ...] = (
     ("log10_rms", "rms", "log10", 0.0, 22.5),  # level: weighed lightly (a big machine is not a defect)
     ("log10_crest_factor", "crest_factor", "log10", 0.5, 0.9),
@@ -56,11 +74,15 @@ _DIMENSIONS: tuple[tuple[str, str, str, float, float], ...] = (
     ("log10_order_1x_rel", "order_1x", "ratio_rms_log10", -1.0, 3.0),
     ("log10_order_2x_rel", "order_2x", "ratio_rms_log10", -1.0, 3.0),
     ("log10_order_3x_rel", "order_3x", "ratio_rms_log10", -1.0, 3.0),
+    ("recording_evidence_profile_outer_race", "recording_evidence_outer_race", "evidence_profile", PROFILE_CENTER, 0.15),
+    ("recording_evidence_profile_inner_race", "recording_evidence_inner_race", "evidence_profile", PROFILE_CENTER, 0.15),
+    ("recording_evidence_profile_ball", "recording_evidence_ball", "evidence_profile", PROFILE_CENTER, 0.15),
 )
 EVIDENCE_CAP = 3.0
+EVIDENCE_DIMENSIONS = tuple(i for i, d in enumerate(_DIMENSIONS) if d[2] == "evidence_profile")
 BAND_CENTER, BAND_SCALE = 0.2, 1.2
 # Bump when the code of a transform changes without the table above changing.
-CODE_REVISION = 2
+CODE_REVISION = 3
 
 
 def definition(bands_hz: tuple[tuple[float, float], ...]) -> dict:
@@ -70,7 +92,7 @@ def definition(bands_hz: tuple[tuple[float, float], ...]) -> dict:
         dims.append({"name": f"band_share_{lo:g}_{hi:g}", "indicator": f"band_{lo:g}_{hi:g}",
                      "transform": "share_of_bands", "center": BAND_CENTER, "scale": BAND_SCALE})
     return {"code_revision": CODE_REVISION, "dimensions": dims, "bands_hz": [list(b) for b in bands_hz],
-            "evidence_cap": EVIDENCE_CAP}
+            "evidence_cap": EVIDENCE_CAP, "evidence_floor": EVIDENCE_FLOOR}
 
 
 def definition_hash(defn: dict) -> str:
@@ -94,9 +116,17 @@ def vectors(columns: Mapping[str, np.ndarray], band_columns: list[str], sample_r
     rms = np.asarray(columns["rms"], dtype=np.float64)
     out = []
     with np.errstate(invalid="ignore", divide="ignore"):
+        profile = [np.maximum(np.asarray(columns[d[1]], dtype=np.float64), 1.0) for d in _DIMENSIONS
+                   if d[2] == "evidence_profile"]
+        # the strongest family, at least the floor (NaN where no family could be computed)
+        strongest = np.fmax.reduce(profile) if profile else None
         for _, src, transform, center, scale in _DIMENSIONS:
             v = np.asarray(columns[src], dtype=np.float64)
-            if transform == "log10":
+            if transform == "evidence_profile":
+                v = np.maximum(np.log10(np.maximum(v, 1.0) / strongest), -np.log10(EVIDENCE_CAP))
+                # no family at the floor: one point (the centre), not noise between 1× and 2×
+                v = np.where(strongest >= EVIDENCE_FLOOR, v, PROFILE_CENTER)
+            elif transform == "log10":
                 v = np.log10(v)
             elif transform == "log10_capped":
                 v = np.log10(np.clip(v, 1.0, EVIDENCE_CAP))
@@ -113,6 +143,32 @@ def vectors(columns: Mapping[str, np.ndarray], band_columns: list[str], sample_r
     vec = np.column_stack(out)
     vec[~np.isfinite(vec)] = 0.0
     return vec.astype(np.float32)
+
+
+def has_evidence(vec: np.ndarray) -> np.ndarray:
+    """Whether each embedding row's recording-level bearing evidence reaches ``EVIDENCE_FLOOR`` in some family.
+
+    Read back from the profile: the strongest family sits at 0 exactly when it reaches the floor. The
+    defect kNN answers ``no_fault_evidence`` rather than a bearing class for a row without it.
+    """
+    vec = np.asarray(vec)
+    if vec.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    cut = np.array([-_DIMENSIONS[i][3] / _DIMENSIONS[i][4] for i in EVIDENCE_DIMENSIONS])
+    # float32 rows: a family exactly at the floor must count as reaching it
+    return (vec[:, list(EVIDENCE_DIMENSIONS)] >= cut - 1e-4).any(axis=1)
+
+
+def clustering_view(x: np.ndarray) -> np.ndarray:
+    """The embedding rows clustering compares: without the recording-evidence profile.
+
+    The profile is one point per recording × channel; in the clustering it splits recordings rather than
+    signatures (CWRU drive end, UMAP + HDBSCAN: ARI 0.82 without it, 0.62 with it). The defect kNN uses it.
+    """
+    if x.ndim != 2 or x.shape[1] <= max(EVIDENCE_DIMENSIONS):
+        return x
+    keep = np.setdiff1d(np.arange(x.shape[1]), EVIDENCE_DIMENSIONS)
+    return np.ascontiguousarray(x[:, keep])
 
 
 def manifest(defn: dict) -> dict:

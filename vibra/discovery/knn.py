@@ -19,15 +19,30 @@ labelled windows themselves by leaving each class out in turn — the largest sh
 steps of 0.05) at which every left-out class is still abstained on in ``ABSTAIN_HELD_OUT``
 (95 %) of its windows by a model of the others. With fewer than three labelled classes nothing
 can be left out and still leave a centroid distance, so ``share`` is 0.
+
+Absence is not a class (issue 31). A bearing fault class (a name that names a family: ``outer_race``,
+``inner_race``, ``ball``, e.g. ``bearing_ball``) is known by its envelope lines. A labelled window of
+such a class whose recording carries no bearing evidence reaching the floor (``evidence`` False: every
+family of its recording-level evidence below ``vibra.diagnosis.bearing.FLOOR``) is not learned — it
+would teach the kNN that "no race lines" means "ball" — and is counted in ``unlearned``. A window
+without evidence is never given a bearing class: where the vote names one, the answer is
+``no_fault_evidence`` (the verdict's answer of the same meaning), not the class. Classes that are not
+bearing families (``normal``, ``imbalance``, ``looseness`` …) are learned and answered as before: a
+healthy or unbalanced machine is recognised by what it has, not by missing envelope lines.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from vibra.diagnosis.bearing import NO_EVIDENCE  # noqa: F401 - knn.NO_EVIDENCE, the answer the gate gives
+from vibra.physics.bearing import FAMILIES
+
 UNKNOWN = "unknown"
+_FAMILY_RE = re.compile(r"(?:^|_)(" + "|".join(FAMILIES) + r")(?:$|_)")
 ABSTAIN_HELD_OUT = 0.95  # a class no one labelled must be abstained on this often (the safety side)
 SHARES = tuple(round(0.05 * i, 2) for i in range(11))  # 0 … 0.5: never past half-way to the next class
 CALIBRATION_ROWS = 5_000  # held-out windows used per class in the calibration (a seeded subsample)
@@ -41,6 +56,7 @@ class KnnModel:
     radius: float           # the largest class radius (summary; kept for older readers)
     radii: dict[str, float] = field(default_factory=dict)  # per class; empty: ``radius`` for every class
     centroid_share: float = 0.0  # radii are at least this × the distance to the nearest other class's centroid
+    unlearned: dict[str, int] = field(default_factory=dict)  # bearing-class windows left out: no evidence
 
     @property
     def classes(self) -> list[str]:
@@ -48,6 +64,18 @@ class KnnModel:
 
     def radius_of(self, classes: np.ndarray) -> np.ndarray:
         return np.array([self.radii.get(c, self.radius) for c in classes], dtype=np.float64)
+
+
+def bearing_family(defect: str) -> str | None:
+    """The bearing fault family a class name names (``bearing_outer_race`` -> ``outer_race``), or None."""
+    m = _FAMILY_RE.search(str(defect))
+    return m.group(1) if m else None
+
+
+def is_bearing_class(y: np.ndarray) -> np.ndarray:
+    """Per label: whether it names a bearing fault family."""
+    names, inverse = np.unique(np.asarray(y, dtype=str), return_inverse=True)
+    return np.array([bearing_family(n) is not None for n in names], dtype=bool)[inverse.ravel()]
 
 
 def _own_distances(x: np.ndarray, k: int) -> np.ndarray:
@@ -121,30 +149,46 @@ def calibrate_share(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: fl
 
 
 def fit(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: float, radius_factor: float,
-        calibrate: bool = True) -> KnnModel:
+        calibrate: bool = True, evidence: np.ndarray | None = None) -> KnnModel:
     """Store the labelled windows and calibrate one abstention radius per class.
 
     A class's radius is the larger of ``radius_factor`` × the ``radius_quantile`` of its own
     windows' neighbour distances (a class with a single labelled window takes that of all labelled
     windows together) and the calibrated share (:func:`calibrate_share`; 0 with ``calibrate=False``)
     × the distance from its centroid to the nearest other class's centroid.
+
+    ``evidence`` (bool per row, e.g. :func:`vibra.discovery.embedding.has_evidence`): the rows of a
+    bearing class without evidence are not learned (counted per class in ``unlearned``). None: every row
+    is learned (no gate).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=object).astype(str)
+    unlearned: dict[str, int] = {}
+    if evidence is not None:
+        drop = is_bearing_class(y) & ~np.asarray(evidence, dtype=bool)
+        names, counts = np.unique(y[drop], return_counts=True)
+        unlearned = {str(c): int(n) for c, n in zip(names, counts)}
+        x, y = x[~drop], y[~drop]
     if x.shape[0] < 2:
-        raise ValueError("at least two labelled windows are needed")
+        raise ValueError("at least two labelled windows are needed"
+                         + (f" (bearing-class windows without bearing evidence are not learned: {unlearned})"
+                            if unlearned else ""))
     radii = _own_radii(x, y, k, radius_quantile, radius_factor)
     share = (calibrate_share(x, y, k=k, radius_quantile=radius_quantile, radius_factor=radius_factor)
              if calibrate else 0.0)
     gaps = _centroid_gaps(x, y, sorted(radii))
     radii = {c: max(r, share * gaps[c]) for c, r in radii.items()}
-    return KnnModel(x=x, y=y, k=k, radius=max(radii.values()), radii=radii, centroid_share=share)
+    return KnnModel(x=x, y=y, k=k, radius=max(radii.values()), radii=radii, centroid_share=share,
+                    unlearned=unlearned)
 
 
-def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536,
+            evidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(defect, confidence, mean distance to the winner's neighbours) per row.
 
-    The defect is ``unknown`` when that distance is beyond the winner's radius.
+    The defect is ``unknown`` when that distance is beyond the winner's radius. With ``evidence`` (bool
+    per row), a row without bearing evidence whose vote names a bearing class is ``no_fault_evidence``
+    (confidence 0), whatever its distance.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -169,6 +213,11 @@ def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536) -> tuple[np.nda
         defect[b:b + batch] = np.where(far, UNKNOWN, classes[best])
         confidence[b:b + batch] = np.where(far, 0.0, counts.max(axis=1) / k)
         distance[b:b + batch] = mean_d
+    if evidence is not None:
+        gate = ~np.asarray(evidence, dtype=bool) & (defect != UNKNOWN) & is_bearing_class(defect.astype(str))
+        gate |= ~np.asarray(evidence, dtype=bool) & (defect == UNKNOWN)  # far from all, and no lines either
+        defect[gate] = NO_EVIDENCE
+        confidence[gate] = 0.0
     return defect.astype(str), confidence, distance
 
 
@@ -177,7 +226,9 @@ def save(model: KnnModel, path) -> None:
     names = np.array(sorted(model.radii), dtype="U64")
     np.savez_compressed(path, x=model.x, y=model.y.astype("U64"), k=np.int64(model.k), radius=np.float64(model.radius),
                         radius_classes=names, radius_values=np.array([model.radii[c] for c in names], dtype=np.float64),
-                        centroid_share=np.float64(model.centroid_share))
+                        centroid_share=np.float64(model.centroid_share),
+                        unlearned_classes=np.array(sorted(model.unlearned), dtype="U64"),
+                        unlearned_counts=np.array([model.unlearned[c] for c in sorted(model.unlearned)], dtype=np.int64))
 
 
 def load(path) -> KnnModel:
@@ -185,5 +236,7 @@ def load(path) -> KnnModel:
         radii = ({str(c): float(v) for c, v in zip(z["radius_classes"], z["radius_values"])}
                  if "radius_classes" in z.files else {})
         share = float(z["centroid_share"]) if "centroid_share" in z.files else 0.0
+        unlearned = ({str(c): int(n) for c, n in zip(z["unlearned_classes"], z["unlearned_counts"])}
+                     if "unlearned_classes" in z.files else {})
         return KnnModel(x=z["x"], y=z["y"].astype(str), k=int(z["k"]), radius=float(z["radius"]), radii=radii,
-                        centroid_share=share)
+                        centroid_share=share, unlearned=unlearned)

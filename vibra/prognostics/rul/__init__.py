@@ -31,6 +31,8 @@ the planning answer, and the failure threshold it used (if any). Time is seconds
 * :class:`LifeFraction` — the remaining life as a multiple of the time already run, from the
   library's lives at comparable HI and onset share (similarity in life fraction, free of the
   time scale).
+* :class:`LifeRatio` — RUL = ρ × elapsed before onset, ρ' × time since onset after it, each ratio the
+  best PHM 2012 ratio over the library's own 55–95 % cuts; its distribution the spread of those cuts' ratios.
 * :func:`tune` — nested model choice: leave-one-life-out over the library picks the model and its
   settings (life-fraction kernel and scale; the slope-prior width) whose planning answers have the
   fewest > 50 % late in the last 20 % of a life, then the best PHM 2012 score, each candidate's
@@ -62,6 +64,7 @@ from vibra.prognostics.rul.core import (BASES, EVAL_LIFE_FRACTIONS, EVAL_ONSET_F
 from vibra.prognostics.rul.degradation import FLATS, ExpDegradation, excess
 from vibra.prognostics.rul.library import SMOOTH_SPANS, Library, estimate, fit_library, fit_lives, onset_time
 from vibra.prognostics.rul.life_fraction import BANDWIDTHS, SCALES, LifeFraction
+from vibra.prognostics.rul.life_ratio import LifeRatio
 from vibra.prognostics.rul.metric import (PLANNING_POINTS, expected_accuracy, phm_accuracies, phm_accuracy,
                                           planning_point)
 from vibra.prognostics.rul.priors import WeibullPrior
@@ -71,7 +74,7 @@ from vibra.prognostics.rul.tuning import TARGET_COVERAGE, WIDENINGS, tune
 
 __all__ = ["BANDWIDTHS", "BASES", "EVAL_LIFE_FRACTIONS", "EVAL_ONSET_FRACTIONS", "FLATS", "LATE_LIMIT", "LATE_ZONE",
            "MIN_LIVES", "PLANNING_POINTS", "PRIOR_WHY", "QUANTILES", "SCALES", "SMOOTH_SPANS", "TARGET_COVERAGE",
-           "WIDENINGS", "Estimate", "ExpDegradation", "Library", "LifeFraction", "LifeHI", "RulModel", "Similarity",
+           "WIDENINGS", "Estimate", "ExpDegradation", "Library", "LifeFraction", "LifeRatio", "LifeHI", "RulModel", "Similarity",
            "WeibullPrior", "estimate", "eval_points", "excess", "expected_accuracy", "fit_library", "fit_lives",
            "format_duration", "from_draws", "onset_time", "phm_accuracies", "phm_accuracy", "planning_point",
            "rul_text", "tune", "widen_draws"]

@@ -125,6 +125,10 @@ def from_draws(model: str, draws, weights=None, *, widen: float = 1.0, planning_
 # at these fractions of the span from its onset to its end (so a late onset still gives points)
 EVAL_LIFE_FRACTIONS = tuple(float(round(f, 2)) for f in np.arange(0.5, 0.951, 0.05))
 EVAL_ONSET_FRACTIONS = (0.25, 0.5, 0.75)
+#: the PHM 2012 protocol's truncations (fractions of a life), asked of every library life by the life-ratio model
+#: and by the official-grid comparison of :func:`vibra.prognostics.rul.tune`
+OFFICIAL_FRACTIONS = tuple(float(round(f, 2)) for f in np.arange(0.55, 0.951, 0.05))
+OFFICIAL_LATE_FROM = 0.85  # on that grid, no answer more than 50 % late from this truncation on
 # the constraint: no answer more than 50 % late (point > 1.5 × true RUL) in the last 20 % of a life
 LATE_ZONE, LATE_LIMIT = 0.8, 1.5
 

@@ -9,11 +9,13 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.prognostics.health import HIParams
-from vibra.prognostics.rul.core import (LATE_LIMIT, LATE_ZONE, Estimate, LifeHI, eval_points, from_draws,
-                                        quantiles, widen_draws)
+from vibra.prognostics.rul.core import (LATE_LIMIT, LATE_ZONE, OFFICIAL_FRACTIONS, OFFICIAL_LATE_FROM, Estimate,
+                                        LifeHI, eval_points, from_draws, onset_known_index, quantiles, widen_draws)
 from vibra.prognostics.rul.degradation import FLATS, ExpDegradation
 from vibra.prognostics.rul.life_fraction import BANDWIDTHS, SCALES, LifeFraction
+from vibra.prognostics.rul.life_ratio import LifeRatio
 from vibra.prognostics.rul.metric import MIN_RUL_S, phm_accuracy, planning_point, reduced
+from vibra.prognostics.rul.priors import WeibullPrior
 from vibra.prognostics.rul.similarity import Similarity
 
 
@@ -109,6 +111,8 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
                 "reason": f"{len(usable)} failed lives with an onset; choosing a model needs 3"}
     # results[candidate key] = per held-out life, rows of (true RUL, near end, (P10, P50, P90), (draws, weights))
     results: dict[tuple, list[list[tuple]]] = {}
+    at_index: dict[tuple, dict] = {}  # (candidate, held-out life, index) → (draws, weights): the official-grid rows
+    grid: dict[str, list] = {}  # held-out life → per official cut: (fraction, true RUL, prior answer, life-ratio row)
     for held in usable:
         train = [x for x in lives if x is not held]
         lfs = {(sc, bw, "onset"): LifeFraction(params, bandwidth=bw, scale=sc).fit(train)
@@ -133,8 +137,10 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
                     continue
                 d, w = reduced(*e) if isinstance(e, tuple) else reduced(e.draws_s, e.draw_weights)
                 rows.setdefault(key, []).append((true, end, quantiles(d, w), (d, w)))
+                at_index[(key, held.name, i)] = (d, w)
         for key, r in rows.items():
             results.setdefault(key, []).append(r)
+        grid[held.name] = _official_rows(held, train, params)
     best, per_model = None, {}
     for key, per_life in results.items():
         if len(per_life) < len(usable):
@@ -155,7 +161,9 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
                 per_model[key[0]] = {"settings": [key[1]], "score": round(score, 4), "late_near_end": int(late),
                                      "widen": widen, "planning_widen": pw}
     key, score, late, widen, coverage, pw = best
-    choice = {"tuned": True, "model": key[0], "held_out_lives": len(usable), "score": round(score, 4),
+    official = _official_choice(usable, grid, at_index, key, pw, params)
+    choice = {"answer": official["answer"], "ratio_widen": official["ratio_widen"], "official_grid": official,
+              "tuned": True, "model": key[0], "held_out_lives": len(usable), "score": round(score, 4),
               "late_near_end": int(late), "coverage": round(coverage, 4), "widen": widen, "planning_widen": pw,
               "flat": 10.0, "candidates": per_model}
     if key[0] == "life_fraction":
@@ -163,3 +171,75 @@ def tune(lives: list[LifeHI], params: HIParams) -> dict:
     else:
         choice.update(flat=key[1] or 10.0)
     return choice
+
+
+#: how the official-grid comparison ranks: ``late_first`` (fewest late at ≥ 85 %, then score) or ``score``
+OFFICIAL_RANK = "late_first"
+
+
+def _official_rows(held: LifeHI, train: list[LifeHI], params: HIParams) -> list[tuple]:
+    """``held`` cut at every fraction of :data:`OFFICIAL_FRACTIONS`: (fraction, true RUL, index, onset known,
+    the survival prior's planning answer, the life-ratio model's (P10, P50, P90), draws, planning answer)."""
+    prior = WeibullPrior().fit(train)
+    try:
+        ratio = LifeRatio(params).fit(train)
+    except InputError:
+        ratio = None
+    k = onset_known_index(held, params)
+    out = []
+    for f in OFFICIAL_FRACTIONS:
+        i = int(np.searchsorted(held.times_s, f * held.length_s, side="right")) - 1
+        t = float(held.times_s[i])
+        true = held.length_s - t
+        if i < 0 or true <= 0:
+            continue
+        known = k is not None and i >= k
+        cur = LifeHI(held.name, held.times_s[: i + 1], held.hi[: i + 1], None, True,
+                     held.onset_s if known else None, rpm=held.rpm, load_n=held.load_n)
+        pa = prior.predict(cur).planning_s
+        if ratio is None:
+            out.append((f, true, i, known, pa, None, None, None))
+            continue
+        d, w, scale, rho = ratio.draws(t, cur.onset_s)
+        base = t if scale == "elapsed" else max(t - cur.onset_s, 0.01 * t)
+        out.append((f, true, i, known, pa, quantiles(d, w), (d, w), base * rho))
+    return out
+
+
+def _official_choice(usable: list[LifeHI], grid: dict, at_index: dict, key: tuple, pw: float,
+                     params: HIParams) -> dict:
+    """The inner leave-one-life-out comparison on the PHM 2012 protocol's grid (each held-out library life cut
+    at :data:`OFFICIAL_FRACTIONS`, one answer per cut): the incumbent (the survival prior before the onset is
+    known, the model chosen above after) against the life-ratio model (:class:`LifeRatio`, planning from its
+    own distribution). Ranked by the fewest answers > 50 % late at cuts ≥ :data:`OFFICIAL_LATE_FROM`, then the
+    best mean accuracy (each life the same weight). The life ratio's P10–P90 widening is split-conformal over
+    the same lives (:func:`_conformal_widening`)."""
+    inc, lr, ratio_rows = [], [], []
+    for held in usable:
+        a, b, rr = [], [], []
+        for f, true, i, known, prior_answer, q, dw, ratio_answer in grid[held.name]:
+            if known and (key, held.name, i) in at_index:
+                d, w = at_index[(key, held.name, i)]
+                ans = planning_point(widen_draws(d, pw, w), w)
+            else:
+                ans = prior_answer
+            a.append((f, true, ans))
+            if q is not None:
+                b.append((f, true, ratio_answer))
+                rr.append((true, f >= OFFICIAL_LATE_FROM, q, dw))
+        inc.append(a), lr.append(b), ratio_rows.append(rr)
+
+    def figures(per_life):
+        score = float(np.mean([np.mean([phm_accuracy(t, x) for _, t, x in r]) for r in per_life if r]))
+        late = sum(x > LATE_LIMIT * t for r in per_life for f, t, x in r if f >= OFFICIAL_LATE_FROM - 1e-9)
+        return round(score, 4), int(late)
+
+    s_inc, l_inc = figures(inc)
+    out = {"incumbent_score": s_inc, "incumbent_late": l_inc, "answer": "incumbent", "ratio_widen": 1.0}
+    if all(len(r) == len(a) and r for r, a in zip(lr, inc)):
+        s_lr, l_lr = figures(lr)
+        out.update(life_ratio_score=s_lr, life_ratio_late=l_lr)
+        rank = (lambda s_, l_: (l_, -s_)) if OFFICIAL_RANK == "late_first" else (lambda s_, l_: (-s_, l_))
+        if rank(s_lr, l_lr) < rank(s_inc, l_inc):
+            out.update(answer="life_ratio", ratio_widen=_conformal_widening(ratio_rows))
+    return out
