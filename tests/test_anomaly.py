@@ -270,7 +270,9 @@ def test_cwru_normal_baseline_flags_every_fault_file(tmp_path, real_data):
               .join(files, on="recording_id").sort("channel", "window_start", "window_index")
               .with_columns(alarm=pl.col("is_anomaly").cast(pl.Int32).rolling_sum(5, min_samples=1).over("channel") >= 3))
     second_half = scores.filter((pl.col("file") == "Normal_0") & (pl.col("window_start") >= mid))
-    assert second_half["alarm"].mean() < 0.05  # measured 0.036
+    # measured 0.071 (4 of 56 windows); 0.036 before the one envelope module (issue 30) counted envelope bin 3 in
+    # the floor of env_ftf (up to 10 % higher on these files): one isolated 3-of-5 episode more on Normal_0
+    assert second_half["alarm"].mean() < 0.08
     share = dict(scores.filter(pl.col("file") != "Normal_0").group_by("file").agg(pl.col("alarm").mean()).iter_rows())
     for name, value in share.items():
         # measured: ≥ 0.99 for every file but B007_0 / B007_1 (0.92 / 0.94): small ball faults are the hard case
