@@ -203,6 +203,28 @@ def test_an_unreachable_store_is_one_error_line_blaming_no_file(s3, tmp_path):
     assert status.run(ws)["failed"] == 0  # no file blamed
 
 
+def test_a_store_outage_during_compaction_is_one_line_and_loses_nothing(s3, tmp_path):
+    """Issue 32 B9: the store goes away under ``vibra maintain compact`` (its files are in the local cache, the
+    commit and uploads need the store): one error line naming the lake, no traceback, and the lake reads whole
+    once the store is back."""
+    uri = _uri()
+    ws, _ = init_workspace(tmp_path / "ws")
+    export = tmp_path / "export"
+    synth.run(export, n_equipment=1, days=0.2, seed=6, start=START, sensor_faults=False, workspace=ws)
+    home = ["--home", str(ws.root)]
+    run_vibra("ingest", str(export), *home, env={**s3, "VIBRA_LAKE_URI": uri}, check=True)
+    before = _features_on_store(uri).height
+    down = {**s3, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "VIBRA_LAKE_URI": uri}  # nothing listens there
+    got = run_vibra("maintain", "compact", *home, env=down, timeout=300)
+    assert got.returncode == 1, got.stderr
+    assert "Traceback" not in got.stderr, got.stderr
+    lines = [x for x in got.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and uri in lines[0], got.stderr
+    assert _features_on_store(uri).height == before  # the store back: nothing lost, nothing doubled
+    assert run_vibra("maintain", "compact", *home, env={**s3, "VIBRA_LAKE_URI": uri}).returncode == 0
+    assert _features_on_store(uri).height == before
+
+
 def test_two_workspaces_on_one_store_each_judge_and_repair_only_their_own_windows(s3, tmp_path):
     """Windows belong to the workspace whose commit added them (its writer id in the commit's metadata): one
     workspace's doctor never calls the other's windows orphans, and its --repair leaves them alone."""
