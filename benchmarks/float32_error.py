@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vibra.ingest import features as F
-from vibra.physics.indicators import Machine
+from vibra.physics.indicators import PhysicsInputs
 from vibra.settings import Bearing, Equipment, FeatureSettings
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "cwru_12k_de"
@@ -40,14 +40,14 @@ def precision(spectra, evidence):
 
 
 def recordings(real: Path | None = REAL):
-    """(name, samples (n, channels), sample rate, Machine) of the synthetic and CWRU recordings."""
+    """(name, samples (n, channels), sample rate, PhysicsInputs) of the synthetic and CWRU recordings."""
     from vibra import synth
 
     plan = synth.make_plan(6, 1.0, seed=3, start=START, seconds=2.0)
     rng = np.random.default_rng(5)
     for m in plan.machines:
         yield f"synth {m.fault}", synth.signal(m, 0.95 * m.span_s, plan, rng), plan.sample_rate_hz, \
-            Machine.of(m.equipment, m.equipment.rpm)
+            PhysicsInputs.of(m.equipment, m.equipment.rpm)
     if real is None:
         return
     import scipy.io
@@ -57,7 +57,7 @@ def recordings(real: Path | None = REAL):
         de = next(v for k, v in mat.items() if k.endswith("_DE_time")).ravel()
         rpm = float(next(v for k, v in mat.items() if k.endswith("RPM")).ravel()[0])
         eq = Equipment(equipment_id="cwru", sample_rate_hz=12_000.0, units="g", rpm=rpm, bearing=CWRU_BEARING)
-        yield f"cwru {name}", de[:, None], 12_000.0, Machine.of(eq, rpm)
+        yield f"cwru {name}", de[:, None], 12_000.0, PhysicsInputs.of(eq, rpm)
 
 
 def table(x, rate, machine, params):

@@ -31,7 +31,7 @@ def _stage_breakdown(path: Path, work: Path) -> dict:
     import polars as pl
 
     from vibra.ingest.features import compute
-    from vibra.physics.indicators import Machine
+    from vibra.physics.indicators import PhysicsInputs
     from vibra.readers import open_recording
     from vibra.settings import load_settings
     from vibra.storage import lake
@@ -42,7 +42,7 @@ def _stage_breakdown(path: Path, work: Path) -> dict:
     ws.config_path.write_text(ws.config_path.read_text() + DAU_TOML)
     settings = load_settings(ws.config_path, {})
     eq = settings.equipment_for("dau-01")
-    machine = Machine.of(eq, eq.rpm)
+    machine = PhysicsInputs.of(eq, eq.rpm)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     t_polars = best_of(lambda: pl.read_csv(path), 3)
     t_read = best_of(lambda: list(open_recording(path, eq, settings.ingest.chunk_rows).chunks), 3)

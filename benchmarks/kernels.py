@@ -128,7 +128,7 @@ def bench_kernels(n_windows: int, label: str) -> list[dict]:
 def bench_physics() -> list[dict]:
     """Cost of the physics indicators against the base set, on the same chunks."""
     from vibra.ingest.features import compute
-    from vibra.physics.indicators import Machine
+    from vibra.physics.indicators import PhysicsInputs
     from vibra.settings import Bearing, Equipment, FeatureSettings
 
     fs = 51_200.0
@@ -138,9 +138,9 @@ def bench_physics() -> list[dict]:
     eq = Equipment("dau-01", units="g", rpm=1780.0, bearing=Bearing(9, 7.94, 39.04, 0.0), iso_group=2,
                    iso_support="rigid")
     kw = dict(sample_rate_hz=fs, start=start, params=FeatureSettings(), equipment_id="e", recording_id="r")
-    compute(chunks[:1], ["a", "b", "c"], machine=Machine.of(eq, None), **kw)
+    compute(chunks[:1], ["a", "b", "c"], machine=PhysicsInputs.of(eq, None), **kw)
     t_base = best_of(lambda: compute(chunks, ["a", "b", "c"], **kw), 3)
-    t_phys = best_of(lambda: compute(chunks, ["a", "b", "c"], machine=Machine.of(eq, None), **kw), 3)
+    t_phys = best_of(lambda: compute(chunks, ["a", "b", "c"], machine=PhysicsInputs.of(eq, None), **kw), 3)
     return [{"benchmark": "physics indicators on vs base indicator set (`features.compute`)",
              "detail": "1M samples × 3 channels at 51.2 kHz; velocity, orders, band choice by spectral kurtosis, "
                        "envelope fault bands; ratio = physics-on time / base time",

@@ -40,7 +40,7 @@ from real import REAL  # noqa: E402
 
 from vibra.diagnosis import bearing  # noqa: E402
 from vibra.physics.bearing import Geometry, fault_frequencies_hz  # noqa: E402
-from vibra.physics.indicators import Machine, candidate_bands  # noqa: E402
+from vibra.physics.indicators import PhysicsInputs, candidate_bands  # noqa: E402
 from vibra.signal import envelope  # noqa: E402
 from vibra.signal.envelope import spectral_kurtosis_band  # noqa: E402
 from vibra.settings import Bearing, FeatureSettings  # noqa: E402
@@ -102,7 +102,7 @@ def load_cwru() -> list[Record]:
               "cpw_sk_band": bearing.window_evidence(frames, fs, rpm, g, band_hz=band)}
         table = features.compute([x[:, None]], ["DE"], sample_rate_hz=fs, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  params=params, equipment_id="cwru-de", recording_id=row["file"],
-                                 machine=Machine(units="g", rpm=rpm, bearing=B6205)).table
+                                 machine=PhysicsInputs(units="g", rpm=rpm, bearing=B6205)).table
         # the product's evidence columns are the fixed rule's evidence (the same function, same windows),
         # computed in float32 by ingest: 2.6e-4 relative at most (tests/test_features_precision.py)
         stored = table.select(list(bearing.EVIDENCE_COLUMNS)).to_numpy()

@@ -39,7 +39,7 @@ from real import REAL  # noqa: E402
 
 from vibra.diagnosis.bearing import FLOOR, NO_EVIDENCE  # noqa: E402
 from vibra.discovery import embedding, knn  # noqa: E402
-from vibra.physics.indicators import Machine  # noqa: E402
+from vibra.physics.indicators import PhysicsInputs  # noqa: E402
 from vibra.settings import Bearing, DefectSettings, FeatureSettings  # noqa: E402
 from vibra.signal.indicators import band_column  # noqa: E402
 
@@ -83,7 +83,7 @@ def load(folder: str, geometry: Bearing) -> list[Rec]:
             x, fs = scipy.signal.decimate(x, 4, ftype="fir", zero_phase=True), 12_000.0
         table = features.compute([x[:, None]], ["ch"], sample_rate_hz=fs, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  params=params, equipment_id=folder, recording_id=row["file"],
-                                 machine=Machine(units="g", rpm=rpm, bearing=geometry)).table
+                                 machine=PhysicsInputs(units="g", rpm=rpm, bearing=geometry)).table
         cols = {c: table[c].to_numpy() for c in table.columns if table[c].dtype.is_numeric()}
         saved = embedding._DIMENSIONS
         try:

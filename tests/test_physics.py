@@ -11,7 +11,7 @@ import scipy.stats
 
 from vibra.ingest.features import compute
 from vibra.physics.bearing import bearing_orders, fault_frequencies_hz
-from vibra.physics.indicators import (G_MM_S2, Machine, iso_limits, iso_table,
+from vibra.physics.indicators import (G_MM_S2, PhysicsInputs, iso_limits, iso_table,
                            order_amplitudes, velocity_rms_mm_s)
 from vibra.settings import Bearing, Equipment, FeatureSettings, load_settings
 from vibra.signal.indicators import power_spectra
@@ -109,16 +109,16 @@ def test_missing_units_and_low_nyquist_are_warnings_not_guesses():
     params = FeatureSettings(frame_length=1024, hop_length=1024)
     eq = Equipment("m", rpm=1500, iso_group=2, iso_support="rigid")
     res = compute([x], ["a"], sample_rate_hz=12_000.0, start=START, params=params, equipment_id="m",
-                  recording_id="r", machine=Machine.of(eq, None))
+                  recording_id="r", machine=PhysicsInputs.of(eq, None))
     assert res.table["velocity_rms_mm_s"].is_nan().all() and res.table["iso_zone"].is_null().all()
-    assert any("no units" in w for w in Machine.of(eq, None).checks(12_000.0, "m"))
+    assert any("no units" in w for w in PhysicsInputs.of(eq, None).checks(12_000.0, "m"))
     eq = Equipment("m", rpm=1500, units="g", iso_group=2, iso_support="rigid")
     res = compute([x], ["a"], sample_rate_hz=1500.0, start=START, params=params, equipment_id="m",
-                  recording_id="r", machine=Machine.of(eq, None))
+                  recording_id="r", machine=PhysicsInputs.of(eq, None))
     assert res.table["velocity_rms_mm_s"].is_finite().all() and res.table["iso_zone"].is_null().all()
-    assert any("ISO 20816 zoning refused" in w for w in Machine.of(eq, None).checks(1500.0, "m"))
+    assert any("ISO 20816 zoning refused" in w for w in PhysicsInputs.of(eq, None).checks(1500.0, "m"))
     res = compute([x], ["a"], sample_rate_hz=12_000.0, start=START, params=params, equipment_id="m",
-                  recording_id="r", machine=Machine.of(eq, None))
+                  recording_id="r", machine=PhysicsInputs.of(eq, None))
     assert set(res.table["iso_zone"]) <= {"A", "B", "C", "D"} and res.table["iso_zone"].is_not_null().all()
 
 

@@ -19,7 +19,7 @@ from vibra.settings import FeatureSettings
 from vibra.signal.indicators import TIME_COLUMNS
 from vibra.diagnosis import recording as diagnosis_recording
 from vibra.diagnosis.bearing import EVIDENCE_COLUMNS, ChannelEvidence
-from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, Machine, zones
+from vibra.physics.indicators import PHYSICS_COLUMNS, ChannelPhysics, PhysicsInputs, zones
 from vibra.discovery import embedding
 from vibra.signal.indicators import (SPECTRAL_COLUMNS, band_column, flat_and_clipped, frame, n_windows, spectral_from_power,
                                      time_indicators, window_spectra)
@@ -89,7 +89,7 @@ def _window_block(x: np.ndarray, starts: np.ndarray, params: FeatureSettings, sa
 
 def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz: float, start: datetime,
             params: FeatureSettings, equipment_id: str, recording_id: str, source: str = "",
-            machine: Machine | None = None, gaps: Iterable[tuple[int, float]] | None = None,
+            machine: PhysicsInputs | None = None, gaps: Iterable[tuple[int, float]] | None = None,
             units: dict[str, str] | None = None) -> FeatureResult:
     """Windowed indicators of every channel of a recording.
 

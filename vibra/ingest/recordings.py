@@ -91,7 +91,7 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
     """
     # here, not at the top: numpy and numba load only when a file is computed (an unchanged rerun needs neither)
     from vibra.ingest.features import compute
-    from vibra.physics.indicators import Machine
+    from vibra.physics.indicators import PhysicsInputs
     from vibra.signal.resample import decimate_chunks
 
     equipment = settings.equipment_for(equipment_id)
@@ -100,7 +100,7 @@ def compute_features(settings: Settings, equipment_id: str, recording_id: str, c
         q = rule.decimate
         chunks, sample_rate_hz = decimate_chunks(chunks, q), sample_rate_hz / q
         gaps = ((i // q, g) for i, g in (gaps if gaps is not None else []))  # lazy: filled while streaming
-    machine = Machine.of(equipment, rpm)
+    machine = PhysicsInputs.of(equipment, rpm)
     file_units = set((units or {}).values())
     if machine.units is None and len(file_units) == 1:  # the file's own units (TDMS, UFF) when the config has none
         machine = dataclasses.replace(machine, units=file_units.pop())

@@ -88,8 +88,10 @@ def iso_limits(equipment: Equipment) -> IsoLimits | None:
 
 
 @dataclass(frozen=True)
-class Machine:
-    """What the physics indicators need to know about a machine and a recording."""
+class PhysicsInputs:
+    """What the physics indicators need to know about one recording of a machine: the machine's
+    :class:`~vibra.equipment.Equipment` settings (units, bearing, ISO class, envelope band) with the rpm the
+    recording ran at. Built by :meth:`of`; the machine itself is always an ``Equipment``."""
 
     units: str | None = None
     rpm: float | None = None
@@ -99,7 +101,7 @@ class Machine:
     rpm_stated: bool = True  # the recording's own rpm (False: the machine's configured, nominal rpm or none)
 
     @classmethod
-    def of(cls, equipment: Equipment, rpm: float | None) -> "Machine":
+    def of(cls, equipment: Equipment, rpm: float | None) -> "PhysicsInputs":
         # an rpm equal to the machine's configured one is taken as that nominal value, not the recording's own
         stated = bool(rpm) and rpm != equipment.rpm
         return cls(units=equipment.units, rpm=rpm or equipment.rpm, bearing=equipment.bearing,
@@ -209,7 +211,7 @@ class ChannelPhysics:
     (The fault-family evidence is not here: :mod:`vibra.diagnosis.bearing` reads the whitened full band.)
     """
 
-    def __init__(self, machine: Machine, sample_rate_hz: float, frame_length: int):
+    def __init__(self, machine: PhysicsInputs, sample_rate_hz: float, frame_length: int):
         self.machine = machine
         self.sample_rate_hz = sample_rate_hz
         self.frame_length = frame_length
