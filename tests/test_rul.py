@@ -459,7 +459,7 @@ def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
     current = {m["equipment_id"]: m for m in payload["machines"]}["bearing2_1"]
     assert current["status"] == "ok" and current["elapsed_s"] == pytest.approx(5900, abs=1)  # acc_00591: the last kept file ≤ 600
     assert 0 <= current["p10_s"] <= current["p50_s"] <= current["p90_s"]
-    assert current["model"] in ("survival_prior", "similarity", "exp_degradation", "combined", "life_fraction")
+    assert current["model"] in ("survival_prior", "similarity", "exp_degradation", "combined", "life_fraction", "life_ratio")
     assert current["basis"] in rul.BASES and (current["basis"] == "model") == (current["model"] != "survival_prior")
     assert current["text"] == rul.rul_text(current["p10_s"], current["p50_s"], current["p90_s"], current["basis"])
     assert current["reason"]
