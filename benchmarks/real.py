@@ -42,6 +42,19 @@ start_rule = { regex = "acc_(\\\\d+)", origin = 2010-12-01T09:00:00Z, step_s = 1
 """
 
 
+# One PHM 2012 learning bearing as it is shipped (headerless acc_*.csv.gz, 10 s apart, 6 columns of which the
+# last two are the horizontal and vertical accelerometers); ``origin`` is the first snapshot's ISO time (UTC).
+FEMTO_MACHINE = """
+[equipment.{eid}]
+sample_rate_hz = 25600
+units = "g"
+rpm = {rpm}
+channels = ["-", "-", "-", "-", "horizontal", "vertical"]
+bearing = {{ n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }}
+start_rule = {{ regex = "acc_(\\\\d+)", origin = {origin}, step_s = 10 }}
+"""
+
+
 def stage(paths, machine_dir: Path, *, hour_apart: bool = False) -> Path:
     """Copy real-data files into an export's machine folder; returns the export folder.
 

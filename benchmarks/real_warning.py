@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from real import REAL  # noqa: E402  (benchmarks/real.py: the shared data beside the checkout)
+from real import FEMTO_MACHINE, REAL  # noqa: E402  (benchmarks/real.py: the shared data beside the checkout)
 
 FEMTO = REAL / "femto_learning"
 BEARINGS = {"Bearing1_1": 1800, "Bearing1_2": 1800, "Bearing2_1": 1650, "Bearing2_2": 1650, "Bearing3_1": 1500,
@@ -46,15 +46,6 @@ FAMILIES = ("iforest", "hst", "baseline")
 LEAD_TARGET, QUIET_TARGET = 0.10, 0.40
 BEGIN, END = "<!-- real-warning:begin -->", "<!-- real-warning:end -->"
 
-MACHINE = """
-[equipment.{eid}]
-sample_rate_hz = 25600
-units = "g"
-rpm = {rpm}
-channels = ["-", "-", "-", "-", "horizontal", "vertical"]
-bearing = {{ n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }}
-start_rule = {{ regex = "acc_(\\\\d+)", origin = {origin}, step_s = 10 }}
-"""
 
 
 def vibra(*args: str) -> str:
@@ -74,7 +65,7 @@ def build(root: Path) -> Path:
                                                        "hop_length = 2560\n", 1)
         for i, (name, rpm) in enumerate(BEARINGS.items()):
             origin = (ORIGIN + timedelta(days=30 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            text += MACHINE.format(eid=name.lower(), rpm=rpm, origin=origin)
+            text += FEMTO_MACHINE.format(eid=name.lower(), rpm=rpm, origin=origin)
         (ws / "vibra.toml").write_text(text)
     export = root / "export"
     for name in BEARINGS:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import run_vibra
+from real import FEMTO_MACHINE
 
 from vibra.prognostics import health, rul
 from vibra.errors import InputError
@@ -407,15 +408,6 @@ def test_femto_leave_one_bearing_out_figure(real_data, femto_folds):
 
 # -- the product path: FEMTO files as they are → events → vibra rul ------------------------------
 
-FEMTO_MACHINE = """
-[equipment.{eid}]
-sample_rate_hz = 25600
-units = "g"
-rpm = {rpm}
-channels = ["-", "-", "-", "-", "horizontal", "vertical"]
-bearing = {{ n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }}
-start_rule = {{ regex = "acc_(\\\\d+)", origin = {origin}T09:00:00Z, step_s = 10 }}
-"""
 
 
 @pytest.mark.slow
@@ -436,7 +428,7 @@ def test_vibra_rul_on_femto_files_ingested_as_they_are(real_data, tmp_path):
         (export / eid).mkdir(parents=True)
         for f in files:
             shutil.copy(f, export / eid / f.name)
-        text += FEMTO_MACHINE.format(eid=eid, rpm=rpm, origin=origin)
+        text += FEMTO_MACHINE.format(eid=eid, rpm=rpm, origin=f"{origin}T09:00:00Z")
         if cut is None:  # the last snapshot is the end of life (README: life_s = (n − 1) × 10 s)
             last = int(files[-1].name[4:9])
             at = np.datetime64(f"{origin}T09:00:00") + np.timedelta64(10 * last, "s")

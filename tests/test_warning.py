@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import run_vibra
+from real import FEMTO_MACHINE
 
 from vibra.anomaly import FAMILIES, make, period
 from vibra.anomaly.alarms import k_of_m
@@ -139,15 +140,6 @@ def test_a_few_spikes_in_the_baseline_do_not_set_the_threshold(family):
     assert late is None or late > fault_at + 25, late
 
 
-FEMTO_MACHINE = """
-[equipment.{eid}]
-sample_rate_hz = 25600
-units = "g"
-rpm = {rpm}
-channels = ["-", "-", "-", "-", "horizontal", "vertical"]
-bearing = {{ n_elements = 13, ball_diameter_mm = 3.5, pitch_diameter_mm = 25.6, contact_angle_deg = 0 }}
-start_rule = {{ regex = "acc_(\\\\d+)", origin = {origin}T09:00:00Z, step_s = 10 }}
-"""
 
 
 @pytest.mark.slow
@@ -164,7 +156,7 @@ def test_femto_bearings_warn_early_with_the_defaults(real_data, tmp_path):
         (export / name.lower()).mkdir(parents=True)
         for f in sorted((real_data / "femto_learning" / name).glob("acc_*.csv.gz")):
             shutil.copy(f, export / name.lower() / f.name)
-        text += FEMTO_MACHINE.format(eid=name.lower(), rpm=rpm, origin=origin)
+        text += FEMTO_MACHINE.format(eid=name.lower(), rpm=rpm, origin=f"{origin}T09:00:00Z")
     ws.config_path.write_text(text)
     home = ["--home", str(ws.root)]
     run_vibra("ingest", str(export), *home, check=True)
