@@ -327,8 +327,12 @@ def after_change(ws: Workspace, settings: Settings, trigger: str, pop: Populatio
     out: dict = {"trigger": trigger, "coverage": pop.coverage, "retrained": False}
     if reason:
         say(f"retraining the defect kNN ({reason})")
-        manifest = train(ws, settings, pop, reason)
-        out.update(retrained=True, reason=reason, knn_version=manifest["version"])
+        try:
+            manifest = train(ws, settings, pop, reason)
+        except NotReadyError as exc:  # the labels are stored; the automatic retrain waits for learnable ones
+            out.update(reason=reason, not_retrained=str(exc))
+        else:
+            out.update(retrained=True, reason=reason, knn_version=manifest["version"])
     if latest_knn(ws) is not None:
         say("assigning defects to the windows")
         out["assignment"] = assign(ws, settings, pop)
