@@ -84,3 +84,23 @@ def test_a_kill_at_each_step_of_a_batch_keeps_ledger_and_lake_in_order_and_a_rer
                                       f"FROM {lake.READ_FILES}", [files]).fetchone()
     assert total == distinct == 72 and _completed(ws) == set(counts) and len(counts) == 12
     assert doctor.check(ws, settings)["ok"]
+
+
+def test_the_first_commit_of_a_fresh_features_table_takes_only_its_batch(tmp_path):
+    """Files another thread staged but has not settled stay invisible through the table's first commit
+    (what made ``settle:recorded`` above fail now and then: the first commit of a folder that was no table yet
+    took every file lying there). Checked once without the ``open_features`` call: the commit then took both."""
+    import polars as pl
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    ws.ensure()
+    frame = lambda rid: pl.DataFrame({"equipment_id": ["pump-1"], "recording_id": [rid], "channel": ["ch1"],  # noqa: E731
+                                      "window_index": [0], "window_start": [START], "rms": [1.0]})
+    from vibra.storage import tables
+
+    tables.open_features(ws)  # what the ingest stage does before its workers start
+    settled = tables.stage_features(ws, frame("a" * 64), "a" * 64)
+    in_flight = tables.stage_features(ws, frame("b" * 64), "b" * 64)
+    tables.commit_features(ws, settled)
+    assert set(_committed(ws)) == {"a" * 64}
+    assert in_flight[0].exists()

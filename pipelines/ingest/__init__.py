@@ -607,6 +607,7 @@ def _process_all(ws: Workspace, settings: Settings, todo: list[SourceFile], comp
         _settle(ws, pending_rows)
         pending_rows.clear()
 
+    tables.open_features(ws)  # before any file is staged: the table's first commit must take only its batch
     result.workers = local.auto_workers(settings.ingest.workers, len(todo))
     if result.workers > 1:
         workers, submitting = result.workers, local.pool(ws, settings, completed, result.workers)

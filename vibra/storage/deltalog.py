@@ -107,11 +107,12 @@ def _commit_actions(data: bytes) -> list[dict]:
 
 
 def _checkpoint_actions(path: Path, store) -> list[dict]:
-    import io
-
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = pq.read_table(io.BytesIO(_read(path, store))).to_pylist()
+    # an Arrow buffer, not a Python file object: Arrow's reader threads would release a Python object after
+    # the read, and one still doing so at interpreter exit aborts the process (SIGABRT, `std::terminate`)
+    rows = pq.read_table(pa.BufferReader(_read(path, store)), use_threads=False).to_pylist()
     out = []
     for row in rows:
         for kind in ("add", "remove", "metaData", "protocol"):

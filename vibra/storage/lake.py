@@ -539,6 +539,33 @@ def convert(table_dir: Path) -> int:
         return len(files)
 
 
+def ensure_table(table_dir: Path, columns: Iterable[str]) -> None:
+    """Make ``table_dir`` a Delta table before writers stage files in it: a folder of plain files is converted
+    (:func:`convert`), an empty one gets a log whose schema holds the string ``columns`` (each commit then adds the
+    columns its files bring). Without it, the first commit into a folder that is no table yet takes every file
+    lying there, so files other threads have staged but not settled would become visible with it."""
+    import pyarrow as pa
+    from deltalake import Schema
+    from deltalake.transaction import create_table_with_add_actions
+
+    table_dir = Path(table_dir)
+    if convert(table_dir) or is_table(table_dir):
+        return
+    store = remote.of(table_dir)
+    schema = pa.schema([pa.field(c, pa.string()) for c in columns] + [pa.field(p, pa.string()) for p in PARTITION_BY])
+    with _commit_lock(table_dir), translated(table=table_dir):
+        if is_table(table_dir):
+            return
+        try:
+            create_table_with_add_actions(store.url(table_dir) if store else str(table_dir), Schema.from_arrow(schema),
+                                          [], mode="error", partition_by=PARTITION_BY, name=table_dir.name,
+                                          storage_options=store.storage_options() if store else None,
+                                          commit_properties=_signed(table_dir, None))
+        except Exception as exc:  # noqa: BLE001 - another process made the first commit meanwhile
+            if "exists" not in str(exc).lower():
+                raise
+
+
 def _evolve(dt, files: list[Path]) -> bool:
     """Add to the table's schema the columns ``files`` have and it has not yet (schemas grow over versions)."""
     import pyarrow as pa

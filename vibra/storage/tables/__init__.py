@@ -28,6 +28,7 @@ from vibra.storage.tables.readers import (
     write_features,
     write_forecasts,
     write_rul,
+    open_features,
     stage_features,
     write_scores,
 )
@@ -59,6 +60,6 @@ __all__ = [
     "drop_raw", "drop_superseded_clusters", "empty_partitions", "equipment_ids", "files_of",
     "files_without", "partitions_holding", "read_clusters", "read_defects", "read_features", "read_forecasts",
     "read_hourly", "read_recording", "read_scores", "read_windows", "recording_window_counts", "remove_empty",
-    "retainable", "stage_features", "window_counts", "window_stats", "write_clusters", "write_defects",
+    "open_features", "retainable", "stage_features", "window_counts", "window_stats", "write_clusters", "write_defects",
     "write_features", "write_forecasts", "write_rul", "write_scores",
 ]

@@ -174,6 +174,11 @@ def partitions_holding(ws: Workspace, table: Table, recording_ids: set[str], ski
     return out
 
 
+def open_features(ws: Workspace) -> None:
+    """Make ``features`` a table before files are staged in it (see :func:`vibra.storage.lake.ensure_table`)."""
+    lake.ensure_table(ws.table(FEATURES.name), ("equipment_id", "recording_id"))
+
+
 def stage_features(ws: Workspace, df, recording_id: str) -> list[Path]:
     """A recording's windows written into ``features``, its own file per partition, but not committed:
     invisible to readers until :func:`commit_features` adds them (many recordings in one commit)."""
