@@ -25,7 +25,7 @@ sample rate, the window settings…: :mod:`vibra.ingest.staleness`) is recompute
 run by the same rebuild as ``vibra features rebuild`` (``[ingest] on_settings_change = "warn"``
 lists them and the command instead).
 
-A completed file whose content changed is a new version of the same recording:
+A completed file whose content changed holds a new recording in the old one's place:
 its old windows are removed just before the new ones are written, never both
 kept (``[ingest] on_change = "refuse"`` keeps the old version instead). A file
 still growing while it is read is deferred to the next run.
