@@ -326,7 +326,7 @@ def test_machine_page_envelope_chart_is_in_physical_units_with_family_cursors():
     spectra._family_cursors(chart, 1797 / 60, faults, 600.0)
     colours = {v[1] for v in chart.vlines}
     assert svg.PALETTE[0] not in colours and len(colours) == 5  # shaft + 4 families, none the "now" colour
-    assert [v[2] for v in chart.vlines if v[2]] == ["1×", "BPFO", "BPFI", "2×BSF", "FTF"]  # first harmonics only
+    assert [v[2] for v in chart.vlines if v[2]] == ["BPFO", "BPFI", "2×BSF", "FTF", "1×"]  # first harmonics only
     out = spectra.envelope_chart(x, FS, (2400.0, 4000.0), channel="DE", when=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  name="a", units="g", shaft_hz=1797 / 60, faults_hz=faults)
     assert "envelope amplitude, g 0-peak" in out and "windows averaged" in out and "BPFO × 1–3 (outer race)" in out

@@ -8,7 +8,7 @@ from html import escape
 
 import numpy as np
 
-from vibra.report.svg import BOTTOM, CHAR_W, LEFT, PALETTE, RIGHT, TOP, W, _fmt, _ticks
+from vibra.report.svg import BOTTOM, LABEL_W, LEFT, PALETTE, RIGHT, TOP, W, _fmt, _ticks
 
 GREY = "#B8B8B8"
 
@@ -44,12 +44,34 @@ def grouped_bars(title: str, y_label: str, groups: list[str], series: list[tuple
     ``highlight`` is coloured; the others are grey, so one family that stands out is seen as one."""
     values = [v for _, vs in series for v in vs if v is not None and np.isfinite(v)]
     top = max(values + ([ref[0]] if ref else []) + [1e-9]) * 1.15
-    H = 250
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    # the key, then the note wrapped into lines inside the chart; the plot starts below them
+    keys, x, row = [], LEFT, 0
+    for s, (label, _) in enumerate(series):
+        width = 14 + LABEL_W * len(label) + 12
+        if x + width > W - RIGHT and x > LEFT:
+            x, row = LEFT, row + 1
+        keys.append((x, 27 + 14 * row, label, PALETTE[3] if s == len(series) - 1 else PALETTE[1]))
+        x += width
+    if ref:  # the reference line's text in the key, where no bar's value can sit on it
+        width = 22 + LABEL_W * len(ref[1]) + 12
+        if x + width > W - RIGHT and x > LEFT:
+            x, row = LEFT, row + 1
+        keys.append((x, 27 + 14 * row, ref[1], None))
+    notes, line = [], ""
+    for word in note.split():
+        if line and LABEL_W * len(f"{line} {word}") > W - RIGHT - LEFT:
+            notes.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    notes += [line] if line else []
+    top_ = TOP + 14 * (row + len(notes))
+    H = 250 + 14 * (row + len(notes))
+    pw, ph = W - LEFT - RIGHT, H - top_ - BOTTOM
     out = [f'<svg class="chart" role="img" viewBox="0 0 {W} {H}">', f"<title>{escape(title)}</title>",
            f'<text x="{LEFT}" y="20" font-weight="bold">{escape(title)}</text>']
     for t in _ticks(0, top):
-        y = TOP + (1 - t / top) * ph
+        y = top_ + (1 - t / top) * ph
         out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                    f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
     slot = pw / max(len(groups), 1)
@@ -61,27 +83,26 @@ def grouped_bars(title: str, y_label: str, groups: list[str], series: list[tuple
             h = 0 if v is None or not np.isfinite(v) else v / top * ph
             x = LEFT + g * slot + slot * 0.15 + s * bar
             colour = (PALETTE[3] if s == len(series) - 1 else PALETTE[1]) if lit else ("#8C8C8C" if s == len(series) - 1 else GREY)
-            out.append(f'<rect x="{x:.1f}" y="{TOP + ph - h:.1f}" width="{bar * 0.92:.1f}" height="{h:.1f}" fill="{colour}">'
+            out.append(f'<rect x="{x:.1f}" y="{top_ + ph - h:.1f}" width="{bar * 0.92:.1f}" height="{h:.1f}" fill="{colour}">'
                        f"<title>{escape(name)}, {escape(label)}: {_fmt(v) if v is not None else '—'}</title></rect>")
             if v is not None and np.isfinite(v):
-                out.append(f'<text x="{x + bar * 0.46:.1f}" y="{TOP + ph - h - 3:.1f}" text-anchor="middle" class="tick">'
+                out.append(f'<text x="{x + bar * 0.46:.1f}" y="{top_ + ph - h - 3:.1f}" text-anchor="middle" class="tick">'
                            f"{_fmt(v)}</text>")
         out.append(f'<text x="{LEFT + g * slot + slot / 2:.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" class="tick"'
                    f'{" font-weight=" + chr(34) + "bold" + chr(34) if lit else ""}>{escape(name)}</text>')
     if ref:
-        y = TOP + (1 - ref[0] / top) * ph
-        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#000" stroke-dasharray="6 3"/>'
-                   f'<text x="{W - RIGHT - 4}" y="{y - 4:.1f}" text-anchor="end" class="limit">{escape(ref[1])}</text>')
-    x = LEFT
-    for s, (label, _) in enumerate(series):
-        colour = PALETTE[3] if s == len(series) - 1 else PALETTE[1]
-        out.append(f'<g class="key"><rect x="{x}" y="27" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{x + 14}" y="36" class="legend">{escape(label)}</text></g>')
-        x += 14 + CHAR_W * len(label) + 12
-    if note:
-        out.append(f'<text x="{x}" y="36" class="legend muted">{escape(note)}</text>')
+        y = top_ + (1 - ref[0] / top) * ph
+        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#000" stroke-dasharray="6 3">'
+                   f'<title>{escape(ref[1])}</title></line>')
+    for x, y, label, colour in keys:
+        mark = (f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>' if colour else
+                f'<line x1="{x}" x2="{x + 18}" y1="{y + 5}" y2="{y + 5}" stroke="#000" stroke-dasharray="6 3"/>')
+        out.append(f'<g class="key">{mark}<text x="{x + (14 if colour else 22)}" y="{y + 9}" class="legend">'
+                   f'{escape(label)}</text></g>')
+    for i, text in enumerate(notes):
+        out.append(f'<text x="{LEFT}" y="{27 + 14 * (row + 1 + i) + 9}" class="legend muted note">{escape(text)}</text>')
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 8}" text-anchor="middle" class="axis">fault family</text>')
-    out.append(f'<text transform="translate(14 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
+    out.append(f'<text transform="translate(14 {top_ + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
                f"{escape(y_label)}</text></svg>")
     return "".join(out)
 

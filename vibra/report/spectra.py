@@ -46,18 +46,19 @@ def line_spectrum(x: np.ndarray, sample_rate_hz: float, units: str | None, frame
 
 
 def _cursors(chart: svg.Chart, shaft_hz: float | None, faults_hz: dict[str, float] | None, top: float) -> None:
-    """1×/2×/3× and defect-frequency cursors with a key entry per family; labels in Hz and orders."""
-    if shaft_hz:
-        for h in (1, 2, 3):
-            if h * shaft_hz <= top:
-                chart.vlines.append((h * shaft_hz, SHAFT_COLOUR, f"{h}× {h * shaft_hz:.1f} Hz",
-                                     f"shaft 1×/2×/3× ({shaft_hz:.2f} Hz)"))
+    """Defect-frequency and 1×/2×/3× cursors with a key entry per family; labels in Hz and orders. The defect
+    lines come first: where labels crowd, theirs are placed and a shaft harmonic's keeps its line and tooltip."""
     for name, key, mult, colour in DEFECTS if faults_hz else ():
         f = mult * faults_hz[key]
         order = f / shaft_hz if shaft_hz else None
         if f <= top:
             chart.vlines.append((f, colour, f"{name} {f:.1f} Hz" + (f" ({order:.2f}×)" if order else ""),
                                  f"{name} {f:.1f} Hz" + (f" = {order:.2f} orders" if order else "")))
+    if shaft_hz:
+        for h in (1, 2, 3):
+            if h * shaft_hz <= top:
+                chart.vlines.append((h * shaft_hz, SHAFT_COLOUR, f"{h}× {h * shaft_hz:.1f} Hz",
+                                     f"shaft 1×/2×/3× ({shaft_hz:.2f} Hz)"))
 
 
 def spectrum_chart(freqs: np.ndarray, now: np.ndarray, base: np.ndarray | None, unit_label: str, *, channel: str,
@@ -82,10 +83,8 @@ def spectrum_chart(freqs: np.ndarray, now: np.ndarray, base: np.ndarray | None, 
 
 def _family_cursors(chart: svg.Chart, shaft_hz: float, faults_hz: dict[str, float], top: float) -> None:
     """Harmonics 1–3 of each defect line, one colour per family; the label on the first harmonic only (the
-    others carry theirs as a tooltip), so labels do not pile up; the key names the family."""
-    for h in (1, 2, 3):
-        if h * shaft_hz <= top:
-            chart.vlines.append((h * shaft_hz, SHAFT_COLOUR, f"{h}×" if h == 1 else "", "shaft 1×/2×/3×"))
+    others carry theirs as a tooltip), so labels do not pile up; the key names the family. The families come
+    before the shaft: where labels crowd, theirs are placed first."""
     for name, key, mult, colour in DEFECTS:
         base = mult * faults_hz[key]
         for h in (1, 2, 3) if key != "ftf" else (1,):
@@ -94,6 +93,9 @@ def _family_cursors(chart: svg.Chart, shaft_hz: float, faults_hz: dict[str, floa
                 label = f"{h}×{name}".replace("1×", "") if h == 1 else ""
                 chart.vlines.append((f, colour, label or "", f"{name} × 1–3 ({FAMILY_OF[name]}), {base:.1f} Hz = "
                                      f"{base / shaft_hz:.2f} orders"))
+    for h in (1, 2, 3):
+        if h * shaft_hz <= top:
+            chart.vlines.append((h * shaft_hz, SHAFT_COLOUR, f"{h}×" if h == 1 else "", "shaft 1×/2×/3×"))
 
 
 def envelope_chart(x: np.ndarray, sample_rate_hz: float, band_hz: tuple[float, float], *, channel: str,
@@ -115,10 +117,11 @@ def envelope_chart(x: np.ndarray, sample_rate_hz: float, band_hz: tuple[float, f
     top = 3.3 * max(faults_hz["bpfi"], 2 * faults_hz["bsf"], faults_hz["bpfo"])
     keep = (env_freqs > 2) & (env_freqs <= top)
     unit = (units or "signal units").strip()
-    chart = svg.Chart(title=f"Envelope spectrum, channel {channel}: {name} ({when:%Y-%m-%d %H:%M} UTC), "
-                            f"band {band_hz[0]:.0f}–{band_hz[1]:.0f} Hz, {frames.shape[0]} windows averaged",
+    # the band and the averaging in the axis label: the title stays one line inside the chart
+    chart = svg.Chart(title=f"Envelope spectrum, channel {channel}: {name} ({when:%Y-%m-%d %H:%M} UTC)",
                       y_label=f"envelope amplitude, {unit} 0-peak",
-                      x_label=f"frequency (Hz); 1× = {shaft_hz:.2f} Hz; envelope of the band, Hann, ×2/Σw",
+                      x_label=f"frequency (Hz); 1× = {shaft_hz:.2f} Hz; envelope of the {band_hz[0]:.0f}–"
+                              f"{band_hz[1]:.0f} Hz band, {frames.shape[0]} windows averaged, Hann, ×2/Σw",
                       robust=False)
     chart.lines.append(svg.Line("now: envelope spectrum", env_freqs[keep].tolist(), amp[keep].tolist(), svg.PALETTE[0]))
     _family_cursors(chart, shaft_hz, faults_hz, top)

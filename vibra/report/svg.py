@@ -88,7 +88,10 @@ def _fmt(v: float) -> str:
 
 ROBUST_Q = (0.5, 99.5)  # percentiles of the lines' values the y axis spans at most (with >= ROBUST_MIN points)
 ROBUST_MIN = 50
-CHAR_W = 6.2  # px per character of 11 px text, for laying labels out
+# px per character of 11 px text, for laying out labels and keys, on the wide side (DejaVu Sans, Chromium's
+# fallback on Debian, has 7.0 px digits; 6.2 let cursor labels and the key run into each other and off the chart)
+LABEL_W = 6.6
+LABEL_GAP, LABEL_ROW = 6, 14  # px between labels in a row; row pitch (an 11 px text box is about 13 px high)
 
 
 def _y_range(chart: Chart) -> tuple[float, float] | None:
@@ -115,15 +118,22 @@ def _y_range(chart: Chart) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _rows(items: list[tuple[float, str]], width: float, n_rows: int = 3) -> list[int | None]:
-    """A text row per label (sorted by x) so that no two labels in a row overlap; None: no room."""
-    ends = [-1e9] * n_rows
+def _rows(items: list[tuple[float, str]], right: float, n_rows: int = 3) -> list[tuple[int, float, str] | None]:
+    """A text row per cursor label so that no two labels in a row overlap: (row, x, anchor), the label right of
+    its line, or left of it ("end") where it would pass ``right``; None: no room (the label stays in the line's
+    tooltip and the key). Labels are placed in the order given (the first have the first pick of the rows)."""
+    taken: list[list[tuple[float, float]]] = [[] for _ in range(n_rows)]
     rows = []
     for x, text in items:
-        row = next((r for r in range(n_rows) if ends[r] < x - 2), None)
+        width = LABEL_W * len(text)
+        start, end, at, anchor = x + 3, x + 3 + width, x + 3, "start"
+        if end > right:
+            start, end, at, anchor = x - 3 - width, x - 3, x - 3, "end"
+        row = next((r for r in range(n_rows)
+                    if all(end + LABEL_GAP < a or b + LABEL_GAP < start for a, b in taken[r])), None)
         if row is not None:
-            ends[row] = x + CHAR_W * len(text) + 4
-        rows.append(row)
+            taken[row].append((start, end))
+        rows.append(None if row is None else (row, at, anchor))
     return rows
 
 
@@ -137,7 +147,7 @@ def render(chart: Chart) -> str:
                                 + [(v[3], v[1]) for v in chart.vlines if len(v) > 3]))
     key, x, row = [], LEFT, 0
     for name, colour in legend[:12]:  # the key: as many rows as it needs, the plot below it
-        width = 14 + CHAR_W * len(name) + 12
+        width = 14 + LABEL_W * len(name) + 12
         if x + width > W - RIGHT and x > LEFT:
             x, row = LEFT, row + 1
         key.append((x, 27 + 14 * row, name, colour))
@@ -195,14 +205,16 @@ def render(chart: Chart) -> str:
                    f'stroke-width="1.5" stroke-dasharray="6 3"/>')
         out.append(f'<text x="{LEFT + 4}" y="{py(y) - 4:.1f}" class="limit" fill="{colour}">{escape(label)}</text>')
     order = sorted(range(len(chart.vlines)), key=lambda i: _num(chart.vlines[i][0]))
-    rows = _rows([(px(chart.vlines[i][0]) + 3, chart.vlines[i][2]) for i in order], pw)
-    for i, row in zip(order, rows):
+    labelled = [i for i in range(len(chart.vlines)) if chart.vlines[i][2]]  # the first given pick rows first
+    rows = dict(zip(labelled, _rows([(px(chart.vlines[i][0]), chart.vlines[i][2]) for i in labelled], W - RIGHT)))
+    for i in order:
         x, colour, label = chart.vlines[i][:3]
         out.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{top}" y2="{top + ph}" stroke="{colour}" '
                    f'stroke-width="1.2" stroke-dasharray="3 3"><title>{escape(label)}</title></line>')
-        if row is not None and label:  # a label with no room is in the key and the line's tooltip
-            out.append(f'<text x="{px(x) + 3:.1f}" y="{top + 11 + 12 * row}" class="limit" fill="{colour}">'
-                       f"{escape(label)}</text>")
+        if rows.get(i) is not None:  # a label with no room is in the key and the line's tooltip
+            row, at, anchor = rows[i]
+            out.append(f'<text x="{at:.1f}" y="{top + 11 + LABEL_ROW * row}" text-anchor="{anchor}" '
+                       f'class="limit cursor" fill="{colour}">{escape(label)}</text>')
     for line in chart.lines:
         x, y = downsample(line.x, line.y)
         kept = [(px(a), py(min(max(b, y0), y1))) for a, b in zip(x, y) if b is not None and np.isfinite(b)]
