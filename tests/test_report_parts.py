@@ -97,7 +97,10 @@ def test_one_point_is_drawn_and_labels_never_overlap_and_no_minus_zero():
     html = svg.render(svg.Chart(title="one", y_label="mm/s", lines=[svg.Line("x", [T0], [2.0])]))
     assert "<circle" in html and "no data yet" not in html
     rows = svg._rows([(10, "FTF 7.9 Hz"), (20, "1× 19.8 Hz"), (30, "2× 39.5 Hz"), (200, "BPFO 70 Hz")], 600)
-    assert rows[:3] == [0, 1, 2] and rows[3] == 0
+    assert [r[0] for r in rows] == [0, 1, 2, 0] and all(r[2] == "start" for r in rows)
+    assert svg._rows([(10, "a"), (11, "b")], 600, n_rows=1)[1] is None  # no room: no label (the line stays)
+    (row, at, anchor), = svg._rows([(595, "BPFO 70 Hz")], 600)  # at the right edge: left of its line
+    assert anchor == "end" and at == 592
     assert svg._fmt(-0.0) == "0" and svg._fmt(-1e-15) == "0" and svg._fmt(1000.0) == "1000"
 
 
