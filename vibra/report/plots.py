@@ -99,8 +99,10 @@ def grouped_bars(title: str, y_label: str, groups: list[str], series: list[tuple
                 f'<line x1="{x}" x2="{x + 18}" y1="{y + 5}" y2="{y + 5}" stroke="#000" stroke-dasharray="6 3"/>')
         out.append(f'<g class="key">{mark}<text x="{x + (14 if colour else 22)}" y="{y + 9}" class="legend">'
                    f'{escape(label)}</text></g>')
-    for i, text in enumerate(notes):
-        out.append(f'<text x="{LEFT}" y="{27 + 14 * (row + 1 + i) + 9}" class="legend muted note">{escape(text)}</text>')
+    if notes:  # the whole note once more as the group's tooltip: one string to read or copy
+        out.append(f"<g><title>{escape(note)}</title>" + "".join(
+            f'<text x="{LEFT}" y="{27 + 14 * (row + 1 + i) + 9}" class="legend muted note">{escape(text)}</text>'
+            for i, text in enumerate(notes)) + "</g>")
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 8}" text-anchor="middle" class="axis">fault family</text>')
     out.append(f'<text transform="translate(14 {top_ + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
                f"{escape(y_label)}</text></svg>")
