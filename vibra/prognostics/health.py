@@ -45,6 +45,9 @@ from vibra.errors import InputError
 CANDIDATES = ("rms", "velocity_rms_mm_s", "peak", "peak_to_peak", "kurtosis", "crest_factor", "impulse_factor",
               "env_bpfo", "env_bpfi", "env_bsf", "env_ftf", "spectral_kurtosis_max", "order_1x")
 FUSED = "fused_pc1"
+# Band-energy candidates (:mod:`vibra.prognostics.bands`, and the features table's ``band_*_hz``): any column
+# with one of these prefixes, scored like the others when :func:`band_candidates` lists them
+BAND_PREFIXES = ("band_", "envband_")
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,15 @@ class Indicator:
     def from_dict(cls, d: dict) -> "Indicator":
         return cls(d["name"], list(d["columns"]), HIParams(**d["params"]), list(d.get("weights", [])),
                    list(d.get("means", [])), list(d.get("scales", [])), list(d.get("candidates", [])))
+
+
+def band_candidates(lives: list[Life], *, with_time: bool = True) -> tuple[str, ...]:
+    """The band-energy columns (:data:`BAND_PREFIXES`) present in every life, in their first life's order, after
+    ``rms`` and ``kurtosis`` when ``with_time`` and present: a candidate list for :func:`select`."""
+    first = list(lives[0].columns) if lives else []
+    base = [c for c in ("rms", "kurtosis") if with_time and c in first]
+    bands = [c for c in first if c.startswith(BAND_PREFIXES)]
+    return tuple(c for c in base + bands if all(c in life.columns for life in lives))
 
 
 def select(lives: list[Life], *, params: HIParams = HIParams(), candidates: tuple[str, ...] | None = None) -> Indicator:
