@@ -21,13 +21,14 @@ from vibra.errors import InputError
 from vibra.prognostics.rul.core import Estimate, LifeHI, from_draws
 
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-FIT_FROM, FIT_TO = 0.3, 0.98  # the training rows: points between these fractions of each library life
+FIT_FROM, FIT_TO = 0.5, 0.97  # the training rows: points between these fractions of each library life (the PHM 2012
+# truncations are 55–95 %: the rows span what is asked, a little wider)
 WINDOWS = (0.8, 0.5)  # the rise of each HI since these fractions of the elapsed time
 KINDS = ("boosting", "linear")
 
 
 def causal_features(times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = None, load_n: float | None = None,
-                    condition: bool = False) -> np.ndarray:
+                    condition: bool = False, elapsed: bool = True) -> np.ndarray:
     """Feature rows (n, f) of a life at each of its points: ``ln t``; per HI column its level, running maximum
     and rise since ``w·t`` for ``w`` in :data:`WINDOWS`; with ``condition``, ``ln rpm`` and ``ln load``.
 
@@ -37,7 +38,7 @@ def causal_features(times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = 
     h = np.asarray(hi, dtype=float)
     h = h[:, None] if h.ndim == 1 else h
     h = np.where(np.isfinite(h), h, 0.0)
-    cols = [np.log(np.maximum(t, 1.0))]
+    cols = [np.log(np.maximum(t, 1.0))] if elapsed else []
     for j in range(h.shape[1]):
         x = h[:, j]
         cols += [x, np.maximum.accumulate(x)]
@@ -62,14 +63,16 @@ class HIRegression:
 
     name = "hi_regression"
 
-    def __init__(self, kind: str = "boosting", *, condition: bool = False, ratio: bool = False, alpha: float = 0.05,
-                 seed: int = 0):
+    def __init__(self, kind: str = "boosting", *, condition: bool = False, ratio: bool = False, elapsed: bool = True,
+                 alpha: float = 0.05, seed: int = 0):
         if kind not in KINDS:
             raise InputError(f"HI regression kind {kind!r}: use one of {', '.join(KINDS)}")
         self.kind, self.condition, self.ratio, self.alpha, self.seed = kind, condition, ratio, alpha, seed
+        self.elapsed = elapsed
 
     def _rows(self, life: LifeHI) -> tuple[np.ndarray, np.ndarray]:
-        x = causal_features(life.times_s, life.hi, rpm=life.rpm, load_n=life.load_n, condition=self.condition)
+        x = causal_features(life.times_s, life.hi, rpm=life.rpm, load_n=life.load_n, condition=self.condition,
+                            elapsed=self.elapsed)
         t = np.asarray(life.times_s, dtype=float)
         keep = (t >= FIT_FROM * life.length_s) & (t <= FIT_TO * life.length_s) & (t < life.length_s)
         y = np.log(life.length_s - t[keep])
@@ -106,7 +109,8 @@ class HIRegression:
     def log_quantiles(self, times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = None,
                       load_n: float | None = None) -> np.ndarray:
         """The sorted quantiles of ``ln RUL`` at :data:`LEVELS` for a life's last point."""
-        x = causal_features(times_s, hi, rpm=rpm, load_n=load_n, condition=self.condition)[-1:]
+        x = causal_features(times_s, hi, rpm=rpm, load_n=load_n, condition=self.condition,
+                            elapsed=self.elapsed)[-1:]
         z = (x - self.mean_) / self.scale_
         return np.sort([float(m.predict(z)[0]) for m in self.models_])
 
