@@ -126,3 +126,44 @@ class HIRegression:
                           reason=f"{self.kind} quantile regression of ln RUL on the HI level, rise and elapsed "
                                  f"time over {self.n_lives_} library lives",
                           details={"kind": self.kind, "condition": self.condition})
+
+
+#: the variants :func:`choose` compares (all regress ln(RUL / t)): linear or boosted, with or without ln t
+VARIANTS = ({"kind": "linear", "elapsed": False}, {"kind": "linear", "elapsed": True},
+            {"kind": "boosting", "elapsed": False}, {"kind": "boosting", "elapsed": True})
+
+
+def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tuple[HIRegression, dict]:
+    """The variant of :class:`HIRegression` (ratio target) chosen by leave-one-life-out over ``library``, refitted
+    on all of it, and the inner figures.
+
+    Each variant, fitted on all lives but one, answers the left-out life at every PHM 2012 truncation
+    (:data:`~vibra.prognostics.rul.core.OFFICIAL_FRACTIONS`) from its points up to the cut (the planning
+    answer); the winner has the fewest answers more than 50 % late at truncations ≥
+    :data:`~vibra.prognostics.rul.core.OFFICIAL_LATE_FROM`, then the best mean PHM 2012 accuracy (ties: the
+    first listed). Nested: the machine being estimated takes no part.
+    """
+    from vibra.prognostics.rul.core import LATE_LIMIT, OFFICIAL_FRACTIONS, OFFICIAL_LATE_FROM
+    from vibra.prognostics.rul.metric import phm_accuracy
+
+    failed = [x for x in library if x.failed and x.length_s]
+    if len(failed) < 3:
+        raise InputError(f"HI regression choice: {len(failed)} failed lives; leave-one-life-out needs 3")
+    tried = []
+    for v in variants:
+        acc, late = [], 0
+        for k, held in enumerate(failed):
+            model = HIRegression(ratio=True, **v).fit([x for j, x in enumerate(failed) if j != k])
+            for f in OFFICIAL_FRACTIONS:
+                n = int(np.searchsorted(held.times_s, f * held.length_s, side="right"))
+                if n < 2:
+                    continue
+                t = float(held.times_s[n - 1])
+                e = model.predict(LifeHI(held.name, held.times_s[:n], held.hi[:n], None, True, rpm=held.rpm,
+                                         load_n=held.load_n))
+                true = held.length_s - t
+                acc.append(phm_accuracy(true, e.planning_s))
+                late += int(f >= OFFICIAL_LATE_FROM - 1e-9 and e.planning_s > LATE_LIMIT * true)
+        tried.append({**v, "score": float(np.mean(acc)), "late": late})
+    best = min(range(len(tried)), key=lambda i: (tried[i]["late"], -tried[i]["score"], i))
+    return HIRegression(ratio=True, **variants[best]).fit(failed), {"chosen": tried[best], "tried": tried}
