@@ -260,6 +260,17 @@ def test_hi_models_read_the_life_fraction_from_lives_alike_in_fraction(family):
     assert np.array_equal(x_all[:300], x_cut)
 
 
+def test_life_fraction_over_whole_lives_takes_a_life_without_onset():
+    """A library life whose HI never left its band (onset None) is a life too: fitted over whole lives it counts
+    with the onset share of a machine at its onset, as predict takes a machine without one (it raised before)."""
+    rng = np.random.default_rng(8)
+    lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i) for i in range(3)]
+    lives = [rul.LifeHI(x.name, x.times_s, x.hi, x.length_s, True, rul.onset_time(x.times_s, x.hi, P)) for x in lib]
+    lives[0].onset_s = None
+    model = rul.LifeFraction(P, points="life", bandwidth=(None, 0.5)).fit(lives)
+    assert model.lives_ == ["l0", "l1", "l2"] and np.isfinite(model.u_).all()
+
+
 def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
     rng = np.random.default_rng(6)
     lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i) for i in range(5)]
