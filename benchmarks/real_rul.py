@@ -475,7 +475,6 @@ def official_markdown(answers: list[Answer], band_lines: list[str] | None = None
              "| per truncation (% of life) | " + " | ".join(f"{100 * f:.0f}" for f in OFFICIAL) + " |",
              "|---|" + "---|" * len(OFFICIAL),
              "| score | " + " | ".join(f"{v:.3f}" for v in o["by_fraction"].values()) + " |", "",
-             *(band_lines or []),
              "| bearing | % of life | true RUL s | basis | model | planning answer | P10 | P50 (median) | P90 | A | "
              "prior median | elapsed × ρ (fold) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -483,7 +482,7 @@ def official_markdown(answers: list[Answer], band_lines: list[str] | None = None
         lines.append(f"| {a.bearing} | {100 * a.fraction:.0f} | {_h(a.true_rul_s)} | {a.basis} | {a.model} | "
                      f"{_h(a.planning_s)} | {_h(a.p10_s)} | {_h(a.p50_s)} | {_h(a.p90_s)} | {a.accuracy:.3f} | "
                      f"{_h(a.prior_median_s)} | {_h(a.ratio_fold * a.elapsed_s)} (ρ {a.ratio_fold:.3f}) |")
-    return lines + [""]
+    return lines + [""] + (band_lines or [])
 
 
 def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: health.HIParams,
