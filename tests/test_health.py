@@ -128,3 +128,20 @@ def test_scores_of_a_noisy_trend_and_of_opposite_trends():
     assert health.monotonicity([h]) == pytest.approx((89 - 9) / 98)
     # trendability takes |corr|: a life falling exactly as another rises counts as trendable
     assert health.trendability([np.linspace(0, 1, 40), np.linspace(1, 0, 70)]) == pytest.approx(1.0)
+
+
+def test_k_of_m_onset_survives_one_dip_and_equals_the_run_rule_when_k_is_m():
+    p_run = health.HIParams(baseline_points=20, smooth_points=1, persist_points=5, min_rise=0.3)
+    p_kofm = health.HIParams(baseline_points=20, smooth_points=1, persist_points=5, min_rise=0.3, onset_k=4)
+    h = np.zeros(60)
+    h[30:] = 1.0
+    h[32] = 0.0  # one dip back into the band, two points after the HI left it
+    assert health.onset_index(h, p_run) == 33  # the run rule restarts after the dip
+    assert health.onset_index(h, p_kofm) == 30  # 4 of 5 above: the HI left its band at 30
+    rng = np.random.default_rng(3)
+    for _ in range(20):  # k = m is the run rule exactly
+        x = np.cumsum(rng.standard_normal(200)) * 0.1
+        same = health.HIParams(baseline_points=20, smooth_points=1, persist_points=5, onset_k=5)
+        assert health.onset_index(x, same) == health.onset_index(x, p_run)
+    # causal: the onset found on a prefix that already holds the decision is the same
+    assert health.onset_index(h[:35], p_kofm) == 30
