@@ -413,6 +413,8 @@ OFFICIAL_TRIED = (
     "≥ 85 % is > 50 % late); fewest inner late answers at ≥ 85 % first, then score; (b) won in all six folds; "
     "planning answer from its own distribution, P10–P90 conformally widened** | **0.091** | **1** | **93 %** |",
     "| the same, the life ratio's median as the answer | 0.188 | — | 93 % |",
+    "| the product with the k-of-m onset (4 of the last 5 points above the band, `HIParams.onset_k = 4`; experiment, "
+    "not the default) | 0.091 | 1 | 93 % |",
     "| the same life ratio without the late cap, ranked by inner score first (experiment, not kept: 16 answers "
     "> 50 % late) | 0.186 | 16 | 93 % |",
     "| issue 27's first round: model chosen inside the fold, fewest inner late answers first, then score; planning "
