@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc, utc_window
+from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc, utc_window, nothing_yet
 
 
 def train_cli(
@@ -68,11 +68,15 @@ def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Si
 
     Example: vibra anomalies --equipment pump-02 --json
     """
+    from vibra.report.summaries import has_scores
+
     from vibra_pipelines import anomaly
 
     ws, settings = context(home, {"anomaly.model": model})
     equipment = machines(ws, settings, equipment)
     episodes = anomaly.episodes(ws, settings, equipment=equipment, since=utc(since))
+    nothing_yet(not episodes and not has_scores(ws, equipment),
+                "no anomaly scores yet; run `vibra train` then `vibra detect`")
     output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
 
 
@@ -92,6 +96,7 @@ def alarms_cli(equipment: EquipmentIds = None,
     import getpass
 
     from vibra.errors import InputError
+    from vibra.report.summaries import has_scores
     from vibra_pipelines import alarms
 
     for s in state or []:
@@ -101,6 +106,8 @@ def alarms_cli(equipment: EquipmentIds = None,
     equipment = machines(ws, settings, equipment)
     result = alarms.run(ws, settings, equipment=equipment, states=state, ack=ack,
                         by=(by or getpass.getuser()) if ack else None)
+    nothing_yet(not result.alarms and not has_scores(ws, equipment),
+                "no anomaly scores yet; run `vibra train` then `vibra detect`")
     output.emit(result, as_json, lambda: output.alarms_table(result))
 
 

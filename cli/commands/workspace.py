@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, context, machines
+from vibra_cli.options import EquipmentIds, Home, Json, context, machines, nothing_yet
 
 
 def init_cli(directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="Folder to make a workspace of.")] = Path("."),
@@ -131,6 +131,8 @@ def files_cli(
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
     payload = files_stage.run(ws, failed=failed, warnings=warnings, equipment=equipment, limit=limit)
+    nothing_yet(not payload["files"] and not (failed or warnings or equipment),
+                "no files yet; run `vibra ingest FOLDER` first")
     output.emit(payload, as_json, lambda: output.files_table(payload))
 
 

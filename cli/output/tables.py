@@ -291,9 +291,6 @@ def clusters_table(payload: dict) -> None:
 
 
 def diagnose_table(result) -> None:
-    if not result.recordings:
-        say("no evidence yet: ingest recordings of machines with rpm and bearing geometry (vibra ingest)")
-        return
     table = _table("bearing diagnosis per recording", ["equipment", "recording", "first window", "channel",
                                                        "verdict", "evidence"])
     for r in result.recordings:
@@ -304,9 +301,6 @@ def diagnose_table(result) -> None:
 
 
 def assignments_table(rows: list[dict]) -> None:
-    if not rows:
-        say("no defect assignments yet: label a cluster or recording (vibra label), which trains the kNN")
-        return
     table = _table("defect assignments (windows)", ["equipment", "recording", "first window", "windows per defect"])
     for r in rows:
         table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16],

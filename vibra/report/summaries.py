@@ -67,7 +67,7 @@ def latest_forecast(ws: Workspace, equipment_id: str, *, channel: str | None = N
 
     df = tables.read_forecasts(ws, equipment_id)
     if df.height == 0:
-        raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
+        raise NotReadyError(f"no forecasts for {equipment_id!r} yet; run `vibra forecast` first")
     if channel:
         df = df.filter(pl.col("channel") == channel)
     if indicator:
@@ -164,6 +164,12 @@ def cluster_table(ws: Workspace, settings: Settings) -> dict:
 
 
 # -- alarm episodes --------------------------------------------------------------------------------
+
+def has_scores(ws: Workspace, equipment: list[str] | None = None) -> bool:
+    """Whether any window of ``equipment`` (every machine by default) has an anomaly score: no alarm
+    episode means "quiet" only then, else "not scored yet"."""
+    return bool(tables.files_of(ws, tables.SCORES, equipment))
+
 
 def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, model: str | None = None,
              since: datetime | None = None, top: int = 3, scores_table=None, features_table=None) -> list[dict]:
