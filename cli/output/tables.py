@@ -291,10 +291,11 @@ def clusters_table(payload: dict) -> None:
 
 
 def diagnose_table(result) -> None:
-    table = _table("bearing diagnosis per recording", ["equipment", "recording", "first window", "channel",
+    table = _table("bearing diagnosis per recording", ["equipment", "file", "recording", "first window", "channel",
                                                        "verdict", "evidence"])
     for r in result.recordings:
-        table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16], r["channel"],
+        name = r["source_path"].replace("\\", "/").rsplit("/", 1)[-1] if r["source_path"] else "-"
+        table.add_row(r["equipment_id"], name, r["recording_id"][:12], r["first"][:16], r["channel"],
                       r["verdict"].replace("_", " "), r["text"])
     console().print(table)
     say(f"rule: {result.rule}")
