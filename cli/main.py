@@ -22,7 +22,7 @@ from vibra_cli.commands import (anomaly, clusters, forecast, ingest, labels, mai
 app = typer.Typer(
     name="vibra",
     help="Condition monitoring for rotating equipment: ingest vibration exports, compute indicators, "
-         "and more.\n\nExample: vibra init plant && cd plant && vibra synth export && vibra ingest export",
+         "and more.\n\nExample: vibra init plant && cd plant && vibra synth --out export && vibra ingest export",
     no_args_is_help=True,
     invoke_without_command=True,
     add_completion=True,

@@ -77,7 +77,7 @@ def test_new_user_walkthrough(tmp_path):
     """The issue's check: init, synth, ingest, status --json, rerun, broken files, DuckDB over the lake."""
     ws = tmp_path / "plant"
     assert run_vibra("init", str(ws), check=True).returncode == 0
-    run_vibra("synth", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
+    run_vibra("synth", "--out", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
     first = run_vibra("ingest", "export", "--json", cwd=ws)
     summary = json.loads(first.stdout)
     # the synthetic truncated .csv.gz is refused (exit 1); everything else lands

@@ -44,3 +44,12 @@ def test_since_after_until_is_one_error_line(home):
     assert proc.returncode == 1
     assert "--since 2026-12-08 (2026-12-08T00:00:00Z) is not before --until 2026-12-01" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_synth_writes_to_out_and_takes_no_bare_word(tmp_path):
+    """`vibra synth export` read like a subcommand `export`: the folder is `--out FOLDER`, as `vibra report --out`."""
+    proc = run_vibra("synth", "--out", str(tmp_path / "export"), "--equipment", "1", "--days", "0.05",
+                     "--no-sensor-faults", cwd=tmp_path, check=True)
+    assert (tmp_path / "export" / "truth.csv").exists(), proc.stdout
+    bare = run_vibra("synth", "export", cwd=tmp_path)
+    assert bare.returncode == 2 and "--out" in bare.stderr, bare.stderr

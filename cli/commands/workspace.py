@@ -28,7 +28,8 @@ def init_cli(directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help
 
 
 def synth_cli(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write the export into.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FOLDER", help="Folder to write the export into (an "
+                                      "option, as `vibra report --out`: `vibra synth` takes no subcommand).")],
     equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=500, help="Number of machines.")] = 4,
     days: Annotated[float, typer.Option(min=0.01, max=3650, help="Days of recordings.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
@@ -47,9 +48,9 @@ def synth_cli(
     """Write a seeded synthetic plant export with ground truth (truth.csv, equipment.toml).
 
     Inside a workspace it also appends the machines' [equipment.<id>] sections to vibra.toml
-    (existing sections are kept), so `vibra ingest OUT` works next.
+    (existing sections are kept), so `vibra ingest FOLDER` works next.
 
-    Example: vibra synth export --equipment 6 --days 14 --seed 1
+    Example: vibra synth --out export --equipment 6 --days 14 --seed 1 && vibra ingest export
     """
     from datetime import timedelta
 
