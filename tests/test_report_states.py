@@ -76,6 +76,14 @@ def test_danger_is_learned_from_past_failures_below_the_iso_default(made):
     assert "below the default 8.88 mm/s of B/C and 1.25 × C/D boundary of ISO 20816-3:2022 group 2 flexible" in machine
 
 
+def test_rul_and_report_print_no_warning(made):
+    """A machine without rpm has its physics columns all NaN: the RUL health indicator averaged them over the
+    channels with np.nanmean, and `vibra rul` / `vibra report` printed numpy's "Mean of empty slice" warning."""
+    for command in ("rul", "report"):
+        proc = run_vibra(command, "--home", str(made), env={"PYTHONWARNINGS": "error::RuntimeWarning"})
+        assert proc.returncode == 0 and "Warning" not in proc.stderr, (command, proc.stderr[-2000:])
+
+
 def test_the_states_in_a_real_browser(made, tmp_path):
     if CHROMIUM is None:
         if os.environ.get("CI"):

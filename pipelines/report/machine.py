@@ -167,8 +167,9 @@ def evidence_bars(settings: Settings, clean, latest: dict | None = None) -> str 
     base = clean.filter(pl.col("window_start") < clean["window_start"].min() + timedelta(days=settings.anomaly.baseline_days))
 
     def med(df) -> list[float]:
-        return [float(np.nanmedian(df[c].cast(pl.Float64).to_numpy())) if df[c].is_not_null().any() else float("nan")
-                for c in cols]
+        # the median of the values there are; NaN when none (a machine without rpm has no evidence: NaN, not null)
+        values = [df[c].cast(pl.Float64).drop_nulls().drop_nans() for c in cols]
+        return [float(v.median()) if len(v) else float("nan") for v in values]
 
     before = med(base)
     now = [float("nan") if latest is None or latest["evidence"].get(f) is None else latest["evidence"][f]
