@@ -56,7 +56,7 @@ def _fleet(home: Path) -> dict[str, dict]:
 
 def test_a_machine_without_a_class_is_zoned_as_group_2_and_says_so(made):
     row = _fleet(made)["pump-09"]
-    assert float(row["value"]) == pytest.approx(13.0, rel=0.03)
+    assert float(row["velocity_mm_s"]) == pytest.approx(13.0, rel=0.03)
     assert row["zone"] == "D" and row["state"] == "danger"
     assert row["zone_assumed"].startswith("ISO group 2 flexible assumed")
     machine = (made / "reports" / "machines" / "pump-09.html").read_text()

@@ -118,6 +118,7 @@ def _fleet_row(page: dict, now: datetime) -> dict:
         "alarm_since": page["episodes"][-1]["start"] if active else None, "episodes": len(page["episodes"]),
         "verdict": verdict["verdict"] if verdict else None, "evidence": verdict["text"] if verdict else None,
         "next_limit": nxt["next_limit"], "ttt_state": nxt["ttt"].get("state"),
+        **{k: nxt.get(k) for k in ("next_level", "next_level_indicator", "next_level_value", "next_level_channel")},
         "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
         "ttt_p90_h": nxt["ttt"].get("p90_h"), "crossing_probability": nxt["crossing_probability"],
         **{k: v for k, v in (page.get("rul") or summaries.rul_display(None)).items()

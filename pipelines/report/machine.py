@@ -271,5 +271,8 @@ def next_limit(page: dict) -> dict:
             text = ("beyond danger" if s["status"] == "exceeded" else
                     limits.next_limit_text(f"{name} {s['indicator'].replace('velocity_rms_mm_s', 'velocity')}",
                                            s["limit"], unit, ttt) + f", ch {s['channel']}")
-            best = (key, {"next_limit": text, "ttt": ttt, "crossing_probability": ttt.get("crossing_probability")})
+            best = (key, {"next_limit": text, "ttt": ttt, "crossing_probability": ttt.get("crossing_probability"),
+                          "next_level": "beyond_danger" if s["status"] == "exceeded" else name,
+                          "next_level_indicator": s["indicator"], "next_level_value": s["limit"],
+                          "next_level_channel": s["channel"]})
     return best[1] if best else {"next_limit": None, "ttt": {}, "crossing_probability": None}
