@@ -43,7 +43,8 @@ COMMANDS = [
 ]
 # The command groups (`vibra GROUP COMMAND`), in the same order.
 GROUPS = [
-    ("query", query.query_app), ("threshold", anomaly.threshold_app), ("maintain", maintain.maintain_app),
+    ("query", query.query_app), ("threshold", anomaly.threshold_app), ("baseline", anomaly.baseline_app),
+    ("maintain", maintain.maintain_app),
     ("forecast", forecast.forecast_app), ("features", ingest.features_app), ("defects", clusters.defects_app),
     ("label", labels.label_app), ("snapshot", snapshot.snapshot_app),
 ]
