@@ -70,5 +70,8 @@ def test_baseline_set_chooses_where_train_starts(home):
                         env={"VIBRA_ANOMALY_BASELINE_MIN_WINDOWS": "2"})
     chosen = json.loads(trained.stdout)["baselines"]["pump-01"]
     assert chosen["from_chosen_recording"] and chosen["start"] >= "2026-01-05T12:00", chosen
+    status = json.loads(run_vibra("status", "--json", "--home", home, check=True).stdout)
+    assert [e["baseline_from"] for e in status["equipment"]] == ["2026-01-05T12-00-00.csv"]
+    assert "2026-01-05T12-00-00.csv" in run_vibra("status", "--home", home, check=True).stdout
     bad = run_vibra("baseline", "set", "pump-01", "--recording", "nope.csv", "--home", home)
     assert bad.returncode == 1 and "'nope.csv'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -157,10 +157,11 @@ def status_table(payload: dict) -> None:
                                             "duplicates", "features_total")), str(payload["last_recorded_at"] or "-"))
     screen.print(top)
     if payload["equipment"]:
-        per = _table("per machine", ["equipment", "completed", "failed", "windows", "last recording"])
+        per = _table("per machine", ["equipment", "completed", "failed", "windows", "last recording",
+                                     "baseline from"])
         for e in payload["equipment"]:
             per.add_row(e["equipment_id"], str(e["completed"]), str(e["failed"]), str(e["windows"]),
-                        str(e["last_recorded_at"] or "-"))
+                        str(e["last_recorded_at"] or "-"), e.get("baseline_from") or "first window")
         screen.print(per)
     if payload.get("stale"):
         stale = _table(f"{payload['stale_files']} file(s) computed with other settings than today's",
