@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from vibra.report import fleet
 from vibra.settings import load_settings
 from vibra.workspace import init_workspace
 from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, status, synth
@@ -257,19 +258,11 @@ def test_limits_zones_and_the_fleet_text(rendered):
     assert {"velocity_mm_s", "ttt_p50_s", "data_age_s", "next_level_value", "rul_planning_s"} <= set(numeric)
     for row in rows.values():
         for c in numeric:
-            assert row[c] == "" or _number(row[c]), (c, row[c])
+            assert row[c] == "" or fleet._number(row[c]), (c, row[c])
         assert row["next_level"] in ("", "alert", "danger", "beyond_danger"), row["next_level"]
     assert any(r["next_level_value"] for r in rows.values())  # the fixture has a forecast to a level
     assert "Changed since previous report" in index and "no change" in index  # the second report of the fixture
     assert 'href="fleet.csv"' in index
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def test_machine_page_spectra_and_evidence(rendered):
