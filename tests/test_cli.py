@@ -87,7 +87,8 @@ def test_new_user_walkthrough(tmp_path):
     assert list(status) == ["schema_version", "command", "total_files", "pending", "processing", "completed", "failed", "duplicates",
                             "features_total", "last_recorded_at", "equipment", "stale", "stale_files", "stale_command"]
     assert status["stale"] == [] and status["stale_files"] == 0 and status["stale_command"] is None
-    assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at"]
+    assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at",
+                                            "baseline_from"]
     assert status["completed"] == 71 and status["failed"] == 1 and status["total_files"] == 72
     second = json.loads(run_vibra("ingest", "export", "--json", cwd=ws).stdout)
     assert second["new"] == 0 and second["skipped"] == 72
