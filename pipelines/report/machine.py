@@ -15,7 +15,7 @@ from vibra.physics import limits
 from vibra.ingest import quality
 
 from vibra.report import summaries
-from vibra.errors import InputError
+from vibra.errors import InputError, NotReadyError
 from vibra.report import plots, svg
 from vibra.settings import Settings
 from vibra.anomaly import registry
@@ -127,7 +127,7 @@ def forecast_charts(ws: Workspace, eid: str) -> tuple[list[str], list[dict], lis
             missing.append(f"forecast {s['indicator']} channel {s['channel']}: {s.get('reason')}")
     try:
         shown = summaries.latest_forecast(ws, eid)["series"]
-    except InputError:
+    except (InputError, NotReadyError):  # no forecast yet (not ready), or none of the series asked for
         if not missing:
             missing.append("forecast: none yet for this machine (`vibra forecast`)")
         return [], [], missing
