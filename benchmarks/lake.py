@@ -85,7 +85,7 @@ cold = None
 if mode == "s3":  # the first queries from an empty cache (another machine): each file is downloaded once
     n_files = len(lake.partition_files(ws.table("features")))
     shutil.rmtree(ws.lake)
-    lake._ACTIVE.clear()
+    lake.forget(ws.lake)
     t0 = time.perf_counter()
     for m in machines:
         query.recent(ws, settings, m, limit=48)

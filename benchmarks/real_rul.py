@@ -35,6 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 from real import REAL  # noqa: E402
 
+import real_rul_hi  # noqa: E402
+
 from vibra.ingest import quality  # noqa: E402
 from vibra.prognostics import health, rul  # noqa: E402
 
@@ -411,6 +413,8 @@ OFFICIAL_TRIED = (
     "≥ 85 % is > 50 % late); fewest inner late answers at ≥ 85 % first, then score; (b) won in all six folds; "
     "planning answer from its own distribution, P10–P90 conformally widened** | **0.091** | **1** | **93 %** |",
     "| the same, the life ratio's median as the answer | 0.188 | — | 93 % |",
+    "| the product with the k-of-m onset (4 of the last 5 points above the band, `HIParams.onset_k = 4`; experiment, "
+    "not the default) | 0.091 | 1 | 93 % |",
     "| the same life ratio without the late cap, ranked by inner score first (experiment, not kept: 16 answers "
     "> 50 % late) | 0.186 | 16 | 93 % |",
     "| issue 27's first round: model chosen inside the fold, fewest inner late answers first, then score; planning "
@@ -437,7 +441,7 @@ OFFICIAL_TRIED = (
 )
 
 
-def official_markdown(answers: list[Answer]) -> list[str]:
+def official_markdown(answers: list[Answer], band_lines: list[str] | None = None) -> list[str]:
     """The official-protocol section: the headline table with the yardsticks on the same points, per bearing,
     per truncation, and every answer."""
     o = official_summary(answers)
@@ -480,15 +484,15 @@ def official_markdown(answers: list[Answer]) -> list[str]:
         lines.append(f"| {a.bearing} | {100 * a.fraction:.0f} | {_h(a.true_rul_s)} | {a.basis} | {a.model} | "
                      f"{_h(a.planning_s)} | {_h(a.p10_s)} | {_h(a.p50_s)} | {_h(a.p90_s)} | {a.accuracy:.3f} | "
                      f"{_h(a.prior_median_s)} | {_h(a.ratio_fold * a.elapsed_s)} (ρ {a.ratio_fold:.3f}) |")
-    return lines + [""]
+    return lines + [""] + (band_lines or [])
 
 
 def markdown(points: list[Point], chosen: list[dict], ims: list[Point], params: health.HIParams,
-             answers: list[Answer] | None = None) -> str:
+             answers: list[Answer] | None = None, band_lines: list[str] | None = None) -> str:
     s, c, b = summary(points), summary(ims), bounds(points)
     oracles = [b[k + "_no_late"][0] for k in ("rho_elapsed_per_bearing", "rho_onset_per_bearing", "factor_per_bearing")]
     lines = [BEGIN, "## Remaining useful life on real run-to-failure bearings (`benchmarks/real_rul.py`)", "",
-             *(official_markdown(answers) if answers else []),
+             *(official_markdown(answers, band_lines) if answers else []),
              "### Leave-one-bearing-out at several points per life (diagnostic, kept from issue 17)", "",
              "Leave-one-bearing-out over the six FEMTO / PRONOSTIA learning bearings (IEEE PHM 2012; three operating "
              "conditions; lives 5,140–28,020 s): for each held-out bearing the health indicator is chosen (Coble & Hines "
@@ -590,9 +594,12 @@ def main() -> None:
     params = health.HIParams()
     fitted = folds(params)
     answers = official(params, fitted)
+    blives = real_rul_hi.band_lives(FEMTO, BEARINGS, conditions())
+    band_results, band_chosen = real_rul_hi.official_bands(blives, answers)
+    band_lines = real_rul_hi.markdown(band_results, band_chosen, real_rul_hi.hi_scores(blives), official_summary)
     points, chosen = lobo(params, fitted)
     ims = cross_dataset(params)
-    text = markdown(points, chosen, ims, params, answers)
+    text = markdown(points, chosen, ims, params, answers, band_lines)
     if args.print:
         print(text)
     else:
@@ -603,6 +610,11 @@ def main() -> None:
           f"{100 * o['coverage']:.0f} %; best constant {o['constant_score']:.3f}, prior median "
           f"{o['prior_median_score']:.3f}, elapsed × ρ fold {o['ratio_fold_score']:.3f} / hindsight "
           f"{o['ratio_hindsight_score']:.3f}")
+    for key in real_rul_hi.VARIANT_ROWS:
+        b = official_summary(band_results[key])
+        print(f"  band HIs, {key}: score {b['score']:.3f} (median {b['median_score']:.3f}), late {b['late']}, "
+              f"coverage {100 * b['coverage']:.0f} %, per bearing "
+              + ", ".join(f"{k} {v:.3f}" for k, v in b["by_bearing"].items()))
     s = summary(points)
     print(f"LOBO score after onset {s['score_after']:.3f}, coverage {100 * s['coverage_after']:.0f} %, "
           f"yardsticks {s['mean_yardstick_after']:.3f} / {s['prior_yardstick_after']:.3f}; "

@@ -259,7 +259,7 @@ def _log_findings(ws: Workspace, repair: bool, force: bool) -> list[Finding]:
     from vibra.storage import repair as rebuild
 
     me = lake.writer_id(ws.lake / "features")
-    young = lake.VACUUM_HOURS * 3600 if remote.of(ws.lake) is not None else None
+    young = lake.commits.VACUUM_HOURS * 3600 if remote.of(ws.lake) is not None else None
     out, stale = [], set()
     for table in lake.tables_in(ws.lake):
         if table.name == lake.RAW:

@@ -396,7 +396,9 @@ def test_on_change_refuse_keeps_the_old_version(plant):
 def test_a_file_appended_during_its_own_ingest_is_deferred(plant, monkeypatch):
     ws, source = plant
     path = source / "motor-01" / "motor-01_2026-03-01T04-00-00.csv"
-    real_open = ingest.open_guarded
+    from vibra_pipelines.ingest import compute
+
+    real_open = compute.open_guarded
 
     def open_then_append(p, *args, **kwargs):  # the recorder appends right after the file was opened, while it is read
         recording = real_open(p, *args, **kwargs)
@@ -405,7 +407,7 @@ def test_a_file_appended_during_its_own_ingest_is_deferred(plant, monkeypatch):
             _grow(path, 4096, seed=7)
         return recording
 
-    monkeypatch.setattr(ingest, "open_guarded", open_then_append)
+    monkeypatch.setattr(compute, "open_guarded", open_then_append)
     result = ingest.run(ws, _settings(ws), source)
     assert (result.new, result.deferred, result.failed) == (11, 1, 0)
     assert any("deferred to the next run" in n for n in result.notes)

@@ -86,3 +86,62 @@ def test_onset_found_soon_after_the_knee_and_never_on_noise(seed):
     assert i is not None and 300 <= i <= 300 + 25
     flat = health.hi_of(1 + 0.05 * rng.standard_normal(2000), P)
     assert health.onset_index(flat, P) is None
+
+
+# -- band-energy candidates (vibra.prognostics.bands) -------------------------------------------
+
+def test_band_rms_finds_a_sine_in_its_octave_and_sums_to_the_variance():
+    from vibra.prognostics import bands
+
+    fs, n = 25600.0, 2560
+    t = np.arange(n) / fs
+    x = 2.0 * np.sin(2 * np.pi * 5000.0 * t) + 0.5 * np.sin(2 * np.pi * 300.0 * t) + 7.0  # DC is not energy
+    edges = bands.octave_edges(fs / 2, 6)
+    assert edges[0] == (0.0, 400.0) and edges[-1] == (6400.0, 12800.0)
+    r = bands.band_rms(x[None, :], fs, edges)[0]
+    assert r[edges.index((3200.0, 6400.0))] == pytest.approx(2.0 / np.sqrt(2), rel=1e-9)
+    assert r[0] == pytest.approx(0.5 / np.sqrt(2), rel=1e-9)
+    noise = np.random.default_rng(0).standard_normal((3, n))
+    assert np.allclose((bands.band_rms(noise, fs, edges) ** 2).sum(axis=1), noise.var(axis=1))  # Parseval
+
+
+def test_envelope_band_holds_the_modulation():
+    from vibra.prognostics import bands
+
+    fs, n = 25600.0, 2560
+    t = np.arange(n) / fs
+    # a 9 kHz carrier, amplitude 1 + 0.5·cos(2π·150 t): the envelope's 150 Hz line has RMS 0.5/√2
+    x = (1 + 0.5 * np.cos(2 * np.pi * 150.0 * t)) * np.sin(2 * np.pi * 9000.0 * t)
+    cols = bands.snapshot_indicators(np.vstack([x, np.sin(2 * np.pi * 9000.0 * t)]), fs)
+    assert cols["envband_100_200_hz"][0] == pytest.approx(0.5 / np.sqrt(2), rel=1e-6)
+    assert cols["envband_100_200_hz"][1] == pytest.approx(0.0, abs=1e-9)  # no modulation, no envelope energy
+    assert cols["kurtosis"][1] == pytest.approx(1.5, rel=1e-6)  # a sine's Pearson kurtosis
+    assert cols["rms"][1] == pytest.approx(1 / np.sqrt(2), rel=1e-9)
+    lives = [health.Life("a", np.arange(1.0), cols), health.Life("b", np.arange(1.0), dict(cols))]
+    names = health.band_candidates(lives)
+    assert names[:2] == ("rms", "kurtosis") and "band_6400_12800_hz" in names and "envband_0_100_hz" in names
+
+
+def test_scores_of_a_noisy_trend_and_of_opposite_trends():
+    # a rise with one step back in ten: monotonicity (9 − 1)/10 per life, exactly
+    h = np.cumsum(np.tile([1.0] * 9 + [-0.5], 10))[:-1]  # 99 points, 98 differences: 89 up, 9 down
+    assert health.monotonicity([h]) == pytest.approx((89 - 9) / 98)
+    # trendability takes |corr|: a life falling exactly as another rises counts as trendable
+    assert health.trendability([np.linspace(0, 1, 40), np.linspace(1, 0, 70)]) == pytest.approx(1.0)
+
+
+def test_k_of_m_onset_survives_one_dip_and_equals_the_run_rule_when_k_is_m():
+    p_run = health.HIParams(baseline_points=20, smooth_points=1, persist_points=5, min_rise=0.3)
+    p_kofm = health.HIParams(baseline_points=20, smooth_points=1, persist_points=5, min_rise=0.3, onset_k=4)
+    h = np.zeros(60)
+    h[30:] = 1.0
+    h[32] = 0.0  # one dip back into the band, two points after the HI left it
+    assert health.onset_index(h, p_run) == 33  # the run rule restarts after the dip
+    assert health.onset_index(h, p_kofm) == 30  # 4 of 5 above: the HI left its band at 30
+    rng = np.random.default_rng(3)
+    for _ in range(20):  # k = m is the run rule exactly
+        x = np.cumsum(rng.standard_normal(200)) * 0.1
+        same = health.HIParams(baseline_points=20, smooth_points=1, persist_points=5, onset_k=5)
+        assert health.onset_index(x, same) == health.onset_index(x, p_run)
+    # causal: the onset found on a prefix that already holds the decision is the same
+    assert health.onset_index(h[:35], p_kofm) == 30

@@ -1,7 +1,7 @@
 """Kills at named steps of an ingest batch: between the lake commit and the ledger write, and after both.
 
 The ingest process is started with ``VIBRA_TEST_PAUSE=<step>`` (a test-only pause point in
-``vibra_pipelines.ingest._settle``), waits there, and is killed with SIGKILL. At that instant the ledger
+``vibra_pipelines.ingest.batches._settle``), waits there, and is killed with SIGKILL. At that instant the ledger
 must never say ``completed`` for a recording whose windows the lake's log does not hold (the order
 commit → ledger); a plain rerun must then lose and double nothing. Swapping the two writes in
 ``_settle`` fails the first test (checked once by hand: the ledger then says completed for windows

@@ -181,7 +181,7 @@ def test_every_command_over_a_damaged_log_says_one_line(ws):
 
 def test_a_file_from_the_lost_commit_that_does_not_read_is_quarantined_not_adopted(ws):
     victim = _damage(ws, "commit_deleted")
-    lost = sorted(set(lake._on_disk(ws.table("features"))) - {ws.table("features") / p for p in
+    lost = sorted(set(lake.on_disk(ws.table("features"))) - {ws.table("features") / p for p in
                                                                  deltalog.read(ws.table("features")).files})
     assert lost, victim
     lost[0].write_bytes(lost[0].read_bytes()[:100])  # truncated too

@@ -225,6 +225,28 @@ def test_no_private_name_imported_across_packages():
     assert bad == []
 
 
+# Only the ledger queries the catalog: its SQL lives in ledger.py; catalog.py is the file (connections, the one
+# write of ledger rows), migrations.py its schema. ``catalog.frame`` over an in-memory DuckDB is no catalog access.
+CATALOG_OWNERS = {"vibra/storage/ledger.py", "vibra/storage/catalog.py", "vibra/storage/migrations.py"}
+CATALOG_ACCESS = {"connect", "query", "write_rows", "ensure", "migrate", "CURRENT"}
+
+
+def test_only_the_ledger_queries_the_catalog():
+    bad = []
+    for path in sorted((ROOT / "vibra").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if rel in CATALOG_OWNERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "catalog" \
+                    and node.attr in CATALOG_ACCESS:
+                bad.append(f"{rel}:{node.lineno} catalog.{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and node.module == "vibra.storage.catalog" \
+                    and {a.name for a in node.names} & CATALOG_ACCESS:
+                bad.append(f"{rel}:{node.lineno} imports {node.module}")
+    assert bad == []
+
+
 # The storage modules the rest of the library may use: the lake's tables, the ledger, versioned artifacts,
 # labels read back and content hashes. The Delta files, the catalog file, locks, staging, compaction and
 # object storage are storage's own.

@@ -247,6 +247,42 @@ def test_life_fraction_recovers_the_remaining_life_of_lives_alike_in_fraction():
         assert est.p10_s <= true <= est.p90_s
 
 
+@pytest.mark.parametrize("family", ["hi_regression", "fraction_similarity"])
+def test_hi_models_read_the_life_fraction_from_lives_alike_in_fraction(family):
+    """Lives of 4,000 … 12,000 s that all degrade over their last 40 % (HI = 2·x²): the HI level tells the life
+    fraction, so both the regression of ln(RUL / t) and the matching in life fraction find the new life's RUL."""
+    from vibra.prognostics.rul import regression
+
+    rng = np.random.default_rng(5)
+    lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i) for i in range(5)]
+    model = (rul.HIRegression("linear", ratio=True, elapsed=False, alpha=0.0) if family == "hi_regression"
+             else rul.FractionSimilarity()).fit(lib)
+    new = _fraction_life(rng, "new", 7000.0)
+    for frac in (0.8, 0.9):
+        cut = int(np.searchsorted(new.times_s, frac * new.length_s)) + 1
+        est = model.predict(rul.LifeHI("x", new.times_s[:cut], new.hi[:cut], None, True))
+        true = new.length_s - new.times_s[cut - 1]
+        # the matching is near (1 % grid; the HI is flat just after onset); a linear fit of ln(RUL / t) on a quadratic HI is near, not exact
+        assert est.p50_s == pytest.approx(true, rel=0.1 if family == "fraction_similarity" else 0.15)
+        # the interval within 20 % of the truth
+        assert est.p10_s <= 1.2 * true and est.p90_s >= 0.8 * true and est.planning_s <= est.p50_s * (1 + 1e-9)
+    # causal features: a point's row does not change when the future is appended
+    x_all = regression.causal_features(new.times_s, new.hi)
+    x_cut = regression.causal_features(new.times_s[:300], new.hi[:300])
+    assert np.array_equal(x_all[:300], x_cut)
+
+
+def test_life_fraction_over_whole_lives_takes_a_life_without_onset():
+    """A library life whose HI never left its band (onset None) is a life too: fitted over whole lives it counts
+    with the onset share of a machine at its onset, as predict takes a machine without one (it raised before)."""
+    rng = np.random.default_rng(8)
+    lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i) for i in range(3)]
+    lives = [rul.LifeHI(x.name, x.times_s, x.hi, x.length_s, True, rul.onset_time(x.times_s, x.hi, P)) for x in lib]
+    lives[0].onset_s = None
+    model = rul.LifeFraction(P, points="life", bandwidth=(None, 0.5)).fit(lives)
+    assert model.lives_ == ["l0", "l1", "l2"] and np.isfinite(model.u_).all()
+
+
 def test_the_model_is_chosen_inside_the_library_and_the_late_rule_comes_first():
     rng = np.random.default_rng(6)
     lib = [_fraction_life(rng, f"l{i}", 4000.0 + 2000 * i) for i in range(5)]
@@ -300,7 +336,9 @@ FAMILIES = {"survival_prior": lambda: rul.WeibullPrior(),
             "exp_degradation": lambda: rul.ExpDegradation(smooth_points=P.smooth_points, n_draws=2000),
             "similarity": lambda: rul.Similarity(),
             "life_fraction": lambda: rul.LifeFraction(P, bandwidth=(None, 0.5)),
-            "life_ratio": lambda: rul.LifeRatio(P)}
+            "life_ratio": lambda: rul.LifeRatio(P),
+            "hi_regression": lambda: rul.HIRegression("linear", ratio=True),
+            "fraction_similarity": lambda: rul.FractionSimilarity()}
 
 
 @pytest.fixture(scope="module")

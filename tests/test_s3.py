@@ -174,7 +174,7 @@ def test_killed_ingest_on_s3_then_rerun_loses_and_doubles_nothing(s3, tmp_path, 
         client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
         client.put_object(Bucket=BUCKET, Key=key, Body=committed_one.read_bytes())
         assert doctor.check(ws, settings)["findings"] == []  # younger than the grace: maybe about to be committed
-        monkeypatch.setattr(lake, "VACUUM_HOURS", 0)
+        monkeypatch.setattr(lake.commits, "VACUUM_HOURS", 0)
         found = doctor.check(ws, settings, repair=True)
         assert [f["check"] for f in found["findings"]] == ["leftover_temporary_files"], found
         assert key not in _keys(uri) and doctor.check(ws, settings)["findings"] == []
@@ -284,7 +284,7 @@ def test_uploads_without_a_table_log_are_no_table_and_repair_clears_them(s3, tmp
     remote.configure(ws, settings)
     try:
         assert status.run(ws)["features_total"] == 0
-        monkeypatch.setattr(lake, "VACUUM_HOURS", 0)  # the uploads are older than the grace
+        monkeypatch.setattr(lake.commits, "VACUUM_HOURS", 0)  # the uploads are older than the grace
         found = {f["check"]: f for f in doctor.check(ws, settings)["findings"]}
         assert found["leftover_temporary_files"]["count"] == len(files), found
         assert doctor.check(ws, settings, repair=True)["ok"]

@@ -33,7 +33,7 @@ def synth_cli(
     equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=500, help="Number of machines.")] = 4,
     days: Annotated[float, typer.Option(min=0.01, max=3650, help="Days of recordings.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
-    sample_rate: Annotated[float, typer.Option("--sample-rate", min=1000, max=200_000, help="Hz.")] = 12_800.0,
+    sample_rate_hz: Annotated[float, typer.Option("--sample-rate", min=1000, max=200_000, help="Hz.")] = 12_800.0,
     recordings_per_hour: Annotated[int, typer.Option(min=1, max=3600)] = 1,
     seconds: Annotated[float, typer.Option(min=0.05, max=600, help="Length of each recording.")] = 1.0,
     start: Annotated[Optional[datetime], typer.Option(help="UTC time of the first recording "
@@ -71,7 +71,7 @@ def synth_cli(
         start = start.replace(tzinfo=timezone.utc)
     with output.bar("synthesising", as_json) as tick:
         result = synth.run(out, n_equipment=equipment, days=days, seed=seed, start=start,
-                           sample_rate_hz=sample_rate, recordings_per_hour=recordings_per_hour, seconds=seconds,
+                           sample_rate_hz=sample_rate_hz, recordings_per_hour=recordings_per_hour, seconds=seconds,
                            sensor_faults=not no_sensor_faults, workspace=ws, n_past_lives=past_lives,
                            progress=lambda done, total: tick(done, total))
     output.emit(result.as_dict(), as_json, lambda: output.synth_summary(result))

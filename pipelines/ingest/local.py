@@ -2,7 +2,7 @@
 
 The per-file work (hash, parse, indicators, Parquet write) holds the GIL, so threads of one process
 use about one core; worker processes use them all. A worker runs the same unit as a thread or a Dask
-worker (:func:`vibra_pipelines.ingest._work`: read, compute and write one file's ``features`` files,
+worker (:func:`vibra_pipelines.ingest.work._work`: read, compute and write one file's ``features`` files,
 uncommitted) on the workspace itself, which it shares with this process; this process keeps the one
 writer role: it gathers the workers' results and settles them in batches (one lake commit, one ledger
 transaction), as it does for its own threads. No worker opens the DuckDB ledger.
@@ -73,7 +73,7 @@ _STATE: dict = {}
 
 def _start(root: str, settings: Settings, completed: dict[str, str], claims) -> None:
     """A worker's initializer: its workspace (the parent's own, shared), settings and the run's content claims."""
-    from . import _Dedup  # this package's own (relative: the package is vibra_pipelines.ingest)
+    from .work import _Dedup  # this package's own (relative: the package is vibra_pipelines.ingest)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it lets the files in flight finish
     ws = Workspace(Path(root))
@@ -85,8 +85,8 @@ def _start(root: str, settings: Settings, completed: dict[str, str], claims) -> 
 
 
 def _one(item: SourceFile):
-    """One file in a worker: :func:`vibra_pipelines.ingest._work` (its ``_Stop`` pickles with its message)."""
-    from . import _work
+    """One file in a worker: :func:`vibra_pipelines.ingest.work._work` (its ``_Stop`` pickles with its message)."""
+    from .work import _work
 
     return _work(_STATE["ws"], _STATE["settings"], item, _STATE["dedup"])
 

@@ -45,6 +45,9 @@ from vibra.errors import InputError
 CANDIDATES = ("rms", "velocity_rms_mm_s", "peak", "peak_to_peak", "kurtosis", "crest_factor", "impulse_factor",
               "env_bpfo", "env_bpfi", "env_bsf", "env_ftf", "spectral_kurtosis_max", "order_1x")
 FUSED = "fused_pc1"
+# Band-energy candidates (:mod:`vibra.prognostics.bands`, and the features table's ``band_*_hz``): any column
+# with one of these prefixes, scored like the others when :func:`band_candidates` lists them
+BAND_PREFIXES = ("band_", "envband_")
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,9 @@ class HIParams:
     ``baseline_points``: the first points of a life taken as healthy; ``smooth_points``: span of
     the causal smoothing; ``band_k``: width of the healthy band in baseline standard deviations;
     ``min_rise``: the smallest HI rise counted as onset (ln units: 0.3 ≈ +35 % amplitude);
-    ``persist_points``: consecutive points above the band before onset is declared; ``top_k``:
-    candidates fused.
+    ``persist_points``: consecutive points above the band before onset is declared; ``onset_k``: when set,
+    the k-of-m rule instead — onset once ``onset_k`` of the last ``persist_points`` points are above the band
+    (one dip back into the band does not restart the count); ``top_k``: candidates fused.
     """
 
     baseline_points: int = 60
@@ -63,6 +67,7 @@ class HIParams:
     band_k: float = 4.0
     min_rise: float = 0.3
     persist_points: int = 5
+    onset_k: int | None = None
     top_k: int = 3
 
 
@@ -251,6 +256,15 @@ class Indicator:
                    list(d.get("means", [])), list(d.get("scales", [])), list(d.get("candidates", [])))
 
 
+def band_candidates(lives: list[Life], *, with_time: bool = True) -> tuple[str, ...]:
+    """The band-energy columns (:data:`BAND_PREFIXES`) present in every life, in their first life's order, after
+    ``rms`` and ``kurtosis`` when ``with_time`` and present: a candidate list for :func:`select`."""
+    first = list(lives[0].columns) if lives else []
+    base = [c for c in ("rms", "kurtosis") if with_time and c in first]
+    bands = [c for c in first if c.startswith(BAND_PREFIXES)]
+    return tuple(c for c in base + bands if all(c in life.columns for life in lives))
+
+
 def select(lives: list[Life], *, params: HIParams = HIParams(), candidates: tuple[str, ...] | None = None) -> Indicator:
     """Score every candidate column over the failed lives and return the best indicator.
 
@@ -326,15 +340,20 @@ def healthy_band(h: np.ndarray, params: HIParams) -> tuple[float, float]:
 
 def onset_index(h: np.ndarray, params: HIParams) -> int | None:
     """Index of the first point of the first run of ``persist_points`` points above the healthy band
-    (see the module docstring), or None. Causal: it depends on the points up to the run's end only."""
+    (see the module docstring), or None; with ``params.onset_k`` set, the first point above the band in the
+    first window of ``persist_points`` points holding at least ``onset_k`` of them (k-of-m). Causal: it depends
+    on the points up to the window's end only, which is at most ``persist_points − 1`` after the onset."""
     if h.shape[0] <= params.baseline_points:
         return None
     _, upper = healthy_band(h, params)
     above = np.nan_to_num(h, nan=-np.inf) > upper
     above[: params.baseline_points] = False
-    run = 0
-    for i, a in enumerate(above):
-        run = run + 1 if a else 0
-        if run >= params.persist_points:
-            return i - params.persist_points + 1
-    return None
+    m = params.persist_points
+    k = m if params.onset_k is None else min(max(int(params.onset_k), 1), m)
+    counts = np.convolve(above.astype(int), np.ones(m, dtype=int))[: above.size]  # points above in (i − m, i]
+    # a window must end on a point above the band (so the onset is decided when the rule is first met)
+    hit = np.flatnonzero((counts >= k) & above)
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    return int(np.flatnonzero(above[max(0, i - m + 1): i + 1])[0]) + max(0, i - m + 1)

@@ -356,7 +356,7 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
         return []
     df = quality.mark_sensor_faults(ws, df.with_columns([pl.col(c).cast(pl.Float64) for c in cols + rec_cols + ["rpm"]]))
     groups = (df.group_by("equipment_id", "recording_id", "channel", maintain_order=True)
-              .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max().alias("fs"),
+              .agg(pl.col("window_start").min().alias("first"), pl.col("sample_rate_hz").max(),
                    pl.col("sensor_fault").first(), *[pl.col(c) for c in cols],
                    *[pl.col(c).first() for c in rec_cols + ["rpm"]]))
     per_recording: dict[tuple[str, str], list[dict]] = {}
@@ -376,10 +376,10 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
                 missing = tuple(m for m, gone in (("rpm", not rpm), ("bearing geometry", eq is not None and geometry is None))
                                 if gone) or (("rpm or bearing geometry",) if eq is None else ("enough samples",))
             resolution = None
-            if row["fs"] and rpm:
-                length = recording.frame_length_for(window_s, row["fs"])
-                resolution = row["fs"] / length / (rpm / 60.0)
-            band = f" in 0–{row['fs'] / 2000:.3g} kHz" if row["fs"] else ""  # the whitened full band
+            if row["sample_rate_hz"] and rpm:
+                length = recording.frame_length_for(window_s, row["sample_rate_hz"])
+                resolution = row["sample_rate_hz"] / length / (rpm / 60.0)
+            band = f" in 0–{row['sample_rate_hz'] / 2000:.3g} kHz" if row["sample_rate_hz"] else ""  # the whitened full band
             v = bearing.recording_verdict(rec_ev, ev, geometry=geometry, resolution_orders=resolution, band_text=band,
                                           missing=missing, rpm=rpm, rpm_estimated=_finite(row["rpm_estimated"]))
         per_recording.setdefault((row["equipment_id"], row["recording_id"]), []).append(

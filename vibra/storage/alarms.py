@@ -1,5 +1,5 @@
-"""The catalog's ``alarms`` table (:mod:`vibra.anomaly.alarm_list` says what the states mean): every query
-of it, in one place."""
+"""The catalog's ``alarms`` table (:mod:`vibra.anomaly.alarm_list` says what the states mean): its rows as
+dicts, listed and acknowledged; the SQL is the ledger's (:func:`vibra.storage.ledger.alarm_rows`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from vibra.errors import InputError
-from vibra.storage import catalog
+from vibra.storage import ledger
 
 if TYPE_CHECKING:
     from vibra.workspace import Workspace
 
-COLUMNS = ("alarm_id", "equipment_id", "channel", "level", "started_at", "last_at", "peak_score", "state",
-           "acked_by", "acked_at", "cleared_at", "updated_at")
+COLUMNS = ledger.ALARM_COLUMNS
 TIMES = ("started_at", "last_at", "acked_at", "cleared_at", "updated_at")
 
 
@@ -23,19 +22,13 @@ def _iso(value) -> Any:
 
 def stored(ws: Workspace) -> dict[str, dict]:
     """Every alarm row by id."""
-    catalog.ensure(ws.catalog_path)
-    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(COLUMNS)} FROM alarms")
+    rows = ledger.alarm_rows(ws)
     return {r[0]: {k: _iso(v) for k, v in zip(COLUMNS, r)} for r in rows}
 
 
 def write(ws: Workspace, rows: list[dict]) -> None:
     """Insert or replace alarm rows."""
-    if not rows:
-        return
-    catalog.ensure(ws.catalog_path)
-    with catalog.connect(ws.catalog_path) as con:
-        con.executemany(f"INSERT OR REPLACE INTO alarms ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                        [[r.get(c) for c in COLUMNS] for r in rows])
+    ledger.write_alarms(ws, rows)
 
 
 def listing(ws: Workspace, *, equipment: list[str] | None = None, states: list[str] | None = None) -> list[dict]:

@@ -2,8 +2,8 @@
 and the population the defect kNN learns from.
 
 Labels live in the catalog (``labels``; a cluster label also stores the windows it covered in
-``label_windows``, so it survives re-clustering). A window's label is the most recent label
-covering it. Writing labels is the ``defects`` stage's; reading them is shared by the stages
+``label_windows``, so it survives re-clustering), queried through :mod:`vibra.storage.ledger`. A
+window's label is the most recent label covering it. Writing labels is the ``defects`` stage's; reading them is shared by the stages
 (readiness, snapshot, RUL, report) through this module.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from vibra.discovery import embedding
 
 from vibra.ingest import quality
-from vibra.storage import catalog
+from vibra.storage import catalog, ledger
 from vibra.storage.tables import WINDOW_KEYS, read_windows
 
 if TYPE_CHECKING:
@@ -37,9 +37,7 @@ def labelled_windows(ws: Workspace, windows):
 
     if windows.height == 0 or not ws.catalog_path.exists():
         return windows.head(0).with_columns(defect=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
-    with catalog.connect(ws.catalog_path, read_only=True) as con:
-        labels = catalog.frame(con, "SELECT * FROM labels")
-        lw = catalog.frame(con, "SELECT * FROM label_windows")
+    labels, lw = ledger.label_frames(ws)
     if labels.height == 0:
         return windows.head(0).with_columns(defect=pl.lit(None, pl.String), label_source=pl.lit(None, pl.String))
     keys = windows.select(*KEYS, "window_start")
@@ -70,22 +68,17 @@ def labelled_windows(ws: Workspace, windows):
 
 def label_digest(ws: Workspace) -> str:
     """A hash of the label set (for snapshots and reports)."""
-    rows = catalog.query(ws.catalog_path, "SELECT label_id FROM labels ORDER BY label_id")
-    return hashlib.sha256(",".join(r[0] for r in rows).encode()).hexdigest()[:16]
+    return hashlib.sha256(",".join(ledger.label_ids(ws)).encode()).hexdigest()[:16]
 
 
 def labelled_clusters(ws: Workspace) -> list[str]:
     """``<clustering_version>:<cluster_id>`` of every cluster label."""
-    rows = catalog.query(ws.catalog_path, "SELECT DISTINCT clustering_version || ':' || cluster_id FROM labels "
-                                          "WHERE kind = 'cluster' ORDER BY 1")
-    return [r[0] for r in rows]
+    return ledger.cluster_labels(ws)
 
 
 def list_events(ws: Workspace, equipment: list[str] | None = None) -> list[dict]:
     """Failure and replacement events, per machine in time order: equipment_id, kind, at, source, note."""
-    catalog.ensure(ws.catalog_path)
-    rows = catalog.query(ws.catalog_path, "SELECT equipment_id, kind, start_at, source, created_by, note FROM labels "
-                                          "WHERE kind IN ('failure', 'replacement') ORDER BY equipment_id, start_at")
+    rows = ledger.events(ws)
     out = [{"equipment_id": e, "kind": k, "at": t.astimezone(timezone.utc), "source": s, "created_by": c,
             "note": n or ""} for e, k, t, s, c, n in rows]
     return [r for r in out if not equipment or r["equipment_id"] in equipment]
@@ -98,13 +91,7 @@ EVENT_MARGIN = timedelta(days=7)
 
 def data_span(ws: Workspace, equipment_id: str) -> tuple[datetime, datetime] | None:
     """(start of the first, end of the last) completed recording of a machine, UTC; None without any."""
-    rows = catalog.query(ws.catalog_path, f"SELECT min(recorded_at), max(epoch(recorded_at) + n_samples / sample_rate_hz) "
-                                          f"FROM {catalog.CURRENT} c WHERE status = 'completed' AND equipment_id = ?",
-                         [equipment_id])
-    if not rows or rows[0][0] is None:
-        return None
-    first, last_s = rows[0]
-    return first.astimezone(timezone.utc), datetime.fromtimestamp(float(last_s), tz=timezone.utc)
+    return ledger.recorded_span(ws, equipment_id)
 
 
 def remove_label(ws: Workspace, ident: str) -> dict:
@@ -112,11 +99,9 @@ def remove_label(ws: Workspace, ident: str) -> dict:
     covered, in one transaction; returns its row. Raises InputError naming the fix when none or several match."""
     from vibra.errors import InputError
 
-    catalog.ensure(ws.catalog_path)
     columns = ("label_id", "kind", "defect", "equipment_id", "start_at", "note")
     ident = ident.strip()
-    rows = catalog.query(ws.catalog_path, f"SELECT {', '.join(columns)} FROM labels WHERE label_id = ? "
-                                          "OR (length(?) >= 6 AND starts_with(label_id, ?))", [ident, ident, ident])
+    rows = ledger.find_labels(ws, ident, columns)
     exact = [r for r in rows if r[0] == ident]
     if exact:
         rows = exact
@@ -124,11 +109,7 @@ def remove_label(ws: Workspace, ident: str) -> dict:
         raise InputError(f"label {ident!r}: no label has this id; `vibra label list` shows the ids")
     if len(rows) > 1:
         raise InputError(f"label {ident!r} is ambiguous ({len(rows)} labels match); give more of the id")
-    with catalog.connect(ws.catalog_path) as con:
-        con.execute("BEGIN")
-        con.execute("DELETE FROM label_windows WHERE label_id = ?", [rows[0][0]])
-        con.execute("DELETE FROM labels WHERE label_id = ?", [rows[0][0]])
-        con.execute("COMMIT")
+    ledger.delete_label(ws, rows[0][0])
     return dict(zip(columns, rows[0]))
 
 

@@ -3,7 +3,7 @@ and the workspace's ingest lock.
 
 :mod:`vibra.storage.catalog` is the file (its short connections, its schema, the one write of ledger
 rows); this module is what is asked of it: the current row of each source file, the machines seen,
-the run history, the defect catalog and labels. A stage imports this module, never SQL. Every function
+the run history, the defect catalog, labels and alarms. A stage imports this module, never SQL. Every function
 takes the :class:`~vibra.workspace.Workspace`; an absent catalog reads as empty.
 """
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 NAMES = tuple(n for n, _ in RECORDING_COLUMNS)
 LABEL_COLUMNS = ("label_id", "kind", "defect", "equipment_id", "recording_id", "start_at", "end_at",
                  "clustering_version", "cluster_id", "n_windows", "source", "created_by", "created_at", "note")
+ALARM_COLUMNS = ("alarm_id", "equipment_id", "channel", "level", "started_at", "last_at", "peak_score", "state",
+                 "acked_by", "acked_at", "cleared_at", "updated_at")
 RUN_COLUMNS = ("run_id", "command", "arguments", "started_at", "finished_at", "status", "counts", "error",
                "vibra_version", "pid", "host")
 
@@ -394,3 +396,75 @@ def event_keys(ws: Workspace) -> set[tuple[str, str, datetime]]:
     rows = catalog.query(ws.catalog_path, "SELECT kind, equipment_id, start_at FROM labels "
                                           "WHERE kind IN ('failure', 'replacement')")
     return {(k, e, t.astimezone(timezone.utc)) for k, e, t in rows}
+
+
+def label_frames(ws: Workspace):
+    """``labels`` and ``label_windows`` (the windows of cluster labels) as two Polars frames, read in one
+    read-only connection (:func:`vibra.storage.labels.labelled_windows` joins windows to them)."""
+    with catalog.connect(ws.catalog_path, read_only=True) as con:
+        return catalog.frame(con, "SELECT * FROM labels"), catalog.frame(con, "SELECT * FROM label_windows")
+
+
+def label_ids(ws: Workspace) -> list[str]:
+    """Every label's id, sorted."""
+    return [r[0] for r in catalog.query(ws.catalog_path, "SELECT label_id FROM labels ORDER BY label_id")]
+
+
+def cluster_labels(ws: Workspace) -> list[str]:
+    """``<clustering_version>:<cluster_id>`` of every cluster label, sorted."""
+    rows = catalog.query(ws.catalog_path, "SELECT DISTINCT clustering_version || ':' || cluster_id FROM labels "
+                                          "WHERE kind = 'cluster' ORDER BY 1")
+    return [r[0] for r in rows]
+
+
+def events(ws: Workspace) -> list[tuple]:
+    """Failure and replacement events, per machine in time order:
+    ``(equipment_id, kind, start_at, source, created_by, note)``."""
+    ensure(ws)
+    return catalog.query(ws.catalog_path, "SELECT equipment_id, kind, start_at, source, created_by, note FROM labels "
+                                          "WHERE kind IN ('failure', 'replacement') ORDER BY equipment_id, start_at")
+
+
+def find_labels(ws: Workspace, ident: str, columns: tuple[str, ...]) -> list[tuple]:
+    """``columns`` of the labels whose id is ``ident`` or, for 6+ characters, starts with it."""
+    ensure(ws)
+    return catalog.query(ws.catalog_path, f"SELECT {', '.join(columns)} FROM labels WHERE label_id = ? "
+                                          "OR (length(?) >= 6 AND starts_with(label_id, ?))", [ident, ident, ident])
+
+
+def delete_label(ws: Workspace, label_id: str) -> None:
+    """Delete one label and the windows it covered, in one transaction."""
+    with catalog.connect(ws.catalog_path) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM label_windows WHERE label_id = ?", [label_id])
+        con.execute("DELETE FROM labels WHERE label_id = ?", [label_id])
+        con.execute("COMMIT")
+
+
+def recorded_span(ws: Workspace, equipment_id: str) -> tuple[datetime, datetime] | None:
+    """(start of the first, end of the last) completed recording of a machine, UTC; None without any."""
+    rows = catalog.query(ws.catalog_path, f"SELECT min(recorded_at), max(epoch(recorded_at) + n_samples / sample_rate_hz) "
+                                          f"FROM {CURRENT} c WHERE status = 'completed' AND equipment_id = ?",
+                         [equipment_id])
+    if not rows or rows[0][0] is None:
+        return None
+    first, last_s = rows[0]
+    return first.astimezone(timezone.utc), datetime.fromtimestamp(float(last_s), tz=timezone.utc)
+
+
+# -- alarms ---------------------------------------------------------------------------------------------
+
+def alarm_rows(ws: Workspace) -> list[tuple]:
+    """Every row of the ``alarms`` table (:data:`ALARM_COLUMNS`)."""
+    ensure(ws)
+    return catalog.query(ws.catalog_path, f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms")
+
+
+def write_alarms(ws: Workspace, rows: list[dict]) -> None:
+    """Insert or replace alarm rows (dicts of :data:`ALARM_COLUMNS`)."""
+    if not rows:
+        return
+    ensure(ws)
+    with catalog.connect(ws.catalog_path) as con:
+        con.executemany(f"INSERT OR REPLACE INTO alarms ({', '.join(ALARM_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(ALARM_COLUMNS))})", [[r.get(c) for c in ALARM_COLUMNS] for r in rows])

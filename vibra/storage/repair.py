@@ -108,11 +108,11 @@ def plan(table_dir: Path, me: str, *, young_s: float | None = None) -> Plan | No
     store = remote.of(table_dir)
     young = set()
     if store is not None and young_s:
-        old = set(lake._on_disk(table_dir, young_s))
-        disk = lake._on_disk(table_dir)
+        old = set(lake.on_disk(table_dir, young_s))
+        disk = lake.on_disk(table_dir)
         young = set(disk) - old
     else:
-        disk = lake._on_disk(table_dir)
+        disk = lake.on_disk(table_dir)
     on_disk = set(disk)
     for rel, held in sorted(report.files.items()):
         path = table_dir / rel
@@ -183,12 +183,11 @@ def apply(plan: Plan, quarantine_root: Path) -> Path:
     for path, writer in plan.keep + plan.adopt:
         by_writer.setdefault(writer, []).append(path)
     if not by_writer:  # no file to hold: what lies there was removed by the log (a folder without a log reads as it lies)
-        for path in lake._on_disk(table):
+        for path in lake.on_disk(table):
             move_aside(path, Path(quarantine_root), table.parent)
     for n, (writer, files) in enumerate(sorted(by_writer.items())):
         if n == 0:
-            with lake.translated(table=table), lake._commit_lock(table):
-                lake._create(table, sorted(files), writer)
+            lake.create(table, sorted(files), writer)
         else:
             lake.commit(table, add=sorted(files), writer=writer)
     lake.forget(table)

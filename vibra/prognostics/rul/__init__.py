@@ -33,6 +33,12 @@ the planning answer, and the failure threshold it used (if any). Time is seconds
   time scale).
 * :class:`LifeRatio` — RUL = ρ × elapsed before onset, ρ' × time since onset after it, each ratio the
   best PHM 2012 ratio over the library's own 55–95 % cuts; its distribution the spread of those cuts' ratios.
+* :class:`HIRegression` (:mod:`~vibra.prognostics.rul.regression`) — quantile regression of ln(RUL / t) on
+  causal features of the HIs (level, running maximum, recent rise; optionally ln t and the condition), one
+  model per quantile level; :func:`~vibra.prognostics.rul.regression.choose` picks its variant by
+  leave-one-life-out. Measured on the official protocol, not in the nested choice (``BENCHMARKS.md``).
+* :class:`FractionSimilarity` (:mod:`~vibra.prognostics.rul.trajectory`) — the life fraction at which the
+  library lives, stretched onto the machine's clock, best match its whole HI history. Measured, not chosen.
 * :func:`tune` — nested model choice: leave-one-life-out over the library picks the model and its
   settings (life-fraction kernel and scale; the slope-prior width) whose planning answers have the
   fewest > 50 % late in the last 20 % of a life, then the best PHM 2012 score, each candidate's
@@ -68,13 +74,16 @@ from vibra.prognostics.rul.life_ratio import LifeRatio
 from vibra.prognostics.rul.metric import (PLANNING_POINTS, expected_accuracy, phm_accuracies, phm_accuracy,
                                           planning_point)
 from vibra.prognostics.rul.priors import WeibullPrior
+from vibra.prognostics.rul.regression import HIRegression
 from vibra.prognostics.rul.similarity import Similarity
 from vibra.prognostics.rul.text import format_duration, rul_text
+from vibra.prognostics.rul.trajectory import FractionSimilarity
 from vibra.prognostics.rul.tuning import TARGET_COVERAGE, WIDENINGS, tune
 
 __all__ = ["BANDWIDTHS", "BASES", "EVAL_LIFE_FRACTIONS", "EVAL_ONSET_FRACTIONS", "FLATS", "LATE_LIMIT", "LATE_ZONE",
            "MIN_LIVES", "PLANNING_POINTS", "PRIOR_WHY", "QUANTILES", "SCALES", "SMOOTH_SPANS", "TARGET_COVERAGE",
-           "WIDENINGS", "Estimate", "ExpDegradation", "Library", "LifeFraction", "LifeRatio", "LifeHI", "RulModel", "Similarity",
+           "WIDENINGS", "Estimate", "ExpDegradation", "FractionSimilarity",
+           "HIRegression", "Library", "LifeFraction", "LifeRatio", "LifeHI", "RulModel", "Similarity",
            "WeibullPrior", "estimate", "eval_points", "excess", "expected_accuracy", "fit_library", "fit_lives",
            "format_duration", "from_draws", "onset_time", "phm_accuracies", "phm_accuracy", "planning_point",
            "rul_text", "tune", "widen_draws"]

@@ -57,7 +57,8 @@ class LifeFraction:
             if t.size == 0:
                 continue
             h.append(hi)
-            u.append(onset_share(t, life.onset_s))
+            # a life whose HI never left its band: onset share as at the onset itself (as predict takes it)
+            u.append(onset_share(t, life.onset_s) if life.onset_s is not None else onset_share(t, t))
             rho.append(np.log((life.length_s - t) / self._base(t, life.onset_s)))
             w.append(np.full(t.size, 1.0 / t.size))
             names.append(life.name)
