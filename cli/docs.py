@@ -89,7 +89,9 @@ def render_cli() -> str:
     lines = [GENERATED, "", "# Command reference", "",
              "Every command's `--help`, as `vibra` prints it. For what the commands are for, start with the",
              "[tutorial](../tutorial.md); for an overview table, see [commands](commands.md). Exit codes: 0 ok,",
-             "1 bad input or failed work, 2 usage, 3 data not ready.", ""]
+             "1 bad input or failed work, 2 usage, 3 data not ready — also when a listing has nothing to show",
+             "yet (nothing ingested, no model, no clustering, no forecast; the line names the command to run).",
+             ""]
     for _, c in entries[1:]:
         path = c.command_path
         lines.append(f"- [`{path}`](#{path.replace(' ', '-')})")

@@ -22,7 +22,7 @@ from vibra_cli.commands import (anomaly, clusters, forecast, ingest, labels, mai
 app = typer.Typer(
     name="vibra",
     help="Condition monitoring for rotating equipment: ingest vibration exports, compute indicators, "
-         "and more.\n\nExample: vibra init plant && cd plant && vibra synth export && vibra ingest export",
+         "and more.\n\nExample: vibra init plant && cd plant && vibra synth --out export && vibra ingest export",
     no_args_is_help=True,
     invoke_without_command=True,
     add_completion=True,
@@ -43,7 +43,8 @@ COMMANDS = [
 ]
 # The command groups (`vibra GROUP COMMAND`), in the same order.
 GROUPS = [
-    ("query", query.query_app), ("threshold", anomaly.threshold_app), ("maintain", maintain.maintain_app),
+    ("query", query.query_app), ("threshold", anomaly.threshold_app), ("baseline", anomaly.baseline_app),
+    ("maintain", maintain.maintain_app),
     ("forecast", forecast.forecast_app), ("features", ingest.features_app), ("defects", clusters.defects_app),
     ("label", labels.label_app), ("snapshot", snapshot.snapshot_app),
 ]

@@ -52,6 +52,17 @@ def machines(ws, settings, ids: list[str] | None) -> list[str] | None:
     return check_equipment(ws, settings, [part.strip() for value in ids for part in value.split(",") if part.strip()])
 
 
+def nothing_yet(empty: bool, message: str) -> None:
+    """One rule for every listing: when there is nothing to show because the step that makes it has not run
+    (no recording ingested, no model, no clustering, no forecast), say which step in ``message`` and exit 3,
+    "data not ready" (with --json, the error envelope). An answer that is empty on data that is there (a quiet
+    plant's alarms, a filter that matches nothing) is an answer: exit 0."""
+    if empty:
+        from vibra.errors import NotReadyError
+
+        raise NotReadyError(message)
+
+
 def utc_window(since: Optional[str], until: Optional[str]) -> tuple[Optional[datetime], Optional[datetime]]:
     """``--since`` and ``--until`` as UTC datetimes; one error line when since is not before until."""
     start, end = utc(since), utc(until)

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from vibra.errors import InputError, NotReadyError
-from vibra.anomaly import FAMILIES, make, period, registry
+from vibra.anomaly import FAMILIES, make, period, reference, registry
 from vibra.anomaly.registry import FLEET, lineage  # noqa: F401 - re-exported
 from vibra.ingest.quality import drop_sensor_faults
 from vibra.anomaly.matrix import key_stats, labels, select_features, standardise
@@ -82,7 +82,8 @@ def _fit_scope(scope_dir: Path, df, keys: list[str], types: list[str], settings:
 def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None, equipment: list[str] | None = None,
           baseline_days: float | None = None, since: datetime | None = None, until: datetime | None = None,
           fleet: bool = False, progress: Callable[[int, int, str], None] | None = None) -> TrainResult:
-    """Fit models on each machine's baseline period (``baseline_days`` from its first window, cut to
+    """Fit models on each machine's baseline period (``baseline_days`` from its first window — or from its
+    chosen recording, :mod:`vibra.anomaly.reference` — cut to
     ``baseline_max_share`` of its monitored time with a warning, see :mod:`vibra.anomaly.period`; or
     ``since``/``until``); with ``fleet`` one model over all machines, standardised per machine.
 
@@ -104,12 +105,14 @@ def train(ws: Workspace, settings: Settings, *, models: list[str] | None = None,
     total = len(machines) + (1 if fleet else 0)
     for i, eid in enumerate(machines):
         tick(i, total, eid)
-        usable = drop_sensor_faults(ws, read_features(ws, eid, since, until))
+        # the baseline starts at the machine's chosen recording (`vibra baseline set`) unless --since/--until say
+        picked = None if since is not None or until is not None else reference.start_of(ws.artifacts, eid)
+        usable = drop_sensor_faults(ws, read_features(ws, eid, picked or since, until))
         chosen = period.choose(eid, usable["window_start"].to_list() if usable.height else [], days=days,
                                max_share=settings.anomaly.baseline_max_share,
                                min_windows=settings.anomaly.baseline_min_windows,
                                explicit=since is not None or until is not None)
-        result.baselines[eid] = chosen.as_dict()
+        result.baselines[eid] = {**chosen.as_dict(), "from_chosen_recording": picked is not None}
         if chosen.warning:
             result.warnings.append(chosen.warning)
         if chosen.refusal:

@@ -112,25 +112,11 @@ def label_cluster(ws: Workspace, settings: Settings, cluster_id: int, defect: st
     return {**_public(row), "retrain": after_change(ws, settings, trigger="label", progress=progress)}
 
 
-def _resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
-    """(recording_id, equipment_id) of a recording id, an unambiguous id prefix, or a source file name."""
-    hits = {(r["recording_id"], r["equipment_id"]) for r in ledger.current(ws, status="completed")
-            if r["recording_id"] == ident or (len(ident) >= 6 and r["recording_id"].startswith(ident))
-            or Path(r["source_path"]).name == ident}
-    if len(hits) == 1:
-        return hits.pop()
-    if not hits:
-        raise InputError(f"recording {ident!r}: no completed recording has this id, id prefix or file name; "
-                         "give the name of its source file as it is in the export, or its recording id (the sha256 "
-                         "of the file, e.g. from `sha256sum`)")
-    raise InputError(f"recording {ident!r} is ambiguous ({len(hits)} recordings match); give more of the id")
-
-
 @recorded("label recording", lambda r: {"recording_id": r.get("recording_id"), "defect": r.get("defect")})
 def label_recording(ws: Workspace, settings: Settings, recording: str, defect: str, *, who: str | None = None,
                     note: str = "", source: str = "cli", progress: Callable[[str], None] | None = None) -> dict:
     _check_defect(ws, defect)
-    rid, eid = _resolve_recording(ws, recording)
+    rid, eid = ledger.resolve_recording(ws, recording)
     row = _insert_label(ws, {"kind": "recording", "defect": defect, "equipment_id": eid, "recording_id": rid,
                              "source": source, "created_by": _who(who), "note": note})
     return {**_public(row), "retrain": after_change(ws, settings, trigger="label", progress=progress)}
@@ -203,7 +189,7 @@ def label_import(ws: Workspace, settings: Settings, path: Path, *, who: str | No
         if r["defect"] not in known:
             raise InputError(f"{where}: defect {r['defect']!r} is not in the catalog; add it with `vibra defects add`")
         if r.get("recording_id"):
-            rid, eid = _resolve_recording(ws, r["recording_id"])
+            rid, eid = ledger.resolve_recording(ws, r["recording_id"])
             todo.append({"kind": "recording", "defect": r["defect"], "equipment_id": eid, "recording_id": rid,
                          "note": r.get("note", "")})
         elif r.get("equipment_id") and r.get("start") and r.get("end"):

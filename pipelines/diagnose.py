@@ -17,6 +17,7 @@ from vibra.diagnosis import bearing
 
 from vibra.report import summaries
 from vibra.settings import Settings
+from vibra.storage import ledger
 from vibra.workspace import Workspace
 
 from vibra_pipelines.runs import StageResult
@@ -45,5 +46,9 @@ def rule_text() -> str:
 
 
 def run(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None) -> DiagnoseResult:
-    """Verdicts of every recording (of ``equipment``), newest first per machine."""
-    return DiagnoseResult(recordings=summaries.verdicts(ws, equipment, settings), rule=rule_text())
+    """Verdicts of every recording (of ``equipment``), newest first per machine, each with its
+    ``source_path`` (the file the user knows it by; None when the ledger has lost it)."""
+    rows = summaries.verdicts(ws, equipment, settings)
+    sources = ledger.source_paths(ws, [r["recording_id"] for r in rows]) if rows else {}
+    return DiagnoseResult(recordings=[{**r, "source_path": sources.get(r["recording_id"])} for r in rows],
+                          rule=rule_text())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vibra.errors import InputError
+from vibra.errors import InputError, NotReadyError
 from vibra.settings import EQUIPMENT_ID_RE, Settings
 from vibra.storage.lake import partition_dates, partition_files, read_frame
 from vibra.workspace import Workspace
@@ -25,7 +25,7 @@ def recent(ws: Workspace, settings: Settings, equipment_id: str, *, channel: str
     table = ws.table("hourly")
     dates = partition_dates(table, equipment_id)
     if not dates:
-        raise InputError(f"no hourly data for equipment {equipment_id!r}; run `vibra ingest` first "
+        raise NotReadyError(f"no hourly data for equipment {equipment_id!r}; run `vibra ingest` first "
                          "or check the id with `vibra status`")
     frames, found = [], 0
     for date in dates:

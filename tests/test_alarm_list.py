@@ -35,7 +35,7 @@ def plant(tmp_path_factory):
     root = tmp_path_factory.mktemp("alarms")
     home = root / "plant"
     run_vibra("init", str(home), check=True)
-    run_vibra("synth", str(root / "export"), "--equipment", "2", "--days", "2", "--seed", "3", "--no-sensor-faults",
+    run_vibra("synth", "--out", str(root / "export"), "--equipment", "2", "--days", "2", "--seed", "3", "--no-sensor-faults",
               "--home", str(home), check=True)
     run_vibra("ingest", str(root / "export"), "--home", str(home), check=True)
     run_vibra("train", "--model", "iforest", "--baseline-days", "0.5", "--home", str(home), check=True)

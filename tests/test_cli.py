@@ -77,7 +77,7 @@ def test_new_user_walkthrough(tmp_path):
     """The issue's check: init, synth, ingest, status --json, rerun, broken files, DuckDB over the lake."""
     ws = tmp_path / "plant"
     assert run_vibra("init", str(ws), check=True).returncode == 0
-    run_vibra("synth", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
+    run_vibra("synth", "--out", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
     first = run_vibra("ingest", "export", "--json", cwd=ws)
     summary = json.loads(first.stdout)
     # the synthetic truncated .csv.gz is refused (exit 1); everything else lands
@@ -87,7 +87,8 @@ def test_new_user_walkthrough(tmp_path):
     assert list(status) == ["schema_version", "command", "total_files", "pending", "processing", "completed", "failed", "duplicates",
                             "features_total", "last_recorded_at", "equipment", "stale", "stale_files", "stale_command"]
     assert status["stale"] == [] and status["stale_files"] == 0 and status["stale_command"] is None
-    assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at"]
+    assert list(status["equipment"][0]) == ["equipment_id", "completed", "failed", "windows", "last_recorded_at",
+                                            "baseline_from"]
     assert status["completed"] == 71 and status["failed"] == 1 and status["total_files"] == 72
     second = json.loads(run_vibra("ingest", "export", "--json", cwd=ws).stdout)
     assert second["new"] == 0 and second["skipped"] == 72
@@ -170,3 +171,25 @@ def test_a_logged_error_shows_its_traceback_only_when_verbose(fmt, capsys):
         assert "ingest stopped" in err and ("Traceback" in err) == verbose, err
         assert len(err.strip().splitlines()) == 1 or verbose
     setup_logging("text", "warning")
+
+
+# every listing command on a workspace where nothing was ingested: "nothing to show yet" is exit 3 (data not
+# ready) with one line naming the step to run, the same for every command (docs/reference/cli.md, exit codes)
+EMPTY = [["diagnose"], ["anomalies"], ["alarms"], ["clusters"], ["files"], ["rul"], ["readiness"],
+         ["query", "recent", "--equipment", "pump-01"], ["forecast", "show", "pump-01"], ["defects", "assignments"],
+         ["label", "list"], ["snapshot", "list"]]
+
+
+def test_nothing_to_show_exits_3_on_every_listing_command(tmp_path):
+    home = tmp_path / "ws"
+    run_vibra("init", str(home), check=True)
+    with open(home / "vibra.toml", "a") as f:  # a configured machine that has no data yet
+        f.write('\n[equipment.pump-01]\nrpm = 1480\n')
+    for cmd in EMPTY:
+        proc = run_vibra(*cmd, "--home", str(home), "--json")
+        assert proc.returncode == 3, (cmd, proc.returncode, proc.stderr)
+        assert proc.stderr.startswith("error: ") and "vibra " in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert json.loads(proc.stdout)["error"]["exit_code"] == 3, (cmd, proc.stdout)
+    # what is never empty answers 0: the workspace's status, the run history, the seeded defect catalog
+    for cmd in (["status"], ["runs"], ["defects", "list"]):
+        assert run_vibra(*cmd, "--home", str(home)).returncode == 0, cmd

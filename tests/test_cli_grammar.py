@@ -44,3 +44,34 @@ def test_since_after_until_is_one_error_line(home):
     assert proc.returncode == 1
     assert "--since 2026-12-08 (2026-12-08T00:00:00Z) is not before --until 2026-12-01" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_synth_writes_to_out_and_takes_no_bare_word(tmp_path):
+    """`vibra synth export` read like a subcommand `export`: the folder is `--out FOLDER`, as `vibra report --out`."""
+    proc = run_vibra("synth", "--out", str(tmp_path / "export"), "--equipment", "1", "--days", "0.05",
+                     "--no-sensor-faults", cwd=tmp_path, check=True)
+    assert (tmp_path / "export" / "truth.csv").exists(), proc.stdout
+    bare = run_vibra("synth", "export", cwd=tmp_path)
+    assert bare.returncode == 2 and "--out" in bare.stderr, bare.stderr
+
+
+def test_baseline_set_chooses_where_train_starts(home):
+    """`vibra baseline set` (issue 28): the first healthy recording of the current life by default, a file the
+    user names with --recording; `vibra train` counts the baseline from it."""
+    default = json.loads(run_vibra("baseline", "set", "pump-01", "--json", "--home", home, check=True).stdout)
+    assert default["chosen"] == "default" and default["source_path"].endswith("2026-01-05T10-00-00.csv")
+    run_vibra("label", "failure", "pump-01", "--at", "2026-01-05T10:30:00Z", "--home", home, check=True)
+    life = json.loads(run_vibra("baseline", "set", "pump-01", "--json", "--home", home, check=True).stdout)
+    assert life["source_path"].endswith("2026-01-05T11-00-00.csv")  # the current life starts after the failure
+    given = json.loads(run_vibra("baseline", "set", "pump-01", "--recording", "2026-01-05T12-00-00.csv", "--by", "ana",
+                                 "--json", "--home", home, check=True).stdout)
+    assert (given["chosen"], given["start"], given["set_by"]) == ("given", "2026-01-05T12:00:00Z", "ana")
+    trained = run_vibra("train", "--model", "baseline", "--json", "--home", home,
+                        env={"VIBRA_ANOMALY_BASELINE_MIN_WINDOWS": "2"})
+    chosen = json.loads(trained.stdout)["baselines"]["pump-01"]
+    assert chosen["from_chosen_recording"] and chosen["start"] >= "2026-01-05T12:00", chosen
+    status = json.loads(run_vibra("status", "--json", "--home", home, check=True).stdout)
+    assert [e["baseline_from"] for e in status["equipment"]] == ["2026-01-05T12-00-00.csv"]
+    assert "2026-01-05T12-00-00.csv" in run_vibra("status", "--home", home, check=True).stdout
+    bad = run_vibra("baseline", "set", "pump-01", "--recording", "nope.csv", "--home", home)
+    assert bad.returncode == 1 and "'nope.csv'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

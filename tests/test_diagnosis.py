@@ -312,6 +312,11 @@ def test_ingest_stores_evidence_and_vibra_diagnose_names_the_fault(tmp_path, rea
     import jsonschema
 
     jsonschema.validate(payload, schema)
+    # the file each verdict comes from, beside its id: in the JSON and in the table
+    files = sorted(p.name for p in Path(src).rglob("*.mat"))
+    assert sorted(Path(r["source_path"]).name for r in payload["recordings"]) == files
+    table = run_vibra("diagnose", "--home", str(ws.root), check=True).stdout
+    assert all(name in table for name in files), table
 
 
 def test_machine_page_envelope_chart_is_in_physical_units_with_family_cursors():

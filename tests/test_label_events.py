@@ -22,7 +22,7 @@ from conftest import run_vibra
 def plant(tmp_path_factory):
     root = tmp_path_factory.mktemp("events") / "plant"
     run_vibra("init", str(root), check=True)
-    run_vibra("synth", "export", "--equipment", "1", "--days", "0.1", "--seed", "3", "--no-sensor-faults",
+    run_vibra("synth", "--out", "export", "--equipment", "1", "--days", "0.1", "--seed", "3", "--no-sensor-faults",
               cwd=root, check=True)
     run_vibra("ingest", "export", cwd=root, check=True)
     ws = find_workspace(root)

@@ -86,6 +86,17 @@ def test_rul_ticks_per_machine(plant):
     assert [w for _, _, w in ticks if w and not w.startswith("reading ")] == anomaly.equipment_ids(ws)
 
 
+def test_report_ticks_per_machine_then_the_fleet_pages(plant, tmp_path):
+    from vibra_pipelines import report
+
+    ws, settings = plant
+    ticks = Ticks()
+    report.run(ws, settings, out=tmp_path / "out", progress=ticks)
+    _sensible(ticks, MACHINES + 1)
+    assert [w for _, _, w in ticks[:MACHINES]] == anomaly.equipment_ids(ws)  # a tick per machine's page, named
+    assert ticks[MACHINES][2] == "fleet, clusters and alarm pages"
+
+
 def test_cluster_and_label_report_their_stages(plant):
     ws, settings = plant
     stages: list[str] = []
@@ -105,7 +116,8 @@ def test_cluster_and_label_report_their_stages(plant):
 def test_json_output_stays_pure_json(plant):
     """Piped (no terminal): no bar, no stage line; stdout parses whole and stderr is empty."""
     ws, _ = plant
-    for args in (("detect", "--json"), ("rul", "--json"), ("cluster", "--min-cluster-size", "10", "--json")):
+    for args in (("detect", "--json"), ("rul", "--json"), ("cluster", "--min-cluster-size", "10", "--json"),
+                 ("report", "--json")):
         proc = run_vibra(*args, cwd=ws.config_path.parent, check=True)
         payload = json.loads(proc.stdout)
         assert payload["command"] == args[0]

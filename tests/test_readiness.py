@@ -312,7 +312,7 @@ def test_gauges_parse_with_prometheus_parser(tmp_path):
 def test_synth_workspace_before_and_after_clustering_and_labelling(tmp_path):
     ws, _ = init_workspace(tmp_path / "ws")
     home = ["--home", str(ws.root)]
-    assert run_vibra("synth", str(tmp_path / "export"), "--equipment", "4", "--days", "2", "--seed", "3",
+    assert run_vibra("synth", "--out", str(tmp_path / "export"), "--equipment", "4", "--days", "2", "--seed", "3",
                      "--no-sensor-faults", *home).returncode == 0
     assert run_vibra("ingest", str(tmp_path / "export"), *home).returncode == 0
     before = run_vibra("readiness", "--json", "--fail-on", "red", *home)

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from vibra.report import fleet
 from vibra.settings import load_settings
 from vibra.workspace import init_workspace
 from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, status, synth
@@ -244,13 +245,22 @@ def test_limits_zones_and_the_fleet_text(rendered):
     assert (lim.alert, lim.danger) == (4.5, 8.875)  # group 2 flexible: B/C 4.5, 1.25 × C/D 7.1
     index = _pages(result)["index.html"]
     for eid, row in rows.items():
-        assert row["value"] and row["unit"] == "mm/s" and f"{float(row['value']):.2f} mm/s" in index
+        assert row["velocity_mm_s"] and f"{float(row['velocity_mm_s']):.2f} mm/s" in index
         if row["zone"] in ("C", "D"):
             assert re.search(rf"in {row['zone']} since \d\d-\d\d \d\d:\d\d", index), eid
     # a machine past its alert level is measured to danger, not "exceeded 0 h"
     for row in rows.values():
-        if row["next_limit"] and row["next_limit"] != "beyond danger":
-            assert re.match(r"(alert|danger) velocity [\d.]+ mm/s (in \d+ (h|min|d)|: no crossing)", row["next_limit"])
+        if row["next_limit_text"] and row["next_level"] != "beyond_danger":
+            assert re.match(r"(alert|danger) velocity [\d.]+ mm/s (in \d+ (h|min|d)|: no crossing)", row["next_limit_text"])
+    # a script reads numbers: every numeric column (unit in its name) is a number or empty, never words
+    numeric = [c for c in next(iter(rows.values())) if c.endswith(("_s", "_mm_s")) or c in (
+        "next_level_value", "crossing_probability", "excluded_recordings")]
+    assert {"velocity_mm_s", "ttt_p50_s", "data_age_s", "next_level_value", "rul_planning_s"} <= set(numeric)
+    for row in rows.values():
+        for c in numeric:
+            assert row[c] == "" or fleet._number(row[c]), (c, row[c])
+        assert row["next_level"] in ("", "alert", "danger", "beyond_danger"), row["next_level"]
+    assert any(r["next_level_value"] for r in rows.values())  # the fixture has a forecast to a level
     assert "Changed since previous report" in index and "no change" in index  # the second report of the fixture
     assert 'href="fleet.csv"' in index
 

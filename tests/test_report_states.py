@@ -56,7 +56,7 @@ def _fleet(home: Path) -> dict[str, dict]:
 
 def test_a_machine_without_a_class_is_zoned_as_group_2_and_says_so(made):
     row = _fleet(made)["pump-09"]
-    assert float(row["value"]) == pytest.approx(13.0, rel=0.03)
+    assert float(row["velocity_mm_s"]) == pytest.approx(13.0, rel=0.03)
     assert row["zone"] == "D" and row["state"] == "danger"
     assert row["zone_assumed"].startswith("ISO group 2 flexible assumed")
     machine = (made / "reports" / "machines" / "pump-09.html").read_text()
@@ -74,6 +74,14 @@ def test_danger_is_learned_from_past_failures_below_the_iso_default(made):
     assert "alert 3.98 / danger 7.84 mm/s" in machine  # measured velocity at failure 8.71 mm/s × 0.9
     assert "learned from 2 failed lives: 0.9 × the lowest velocity at failure (8.71 mm/s, old-a@2026-01-05T12:30)" in machine
     assert "below the default 8.88 mm/s of B/C and 1.25 × C/D boundary of ISO 20816-3:2022 group 2 flexible" in machine
+
+
+def test_rul_and_report_print_no_warning(made):
+    """A machine without rpm has its physics columns all NaN: the RUL health indicator averaged them over the
+    channels with np.nanmean, and `vibra rul` / `vibra report` printed numpy's "Mean of empty slice" warning."""
+    for command in ("rul", "report"):
+        proc = run_vibra(command, "--home", str(made), env={"PYTHONWARNINGS": "error::RuntimeWarning"})
+        assert proc.returncode == 0 and "Warning" not in proc.stderr, (command, proc.stderr[-2000:])
 
 
 def test_the_states_in_a_real_browser(made, tmp_path):

@@ -36,6 +36,18 @@ def test_phm_accuracy_hand_values(true, pred, want):
     assert rul.phm_accuracy(true, pred) == pytest.approx(want)
 
 
+def test_health_indicator_averages_channels_without_warning_on_rows_with_no_value():
+    """A window where no channel has a value (a physics column without rpm) is NaN, silently: np.nanmean
+    printed "Mean of empty slice" through `vibra rul`."""
+    import warnings
+
+    v = np.array([[1.0, 3.0]] * 10 + [[np.nan, np.nan], [np.nan, 4.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = health.raw_hi(v, health.HIParams(baseline_points=5))
+    assert np.isnan(got[10]) and got[11] == pytest.approx(np.log(4.0 / 2.0)) and got[0] == pytest.approx(0.0)
+
+
 def test_phm_accuracy_refuses_a_zero_true_rul():
     with pytest.raises(InputError, match="positive"):
         rul.phm_accuracy(0.0, 10.0)

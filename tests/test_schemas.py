@@ -22,7 +22,7 @@ def outputs(tmp_path_factory):
     """Every schema's command run with --json on a 2-machine plant with one bad file: name -> payload."""
     ws = tmp_path_factory.mktemp("schemas") / "plant"
     run_vibra("init", str(ws), check=True)
-    run_vibra("synth", "export", "--equipment", "2", "--days", "1.5", "--seed", "4", "--no-sensor-faults",
+    run_vibra("synth", "--out", "export", "--equipment", "2", "--days", "1.5", "--seed", "4", "--no-sensor-faults",
               cwd=ws, check=True)
     machine = sorted(p for p in (ws / "export").iterdir() if p.is_dir())[0]
     (machine / "broken_2026-01-01T00-00-00.csv").write_text("time,x\n0.0,1.0\n0.1,oops\n")

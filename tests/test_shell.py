@@ -16,7 +16,7 @@ from conftest import run_vibra
 def plant(tmp_path_factory):
     ws = tmp_path_factory.mktemp("shell") / "plant"
     run_vibra("init", str(ws), check=True)
-    run_vibra("synth", "export", "--equipment", "2", "--days", "0.25", "--seed", "4", "--no-sensor-faults",
+    run_vibra("synth", "--out", "export", "--equipment", "2", "--days", "0.25", "--seed", "4", "--no-sensor-faults",
               cwd=ws, check=True)
     run_vibra("ingest", "export", cwd=ws, check=True)
     return ws
@@ -122,7 +122,7 @@ def test_readiness_gates_by_default_and_never_passes_on_nothing(plant, tmp_path)
     assert run_vibra("readiness", "--fail-on", "never", cwd=plant).returncode == 0
     run_vibra("init", str(tmp_path / "empty"), check=True)
     empty = run_vibra("readiness", "--fail-on", "never", cwd=tmp_path / "empty")
-    assert empty.returncode == 1 and "no machine" in empty.stderr
+    assert empty.returncode == 3 and "no machine" in empty.stderr  # nothing to show yet: data not ready
 
 
 def test_fix_in_an_error_survives_the_table(tmp_path):
@@ -164,7 +164,7 @@ def test_since_takes_a_duration_and_an_error_is_one_line(plant):
 def test_files_lists_failed_files_and_warnings(tmp_path):
     ws = tmp_path / "ws"
     run_vibra("init", str(ws), check=True)
-    run_vibra("synth", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
+    run_vibra("synth", "--out", "export", "--equipment", "3", "--days", "1", "--seed", "9", cwd=ws, check=True)
     run_vibra("ingest", "export", cwd=ws)  # the synth's truncated .csv.gz fails; spikes/NaN files get warnings
     everything = json.loads(run_vibra("files", "--json", cwd=ws, check=True).stdout)
     failed = json.loads(run_vibra("files", "--failed", "--json", cwd=ws, check=True).stdout)

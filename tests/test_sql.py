@@ -24,7 +24,7 @@ from conftest import run_vibra
 def plant(tmp_path_factory):
     ws = tmp_path_factory.mktemp("sql") / "plant"
     run_vibra("init", str(ws), check=True)
-    run_vibra("synth", "export", "--equipment", "2", "--days", "0.25", "--seed", "4", "--no-sensor-faults",
+    run_vibra("synth", "--out", "export", "--equipment", "2", "--days", "0.25", "--seed", "4", "--no-sensor-faults",
               cwd=ws, check=True)
     run_vibra("ingest", "export", cwd=ws, check=True)
     return ws
@@ -168,7 +168,7 @@ def test_sql_reads_the_lake_at_the_uri_not_the_cache(s3, tmp_path):  # noqa: F81
     env = {**s3, "VIBRA_LAKE_URI": _uri()}
     ws = tmp_path / "ws"
     run_vibra("init", str(ws), check=True)
-    run_vibra("synth", "export", "--equipment", "1", "--days", "0.1", "--seed", "5", "--no-sensor-faults", cwd=ws,
+    run_vibra("synth", "--out", "export", "--equipment", "1", "--days", "0.1", "--seed", "5", "--no-sensor-faults", cwd=ws,
               check=True)
     run_vibra("ingest", "export", cwd=ws, env=env, check=True)
     total = json.loads(run_vibra("status", "--json", cwd=ws, env=env, check=True).stdout)["features_total"]

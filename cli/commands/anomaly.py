@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, utc, utc_window
+from vibra_cli.options import EquipmentIds, Home, Json, Model, Since, context, machines, nothing_yet, utc, utc_window
 
 
 def train_cli(
@@ -24,7 +24,8 @@ def train_cli(
 ) -> None:
     """Train anomaly models on each machine's baseline period; writes versioned artifacts with manifests.
 
-    The baseline is --baseline-days from the machine's first window, cut to the first
+    The baseline is --baseline-days from the machine's first window (or from the recording chosen with
+    `vibra baseline set`), cut to the first
     [anomaly] baseline_max_share of its data when longer (said on stderr); a machine with fewer
     than [anomaly] baseline_min_windows baseline windows is skipped with the reason. --since/--until
     choose the period yourself (never cut).
@@ -68,11 +69,15 @@ def anomalies_cli(equipment: EquipmentIds = None, model: Model = None, since: Si
 
     Example: vibra anomalies --equipment pump-02 --json
     """
+    from vibra.report.summaries import has_scores
+
     from vibra_pipelines import anomaly
 
     ws, settings = context(home, {"anomaly.model": model})
     equipment = machines(ws, settings, equipment)
     episodes = anomaly.episodes(ws, settings, equipment=equipment, since=utc(since))
+    nothing_yet(not episodes and not has_scores(ws, equipment),
+                "no anomaly scores yet; run `vibra train` then `vibra detect`")
     output.emit(episodes, as_json, lambda: output.episodes_table(episodes))
 
 
@@ -92,6 +97,7 @@ def alarms_cli(equipment: EquipmentIds = None,
     import getpass
 
     from vibra.errors import InputError
+    from vibra.report.summaries import has_scores
     from vibra_pipelines import alarms
 
     for s in state or []:
@@ -101,6 +107,8 @@ def alarms_cli(equipment: EquipmentIds = None,
     equipment = machines(ws, settings, equipment)
     result = alarms.run(ws, settings, equipment=equipment, states=state, ack=ack,
                         by=(by or getpass.getuser()) if ack else None)
+    nothing_yet(not result.alarms and not has_scores(ws, equipment),
+                "no anomaly scores yet; run `vibra train` then `vibra detect`")
     output.emit(result, as_json, lambda: output.alarms_table(result))
 
 
@@ -134,3 +142,35 @@ def threshold_set_cli(
     output.emit(payload, as_json, lambda: output.say(
         f"{equipment_id}: {payload['model_type']} threshold {payload['threshold']:.4g} ({payload['threshold_rule']}) "
         f"as version {payload['version']}"))
+
+
+baseline_app = typer.Typer(help="The recording each machine's anomaly baseline starts at. Example: vibra baseline set "
+                                "pump-02", no_args_is_help=True)
+
+
+@baseline_app.command("set")
+def baseline_set_cli(equipment_id: Annotated[str, typer.Argument(metavar="EQUIPMENT_ID", help="Machine id.")],
+                     recording: Annotated[Optional[str], typer.Option("--recording", metavar="FILE_OR_ID", help=(
+                         "Its source file name or recording id (default: the first healthy recording of its current "
+                         "life)."))] = None,
+                     by: Annotated[Optional[str], typer.Option("--by", help="Who chooses (default: the login "
+                                                               "name).")] = None,
+                     home: Home = None, as_json: Json = False) -> None:
+    """Choose the recording the machine's anomaly baseline period starts at; `vibra train` then counts
+    [anomaly] baseline_days from it instead of the machine's first window (which may be of an earlier life,
+    before a replacement, or a sensor fault). Default: the first recording at or after its last failure or
+    replacement with no sensor fault. Retrain after setting it.
+
+    Example: vibra baseline set pump-02 --recording 2026-01-05T13-20-00.csv && vibra train --equipment pump-02
+    """
+    import getpass
+
+    from vibra_pipelines import baseline
+
+    ws, settings = context(home)
+    machines(ws, settings, [equipment_id])
+    chosen = baseline.set_reference(ws, settings, equipment_id, recording=recording, by=by or getpass.getuser())
+    output.emit(chosen, as_json, lambda: output.say(
+        f"{equipment_id}: baseline from {chosen['source_path'].replace(chr(92), '/').rsplit('/', 1)[-1]} "
+        f"({chosen['recording_id'][:12]}, {chosen['start']}; {chosen['rule']}); run `vibra train --equipment "
+        f"{equipment_id}` to use it"))

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, Since, Who, context, machines, utc
+from vibra_cli.options import EquipmentIds, Home, Json, Since, Who, context, machines, utc, nothing_yet
 
 
 def cluster_cli(
@@ -94,6 +94,8 @@ def defects_assignments_cli(equipment: EquipmentIds = None, home: Home = None, a
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
     rows = defects.assignments(ws, equipment)
+    nothing_yet(not rows, "no defect assignments yet: label a cluster or recording (vibra label), which trains "
+                          "the kNN")
     output.emit(rows, as_json, lambda: output.assignments_table(rows))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, context, machines
+from vibra_cli.options import EquipmentIds, Home, Json, context, machines, nothing_yet
 
 
 def ingest_cli(
@@ -60,6 +60,8 @@ def diagnose_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Jso
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
     result = diagnose.run(ws, settings, equipment=equipment)
+    nothing_yet(not result.recordings, "no evidence yet: ingest recordings of machines with rpm and bearing "
+                                       "geometry (vibra ingest)")
     output.emit(result.as_dict(), as_json, lambda: output.diagnose_table(result))
 
 

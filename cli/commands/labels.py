@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import Home, Json, Note, Who, context
+from vibra_cli.options import Home, Json, Note, Who, context, nothing_yet
 
 
 AllowOutside = Annotated[bool, typer.Option("--allow-outside-data", help="Accept an event time outside the machine's "
@@ -92,6 +92,7 @@ def label_list_cli(home: Home = None, as_json: Json = False) -> None:
 
     ws, _ = context(home)
     rows = defects.list_labels(ws)
+    nothing_yet(not rows, "no labels yet; label a cluster, a recording or a failure (vibra label --help)")
     output.emit(rows, as_json, lambda: output.rows_table(rows, "labels", [
         "label_id", "kind", "defect", "equipment_id", "start_at", "end_at", "recording_id", "cluster_id", "n_windows",
         "source", "created_by", "created_at", "note"]))

@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from vibra.errors import InputError
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, context, machines
+from vibra_cli.options import EquipmentIds, Home, Json, context, machines, nothing_yet
 
 
 def readiness_cli(
@@ -34,9 +33,9 @@ def readiness_cli(
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
     report = readiness.run(ws, settings, equipment=equipment, fail_on=fail_on)
-    if not report["equipment"]:
-        # A gate never passes on nothing: no machine matched, so there is nothing to call ready.
-        raise InputError("readiness: no machine has data yet; run `vibra ingest` first (a gate never passes on nothing)")
+    # A gate never passes on nothing: no machine matched, so there is nothing to call ready.
+    nothing_yet(not report["equipment"], "readiness: no machine has data yet; run `vibra ingest` first (a gate "
+                                         "never passes on nothing)")
     output.emit(report, as_json, lambda: output.readiness_table(report, show_all))
     if report["failed"]:
         raise typer.Exit(3)

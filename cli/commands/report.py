@@ -24,6 +24,7 @@ def report_cli(out: Annotated[Optional[Path], typer.Option("--out", help="Folder
 
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
-    result = report.run(ws, settings, out=out, equipment=equipment, pdf=pdf)
+    with output.bar("report", as_json) as tick:
+        result = report.run(ws, settings, out=out, equipment=equipment, pdf=pdf, progress=tick)
     output.emit(result.as_dict(), as_json, lambda: output.say(
         f"report of {result.machines} machine(s), {result.bytes_written / 1e6:.1f} MB: {result.index}"))

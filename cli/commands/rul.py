@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, context, machines
+from vibra_cli.options import EquipmentIds, Home, Json, context, machines, nothing_yet
 
 
 def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = False) -> None:
@@ -25,6 +25,7 @@ def rul_cli(equipment: EquipmentIds = None, home: Home = None, as_json: Json = F
     with output.bar("rul", as_json) as tick:
         result = rul.run(ws, settings, equipment=equipment, progress=tick)
     payload = {**result.as_dict(), "machines": rul_rows(ws, settings, result.machines)}
+    nothing_yet(not payload["machines"], "no machine has data yet; run `vibra ingest` first")
 
     def human() -> None:
         lib = result.library

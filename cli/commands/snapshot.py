@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import Home, Json, context
+from vibra_cli.options import Home, Json, context, nothing_yet
 
 
 snapshot_app = typer.Typer(invoke_without_command=True)
@@ -59,6 +59,7 @@ def snapshot_list_cli(home: Home = None, as_json: Json = False) -> None:
 
     ws, _ = context(home)
     rows = snapshot.versions(ws)
+    nothing_yet(not rows, "no snapshots yet; run `vibra snapshot`")
     output.emit(rows, as_json, lambda: output.rows_table(rows, "snapshots", ["version", "created_at", "rows",
                                                                              "readiness", "latest", "data_sha256"]))
 

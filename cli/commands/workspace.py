@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vibra_cli import output
-from vibra_cli.options import EquipmentIds, Home, Json, context, machines
+from vibra_cli.options import EquipmentIds, Home, Json, context, machines, nothing_yet
 
 
 def init_cli(directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="Folder to make a workspace of.")] = Path("."),
@@ -28,7 +28,8 @@ def init_cli(directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help
 
 
 def synth_cli(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write the export into.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FOLDER", help="Folder to write the export into (an "
+                                      "option, as `vibra report --out`: `vibra synth` takes no subcommand).")],
     equipment: Annotated[int, typer.Option("--equipment", "-n", min=1, max=500, help="Number of machines.")] = 4,
     days: Annotated[float, typer.Option(min=0.01, max=3650, help="Days of recordings.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
@@ -47,9 +48,9 @@ def synth_cli(
     """Write a seeded synthetic plant export with ground truth (truth.csv, equipment.toml).
 
     Inside a workspace it also appends the machines' [equipment.<id>] sections to vibra.toml
-    (existing sections are kept), so `vibra ingest OUT` works next.
+    (existing sections are kept), so `vibra ingest FOLDER` works next.
 
-    Example: vibra synth export --equipment 6 --days 14 --seed 1
+    Example: vibra synth --out export --equipment 6 --days 14 --seed 1 && vibra ingest export
     """
     from datetime import timedelta
 
@@ -131,6 +132,8 @@ def files_cli(
     ws, settings = context(home)
     equipment = machines(ws, settings, equipment)
     payload = files_stage.run(ws, failed=failed, warnings=warnings, equipment=equipment, limit=limit)
+    nothing_yet(not payload["files"] and not (failed or warnings or equipment),
+                "no files yet; run `vibra ingest FOLDER` first")
     output.emit(payload, as_json, lambda: output.files_table(payload))
 
 

@@ -157,10 +157,11 @@ def status_table(payload: dict) -> None:
                                             "duplicates", "features_total")), str(payload["last_recorded_at"] or "-"))
     screen.print(top)
     if payload["equipment"]:
-        per = _table("per machine", ["equipment", "completed", "failed", "windows", "last recording"])
+        per = _table("per machine", ["equipment", "completed", "failed", "windows", "last recording",
+                                     "baseline from"])
         for e in payload["equipment"]:
             per.add_row(e["equipment_id"], str(e["completed"]), str(e["failed"]), str(e["windows"]),
-                        str(e["last_recorded_at"] or "-"))
+                        str(e["last_recorded_at"] or "-"), e.get("baseline_from") or "first window")
         screen.print(per)
     if payload.get("stale"):
         stale = _table(f"{payload['stale_files']} file(s) computed with other settings than today's",
@@ -291,22 +292,17 @@ def clusters_table(payload: dict) -> None:
 
 
 def diagnose_table(result) -> None:
-    if not result.recordings:
-        say("no evidence yet: ingest recordings of machines with rpm and bearing geometry (vibra ingest)")
-        return
-    table = _table("bearing diagnosis per recording", ["equipment", "recording", "first window", "channel",
+    table = _table("bearing diagnosis per recording", ["equipment", "file", "recording", "first window", "channel",
                                                        "verdict", "evidence"])
     for r in result.recordings:
-        table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16], r["channel"],
+        name = r["source_path"].replace("\\", "/").rsplit("/", 1)[-1] if r["source_path"] else "-"
+        table.add_row(r["equipment_id"], name, r["recording_id"][:12], r["first"][:16], r["channel"],
                       r["verdict"].replace("_", " "), r["text"])
     console().print(table)
     say(f"rule: {result.rule}")
 
 
 def assignments_table(rows: list[dict]) -> None:
-    if not rows:
-        say("no defect assignments yet: label a cluster or recording (vibra label), which trains the kNN")
-        return
     table = _table("defect assignments (windows)", ["equipment", "recording", "first window", "windows per defect"])
     for r in rows:
         table.add_row(r["equipment_id"], r["recording_id"][:12], r["first"][:16],

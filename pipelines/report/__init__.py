@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 
 from vibra import __version__
@@ -117,6 +118,7 @@ def _fleet_row(page: dict, now: datetime) -> dict:
         "alarm_since": page["episodes"][-1]["start"] if active else None, "episodes": len(page["episodes"]),
         "verdict": verdict["verdict"] if verdict else None, "evidence": verdict["text"] if verdict else None,
         "next_limit": nxt["next_limit"], "ttt_state": nxt["ttt"].get("state"),
+        **{k: nxt.get(k) for k in ("next_level", "next_level_indicator", "next_level_value", "next_level_channel")},
         "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
         "ttt_p90_h": nxt["ttt"].get("p90_h"), "crossing_probability": nxt["crossing_probability"],
         **{k: v for k, v in (page.get("rul") or summaries.rul_display(None)).items()
@@ -216,8 +218,9 @@ def to_pdf(html_files: list[Path]) -> list[Path]:
 
 
 def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dict[str, dict],
-                   equipment: list[str] | None) -> list[dict]:
-    """One page per machine; a machine whose data cannot be shown gets a page that says why."""
+                   equipment: list[str] | None, tick: Callable[[int, int, str], None]) -> list[dict]:
+    """One page per machine; a machine whose data cannot be shown gets a page that says why. ``tick(done,
+    total, equipment_id)`` before each machine; the pages that follow the machines count as one more step."""
     verdicts: dict[str, list[dict]] = {}
     for r in summaries.verdicts(ws, equipment, settings):  # newest first per machine
         verdicts.setdefault(r["equipment_id"], []).append(r)
@@ -225,7 +228,8 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
     rul_by_id = {m["equipment_id"]: m for m in rul_latest.get("machines", [])}
     pages = []
     at_failure = velocity_at_failures(ws)
-    for eid in ids:
+    for done, eid in enumerate(ids):
+        tick(done, len(ids) + 1, eid)
         try:
             page = {**report_machine.build(ws, settings, eid, infos.get(eid, {}), verdicts.get(eid, []), at_failure),
                     "slug": _slug(eid),
@@ -247,8 +251,9 @@ def _machine_pages(ws: Workspace, settings: Settings, ids: list[str], infos: dic
 
 @recorded("report", lambda r: {"machines": r.machines, "pages": len(r.pages), "bytes": r.bytes_written})
 def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment: list[str] | None = None,
-        pdf: bool = False) -> ReportResult:
-    """Render the report into ``out`` (default the workspace's ``reports/``)."""
+        pdf: bool = False, progress: Callable[[int, int, str], None] | None = None) -> ReportResult:
+    """Render the report into ``out`` (default the workspace's ``reports/``). ``progress(done, total, what)``
+    is called before each machine's page and before the fleet, clusters and alarm pages."""
     from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
@@ -260,7 +265,9 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     env.filters["svg"] = Markup  # charts are built by vibra.report.svg, which escapes every text itself
     env.filters["age"] = fleet.age_text
     env.filters["minute"] = lambda v: str(v or "—")[:16].replace("T", " ")  # timestamps to the minute
-    pages = _machine_pages(ws, settings, ids, infos, equipment)
+    tick = progress if progress is not None else (lambda done, total, what: None)
+    pages = _machine_pages(ws, settings, ids, infos, equipment, tick)
+    tick(len(ids), len(ids) + 1, "fleet, clusters and alarm pages")
     now = datetime.now(timezone.utc)
     rows = sorted((_fleet_row(p, now) for p in pages), key=fleet.worst_first)
     out = (out or ws.reports).expanduser().resolve()
@@ -299,5 +306,6 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
         for printed in to_pdf([out / name for name in written if name.endswith(".html")]):
             written[str(printed.relative_to(out))] = ""
             total += printed.stat().st_size
+    tick(len(ids) + 1, len(ids) + 1, "")
     return ReportResult(out=str(out), index=str(out / "index.html"), pages=sorted(written), machines=len(pages),
                         bytes_written=total, seconds=time.perf_counter() - started)

@@ -15,7 +15,7 @@ from vibra.physics import limits
 from vibra.ingest import quality
 
 from vibra.report import summaries
-from vibra.errors import InputError
+from vibra.errors import InputError, NotReadyError
 from vibra.report import plots, svg
 from vibra.settings import Settings
 from vibra.anomaly import registry
@@ -127,7 +127,7 @@ def forecast_charts(ws: Workspace, eid: str) -> tuple[list[str], list[dict], lis
             missing.append(f"forecast {s['indicator']} channel {s['channel']}: {s.get('reason')}")
     try:
         shown = summaries.latest_forecast(ws, eid)["series"]
-    except InputError:
+    except (InputError, NotReadyError):  # no forecast yet (not ready), or none of the series asked for
         if not missing:
             missing.append("forecast: none yet for this machine (`vibra forecast`)")
         return [], [], missing
@@ -167,8 +167,9 @@ def evidence_bars(settings: Settings, clean, latest: dict | None = None) -> str 
     base = clean.filter(pl.col("window_start") < clean["window_start"].min() + timedelta(days=settings.anomaly.baseline_days))
 
     def med(df) -> list[float]:
-        return [float(np.nanmedian(df[c].cast(pl.Float64).to_numpy())) if df[c].is_not_null().any() else float("nan")
-                for c in cols]
+        # the median of the values there are; NaN when none (a machine without rpm has no evidence: NaN, not null)
+        values = [df[c].cast(pl.Float64).drop_nulls().drop_nans() for c in cols]
+        return [float(v.median()) if len(v) else float("nan") for v in values]
 
     before = med(base)
     now = [float("nan") if latest is None or latest["evidence"].get(f) is None else latest["evidence"][f]
@@ -270,5 +271,8 @@ def next_limit(page: dict) -> dict:
             text = ("beyond danger" if s["status"] == "exceeded" else
                     limits.next_limit_text(f"{name} {s['indicator'].replace('velocity_rms_mm_s', 'velocity')}",
                                            s["limit"], unit, ttt) + f", ch {s['channel']}")
-            best = (key, {"next_limit": text, "ttt": ttt, "crossing_probability": ttt.get("crossing_probability")})
+            best = (key, {"next_limit": text, "ttt": ttt, "crossing_probability": ttt.get("crossing_probability"),
+                          "next_level": "beyond_danger" if s["status"] == "exceeded" else name,
+                          "next_level_indicator": s["indicator"], "next_level_value": s["limit"],
+                          "next_level_channel": s["channel"]})
     return best[1] if best else {"next_limit": None, "ttt": {}, "crossing_probability": None}

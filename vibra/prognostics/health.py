@@ -129,9 +129,10 @@ def raw_hi(values: np.ndarray, params: HIParams) -> np.ndarray | None:
     """``ln(x / baseline median)`` of one column (channels averaged), unsmoothed; None when unusable
     (no positive baseline: e.g. a physics column that is NaN without rpm)."""
     v = np.asarray(values, dtype=float)
-    if v.ndim == 2:
-        with np.errstate(all="ignore"):
-            v = np.nanmean(v, axis=1)
+    if v.ndim == 2:  # the mean over the channels that have a value: NaN where none has (np.nanmean warns there)
+        present = ~np.isnan(v)
+        count = present.sum(axis=1)
+        v = np.where(count > 0, np.where(present, v, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
     base = v[: params.baseline_points]
     base = base[np.isfinite(base)]
     if base.size < 3:

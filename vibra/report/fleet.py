@@ -11,11 +11,26 @@ from vibra.physics.limits import hours_text
 
 ZONE_RANK = {"D": 3, "C": 2, "B": 1, "A": 0, None: -1}
 STATE_RANK = {"danger": 2, "alert": 1, "normal": 0, None: -1}
-CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "zone_assumed", "value", "unit", "state", "alarm",
-               "alarm_since", "verdict", "evidence", "next_limit", "ttt_state", "ttt_p50_h", "ttt_p10_h", "ttt_p90_h",
+# fleet.csv, for a spreadsheet or a script: a number per numeric cell with its unit in the header (``_s`` whole
+# seconds, ``_mm_s`` mm/s; ``next_level_value`` in the unit its indicator's name carries), the words in text
+# columns beside them (``next_limit_text``, ``rul_text``, ``evidence``, ``zone_assumed``)
+CSV_COLUMNS = ("equipment_id", "label", "zone", "zone_since", "zone_assumed", "velocity_mm_s", "state", "alarm",
+               "alarm_since", "verdict", "evidence", "next_level", "next_level_indicator", "next_level_value",
+               "next_level_channel", "next_limit_text", "ttt_state", "ttt_p50_s", "ttt_p10_s", "ttt_p90_s",
                "crossing_probability", "rul_state", "rul_text", "rul_planning_s", "rul_p50_s", "rul_p10_s", "rul_p90_s",
-               "rul_prior_p10_s", "rul_prior_p90_s", "onset_at", "first_alarm_at", "defect", "last_data", "data_age_h",
+               "rul_prior_p10_s", "rul_prior_p90_s", "onset_at", "first_alarm_at", "defect", "last_data", "data_age_s",
                "excluded_recordings", "changes")
+_SECONDS = frozenset(c for c in CSV_COLUMNS if c.endswith("_s") and not c.endswith("_mm_s"))
+
+
+def _seconds(hours: float | None) -> float | None:
+    return None if hours is None else hours * 3600.0
+
+
+# the CSV columns that are not a row key of the same name (the page keeps hours and its own words)
+_CSV_FROM_ROW = {"velocity_mm_s": lambda r: r.get("value"), "next_limit_text": lambda r: r.get("next_limit"),
+                 "ttt_p50_s": lambda r: _seconds(r.get("ttt_p50_h")), "ttt_p10_s": lambda r: _seconds(r.get("ttt_p10_h")),
+                 "ttt_p90_s": lambda r: _seconds(r.get("ttt_p90_h")), "data_age_s": lambda r: _seconds(r.get("data_age_h"))}
 
 
 def worst_first(row: dict) -> tuple:
@@ -77,10 +92,10 @@ def to_csv(rows: list[dict]) -> str:
     for r in rows:
         values = []
         for c in CSV_COLUMNS:
-            v = r.get(c)
+            v = _CSV_FROM_ROW[c](r) if c in _CSV_FROM_ROW else r.get(c)
             # seconds stay whole numbers a spreadsheet sums (``:.4g`` would write 1.234e+04)
             text = ("; ".join(v) if isinstance(v, list) else "" if v is None
-                    else str(round(v)) if c.endswith("_s") and isinstance(v, (int, float))
+                    else str(round(v)) if c in _SECONDS and isinstance(v, (int, float))
                     else f"{v:.4g}" if isinstance(v, float) else str(v))
             # a spreadsheet runs a cell starting with = + - @ as a formula: a label is data, never code
             values.append("'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text)

@@ -36,15 +36,23 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _baseline_from(ws: Workspace, equipment_id: str) -> str | None:
+    """The file the machine's anomaly baseline starts at when one was chosen (`vibra baseline set`), else None."""
+    from vibra.anomaly import reference
+
+    chosen = reference.read(ws.artifacts, equipment_id)
+    return chosen["source_path"].replace("\\", "/").rsplit("/", 1)[-1] if chosen else None
+
+
 def status(ws: Workspace, equipment_ids: list[str] | None = None) -> dict:
     """Status payload: keys ``total_files, pending, processing, completed, failed, duplicates,
     features_total, last_recorded_at, equipment`` (per-equipment ``equipment_id, completed,
-    failed, windows, last_recorded_at``)."""
+    failed, windows, last_recorded_at, baseline_from``)."""
     counts = ledger.status_counts(ws, equipment_ids)
     by_status, per_eq = counts.by_status, counts.per_equipment
     windows = {e: n for e, n in tables.window_counts(ws).items() if not equipment_ids or e in equipment_ids}
     equipment = [{"equipment_id": e, "completed": c, "failed": f, "windows": windows.get(e, 0),
-                  "last_recorded_at": _iso(last)} for e, c, f, last in per_eq]
+                  "last_recorded_at": _iso(last), "baseline_from": _baseline_from(ws, e)} for e, c, f, last in per_eq]
     lasts = [row[3] for row in per_eq if row[3] is not None]
     return {
         "total_files": sum(by_status.values()),
@@ -67,7 +75,7 @@ def latest_forecast(ws: Workspace, equipment_id: str, *, channel: str | None = N
 
     df = tables.read_forecasts(ws, equipment_id)
     if df.height == 0:
-        raise InputError(f"no forecasts for {equipment_id!r}; run `vibra forecast` first")
+        raise NotReadyError(f"no forecasts for {equipment_id!r} yet; run `vibra forecast` first")
     if channel:
         df = df.filter(pl.col("channel") == channel)
     if indicator:
@@ -164,6 +172,12 @@ def cluster_table(ws: Workspace, settings: Settings) -> dict:
 
 
 # -- alarm episodes --------------------------------------------------------------------------------
+
+def has_scores(ws: Workspace, equipment: list[str] | None = None) -> bool:
+    """Whether any window of ``equipment`` (every machine by default) has an anomaly score: no alarm
+    episode means "quiet" only then, else "not scored yet"."""
+    return bool(tables.files_of(ws, tables.SCORES, equipment))
+
 
 def episodes(ws: Workspace, settings: Settings, *, equipment: list[str] | None = None, model: str | None = None,
              since: datetime | None = None, top: int = 3, scores_table=None, features_table=None) -> list[dict]:

@@ -289,6 +289,7 @@ register("embedding", "models/embedding", collect=False,
 register("snapshots", "snapshots", manifest="metadata.json", doc="frozen training sets")
 register("readiness", "readiness", doc="readiness reports")
 register("rul", "models/rul", doc="remaining-useful-life runs (the estimates are in the lake's rul table)")
+register("reference", "references", keys=1, doc="each machine's chosen baseline recording (vibra baseline set)")
 
 
 def store(artifacts: Path, kind: str, *keys: str) -> VersionedStore:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from vibra import errors
 from vibra.storage import catalog
 from vibra.storage.catalog import CURRENT, RECORDING_COLUMNS
 
@@ -161,6 +162,20 @@ def files(ws: Workspace, *, failed: bool = False, warnings: bool = False, equipm
                                           f"ORDER BY updated_at DESC, source_path {f'LIMIT {int(limit)}' if limit else ''}",
                          params)
     return [dict(zip(NAMES, r)) for r in rows]
+
+
+def resolve_recording(ws: Workspace, ident: str) -> tuple[str, str]:
+    """(recording_id, equipment_id) of a recording id, an unambiguous id prefix, or a source file name."""
+    hits = {(r["recording_id"], r["equipment_id"]) for r in current(ws, status="completed")
+            if r["recording_id"] == ident or (len(ident) >= 6 and r["recording_id"].startswith(ident))
+            or r["source_path"].replace("\\", "/").rsplit("/", 1)[-1] == ident}
+    if len(hits) == 1:
+        return hits.pop()
+    if not hits:
+        raise errors.InputError(f"recording {ident!r}: no completed recording has this id, id prefix or file name; "
+                                "give the name of its source file as it is in the export, or its recording id (the "
+                                "sha256 of the file, e.g. from `sha256sum`)")
+    raise errors.InputError(f"recording {ident!r} is ambiguous ({len(hits)} recordings match); give more of the id")
 
 
 def source_paths(ws: Workspace, recording_ids: Iterable[str]) -> dict[str, str]:
