@@ -31,20 +31,21 @@ def octave_edges(top_hz: float, n_bands: int) -> list[tuple[float, float]]:
     return edges[::-1]
 
 
-def band_rms(frames: np.ndarray, sample_rate_hz: float, bands_hz: list[tuple[float, float]]) -> np.ndarray:
-    """RMS of each demeaned frame within each band ``[lo, hi)`` (Parseval: no window, so the squares of bands
-    that tile 0 … fs/2 sum to the frame's variance). Shape (n_frames, n_bands), in the frames' units."""
+def _spectra(frames: np.ndarray, sample_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, one-sided spectra) of the demeaned frames, unwindowed (Parseval holds)."""
     import scipy.fft
 
     x = np.asarray(frames, dtype=float)
     if x.ndim != 2 or x.shape[1] < 4:
         raise InputError(f"band RMS: frames of shape {x.shape}; need (n_frames, ≥ 4 samples)")
-    n = x.shape[1]
-    spec = scipy.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
+    return (scipy.fft.rfftfreq(x.shape[1], 1.0 / sample_rate_hz),
+            scipy.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1))
+
+
+def _band_rms_of(freqs: np.ndarray, spec: np.ndarray, n: int, bands_hz: list[tuple[float, float]]) -> np.ndarray:
     power = np.abs(spec) ** 2 / n ** 2
     power[:, 1:(n + 1) // 2] *= 2.0  # one-sided: every bin but DC and (even n) Nyquist stands for two
-    freqs = scipy.fft.rfftfreq(n, 1.0 / sample_rate_hz)
-    out = np.empty((x.shape[0], len(bands_hz)))
+    out = np.empty((spec.shape[0], len(bands_hz)))
     for j, (lo, hi) in enumerate(bands_hz):
         # the top band closes at Nyquist (inclusive), every other one is [lo, hi)
         sel = (freqs >= lo) & ((freqs < hi) | ((hi >= freqs[-1]) & (freqs <= hi)))
@@ -52,17 +53,20 @@ def band_rms(frames: np.ndarray, sample_rate_hz: float, bands_hz: list[tuple[flo
     return out
 
 
-def envelope(frames: np.ndarray, sample_rate_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
-    """Magnitude of the analytic signal of each frame band-passed to ``band_hz`` (full length, same rate)."""
-    import scipy.fft
+def band_rms(frames: np.ndarray, sample_rate_hz: float, bands_hz: list[tuple[float, float]]) -> np.ndarray:
+    """RMS of each demeaned frame within each band ``[lo, hi)`` (Parseval: no window, so the squares of bands
+    that tile 0 … fs/2 sum to the frame's variance). Shape (n_frames, n_bands), in the frames' units."""
+    freqs, spec = _spectra(frames, sample_rate_hz)
+    return _band_rms_of(freqs, spec, np.asarray(frames).shape[1], bands_hz)
 
-    x = np.asarray(frames, dtype=float)
-    n = x.shape[1]
-    spec = scipy.fft.fft(x - x.mean(axis=1, keepdims=True), axis=1)
-    freqs = scipy.fft.fftfreq(n, 1.0 / sample_rate_hz)
-    keep = (freqs >= band_hz[0]) & (freqs <= band_hz[1]) & (freqs > 0)
-    analytic = np.where(keep, 2.0 * spec, 0.0)  # positive frequencies doubled, negative ones dropped
-    return np.abs(scipy.fft.ifft(analytic, axis=1))
+
+def _envelope(freqs: np.ndarray, spec: np.ndarray, n: int, band_hz: tuple[float, float]) -> np.ndarray:
+    """Magnitude of the analytic signal of ``band_hz``, (frames, M) samples at fs·M/n: the project's one band
+    envelope (:func:`vibra.signal.envelope.band_envelope`, decimated), scaled to the signal's units (× 2M/n)."""
+    from vibra.signal.envelope import band_envelope
+
+    z = band_envelope(freqs, spec, band_hz)
+    return np.abs(z) * (2.0 * z.shape[1] / n)
 
 
 def snapshot_indicators(frames: np.ndarray, sample_rate_hz: float, *, n_bands: int = 6,
@@ -90,11 +94,13 @@ def snapshot_indicators(frames: np.ndarray, sample_rate_hz: float, *, n_bands: i
     m2 = (centred ** 2).mean(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {"rms": np.sqrt(m2), "kurtosis": (centred ** 4).mean(axis=1) / m2 ** 2}
+    freqs, spec = _spectra(x, sample_rate_hz)  # one spectrum: the bands and the envelope both read it
     bands = octave_edges(nyquist, n_bands)
-    for (lo, hi), v in zip(bands, band_rms(x, sample_rate_hz, bands).T):
+    for (lo, hi), v in zip(bands, _band_rms_of(freqs, spec, x.shape[1], bands).T):
         out[band_column(lo, hi)] = v
-    env = envelope(x, sample_rate_hz, envelope_band_hz or (nyquist / 2.0, nyquist))
-    env_bands = octave_edges(min(envelope_top_hz, nyquist), n_envelope_bands)
-    for (lo, hi), v in zip(env_bands, band_rms(env, sample_rate_hz, env_bands).T):
+    env = _envelope(freqs, spec, x.shape[1], envelope_band_hz or (nyquist / 2.0, nyquist))
+    env_rate = sample_rate_hz * env.shape[1] / x.shape[1]
+    env_bands = octave_edges(min(envelope_top_hz, env_rate / 2.0), n_envelope_bands)
+    for (lo, hi), v in zip(env_bands, band_rms(env, env_rate, env_bands).T):
         out["env" + band_column(lo, hi)] = v
     return out
