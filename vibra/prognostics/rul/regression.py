@@ -133,9 +133,10 @@ VARIANTS = ({"kind": "linear", "elapsed": False}, {"kind": "linear", "elapsed": 
             {"kind": "boosting", "elapsed": False}, {"kind": "boosting", "elapsed": True})
 
 
-def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tuple[HIRegression, dict]:
+def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS, *, factory=None) -> tuple[HIRegression, dict]:
     """The variant of :class:`HIRegression` (ratio target) chosen by leave-one-life-out over ``library``, refitted
-    on all of it, and the inner figures.
+    on all of it, and the inner figures. ``factory(**variant)`` builds a candidate (default
+    ``HIRegression(ratio=True, **variant)``; :func:`vibra.prognostics.rul.near_end.choose` passes its own).
 
     Each variant, fitted on all lives but one, answers the left-out life at every PHM 2012 truncation
     (:data:`~vibra.prognostics.rul.core.OFFICIAL_FRACTIONS`) from its points up to the cut (the planning
@@ -146,6 +147,7 @@ def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tupl
     from vibra.prognostics.rul.core import LATE_LIMIT, OFFICIAL_FRACTIONS, OFFICIAL_LATE_FROM
     from vibra.prognostics.rul.metric import phm_accuracy
 
+    factory = factory or (lambda **v: HIRegression(ratio=True, **v))
     failed = [x for x in library if x.failed and x.length_s]
     if len(failed) < 3:
         raise InputError(f"HI regression choice: {len(failed)} failed lives; leave-one-life-out needs 3")
@@ -153,7 +155,7 @@ def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tupl
     for v in variants:
         acc, late = [], 0
         for k, held in enumerate(failed):
-            model = HIRegression(ratio=True, **v).fit([x for j, x in enumerate(failed) if j != k])
+            model = factory(**v).fit([x for j, x in enumerate(failed) if j != k])
             for f in OFFICIAL_FRACTIONS:
                 n = int(np.searchsorted(held.times_s, f * held.length_s, side="right"))
                 if n < 2:
@@ -166,4 +168,4 @@ def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tupl
                 late += int(f >= OFFICIAL_LATE_FROM - 1e-9 and e.planning_s > LATE_LIMIT * true)
         tried.append({**v, "score": float(np.mean(acc)), "late": late})
     best = min(range(len(tried)), key=lambda i: (tried[i]["late"], -tried[i]["score"], i))
-    return HIRegression(ratio=True, **variants[best]).fit(failed), {"chosen": tried[best], "tried": tried}
+    return factory(**variants[best]).fit(failed), {"chosen": tried[best], "tried": tried}
