@@ -26,6 +26,8 @@ expected-score optimum (:func:`vibra.prognostics.rul.metric.planning_point`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from vibra.errors import InputError
@@ -38,10 +40,16 @@ KINDS = ("boosting", "linear")
 
 
 def _short_median(t: np.ndarray, z: np.ndarray, short_s: float) -> np.ndarray:
-    """Median of ``z`` over the points in (t_i − short_s, t_i], for every i (causal)."""
+    """Median of ``z`` over the points in (t_i − short_s, t_i], for every i (causal; NaN where all are NaN)."""
     start = np.searchsorted(t, t - short_s, side="right")
-    return np.array([np.nanmedian(z[s:i + 1]) if np.isfinite(z[s:i + 1]).any() else np.nan
-                     for i, s in enumerate(start)])
+    width = np.arange(t.size) - start + 1
+    out = np.full(t.size, np.nan)
+    for w in np.unique(width):  # one vectorised median per window length (a regular grid has one, plus its start)
+        i = np.flatnonzero(width == w)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window: NaN, silently
+            out[i] = np.nanmedian(np.lib.stride_tricks.sliding_window_view(z, w)[i - w + 1], axis=1)
+    return out
 
 
 def near_end_features(times_s: np.ndarray, values: np.ndarray, *, short_s=60.0, baseline_s: float = 600.0,
