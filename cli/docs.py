@@ -31,6 +31,9 @@ EQUIPMENT_DOCS: dict[str, str] = {
     "bearing": "`{ n_elements, ball_diameter_mm, pitch_diameter_mm, contact_angle_deg }` (mm, degrees)",
     "bearing_channel": "the channel of the bearing's own sensor: `vibra diagnose` lists it first and its verdict is "
                        "the recording's (without it: the channel with the clearest named fault)",
+    "points": "measurement points, one verdict each: `{ name = [\"ch\", …] }` or `{ name = { channels = [...], bearing = "
+              "{ … } } }` (a point's own geometry overrides `bearing` for its channels); `vibra diagnose`, the JSON and "
+              "the machine page show each point's verdict — its strongest channel's",
     "iso_group": "ISO 20816-3 machine group (1 or 2)",
     "iso_support": "ISO 20816-3 support (`rigid` / `flexible`)",
     "alarm_limits_mm_s": "three increasing A/B, B/C, C/D limits (mm/s RMS) overriding ISO",

@@ -15,7 +15,11 @@ RATE = 10_000
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grammar")
+    return _plant(tmp_path_factory.mktemp("grammar"))
+
+
+def _plant(root) -> str:
+    """A workspace with one pump's three hourly recordings ingested; returns its home."""
     run_vibra("init", str(root / "plant"), check=True)
     folder = root / "export" / "pump-01"
     folder.mkdir(parents=True)
@@ -75,3 +79,24 @@ def test_baseline_set_chooses_where_train_starts(home):
     assert "2026-01-05T12-00-00.csv" in run_vibra("status", "--home", home, check=True).stdout
     bad = run_vibra("baseline", "set", "pump-01", "--recording", "nope.csv", "--home", home)
     assert bad.returncode == 1 and "'nope.csv'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_chosen_baseline_is_the_machine_pages_reference(tmp_path):
+    """The machine page says where the baseline starts, and its spectrum's reference (dashed) is that recording;
+    unchosen, the first of the current life — not the machine's first, which belongs to an earlier life."""
+    home = _plant(tmp_path)
+
+    def page() -> str:
+        run_vibra("report", "--out", str(tmp_path / "site"), "--home", home, check=True)
+        return (tmp_path / "site" / "machines" / "pump-01.html").read_text()
+
+    assert "first recording (01-05 10:00)" in page()  # one life: its first recording
+    run_vibra("label", "failure", "pump-01", "--at", "2026-01-05T10:30:00Z", "--kind", "replacement", "--home", home,
+              check=True)
+    html = page()
+    assert "first of this life (01-05 11:00)" in html and "first recording (01-05" not in html
+    assert "choose one with <code>vibra baseline set</code>" in html
+    run_vibra("baseline", "set", "pump-01", "--recording", "2026-01-05T10-00-00.csv", "--home", home, check=True)
+    html = page()  # the user's choice wins, even before the replacement
+    assert '<span id="baseline">2026-01-05T10-00-00.csv</span>' in html
+    assert "chosen baseline (01-05 10:00)" in html and "first of this life" not in html

@@ -4,6 +4,7 @@ frequencies, and the leave-one-condition-out protocol on the real CWRU files."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -335,3 +336,88 @@ def test_machine_page_envelope_chart_is_in_physical_units_with_family_cursors():
     out = spectra.envelope_chart(x, FS, (2400.0, 4000.0), channel="DE", when=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  name="a", units="g", shaft_hz=1797 / 60, faults_hz=faults)
     assert "envelope amplitude, g 0-peak" in out and "windows averaged" in out and "BPFO × 1–3 (outer race)" in out
+
+
+# -- measurement points: one verdict per bearing of a machine ------------------------------------
+
+POINTS_TOML = """
+[equipment.cwru-rig]
+sample_rate_hz = 12000
+units = "g"
+bearing_channel = "FE"
+
+[equipment.cwru-rig.points]
+drive_end = { channels = ["DE"], bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 } }
+fan_end = { channels = ["FE"], bearing = { n_elements = 8, ball_diameter_mm = 6.746, pitch_diameter_mm = 28.499 } }
+motor = ["MOTOR"]
+"""
+
+
+def test_a_verdict_per_measurement_point_each_read_with_its_own_bearing(tmp_path, real_data):
+    """The CWRU rig as one machine with its two bearings as points (the fan-end 6203 and the drive-end 6205, one
+    accelerometer each): the fan-end faults are named at the fan-end point, read with its own geometry, through
+    the CLI as a user runs it; a point whose channel no file has says so; the report shows every point."""
+    ws, _ = init_workspace(tmp_path / "ws")
+    ws.config_path.write_text(ws.config_path.read_text() + POINTS_TOML)
+    names = ["IR014_0.mat", "OR014@6_0.mat"]
+    src = stage([real_data / "cwru_12k_fe" / n for n in names], tmp_path / "src" / "cwru-rig", hour_apart=True)
+    run_vibra("ingest", str(src), "--home", str(ws.root), check=True)
+    payload = json.loads(run_vibra("diagnose", "--json", "--home", str(ws.root), check=True).stdout)
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schemas" / "diagnose.schema.json").read_text())
+    jsonschema.validate(payload, schema)
+    by_file = {Path(r["source_path"]).name: r for r in payload["recordings"]}
+    for name, family in (("IR014_0.mat", "inner_race"), ("OR014@6_0.mat", "outer_race")):
+        r = by_file[name]
+        points = {p["point"]: p for p in r["points"]}
+        assert list(points) == ["drive_end", "fan_end", "motor"]  # the settings' order
+        fan = points["fan_end"]
+        assert (fan["verdict"], fan["channel"]) == (family, "FE"), fan
+        assert fan["evidence"][family] >= 4.0  # measured 6.1 (IR014_0) and 18.5 (OR014@6_0) with the 6203 lines
+        assert (r["verdict"], r["point"], r["channel"]) == (family, "fan_end", "FE")
+        assert points["drive_end"]["channel"] == "DE" and points["drive_end"]["verdict"] != "not_diagnosable"
+        assert points["motor"]["verdict"] == "not_diagnosable" and points["motor"]["channel"] is None
+        assert "no channel MOTOR" in points["motor"]["text"]
+    table = run_vibra("diagnose", "--home", str(ws.root), check=True).stdout
+    assert "fan_end · FE" in table and "drive_end · DE" in table, table
+    run_vibra("report", "--out", str(tmp_path / "site"), "--home", str(ws.root), check=True)
+    html = (tmp_path / "site" / "machines" / "cwru-rig.html").read_text()
+    assert 'id="points"' in html and "fan_end" in html and "drive_end" in html
+    from test_report import CHROMIUM, _chromium  # the report tests' headless Chromium
+
+    if CHROMIUM is not None:  # the page as the browser shows it: a row per point, the newest recording's
+        dom = _chromium(["--dump-dom", (tmp_path / "site" / "machines" / "cwru-rig.html").as_uri()], tmp_path).stdout
+        table = re.search(r'<table id="points">(.*?)</table>', dom, re.S).group(1)
+        rows = [re.findall(r"<td>(.*?)</td>", r, re.S)[:3] for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+        newest = max(payload["recordings"], key=lambda r: r["first"])
+        assert rows == [[p["point"], p["channel"] or "—", p["verdict"].replace("_", " ")] for p in newest["points"]]
+        assert rows[1][:2] == ["fan_end", "FE"] and rows[1][2] in ("inner race", "outer race"), rows
+    # the same points without the fan end's own geometry (the machine's 6205 for every channel): the next ingest
+    # recomputes both files (the geometry changed), and the fan-end inner race is no longer named — the point's
+    # own bearing is what finds it
+    config = ws.config_path.read_text()
+    six_two_o_three = ', bearing = { n_elements = 8, ball_diameter_mm = 6.746, pitch_diameter_mm = 28.499 }'
+    assert six_two_o_three in config
+    ws.config_path.write_text(config.replace(six_two_o_three, "").replace(
+        "bearing_channel", "bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 }\nbearing_channel"))
+    run_vibra("ingest", str(src), "--home", str(ws.root), check=True)
+    again = json.loads(run_vibra("diagnose", "--json", "--home", str(ws.root), check=True).stdout)
+    fan = {Path(r["source_path"]).name: r["points"][1] for r in again["recordings"]}["IR014_0.mat"]
+    assert fan["point"] == "fan_end" and fan["verdict"] != "inner_race", fan
+
+
+def test_measurement_points_geometry_makes_recordings_stale_grouping_does_not():
+    from vibra.ingest import staleness
+
+    def body(points):
+        eq = {"equipment_id": "m", "bearing": None, "points": points, "units": "g"}
+        return {"equipment": eq, "features": {}, "sample_rate_hz": None}
+
+    b6203 = {"n_elements": 8, "ball_diameter_mm": 6.746, "pitch_diameter_mm": 28.499, "contact_angle_deg": 0.0}
+    before = {"equipment": {"equipment_id": "m", "bearing": None, "units": "g"}, "features": {}}  # before points existed
+    grouped = body([{"name": "fan_end", "channels": ["FE"], "bearing": None}])
+    own = body([{"name": "fan_end", "channels": ["FE"], "bearing": b6203}])
+    assert staleness.differences(before, body([])) == []
+    assert staleness.differences(before, grouped) == []  # regrouping channels recomputes nothing
+    assert staleness.differences(grouped, own) == [f"point_bearings: none → {json.dumps({'FE': b6203})}"]

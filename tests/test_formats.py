@@ -113,6 +113,31 @@ def test_real_ims_raw_files_read_by_the_machine_format(tmp_path, real_data):
     assert format_of(real_data / "ims_raw_test1" / "SOURCE.md", eq) is None  # the pattern leaves it out
 
 
+def test_the_ims_rig_as_documented_gets_a_verdict_per_bearing(tmp_path, real_data):
+    """The IMS example of docs/howto/formats.md as a user copies it: four bearings in one file, two
+    accelerometers each, named as measurement points — `vibra diagnose` gives each bearing its own verdict."""
+    import json
+    import re
+
+    from conftest import run_vibra
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "howto" / "formats.md").read_text()
+    block = re.search(r"```toml\n(\s*\[equipment\.ims-test1\].*?)```", doc, re.S).group(1)
+    ws, _ = init_workspace(tmp_path / "ws")
+    ws.config_path.write_text(ws.config_path.read_text() + "\n" + "\n".join(line.strip() for line in block.splitlines()))
+    folder = tmp_path / "export" / "ims-test1"
+    folder.mkdir(parents=True)
+    for path in sorted(p for p in (real_data / "ims_raw_test1").iterdir() if p.name != "SOURCE.md")[:2]:
+        shutil.copy(path, folder / path.name)
+    run_vibra("ingest", str(tmp_path / "export"), "--home", str(ws.root), check=True)
+    payload = json.loads(run_vibra("diagnose", "--json", "--home", str(ws.root), check=True).stdout)
+    assert len(payload["recordings"]) == 2
+    for r in payload["recordings"]:
+        assert [p["point"] for p in r["points"]] == ["bearing1", "bearing2", "bearing3", "bearing4"]
+        for i, p in enumerate(r["points"], start=1):  # each read from one of its own two sensors
+            assert p["channel"] in (f"b{i}x", f"b{i}y") and p["verdict"] != "not_diagnosable", p
+
+
 def test_ims_file_without_format_is_unknown_with_the_fix(real_data):
     path = real_data / "ims_raw_test1" / "2003.10.22.12.06.24"
     with pytest.raises(InputError, match=r"unknown file type .*set \[equipment.ims\] format"):

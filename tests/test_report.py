@@ -270,7 +270,7 @@ def test_machine_page_spectra_and_evidence(rendered):
     html = _pages(result)["machines/pump-02.html"]
     for channel in ("x", "y"):  # every channel, not one picked silently
         assert f"Spectrum, channel {channel}: pump-02_" in html and f"Waterfall, channel {channel}" in html
-    assert "baseline (06-01 00:00)" in html and "shaft 1×/2×/3×" in html and "= 3.58 orders" in html
+    assert "first recording (06-01 00:00)" in html and "shaft 1×/2×/3×" in html  # no replacement, no choice and "= 3.58 orders" in html
     assert "velocity (mm/s RMS per line)" in html and "frequency (Hz)" in html
     assert re.search(r"pump-02_2026-06-0\dT\d\d-00-00\.csv", html)  # file names, not hashes, in the tables
     assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", html)  # timestamps to the minute

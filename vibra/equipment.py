@@ -29,6 +29,8 @@ EQUIPMENT_EXAMPLE = """\
 # rpm = 1780
 # channels = ["time", "x", "y"]   # column names for headerless CSV ("-" skips a column)
 # bearing = { n_elements = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04, contact_angle_deg = 0 }
+# points = { drive_end = ["DE"], fan_end = { channels = ["FE"], bearing = { n_elements = 8, ball_diameter_mm = 6.746,
+#            pitch_diameter_mm = 28.499 } } }   # measurement points: a verdict each, a point's own geometry
 # iso_group = 2
 # iso_support = "flexible"   # group 2 (15–300 kW) flexible: A/B 2.3, B/C 4.5, C/D 7.1 mm/s
 """
@@ -36,8 +38,9 @@ EQUIPMENT_EXAMPLE = """\
 EQUIPMENT_KEYS = {
     "sample_rate_hz", "units", "rpm", "channels", "bearing", "iso_group", "iso_support",
     "alarm_limits_mm_s", "alert_danger_mm_s", "label", "envelope_band_hz", "files", "start_rule", "format", "file_pattern", "full_scale",
-    "csv", "bearing_channel",
+    "csv", "bearing_channel", "points",
 }
+POINT_KEYS = {"channels", "bearing"}
 FORMAT_KEYS = {"kind", "delimiter", "header"}
 CSV_KEYS = {"delimiter", "decimal"}
 # `format.kind`: "text" (delimited text, any extension) or a reader of vibra.readers.READERS
@@ -93,6 +96,16 @@ class Bearing:
     ball_diameter_mm: float
     pitch_diameter_mm: float
     contact_angle_deg: float = 0.0
+
+
+@dataclass(frozen=True)
+class MeasurementPoint:
+    """One entry of ``points``: a bearing of the machine and the channels of its sensors. Its ``bearing`` is
+    its own geometry (None: the machine's ``bearing``). ``vibra diagnose`` gives each point its verdict."""
+
+    name: str
+    channels: tuple[str, ...]
+    bearing: Bearing | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,16 @@ class Equipment:
     full_scale: float | None = None  # physical value of digital full scale (audio files)
     csv: CsvDialect | None = None
     bearing_channel: str | None = None  # the bearing's own sensor: its verdict comes first (vibra diagnose)
+    points: tuple[MeasurementPoint, ...] = ()  # measurement points: a verdict each (vibra diagnose)
+
+    def point_of(self, channel: str) -> MeasurementPoint | None:
+        """The measurement point a channel belongs to (None: no point names it)."""
+        return next((p for p in self.points if channel in p.channels), None)
+
+    def bearing_for(self, channel: str) -> Bearing | None:
+        """The geometry of the bearing a channel measures: its point's own, else the machine's."""
+        point = self.point_of(channel)
+        return point.bearing if point is not None and point.bearing is not None else self.bearing
 
     def format_for(self, name: str) -> FileFormat | None:
         """The machine's ``format`` if it applies to this file name (every file without ``file_pattern``)."""
@@ -190,17 +213,8 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(EQUIPMENT_KEYS)}")
 
     values = _checked(EQUIPMENT_SPECS, raw, f"{where} ")
-    bearing = None
-    if "bearing" in raw:
-        b = raw["bearing"]
-        if not isinstance(b, Mapping) or set(b) - BEARING_KEYS or not {"n_elements", "ball_diameter_mm", "pitch_diameter_mm"} <= set(b):
-            raise ConfigError(f"{where} bearing = {b!r}: must be a table with n_elements, ball_diameter_mm, "
-                              "pitch_diameter_mm and optional contact_angle_deg")
-        geometry = {"contact_angle_deg": 0.0, **_checked(BEARING_SPECS, b, f"{where} bearing.")}
-        if not geometry["ball_diameter_mm"] < geometry["pitch_diameter_mm"]:
-            raise ConfigError(f"{where} bearing: ball_diameter_mm = {b['ball_diameter_mm']!r}, pitch_diameter_mm = "
-                              f"{b['pitch_diameter_mm']!r}: need 0 < ball_diameter_mm < pitch_diameter_mm")
-        bearing = Bearing(**geometry)
+    bearing = _bearing(raw["bearing"], f"{where} bearing") if "bearing" in raw else None
+    points = _points(raw["points"], where) if "points" in raw else ()
 
     channels = raw.get("channels")
     if channels is not None:
@@ -304,8 +318,47 @@ def parse_equipment(equipment_id: str, raw: Mapping[str, Any], origin: str) -> E
     return Equipment(
         equipment_id=equipment_id, channels=channels, bearing=bearing, alarm_limits_mm_s=limits,
         alert_danger_mm_s=alert_danger, envelope_band_hz=band, files=tuple(files), start_rule=start_rule,
-        format=fmt, csv=dialect, **values,
+        format=fmt, csv=dialect, points=points, **values,
     )
+
+
+def _bearing(b: Any, where: str) -> Bearing:
+    """A ``bearing = { … }`` table (``where`` names it in messages) as a validated :class:`Bearing`."""
+    if not isinstance(b, Mapping) or set(b) - BEARING_KEYS or not {"n_elements", "ball_diameter_mm", "pitch_diameter_mm"} <= set(b):
+        raise ConfigError(f"{where} = {b!r}: must be a table with n_elements, ball_diameter_mm, "
+                          "pitch_diameter_mm and optional contact_angle_deg")
+    geometry = {"contact_angle_deg": 0.0, **_checked(BEARING_SPECS, b, f"{where}.")}
+    if not geometry["ball_diameter_mm"] < geometry["pitch_diameter_mm"]:
+        raise ConfigError(f"{where}: ball_diameter_mm = {b['ball_diameter_mm']!r}, pitch_diameter_mm = "
+                          f"{b['pitch_diameter_mm']!r}: need 0 < ball_diameter_mm < pitch_diameter_mm")
+    return Bearing(**geometry)
+
+
+def _points(raw: Any, where: str) -> tuple[MeasurementPoint, ...]:
+    """``points = { name = ["ch", …] | { channels = [...], bearing = { … } }, … }``: each point's channels
+    (a channel in one point at most) and its own geometry if it has one."""
+    example = ('points = { drive_end = ["DE"], fan_end = { channels = ["FE"], bearing = { n_elements = 8, '
+               'ball_diameter_mm = 6.746, pitch_diameter_mm = 28.499 } } }')
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError(f"{where} points = {raw!r}: must be a table of measurement points, e.g. {example}")
+    out, seen = [], {}
+    for name, value in raw.items():
+        at = f"{where} points.{name}"
+        if not EQUIPMENT_ID_RE.match(str(name)):
+            raise ConfigError(f"{at}: a point name must match {EQUIPMENT_ID_RE.pattern}")
+        table = value if isinstance(value, Mapping) else {"channels": value}
+        channels = table.get("channels")
+        if (set(table) - POINT_KEYS or not isinstance(channels, list) or not channels
+                or not all(isinstance(c, str) and c for c in channels)):
+            raise ConfigError(f"{at} = {value!r}: must be a list of channel names or "
+                              "{ channels = [...], bearing = { … } }, e.g. " + example)
+        for c in channels:
+            if c in seen:
+                raise ConfigError(f"{at}: channel {c!r} is already in points.{seen[c]}; a channel belongs to one point")
+            seen[c] = name
+        bearing = _bearing(table["bearing"], f"{at}.bearing") if "bearing" in table else None
+        out.append(MeasurementPoint(str(name), tuple(channels), bearing))
+    return tuple(out)
 
 
 def equipment_toml(equipment: Equipment) -> str:

@@ -292,12 +292,15 @@ def clusters_table(payload: dict) -> None:
 
 
 def diagnose_table(result) -> None:
-    table = _table("bearing diagnosis per recording", ["equipment", "file", "recording", "first window", "channel",
-                                                       "verdict", "evidence"])
+    """One row per recording, or per measurement point of a machine that has ``points``."""
+    table = _table("bearing diagnosis per recording", ["equipment", "file", "recording", "first window",
+                                                       "point · channel", "verdict", "evidence"])
     for r in result.recordings:
         name = r["source_path"].replace("\\", "/").rsplit("/", 1)[-1] if r["source_path"] else "-"
-        table.add_row(r["equipment_id"], name, r["recording_id"][:12], r["first"][:16], r["channel"],
-                      r["verdict"].replace("_", " "), r["text"])
+        head = [r["equipment_id"], name, r["recording_id"][:12], r["first"][:16]]
+        for i, p in enumerate(r["points"] or [{**r, "point": None}]):
+            where = " · ".join(x for x in (p["point"], p["channel"]) if x) or "-"
+            table.add_row(*(head if i == 0 else [""] * 4), where, p["verdict"].replace("_", " "), p["text"])
     console().print(table)
     say(f"rule: {result.rule}")
 

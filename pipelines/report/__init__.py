@@ -116,7 +116,7 @@ def _fleet_row(page: dict, now: datetime) -> dict:
         "alarm": "alarm" if active else ("past alarms" if page["episodes"] else
                                          "normal" if page.get("anomaly_checked") else "no model"),
         "alarm_since": page["episodes"][-1]["start"] if active else None, "episodes": len(page["episodes"]),
-        "verdict": verdict["verdict"] if verdict else None, "evidence": verdict["text"] if verdict else None,
+        "verdict": verdict["verdict"] if verdict else None, "evidence": _at_point(verdict) if verdict else None,
         "next_limit": nxt["next_limit"], "ttt_state": nxt["ttt"].get("state"),
         **{k: nxt.get(k) for k in ("next_level", "next_level_indicator", "next_level_value", "next_level_channel")},
         "ttt_p50_h": nxt["ttt"].get("p50_h"), "ttt_p10_h": nxt["ttt"].get("p10_h"),
@@ -309,3 +309,11 @@ def run(ws: Workspace, settings: Settings, *, out: Path | None = None, equipment
     tick(len(ids) + 1, len(ids) + 1, "")
     return ReportResult(out=str(out), index=str(out / "index.html"), pages=sorted(written), machines=len(pages),
                         bytes_written=total, seconds=time.perf_counter() - started)
+
+
+def _at_point(verdict: dict) -> str:
+    """The fleet row's evidence text: the verdict's, prefixed by its measurement point when the machine has points
+    and the point names a fault (the machine page lists every point)."""
+    if verdict.get("point") and verdict["verdict"] not in ("no_fault_evidence", "not_diagnosable"):
+        return f"at {verdict['point']} ({verdict['channel']}): {verdict['text']}"
+    return verdict["text"]

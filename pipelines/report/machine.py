@@ -179,7 +179,9 @@ def evidence_bars(settings: Settings, clean, latest: dict | None = None) -> str 
     verdict = latest["verdict"] if latest else bearing.NOT_DIAGNOSABLE
     highlight = bearing.FAMILIES.index(verdict) if verdict in bearing.FAMILIES else None
     said = f"named: {FAMILY_NAMES[verdict]}" if verdict in bearing.FAMILIES else verdict.replace("_", " ")
-    note = f"{said} (newest recording, channel {latest['channel']}): {latest['text']}" if latest else "no verdict yet"
+    where = f"point {latest['point']}, channel {latest['channel']}" if latest and latest.get("point") else \
+        f"channel {latest['channel']}" if latest else ""
+    note = f"{said} (newest recording, {where}): {latest['text']}" if latest else "no verdict yet"
     return plots.grouped_bars("Bearing fault evidence: newest recording against the machine's baseline windows",
                               "evidence (× what noise gives)", [FAMILY_NAMES[f] for f in bearing.FAMILIES],
                               [("baseline windows, median", before), ("newest recording", now)], highlight=highlight,

@@ -4,14 +4,17 @@ a waterfall over the machine's recordings), per channel."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from vibra.anomaly import reference
 from vibra.errors import CorruptError, VibraError
 from vibra.physics.bearing import fault_frequencies_hz
 from vibra.report import spectra
 from vibra.settings import Settings
+from vibra.storage.labels import list_events
 from vibra.workspace import Workspace
 
 WATERFALL_RECORDINGS = 12  # spectra of the waterfall, spread evenly over the machine's recordings (first and latest in)
@@ -70,6 +73,27 @@ def _envelope_chart(settings: Settings, windows, x, sample_rate_hz: float, chann
                                   units=units, shaft_hz=shaft_hz, faults_hz=faults_hz, frame_length=length)
 
 
+def _reference(ws: Workspace, eid: str, per) -> tuple[dict, str]:
+    """The recording whose spectrum is the reference (dashed) and what it is: the one chosen by `vibra baseline
+    set` when it is among ``per`` (the machine's recordings without sensor faults, oldest first), else the first of
+    the current life (after the last failure or replacement; the rule `vibra baseline set` applies by default),
+    else the first."""
+    chosen = reference.read(ws.artifacts, eid)
+    ids = per["recording_id"].to_list()
+    if chosen is not None and chosen["recording_id"] in ids:
+        return per.row(ids.index(chosen["recording_id"]), named=True), "chosen baseline"
+    life = max((e["at"] for e in list_events(ws, [eid])), default=None)
+    if life is not None:
+        after = [i for i, t in enumerate(per["t"].to_list()) if _utc(t) >= life]
+        if after:
+            return per.row(after[0], named=True), "first of this life"
+    return per.row(0, named=True), "first recording"
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+
+
 def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, str]) -> dict[str, list[str]]:
     """Per channel: the spectrum (now vs baseline), the envelope spectrum and the waterfall.
 
@@ -84,7 +108,7 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
                                               pl.col("rpm").first()).sort("t"))
     pick = np.unique(np.linspace(0, per.height - 1, min(WATERFALL_RECORDINGS, per.height)).round().astype(int))
     recent = [per.row(int(i), named=True) for i in pick]  # evenly over the history: first and latest included
-    first = per.row(0, named=True)
+    first, base_name = _reference(ws, eid, per)
     signals = {}
     for rec in {first["recording_id"]: first, **{r["recording_id"]: r for r in recent}}.values():
         got = read_signal(ws, settings, eid, rec["recording_id"], float(rec["sample_rate_hz"]))
@@ -96,12 +120,13 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
     _, x_now, channels = signals[latest["recording_id"]]
     rpm = latest["rpm"] or eq.rpm
     shaft = rpm / 60.0 if rpm else None
-    faults = fault_frequencies_hz(eq.bearing, rpm) if eq.bearing is not None and rpm else None
     sample_rate_hz = float(latest["sample_rate_hz"])
     length = settings.features.frame_length
     for c, channel in enumerate(channels):
         if channel not in set(clean["channel"].to_list()):
             continue  # a channel flagged as a sensor fault in the latest recording
+        geometry = eq.bearing_for(channel)  # its measurement point's bearing, else the machine's
+        faults = fault_frequencies_hz(geometry, rpm) if geometry is not None and rpm else None
         freqs, now, unit_label = spectra.line_spectrum(x_now[:, c], sample_rate_hz, eq.units, length)
         base = None
         if first["recording_id"] in signals and first["recording_id"] != latest["recording_id"]:
@@ -111,7 +136,8 @@ def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, 
         out["spectrum"].append(spectra.spectrum_chart(
             freqs, now, base if base is not None and base.shape == now.shape else None, unit_label, channel=channel,
             when=latest["t"], name=names.get(latest["recording_id"], latest["recording_id"][:12]),
-            base_when=first["t"] if base is not None else None, shaft_hz=shaft, faults_hz=faults))
+            base_when=first["t"] if base is not None else None, shaft_hz=shaft, faults_hz=faults,
+            base_name=base_name))
         last = clean.filter((pl.col("recording_id") == latest["recording_id"]) & (pl.col("channel") == channel))
         if faults and shaft and "envelope_band_lo_hz" in last.columns and last.height:
             chart = _envelope_chart(settings, last, x_now[:, c], sample_rate_hz, channel,

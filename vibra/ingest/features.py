@@ -120,8 +120,9 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
     stats = [ChannelStats() for _ in channels]
     parts: dict[str, list] = {"channel": [], "window_index": [], "start_sample": [], "time": [], "spectral": [],
                               "physics": []}
-    physics = [ChannelPhysics(machine, sample_rate_hz, length) if machine else None for _ in channels]
-    evidence = [ChannelEvidence(machine.bearing, machine.rpm, sample_rate_hz) if machine else None for _ in channels]
+    machines = [machine.for_channel(name) if machine else None for name in channels]  # each its point's bearing
+    physics = [ChannelPhysics(m, sample_rate_hz, length) if m else None for m in machines]
+    evidence = [ChannelEvidence(m.bearing, m.rpm, sample_rate_hz) if m else None for m in machines]
     # the recording-level spectra of the diagnosis (whitened SES, speed spectrum), fed every sample
     diag_length = diagnosis_recording.frame_length_for(params.diagnosis_window_s, sample_rate_hz)
     spectra = [diagnosis_recording.SpectrumAccumulator(sample_rate_hz, diag_length, EVIDENCE_DTYPE)
@@ -194,7 +195,7 @@ def compute(chunks: Iterable[np.ndarray], channels: list[str], *, sample_rate_hz
             continue
         with np.errstate(all="ignore"):
             r = diagnosis_recording.read_channel(
-                spectra[c].finish(), bearing=machine.bearing, rpm=machine.rpm, rpm_stated=machine.rpm_stated,
+                spectra[c].finish(), bearing=machines[c].bearing, rpm=machine.rpm, rpm_stated=machine.rpm_stated,
                 rpm_search=params.rpm_search, rpm_range=(params.rpm_min, params.rpm_max), channel=name)
         warnings += r.warnings
         readings.append(r.row())

@@ -5,8 +5,9 @@ Every ledger row keeps ``settings_hash``, the hash of :func:`payload` (the vibra
 machine's ``[equipment.<id>]`` section, the window settings, the time limits) at the time the
 file was ingested; the catalog's ``settings_seen`` table keeps each hash's payload. A completed
 recording is **stale** when the part of its payload its windows depend on (:func:`relevant`:
-units, rpm, geometry, sample rates, channels, ISO class, window settings — not the machine's
-label or its alert/danger levels, which the report reads at render time, nor the vibra version
+units, rpm, geometry (the machine's and its measurement points' own), sample rates, channels, ISO class,
+window settings — not the machine's label, its alert/danger levels or how its channels group into points,
+which the report and ``vibra diagnose`` read at render time, nor the vibra version
 or the time limits) differs from today's. A row whose hash has no stored payload (ingested
 before the payloads were kept) is never called stale: what it was computed with is unknown.
 """
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from vibra.workspace import Workspace
 
 # read by the report when it renders, never stored in a window: changing them recomputes nothing
-NOT_IN_WINDOWS = ("label", "alert_danger_mm_s")
+# (nor which channel comes first or how channels group into measurement points: vibra diagnose reads them)
+NOT_IN_WINDOWS = ("label", "alert_danger_mm_s", "bearing_channel", "points")
 # the window settings that change no value (how many windows one FFT batch holds)
 FEATURES_NOT_IN_WINDOWS = ("batch_windows",)
 
@@ -50,8 +52,12 @@ def hash_of(body: dict) -> str:
 
 def relevant(body: dict) -> dict:
     """The part of a payload the stored windows depend on, flattened to ``section.key`` names."""
-    flat = {f"equipment.{k}": v for k, v in (body.get("equipment") or {}).items()
-            if k not in NOT_IN_WINDOWS and k != "equipment_id"}
+    equipment = body.get("equipment") or {}
+    flat = {f"equipment.{k}": v for k, v in equipment.items() if k not in NOT_IN_WINDOWS and k != "equipment_id"}
+    # a measurement point's own bearing geometry is in its channels' evidence
+    own = {c: p["bearing"] for p in equipment.get("points") or () if p.get("bearing") for c in p["channels"]}
+    if own:
+        flat["equipment.point_bearings"] = own
     flat.update({f"features.{k}": v for k, v in (body.get("features") or {}).items()
                  if k not in FEATURES_NOT_IN_WINDOWS})
     flat["ingest.sample_rate_hz"] = body.get("sample_rate_hz")

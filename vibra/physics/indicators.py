@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import numpy as np
@@ -99,13 +99,21 @@ class PhysicsInputs:
     limits: IsoLimits | None = None
     envelope_band_hz: tuple[float, float] | None = None
     rpm_stated: bool = True  # the recording's own rpm (False: the machine's configured, nominal rpm or none)
+    point_bearings: tuple[tuple[str, Bearing], ...] = ()  # (channel, geometry) where a measurement point has its own
 
     @classmethod
     def of(cls, equipment: Equipment, rpm: float | None) -> "PhysicsInputs":
         # an rpm equal to the machine's configured one is taken as that nominal value, not the recording's own
         stated = bool(rpm) and rpm != equipment.rpm
+        own = tuple((c, p.bearing) for p in equipment.points if p.bearing is not None for c in p.channels)
         return cls(units=equipment.units, rpm=rpm or equipment.rpm, bearing=equipment.bearing,
-                   limits=iso_limits(equipment), envelope_band_hz=equipment.envelope_band_hz, rpm_stated=stated)
+                   limits=iso_limits(equipment), envelope_band_hz=equipment.envelope_band_hz, rpm_stated=stated,
+                   point_bearings=own)
+
+    def for_channel(self, channel: str) -> "PhysicsInputs":
+        """These inputs for one channel: the geometry of the bearing its measurement point names, if any."""
+        own = dict(self.point_bearings).get(channel)
+        return self if own is None or own == self.bearing else replace(self, bearing=own)
 
     def checks(self, sample_rate_hz: float, equipment_id: str) -> list[str]:
         """Why some physics indicators cannot be computed for this recording (ledger warnings)."""
@@ -122,7 +130,7 @@ class PhysicsInputs:
                        "(velocity is computed up to Nyquist)")
         if self.rpm is None:
             out.append(f"no rpm for [equipment.{equipment_id}]: orders and bearing fault bands not computed")
-        elif self.bearing is None:
+        elif self.bearing is None and not self.point_bearings:
             out.append(f"no bearing geometry for [equipment.{equipment_id}]: bearing fault bands not computed")
         return out
 

@@ -63,8 +63,9 @@ def _cursors(chart: svg.Chart, shaft_hz: float | None, faults_hz: dict[str, floa
 
 def spectrum_chart(freqs: np.ndarray, now: np.ndarray, base: np.ndarray | None, unit_label: str, *, channel: str,
                    when: datetime, name: str, base_when: datetime | None, shaft_hz: float | None,
-                   faults_hz: dict[str, float] | None) -> str:
-    """The latest spectrum of a channel (and the baseline's, dashed) up to 1 kHz (velocity) or Nyquist."""
+                   faults_hz: dict[str, float] | None, base_name: str = "baseline") -> str:
+    """The latest spectrum of a channel (and the reference's, dashed, named ``base_name``) up to 1 kHz (velocity)
+    or Nyquist."""
     top = min(VELOCITY_TOP_HZ, float(freqs[-1])) if unit_label.startswith("velocity") else float(freqs[-1])
     if shaft_hz:  # the orders an analyst reads: up to 12× or past the third harmonic of the highest defect line
         highest = max([m * faults_hz[k] for _, k, m, _ in DEFECTS] if faults_hz else [0.0])
@@ -75,7 +76,7 @@ def spectrum_chart(freqs: np.ndarray, now: np.ndarray, base: np.ndarray | None, 
                       y_label=unit_label, x_label=f"frequency (Hz){orders}", robust=False)
     chart.lines.append(svg.Line(f"now ({when:%m-%d %H:%M})", freqs[keep].tolist(), now[keep].tolist(), svg.PALETTE[0]))
     if base is not None and base_when is not None:
-        chart.lines.append(svg.Line(f"baseline ({base_when:%m-%d %H:%M})", freqs[keep].tolist(), base[keep].tolist(),
+        chart.lines.append(svg.Line(f"{base_name} ({base_when:%m-%d %H:%M})", freqs[keep].tolist(), base[keep].tolist(),
                                     "#7F7F7F", dash=True))
     _cursors(chart, shaft_hz, faults_hz, top)
     return svg.render(chart)

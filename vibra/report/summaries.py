@@ -342,7 +342,9 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
     (the whitened SES averaged over the recording) with the indicator windows' shares as secondary evidence;
     a recording's verdict is its channel's with the clearest named fault (then ambiguous, then no fault
     evidence, then not diagnosable). A channel whose sensor failed (:mod:`vibra.ingest.quality`) is not
-    diagnosable: it says so and never names a fault. With ``settings``, the text names the lines read."""
+    diagnosable: it says so and never names a fault. With ``settings``, the text names the lines read, each
+    channel is read with its measurement point's bearing geometry, and ``points`` gives each measurement point
+    (``[equipment.<id>] points``) the verdict of its strongest channel."""
     import polars as pl
 
     from vibra.diagnosis import recording
@@ -370,7 +372,8 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
             v = bearing.Verdict(**{**v.__dict__, "text": f"not diagnosable: sensor fault ({row['sensor_fault']})"})
         else:
             eq = settings.equipment_for(row["equipment_id"]) if settings is not None else None
-            geometry = Geometry.of(eq.bearing) if eq is not None and eq.bearing is not None else None
+            own_bearing = eq.bearing_for(row["channel"]) if eq is not None else None  # its point's, else the machine's
+            geometry = Geometry.of(own_bearing) if own_bearing is not None else None
             missing = ()
             if not (np.isfinite(rec_ev).any() or np.isfinite(ev).any()):
                 missing = tuple(m for m, gone in (("rpm", not rpm), ("bearing geometry", eq is not None and geometry is None))
@@ -387,7 +390,8 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
     rows = []
     rank = {**{f: 0 for f in bearing.FAMILIES}, bearing.AMBIGUOUS: 1, bearing.NO_EVIDENCE: 2, bearing.NOT_DIAGNOSABLE: 3}
     for (eid, rid), channels in per_recording.items():
-        own = settings.equipment_for(eid).bearing_channel if settings is not None else None
+        eq = settings.equipment_for(eid) if settings is not None else None
+        own = eq.bearing_channel if eq is not None else None
 
         def strength(c: dict, own: str | None = own) -> tuple:
             top = max((x for x in c["evidence"].values() if x is not None and np.isfinite(x)), default=-np.inf)
@@ -395,9 +399,12 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
 
         channels.sort(key=strength)
         best = channels[0]
+        point = eq.point_of(best["channel"]) if eq is not None else None
         rows.append({"equipment_id": eid, "recording_id": rid, "first": best["first"].isoformat(),
                      "verdict": best["verdict"], "families": best["families"], "missing": best["missing"],
                      "channel": best["channel"], "text": best["text"],
+                     "point": point.name if point is not None else None,
+                     "points": _point_verdicts(eq.points if eq is not None else (), channels),
                      "evidence": {k: _round(v) for k, v in best["evidence"].items()},
                      "window_share": {k: round(v, 3) for k, v in best["window_share"].items()},
                      "n_windows": best["n_windows"], "rpm": _round(best["rpm"]),
@@ -409,6 +416,26 @@ def verdicts(ws: Workspace, equipment: list[str] | None = None, settings=None) -
     rows.sort(key=lambda r: (r["equipment_id"], r["first"]), reverse=True)
     rows.sort(key=lambda r: r["equipment_id"])
     return rows
+
+
+def _point_verdicts(points, channels: list[dict]) -> list[dict]:
+    """One verdict per measurement point (``[equipment.<id>] points``), in the order the settings list them: that
+    of its strongest channel (``channels`` come sorted, the bearing's own first). A point none of whose channels
+    is in the recording is not diagnosable and says which channels it looked for."""
+    out = []
+    for point in points:
+        mine = [c for c in channels if c["channel"] in point.channels]
+        if not mine:
+            names = ", ".join(point.channels)
+            out.append({"point": point.name, "verdict": bearing.NOT_DIAGNOSABLE, "families": [],
+                        "missing": [f"channel {names}"], "channel": None, "evidence": {},
+                        "text": f"not diagnosable: no channel {names} in this recording (check points.{point.name})"})
+            continue
+        best = mine[0]
+        out.append({"point": point.name, "verdict": best["verdict"], "families": best["families"],
+                    "missing": best["missing"], "channel": best["channel"], "text": best["text"],
+                    "evidence": {k: _round(v) for k, v in best["evidence"].items()}})
+    return out
 
 
 def _finite(v) -> float | None:
