@@ -32,7 +32,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.prognostics.rul.core import Estimate, LifeHI, from_draws
-from vibra.prognostics.rul.regression import LEVELS
+from vibra.prognostics.rul.regression import LEVELS, fit_quantiles
 
 RISES = (0.01, 0.05, 0.10)  # the rise of each level since (1 − w)·t
 GRID = (0.30, 0.99, 0.01)  # training cuts: from, to, step (fractions of each library life)
@@ -120,31 +120,9 @@ class NearEndRegression:
         return x[idx], np.log((life.length_s - t[idx]) / t[idx])
 
     def fit(self, library: list[LifeHI]) -> "NearEndRegression":
-        rows = [self._rows(x) for x in library if x.failed and x.length_s]
-        rows = [(x, y) for x, y in rows if y.size]
-        if len(rows) < 2:
-            raise InputError(f"near-end regression: {len(rows)} failed lives with points to learn from; needs 2")
-        x = np.concatenate([r[0] for r in rows])
-        y = np.concatenate([r[1] for r in rows])
-        w = np.concatenate([np.full(r[1].size, 1.0 / r[1].size) for r in rows])
-        w = w * w.size / w.sum()
-        self.mean_, self.scale_ = x.mean(axis=0), x.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        z = (x - self.mean_) / self.scale_
-        self.models_ = []
-        for q in LEVELS:
-            if self.kind == "boosting":
-                from sklearn.ensemble import GradientBoostingRegressor
-
-                m = GradientBoostingRegressor(loss="quantile", alpha=q, n_estimators=150, max_depth=2,
-                                              learning_rate=0.05, min_samples_leaf=10, subsample=0.8,
-                                              random_state=self.seed)
-            else:
-                from sklearn.linear_model import QuantileRegressor
-
-                m = QuantileRegressor(quantile=q, alpha=self.alpha, solver="highs")
-            self.models_.append(m.fit(z, y, sample_weight=w))
-        self.n_lives_ = len(rows)
+        self.mean_, self.scale_, self.models_, self.n_lives_ = fit_quantiles(
+            [self._rows(x) for x in library if x.failed and x.length_s], kind=self.kind, alpha=self.alpha,
+            seed=self.seed, what="near-end regression")
         return self
 
     def log_ratio_quantiles(self, current: LifeHI) -> np.ndarray:

@@ -52,6 +52,36 @@ def causal_features(times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = 
     return np.column_stack(cols)
 
 
+def fit_quantiles(rows: list[tuple[np.ndarray, np.ndarray]], *, kind: str, alpha: float, seed: int,
+                  what: str) -> tuple[np.ndarray, np.ndarray, list, int]:
+    """One quantile model per level of :data:`LEVELS` on the (features, target) rows of each library life, every
+    life weighted equally, features standardised: ``(mean, scale, models, lives used)``. ``kind``: ``"boosting"``
+    (gradient boosting, pinball loss) or linear L1 (``alpha`` its penalty); ``what`` names the model in errors."""
+    rows = [(x, y) for x, y in rows if y.size]
+    if len(rows) < 2:
+        raise InputError(f"{what}: {len(rows)} failed lives with points to learn from; needs 2")
+    x = np.concatenate([r[0] for r in rows])
+    y = np.concatenate([r[1] for r in rows])
+    w = np.concatenate([np.full(r[1].size, 1.0 / r[1].size) for r in rows])
+    w = w * w.size / w.sum()
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    models = []
+    for q in LEVELS:
+        if kind == "boosting":
+            from sklearn.ensemble import GradientBoostingRegressor
+
+            m = GradientBoostingRegressor(loss="quantile", alpha=q, n_estimators=150, max_depth=2,
+                                          learning_rate=0.05, min_samples_leaf=10, subsample=0.8, random_state=seed)
+        else:
+            from sklearn.linear_model import QuantileRegressor
+
+            m = QuantileRegressor(quantile=q, alpha=alpha, solver="highs")
+        models.append(m.fit(z, y, sample_weight=w))
+    return mean, scale, models, len(rows)
+
+
 class HIRegression:
     """Quantile regression of ``ln RUL`` on :func:`causal_features` (see the module docstring).
 
@@ -79,31 +109,9 @@ class HIRegression:
         return x[keep], y - np.log(np.maximum(t[keep], 1.0)) if self.ratio else y
 
     def fit(self, library: list[LifeHI]) -> "HIRegression":
-        rows = [self._rows(x) for x in library if x.failed and x.length_s]
-        rows = [(x, y) for x, y in rows if y.size]
-        if len(rows) < 2:
-            raise InputError(f"HI regression: {len(rows)} failed lives with points to learn from; needs 2")
-        x = np.concatenate([r[0] for r in rows])
-        y = np.concatenate([r[1] for r in rows])
-        w = np.concatenate([np.full(r[1].size, 1.0 / r[1].size) for r in rows])
-        w = w * w.size / w.sum()
-        self.mean_, self.scale_ = x.mean(axis=0), x.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        z = (x - self.mean_) / self.scale_
-        self.models_ = []
-        for q in LEVELS:
-            if self.kind == "boosting":
-                from sklearn.ensemble import GradientBoostingRegressor
-
-                m = GradientBoostingRegressor(loss="quantile", alpha=q, n_estimators=150, max_depth=2,
-                                              learning_rate=0.05, min_samples_leaf=10, subsample=0.8,
-                                              random_state=self.seed)
-            else:
-                from sklearn.linear_model import QuantileRegressor
-
-                m = QuantileRegressor(quantile=q, alpha=self.alpha, solver="highs")
-            self.models_.append(m.fit(z, y, sample_weight=w))
-        self.n_lives_ = len(rows)
+        self.mean_, self.scale_, self.models_, self.n_lives_ = fit_quantiles(
+            [self._rows(x) for x in library if x.failed and x.length_s], kind=self.kind, alpha=self.alpha,
+            seed=self.seed, what="HI regression")
         return self
 
     def log_quantiles(self, times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = None,
