@@ -595,7 +595,7 @@ def main() -> None:
     fitted = folds(params)
     answers = official(params, fitted)
     blives = real_rul_hi.band_lives(FEMTO, BEARINGS, conditions())
-    band_results, band_chosen = real_rul_hi.official_bands(blives, answers)
+    band_results, band_chosen = real_rul_hi.official_bands(blives, answers, [f.held for f in fitted])
     band_lines = real_rul_hi.markdown(band_results, band_chosen, real_rul_hi.hi_scores(blives), official_summary)
     points, chosen = lobo(params, fitted)
     ims = cross_dataset(params)

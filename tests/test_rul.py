@@ -536,3 +536,47 @@ def test_rul_commands_have_help_with_an_example(cmd):
 
     result = CliRunner().invoke(app, [*cmd, "--help"])
     assert result.exit_code == 0 and "Example: vibra" in result.output
+
+
+# -- the near-end regression: short raw levels that keep the last rise ------------------------------------------
+
+def _abrupt_life(rng, name: str, length_s: float, step: float = 10.0) -> rul.LifeHI:
+    """A raw indicator (positive, two columns) flat with 5 % noise until 90 % of the life, then growing 8× by its
+    end: the abrupt end of a FEMTO life, which a smoothed HI blurs."""
+    t = np.arange(0.0, length_s + step / 2, step)
+    rise = np.exp(np.log(8.0) * np.clip((t / length_s - 0.9) / 0.1, 0, None))
+    x = np.column_stack([rise, rise ** 0.5]) * np.exp(0.05 * rng.standard_normal((t.size, 2)))
+    return rul.LifeHI(name, t, x, length_s)
+
+
+def test_near_end_regression_tells_where_in_its_final_stage_a_life_is():
+    """Lives of 4,000 … 12,000 s, flat until 90 % then rising 8×: the short levels and their onset age tell 93 %
+    from 97 % of a life, so the regression of ln(RUL / t) finds the new life's RUL there (measured: P50 within
+    4 % at 93 % and 97 %); its features are causal (a prefix's rows do not change when the future is appended)."""
+    from vibra.prognostics.rul import near_end
+
+    rng = np.random.default_rng(3)
+    lib = [_abrupt_life(rng, f"l{i}", 4000.0 + 2000 * i) for i in range(5)]
+    model = near_end.NearEndRegression("boosting", elapsed=False).fit(lib)
+    new = _abrupt_life(rng, "new", 7000.0)
+    for frac in (0.93, 0.97):
+        cut = int(np.searchsorted(new.times_s, frac * new.length_s, side="right"))
+        est = model.predict(rul.LifeHI("x", new.times_s[:cut], new.hi[:cut], None, True))
+        true = new.length_s - new.times_s[cut - 1]
+        assert est.model == "near_end_regression" and est.p50_s == pytest.approx(true, rel=0.15)
+        assert est.p10_s <= true * 1.15 and est.p90_s >= true * 0.85 and est.planning_s <= est.p50_s * (1 + 1e-9)
+    x_all = near_end.near_end_features(new.times_s, new.hi, short_s=(60.0, 30.0))
+    x_cut = near_end.near_end_features(new.times_s[:500], new.hi[:500], short_s=(60.0, 30.0))
+    assert np.array_equal(x_all[:500], x_cut)
+
+
+def test_near_end_choice_is_made_by_leave_one_life_out_and_refitted_on_all():
+    from vibra.prognostics.rul import near_end
+
+    rng = np.random.default_rng(4)
+    lib = [_abrupt_life(rng, f"l{i}", 2000.0 + 1000 * i, step=20.0) for i in range(3)]
+    model, info = near_end.choose(lib, variants=({"kind": "linear", "elapsed": True},
+                                                 {"kind": "boosting", "elapsed": False}), grid=(0.5, 0.99, 0.05))
+    assert isinstance(model, near_end.NearEndRegression) and model.n_lives_ == 3 and model.grid == (0.5, 0.99, 0.05)
+    assert {"score", "late"} <= set(info["chosen"]) and len(info["tried"]) == 2
+    assert model.kind == info["chosen"]["kind"]

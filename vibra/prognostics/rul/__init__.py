@@ -37,6 +37,10 @@ the planning answer, and the failure threshold it used (if any). Time is seconds
   causal features of the HIs (level, running maximum, recent rise; optionally ln t and the condition), one
   model per quantile level; :func:`~vibra.prognostics.rul.regression.choose` picks its variant by
   leave-one-life-out. Measured on the official protocol, not in the nested choice (``BENCHMARKS.md``).
+* :class:`~vibra.prognostics.rul.near_end.NearEndRegression` (:mod:`~vibra.prognostics.rul.near_end`) — quantile
+  regression of ln(RUL / t) on short raw-indicator levels (median of the last few snapshots, no EWMA), their rise
+  over the last 1–10 % of t and onset age, trained on dense cuts of each library life: the abrupt end of a life
+  kept. Measured on the official protocol, not in the nested choice (``BENCHMARKS.md``).
 * :class:`FractionSimilarity` (:mod:`~vibra.prognostics.rul.trajectory`) — the life fraction at which the
   library lives, stretched onto the machine's clock, best match its whole HI history. Measured, not chosen.
 * :func:`tune` — nested model choice: leave-one-life-out over the library picks the model and its

@@ -52,6 +52,36 @@ def causal_features(times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = 
     return np.column_stack(cols)
 
 
+def fit_quantiles(rows: list[tuple[np.ndarray, np.ndarray]], *, kind: str, alpha: float, seed: int,
+                  what: str) -> tuple[np.ndarray, np.ndarray, list, int]:
+    """One quantile model per level of :data:`LEVELS` on the (features, target) rows of each library life, every
+    life weighted equally, features standardised: ``(mean, scale, models, lives used)``. ``kind``: ``"boosting"``
+    (gradient boosting, pinball loss) or linear L1 (``alpha`` its penalty); ``what`` names the model in errors."""
+    rows = [(x, y) for x, y in rows if y.size]
+    if len(rows) < 2:
+        raise InputError(f"{what}: {len(rows)} failed lives with points to learn from; needs 2")
+    x = np.concatenate([r[0] for r in rows])
+    y = np.concatenate([r[1] for r in rows])
+    w = np.concatenate([np.full(r[1].size, 1.0 / r[1].size) for r in rows])
+    w = w * w.size / w.sum()
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    models = []
+    for q in LEVELS:
+        if kind == "boosting":
+            from sklearn.ensemble import GradientBoostingRegressor
+
+            m = GradientBoostingRegressor(loss="quantile", alpha=q, n_estimators=150, max_depth=2,
+                                          learning_rate=0.05, min_samples_leaf=10, subsample=0.8, random_state=seed)
+        else:
+            from sklearn.linear_model import QuantileRegressor
+
+            m = QuantileRegressor(quantile=q, alpha=alpha, solver="highs")
+        models.append(m.fit(z, y, sample_weight=w))
+    return mean, scale, models, len(rows)
+
+
 class HIRegression:
     """Quantile regression of ``ln RUL`` on :func:`causal_features` (see the module docstring).
 
@@ -79,31 +109,9 @@ class HIRegression:
         return x[keep], y - np.log(np.maximum(t[keep], 1.0)) if self.ratio else y
 
     def fit(self, library: list[LifeHI]) -> "HIRegression":
-        rows = [self._rows(x) for x in library if x.failed and x.length_s]
-        rows = [(x, y) for x, y in rows if y.size]
-        if len(rows) < 2:
-            raise InputError(f"HI regression: {len(rows)} failed lives with points to learn from; needs 2")
-        x = np.concatenate([r[0] for r in rows])
-        y = np.concatenate([r[1] for r in rows])
-        w = np.concatenate([np.full(r[1].size, 1.0 / r[1].size) for r in rows])
-        w = w * w.size / w.sum()
-        self.mean_, self.scale_ = x.mean(axis=0), x.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        z = (x - self.mean_) / self.scale_
-        self.models_ = []
-        for q in LEVELS:
-            if self.kind == "boosting":
-                from sklearn.ensemble import GradientBoostingRegressor
-
-                m = GradientBoostingRegressor(loss="quantile", alpha=q, n_estimators=150, max_depth=2,
-                                              learning_rate=0.05, min_samples_leaf=10, subsample=0.8,
-                                              random_state=self.seed)
-            else:
-                from sklearn.linear_model import QuantileRegressor
-
-                m = QuantileRegressor(quantile=q, alpha=self.alpha, solver="highs")
-            self.models_.append(m.fit(z, y, sample_weight=w))
-        self.n_lives_ = len(rows)
+        self.mean_, self.scale_, self.models_, self.n_lives_ = fit_quantiles(
+            [self._rows(x) for x in library if x.failed and x.length_s], kind=self.kind, alpha=self.alpha,
+            seed=self.seed, what="HI regression")
         return self
 
     def log_quantiles(self, times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = None,
@@ -133,9 +141,10 @@ VARIANTS = ({"kind": "linear", "elapsed": False}, {"kind": "linear", "elapsed": 
             {"kind": "boosting", "elapsed": False}, {"kind": "boosting", "elapsed": True})
 
 
-def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tuple[HIRegression, dict]:
+def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS, *, factory=None) -> tuple[HIRegression, dict]:
     """The variant of :class:`HIRegression` (ratio target) chosen by leave-one-life-out over ``library``, refitted
-    on all of it, and the inner figures.
+    on all of it, and the inner figures. ``factory(**variant)`` builds a candidate (default
+    ``HIRegression(ratio=True, **variant)``; :func:`vibra.prognostics.rul.near_end.choose` passes its own).
 
     Each variant, fitted on all lives but one, answers the left-out life at every PHM 2012 truncation
     (:data:`~vibra.prognostics.rul.core.OFFICIAL_FRACTIONS`) from its points up to the cut (the planning
@@ -146,6 +155,7 @@ def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tupl
     from vibra.prognostics.rul.core import LATE_LIMIT, OFFICIAL_FRACTIONS, OFFICIAL_LATE_FROM
     from vibra.prognostics.rul.metric import phm_accuracy
 
+    factory = factory or (lambda **v: HIRegression(ratio=True, **v))
     failed = [x for x in library if x.failed and x.length_s]
     if len(failed) < 3:
         raise InputError(f"HI regression choice: {len(failed)} failed lives; leave-one-life-out needs 3")
@@ -153,7 +163,7 @@ def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tupl
     for v in variants:
         acc, late = [], 0
         for k, held in enumerate(failed):
-            model = HIRegression(ratio=True, **v).fit([x for j, x in enumerate(failed) if j != k])
+            model = factory(**v).fit([x for j, x in enumerate(failed) if j != k])
             for f in OFFICIAL_FRACTIONS:
                 n = int(np.searchsorted(held.times_s, f * held.length_s, side="right"))
                 if n < 2:
@@ -166,4 +176,4 @@ def choose(library: list[LifeHI], variants: tuple[dict, ...] = VARIANTS) -> tupl
                 late += int(f >= OFFICIAL_LATE_FROM - 1e-9 and e.planning_s > LATE_LIMIT * true)
         tried.append({**v, "score": float(np.mean(acc)), "late": late})
     best = min(range(len(tried)), key=lambda i: (tried[i]["late"], -tried[i]["score"], i))
-    return HIRegression(ratio=True, **variants[best]).fit(failed), {"chosen": tried[best], "tried": tried}
+    return factory(**variants[best]).fit(failed), {"chosen": tried[best], "tried": tried}
