@@ -72,14 +72,16 @@ def real_data() -> Path:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup`` (pyproject's addopts), the tests of a file that use one of its module-scoped
-    fixtures (a seeded plant, a moto S3 server, ...) form one group, run on one worker: the fixture is built
+    """Under ``--dist loadgroup`` (pyproject's addopts), the tests of a file where some test uses a module-scoped
+    fixture (a seeded plant, a moto S3 server, ...) form one group, run on one worker: the fixture is built
     once, as in a serial run. Every other test goes to whichever worker is free. An explicit
     ``@pytest.mark.xdist_group`` is kept."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
+    shared = set()  # the files with a test on a module-scoped fixture: all their tests go together, in order —
+    for item in items:  # a test of another file run between two of them would tear the fixture down (built twice)
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs.values() if info is not None else ()
         if any(d and d[-1].scope in ("module", "package", "class") for d in defs):
+            shared.add(str(item.path))
+    for item in items:
+        if not item.get_closest_marker("xdist_group") and str(item.path) in shared:
             item.add_marker(pytest.mark.xdist_group(Path(str(item.path)).stem))

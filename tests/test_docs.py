@@ -59,15 +59,22 @@ def test_every_bash_block_is_run_or_marked():
 RUNNABLE = [p for p in PAGES if any(m != "no-test" for m, _, _ in blocks(p))]
 
 
+@pytest.fixture(scope="session")
+def docs_numba_cache(tmp_path_factory):
+    """One compile cache for every page's commands (each page has its own empty HOME): the kernels compile once
+    per test session, not once per page. A first run from an empty cache is tests/test_compile_cache.py's."""
+    return tmp_path_factory.mktemp("docs-numba")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", RUNNABLE, ids=[str(p.relative_to(ROOT)) for p in RUNNABLE])
-def test_code_blocks_run(page, tmp_path):
+def test_code_blocks_run(page, tmp_path, docs_numba_cache):
     state = tmp_path / ".state"
     work = tmp_path / "work"
     work.mkdir()
     (state).write_text(f"cd {work}\n")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "160",
-           "TERM": "dumb", "HOME": str(tmp_path)}
+           "TERM": "dumb", "HOME": str(tmp_path), "NUMBA_CACHE_DIR": str(docs_numba_cache)}
     env.pop("VIBRA_HOME", None)
     for marker, code, line in blocks(page):
         if marker == "no-test":
