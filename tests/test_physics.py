@@ -229,3 +229,19 @@ def test_physics_never_imports_the_diagnosis():
     for path in Path(vibra.physics.__file__).parent.glob("*.py"):
         imports = [ln for ln in path.read_text().splitlines() if ln.lstrip().startswith(("from ", "import "))]
         assert not [ln for ln in imports if "vibra.diagnosis" in ln], path
+
+
+def test_a_family_whose_first_line_the_window_cannot_resolve_has_no_envelope_level():
+    """FTF (≈ 0.4 orders) on a 0.1 s window (10 Hz bins): its first harmonic lies below the envelope spectrum's
+    first usable bin, so env_ftf is NaN — not the level of its 3rd harmonic alone; with 1 s windows it is read."""
+    from vibra.physics.indicators import FAULTS, fault_band_levels
+
+    rng = np.random.default_rng(3)
+    faults = {"bpfo": 107.0, "bpfi": 162.0, "bsf": 70.0, "ftf": 12.0}
+    for df, ftf_read in ((10.0, False), (1.0, True)):
+        freqs = np.arange(0.0, 1000.0 + df / 2, df)
+        amp = rng.uniform(0.9, 1.1, (4, freqs.size))
+        levels = fault_band_levels(freqs, amp, faults)
+        ftf = levels[:, FAULTS.index("ftf")]
+        assert np.isnan(ftf).all() if not ftf_read else np.isfinite(ftf).all(), (df, ftf)
+        assert np.isfinite(levels[:, FAULTS.index("bpfo")]).all()  # resolved at either resolution

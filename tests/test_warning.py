@@ -171,8 +171,8 @@ def test_femto_bearings_warn_early_with_the_defaults(real_data, tmp_path):
                         for e in episodes["episodes"] if e["equipment_id"] == name.lower())
         assert starts, f"{name} never alarmed"
         lead = (life_s - starts[0]) / life_s
-        # measured (benchmarks/real_warning.py): lead 34 % and 34 % (Bearing1_2, Bearing3_1) before env_ftf became
-        # a finite indicator on these files (main, 2026-12-07 15:15); with it 3 % and 5 %: warned, but late — the
-        # target (>= 10 %) is not met by these two now (BENCHMARKS.md). Pinned: an alarm before the end, none < 40 %.
-        assert lead >= 0.02, (name, lead)
+        # measured (benchmarks/real_warning.py): lead 34 % and 34 % (Bearing1_2, Bearing3_1); 3 % and 5 % while
+        # env_ftf was the level of FTF's 3rd harmonic alone on these 0.1 s snapshots (its first is not resolved: now
+        # NaN, vibra.physics.indicators.fault_band_levels). Pinned a margin below 34 % (target 10 %), none < 40 %.
+        assert lead >= 0.30, (name, lead)
         assert starts[0] >= 0.40 * life_s, (name, starts[0] / life_s)

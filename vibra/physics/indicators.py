@@ -194,20 +194,18 @@ def fault_band_levels(env_freqs: np.ndarray, env_amp: np.ndarray, faults_hz: dic
     amplitude within ±2 % (at least ±1 bin) is divided by the median envelope amplitude of
     the surrounding ±20 % (at least ±12 bins) outside that search zone — the local noise
     floor, :func:`vibra.signal.envelope.line_ratio` — and the three ratios are averaged. A value near 1 means no line at that
-    frequency; a bearing defect gives several.
+    frequency; a bearing defect gives several. A family whose first harmonic the window cannot resolve (it falls
+    below the envelope spectrum's first usable bin: a short window, a slow line such as FTF) has no level (NaN) —
+    its higher harmonics alone are not its evidence (on FEMTO's 0.1 s snapshots FTF's 3rd harmonic alone made a
+    noisy indicator that delayed the anomaly alarms: BENCHMARKS.md, early warning).
     """
     df = env_freqs[1] - env_freqs[0]
     out = np.full((env_amp.shape[0], len(FAULTS)), np.nan)
     for j, name in enumerate(FAULTS):
         base = 2.0 * faults_hz["bsf"] if name == "bsf" else faults_hz[name]
-        ratios = []
-        for h in range(1, HARMONICS + 1):
-            f = h * base
-            r = envelope.line_ratio(env_amp, f / df)
-            if r is not None:
-                ratios.append(r)
-        if ratios:
-            out[:, j] = np.mean(ratios, axis=0)
+        ratios = [envelope.line_ratio(env_amp, h * base / df) for h in range(1, HARMONICS + 1)]
+        if ratios[0] is not None:  # the fundamental is resolved
+            out[:, j] = np.mean([r for r in ratios if r is not None], axis=0)
     return out
 
 
