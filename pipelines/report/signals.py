@@ -4,7 +4,6 @@ a waterfall over the machine's recordings), per channel."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -82,16 +81,13 @@ def _reference(ws: Workspace, eid: str, per) -> tuple[dict, str]:
     ids = per["recording_id"].to_list()
     if chosen is not None and chosen["recording_id"] in ids:
         return per.row(ids.index(chosen["recording_id"]), named=True), "chosen baseline"
-    life = max((e["at"] for e in list_events(ws, [eid])), default=None)
-    if life is not None:
-        after = [i for i, t in enumerate(per["t"].to_list()) if _utc(t) >= life]
-        if after:
-            return per.row(after[0], named=True), "first of this life"
+    events = list_events(ws, [eid])
+    if events:  # the rule `vibra baseline set` applies, without its sensor-fault part (``per`` has none)
+        rows = [{"recording_id": r, "recorded_at": t} for r, t in zip(ids, per["t"].to_list())]
+        row = reference.first_healthy(rows, events, set())
+        if row is not None:
+            return per.row(ids.index(row["recording_id"]), named=True), "first of this life"
     return per.row(0, named=True), "first recording"
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
 
 
 def charts(ws: Workspace, settings: Settings, eid: str, clean, names: dict[str, str]) -> dict[str, list[str]]:

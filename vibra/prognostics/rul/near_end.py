@@ -32,7 +32,7 @@ import numpy as np
 
 from vibra.errors import InputError
 from vibra.prognostics.rul.core import Estimate, LifeHI, from_draws
-from vibra.prognostics.rul.regression import LEVELS, fit_quantiles
+from vibra.prognostics.rul.regression import draws_of, fit_quantiles
 
 RISES = (0.01, 0.05, 0.10)  # the rise of each level since (1 − w)·t
 GRID = (0.30, 0.99, 0.01)  # training cuts: from, to, step (fractions of each library life)
@@ -131,10 +131,7 @@ class NearEndRegression:
         return np.sort([float(m.predict(z)[0]) for m in self.models_])
 
     def predict(self, current: LifeHI, *, widen: float = 1.0) -> Estimate:
-        q = self.log_ratio_quantiles(current)
-        # the quantile function between the levels, flat beyond the outer ones: 200 equally weighted draws
-        u = (np.arange(200) + 0.5) / 200
-        draws = np.exp(np.interp(u, LEVELS, q)) * max(float(current.times_s[-1]), 1.0)
+        draws = draws_of(self.log_ratio_quantiles(current)) * max(float(current.times_s[-1]), 1.0)
         return from_draws(self.name, draws, widen=widen, threshold=None,
                           threshold_source="none: remaining life regressed on short raw-indicator levels",
                           reason=f"{self.kind} quantile regression of ln(RUL / t) on short indicator levels, "

@@ -52,6 +52,12 @@ def causal_features(times_s: np.ndarray, hi: np.ndarray, *, rpm: float | None = 
     return np.column_stack(cols)
 
 
+def draws_of(log_quantiles: np.ndarray) -> np.ndarray:
+    """200 equally weighted draws of exp(·) of the quantile function through ``log_quantiles`` at :data:`LEVELS`
+    (interpolated between the levels, flat beyond the outer ones)."""
+    return np.exp(np.interp((np.arange(200) + 0.5) / 200, LEVELS, log_quantiles))
+
+
 def fit_quantiles(rows: list[tuple[np.ndarray, np.ndarray]], *, kind: str, alpha: float, seed: int,
                   what: str) -> tuple[np.ndarray, np.ndarray, list, int]:
     """One quantile model per level of :data:`LEVELS` on the (features, target) rows of each library life, every
@@ -123,10 +129,7 @@ class HIRegression:
         return np.sort([float(m.predict(z)[0]) for m in self.models_])
 
     def predict(self, current: LifeHI, *, widen: float = 1.0) -> Estimate:
-        q = self.log_quantiles(current.times_s, current.hi, rpm=current.rpm, load_n=current.load_n)
-        # the quantile function between the levels, flat beyond the outer ones: 200 equally weighted draws
-        u = (np.arange(200) + 0.5) / 200
-        draws = np.exp(np.interp(u, LEVELS, q))
+        draws = draws_of(self.log_quantiles(current.times_s, current.hi, rpm=current.rpm, load_n=current.load_n))
         if self.ratio:
             draws = draws * max(float(current.times_s[-1]), 1.0)
         return from_draws(self.name, draws, widen=widen, threshold=None,
