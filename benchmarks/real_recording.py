@@ -53,12 +53,26 @@ WINDOW_S = FeatureSettings().diagnosis_window_s
 SEARCH = FeatureSettings().rpm_search
 CANDIDATES = tuple(itertools.product(bearing.STATISTICS, (False, True)))
 PRODUCT = (bearing.STATISTIC, bearing.BALL_ODD)
-# Smith & Randall (2015) per-record grades: their tables could not be consulted while writing this (no copy
-# of the paper reachable here). Only what issue 31 quotes from it is entered; every other cell says so.
-LITERATURE = {"B007_0": "not diagnosable (records 118/119, as quoted in issue 31)",
-              "B007_1": "not diagnosable (records 118/119, as quoted in issue 31)",
-              "B021_0": "diagnosable (larger ball faults, as quoted in issue 31)",
-              "B021_1": "diagnosable (larger ball faults, as quoted in issue 31)"}
+# Smith & Randall (2015), MSSP 64-65, Table B2: each 12 kHz drive-end record's grade on the drive-end channel,
+# the best over their three methods (Y1 classic / Y2 non-classic: diagnosable; P1 / P2: partly; N1 / N2: not),
+# the method in brackets where method 1 (raw-signal envelope) did not reach it. Read from two transcriptions of
+# the table that agree on every record they share (no copy of the paper reachable here): the Vibration_Analysis
+# project's reading notes (github.com/Nyfeu/Vibration_Analysis, docs/records/smith2015.md) and the
+# bearings-adventure report (github.com/Mmaotttt/bearings-adventure, report/FACTS.md). Their Table B4 (fan end)
+# was found in no transcription: the fan-end rows say so.
+LITERATURE = {"IR007_0": "Y2 (record 105)", "IR007_1": "Y2 (106)", "B007_0": "N1 (118; no method)",
+              "B007_1": "N1 (119; no method)", "OR007@6_0": "Y1 (130)", "OR007@6_1": "Y1 (131)",
+              "IR021_0": "Y1 (209)", "IR021_1": "Y1 (210)", "B021_0": "Y2 (222; method 2, P1 by method 1)",
+              "B021_1": "Y2 (223)", "OR021@6_0": "Y2 (234)", "OR021@6_1": "Y2 (235)"}
+
+
+def agrees(grade: str, fault: str, verdict_: str) -> bool:
+    """A Y grade wants the fault named, an N grade no fault named; a P grade (partly) accepts either."""
+    if grade.startswith("Y"):
+        return verdict_ == fault
+    if grade.startswith("N"):
+        return not bearing.named(verdict_)
+    return not bearing.named(verdict_) or verdict_ == fault
 
 
 @dataclass
@@ -274,7 +288,7 @@ def section() -> tuple[list[str], dict]:
         mark = "" if ok else " **(bad)**"
         lines.append(f"| {r.file} | {r.fault.replace('_', ' ')} | {r.load_hp} | {r.size_in} | {r.rpm:g} | "
                      f"{evidence_text(e)} | {v.replace('_', ' ')}{mark} | {window_share_text(r)} | "
-                     f"{LITERATURE.get(r.file, 'not found (tables not consulted)')} |")
+                     f"{LITERATURE.get(r.file, '— (healthy record, not graded)')} |")
     figures["de"] = per_file
     race = [r for r in faults if r.fault != "ball"]
     n_right = sum(per_file[r.file] == r.fault for r in race)
@@ -282,7 +296,10 @@ def section() -> tuple[list[str], dict]:
     lines += ["", f"Race faults named right: **{n_right}/{len(race)}**; wrong family named: **{wrong}**; "
               f"0.021 in ball named ball: {sum(per_file[f] == 'ball' for f in ('B021_0', 'B021_1'))}/2; 0.007 in ball "
               f"called a race fault: {sum(per_file[f] in ('outer_race', 'inner_race') for f in ('B007_0', 'B007_1'))}/2. "
-              "Normal_0 (the other acquisition chain, decimated to 12 kHz) is the healthy row.", ""]
+              "Normal_0 (the other acquisition chain, decimated to 12 kHz) is the healthy row. Agreement with "
+              "Smith & Randall's grades (a Y grade wants the fault named, an N grade no fault named): "
+              f"**{sum(agrees(LITERATURE[r.file], r.fault, per_file[r.file]) for r in faults)}/{len(faults)}** "
+              "fault records.", ""]
     # fan end
     fe = load("cwru_12k_fe", B6203)
     noise_fe = noise_named(Geometry.of(B6203), n=100, seed=1)
@@ -308,7 +325,9 @@ def section() -> tuple[list[str], dict]:
               f"**{sum(bearing.named(v) and v != r.fault for r, v in zip(fe, fe_v.values()))}**. Noticed, not acted on "
               "(it would be tuning on these files): the 6203's 1×BSF (1.99 orders) sits on the 2× shaft harmonic and "
               "its BPFO (3.05) beside 3× — Smith & Randall report fan-end lines that \"lock onto\" shaft harmonics — "
-              "so the odd BSF lines lift the ball evidence of some fan-end race recordings (OR007@3: ambiguous).", ""]
+              "so the odd BSF lines lift the ball evidence of some fan-end race recordings (OR007@3: ambiguous). "
+              "Smith & Randall's fan-end grades (their Table B4) were found in no transcription, so this table has no "
+              "literature column; the reading notes of their text call ball faults the hardest case at both bearings.", ""]
     # speed
     lines += ["### Running speed from the spectrum", "",
               "Harmonic sum over 1×–8× of the line prominence (dB over the running median, capped at 20 dB) in the "

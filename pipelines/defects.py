@@ -27,7 +27,7 @@ from vibra.errors import InputError, NotReadyError
 from vibra.storage.hashing import sha256_file
 from vibra.settings import Settings
 from vibra.diagnosis.bearing import FLOOR as EVIDENCE_FLOOR
-from vibra.discovery.embedding import has_evidence, matrix as embedding_matrix
+from vibra.discovery.embedding import has_evidence, matrix as embedding_matrix, named_families
 from vibra.storage import artifacts, ledger, tables
 from vibra.storage import labels as storage_labels
 from vibra.storage.labels import (  # noqa: F401 - label_digest, list_events re-exported for the CLI
@@ -269,7 +269,9 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
                              "in every family are not learned; such windows are answered no_fault_evidence, never "
                              "a bearing class",
             "radius_rule": f"per class: {cfg.radius_factor:g} × q{cfg.radius_quantile:g} of the class's labelled windows' "
-                           f"mean distance to their {cfg.k} nearest labelled neighbours of the same class",
+                           f"mean distance to their {cfg.k} nearest labelled neighbours of the same class; beyond it a "
+                           "window is unknown unless its recording-level evidence names the bearing family of the "
+                           "class its neighbours vote for (the verdict's rule)",
             "labelled_clusters": labelled_clusters(ws),
         })
 
@@ -292,7 +294,7 @@ def assign(ws: Workspace, settings: Settings, pop: Population | None = None) -> 
         return {"assigned": 0}
     model = load_knn(ws, manifest)
     x = embedding_matrix(pop.windows)
-    defect, confidence, distance = knn.predict(model, x, evidence=has_evidence(x))
+    defect, confidence, distance = knn.predict(model, x, evidence=has_evidence(x), named=named_families(x))
     out = pop.windows.select(*KEYS, "window_start").with_columns(
         defect=pl.Series(defect, dtype=pl.String), defect_confidence=pl.Series(confidence),
         neighbour_distance=pl.Series(distance), knn_version=pl.lit(manifest["version"]))

@@ -228,6 +228,43 @@ def test_knn_does_not_learn_absence_as_a_class(tmp_path):
         knn.fit(x[60:], y[60:], k=3, radius_quantile=0.9, radius_factor=2.0, evidence=ev[60:])
 
 
+def test_named_families_is_the_verdict_read_back_from_the_profile():
+    """The family the embedding says a recording names is what vibra.diagnosis.bearing.verdicts names."""
+    from vibra.diagnosis.bearing import FAMILIES, verdicts
+
+    rng = np.random.default_rng(11)
+    ev = np.exp(rng.uniform(np.log(0.3), np.log(40.0), size=(400, 3)))
+    ev[:40, 1] = ev[:40, 0] * 1.5  # exactly at the ratio: named
+    ev[40:60] = [[3.0, 2.0, 1.0]]  # at the ratio, in float32 rows
+    ev[60:80] = [[3.0, 2.01, 1.0]]  # just inside it: ambiguous
+    m = embedding.manifest(embedding.definition(((0.0, 500.0),)))
+    cols = {name: np.ones(len(ev)) for name in m["indicators"]}
+    cols.update({f"recording_evidence_{f}": ev[:, i] for i, f in enumerate(FAMILIES)})
+    got = embedding.named_families(embedding.vectors(cols, ["band_0_500"], 1000.0))
+    want = verdicts(ev)
+    np.testing.assert_array_equal(got, np.where(np.isin(want, FAMILIES), want, ""))
+    assert {"outer_race", "inner_race", "ball", ""} <= set(got.tolist())  # every case occurs
+    assert embedding.named_families(np.empty((0, 17), dtype=np.float32)).shape == (0,)
+
+
+def test_a_family_the_recording_names_vouches_for_its_class_beyond_the_radius():
+    """A window beyond its class's radius is that class when its recording's evidence names the class's family
+    (the same fault at another size); a vote for a class of another family, or no named family, stays unknown."""
+    rng = np.random.default_rng(7)
+    blob = lambda centre, n=30: rng.normal(scale=0.05, size=(n, 2)) + np.array(centre)  # noqa: E731
+    x = np.vstack([blob([0, 0]), blob([3, 0]), blob([0, 3])])
+    y = np.array(["bearing_outer_race"] * 30 + ["bearing_inner_race"] * 30 + ["normal"] * 30)
+    model = knn.fit(x, y, k=3, radius_quantile=0.9, radius_factor=2.0, evidence=np.ones(90, bool), calibrate=False)
+    q = np.array([[0.9, -0.4]] * 4 + [[0.3, 2.2]] * 2 + [[0.0, 0.0]])  # far from outer race; far from normal; at home
+    named = np.array(["outer_race", "inner_race", "", None, "outer_race", "", "inner_race"], dtype=object)
+    defect, conf, dist = knn.predict(model, q, evidence=np.ones(7, bool), named=named)
+    assert (dist[:6] > max(model.radii.values())).all()  # every query but the last is beyond its class's radius
+    assert defect.tolist() == ["bearing_outer_race", knn.UNKNOWN, knn.UNKNOWN, knn.UNKNOWN, knn.UNKNOWN,
+                               knn.UNKNOWN, "bearing_outer_race"]  # within the radius the vote stands as before
+    assert conf[0] == 1.0 and conf[1] == 0.0
+    assert knn.predict(model, q[:1], evidence=np.ones(1, bool))[0].tolist() == [knn.UNKNOWN]  # nothing named
+
+
 # -- the pipeline on a seeded synthetic plant -------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -409,18 +446,15 @@ def test_cwru_clusters_and_knn_on_unseen_recordings(tmp_path, real_data):
     de = score["DE"]
     # measured (embedding rev 2, clusters over UMAP, float32 spectra): drive-end ARI 0.823 at seed 0, and
     # 0.794 / 0.871 / 0.824 at seeds 1-3 (the same four values in another order with float64 spectra: the
-    # earlier 0.871 was the kindest of four seeds, not the level; no seed is chosen); unseen recordings of labelled
-    # classes: inner race 0.945, outer race 0.351 correct (0.333 before the kNN's centroid share; labelled
-    # at 0.007 in / 0 hp with Normal_0 as the third class, the other outer-race
-    # recordings fall outside its radius: abstained, never called another fault), 1.00 correct where it
-    # answers; ball (never labelled) abstained on 0.833 (0.836 before)
+    # earlier 0.871 was the kindest of four seeds, not the level; no seed is chosen)
     assert de["ari"] > 0.80
-    assert de["per_class"]["IR"]["accuracy"] > 0.92
-    assert de["per_class"]["OR"]["accuracy"] > 0.33
+    # unseen recordings of labelled classes (labelled at 0.007 in / 0 hp, Normal_0 the third class): inner race
+    # 1.00, outer race 1.00 correct since the recording's named family vouches for its class beyond the radius
+    # (before: 0.945 and 0.351 — the other outer-race recordings fell outside the radius and were abstained on,
+    # never called another fault); 1.00 correct where it answers
+    assert de["per_class"]["IR"]["accuracy"] > 0.97
+    assert de["per_class"]["OR"]["accuracy"] > 0.97
     assert de["accuracy_answered"] > 0.98
-    # embedding rev 3 + the kNN's evidence gate (clusters without the recording profile): ball abstained on
-    # 0.50 — the 0.021 in ball windows abstain, the 0.007 in ones (no family at the floor in the whole
-    # recording) sit with the labelled healthy class: healthy is what a bearing without evidence looks like
     assert de["per_class"]["B"]["abstention"] > 0.45
 
 

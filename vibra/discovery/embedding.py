@@ -159,6 +159,27 @@ def has_evidence(vec: np.ndarray) -> np.ndarray:
     return (vec[:, list(EVIDENCE_DIMENSIONS)] >= cut - 1e-4).any(axis=1)
 
 
+def named_families(vec: np.ndarray) -> np.ndarray:
+    """Per embedding row, the bearing family its recording-level evidence names, or "" (object array).
+
+    The verdict's rule read back from the profile: the strongest family reaches ``EVIDENCE_FLOOR`` (it sits
+    at 0) and every other stands at least ``vibra.diagnosis.bearing.RATIO`` below it. The defect kNN lets
+    this vouch for a labelled class of the same family beyond its radius.
+    """
+    from vibra.diagnosis.bearing import RATIO
+    vec = np.asarray(vec)
+    out = np.full(vec.shape[0], "", dtype=object)
+    if vec.shape[0] == 0:
+        return out
+    dims = [_DIMENSIONS[i] for i in EVIDENCE_DIMENSIONS]
+    profile = vec[:, list(EVIDENCE_DIMENSIONS)] * np.array([d[4] for d in dims]) + np.array([d[3] for d in dims])
+    ordered = np.sort(profile, axis=1)
+    clear = has_evidence(vec) & (ordered[:, -2] <= -np.log10(RATIO) + 1e-4)  # float32 rows: at the ratio counts
+    names = np.array([d[1].removeprefix("recording_evidence_") for d in dims], dtype=object)
+    out[clear] = names[profile[clear].argmax(axis=1)]
+    return out
+
+
 def clustering_view(x: np.ndarray) -> np.ndarray:
     """The embedding rows clustering compares: without the recording-evidence profile.
 

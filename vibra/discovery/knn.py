@@ -29,6 +29,15 @@ without evidence is never given a bearing class: where the vote names one, the a
 ``no_fault_evidence`` (the verdict's answer of the same meaning), not the class. Classes that are not
 bearing families (``normal``, ``imbalance``, ``looseness`` …) are learned and answered as before: a
 healthy or unbalanced machine is recognised by what it has, not by missing envelope lines.
+
+The physics vouches for the family (issue 31). A window beyond its class's radius is ``unknown`` because
+nothing labelled looks like it — unless its recording's own evidence names a bearing family (the verdict's
+rule: a family at the floor and ``RATIO`` × the next, ``named``) and the labelled class its neighbours
+vote for is of that very family. Then the class *is* labelled, only at another load or fault size than the
+recording in front of it: a class labelled on one recording has that recording's spread alone, and the
+radius would refuse the same defect one size up. The answer is the class, its confidence the share of
+votes. A vote for a class of another family, or a recording whose evidence names none, stays ``unknown``
+(a class nobody labelled is still abstained on).
 """
 
 from __future__ import annotations
@@ -182,13 +191,15 @@ def fit(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: float, radius_
                     unlearned=unlearned)
 
 
-def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536,
-            evidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536, evidence: np.ndarray | None = None,
+            named: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(defect, confidence, mean distance to the winner's neighbours) per row.
 
-    The defect is ``unknown`` when that distance is beyond the winner's radius. With ``evidence`` (bool
-    per row), a row without bearing evidence whose vote names a bearing class is ``no_fault_evidence``
-    (confidence 0), whatever its distance.
+    The defect is ``unknown`` when that distance is beyond the winner's radius, unless ``named`` (per row,
+    the bearing family the row's recording-level evidence names, e.g.
+    :func:`vibra.discovery.embedding.named_families`; None or "" where it names none) is the winner's family.
+    With ``evidence`` (bool per row), a row without bearing evidence whose vote names a bearing class is
+    ``no_fault_evidence`` (confidence 0), whatever its distance.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -197,6 +208,9 @@ def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536,
     classes = np.array(model.classes)
     radii = model.radius_of(classes)
     codes = np.searchsorted(classes, model.y)
+    families = np.array([bearing_family(c) or "" for c in classes], dtype=object)
+    vouched = (np.asarray([f or "" for f in named], dtype=object) if named is not None
+               else np.full(x.shape[0], "", dtype=object))
     defect = np.empty(x.shape[0], dtype=object)
     confidence = np.empty(x.shape[0])
     distance = np.empty(x.shape[0])
@@ -209,7 +223,7 @@ def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536,
         best = counts.argmax(axis=1)
         voted = votes == best[:, None]
         mean_d = (d * voted).sum(axis=1) / voted.sum(axis=1)
-        far = mean_d > radii[best]
+        far = (mean_d > radii[best]) & ~((families[best] != "") & (families[best] == vouched[b:b + batch]))
         defect[b:b + batch] = np.where(far, UNKNOWN, classes[best])
         confidence[b:b + batch] = np.where(far, 0.0, counts.max(axis=1) / k)
         distance[b:b + batch] = mean_d
