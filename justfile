@@ -28,12 +28,14 @@ lint: setup
 
 # benchmarks; writes BENCHMARKS.md (readers.py adds its section: peak RSS reading a 2 GiB TDMS file;
 # lake.py its section, ~30 min: Delta against plain Parquet, 10,000 appends, a 10,000-machine day, compaction;
-# workers.py its section: ingest on 1 and 2 worker processes, vibra cluster and vibra demo from an empty numba cache)
+# workers.py its section: ingest on 1 and 2 worker processes, vibra cluster and vibra demo from an empty numba cache;
+# chain.py its section: the per-recording chain stage by stage)
 bench: setup
     {{venv}}/bin/python benchmarks/run.py
     {{venv}}/bin/python benchmarks/readers.py
     {{venv}}/bin/python benchmarks/lake.py
     {{venv}}/bin/python benchmarks/workers.py
+    {{venv}}/bin/python benchmarks/chain.py
 
 # real-data quality figures into their BENCHMARKS.md sections: diagnosis (CWRU leave-one-condition-out, FEMTO, IMS) and RUL (FEMTO leave-one-bearing-out, IMS)
 bench-real: setup

@@ -19,6 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 VIBRA = str(Path(sys.executable).with_name("vibra"))
 
 
+def write_between(out: Path, start_mark: str, end_mark: str, lines: list[str]) -> None:
+    """Put ``lines`` between the two marks in ``out`` (replacing what was there), or append them with the marks."""
+    text = out.read_text() if out.exists() else ""
+    body = "\n".join([start_mark, "", *lines, end_mark])
+    if start_mark in text:
+        head, rest = text.split(start_mark, 1)
+        text = head + body + rest.split(end_mark, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    out.write_text(text)
+
+
 def best_of(fn, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):

@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real import REAL  # noqa: E402
+from common import write_between  # noqa: E402
 
 from vibra.diagnosis.bearing import FLOOR, NO_EVIDENCE  # noqa: E402
 from vibra.discovery import embedding, knn  # noqa: E402
@@ -273,24 +274,13 @@ def section(de: list[Rec], fe: list[Rec]) -> tuple[list[str], dict]:
     return lines, figures
 
 
-def write(lines: list[str], out: Path) -> None:
-    text = out.read_text() if out.exists() else ""
-    body = "\n".join([START_MARK, "", *lines, END_MARK])
-    if START_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + body + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    out.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     de, fe = load("cwru_12k_de", B6205), load("cwru_12k_fe", B6203)
     lines, figures = section(de, fe)
-    write(lines, args.out)
+    write_between(args.out, START_MARK, END_MARK, lines)
     print("\n".join(lines))
     return figures
 

@@ -71,6 +71,44 @@ def test_line_ratio_matches_the_naive_twin(seed):
     assert envelope.line_ratio(spectra, 200.0).min() > 5  # the line stands out
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_line_ratios_are_line_ratio_of_each_line_to_the_bit(seed):
+    """The batched reading (issue 29: one median call per floor length) changes no value."""
+    rng = np.random.default_rng(seed)
+    spectra = rng.exponential(size=(4, 900)).astype(np.float32 if seed else np.float64)
+    spectra[1, 300:320] = np.nan  # a row holding NaN keeps NaN where its floor does
+    centres = list(rng.uniform(1.0, 899.0, 40)) + [2.5, 200.0, 200.0, 890.0]
+    got = envelope.line_ratios(spectra, centres)
+    for centre, g in zip(centres, got):
+        want = envelope.line_ratio(spectra, centre)
+        assert (g is None) == (want is None), centre
+        if want is not None:
+            assert g.dtype == want.dtype and np.array_equal(g, want, equal_nan=True), centre
+    assert sum(g is None for g in got) >= 2  # lines that do not fit are there too
+    assert envelope.line_ratios(spectra, []) == []
+
+
+def test_the_batched_kurtogram_is_the_band_by_band_one():
+    """spectral_kurtosis_band transforms bands of one decimated length together: same band, same value."""
+    from vibra.signal.indicators import window_spectra
+
+    x = np.stack([_modulated(s) for s in range(4)])
+    freqs, spec, _ = window_spectra(x.astype(np.float32), FS)
+    bands = envelope.candidate_bands(FS, 160.0, 29.95)
+    assert len({1 << max(3, int(np.ceil(np.log2(np.searchsorted(freqs, hi) - np.searchsorted(freqs, lo)))))
+                for lo, hi in bands}) >= 2  # several decimated lengths
+    sks = []
+    for band in bands:  # the reference: one band at a time, as written before the batching
+        c = envelope.band_envelope(freqs, spec, band)
+        m = c.shape[1]
+        e2 = c[:, m // 4: 3 * m // 4].real ** 2 + c[:, m // 4: 3 * m // 4].imag ** 2
+        sks.append(float(np.mean((e2 ** 2).mean(axis=1) / e2.mean(axis=1) ** 2 - 2.0)))
+    best = int(np.argmax(sks))
+    assert envelope.spectral_kurtosis_band(freqs, spec, bands) == (bands[best], sks[best])
+    band, sk = envelope.spectral_kurtosis_band(freqs, spec, [])
+    assert band is None and np.isnan(sk)
+
+
 @pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 1000, 4096, 4097])
 def test_taper_is_scipys_tukey(m):
     # written out so that ingest need not import scipy.signal (~40 MB of RSS): it must stay scipy's window

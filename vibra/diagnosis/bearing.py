@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vibra.physics.bearing import FAMILIES, FAMILY_TEXT, Geometry
-from vibra.signal.envelope import SLIP, line_ratio, squared_envelope_spectrum, tapered_spectra, whiten
+from vibra.signal.envelope import SLIP, line_ratios, squared_envelope_spectrum, tapered_spectra, whiten
 
 EVIDENCE_COLUMNS = tuple(f"evidence_{f}" for f in FAMILIES)
 
@@ -133,14 +133,18 @@ def line_strengths(ses: np.ndarray, freqs_hz: np.ndarray, shaft_hz: float, geome
     Lines above the envelope's Nyquist are left out.
     """
     bin_orders = (freqs_hz[1] - freqs_hz[0]) / shaft_hz
+    lines = _lines(geometry, round(bin_orders, 6), ball_odd)
+    # every carrier and sideband of every family read in one call, then taken in order
+    ratios = iter(line_ratios(ses, [o / bin_orders for fam in FAMILIES for _, carrier, sidebands in lines[fam]
+                                    for o in (carrier, *sidebands)]))
     out: dict[str, list[tuple[str, np.ndarray]]] = {}
     for fam in FAMILIES:
         out[fam] = []
-        for label, carrier, sidebands in _lines(geometry, round(bin_orders, 6), ball_odd)[fam]:
-            c = line_ratio(ses, carrier / bin_orders)
+        for label, _, sidebands in lines[fam]:
+            c = next(ratios)
+            sb = [r for r in (next(ratios) for _ in sidebands) if r is not None]
             if c is None:
                 continue
-            sb = [r for o in sidebands if (r := line_ratio(ses, o / bin_orders)) is not None]
             out[fam].append((label, np.maximum(c, (c + sum(sb)) / (1 + len(sb))) if sb else c))
     return out
 

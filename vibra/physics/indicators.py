@@ -201,9 +201,10 @@ def fault_band_levels(env_freqs: np.ndarray, env_amp: np.ndarray, faults_hz: dic
     """
     df = env_freqs[1] - env_freqs[0]
     out = np.full((env_amp.shape[0], len(FAULTS)), np.nan)
-    for j, name in enumerate(FAULTS):
-        base = 2.0 * faults_hz["bsf"] if name == "bsf" else faults_hz[name]
-        ratios = [envelope.line_ratio(env_amp, h * base / df) for h in range(1, HARMONICS + 1)]
+    bases = [2.0 * faults_hz["bsf"] if name == "bsf" else faults_hz[name] for name in FAULTS]
+    every = envelope.line_ratios(env_amp, [h * base / df for base in bases for h in range(1, HARMONICS + 1)])
+    for j in range(len(FAULTS)):
+        ratios = every[j * HARMONICS:(j + 1) * HARMONICS]
         if ratios[0] is not None:  # the fundamental is resolved
             out[:, j] = np.mean([r for r in ratios if r is not None], axis=0)
     return out
