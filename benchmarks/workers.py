@@ -203,7 +203,9 @@ def bench_compile(work: Path, windows: int, demo: bool = True) -> str:
              f"process with `NUMBA_CACHE_DIR` = an empty folder for the first run (as after install), the same folder "
              "for the next. The CLI points numba's cache at `~/.cache/vibra/numba` by default; vibra's kernels are "
              "`cache=True`, and UMAP's and pynndescent's numba functions have caching turned on before their first "
-             "call (`vibra.discovery.clustering._umap`).", "",
+             "call (`vibra.discovery.clustering._umap`) — all but pynndescent's NN-descent (used from 4,096 windows on), "
+             "which numba cannot cache: `vibra demo` compiles it in a background thread while its worker processes "
+             "ingest (`vibra.discovery.clustering.warm_up`); `vibra cluster` alone still compiles it each time.", "",
              "| command | first (empty cache): wall, CPU | second (warm): wall, CPU | first / second: wall, CPU "
              "| load (1 min) first; second |",
              "|---|---|---|---|---|"]

@@ -271,7 +271,9 @@ def train(ws: Workspace, settings: Settings, pop: Population | None = None, reas
             "radius_rule": f"per class: {cfg.radius_factor:g} × q{cfg.radius_quantile:g} of the class's labelled windows' "
                            f"mean distance to their {cfg.k} nearest labelled neighbours of the same class; beyond it a "
                            "window is unknown unless its recording-level evidence names the bearing family of the "
-                           "class its neighbours vote for (the verdict's rule)",
+                           "class its neighbours vote for (the verdict's rule) and it is within that class's reach "
+                           "(the distance from its centroid to the nearest other class's centroid)",
+            "reach": model.reach,
             "labelled_clusters": labelled_clusters(ws),
         })
 

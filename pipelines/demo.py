@@ -11,6 +11,7 @@ from vibra.settings import load_settings
 from vibra.workspace import Workspace, init_workspace
 
 from vibra.anomaly import FAMILIES
+from vibra.discovery import clustering
 
 from vibra_pipelines import anomaly, cluster, defects, forecast, ingest, readiness, report, rul, snapshot, status, synth
 from vibra_pipelines.runs import StageResult
@@ -64,6 +65,8 @@ def run(home: Path, *, n_equipment: int = 4, days: float = 5.0, seed: int = 7, p
         from vibra.storage import remote
 
         remote.configure(ws, settings)
+    if settings.cluster.umap_components:  # UMAP's neighbour search compiles while the worker processes ingest
+        clustering.warm_up(settings.cluster.umap_neighbors)
     say("ingesting")
     ingested = ingest.run(ws, settings, source, progress=progress)
     result = DemoResult(workspace=str(ws.root), source=str(source), synth=made, ingest=ingested,

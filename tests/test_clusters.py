@@ -131,10 +131,11 @@ def test_knn_radius_and_abstention_against_numpy():
 def test_knn_save_load_keeps_the_radii(tmp_path):
     rng = np.random.default_rng(4)
     x = np.vstack([rng.normal(0, 0.1, (10, 2)), rng.normal(2, 0.4, (10, 2))])
-    model = knn.fit(x, np.array(["a"] * 10 + ["b"] * 10), k=3, radius_quantile=0.9, radius_factor=2.0)
+    model = knn.fit(x, np.array(["a"] * 10 + ["outer_race"] * 10), k=3, radius_quantile=0.9, radius_factor=2.0)
     knn.save(model, tmp_path / "m.npz")
     back = knn.load(tmp_path / "m.npz")
     assert back.radii == pytest.approx(model.radii) and back.k == 3
+    assert back.reach == pytest.approx(model.reach) and set(back.reach) == {"outer_race"}
     np.testing.assert_array_equal(knn.predict(back, x)[0], knn.predict(model, x)[0])
 
 
@@ -237,6 +238,7 @@ def test_named_families_is_the_verdict_read_back_from_the_profile():
     ev[:40, 1] = ev[:40, 0] * 1.5  # exactly at the ratio: named
     ev[40:60] = [[3.0, 2.0, 1.0]]  # at the ratio, in float32 rows
     ev[60:80] = [[3.0, 2.01, 1.0]]  # just inside it: ambiguous
+    ev[80:90] = [[3.0, 3.0 / 1.4998, 1.0]]  # inside it by 1e-4 of the ratio: ambiguous too
     m = embedding.manifest(embedding.definition(((0.0, 500.0),)))
     cols = {name: np.ones(len(ev)) for name in m["indicators"]}
     cols.update({f"recording_evidence_{f}": ev[:, i] for i, f in enumerate(FAMILIES)})
@@ -263,6 +265,19 @@ def test_a_family_the_recording_names_vouches_for_its_class_beyond_the_radius():
                                knn.UNKNOWN, "bearing_outer_race"]  # within the radius the vote stands as before
     assert conf[0] == 1.0 and conf[1] == 0.0
     assert knn.predict(model, q[:1], evidence=np.ones(1, bool))[0].tolist() == [knn.UNKNOWN]  # nothing named
+    # the vouch reaches as far as the nearest other class's centroid (3 here), not further
+    assert model.reach["bearing_outer_race"] == pytest.approx(3.0, abs=0.05) and "normal" not in model.reach
+    far = knn.predict(model, np.array([[-2.5, -1.0], [-4.0, -4.0]]), evidence=np.ones(2, bool),
+                      named=np.array(["outer_race", "outer_race"], dtype=object))
+    assert far[0].tolist() == ["bearing_outer_race", knn.UNKNOWN] and far[2][1] > 3.0
+    alone = knn.fit(x[:30], y[:30], k=3, radius_quantile=0.9, radius_factor=2.0, calibrate=False)
+    assert knn.predict(alone, q[:1], named=named[:1])[0].tolist() == [knn.UNKNOWN]  # one class: its radius only
+    older = knn.KnnModel(x=model.x, y=model.y, k=model.k, radius=model.radius, radii=model.radii)  # saved before
+    assert knn.predict(older, q[:1], named=named[:1])[0].tolist() == [knn.UNKNOWN]
+    with pytest.raises(ValueError, match="one family"):
+        knn.predict(model, q, named=named[:1])
+    with pytest.raises(ValueError, match="one family"):
+        knn.predict(model, q[:1], named="outer_race")
 
 
 # -- the pipeline on a seeded synthetic plant -------------------------------------------------------

@@ -13,6 +13,7 @@ the nearest-exemplar vote above rather than ``approximate_predict``.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -82,6 +83,40 @@ def reduce(x: np.ndarray, components: int, neighbors: int, seed: int) -> np.ndar
         model = umap.UMAP(n_components=components, n_neighbors=min(neighbors, x.shape[0] - 1), min_dist=0.0,
                           random_state=seed, n_jobs=1)
         return model.fit_transform(x).astype(np.float64)
+
+
+NN_DESCENT_FROM = 4096  # umap-learn's own threshold: from this many points on, UMAP runs pynndescent's NN-descent
+
+
+def warm_up(neighbors: int) -> threading.Thread:
+    """Compile pynndescent's NN-descent in a background thread, while the caller does other work.
+
+    From ``NN_DESCENT_FROM`` points on, UMAP builds its neighbour graph with NN-descent, whose numba
+    functions take the distance function as an argument: numba cannot cache them ("dynamic globals"), so
+    every process compiles them on first use — 20–30 CPU-s, the larger part of a warm ``vibra cluster``
+    (BENCHMARKS.md). A process that clusters after other work (``vibra demo``) starts this first: the
+    compile (about half of it in LLVM, outside the GIL) then overlaps that work, and UMAP finds the
+    functions compiled. The thread runs UMAP's own neighbour search on 4,096 random points, the types
+    UMAP passes (float32 rows, Euclidean); a failure there only means UMAP compiles as before.
+    """
+    def run() -> None:
+        try:
+            import warnings
+
+            from sklearn.utils import check_random_state
+
+            umap = _umap()
+            x = np.random.default_rng(0).standard_normal((NN_DESCENT_FROM, 8)).astype(np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                umap.umap_.nearest_neighbors(x, neighbors, "euclidean", {}, False, check_random_state(0),
+                                             low_memory=True, use_pynndescent=True, n_jobs=1, verbose=False)
+        except Exception:  # noqa: BLE001 - a warm-up: whatever fails here is compiled (or fails) in UMAP as before
+            pass
+
+    thread = threading.Thread(target=run, name="vibra-nn-descent-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 _CACHED = False

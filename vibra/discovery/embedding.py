@@ -174,7 +174,7 @@ def named_families(vec: np.ndarray) -> np.ndarray:
     dims = [_DIMENSIONS[i] for i in EVIDENCE_DIMENSIONS]
     profile = vec[:, list(EVIDENCE_DIMENSIONS)] * np.array([d[4] for d in dims]) + np.array([d[3] for d in dims])
     ordered = np.sort(profile, axis=1)
-    clear = has_evidence(vec) & (ordered[:, -2] <= -np.log10(RATIO) + 1e-4)  # float32 rows: at the ratio counts
+    clear = has_evidence(vec) & (ordered[:, -2] <= -np.log10(RATIO) + 1e-6)  # float32 rows: at the ratio counts
     names = np.array([d[1].removeprefix("recording_evidence_") for d in dims], dtype=object)
     out[clear] = names[profile[clear].argmax(axis=1)]
     return out

@@ -33,11 +33,14 @@ healthy or unbalanced machine is recognised by what it has, not by missing envel
 The physics vouches for the family (issue 31). A window beyond its class's radius is ``unknown`` because
 nothing labelled looks like it — unless its recording's own evidence names a bearing family (the verdict's
 rule: a family at the floor and ``RATIO`` × the next, ``named``) and the labelled class its neighbours
-vote for is of that very family. Then the class *is* labelled, only at another load or fault size than the
-recording in front of it: a class labelled on one recording has that recording's spread alone, and the
-radius would refuse the same defect one size up. The answer is the class, its confidence the share of
-votes. A vote for a class of another family, or a recording whose evidence names none, stays ``unknown``
-(a class nobody labelled is still abstained on).
+vote for is of that very family, no farther than the class's ``reach``: its centroid's distance to the
+nearest other labelled class's centroid (at least its radius; a class labelled alone vouches no further
+than its radius). Then the class *is* labelled, only at another load or fault size than the recording in
+front of it: a class labelled on one recording has that recording's spread alone, and the radius would
+refuse the same defect one size up. The answer is the class, its confidence the share of votes. A vote for
+a class of another family, a recording whose evidence names none, or a window beyond the reach stays
+``unknown`` (a class nobody labelled is still abstained on, and a verdict's false positive far from every
+labelled example is not repeated). A model saved before ``reach`` existed vouches for nothing.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class KnnModel:
     radii: dict[str, float] = field(default_factory=dict)  # per class; empty: ``radius`` for every class
     centroid_share: float = 0.0  # radii are at least this × the distance to the nearest other class's centroid
     unlearned: dict[str, int] = field(default_factory=dict)  # bearing-class windows left out: no evidence
+    reach: dict[str, float] = field(default_factory=dict)  # how far the recording's named family vouches (per class)
 
     @property
     def classes(self) -> list[str]:
@@ -187,8 +191,10 @@ def fit(x: np.ndarray, y: np.ndarray, *, k: int, radius_quantile: float, radius_
              if calibrate else 0.0)
     gaps = _centroid_gaps(x, y, sorted(radii))
     radii = {c: max(r, share * gaps[c]) for c, r in radii.items()}
+    # the family's vouch reaches as far as the nearest other labelled class's centroid is from this one's
+    reach = {c: max(r, gaps[c]) for c, r in radii.items() if bearing_family(c)}
     return KnnModel(x=x, y=y, k=k, radius=max(radii.values()), radii=radii, centroid_share=share,
-                    unlearned=unlearned)
+                    unlearned=unlearned, reach=reach)
 
 
 def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536, evidence: np.ndarray | None = None,
@@ -209,6 +215,9 @@ def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536, evidence: np.nd
     radii = model.radius_of(classes)
     codes = np.searchsorted(classes, model.y)
     families = np.array([bearing_family(c) or "" for c in classes], dtype=object)
+    reach = np.array([model.reach.get(c, 0.0) for c in classes])  # 0: no vouching (not a bearing class, older model)
+    if named is not None and (isinstance(named, str) or len(named) != x.shape[0]):
+        raise ValueError(f"named: one family (or None) per row of x ({x.shape[0]}), not {named!r:.60}")
     vouched = (np.asarray([f or "" for f in named], dtype=object) if named is not None
                else np.full(x.shape[0], "", dtype=object))
     defect = np.empty(x.shape[0], dtype=object)
@@ -223,7 +232,8 @@ def predict(model: KnnModel, x: np.ndarray, batch: int = 65_536, evidence: np.nd
         best = counts.argmax(axis=1)
         voted = votes == best[:, None]
         mean_d = (d * voted).sum(axis=1) / voted.sum(axis=1)
-        far = (mean_d > radii[best]) & ~((families[best] != "") & (families[best] == vouched[b:b + batch]))
+        vouch = (families[best] != "") & (families[best] == vouched[b:b + batch]) & (mean_d <= reach[best])
+        far = (mean_d > radii[best]) & ~vouch
         defect[b:b + batch] = np.where(far, UNKNOWN, classes[best])
         confidence[b:b + batch] = np.where(far, 0.0, counts.max(axis=1) / k)
         distance[b:b + batch] = mean_d
@@ -242,7 +252,9 @@ def save(model: KnnModel, path) -> None:
                         radius_classes=names, radius_values=np.array([model.radii[c] for c in names], dtype=np.float64),
                         centroid_share=np.float64(model.centroid_share),
                         unlearned_classes=np.array(sorted(model.unlearned), dtype="U64"),
-                        unlearned_counts=np.array([model.unlearned[c] for c in sorted(model.unlearned)], dtype=np.int64))
+                        unlearned_counts=np.array([model.unlearned[c] for c in sorted(model.unlearned)], dtype=np.int64),
+                        reach_classes=np.array(sorted(model.reach), dtype="U64"),
+                        reach_values=np.array([model.reach[c] for c in sorted(model.reach)], dtype=np.float64))
 
 
 def load(path) -> KnnModel:
@@ -252,5 +264,7 @@ def load(path) -> KnnModel:
         share = float(z["centroid_share"]) if "centroid_share" in z.files else 0.0
         unlearned = ({str(c): int(n) for c, n in zip(z["unlearned_classes"], z["unlearned_counts"])}
                      if "unlearned_classes" in z.files else {})
+        reach = ({str(c): float(v) for c, v in zip(z["reach_classes"], z["reach_values"])}
+                 if "reach_classes" in z.files else {})
         return KnnModel(x=z["x"], y=z["y"].astype(str), k=int(z["k"]), radius=float(z["radius"]), radii=radii,
-                        centroid_share=share, unlearned=unlearned)
+                        centroid_share=share, unlearned=unlearned, reach=reach)

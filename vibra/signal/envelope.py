@@ -101,6 +101,13 @@ def squared_envelope_spectrum(spec: np.ndarray, freqs_hz: np.ndarray,
 
 # -- the band envelope (band-pass Hilbert) and the kurtogram ---------------------------------------
 
+def _decimation(freqs: np.ndarray, band: tuple[float, float]) -> tuple[int, int, int]:
+    """(first bin, bins, decimated length M) of a band's envelope: M the smallest power of two ≥ 8 holding it."""
+    lo, hi = np.searchsorted(freqs, band[0]), np.searchsorted(freqs, band[1])
+    width = max(int(hi - lo), 1)
+    return int(lo), width, 1 << max(3, int(np.ceil(np.log2(width))))
+
+
 def band_envelope(freqs: np.ndarray, spec: np.ndarray, band: tuple[float, float]) -> np.ndarray:
     """Complex envelope of the ``band`` of one-sided spectra (n, L//2+1), decimated: (n, M).
 
@@ -111,9 +118,7 @@ def band_envelope(freqs: np.ndarray, spec: np.ndarray, band: tuple[float, float]
     """
     import scipy.fft
 
-    lo, hi = np.searchsorted(freqs, band[0]), np.searchsorted(freqs, band[1])
-    width = max(int(hi - lo), 1)
-    m = 1 << max(3, int(np.ceil(np.log2(width))))
+    lo, width, m = _decimation(freqs, band)
     z = np.zeros((spec.shape[0], m), dtype=np.result_type(spec.dtype, np.complex64))  # float32 spectra stay single
     z[:, :width] = spec[:, lo:lo + width]
     return scipy.fft.ifft(z, axis=1, overwrite_x=True)
@@ -171,10 +176,9 @@ def spectral_kurtosis_band(freqs: np.ndarray, spec: np.ndarray,
     dtype = np.result_type(spec.dtype, np.complex64)
     sk = np.full(len(bands), -np.inf)
     groups: dict[int, list[tuple[int, int, int]]] = {}
-    for i, (lo_hz, hi_hz) in enumerate(bands):
-        lo, hi = np.searchsorted(freqs, lo_hz), np.searchsorted(freqs, hi_hz)
-        width = max(int(hi - lo), 1)
-        groups.setdefault(1 << max(3, int(np.ceil(np.log2(width)))), []).append((i, int(lo), width))
+    for i, band in enumerate(bands):
+        lo, width, m = _decimation(freqs, band)
+        groups.setdefault(m, []).append((i, lo, width))
     for m, members in groups.items():
         z = np.zeros((len(members), n, m), dtype=dtype)
         for row, (_, lo, width) in enumerate(members):
